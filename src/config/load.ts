@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { configSchema, type Config } from "./schema.js";
+
+/** A configuration that cannot be used; the message names the field at fault. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Raw = Record<string, unknown>;
+
+function section(raw: Raw, key: string): Raw {
+  const v = raw[key];
+  if (v === undefined) return (raw[key] = {});
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`config: '${key}' must be an object`);
+  return v as Raw;
+}
+
+function intFromEnv(env: Env, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ConfigError(`environment: ${name} must be an integer, got '${v}'`);
+  return n;
+}
+
+/**
+ * Applies the environment on top of the file's settings: `PORT`, `HOST`,
+ * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
+ * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
+ * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`. An `openai` or `anthropic` provider is
+ * added only when its key or base URL is set; `local` is always there.
+ */
+export function applyEnv(raw: Raw, env: Env): Raw {
+  const http = section(raw, "http");
+  const grpc = section(raw, "grpc");
+  const providers = section(raw, "providers");
+  const httpPort = intFromEnv(env, "PORT");
+  if (httpPort !== undefined) http["port"] = httpPort;
+  if (env["HOST"]) http["host"] = env["HOST"];
+  const grpcPort = intFromEnv(env, "GRPC_PORT");
+  if (grpcPort !== undefined) grpc["port"] = grpcPort;
+
+  const local = (providers["local"] ??= { type: "local" }) as Raw;
+  const delay = intFromEnv(env, "SPILLWAY_LOCAL_TOKEN_DELAY_MS");
+  if (delay !== undefined && local["type"] === "local") local["tokenDelayMs"] = delay;
+
+  for (const [name, type, keyVar, urlVar, defaultUrl] of [
+    ["openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"],
+    ["anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"],
+  ] as const) {
+    const key = env[keyVar];
+    const url = env[urlVar];
+    if (!key && !url) continue;
+    const p = (providers[name] ??= { type, baseUrl: defaultUrl }) as Raw;
+    if (key) p["apiKey"] = key;
+    if (url) p["baseUrl"] = url;
+  }
+  return raw;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  return `${path || "(root)"}: ${issue.message}`;
+}
+
+/** Validates raw settings; throws a {@link ConfigError} naming every field at fault. */
+export function parseConfig(raw: unknown): Config {
+  const r = configSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(`invalid config: ${r.error.issues.map(describe).join("; ")}`);
+  return r.data;
+}
+
+/**
+ * Loads the configuration: the file at `path` (YAML or JSON) when given,
+ * then the environment, then validation.
+ */
+export function loadConfig(path: string | undefined, env: Env = process.env): Config {
+  let raw: Raw = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text) as unknown;
+    } catch (e) {
+      throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(e as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: the top level must be a mapping`);
+      raw = parsed as Raw;
+    }
+  }
+  return parseConfig(applyEnv(raw, env));
+}

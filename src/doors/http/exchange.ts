@@ -1,0 +1,238 @@
+import { randomUUID } from "node:crypto";
+import type { HttpRequest, HttpResponse } from "uWebSockets.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import { errorBody, httpStatusOf, statusLine } from "./status.js";
+
+/** Headers sent on every response. */
+const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ["access-control-allow-origin", "*"],
+  ["access-control-expose-headers", "x-request-id, x-spillway-provider, retry-after"],
+];
+
+/** Response headers as name/value pairs. */
+export type Headers = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * One HTTP request/response on uWebSockets.js, made safe to use across
+ * `await`s: request headers are copied before the handler's first await,
+ * `onAborted` is registered at once, every write is corked, nothing touches
+ * the response after the client has gone, and writes report backpressure.
+ */
+export class HttpExchange {
+  /** True once the client has gone away; nothing more may be written. */
+  aborted = false;
+  /** True once the response has been ended. */
+  finished = false;
+  /** Whether the status line and headers have been sent. */
+  private started = false;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+  readonly method: string;
+  readonly url: string;
+  readonly query: string;
+  readonly requestId: string;
+  readonly contentType: string;
+  readonly contentLength: number | undefined;
+  readonly authorization: string;
+  private readonly controller = new AbortController();
+  private onWritableWaiter: (() => void) | undefined;
+  private writableRegistered = false;
+
+  constructor(
+    private readonly res: HttpResponse,
+    req: HttpRequest,
+  ) {
+    this.signal = this.controller.signal;
+    this.method = req.getMethod();
+    this.url = req.getUrl();
+    this.query = req.getQuery() ?? "";
+    this.requestId = req.getHeader("x-request-id").slice(0, 128) || randomUUID();
+    this.contentType = req.getHeader("content-type").toLowerCase();
+    const cl = req.getHeader("content-length");
+    this.contentLength = cl ? Number(cl) : undefined;
+    this.authorization = req.getHeader("authorization");
+    res.onAborted(() => {
+      this.aborted = true;
+      this.controller.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
+      this.wake();
+    });
+  }
+
+  /** Reads the whole request body, up to `limit` bytes; larger bodies fail with 413 at once. */
+  readBody(limit: number): Promise<Buffer> {
+    if (this.contentLength !== undefined && this.contentLength > limit) {
+      return Promise.reject(tooLarge(limit));
+    }
+    return new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const onAbort = (): void => {
+        if (!settled) {
+          settled = true;
+          reject(SpillwayError.from(this.signal.reason));
+        }
+      };
+      this.signal.addEventListener("abort", onAbort, { once: true });
+      this.res.onData((ab, isLast) => {
+        if (settled) return;
+        size += ab.byteLength;
+        if (size > limit) {
+          settled = true;
+          this.signal.removeEventListener("abort", onAbort);
+          reject(tooLarge(limit));
+          return;
+        }
+        // The ArrayBuffer is only valid during this callback: copy it.
+        parts.push(Buffer.from(new Uint8Array(ab)));
+        if (isLast) {
+          settled = true;
+          this.signal.removeEventListener("abort", onAbort);
+          resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+        }
+      });
+    });
+  }
+
+  /**
+   * Streams the request body chunk by chunk: `onChunk` gets a copy of each
+   * chunk; a body over `limit` fails with 413 before the rest is read.
+   * Returns a promise that resolves at the end of the body.
+   */
+  streamBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+    if (this.contentLength !== undefined && this.contentLength > limit) {
+      return Promise.reject(tooLarge(limit));
+    }
+    return new Promise((resolve, reject) => {
+      let size = 0;
+      let settled = false;
+      this.signal.addEventListener("abort", () => settled || ((settled = true), reject(SpillwayError.from(this.signal.reason))), {
+        once: true,
+      });
+      this.res.onData((ab, isLast) => {
+        if (settled) return;
+        size += ab.byteLength;
+        if (size > limit) {
+          settled = true;
+          reject(tooLarge(limit));
+          return;
+        }
+        try {
+          onChunk(Buffer.from(new Uint8Array(ab)));
+        } catch (e) {
+          settled = true;
+          reject(SpillwayError.from(e));
+          return;
+        }
+        if (isLast) {
+          settled = true;
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Sends a complete response. No-op once the client is gone or a response was sent. */
+  send(status: number, contentType: string, body: string | Uint8Array, headers: Headers = [], close = false): void {
+    if (this.aborted || this.finished) return;
+    this.finished = true;
+    this.res.cork(() => {
+      if (!this.started) this.writeHead(status, contentType, headers);
+      this.res.end(body, close);
+    });
+  }
+
+  /** Sends a JSON response. */
+  json(status: number, body: unknown, headers: Headers = []): void {
+    this.send(status, "application/json", typeof body === "string" ? body : JSON.stringify(body), headers);
+  }
+
+  /**
+   * Sends an error as the OpenAI error body with its status. When the
+   * response has already started (a stream), the caller must use an in-band
+   * error instead; this then only ends the response.
+   */
+  error(reason: unknown): void {
+    const err = SpillwayError.from(reason);
+    if (this.started) {
+      this.end();
+      return;
+    }
+    const status = httpStatusOf(err);
+    const headers: Array<readonly [string, string]> = [];
+    if (err.retryAfterMs !== undefined) headers.push(["retry-after", String(Math.ceil(err.retryAfterMs / 1000))]);
+    // A body we refused to read must not be read: close the connection instead.
+    this.send(status, "application/json", errorBody(err), headers, status === 413);
+  }
+
+  /** Starts a streamed response: status and headers now, body by {@link write}. */
+  start(status: number, contentType: string, headers: Headers = []): void {
+    if (this.aborted || this.started) return;
+    this.res.cork(() => this.writeHead(status, contentType, headers));
+  }
+
+  /**
+   * Writes a piece of a started response. Returns `undefined` when the socket
+   * took it, or a promise that resolves once the socket can take more (or the
+   * client left): await it before producing the next piece.
+   */
+  write(data: string | Uint8Array): Promise<void> | undefined {
+    if (this.aborted || this.finished) return undefined;
+    let ok = true;
+    this.res.cork(() => {
+      ok = this.res.write(data);
+    });
+    if (ok) return undefined;
+    if (!this.writableRegistered) {
+      this.writableRegistered = true;
+      this.res.onWritable(() => {
+        this.wake();
+        return true;
+      });
+    }
+    return new Promise<void>((resolve) => {
+      this.onWritableWaiter = resolve;
+    });
+  }
+
+  /** Ends a started response (with a last piece, when given). */
+  end(data?: string): void {
+    if (this.aborted || this.finished) return;
+    this.finished = true;
+    this.res.cork(() => {
+      this.res.end(data);
+    });
+  }
+
+  /** Closes the connection at once (shutdown); the client sees it drop. */
+  close(): void {
+    if (this.aborted) return;
+    this.finished = true;
+    this.res.close();
+  }
+
+  private writeHead(status: number, contentType: string, headers: Headers): void {
+    this.started = true;
+    this.res.writeStatus(statusLine(status));
+    this.res.writeHeader("content-type", contentType);
+    this.res.writeHeader("x-request-id", this.requestId);
+    for (const [k, v] of COMMON_HEADERS) this.res.writeHeader(k, v);
+    for (const [k, v] of headers) this.res.writeHeader(k, v);
+  }
+
+  private wake(): void {
+    const w = this.onWritableWaiter;
+    this.onWritableWaiter = undefined;
+    w?.();
+  }
+}
+
+function tooLarge(limit: number): SpillwayError {
+  return new SpillwayError(Code.ResourceExhausted, `The request body is larger than the limit of ${limit} bytes.`, {
+    httpStatus: 413,
+    openAiCode: "request_too_large",
+    type: "invalid_request_error",
+    retryable: false,
+  });
+}

@@ -1,0 +1,15 @@
+import type { HttpRoute } from "../route.js";
+import { chatCompletionsRoute } from "./chat-completions.js";
+import { completionsRoute } from "./completions.js";
+import { healthRoute, readyRoute } from "./health.js";
+import { getModelRoute, listModelsRoute } from "./models.js";
+
+/** Every HTTP route the door serves. Add new routes here. */
+export const ROUTES: readonly HttpRoute[] = [
+  chatCompletionsRoute,
+  completionsRoute,
+  listModelsRoute,
+  getModelRoute,
+  healthRoute,
+  readyRoute,
+];

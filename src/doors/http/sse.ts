@@ -1,0 +1,67 @@
+import type { Chunk } from "../../gen/spillway/v1/chunk.js";
+import type { EngineStream } from "../../engine/active-stream.js";
+import { SpillwayError } from "../../engine/errors.js";
+import type { HttpExchange, Headers } from "./exchange.js";
+
+/** Response headers of every SSE stream. */
+export const SSE_HEADERS: Headers = [
+  ["cache-control", "no-cache"],
+  ["x-accel-buffering", "no"],
+];
+
+/** The SSE terminator OpenAI's chat, completion and audio streams end with. */
+export const SSE_DONE = "data: [DONE]\n\n";
+
+/**
+ * A `data:` frame. The data must be one line (JSON.stringify output is), which
+ * keeps this a concatenation on the hot path.
+ */
+export function sseData(json: string): string {
+  return `data: ${json}\n\n`;
+}
+
+/** An `event:` + `data:` frame. `event` is one of our own constant names. */
+export function sseEvent(event: string, json: string): string {
+  return `event: ${event}\ndata: ${json}\n\n`;
+}
+
+/** Turns the chunks of one stream into wire text (SSE frames, or raw bytes). */
+export interface StreamEncoder {
+  /** Wire text for one chunk ('' for none). The terminal chunk's text ends the stream. */
+  encode(chunk: Chunk): string | Uint8Array;
+}
+
+/**
+ * Pipes an engine stream to a started response: pulls the next chunk only
+ * when the socket has taken the previous one (backpressure end to end), ends
+ * the response after the terminal chunk, and cancels the stream, aborting the
+ * upstream, as soon as the client goes away.
+ */
+export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder: StreamEncoder): Promise<void> {
+  const onAbort = (): void => stream.cancel(ex.signal.reason);
+  ex.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for await (const chunk of stream) {
+      if (ex.aborted) break;
+      const out = encoder.encode(chunk);
+      if (out.length > 0) {
+        const wait = ex.write(out);
+        if (wait) await wait;
+      }
+    }
+  } catch (e) {
+    // The engine never throws after the first chunk; anything here is ours.
+    if (!ex.aborted) ex.write(sseData(JSON.stringify({ error: { message: SpillwayError.from(e).message, type: "server_error", param: null, code: null } })));
+  } finally {
+    ex.signal.removeEventListener("abort", onAbort);
+    if (ex.aborted) stream.cancel(ex.signal.reason);
+    ex.end();
+  }
+}
+
+/** The in-band SSE error frame: OpenAI's error object under `error`. */
+export function sseErrorFrame(err: SpillwayError, extra = ""): string {
+  return sseData(
+    `{${extra}"error":${JSON.stringify({ message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null })}}`,
+  );
+}

@@ -1,0 +1,261 @@
+import { Finish_Reason, type Chunk, type Usage } from "../gen/spillway/v1/chunk.js";
+import { Code } from "./code.js";
+import { SpillwayError } from "./errors.js";
+import type { LinkedAbortController } from "./signals.js";
+import { emptyUsage, mergeUsage, type ChunkPayload } from "./payload.js";
+import type { Route } from "./router.js";
+
+/** Timeouts of one stream, in milliseconds. */
+export interface StreamTimeouts {
+  /** From the request to the first chunk. */
+  readonly firstChunkMs: number;
+  /** Between two chunks, counted only while the door is waiting for one. */
+  readonly idleMs: number;
+  /** Absolute end of the stream (epoch ms). */
+  readonly deadline: number;
+}
+
+/** How a stream ended, for logs and metrics. */
+export interface StreamSummary {
+  readonly id: string;
+  readonly route: Route;
+  /** `ok`, or the error that ended it (`Canceled` when the client left). */
+  readonly outcome: "ok" | SpillwayError;
+  readonly finishReason: Finish_Reason | undefined;
+  readonly usage: Usage;
+  /** Chunks delivered to the door, terminal ones included. */
+  readonly chunks: number;
+  /** performance.now() at start, first chunk and end. */
+  readonly startedAt: number;
+  readonly firstChunkAt: number | undefined;
+  readonly endedAt: number;
+}
+
+/**
+ * A stream the engine hands to a door: an async iterator of {@link Chunk}s
+ * obeying the stream invariant, plus what the door needs to label them.
+ */
+export interface EngineStream extends AsyncIterable<Chunk> {
+  /** The stream id (also used as the OpenAI response id). */
+  readonly id: string;
+  /** Where the model id was routed. */
+  readonly route: Route;
+  /** Unix time (s) the stream started, as OpenAI's `created`. */
+  readonly created: number;
+  /** The AbortSignal every part of this call observes. */
+  readonly signal: AbortSignal;
+  /**
+   * Stops the stream at once and aborts the upstream request or child
+   * process. Safe to call any number of times, at any point.
+   */
+  cancel(reason?: unknown): void;
+}
+
+const enum Phase {
+  Content,
+  Usage,
+  Finish,
+  Done,
+}
+
+/**
+ * The engine's per-stream state machine. It pulls payloads from a provider,
+ * stamps stream id and seq, holds back usage and finish until the provider's
+ * stream ends (whatever order the upstream used), turns failures after the
+ * first chunk into one in-band `error` chunk, and enforces the timeouts.
+ * Failures before the first chunk are thrown from {@link ActiveStream.prime}.
+ */
+export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
+  readonly created = Math.floor(Date.now() / 1000);
+  private readonly iterator: AsyncIterator<ChunkPayload>;
+  private readonly abortPromise: Promise<never>;
+  private seq = 0;
+  private phase = Phase.Content;
+  private readonly usage = emptyUsage();
+  private finishReason: Finish_Reason | undefined;
+  private primed: Chunk | undefined;
+  private waitingSince = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly deadlineTimer: NodeJS.Timeout;
+  private readonly startedAt = performance.now();
+  private firstChunkAt: number | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly route: Route,
+    private readonly controller: LinkedAbortController,
+    source: AsyncIterable<ChunkPayload>,
+    private readonly timeouts: StreamTimeouts,
+    private readonly onEnd: ((s: StreamSummary) => void) | undefined,
+  ) {
+    this.iterator = source[Symbol.asyncIterator]();
+    const signal = controller.signal;
+    this.abortPromise = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason as Error);
+      else signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+    });
+    this.abortPromise.catch(() => undefined);
+    const left = Math.max(0, timeouts.deadline - Date.now());
+    this.deadlineTimer = setTimeout(() => {
+      controller.abort(
+        new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(left)} ms)`, {
+          httpStatus: 504,
+          openAiCode: "timeout",
+        }),
+      );
+    }, left);
+    this.deadlineTimer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /**
+   * Pulls the first chunk. Throws the provider's error (as a SpillwayError)
+   * when the stream fails before producing anything, so the door can answer
+   * with a real status.
+   */
+  async prime(): Promise<void> {
+    const first = await this.next();
+    if (!first.done) this.primed = first.value;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Chunk>> {
+    if (this.primed) {
+      const c = this.primed;
+      this.primed = undefined;
+      return { done: false, value: c };
+    }
+    switch (this.phase) {
+      case Phase.Usage:
+        this.phase = Phase.Finish;
+        return this.emit({ $case: "usage", value: this.usage });
+      case Phase.Finish:
+        this.phase = Phase.Done;
+        this.end("ok");
+        return this.emit({ $case: "finish", value: { reason: this.finishReason ?? Finish_Reason.REASON_STOP } });
+      case Phase.Done:
+        return { done: true, value: undefined };
+      case Phase.Content:
+        break;
+    }
+    for (;;) {
+      let r: IteratorResult<ChunkPayload>;
+      try {
+        r = await this.pull();
+      } catch (e) {
+        return this.fail(e);
+      }
+      if (r.done) {
+        this.phase = Phase.Finish;
+        return this.emit({ $case: "usage", value: this.usage });
+      }
+      const p = r.value;
+      switch (p.$case) {
+        case "usage":
+          mergeUsage(this.usage, p.value);
+          continue;
+        case "finish":
+          this.finishReason = p.value.reason;
+          continue;
+        case "error":
+          return this.fail(SpillwayError.fromChunkError(p.value));
+        default:
+          return this.emit(p);
+      }
+    }
+  }
+
+  async return(): Promise<IteratorResult<Chunk>> {
+    this.cancel();
+    return { done: true, value: undefined };
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.phase === Phase.Done) return;
+    const err =
+      reason instanceof SpillwayError
+        ? reason
+        : new SpillwayError(Code.Canceled, "the client cancelled the request", { cause: reason });
+    this.controller.abort(err);
+    this.phase = Phase.Done;
+    this.primed = undefined;
+    this.end(err);
+    void this.iterator.return?.()?.catch?.(() => undefined);
+  }
+
+  private emit(payload: ChunkPayload): IteratorResult<Chunk> {
+    this.firstChunkAt ??= performance.now();
+    return { done: false, value: { streamId: this.id, seq: this.seq++, payload } };
+  }
+
+  private fail(e: unknown): IteratorResult<Chunk> {
+    const signal = this.controller.signal;
+    const err = SpillwayError.from(signal.aborted ? signal.reason : e);
+    if (this.phase === Phase.Done) return { done: true, value: undefined };
+    this.phase = Phase.Done;
+    this.controller.abort(err);
+    this.end(err);
+    void this.iterator.return?.()?.catch?.(() => undefined);
+    if (this.seq === 0) throw err;
+    return this.emit({ $case: "error", value: err.toChunkError() });
+  }
+
+  private pull(): Promise<IteratorResult<ChunkPayload>> {
+    this.waitingSince = performance.now();
+    this.watchdog ??= setTimeout(this.onWatchdog, this.currentLimit());
+    const next = this.iterator.next();
+    return Promise.race([next, this.abortPromise]).finally(() => {
+      this.waitingSince = 0;
+    });
+  }
+
+  private currentLimit(): number {
+    return this.seq === 0 ? this.timeouts.firstChunkMs : this.timeouts.idleMs;
+  }
+
+  /** One lazy timer per stream: re-armed only when it fires while a pull is pending. */
+  private readonly onWatchdog = (): void => {
+    this.watchdog = undefined;
+    if (this.phase === Phase.Done || this.waitingSince === 0) return;
+    const limit = this.currentLimit();
+    const waited = performance.now() - this.waitingSince;
+    if (waited >= limit) {
+      const what =
+        this.seq === 0
+          ? `the upstream did not start streaming within ${limit} ms`
+          : `the upstream sent nothing for ${limit} ms`;
+      this.controller.abort(
+        new SpillwayError(Code.DeadlineExceeded, `${this.route.provider.name}: ${what}`, {
+          httpStatus: 504,
+          openAiCode: "upstream_timeout",
+        }),
+      );
+      return;
+    }
+    this.watchdog = setTimeout(this.onWatchdog, limit - waited);
+  };
+
+  private end(outcome: "ok" | SpillwayError): void {
+    clearTimeout(this.deadlineTimer);
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    this.controller.cleanup();
+    this.onEnd?.({
+      id: this.id,
+      route: this.route,
+      outcome,
+      finishReason: outcome === "ok" ? (this.finishReason ?? Finish_Reason.REASON_STOP) : undefined,
+      usage: this.usage,
+      chunks: this.seq + (outcome === "ok" ? 1 : 0),
+      startedAt: this.startedAt,
+      firstChunkAt: this.firstChunkAt,
+      endedAt: performance.now(),
+    });
+  }
+}

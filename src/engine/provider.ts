@@ -1,0 +1,56 @@
+import type {
+  GenerateRequest,
+  ModelInfo,
+  SynthesizeRequest,
+  TranscribeConfig,
+} from "../gen/spillway/v1/request.js";
+import type { ChunkPayload } from "./payload.js";
+
+/** What a provider gets with every call. */
+export interface ProviderContext {
+  /**
+   * Aborts when the client goes away, a deadline passes or the server shuts
+   * down. Providers must pass it to every upstream request and child process.
+   */
+  readonly signal: AbortSignal;
+  /** Absolute deadline of the whole call (epoch ms). */
+  readonly deadline: number;
+  /** Id of the stream, for logs and upstream request ids. */
+  readonly streamId: string;
+}
+
+/**
+ * A source of model output. Each method turns a normalized request into a
+ * stream of chunk payloads; the engine stamps ids, enforces the stream
+ * invariant and timeouts. A provider may yield `usage` and `finish` anywhere:
+ * the engine moves them to the end. Failing before the first payload should
+ * throw a {@link SpillwayError} that says what went wrong.
+ *
+ * Methods are optional: a provider that cannot synthesize speech has no
+ * `synthesize`.
+ */
+export interface Provider {
+  /** The prefix of model ids routed here (`openai` in `openai/gpt-4o-mini`). */
+  readonly name: string;
+  /** Default time from the request to its first chunk (ms); the engine's default when absent. */
+  readonly timeoutMs?: number | undefined;
+  /** Models this provider serves, with ids including the prefix. */
+  listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
+  /**
+   * Validates that `model` (without prefix) can be served; throws a
+   * `NotFound` SpillwayError otherwise. Providers that pass any model through
+   * to an upstream accept everything here.
+   */
+  checkModel?(model: string): void;
+  /** Streams a text generation. */
+  generate?(model: string, req: GenerateRequest, ctx: ProviderContext): AsyncIterable<ChunkPayload>;
+  /** Streams synthesized audio. */
+  synthesize?(model: string, req: SynthesizeRequest, ctx: ProviderContext): AsyncIterable<ChunkPayload>;
+  /** Streams a transcript of `audio`, read as it arrives. */
+  transcribe?(
+    model: string,
+    config: TranscribeConfig,
+    audio: AsyncIterable<Uint8Array>,
+    ctx: ProviderContext,
+  ): AsyncIterable<ChunkPayload>;
+}

@@ -1,0 +1,49 @@
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { startGateway } from "./gateway.js";
+import { logger } from "./observability/logger.js";
+
+const USAGE = `Usage: spillway [--config FILE] [--port N] [--grpc-port N] [--host ADDR]
+
+Starts the Spillway gateway. With no config it serves the local engines on
+port 8080 (HTTP + WebSocket) and 50051 (gRPC). Environment: PORT, GRPC_PORT,
+HOST, SPILLWAY_CONFIG, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
+ANTHROPIC_BASE_URL, SPILLWAY_LOCAL_TOKEN_DELAY_MS, LOG_LEVEL.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      port: { type: "string" },
+      "grpc-port": { type: "string" },
+      host: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.warn(USAGE);
+    return;
+  }
+  const env = { ...process.env };
+  if (values.port) env["PORT"] = values.port;
+  if (values["grpc-port"]) env["GRPC_PORT"] = values["grpc-port"];
+  if (values.host) env["HOST"] = values.host;
+  const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
+  const gateway = await startGateway(config);
+  logger.info(
+    { http: gateway.httpPort, providers: gateway.engine.router.providers.map((p) => p.name) },
+    `spillway listening on http://${config.http.host}:${gateway.httpPort}`,
+  );
+  const stop = (signal: string): void => {
+    logger.info({ signal }, "shutting down");
+    void gateway.close().then(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError) console.error(`spillway: ${e.message}`);
+  else console.error("spillway: failed to start:", e);
+  process.exit(1);
+});

@@ -1,0 +1,125 @@
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import {
+  finishPayload,
+  FinishReason,
+  textPayload,
+  toolCallPayload,
+  usagePayload,
+  type ChunkPayload,
+} from "../../engine/payload.js";
+import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+
+/** Maps OpenAI's `finish_reason` strings to the engine's enum. */
+export function mapFinishReason(reason: string): FinishReason {
+  switch (reason) {
+    case "length":
+      return FinishReason.REASON_LENGTH;
+    case "tool_calls":
+    case "function_call":
+      return FinishReason.REASON_TOOL_CALLS;
+    case "content_filter":
+      return FinishReason.REASON_CONTENT_FILTER;
+    default:
+      return FinishReason.REASON_STOP;
+  }
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+
+/** Maps an OpenAI `usage` object to a usage payload. */
+export function mapUsage(u: Obj): ChunkPayload {
+  const pd = isObj(u["prompt_tokens_details"]) ? u["prompt_tokens_details"] : {};
+  const cd = isObj(u["completion_tokens_details"]) ? u["completion_tokens_details"] : {};
+  return usagePayload({
+    inputTokens: num(u["prompt_tokens"]),
+    outputTokens: num(u["completion_tokens"]),
+    totalTokens: num(u["total_tokens"]),
+    cachedInputTokens: num(pd["cached_tokens"]),
+    reasoningTokens: num(cd["reasoning_tokens"]),
+  });
+}
+
+function inBandError(provider: string, e: unknown): SpillwayError {
+  const err = isObj(e) ? e : {};
+  const message = str(err["message"]) || "the upstream reported an error mid-stream";
+  return new SpillwayError(Code.Unavailable, `${provider}: ${message}`, {
+    httpStatus: 502,
+    openAiCode: str(err["code"]) || "upstream_error",
+  });
+}
+
+/**
+ * Translates an OpenAI-style SSE body (chat completions, or legacy
+ * completions when `legacy` is set) into chunk payloads. A body that ends
+ * with neither `[DONE]` nor a `finish_reason` is a truncation and fails the
+ * stream; so do malformed events and in-band `error` objects.
+ */
+export async function* openAiStreamPayloads(
+  body: AsyncIterable<Uint8Array>,
+  provider: string,
+  signal: AbortSignal,
+  legacy: boolean,
+): AsyncGenerator<ChunkPayload> {
+  let finished = false;
+  let done = false;
+  try {
+    for await (const ev of readSseEvents(body, provider)) {
+      if (ev.data === "[DONE]") {
+        done = true;
+        break;
+      }
+      const j = parseEventJson(ev.data, provider);
+      if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
+      if (ev.event === "error" || j["error"] !== undefined) throw inBandError(provider, j["error"] ?? j);
+      const choices = j["choices"];
+      const c: unknown = Array.isArray(choices) ? choices[0] : undefined;
+      if (isObj(c)) {
+        if (legacy) {
+          const text = str(c["text"]);
+          if (text) yield textPayload(text);
+        } else if (isObj(c["delta"])) {
+          const d = c["delta"];
+          const content = str(d["content"]);
+          if (content) yield textPayload(content);
+          const calls = d["tool_calls"];
+          if (Array.isArray(calls)) {
+            for (const tc of calls as unknown[]) {
+              if (!isObj(tc)) continue;
+              const fn = isObj(tc["function"]) ? tc["function"] : {};
+              yield toolCallPayload({
+                index: num(tc["index"]),
+                id: str(tc["id"]),
+                name: str(fn["name"]),
+                arguments: str(fn["arguments"]),
+              });
+            }
+          }
+        }
+        const reason = str(c["finish_reason"]);
+        if (reason) {
+          finished = true;
+          yield finishPayload(mapFinishReason(reason));
+        }
+      }
+      if (isObj(j["usage"])) yield mapUsage(j["usage"]);
+    }
+  } catch (e) {
+    if (signal.aborted) throw SpillwayError.from(signal.reason);
+    if (e instanceof SpillwayError) throw e;
+    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
+      httpStatus: 502,
+      openAiCode: "upstream_error",
+      cause: e,
+    });
+  }
+  if (!done && !finished) {
+    throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before it finished`, {
+      httpStatus: 502,
+      openAiCode: "upstream_truncated",
+    });
+  }
+}

@@ -1,0 +1,121 @@
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+
+/** Most bytes of an upstream error body that are read. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * POSTs JSON to an upstream with the call's AbortSignal, so that aborting
+ * the call aborts the request at once. Connection failures become
+ * `Unavailable` (HTTP 502); non-2xx answers become the matching error, with
+ * the upstream's own message.
+ */
+export async function postJson(
+  provider: string,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (e) {
+    throw connectionError(provider, e, signal);
+  }
+  if (!res.ok) throw await upstreamError(provider, res);
+  return res;
+}
+
+/** GETs JSON from an upstream (model lists); same error handling as {@link postJson}. */
+export async function getJson(
+  provider: string,
+  url: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers, signal });
+  } catch (e) {
+    throw connectionError(provider, e, signal);
+  }
+  if (!res.ok) throw await upstreamError(provider, res);
+  return (await res.json()) as unknown;
+}
+
+/** Maps a fetch failure: the call's abort reason when aborted, else `Unavailable`. */
+export function connectionError(provider: string, e: unknown, signal: AbortSignal): SpillwayError {
+  if (signal.aborted) return SpillwayError.from(signal.reason);
+  const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
+  return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
+    httpStatus: 502,
+    openAiCode: "upstream_unreachable",
+    cause: e,
+  });
+}
+
+/** Maps an upstream's error status to the gRPC-style code the engine uses. */
+export function codeForUpstreamStatus(status: number): Code {
+  if (status === 400 || status === 422) return Code.InvalidArgument;
+  if (status === 401) return Code.Unauthenticated;
+  if (status === 403) return Code.PermissionDenied;
+  if (status === 404) return Code.NotFound;
+  if (status === 408 || status === 504) return Code.DeadlineExceeded;
+  if (status === 413) return Code.ResourceExhausted;
+  if (status === 429) return Code.ResourceExhausted;
+  return Code.Unavailable;
+}
+
+/** Parses a `Retry-After` header (seconds or HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const s = Number(value);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+}
+
+/**
+ * Turns an upstream's non-2xx response into a SpillwayError carrying the
+ * upstream's message. 4xx statuses pass through (the client sent something
+ * the upstream refused); 5xx become 502 (`upstream_error`), retryable.
+ */
+export async function upstreamError(provider: string, res: Response): Promise<SpillwayError> {
+  let text = "";
+  try {
+    text = (await res.text()).slice(0, MAX_ERROR_BODY);
+  } catch {
+    // The body is best effort: the status alone still says what happened.
+  }
+  let message = text.trim() || res.statusText;
+  let type: string | undefined;
+  let param: string | undefined;
+  let code: string | undefined;
+  try {
+    const j = JSON.parse(text) as { error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown } };
+    const err = j.error;
+    if (err && typeof err === "object") {
+      if (typeof err.message === "string") message = err.message;
+      if (typeof err.type === "string") type = err.type;
+      if (typeof err.param === "string") param = err.param;
+      if (typeof err.code === "string") code = err.code;
+    }
+  } catch {
+    // Not JSON: keep the raw text as the message.
+  }
+  const is5xx = res.status >= 500;
+  return new SpillwayError(codeForUpstreamStatus(res.status), `${provider}: ${message}`, {
+    httpStatus: is5xx ? 502 : res.status,
+    type: is5xx ? "server_error" : type,
+    param,
+    openAiCode: is5xx ? "upstream_error" : code,
+    retryable: is5xx || res.status === 429 || res.status === 408,
+    retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
+  });
+}

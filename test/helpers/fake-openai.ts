@@ -1,0 +1,165 @@
+/**
+ * A fake OpenAI-compatible upstream on loopback that speaks the real wire
+ * protocol (chat/completions and completions SSE, error bodies) and can be
+ * told to misbehave: fail before the stream, stall, die mid-stream, send
+ * malformed events, close without [DONE]. It records every request and
+ * every request the gateway aborted.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the fake does for one request. */
+export interface FakeScript {
+  /** Non-2xx status sent instead of a stream, with `errorBody`. */
+  status?: number;
+  errorBody?: unknown;
+  headers?: Record<string, string>;
+  /** Wait this long before sending headers (upstream timeout). */
+  headerDelayMs?: number;
+  /** Events: objects are sent as `data: JSON`, strings as raw SSE text. */
+  events?: Array<unknown>;
+  /** Pause between events. */
+  delayMs?: number;
+  /** After this many events: stop sending but keep the connection open. */
+  stallAfter?: number;
+  /** After this many events: destroy the socket. */
+  destroyAfter?: number;
+  /** Send `data: [DONE]` at the end (default true). */
+  done?: boolean;
+  /** Answer with this JSON (non-streaming endpoints such as /models). */
+  json?: unknown;
+}
+
+/** A request the fake received. */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: any;
+  /** Set when the gateway closed the request before the fake finished it. */
+  abortedAt?: number;
+}
+
+/** The running fake. */
+export interface FakeUpstream {
+  /** Base URL including `/v1`. */
+  readonly baseUrl: string;
+  readonly requests: RecordedRequest[];
+  /** Decides what to do per request; replace freely between tests. */
+  script: (req: RecordedRequest) => FakeScript;
+  /** Resolves when the next request is aborted by the gateway. */
+  nextAbort(): Promise<RecordedRequest>;
+  close(): Promise<void>;
+}
+
+/** A chat.completion.chunk with a text delta. */
+export function chatChunk(content: string | null, extra: Record<string, unknown> = {}, finish: string | null = null): unknown {
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-fake",
+    choices: [{ index: 0, delta: content === null ? extra : { content, ...extra }, finish_reason: finish }],
+  };
+}
+
+/** A usage-only chunk, as OpenAI sends with include_usage. */
+export function usageChunk(prompt: number, completion: number): unknown {
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-fake",
+    choices: [],
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  };
+}
+
+/** A normal streamed chat answer made of `parts`. */
+export function chatEvents(parts: string[], usage: [number, number] = [5, parts.length]): unknown[] {
+  return [
+    chatChunk("", { role: "assistant" }),
+    ...parts.map((p) => chatChunk(p)),
+    chatChunk(null, {}, "stop"),
+    usageChunk(usage[0], usage[1]),
+  ];
+}
+
+/** A legacy completions chunk. */
+export function completionChunk(text: string, finish: string | null = null): unknown {
+  return { id: "cmpl-fake", object: "text_completion", created: 1, model: "gpt-fake", choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function answer(_req: RecordedRequest, res: ServerResponse, s: FakeScript): Promise<void> {
+  if (s.headerDelayMs) await sleep(s.headerDelayMs);
+  if (res.destroyed) return;
+  if (s.json !== undefined) {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(s.json));
+    return;
+  }
+  if (s.status && s.status >= 300) {
+    res.writeHead(s.status, { "content-type": "application/json", ...s.headers });
+    res.end(JSON.stringify(s.errorBody ?? { error: { message: `fake failure ${s.status}`, type: "server_error", param: null, code: null } }));
+    return;
+  }
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...s.headers });
+  res.flushHeaders();
+  const events = s.events ?? chatEvents(["Hello", " world"]);
+  for (let i = 0; i < events.length; i++) {
+    if (s.stallAfter === i) return; // keep the connection open, send nothing more
+    if (s.destroyAfter === i) {
+      res.socket?.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    const e = events[i];
+    res.write(typeof e === "string" ? e : `data: ${JSON.stringify(e)}\n\n`);
+    if (s.delayMs) await sleep(s.delayMs);
+  }
+  if (s.done !== false) res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+/** Starts the fake on a free loopback port. */
+export async function startFakeOpenAi(script: FakeUpstream["script"] = () => ({})): Promise<FakeUpstream> {
+  const requests: RecordedRequest[] = [];
+  const abortWaiters: Array<(r: RecordedRequest) => void> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      let body: unknown = text;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        // keep raw text
+      }
+      const rec: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
+      requests.push(rec);
+      res.on("close", () => {
+        if (!res.writableFinished) {
+          rec.abortedAt = performance.now();
+          for (const w of abortWaiters.splice(0)) w(rec);
+        }
+      });
+      void answer(rec, res, fake.script(rec)).catch(() => undefined);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  const fake: FakeUpstream = {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script,
+    nextAbort: () => new Promise((r) => abortWaiters.push(r)),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+  return fake;
+}

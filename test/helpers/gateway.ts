@@ -1,0 +1,30 @@
+/** Starts a real gateway in this process on free loopback ports, for end-to-end tests. */
+import { applyEnv, parseConfig } from "../../src/config/load.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+
+/** A gateway under test and the URLs to reach it. */
+export interface TestGateway {
+  readonly gateway: Gateway;
+  /** `http://127.0.0.1:PORT` */
+  readonly origin: string;
+  /** `http://127.0.0.1:PORT/v1`, the base URL for OpenAI clients. */
+  readonly baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a gateway with `raw` settings (the config file's shape) on port 0,
+ * the local echo model at full speed unless `raw` says otherwise.
+ */
+export async function startTestGateway(raw: Record<string, any> = {}): Promise<TestGateway> {
+  const merged: Record<string, any> = {
+    ...raw,
+    http: { host: "127.0.0.1", port: 0, ...raw["http"] },
+    grpc: { host: "127.0.0.1", port: 0, ...raw["grpc"] },
+    providers: { local: { type: "local", tokenDelayMs: 0 }, ...raw["providers"] },
+  };
+  const config = parseConfig(applyEnv(merged, {}));
+  const gateway = await startGateway(config);
+  const origin = `http://127.0.0.1:${gateway.httpPort}`;
+  return { gateway, origin, baseUrl: `${origin}/v1`, close: () => gateway.close() };
+}

@@ -76,6 +76,8 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private primed: Chunk | undefined;
   private waitingSince = 0;
   private watchdog: NodeJS.Timeout | undefined;
+  /** When the watchdog fires (performance.now() time). */
+  private watchdogDue = 0;
   private readonly deadlineTimer: NodeJS.Timeout;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
@@ -171,9 +173,9 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     }
   }
 
-  async return(): Promise<IteratorResult<Chunk>> {
+  return(): Promise<IteratorResult<Chunk>> {
     this.cancel();
-    return { done: true, value: undefined };
+    return Promise.resolve({ done: true, value: undefined });
   }
 
   cancel(reason?: unknown): void {
@@ -207,8 +209,12 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   }
 
   private pull(): Promise<IteratorResult<ChunkPayload>> {
-    this.waitingSince = performance.now();
-    this.watchdog ??= setTimeout(this.onWatchdog, this.currentLimit());
+    const now = performance.now();
+    this.waitingSince = now;
+    const limit = this.currentLimit();
+    // Arm the watchdog only if it is not already due soon enough: with chunks
+    // flowing this is a no-op, so chunks cost no timer work.
+    if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
     const next = this.iterator.next();
     return Promise.race([next, this.abortPromise]).finally(() => {
       this.waitingSince = 0;
@@ -217,6 +223,12 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
 
   private currentLimit(): number {
     return this.seq === 0 ? this.timeouts.firstChunkMs : this.timeouts.idleMs;
+  }
+
+  private armWatchdog(ms: number): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdogDue = performance.now() + ms;
+    this.watchdog = setTimeout(this.onWatchdog, ms);
   }
 
   /** One lazy timer per stream: re-armed only when it fires while a pull is pending. */
@@ -238,7 +250,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       );
       return;
     }
-    this.watchdog = setTimeout(this.onWatchdog, limit - waited);
+    this.armWatchdog(limit - waited);
   };
 
   private end(outcome: "ok" | SpillwayError): void {

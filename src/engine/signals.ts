@@ -30,6 +30,6 @@ export function createLinkedAbortController(
     parents.push(signal);
     signal.addEventListener("abort", onAbort);
   }
-  controller.signal.addEventListener("abort", controller.cleanup, { once: true });
+  controller.signal.addEventListener("abort", () => controller.cleanup(), { once: true });
   return controller;
 }

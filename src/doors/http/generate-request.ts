@@ -79,7 +79,7 @@ function messageOf(m: ChatMessage, i: number, callIds: Set<string>): Message {
   let parts: Array<Record<string, unknown>> = [];
   if (typeof m.content === "string") text = m.content;
   else if (Array.isArray(m.content)) {
-    parts = m.content as Array<Record<string, unknown>>;
+    parts = m.content;
     text = m.content.map((p) => (p.type === "text" && typeof p["text"] === "string" ? p["text"] : "")).join("");
     if (parts.every((p) => p["type"] === "text")) parts = [];
   }

@@ -51,7 +51,7 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
     }
   } catch (e) {
     // The engine never throws after the first chunk; anything here is ours.
-    if (!ex.aborted) ex.write(sseData(JSON.stringify({ error: { message: SpillwayError.from(e).message, type: "server_error", param: null, code: null } })));
+    if (!ex.aborted) void ex.write(sseData(JSON.stringify({ error: { message: SpillwayError.from(e).message, type: "server_error", param: null, code: null } })));
   } finally {
     ex.signal.removeEventListener("abort", onAbort);
     if (ex.aborted) stream.cancel(ex.signal.reason);

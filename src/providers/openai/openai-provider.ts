@@ -20,7 +20,6 @@ export interface OpenAiProviderOptions {
   readonly timeoutMs?: number | undefined;
 }
 
-// eslint-disable-next-line @typescript-eslint/require-await -- an empty body, ending at once
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}
 
 const MODEL_LIST_TTL_MS = 60_000;

@@ -46,7 +46,7 @@ export async function getJson(
     throw connectionError(provider, e, signal);
   }
   if (!res.ok) throw await upstreamError(provider, res);
-  return (await res.json()) as unknown;
+  return await res.json();
 }
 
 /** Maps a fetch failure: the call's abort reason when aborted, else `Unavailable`. */

@@ -98,6 +98,13 @@ export interface TranscribeConfig {
   encoding: AudioEncoding;
   /** Sample rate of PCM input. */
   sampleRate: number;
+  /**
+   * Name of the uploaded file (e.g. `speech.m4a`), when the audio is a file;
+   * upstream APIs use its extension to identify the format.
+   */
+  filename: string;
+  /** Media type of the uploaded file (e.g. `audio/wav`), when known. */
+  mimeType: string;
 }
 
 /** A message of a Transcribe call: a config first, then audio bytes. */
@@ -654,7 +661,7 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
 };
 
 function createBaseTranscribeConfig(): TranscribeConfig {
-  return { model: "", language: "", prompt: "", encoding: 0, sampleRate: 0 };
+  return { model: "", language: "", prompt: "", encoding: 0, sampleRate: 0, filename: "", mimeType: "" };
 }
 
 export const TranscribeConfig: MessageFns<TranscribeConfig> = {
@@ -673,6 +680,12 @@ export const TranscribeConfig: MessageFns<TranscribeConfig> = {
     }
     if (message.sampleRate !== 0) {
       writer.uint32(40).uint32(message.sampleRate);
+    }
+    if (message.filename !== "") {
+      writer.uint32(50).string(message.filename);
+    }
+    if (message.mimeType !== "") {
+      writer.uint32(58).string(message.mimeType);
     }
     return writer;
   },
@@ -728,6 +741,22 @@ export const TranscribeConfig: MessageFns<TranscribeConfig> = {
             }
 
             message.sampleRate = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.filename = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.mimeType = reader.string();
             continue;
           }
         }

@@ -3,11 +3,13 @@ import { chatCompletionsRoute } from "./chat-completions.js";
 import { completionsRoute } from "./completions.js";
 import { healthRoute, readyRoute } from "./health.js";
 import { getModelRoute, listModelsRoute } from "./models.js";
+import { responsesRoute } from "./responses.js";
 
 /** Every HTTP route the door serves. Add new routes here. */
 export const ROUTES: readonly HttpRoute[] = [
   chatCompletionsRoute,
   completionsRoute,
+  responsesRoute,
   listModelsRoute,
   getModelRoute,
   healthRoute,

@@ -1,0 +1,212 @@
+import { Finish_Reason, type Chunk, type ToolCallDelta } from "../../../gen/spillway/v1/chunk.js";
+import { SpillwayError } from "../../../engine/errors.js";
+import { responseErrorCode, responseJson, type ResponseHead, type ResponseState } from "./responses-object.js";
+
+/**
+ * Receives each Responses event as it is made, as wire JSON text: `type`
+ * is the event's name and `json` its complete data, `sequence_number`
+ * included. Called synchronously, so the text is a snapshot of that moment.
+ */
+export type ResponsesEventSink = (type: string, json: string) => void;
+
+type Item = Record<string, unknown>;
+
+interface OpenMessage {
+  readonly outputIndex: number;
+  readonly item: Item;
+  readonly part: { type: "output_text"; text: string; annotations: never[]; logprobs: never[] };
+  /** The JSON text of `"item_id":…,"output_index":…` for deltas. */
+  readonly where: string;
+}
+
+interface OpenCall {
+  readonly outputIndex: number;
+  readonly item: Item & { arguments: string; name: string };
+  readonly where: string;
+}
+
+/**
+ * Builds an OpenAI Response from engine chunks, emitting the Responses
+ * stream events in OpenAI's order: `response.created`, `response.in_progress`,
+ * then per output item `output_item.added` → (`content_part.added` →
+ * `output_text.delta`… → `output_text.done` → `content_part.done`) or
+ * `function_call_arguments.delta`… → `function_call_arguments.done`, then
+ * `output_item.done`; finally `response.completed` (or `response.incomplete`
+ * when the token limit or a content filter cut it short), or `error` then
+ * `response.failed`. Every event carries `sequence_number`, from 0.
+ *
+ * Text goes to a message item; each tool-call index to its own
+ * `function_call` item, so parallel calls stay apart. A message item is
+ * closed when a call starts; calls stay open while calls stream (upstreams
+ * may interleave their arguments) and are closed, in order, when text
+ * starts again or the response ends.
+ *
+ * The same builder serves non-streaming requests: feed every chunk, then
+ * read {@link ResponsesBuilder.response}.
+ */
+export class ResponsesBuilder {
+  private seq = 0;
+  private readonly state: ResponseState = {
+    status: "in_progress",
+    output: [],
+    usage: undefined,
+    error: null,
+    incompleteReason: undefined,
+    completedAt: null,
+  };
+  private message: OpenMessage | undefined;
+  private readonly calls = new Map<number, OpenCall>();
+  private messages = 0;
+  /** The error that ended the response, if one did. */
+  failure: SpillwayError | undefined;
+
+  constructor(
+    private readonly head: ResponseHead,
+    private readonly sink: ResponsesEventSink = () => undefined,
+  ) {}
+
+  /** The Response object as it stands. */
+  get response(): Record<string, unknown> {
+    return responseJson(this.head, this.state);
+  }
+
+  /** Emits `response.created` and `response.in_progress`. */
+  start(): void {
+    this.emitResponse("response.created");
+    this.emitResponse("response.in_progress");
+  }
+
+  /** Turns one engine chunk into events. */
+  push(chunk: Chunk): void {
+    const p = chunk.payload;
+    switch (p?.$case) {
+      case "text":
+        if (p.value.text) this.text(p.value.text);
+        break;
+      case "toolCall":
+        this.toolCall(p.value);
+        break;
+      case "usage":
+        this.state.usage = p.value;
+        break;
+      case "finish":
+        this.finish(p.value.reason);
+        break;
+      case "error":
+        this.fail(SpillwayError.fromChunkError(p.value));
+        break;
+      default:
+        break;
+    }
+  }
+
+  private emit(type: string, body: string): void {
+    this.sink(type, `{"type":"${type}",${body}"sequence_number":${this.seq++}}`);
+  }
+
+  private emitObject(type: string, fields: Record<string, unknown>): void {
+    const body = JSON.stringify(fields).slice(1, -1);
+    this.emit(type, body ? `${body},` : "");
+  }
+
+  private emitResponse(type: string): void {
+    this.emitObject(type, { response: this.response });
+  }
+
+  private text(delta: string): void {
+    this.closeCalls();
+    const m = (this.message ??= this.openMessage());
+    m.part.text += delta;
+    this.emit("response.output_text.delta", `${m.where},"content_index":0,"delta":${JSON.stringify(delta)},"logprobs":[],`);
+  }
+
+  private openMessage(): OpenMessage {
+    const outputIndex = this.state.output.length;
+    const id = `msg_${this.head.id.slice(5)}${this.messages++ ? `_${this.messages}` : ""}`;
+    const item: Item = { id, type: "message", status: "in_progress", role: "assistant", content: [] };
+    this.state.output.push(item);
+    this.emitObject("response.output_item.added", { output_index: outputIndex, item });
+    const part = { type: "output_text" as const, text: "", annotations: [], logprobs: [] };
+    (item["content"] as unknown[]).push(part);
+    const where = `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}`;
+    this.emit("response.content_part.added", `${where},"content_index":0,"part":${JSON.stringify(part)},`);
+    return { outputIndex, item, part, where };
+  }
+
+  private closeMessage(status: "completed" | "incomplete"): void {
+    const m = this.message;
+    if (!m) return;
+    this.message = undefined;
+    const text = JSON.stringify(m.part.text);
+    this.emit("response.output_text.done", `${m.where},"content_index":0,"text":${text},"logprobs":[],`);
+    this.emit("response.content_part.done", `${m.where},"content_index":0,"part":${JSON.stringify(m.part)},`);
+    m.item["status"] = status;
+    this.emitObject("response.output_item.done", { output_index: m.outputIndex, item: m.item });
+  }
+
+  private toolCall(d: ToolCallDelta): void {
+    this.closeMessage("completed");
+    let call = this.calls.get(d.index);
+    if (!call) {
+      const outputIndex = this.state.output.length;
+      const id = `fc_${this.head.id.slice(5)}_${outputIndex}`;
+      const item = {
+        id,
+        type: "function_call",
+        status: "in_progress",
+        arguments: "",
+        call_id: d.id || `call_${this.head.id.slice(5)}_${d.index}`,
+        name: d.name,
+      };
+      this.state.output.push(item);
+      this.emitObject("response.output_item.added", { output_index: outputIndex, item });
+      call = { outputIndex, item, where: `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}` };
+      this.calls.set(d.index, call);
+    } else if (d.name && !call.item.name) call.item.name = d.name;
+    if (d.arguments) {
+      call.item.arguments += d.arguments;
+      this.emit("response.function_call_arguments.delta", `${call.where},"delta":${JSON.stringify(d.arguments)},`);
+    }
+  }
+
+  private closeCalls(status: "completed" | "incomplete" = "completed"): void {
+    if (this.calls.size === 0) return;
+    const open = [...this.calls.values()].sort((a, b) => a.outputIndex - b.outputIndex);
+    this.calls.clear();
+    for (const c of open) {
+      this.emit(
+        "response.function_call_arguments.done",
+        `${c.where},"name":${JSON.stringify(c.item.name)},"arguments":${JSON.stringify(c.item.arguments)},`,
+      );
+      c.item["status"] = status;
+      this.emitObject("response.output_item.done", { output_index: c.outputIndex, item: c.item });
+    }
+  }
+
+  private finish(reason: Finish_Reason): void {
+    const cut =
+      reason === Finish_Reason.REASON_LENGTH
+        ? "max_output_tokens"
+        : reason === Finish_Reason.REASON_CONTENT_FILTER
+          ? "content_filter"
+          : undefined;
+    const itemStatus = cut ? "incomplete" : "completed";
+    this.closeMessage(itemStatus);
+    this.closeCalls(itemStatus);
+    this.state.status = cut ? "incomplete" : "completed";
+    this.state.incompleteReason = cut;
+    if (!cut) this.state.completedAt = Math.floor(Date.now() / 1000);
+    this.emitResponse(cut ? "response.incomplete" : "response.completed");
+  }
+
+  private fail(err: SpillwayError): void {
+    this.failure = err;
+    for (const item of this.state.output) if (item["status"] === "in_progress") item["status"] = "incomplete";
+    this.message = undefined;
+    this.calls.clear();
+    this.state.status = "failed";
+    this.state.error = { code: responseErrorCode(err), message: err.message };
+    this.emitObject("error", { code: err.openAiCode ?? null, message: err.message, param: err.param ?? null });
+    this.emitResponse("response.failed");
+  }
+}

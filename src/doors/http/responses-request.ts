@@ -1,0 +1,203 @@
+import { z } from "zod";
+import type { GenerateRequest, Tool } from "../../gen/spillway/v1/request.js";
+import { invalidArgument } from "../../engine/errors.js";
+import { inputMessages } from "./responses-input.js";
+import { validate } from "./validation.js";
+
+const functionTool = z.looseObject({
+  type: z.literal("function"),
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "function names are 1-64 letters, digits, _ or -"),
+  description: z.string().nullish(),
+  parameters: z.record(z.string(), z.unknown()).nullish(),
+  strict: z.boolean().nullish(),
+});
+
+const toolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.looseObject({ type: z.literal("function"), name: z.string().min(1) }),
+]);
+
+const textFormat = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("text") }),
+  z.looseObject({ type: z.literal("json_object") }),
+  z.looseObject({
+    type: z.literal("json_schema"),
+    name: z.string().min(1),
+    schema: z.record(z.string(), z.unknown()),
+    description: z.string().optional(),
+    strict: z.boolean().nullish(),
+  }),
+]);
+
+/** The body of `POST /v1/responses`, as far as Spillway checks it. */
+export const responsesSchema = z.looseObject({
+  model: z.string().min(1),
+  input: z.union([z.string(), z.array(z.unknown())]),
+  instructions: z.string().nullish(),
+  stream: z.boolean().nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  tools: z.array(z.looseObject({ type: z.string() })).nullish(),
+  tool_choice: toolChoice.nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  text: z.looseObject({ format: textFormat.optional() }).nullish(),
+  reasoning: z.looseObject({ effort: z.string().nullish() }).nullish(),
+  user: z.string().nullish(),
+  previous_response_id: z.null().optional(),
+  conversation: z.null().optional(),
+  prompt: z.null().optional(),
+  background: z.literal(false).nullish(),
+});
+
+type ResponsesBody = z.output<typeof responsesSchema>;
+
+/** What a Response object echoes of its request (OpenAI's `Response` fields). */
+export interface ResponseEcho {
+  readonly instructions: string | null;
+  readonly tools: ReadonlyArray<Record<string, unknown>>;
+  readonly toolChoice: unknown;
+  readonly parallelToolCalls: boolean;
+  readonly temperature: number | null;
+  readonly topP: number | null;
+  readonly maxOutputTokens: number | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly text: Readonly<Record<string, unknown>>;
+  readonly user: string | null;
+}
+
+/** A validated Responses request, normalized for the engine. */
+export interface ParsedResponses {
+  readonly request: GenerateRequest;
+  readonly stream: boolean;
+  readonly echo: ResponseEcho;
+}
+
+/** Fields that need stored state, which a stateless gateway cannot honour. */
+const STATEFUL: Record<string, string> = {
+  previous_response_id: "Spillway keeps no stored responses: send the whole conversation in 'input'",
+  conversation: "Spillway keeps no conversations: send the whole conversation in 'input'",
+  prompt: "Spillway keeps no stored prompts: send 'instructions' and 'input'",
+  background: "background responses need stored responses, which Spillway does not keep",
+};
+
+function checkStateless(body: unknown): void {
+  const b = body as Record<string, unknown> | null;
+  if (typeof b !== "object" || b === null) return;
+  for (const [k, why] of Object.entries(STATEFUL)) {
+    const v = b[k];
+    if (v !== undefined && v !== null && v !== false) throw invalidArgument(`Unsupported parameter: '${k}': ${why}.`, k);
+  }
+}
+
+/**
+ * Validates a function tool's JSON Schema as far as every upstream needs it:
+ * an object schema (top-level `type` is `object`, `properties` an object).
+ */
+function checkToolSchema(params: Record<string, unknown>, at: string): void {
+  if (params["type"] !== undefined && params["type"] !== "object") {
+    throw invalidArgument(`Invalid '${at}.type': a function's parameters must be a JSON Schema of type 'object', got ${JSON.stringify(params["type"])}.`, `${at}.type`);
+  }
+  const props = params["properties"];
+  if (props !== undefined && (typeof props !== "object" || props === null || Array.isArray(props))) {
+    throw invalidArgument(`Invalid '${at}.properties': must be an object mapping argument names to schemas.`, `${at}.properties`);
+  }
+  const required = params["required"];
+  if (required !== undefined && !(Array.isArray(required) && required.every((r) => typeof r === "string"))) {
+    throw invalidArgument(`Invalid '${at}.required': must be an array of argument names.`, `${at}.required`);
+  }
+}
+
+function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, unknown>> } {
+  const tools: Tool[] = [];
+  const echo: Array<Record<string, unknown>> = [];
+  const names = new Set<string>();
+  (b.tools ?? []).forEach((raw, i) => {
+    const at = `tools[${i}]`;
+    if (raw.type !== "function") {
+      throw invalidArgument(`Invalid '${at}.type': Spillway supports only 'function' tools, got '${raw.type}'.`, `${at}.type`);
+    }
+    const r = functionTool.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      const field = issue.path.map(String).join(".");
+      throw invalidArgument(`Invalid '${at}.${field}': ${issue.message}`, `${at}.${field}`);
+    }
+    const t = r.data;
+    if (names.has(t.name)) throw invalidArgument(`Invalid '${at}.name': duplicate function name '${t.name}'.`, `${at}.name`);
+    names.add(t.name);
+    if (t.parameters) checkToolSchema(t.parameters, `${at}.parameters`);
+    tools.push({ name: t.name, description: t.description ?? "", parameters: t.parameters ?? undefined, strict: t.strict === true });
+    echo.push({ type: "function", name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null });
+  });
+  return { tools, echo };
+}
+
+/** Maps `text.format` and `reasoning.effort` to the chat-completions fields providers pass through. */
+function extraOf(b: ResponsesBody): Record<string, unknown> | undefined {
+  const extra: Record<string, unknown> = {};
+  const f = b.text?.format;
+  if (f?.type === "json_object") extra["response_format"] = { type: "json_object" };
+  if (f?.type === "json_schema") {
+    extra["response_format"] = {
+      type: "json_schema",
+      json_schema: {
+        name: f.name,
+        schema: f.schema,
+        ...(f.description ? { description: f.description } : {}),
+        ...(typeof f.strict === "boolean" ? { strict: f.strict } : {}),
+      },
+    };
+  }
+  if (b.reasoning?.effort) extra["reasoning_effort"] = b.reasoning.effort;
+  if (b.user) extra["user"] = b.user;
+  return Object.keys(extra).length > 0 ? extra : undefined;
+}
+
+/**
+ * Validates a `POST /v1/responses` body and turns it into the engine's
+ * GenerateRequest: `instructions` become a leading system message (the role
+ * every OpenAI-compatible server knows), `input` becomes messages (see
+ * {@link inputMessages}), `max_output_tokens` the token limit. Fields that
+ * need stored state (`previous_response_id`, `conversation`, `prompt`,
+ * `background`) are refused with a 400 naming them.
+ */
+export function parseResponses(body: unknown): ParsedResponses {
+  checkStateless(body);
+  const b = validate(responsesSchema, body);
+  const messages = inputMessages(b.input);
+  if (b.instructions) messages.unshift({ role: "system", content: b.instructions, parts: [], toolCalls: [], toolCallId: "", name: "" });
+  if (messages.length === 0) throw invalidArgument("Invalid 'input': must contain at least one message.", "input");
+  const { tools, echo: toolsEcho } = toolsOf(b);
+  const choice = b.tool_choice;
+  if (typeof choice === "object" && choice && !tools.some((t) => t.name === choice.name)) {
+    throw invalidArgument(`Invalid 'tool_choice.name': no function named '${choice.name}' is in 'tools'.`, "tool_choice.name");
+  }
+  const request: GenerateRequest = {
+    model: b.model,
+    messages,
+    prompt: "",
+    tools,
+    toolChoice: typeof choice === "string" ? choice : choice ? choice.name : "",
+    maxTokens: b.max_output_tokens ?? undefined,
+    temperature: b.temperature ?? undefined,
+    topP: b.top_p ?? undefined,
+    stop: [],
+    parallelToolCalls: b.parallel_tool_calls ?? undefined,
+    extra: extraOf(b),
+  };
+  const echo: ResponseEcho = {
+    instructions: b.instructions ?? null,
+    tools: toolsEcho,
+    toolChoice: choice ?? "auto",
+    parallelToolCalls: b.parallel_tool_calls ?? true,
+    temperature: b.temperature ?? null,
+    topP: b.top_p ?? null,
+    maxOutputTokens: b.max_output_tokens ?? null,
+    metadata: b.metadata ?? {},
+    text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
+    user: b.user ?? null,
+  };
+  return { request, stream: b.stream === true, echo };
+}

@@ -1,4 +1,5 @@
 import type { Config } from "./config/schema.js";
+import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
@@ -10,9 +11,16 @@ export interface Gateway {
   readonly http: HttpDoor;
   /** The HTTP/WebSocket port actually bound. */
   readonly httpPort: number;
+  /** The gRPC door; `undefined` when `grpc.enabled` is false. */
+  readonly grpc: GrpcDoor | undefined;
+  /** The gRPC port actually bound; `undefined` when the gRPC door is off. */
+  readonly grpcPort: number | undefined;
   /** Stops accepting, cancels every stream, and closes every connection. */
   close(): Promise<void>;
 }
+
+/** How long `close()` lets gRPC calls end on their own before cancelling them. */
+const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 
 /**
  * Starts the gateway on `config`: builds the providers and the engine, and
@@ -31,16 +39,34 @@ export async function startGateway(config: Config): Promise<Gateway> {
   });
   const http = createHttpDoor({ engine, config, draining: () => draining });
   const httpPort = await http.listen(config.http.host, config.http.port);
+  let grpc: GrpcDoor | undefined;
+  let grpcPort: number | undefined;
+  if (config.grpc.enabled) {
+    // Gateway API keys do not exist yet: when they do, pass their check as
+    // `authorize` here (the same keys as the HTTP door).
+    grpc = createGrpcDoor({ engine, maxMessageBytes: config.grpc.maxMessageBytes });
+    try {
+      grpcPort = await grpc.listen(config.grpc.host, config.grpc.port);
+    } catch (e) {
+      http.stopListening();
+      await grpc.shutdown(0);
+      throw e;
+    }
+  }
   return {
     engine,
     http,
     httpPort,
-    close() {
+    grpc,
+    grpcPort,
+    async close() {
       draining = true;
       http.stopListening();
       shutdown.abort();
       http.closeAll();
-      return Promise.resolve();
+      // Every engine stream is cancelled above, so gRPC calls end at once with
+      // their in-band error; the grace only covers calls not yet in the engine.
+      await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);
     },
   };
 }

@@ -9,6 +9,8 @@ export interface TestGateway {
   readonly origin: string;
   /** `http://127.0.0.1:PORT/v1`, the base URL for OpenAI clients. */
   readonly baseUrl: string;
+  /** `127.0.0.1:PORT` of the gRPC door, for grpc-js clients (`undefined` when it is off). */
+  readonly grpcAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -26,5 +28,6 @@ export async function startTestGateway(raw: Record<string, any> = {}): Promise<T
   const config = parseConfig(applyEnv(merged, {}));
   const gateway = await startGateway(config);
   const origin = `http://127.0.0.1:${gateway.httpPort}`;
-  return { gateway, origin, baseUrl: `${origin}/v1`, close: () => gateway.close() };
+  const grpcAddress = gateway.grpcPort === undefined ? undefined : `127.0.0.1:${gateway.grpcPort}`;
+  return { gateway, origin, baseUrl: `${origin}/v1`, grpcAddress, close: () => gateway.close() };
 }

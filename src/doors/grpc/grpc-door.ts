@@ -1,0 +1,92 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
+import { logger } from "../../observability/logger.js";
+import type { GrpcAuthorize } from "./context.js";
+import { createSpillwayService } from "./handlers/index.js";
+import { addReflection } from "./reflection.js";
+import type { StreamEngine } from "../../engine/stream-engine.js";
+
+/** The fully-qualified name of the Spillway service, as health checks and reflection name it. */
+export const SPILLWAY_SERVICE_NAME = "spillway.v1.SpillwayService";
+
+/** Settings of the gRPC door. */
+export interface GrpcDoorOptions {
+  readonly engine: StreamEngine;
+  /**
+   * Largest request message accepted (bytes); larger ones fail with
+   * `RESOURCE_EXHAUSTED` before they are buffered (grpc-js
+   * `grpc.max_receive_message_length`). Default 4 MiB.
+   */
+  readonly maxMessageBytes?: number | undefined;
+  /** Auth hook on request metadata; see {@link GrpcAuthorize}. Absent: every call is let through. */
+  readonly authorize?: GrpcAuthorize | undefined;
+  /** Serve server reflection. Default true. */
+  readonly reflection?: boolean | undefined;
+}
+
+/** The gRPC door: `spillway.v1.SpillwayService`, `grpc.health.v1.Health` and server reflection. */
+export interface GrpcDoor {
+  /** The grpc-js server. */
+  readonly server: Server;
+  /** The health service; `""` and the Spillway service report SERVING until shutdown. */
+  readonly health: HealthImplementation;
+  /** Binds `host:port` (insecure); resolves with the port actually bound (useful with port 0). */
+  listen(host: string, port: number): Promise<number>;
+  /**
+   * Reports NOT_SERVING, stops accepting calls and waits up to `graceMs`
+   * for calls in flight to end (`tryShutdown`), then cancels the rest
+   * (`forceShutdown`). Never rejects.
+   */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** `host:port` for grpc-js, bracketing IPv6 literals. */
+function address(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Creates the gRPC door over the engine. Call `listen` to serve. */
+export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
+  const server = new Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
+  });
+  server.addService(
+    SpillwayServiceService,
+    createSpillwayService({ engine: options.engine, authorize: options.authorize }),
+  );
+  const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+  if (options.reflection !== false && !addReflection(server)) {
+    logger.warn("gRPC reflection is off: the proto/ folder was not found next to the code");
+  }
+  let shutdown: Promise<void> | undefined;
+
+  return {
+    server,
+    health,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.bindAsync(address(host, port), ServerCredentials.createInsecure(), (err, bound) => {
+          if (err) reject(new Error(`cannot listen for gRPC on ${address(host, port)}: ${err.message}`));
+          else resolve(bound);
+        });
+      });
+    },
+    shutdown(graceMs) {
+      shutdown ??= new Promise<void>((resolve) => {
+        health.setStatus("", "NOT_SERVING");
+        health.setStatus(SPILLWAY_SERVICE_NAME, "NOT_SERVING");
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return shutdown;
+    },
+  };
+}

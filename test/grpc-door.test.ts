@@ -1,0 +1,151 @@
+/**
+ * The gRPC door over an engine with an instrumented in-test provider:
+ * backpressure with a slow reader, the client's deadline and cancel reaching
+ * the provider, and shutdown.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status, type ServiceError } from "@grpc/grpc-js";
+import { createGrpcDoor, type GrpcDoor } from "../src/doors/grpc/grpc-door.js";
+import { Code } from "../src/engine/code.js";
+import { SpillwayError } from "../src/engine/errors.js";
+import { textPayload, type ChunkPayload } from "../src/engine/payload.js";
+import type { ProviderContext } from "../src/engine/provider.js";
+import { createRouter } from "../src/engine/router.js";
+import { createStreamEngine, type StreamEngine } from "../src/engine/stream-engine.js";
+import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
+import { generateRequest, healthCheck, readAll, spillwayClient } from "./helpers/grpc.js";
+
+/** What the provider saw of its last call. */
+interface Seen {
+  produced: number;
+  ctx: ProviderContext | undefined;
+  aborted: Promise<unknown>;
+}
+
+/** Waits until the provider has been called afresh (after `seen.ctx` was cleared) and has yielded `produced` chunks. */
+async function providerCall(seen: Seen, produced = 0): Promise<ProviderContext> {
+  for (;;) {
+    const ctx = seen.ctx;
+    if (ctx && seen.produced >= produced) return ctx;
+    await sleep(10);
+  }
+}
+
+/** Resolves once `read()` has stopped changing for `quietPolls` polls in a row (or after `maxMs`). */
+async function settle(read: () => number, quietPolls = 6, maxMs = 10_000): Promise<number> {
+  let last = read();
+  let quiet = 0;
+  for (const start = Date.now(); quiet < quietPolls && Date.now() - start < maxMs; ) {
+    await sleep(50);
+    const now = read();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+describe("gRPC door with an instrumented provider", () => {
+  let door: GrpcDoor;
+  let client: SpillwayServiceClient;
+  const seen: Seen = { produced: 0, ctx: undefined, aborted: Promise.resolve() };
+  const CHUNK = "x".repeat(1024);
+  const TOTAL = 100_000; // 100 MB if nothing held the producer back
+
+  let engine: StreamEngine;
+
+  before(async () => {
+    engine = createStreamEngine({
+      router: createRouter([
+        {
+          name: "t",
+          listModels: () => Promise.resolve([]),
+          async *generate(model, _req, ctx): AsyncGenerator<ChunkPayload> {
+            seen.produced = 0;
+            seen.ctx = ctx;
+            seen.aborted = new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve(ctx.signal.reason)));
+            if (model === "hang") await new Promise((_, reject) => ctx.signal.addEventListener("abort", reject));
+            for (let i = 0; i < (model === "stall" ? 1 : TOTAL); i++) {
+              seen.produced++;
+              yield textPayload(CHUNK);
+            }
+            if (model === "stall") await new Promise((_, reject) => ctx.signal.addEventListener("abort", reject));
+          },
+        },
+      ]),
+    });
+    door = createGrpcDoor({ engine });
+    client = spillwayClient(`127.0.0.1:${await door.listen("127.0.0.1", 0)}`);
+  });
+  after(async () => {
+    client.close();
+    await door.shutdown(100);
+  });
+
+  it("a slow reader pauses the producer: what is buffered stays bounded, and the stream resumes", async () => {
+    const call = client.generate(generateRequest("t/fast", "x"));
+    const errored = new Promise<ServiceError>((resolve) => call.on("error", resolve));
+    let delivered = 0;
+    call.on("data", () => {
+      if (++delivered === 20) call.pause();
+    });
+    const producedWhilePaused = await settle(() => seen.produced);
+    assert.equal(delivered, 20);
+    const buffered = producedWhilePaused - delivered;
+    assert.ok(
+      buffered < 1_000,
+      `the provider ran ${buffered} chunks (${buffered} KiB) ahead of a paused reader: the door must stop pulling`,
+    );
+    call.resume();
+    const more = producedWhilePaused + 2_000;
+    while (seen.produced < more) await sleep(20);
+    assert.ok(delivered > producedWhilePaused, "reading again lets the producer go on");
+    call.cancel();
+    assert.equal((await errored).code, status.CANCELLED);
+    const reason = await seen.aborted;
+    assert.ok(reason instanceof SpillwayError && reason.code === Code.Canceled, `abort reason: ${String(reason)}`);
+    assert.ok(seen.produced < TOTAL);
+  });
+
+  it("the client's deadline becomes the provider's deadline, and its expiry aborts the provider", async () => {
+    seen.ctx = undefined;
+    const deadline = Date.now() + 500;
+    const result = readAll(client.generate(generateRequest("t/stall", "x"), { deadline }));
+    const ctx = await providerCall(seen, 1);
+    assert.ok(Math.abs(ctx.deadline - deadline) < 250, `provider deadline ${ctx.deadline - deadline} ms off the client's`);
+    const { chunks, error } = await result;
+    assert.equal(chunks.length >= 1, true);
+    assert.equal(error?.code, status.DEADLINE_EXCEEDED);
+    const reason = await seen.aborted;
+    assert.ok(reason instanceof SpillwayError && reason.code === Code.DeadlineExceeded, `abort reason: ${String(reason)}`);
+  });
+
+  it("a call with no deadline gets the engine's own limit", async () => {
+    seen.ctx = undefined;
+    const call = client.generate(generateRequest("t/stall", "x"));
+    const result = readAll(call);
+    const ctx = await providerCall(seen, 1);
+    assert.ok(ctx.deadline > Date.now() + 60_000, "maxStreamMs (default 10 min) applies");
+    call.cancel();
+    assert.equal((await result).error?.code, status.CANCELLED);
+  });
+
+  it("shutdown ends calls still in flight after the grace, aborting the provider", async () => {
+    const door2 = createGrpcDoor({ engine });
+    const address = `127.0.0.1:${await door2.listen("127.0.0.1", 0)}`;
+    const client2 = spillwayClient(address);
+    try {
+      assert.equal(await healthCheck(address), "SERVING");
+      seen.ctx = undefined;
+      const pending = readAll(client2.generate(generateRequest("t/hang", "x")));
+      await providerCall(seen);
+      await door2.shutdown(200);
+      const { error } = await pending;
+      assert.ok(error, "the hanging call ended with a status");
+      await seen.aborted;
+    } finally {
+      client2.close();
+    }
+  });
+});

@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
 import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
+import { Admission } from "./engine/admission.js";
+import { Code } from "./engine/code.js";
+import { SpillwayError } from "./engine/errors.js";
 import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
 import { createProviders } from "./providers/index.js";
@@ -15,8 +19,12 @@ export interface Gateway {
   readonly grpc: GrpcDoor | undefined;
   /** The gRPC port actually bound; `undefined` when the gRPC door is off. */
   readonly grpcPort: number | undefined;
-  /** Stops accepting, cancels every stream, and closes every connection. */
-  close(): Promise<void>;
+  /**
+   * Shuts down: reports not-ready and answers new requests with 503, lets
+   * in-flight streams finish for up to `graceMs` (default 0), ends the rest
+   * with an in-band error, then closes every connection.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** How long `close()` lets gRPC calls end on their own before cancelling them. */
@@ -35,6 +43,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     timeoutMs: config.limits.timeoutMs,
     idleTimeoutMs: config.limits.idleTimeoutMs,
     maxStreamMs: config.limits.maxStreamMs,
+    routing: config.routing,
+    admission: new Admission(config.auth.keys, config.limits.maxConcurrentStreams),
     shutdownSignal: shutdown.signal,
   });
   const http = createHttpDoor({ engine, config, draining: () => draining });
@@ -59,10 +69,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
     httpPort,
     grpc,
     grpcPort,
-    async close() {
+    async close(graceMs = 0) {
       draining = true;
+      const until = Date.now() + graceMs;
+      while (engine.admission.openStreams > 0 && Date.now() < until) await sleep(25);
+      shutdown.abort(new SpillwayError(Code.Unavailable, "the server is shutting down", { httpStatus: 503, openAiCode: "server_shutting_down" }));
+      // Let the doors write the in-band errors before the connections go.
+      for (let i = 0; i < 20 && engine.admission.openStreams > 0; i++) await sleep(10);
       http.stopListening();
-      shutdown.abort();
       http.closeAll();
       // Every engine stream is cancelled above, so gRPC calls end at once with
       // their in-band error; the grace only covers calls not yet in the engine.

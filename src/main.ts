@@ -31,12 +31,18 @@ async function main(): Promise<void> {
   const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
   const gateway = await startGateway(config);
   logger.info(
-    { http: gateway.httpPort, providers: gateway.engine.router.providers.map((p) => p.name) },
+    { http: gateway.httpPort, grpc: gateway.grpcPort, providers: gateway.engine.router.providers.map((p) => p.name) },
     `spillway listening on http://${config.http.host}:${gateway.httpPort}`,
   );
+  let stopping = false;
   const stop = (signal: string): void => {
-    logger.info({ signal }, "shutting down");
-    void gateway.close().then(() => process.exit(0));
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.shutdown.graceMs }, "draining: finishing in-flight streams");
+    void gateway.close(config.shutdown.graceMs).then(() => {
+      logger.info("stopped");
+      process.exit(0);
+    });
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));

@@ -20,6 +20,8 @@ describe("HTTP door with an OpenAI upstream", () => {
     gw = await startTestGateway({
       providers: { openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-upstream", timeoutMs: 400 } },
       limits: { idleTimeoutMs: 400 },
+      // Faults are injected on purpose here: no retries, no circuit breaking.
+      routing: { maxAttempts: 1, breakerThreshold: 1000 },
     });
     client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
   });

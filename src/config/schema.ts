@@ -3,10 +3,24 @@ import { z } from "zod";
 const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().positive();
 
+/** Several upstream keys for one provider, picked by weight. */
+const apiKeys = z
+  .array(
+    z.strictObject({
+      key: z.string().min(1),
+      /** Shown in the `x-spillway-key` header and logs instead of the key. */
+      name: z.string().min(1).optional(),
+      weight: z.number().positive().default(1),
+    }),
+  )
+  .min(1)
+  .optional();
+
 const openAiProvider = z.strictObject({
   type: z.literal("openai"),
   baseUrl: z.url(),
   apiKey: z.string().optional(),
+  apiKeys,
   headers: z.record(z.string(), z.string()).optional(),
   models: z.array(z.string().min(1)).optional(),
   timeoutMs: ms.optional(),
@@ -16,6 +30,7 @@ const anthropicProvider = z.strictObject({
   type: z.literal("anthropic"),
   baseUrl: z.url().default("https://api.anthropic.com"),
   apiKey: z.string().optional(),
+  apiKeys,
   headers: z.record(z.string(), z.string()).optional(),
   models: z.array(z.string().min(1)).optional(),
   timeoutMs: ms.optional(),
@@ -62,6 +77,53 @@ export const configSchema = z.strictObject({
       idleTimeoutMs: ms.default(30_000),
       /** Longest a stream may last. */
       maxStreamMs: ms.default(600_000),
+      /** Streams open at once across the gateway; more get 503. */
+      maxConcurrentStreams: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
+  /** Retries, fallbacks and the circuit breaker. */
+  routing: z
+    .strictObject({
+      /** Attempts per provider for a failure before the first chunk (1 = no retry). */
+      maxAttempts: z.number().int().min(1).max(10).default(2),
+      /** First retry delay; doubled each attempt, with full jitter. */
+      baseDelayMs: z.number().int().min(0).default(100),
+      maxDelayMs: z.number().int().min(0).default(2_000),
+      /** A `Retry-After` longer than this is not waited for: the next fallback is tried instead. */
+      maxRetryAfterMs: z.number().int().min(0).default(10_000),
+      /** Fallback model ids per model id, tried in order when it fails before its first chunk. */
+      fallbacks: z.record(z.string(), z.array(z.string().includes("/"))).default({}),
+      /** Consecutive failures that open a provider's circuit. */
+      breakerThreshold: z.number().int().min(1).default(5),
+      /** How long an open circuit skips its provider before one trial call. */
+      breakerCooldownMs: z.number().int().min(1).default(30_000),
+    })
+    .prefault({}),
+  /** Gateway API keys; with none, the gateway is open. */
+  auth: z
+    .strictObject({
+      keys: z
+        .array(
+          z.strictObject({
+            key: z.string().min(8, "gateway keys must have at least 8 characters"),
+            name: z.string().min(1),
+            /** Requests per minute. */
+            rpm: z.number().int().positive().optional(),
+            /** Tokens (input + output) per minute. */
+            tpm: z.number().int().positive().optional(),
+            maxConcurrentStreams: z.number().int().positive().optional(),
+            /** Model ids or `provider/*` patterns this key may use; all when absent. */
+            models: z.array(z.string().min(1)).optional(),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  /** Graceful shutdown. */
+  shutdown: z
+    .strictObject({
+      /** How long in-flight streams may go on after SIGTERM before they are ended. */
+      graceMs: z.number().int().min(0).default(10_000),
     })
     .prefault({}),
   /** Providers by name: the name is the prefix of their model ids. */

@@ -44,6 +44,8 @@ export interface EngineStream extends AsyncIterable<Chunk> {
   readonly created: number;
   /** The AbortSignal every part of this call observes. */
   readonly signal: AbortSignal;
+  /** Labels the provider set (e.g. `key`: the upstream key's name). */
+  readonly labels: Readonly<Record<string, string>>;
   /**
    * Stops the stream at once and aborts the upstream request or child
    * process. Safe to call any number of times, at any point.
@@ -88,6 +90,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     private readonly controller: LinkedAbortController,
     source: AsyncIterable<ChunkPayload>,
     private readonly timeouts: StreamTimeouts,
+    readonly labels: Readonly<Record<string, string>>,
     private readonly onEnd: ((s: StreamSummary) => void) | undefined,
   ) {
     this.iterator = source[Symbol.asyncIterator]();

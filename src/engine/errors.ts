@@ -18,6 +18,8 @@ export interface SpillwayErrorOptions {
    * own 4xx); the HTTP door's table is used when absent.
    */
   httpStatus?: number | undefined;
+  /** True when an upstream reported the error (as opposed to the client's own request being wrong). */
+  fromUpstream?: boolean | undefined;
   cause?: unknown;
 }
 
@@ -35,6 +37,7 @@ export class SpillwayError extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly httpStatus: number | undefined;
+  readonly fromUpstream: boolean;
 
   constructor(code: Code, message: string, options: SpillwayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -47,6 +50,7 @@ export class SpillwayError extends Error {
       (code === Code.Unavailable || code === Code.ResourceExhausted || code === Code.DeadlineExceeded);
     this.retryAfterMs = options.retryAfterMs;
     this.httpStatus = options.httpStatus;
+    this.fromUpstream = options.fromUpstream ?? false;
   }
 
   /**

@@ -17,6 +17,11 @@ export interface ProviderContext {
   readonly deadline: number;
   /** Id of the stream, for logs and upstream request ids. */
   readonly streamId: string;
+  /**
+   * Labels the provider may set for logs and response headers; `key` names
+   * the upstream key that served the call (a name, never the key).
+   */
+  readonly labels: Record<string, string>;
 }
 
 /**

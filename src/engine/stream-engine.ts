@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type {
   GenerateRequest,
   ModelInfo,
@@ -6,12 +7,23 @@ import type {
   TranscribeConfig,
 } from "../gen/spillway/v1/request.js";
 import { ActiveStream, type EngineStream, type StreamSummary } from "./active-stream.js";
+import { Admission, type Lease, type Principal } from "./admission.js";
+import { CircuitBreaker } from "./circuit-breaker.js";
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
+import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createLinkedAbortController } from "./signals.js";
+
+/** Retries, fallbacks and circuit breaking. */
+export interface RoutingOptions extends RetryOptions {
+  /** Fallback model ids per model id. */
+  readonly fallbacks: Readonly<Record<string, readonly string[]>>;
+  readonly breakerThreshold: number;
+  readonly breakerCooldownMs: number;
+}
 
 /** Settings of a {@link StreamEngine}. */
 export interface StreamEngineOptions {
@@ -22,6 +34,10 @@ export interface StreamEngineOptions {
   readonly idleTimeoutMs?: number;
   /** Longest a whole stream may last (ms). Default 600 000. */
   readonly maxStreamMs?: number;
+  /** Retries and fallbacks; none when absent. */
+  readonly routing?: RoutingOptions;
+  /** Gateway keys and limits; an open gateway without limits when absent. */
+  readonly admission?: Admission;
   /** Aborts every stream when the server shuts down for good. */
   readonly shutdownSignal?: AbortSignal;
   /** Called once per stream when it ends, however it ends. */
@@ -36,31 +52,41 @@ export interface CallOptions {
   readonly deadline?: number | undefined;
   /** Stream id to use; generated when absent. */
   readonly streamId?: string | undefined;
+  /** Who is calling (from the door's authentication). */
+  readonly principal?: Principal | undefined;
+  /** Model ids to try, in order, if the requested one fails before its first chunk. */
+  readonly fallbacks?: readonly string[] | undefined;
 }
 
 /**
- * The core of Spillway: routes a request to its provider and hands the door a
- * primed {@link EngineStream}. Each method resolves once the first chunk is
- * there, and rejects with a SpillwayError when the call fails before it, so
- * the door can answer with a real status; later failures arrive in-band.
+ * The core of Spillway: admits a call, routes it to its provider (with
+ * retries and fallbacks before the first chunk) and hands the door a primed
+ * {@link EngineStream}. Each method resolves once the first chunk is there,
+ * and rejects with a SpillwayError when the call fails before it, so the
+ * door can answer with a real status; later failures arrive in-band.
  */
 export interface StreamEngine {
   readonly router: Router;
+  /** Gateway keys and limits (doors authenticate callers with it). */
+  readonly admission: Admission;
   /** Streams text for a chat or prompt. */
   generate(req: GenerateRequest, opts?: CallOptions): Promise<EngineStream>;
   /** Streams synthesized speech. */
   synthesize(req: SynthesizeRequest, opts?: CallOptions): Promise<EngineStream>;
-  /** Streams a transcript of audio that arrives while the stream runs. */
-  transcribe(
-    config: TranscribeConfig,
-    audio: AsyncIterable<Uint8Array>,
-    opts?: CallOptions,
-  ): Promise<EngineStream>;
+  /**
+   * Streams a transcript of audio that arrives while the stream runs. The
+   * audio cannot be replayed, so there are no retries or fallbacks.
+   */
+  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<EngineStream>;
   /** Every model of every provider; a provider that fails to list is skipped. */
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
+  /** Whether a provider's circuit is open (it is being skipped). */
+  isCircuitOpen(provider: string): boolean;
 }
 
 type Capability = "generate" | "synthesize" | "transcribe";
+type Start = (route: Route, ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
+
 const capabilityText: Record<Capability, string> = {
   generate: "text generation",
   synthesize: "speech synthesis",
@@ -72,6 +98,12 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const maxStreamMs = options.maxStreamMs ?? 600_000;
+  const routing = options.routing;
+  const admission = options.admission ?? new Admission([], Infinity);
+  const breaker = new CircuitBreaker({
+    threshold: routing?.breakerThreshold ?? Infinity,
+    cooldownMs: routing?.breakerCooldownMs ?? 30_000,
+  });
   const { router } = options;
 
   function resolve(modelId: string, capability: Capability): Route {
@@ -83,27 +115,24 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     }
     const route = router.resolve(modelId);
     if (!route.provider[capability]) {
-      throw new SpillwayError(
-        Code.InvalidArgument,
-        `The model '${modelId}' does not support ${capabilityText[capability]}.`,
-        { param: "model", openAiCode: "model_not_supported" },
-      );
+      throw new SpillwayError(Code.InvalidArgument, `The model '${modelId}' does not support ${capabilityText[capability]}.`, {
+        param: "model",
+        openAiCode: "model_not_supported",
+      });
     }
     return route;
   }
 
-  async function open(
-    route: Route,
-    opts: CallOptions,
-    start: (ctx: ProviderContext) => AsyncIterable<ChunkPayload>,
-  ): Promise<EngineStream> {
+  /** Opens one attempt on one route: resolves once the first chunk is there. */
+  async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start): Promise<EngineStream> {
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id };
+    const labels: Record<string, string> = {};
+    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, labels };
     let source: AsyncIterable<ChunkPayload>;
     try {
-      source = start(ctx);
+      source = start(route, ctx);
     } catch (e) {
       controller.cleanup();
       throw SpillwayError.from(e);
@@ -114,36 +143,103 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       controller,
       source,
       { firstChunkMs: route.provider.timeoutMs ?? timeoutMs, idleMs: idleTimeoutMs, deadline },
-      options.onStreamEnd,
+      labels,
+      (summary) => {
+        // A failed attempt that will be retried is not the end of the call.
+        if (summary.firstChunkAt === undefined && summary.outcome !== "ok") return;
+        lease.release(summary.usage.totalTokens);
+        options.onStreamEnd?.(summary);
+      },
     );
     await stream.prime();
     return stream;
   }
 
+  /**
+   * Tries `models` in order; each with up to `maxAttempts` attempts for a
+   * retryable failure, honouring Retry-After, skipping providers whose
+   * circuit is open. Only failures before the first chunk get here, so a
+   * client never sees two streams mixed.
+   */
+  async function openWithFailover(models: readonly string[], capability: Capability, opts: CallOptions, start: Start, replayable: boolean): Promise<EngineStream> {
+    const routes = models.map((m, i) => {
+      try {
+        return resolve(m, capability);
+      } catch (e) {
+        // A bad primary model is the client's error; a bad fallback only skips it.
+        if (i === 0) throw e;
+        return undefined;
+      }
+    });
+    const lease = admission.admit(opts.principal, models);
+    let lastError: SpillwayError | undefined;
+    try {
+      for (const route of routes) {
+        if (!route) continue;
+        const name = route.provider.name;
+        const maxAttempts = replayable ? (routing?.maxAttempts ?? 1) : 1;
+        for (let n = 1; n <= maxAttempts; n++) {
+          if (!breaker.allow(name)) {
+            lastError ??= new SpillwayError(Code.Unavailable, `${name}: skipped, failing repeatedly (circuit open)`, {
+              httpStatus: 503,
+              openAiCode: "provider_unavailable",
+            });
+            break;
+          }
+          try {
+            const stream = await attempt(route, opts, lease, start);
+            breaker.success(name);
+            return stream;
+          } catch (e) {
+            const err = SpillwayError.from(e);
+            if (opts.signal?.aborted || options.shutdownSignal?.aborted) throw err;
+            if (!canFallBack(err)) throw err;
+            // Only failures of the provider itself count against its circuit,
+            // not an upstream's refusal of one model or key.
+            if (err.retryable) breaker.failure(name);
+            lastError = err;
+            if (!err.retryable || n === maxAttempts || !routing) break;
+            const delay = retryDelay(n, err, routing);
+            if (delay === undefined || (opts.deadline !== undefined && Date.now() + delay >= opts.deadline)) break;
+            await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
+            if (opts.signal?.aborted) throw SpillwayError.from(opts.signal.reason);
+          }
+        }
+      }
+    } catch (e) {
+      lease.release(0);
+      throw e;
+    }
+    lease.release(0);
+    throw lastError ?? new SpillwayError(Code.Unavailable, "no provider could serve the request");
+  }
+
+  function candidates(model: string, opts: CallOptions): string[] {
+    return [model, ...(opts.fallbacks ?? routing?.fallbacks[model] ?? [])];
+  }
+
   return {
     router,
-    async generate(req, opts = {}) {
-      const route = resolve(req.model, "generate");
+    admission,
+    generate(req, opts = {}) {
       if (req.messages.length === 0 && !req.prompt) {
-        throw new SpillwayError(Code.InvalidArgument, "messages must not be empty", {
-          param: "messages",
-          openAiCode: "missing_required_parameter",
-        });
+        return Promise.reject(
+          new SpillwayError(Code.InvalidArgument, "messages must not be empty", { param: "messages", openAiCode: "missing_required_parameter" }),
+        );
       }
-      return open(route, opts, (ctx) => route.provider.generate!(route.model, req, ctx));
+      return openWithFailover(candidates(req.model, opts), "generate", opts, (r, ctx) => r.provider.generate!(r.model, req, ctx), true);
     },
-    async synthesize(req, opts = {}) {
-      const route = resolve(req.model, "synthesize");
-      return open(route, opts, (ctx) => route.provider.synthesize!(route.model, req, ctx));
+    synthesize(req, opts = {}) {
+      return openWithFailover(candidates(req.model, opts), "synthesize", opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx), true);
     },
-    async transcribe(config, audio, opts = {}) {
-      const route = resolve(config.model, "transcribe");
-      return open(route, opts, (ctx) => route.provider.transcribe!(route.model, config, audio, ctx));
+    transcribe(config, audio, opts = {}) {
+      return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);
     },
     async listModels(signal) {
       const lists = await Promise.allSettled(router.providers.map((p) => p.listModels(signal)));
       return lists.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
     },
+    isCircuitOpen: (provider) => breaker.isOpen(provider),
   };
 }
 

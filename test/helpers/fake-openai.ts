@@ -36,6 +36,8 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingMessage["headers"];
   body: any;
+  /** performance.now() when the request arrived. */
+  receivedAt: number;
   /** Set when the gateway closed the request before the fake finished it. */
   abortedAt?: number;
 }
@@ -137,7 +139,7 @@ export async function startFakeOpenAi(script: FakeUpstream["script"] = () => ({}
       } catch {
         // keep raw text
       }
-      const rec: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
+      const rec: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, receivedAt: performance.now() };
       requests.push(rec);
       res.on("close", () => {
         if (!res.writableFinished) {

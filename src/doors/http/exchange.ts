@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
+import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { errorBody, httpStatusOf, statusLine } from "./status.js";
@@ -7,7 +8,7 @@ import { errorBody, httpStatusOf, statusLine } from "./status.js";
 /** Headers sent on every response. */
 const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["access-control-allow-origin", "*"],
-  ["access-control-expose-headers", "x-request-id, x-spillway-provider, retry-after"],
+  ["access-control-expose-headers", "x-request-id, x-spillway-provider, x-spillway-model, x-spillway-key, retry-after"],
 ];
 
 /** Response headers as name/value pairs. */
@@ -35,6 +36,8 @@ export class HttpExchange {
   readonly contentType: string;
   readonly contentLength: number | undefined;
   readonly authorization: string;
+  /** Who is calling, once the door has authenticated the request. */
+  principal: Principal | undefined;
   private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
@@ -131,6 +134,11 @@ export class HttpExchange {
         }
       });
     });
+  }
+
+  /** The engine call options for this request: its abort signal and caller. */
+  callOptions(extra: { fallbacks?: readonly string[] | undefined } = {}): { signal: AbortSignal; principal: Principal | undefined; fallbacks?: readonly string[] | undefined } {
+    return { signal: this.signal, principal: this.principal, ...extra };
   }
 
   /** Sends a complete response. No-op once the client is gone or a response was sent. */

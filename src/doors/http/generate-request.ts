@@ -41,6 +41,8 @@ const sampling = {
   top_p: z.number().min(0).max(1).nullish(),
   n: z.literal(1, "only n=1 is supported").nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  /** Spillway extension: model ids to try in order if `model` fails before its first chunk. */
+  fallbacks: z.array(z.string().includes("/", "fallbacks are 'provider/model' ids")).max(5).nullish(),
 };
 
 /** The body of `POST /v1/chat/completions`, as far as Spillway checks it. */
@@ -124,6 +126,8 @@ export interface ParsedGenerate {
   readonly request: GenerateRequest;
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  /** Per-request fallback model ids, when given. */
+  readonly fallbacks: readonly string[] | undefined;
 }
 
 /** Validates a chat completions body and normalizes it for the engine. */
@@ -150,7 +154,7 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
   if (typeof choice === "object" && choice && !tools.some((t) => t.name === choice.function.name)) {
     throw invalidArgument(`Invalid 'tool_choice': no tool named '${choice.function.name}' is in 'tools'.`, "tool_choice");
   }
-  return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true };
+  return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true, fallbacks: b.fallbacks ?? undefined };
 }
 
 /** Validates a legacy completions body and normalizes it for the engine. */
@@ -166,5 +170,5 @@ export function parseCompletion(body: unknown): ParsedGenerate {
     parallelToolCalls: undefined,
   };
   if (!prompt) throw invalidArgument("Invalid 'prompt': must not be empty.", "prompt");
-  return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true };
+  return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true, fallbacks: b.fallbacks ?? undefined };
 }

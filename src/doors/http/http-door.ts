@@ -30,6 +30,15 @@ function isJsonType(contentType: string): boolean {
 async function run(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, inFlight: Set<HttpExchange>): Promise<void> {
   inFlight.add(ex);
   try {
+    if (!route.public) {
+      if (ctx.draining()) {
+        throw new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
+          openAiCode: "server_shutting_down",
+          retryAfterMs: 1000,
+        });
+      }
+      ex.principal = ctx.engine.admission.authenticate(ex.authorization);
+    }
     let body: unknown;
     if (route.body === "json") {
       if (!isJsonType(ex.contentType)) {

@@ -20,5 +20,7 @@ export interface HttpRoute {
   readonly method: "get" | "post" | "delete";
   readonly pattern: string;
   readonly body?: "json" | "stream";
+  /** Served without a gateway key and while draining (health checks). */
+  readonly public?: boolean;
   handle(ex: HttpExchange, ctx: HttpDoorContext, body: unknown): Promise<void> | void;
 }

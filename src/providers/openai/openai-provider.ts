@@ -1,5 +1,7 @@
 import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
+import { SpillwayError } from "../../engine/errors.js";
+import { KeyPool } from "../shared/key-pool.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiStreamPayloads } from "./chat-stream.js";
@@ -12,6 +14,8 @@ export interface OpenAiProviderOptions {
   readonly baseUrl: string;
   /** Bearer key; omitted for servers that need none (Ollama, vLLM). */
   readonly apiKey?: string | undefined;
+  /** Several keys, picked by weight; a key the upstream refuses rests a while. */
+  readonly apiKeys?: ReadonlyArray<{ key: string; name?: string | undefined; weight?: number | undefined }> | undefined;
   /** Extra headers for every upstream request. */
   readonly headers?: Readonly<Record<string, string>> | undefined;
   /** Models to list in `/v1/models`; when absent the upstream's own list is fetched. */
@@ -33,7 +37,9 @@ const MODEL_LIST_TIMEOUT_MS = 5_000;
 export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
   const base = opts.baseUrl.replace(/\/+$/, "");
   const headers: Record<string, string> = { ...opts.headers };
-  if (opts.apiKey) headers["authorization"] = `Bearer ${opts.apiKey}`;
+  const keys = KeyPool.from(opts.apiKey, opts.apiKeys);
+  const first = keys.pick();
+  if (first) headers["authorization"] = `Bearer ${first.key}`;
   let cached: { at: number; models: ModelInfo[] } | undefined;
 
   const info = (m: string): ModelInfo => ({
@@ -66,7 +72,20 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       const legacy = req.messages.length === 0;
       const body = legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
       const url = `${base}${legacy ? "/completions" : "/chat/completions"}`;
-      const res = await postJson(opts.name, url, body, { ...headers, "x-request-id": ctx.streamId }, ctx.signal);
+      const key = keys.pick();
+      const reqHeaders: Record<string, string> = { ...headers, "x-request-id": ctx.streamId };
+      if (key) {
+        reqHeaders["authorization"] = `Bearer ${key.key}`;
+        if (keys.size > 1) ctx.labels["key"] = key.name;
+      }
+      let res: Response;
+      try {
+        res = await postJson(opts.name, url, body, reqHeaders, ctx.signal);
+      } catch (e) {
+        const status = e instanceof SpillwayError ? e.httpStatus : undefined;
+        if (key && e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) throw keys.refused(key, e);
+        throw e;
+      }
       yield* openAiStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal, legacy);
     },
   };

@@ -56,6 +56,7 @@ export function connectionError(provider: string, e: unknown, signal: AbortSigna
   return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
     httpStatus: 502,
     openAiCode: "upstream_unreachable",
+    fromUpstream: true,
     cause: e,
   });
 }
@@ -117,5 +118,6 @@ export async function upstreamError(provider: string, res: Response): Promise<Sp
     openAiCode: is5xx ? "upstream_error" : code,
     retryable: is5xx || res.status === 429 || res.status === 408,
     retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
+    fromUpstream: true,
   });
 }

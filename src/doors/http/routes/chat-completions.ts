@@ -4,7 +4,7 @@ import { finishReasonText, usageJson } from "../encoders/openai-json.js";
 import { parseChatCompletion } from "../generate-request.js";
 import type { HttpRoute } from "../route.js";
 import { pipeStream, SSE_HEADERS } from "../sse.js";
-import { providerHeader } from "./provider-header.js";
+import { routeHeaders } from "./provider-header.js";
 
 /** `POST /v1/chat/completions`: streamed (SSE) or whole. */
 export const chatCompletionsRoute: HttpRoute = {
@@ -13,9 +13,9 @@ export const chatCompletionsRoute: HttpRoute = {
   body: "json",
   async handle(ex, { engine }, body) {
     const parsed = parseChatCompletion(body);
-    const stream = await engine.generate(parsed.request, { signal: ex.signal });
+    const stream = await engine.generate(parsed.request, ex.callOptions({ fallbacks: parsed.fallbacks }));
     if (parsed.stream) {
-      ex.start(200, "text/event-stream", [...SSE_HEADERS, providerHeader(stream)]);
+      ex.start(200, "text/event-stream", [...SSE_HEADERS, ...routeHeaders(stream)]);
       await pipeStream(ex, stream, new ChatSseEncoder(stream, parsed.includeUsage));
       return;
     }
@@ -38,7 +38,7 @@ export const chatCompletionsRoute: HttpRoute = {
         choices: [{ index: 0, message, logprobs: null, finish_reason: finishReasonText(r.finishReason) }],
         usage: usageJson(r.usage),
       },
-      [providerHeader(stream)],
+      routeHeaders(stream),
     );
   },
 };

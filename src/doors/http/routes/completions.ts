@@ -4,7 +4,7 @@ import { finishReasonText, usageJson } from "../encoders/openai-json.js";
 import { parseCompletion } from "../generate-request.js";
 import type { HttpRoute } from "../route.js";
 import { pipeStream, SSE_HEADERS } from "../sse.js";
-import { providerHeader } from "./provider-header.js";
+import { routeHeaders } from "./provider-header.js";
 
 /** `POST /v1/completions` (legacy): streamed (SSE) or whole. */
 export const completionsRoute: HttpRoute = {
@@ -13,9 +13,9 @@ export const completionsRoute: HttpRoute = {
   body: "json",
   async handle(ex, { engine }, body) {
     const parsed = parseCompletion(body);
-    const stream = await engine.generate(parsed.request, { signal: ex.signal });
+    const stream = await engine.generate(parsed.request, ex.callOptions({ fallbacks: parsed.fallbacks }));
     if (parsed.stream) {
-      ex.start(200, "text/event-stream", [...SSE_HEADERS, providerHeader(stream)]);
+      ex.start(200, "text/event-stream", [...SSE_HEADERS, ...routeHeaders(stream)]);
       await pipeStream(ex, stream, new CompletionSseEncoder(stream, parsed.includeUsage));
       return;
     }
@@ -30,7 +30,7 @@ export const completionsRoute: HttpRoute = {
         choices: [{ text: r.text, index: 0, logprobs: null, finish_reason: finishReasonText(r.finishReason) }],
         usage: usageJson(r.usage),
       },
-      [providerHeader(stream)],
+      routeHeaders(stream),
     );
   },
 };

@@ -4,6 +4,7 @@ import type { HttpRoute } from "../route.js";
 export const healthRoute: HttpRoute = {
   method: "get",
   pattern: "/healthz",
+  public: true,
   handle(ex) {
     ex.json(200, { status: "ok" });
   },
@@ -13,6 +14,7 @@ export const healthRoute: HttpRoute = {
 export const readyRoute: HttpRoute = {
   method: "get",
   pattern: "/readyz",
+  public: true,
   handle(ex, { engine, draining }) {
     const providers = engine.router.providers.map((p) => p.name);
     if (draining()) ex.json(503, { status: "draining", providers });

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { AudioEncoding, TranscriptDelta_Kind, type Chunk } from "../src/gen/spillway/v1/chunk.js";
+import type { TranscribeRequest } from "../src/gen/spillway/v1/request.js";
 import { createGrpcDoor, type GrpcDoor } from "../src/doors/grpc/grpc-door.js";
 import { Code } from "../src/engine/code.js";
 import { SpillwayError } from "../src/engine/errors.js";
@@ -15,7 +17,25 @@ import type { ProviderContext } from "../src/engine/provider.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine, type StreamEngine } from "../src/engine/stream-engine.js";
 import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
-import { generateRequest, healthCheck, readAll, spillwayClient } from "./helpers/grpc.js";
+import {
+  generateRequest,
+  healthCheck,
+  readAll,
+  spillwayClient,
+  synthesizeRequest,
+  transcribeConfig,
+} from "./helpers/grpc.js";
+
+const transcript = (text: string, kind: TranscriptDelta_Kind): ChunkPayload => ({
+  $case: "transcript",
+  value: { text, kind, startSeconds: 0, endSeconds: 0 },
+});
+
+/** The next chunk the call delivers. */
+const nextChunk = (call: ClientDuplexStream<TranscribeRequest, Chunk>): Promise<Chunk> =>
+  new Promise((resolve) => call.once("data", resolve));
+
+const audioMsg = (n: number): TranscribeRequest => ({ input: { $case: "audio", value: Buffer.alloc(n, 1) } });
 
 /** What the provider saw of its last call. */
 interface Seen {
@@ -72,10 +92,23 @@ describe("gRPC door with an instrumented provider", () => {
             }
             if (model === "stall") await new Promise((_, reject) => ctx.signal.addEventListener("abort", reject));
           },
+          async *synthesize(_model, req): AsyncGenerator<ChunkPayload> {
+            for (let i = req.input.split(" ").length; i > 0; i--) {
+              yield { $case: "audio", value: { data: Buffer.alloc(320), encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE, sampleRate: 16_000, channels: 1 } };
+            }
+          },
+          async *transcribe(_model, config, audio): AsyncGenerator<ChunkPayload> {
+            let bytes = 0;
+            for await (const b of audio) {
+              bytes += b.length;
+              yield transcript(`got ${b.length}`, TranscriptDelta_Kind.KIND_DELTA);
+            }
+            yield transcript(`total ${bytes} at ${config.sampleRate}`, TranscriptDelta_Kind.KIND_FINAL);
+          },
         },
       ]),
     });
-    door = createGrpcDoor({ engine });
+    door = createGrpcDoor({ engine, maxMessageBytes: 64 * 1024 });
     client = spillwayClient(`127.0.0.1:${await door.listen("127.0.0.1", 0)}`);
   });
   after(async () => {
@@ -147,5 +180,86 @@ describe("gRPC door with an instrumented provider", () => {
     } finally {
       client2.close();
     }
+  });
+
+  it("Synthesize streams audio chunks, usage then finish last; empty input is INVALID_ARGUMENT naming input", async () => {
+    const { chunks, error } = await readAll(client.synthesize(synthesizeRequest("t/voice", "one two three")));
+    assert.equal(error, undefined);
+    assert.deepEqual(
+      chunks.map((c) => c.payload?.$case),
+      ["audio", "audio", "audio", "usage", "finish"],
+    );
+    const bad = await readAll(client.synthesize(synthesizeRequest("t/voice", "")));
+    assert.equal(bad.error?.code, status.INVALID_ARGUMENT);
+    assert.match(bad.error.details, /input/);
+  });
+
+  it("Transcribe is bidi: deltas arrive while the client is still sending, the rest after it half-closes", async () => {
+    const call = client.transcribe();
+    const ended = new Promise<ServiceError | undefined>((resolve) => {
+      call.on("error", resolve);
+      call.on("end", () => resolve(undefined));
+    });
+    call.write({ input: { $case: "config", value: transcribeConfig("t/ear", 16_000) } });
+    call.write(audioMsg(100));
+    const first = await nextChunk(call);
+    assert.deepEqual(first.payload, { $case: "transcript", value: { text: "got 100", kind: TranscriptDelta_Kind.KIND_DELTA, startSeconds: 0, endSeconds: 0 } });
+    call.write(audioMsg(50));
+    const second = await nextChunk(call);
+    assert.ok(second.payload?.$case === "transcript" && second.payload.value.text === "got 50");
+    const rest: Chunk[] = [];
+    call.on("data", (c: Chunk) => rest.push(c));
+    call.end();
+    assert.equal(await ended, undefined);
+    assert.deepEqual(
+      rest.map((c) => c.payload?.$case),
+      ["transcript", "usage", "finish"],
+    );
+    assert.ok(rest[0]!.payload?.$case === "transcript" && rest[0]!.payload.value.text === "total 150 at 16000");
+    assert.deepEqual(
+      [first, second, ...rest].map((c) => c.seq),
+      [0, 1, 2, 3, 4],
+    );
+  });
+
+  it("Transcribe: audio before config, or no config at all, is INVALID_ARGUMENT naming config", async () => {
+    const early = client.transcribe();
+    const r1 = readAll(early);
+    early.write(audioMsg(10));
+    const e1 = (await r1).error;
+    early.end();
+    assert.equal(e1?.code, status.INVALID_ARGUMENT);
+    assert.match(e1.details, /audio arrived before config/);
+    const empty = client.transcribe();
+    const r2 = readAll(empty);
+    empty.end();
+    const e2 = (await r2).error;
+    assert.equal(e2?.code, status.INVALID_ARGUMENT);
+    assert.match(e2.details, /config/);
+  });
+
+  it("Transcribe: a second config after results flow ends with an in-band error naming config", async () => {
+    const call = client.transcribe();
+    const result = readAll(call);
+    call.write({ input: { $case: "config", value: transcribeConfig("t/ear", 16_000) } });
+    call.write(audioMsg(10));
+    call.write({ input: { $case: "config", value: transcribeConfig("t/ear", 16_000) } });
+    call.end();
+    const { chunks, error } = await result;
+    assert.equal(error, undefined);
+    const last = chunks.at(-1)!.payload;
+    assert.ok(last?.$case === "error", `last chunk: ${last?.$case}`);
+    assert.equal(last.value.param, "config");
+  });
+
+  it("Transcribe: an audio message over maxMessageBytes is RESOURCE_EXHAUSTED", async () => {
+    const call = client.transcribe();
+    const result = readAll(call);
+    call.write({ input: { $case: "config", value: transcribeConfig("t/ear", 16_000) } });
+    call.write(audioMsg(100 * 1024));
+    call.end();
+    const { error } = await result;
+    assert.equal(error?.code, status.RESOURCE_EXHAUSTED, error?.details);
+    assert.match(error.details, /larger than/);
   });
 });

@@ -47,8 +47,8 @@ export async function serveStream(
 ): Promise<void> {
   const scope = createCallScope(call);
   try {
-    await ctx.authorize?.(call.metadata, call.getPath());
-    const stream = await open({ signal: scope.signal, deadline: scope.deadline });
+    const granted = await ctx.authorize?.(call.metadata, call.getPath());
+    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline });
     await pipeToCall(call, stream, scope.signal);
     if (!call.cancelled) call.end();
   } catch (e) {

@@ -155,6 +155,18 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     return stream;
   }
 
+  /** Resolves every candidate: a bad primary model is the client's error, a bad fallback is skipped. */
+  function resolveAll(models: readonly string[], capability: Capability): Array<Route | undefined> {
+    return models.map((m, i) => {
+      try {
+        return resolve(m, capability);
+      } catch (e) {
+        if (i === 0) throw e;
+        return undefined;
+      }
+    });
+  }
+
   /**
    * Tries `models` in order; each with up to `maxAttempts` attempts for a
    * retryable failure, honouring Retry-After, skipping providers whose
@@ -162,16 +174,15 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
    * client never sees two streams mixed.
    */
   async function openWithFailover(models: readonly string[], capability: Capability, opts: CallOptions, start: Start, replayable: boolean): Promise<EngineStream> {
-    const routes = models.map((m, i) => {
-      try {
-        return resolve(m, capability);
-      } catch (e) {
-        // A bad primary model is the client's error; a bad fallback only skips it.
-        if (i === 0) throw e;
-        return undefined;
-      }
-    });
+    // Admission first: a key learns nothing about models it may not use.
     const lease = admission.admit(opts.principal, models);
+    let routes: Array<Route | undefined>;
+    try {
+      routes = resolveAll(models, capability);
+    } catch (e) {
+      lease.release(0);
+      throw e;
+    }
     let lastError: SpillwayError | undefined;
     try {
       for (const route of routes) {

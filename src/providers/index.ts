@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.js";
 import type { Provider } from "../engine/provider.js";
+import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -17,6 +18,7 @@ export function createProviders(config: Config): Provider[] {
             name,
             baseUrl: p.baseUrl,
             apiKey: p.apiKey,
+            apiKeys: p.apiKeys,
             headers: p.headers,
             models: p.models,
             timeoutMs: p.timeoutMs,
@@ -24,8 +26,17 @@ export function createProviders(config: Config): Provider[] {
         );
         break;
       case "anthropic":
-        // The Anthropic provider is not built yet (see the open issue); it is
-        // left out rather than failing every call.
+        out.push(
+          createAnthropicProvider({
+            name,
+            baseUrl: p.baseUrl,
+            apiKey: p.apiKey,
+            headers: p.headers,
+            models: p.models,
+            timeoutMs: p.timeoutMs,
+            maxTokens: p.maxTokens,
+          }),
+        );
         break;
     }
   }

@@ -1,0 +1,90 @@
+import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
+import type { Provider } from "../../engine/provider.js";
+import { connectionError, getJson } from "../shared/upstream-http.js";
+import { anthropicHttpError } from "./errors.js";
+import { messagesBody } from "./messages-request.js";
+import { anthropicStreamPayloads } from "./messages-stream.js";
+
+/** Settings of one Anthropic upstream. */
+export interface AnthropicProviderOptions {
+  /** Prefix of its model ids (`anthropic`). */
+  readonly name: string;
+  /** Base URL without `/v1`, as `ANTHROPIC_BASE_URL` is given to Anthropic's SDK. */
+  readonly baseUrl: string;
+  /** Sent as `x-api-key`. */
+  readonly apiKey?: string | undefined;
+  /** Extra headers for every upstream request (e.g. `anthropic-beta`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** Models to list in `/v1/models`; when absent the upstream's own list is fetched. */
+  readonly models?: readonly string[] | undefined;
+  /** Time to first chunk (ms); the engine's default when absent. */
+  readonly timeoutMs?: number | undefined;
+  /** `max_tokens` when the request sets no limit (Anthropic requires one). */
+  readonly maxTokens: number;
+}
+
+/** The Messages API version Spillway speaks. */
+export const ANTHROPIC_VERSION = "2023-06-01";
+
+/** An empty body, ending at once. */
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+const MODEL_LIST_TTL_MS = 60_000;
+const MODEL_LIST_TIMEOUT_MS = 5_000;
+
+/**
+ * A provider for Anthropic's Messages API (`anthropic/claude-…`): requests
+ * are translated from the engine's chat shape, streamed with Node's fetch
+ * under the call's AbortSignal (a client that leaves aborts the upstream at
+ * once), and the SSE answer translated back into chunks.
+ */
+export function createAnthropicProvider(opts: AnthropicProviderOptions): Provider {
+  const base = opts.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+  const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION, ...opts.headers };
+  if (opts.apiKey) headers["x-api-key"] = opts.apiKey;
+  let cached: { at: number; models: ModelInfo[] } | undefined;
+
+  const info = (m: string): ModelInfo => ({
+    id: `${opts.name}/${m}`,
+    ownedBy: opts.name,
+    kinds: [ModelKind.MODEL_KIND_TEXT],
+    available: true,
+    unavailableReason: "",
+  });
+
+  return {
+    name: opts.name,
+    timeoutMs: opts.timeoutMs,
+    async listModels(signal) {
+      if (opts.models) return opts.models.map(info);
+      if (cached && Date.now() - cached.at < MODEL_LIST_TTL_MS) return cached.models;
+      const timeout = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+      const j = await getJson(opts.name, `${base}/v1/models?limit=1000`, headers, signal ? AbortSignal.any([signal, timeout]) : timeout);
+      const data = (j as { data?: unknown }).data;
+      const models = Array.isArray(data)
+        ? data.flatMap((m: unknown) => {
+            const id = (m as { id?: unknown } | null)?.id;
+            return typeof id === "string" ? [info(id)] : [];
+          })
+        : [];
+      cached = { at: Date.now(), models };
+      return models;
+    },
+    async *generate(model, req, ctx) {
+      const body = messagesBody(model, req, opts.maxTokens);
+      let res: Response;
+      try {
+        res = await fetch(`${base}/v1/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "text/event-stream", ...headers },
+          body: JSON.stringify(body),
+          signal: ctx.signal,
+        });
+      } catch (e) {
+        throw connectionError(opts.name, e, ctx.signal);
+      }
+      if (!res.ok) throw await anthropicHttpError(opts.name, res);
+      yield* anthropicStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
+    },
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * A fake Anthropic Messages API on loopback that speaks the real wire format
+ * (`event: <type>` + `data: {"type":<type>,…}` frames, `{"type":"error",…}`
+ * error bodies) and can be told to misbehave: fail before the stream with
+ * any status (429, 401, 529…), send an `event: error` mid-stream, stall, die,
+ * or end without `message_stop`. It records every request and every request
+ * the gateway aborted.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the fake does for one request. */
+export interface AnthropicScript {
+  /** Non-2xx status sent instead of a stream, with an Anthropic error body of `errorType`. */
+  status?: number;
+  errorType?: string;
+  errorMessage?: string;
+  headers?: Record<string, string>;
+  /** Events: objects are sent as `event: <their type>` + `data: JSON`, strings as raw SSE text. */
+  events?: Array<unknown>;
+  /** Pause between events. */
+  delayMs?: number;
+  /** After this many events: stop sending but keep the connection open. */
+  stallAfter?: number;
+  /** After this many events: destroy the socket. */
+  destroyAfter?: number;
+}
+
+/** A request the fake received. */
+export interface RecordedAnthropicRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: any;
+  /** Set when the gateway closed the request before the fake finished it. */
+  abortedAt?: number;
+}
+
+/** The running fake. */
+export interface FakeAnthropic {
+  /** Base URL without `/v1`, as ANTHROPIC_BASE_URL. */
+  readonly baseUrl: string;
+  readonly requests: RecordedAnthropicRequest[];
+  /** Decides what to do per request; replace freely between tests. */
+  script: (req: RecordedAnthropicRequest) => AnthropicScript;
+  /** Resolves when the next request is aborted by the gateway. */
+  nextAbort(): Promise<RecordedAnthropicRequest>;
+  close(): Promise<void>;
+}
+
+/** `message_start` with an empty assistant message and the input usage. */
+export function messageStart(inputTokens = 10, model = "claude-fake-1"): unknown {
+  return {
+    type: "message_start",
+    message: {
+      id: "msg_fake01",
+      type: "message",
+      role: "assistant",
+      content: [],
+      model,
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+    },
+  };
+}
+
+/** The events of one text content block. */
+export function textBlock(index: number, parts: string[]): unknown[] {
+  return [
+    { type: "content_block_start", index, content_block: { type: "text", text: "" } },
+    { type: "ping" },
+    ...parts.map((text) => ({ type: "content_block_delta", index, delta: { type: "text_delta", text } })),
+    { type: "content_block_stop", index },
+  ];
+}
+
+/** The events of one tool_use content block, its input JSON sent in `pieces`. */
+export function toolUseBlock(index: number, id: string, name: string, pieces: string[]): unknown[] {
+  return [
+    { type: "content_block_start", index, content_block: { type: "tool_use", id, name, input: {} } },
+    ...pieces.map((partial_json) => ({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json } })),
+    { type: "content_block_stop", index },
+  ];
+}
+
+/** `message_delta` (stop reason, cumulative output usage) and `message_stop`. */
+export function messageEnd(stopReason: string, outputTokens: number): unknown[] {
+  return [
+    { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: outputTokens } },
+    { type: "message_stop" },
+  ];
+}
+
+/** A whole streamed text answer. */
+export function textAnswer(parts: string[], usage: [number, number] = [10, parts.length]): unknown[] {
+  return [messageStart(usage[0]), ...textBlock(0, parts), ...messageEnd("end_turn", usage[1])];
+}
+
+/** A mid-stream `event: error` frame. */
+export function errorEvent(type = "overloaded_error", message = "Overloaded"): unknown {
+  return { type: "error", error: { type, message } };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function frame(e: unknown): string {
+  if (typeof e === "string") return e;
+  return `event: ${(e as { type: string }).type}\ndata: ${JSON.stringify(e)}\n\n`;
+}
+
+async function answer(res: ServerResponse, s: AnthropicScript): Promise<void> {
+  if (s.status && s.status >= 300) {
+    res.writeHead(s.status, { "content-type": "application/json", "request-id": "req_fake", ...s.headers });
+    res.end(JSON.stringify({ type: "error", error: { type: s.errorType ?? "api_error", message: s.errorMessage ?? `fake failure ${s.status}` } }));
+    return;
+  }
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": "req_fake", ...s.headers });
+  res.flushHeaders();
+  const events = s.events ?? textAnswer(["Hello", " from", " Claude"]);
+  for (let i = 0; i < events.length; i++) {
+    if (s.stallAfter === i) return;
+    if (s.destroyAfter === i) {
+      res.socket?.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    res.write(frame(events[i]));
+    if (s.delayMs) await sleep(s.delayMs);
+  }
+  res.end();
+}
+
+/** Starts the fake on a free loopback port. */
+export async function startFakeAnthropic(script: FakeAnthropic["script"] = () => ({})): Promise<FakeAnthropic> {
+  const requests: RecordedAnthropicRequest[] = [];
+  const abortWaiters: Array<(r: RecordedAnthropicRequest) => void> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      let body: unknown = text;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        // keep raw text
+      }
+      const rec: RecordedAnthropicRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
+      requests.push(rec);
+      res.on("close", () => {
+        if (!res.writableFinished) {
+          rec.abortedAt = performance.now();
+          for (const w of abortWaiters.splice(0)) w(rec);
+        }
+      });
+      if (req.method === "GET" && rec.url.startsWith("/v1/models")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ data: [{ type: "model", id: "claude-fake-1", display_name: "Claude Fake" }], has_more: false }));
+        return;
+      }
+      void answer(res, fake.script(rec)).catch(() => undefined);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  const fake: FakeAnthropic = {
+    baseUrl: `http://127.0.0.1:${port}`,
+    requests,
+    script,
+    nextAbort: () => new Promise((r) => abortWaiters.push(r)),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+  return fake;
+}

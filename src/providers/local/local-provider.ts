@@ -3,6 +3,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { Provider } from "../../engine/provider.js";
 import { echoGenerate } from "./echo.js";
+import { LOCAL_AUDIO_MODELS, localAudioModels, localSynthesize, localTranscribe, notATextModel } from "./local-audio.js";
 
 /** Settings of the local provider. */
 export interface LocalProviderOptions {
@@ -29,16 +30,21 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
   }));
   return {
     name,
-    listModels: () => Promise.resolve(models),
+    listModels: () => Promise.resolve([...models, ...localAudioModels(name)]),
     checkModel(model) {
-      if (!(TEXT_MODELS as readonly string[]).includes(model)) {
+      if (!([...TEXT_MODELS, ...LOCAL_AUDIO_MODELS] as readonly string[]).includes(model)) {
         throw new SpillwayError(
           Code.NotFound,
-          `The model '${name}/${model}' does not exist (local models: ${models.map((m) => m.id).join(", ")}).`,
+          `The model '${name}/${model}' does not exist (local models: ${[...TEXT_MODELS, ...LOCAL_AUDIO_MODELS].map((m) => `${name}/${m}`).join(", ")}).`,
           { param: "model", openAiCode: "model_not_found" },
         );
       }
     },
-    generate: (_model, req, ctx) => echoGenerate(req, ctx, { tokenDelayMs: opts.tokenDelayMs }),
+    generate: (model, req, ctx) => {
+      if (model !== "echo") throw notATextModel(name, model);
+      return echoGenerate(req, ctx, { tokenDelayMs: opts.tokenDelayMs });
+    },
+    synthesize: (model, req, ctx) => localSynthesize(name, model, req, ctx),
+    transcribe: (model, config, audio, ctx) => localTranscribe(name, model, config, audio, ctx),
   };
 }

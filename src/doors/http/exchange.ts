@@ -34,6 +34,8 @@ export class HttpExchange {
   readonly query: string;
   readonly requestId: string;
   readonly contentType: string;
+  /** The Content-Type header as sent (a multipart boundary is case-sensitive). */
+  readonly rawContentType: string;
   readonly contentLength: number | undefined;
   readonly authorization: string;
   /** Who is calling, once the door has authenticated the request. */
@@ -51,7 +53,8 @@ export class HttpExchange {
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
     this.requestId = req.getHeader("x-request-id").slice(0, 128) || randomUUID();
-    this.contentType = req.getHeader("content-type").toLowerCase();
+    this.rawContentType = req.getHeader("content-type");
+    this.contentType = this.rawContentType.toLowerCase();
     const cl = req.getHeader("content-length");
     this.contentLength = cl ? Number(cl) : undefined;
     this.authorization = req.getHeader("authorization");

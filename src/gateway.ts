@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
 import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
@@ -36,6 +37,8 @@ const GRPC_SHUTDOWN_GRACE_MS = 2_000;
  */
 export async function startGateway(config: Config): Promise<Gateway> {
   const shutdown = new AbortController();
+  // Every open stream listens to the shutdown signal: thousands is normal.
+  setMaxListeners(0, shutdown.signal);
   let draining = false;
   const router = createRouter(createProviders(config), config.aliases);
   const engine = createStreamEngine({

@@ -26,6 +26,12 @@ export interface FakeScript {
   destroyAfter?: number;
   /** Send `data: [DONE]` at the end (default true). */
   done?: boolean;
+  /** Before sending event `index`, wait for `until` (e.g. until every concurrent stream is open). */
+  gate?: { index: number; until: Promise<void> };
+  /** Wait for 'drain' when a write is refused, as a real server would (default: write regardless). */
+  respectBackpressure?: boolean;
+  /** Called after each event write with what `res.write` returned. */
+  onWrite?: (ok: boolean) => void;
   /** Answer with this JSON (non-streaming endpoints such as /models). */
   json?: unknown;
 }
@@ -115,9 +121,22 @@ async function answer(_req: RecordedRequest, res: ServerResponse, s: FakeScript)
       res.socket?.destroy();
       return;
     }
+    if (s.gate?.index === i) await s.gate.until;
     if (res.destroyed) return;
     const e = events[i];
-    res.write(typeof e === "string" ? e : `data: ${JSON.stringify(e)}\n\n`);
+    const ok = res.write(typeof e === "string" ? e : `data: ${JSON.stringify(e)}\n\n`);
+    s.onWrite?.(ok);
+    if (!ok && s.respectBackpressure) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off("drain", done);
+          res.off("close", done);
+          r();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
     if (s.delayMs) await sleep(s.delayMs);
   }
   if (s.done !== false) res.write("data: [DONE]\n\n");

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { GenerateRequest, Message, Tool } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
+import { checkToolSchema } from "./tool-schema.js";
 import { extraFields, validate } from "./validation.js";
 
 const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
@@ -135,6 +136,7 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
   const b = validate(chatCompletionSchema, body);
   const callIds = new Set<string>();
   const messages = b.messages.map((m, i) => messageOf(m, i, callIds));
+  b.tools?.forEach((t, i) => checkToolSchema(t.function.parameters, `tools[${i}].function.parameters`));
   const tools: Tool[] = (b.tools ?? []).map((t) => ({
     name: t.function.name,
     description: t.function.description ?? "",

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { GenerateRequest, Tool } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { inputMessages } from "./responses-input.js";
+import { checkToolSchema } from "./tool-schema.js";
 import { validate } from "./validation.js";
 
 const functionTool = z.looseObject({
@@ -91,24 +92,6 @@ function checkStateless(body: unknown): void {
   }
 }
 
-/**
- * Validates a function tool's JSON Schema as far as every upstream needs it:
- * an object schema (top-level `type` is `object`, `properties` an object).
- */
-function checkToolSchema(params: Record<string, unknown>, at: string): void {
-  if (params["type"] !== undefined && params["type"] !== "object") {
-    throw invalidArgument(`Invalid '${at}.type': a function's parameters must be a JSON Schema of type 'object', got ${JSON.stringify(params["type"])}.`, `${at}.type`);
-  }
-  const props = params["properties"];
-  if (props !== undefined && (typeof props !== "object" || props === null || Array.isArray(props))) {
-    throw invalidArgument(`Invalid '${at}.properties': must be an object mapping argument names to schemas.`, `${at}.properties`);
-  }
-  const required = params["required"];
-  if (required !== undefined && !(Array.isArray(required) && required.every((r) => typeof r === "string"))) {
-    throw invalidArgument(`Invalid '${at}.required': must be an array of argument names.`, `${at}.required`);
-  }
-}
-
 function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, unknown>> } {
   const tools: Tool[] = [];
   const echo: Array<Record<string, unknown>> = [];
@@ -127,7 +110,7 @@ function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, 
     const t = r.data;
     if (names.has(t.name)) throw invalidArgument(`Invalid '${at}.name': duplicate function name '${t.name}'.`, `${at}.name`);
     names.add(t.name);
-    if (t.parameters) checkToolSchema(t.parameters, `${at}.parameters`);
+    checkToolSchema(t.parameters, `${at}.parameters`);
     tools.push({ name: t.name, description: t.description ?? "", parameters: t.parameters ?? undefined, strict: t.strict === true });
     echo.push({ type: "function", name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null });
   });

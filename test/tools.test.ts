@@ -127,7 +127,7 @@ describe("tool calling end to end", () => {
         assert.equal(call.function.arguments, ARGS, "arguments reassembled exactly");
         assert.deepEqual(JSON.parse(call.function.arguments).units, ["c", "f"]);
 
-        messages.push(choice.message as OpenAI.ChatCompletionMessageParam, { role: "tool", tool_call_id: call.id, content: "22C sunny" });
+        messages.push(choice.message, { role: "tool", tool_call_id: call.id, content: "22C sunny" });
         const second = await client.chat.completions.stream({ model, messages, tools: [weatherTool] }).finalChatCompletion();
         assert.equal(second.choices[0]!.message.content, "It is 22C sunny");
         assert.equal(second.choices[0]!.finish_reason, "stop");

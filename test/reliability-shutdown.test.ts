@@ -29,7 +29,7 @@ async function startProcess(graceMs: number): Promise<{ child: ChildProcess; bas
   const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
       if (out.includes("listening")) resolve();
     });

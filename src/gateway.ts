@@ -55,8 +55,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
-    // Gateway API keys do not exist yet: when they do, pass their check as
-    // `authorize` here (the same keys as the HTTP door).
+    // Calls are checked against the gateway keys (engine.admission), as HTTP requests are.
     grpc = createGrpcDoor({ engine, maxMessageBytes: config.grpc.maxMessageBytes });
     try {
       grpcPort = await grpc.listen(config.grpc.host, config.grpc.port);
@@ -74,6 +73,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     grpcPort,
     async close(graceMs = 0) {
       draining = true;
+      grpc?.drain();
       const until = Date.now() + graceMs;
       while (engine.admission.openStreams > 0 && Date.now() < until) await sleep(25);
       shutdown.abort(new SpillwayError(Code.Unavailable, "the server is shutting down", { httpStatus: 503, openAiCode: "server_shutting_down" }));

@@ -174,3 +174,64 @@ describe("gRPC door auth hook", () => {
     }
   });
 });
+
+describe("gRPC door with gateway keys (the same keys as HTTP)", () => {
+  let gw: TestGateway;
+  let client: SpillwayServiceClient;
+  const bearer = (key: string): Metadata => {
+    const md = new Metadata();
+    md.set("authorization", `Bearer ${key}`);
+    return md;
+  };
+  before(async () => {
+    gw = await startTestGateway({ auth: { keys: [{ key: "sk-team-key-1", name: "team", models: ["local/echo"], rpm: 3 }] } });
+    client = spillwayClient(gw.grpcAddress!);
+  });
+  after(async () => {
+    client.close();
+    await gw.close();
+  });
+
+  it("no key or a wrong key is UNAUTHENTICATED; a good key streams; a model outside the key's list is PERMISSION_DENIED; over rpm is RESOURCE_EXHAUSTED", async () => {
+    const none = await readAll(client.generate(generateRequest("local/echo", "hi")));
+    assert.equal(none.error?.code, status.UNAUTHENTICATED, none.error?.details);
+    assert.match(none.error.details, /API key/);
+    const wrong = await readAll(client.generate(generateRequest("local/echo", "hi"), bearer("sk-wrong-key-9")));
+    assert.equal(wrong.error?.code, status.UNAUTHENTICATED);
+    const models = await new Promise<{ code?: number } | null>((resolve) => client.listModels({}, (err) => resolve(err)));
+    assert.equal(models?.code, status.UNAUTHENTICATED);
+
+    const denied = await readAll(client.generate(generateRequest("local/tts", "hi"), bearer("sk-team-key-1")));
+    assert.equal(denied.error?.code, status.PERMISSION_DENIED, denied.error?.details);
+    assert.match(denied.error.details, /model/);
+
+    for (let i = 0; i < 3; i++) {
+      const ok = await readAll(client.generate(generateRequest("local/echo", "hi"), bearer("sk-team-key-1")));
+      assert.equal(ok.error, undefined, `request ${i + 1} of the 3 per minute`);
+      assert.equal(ok.chunks.at(-1)?.payload?.$case, "finish");
+    }
+    const limited = await readAll(client.generate(generateRequest("local/echo", "hi"), bearer("sk-team-key-1")));
+    assert.equal(limited.error?.code, status.RESOURCE_EXHAUSTED, limited.error?.details);
+    assert.match(limited.error.details, /3 requests per minute/);
+    assert.ok(Number(trailer(limited.error, ERROR_TRAILERS.retryAfterMs)) > 0, "retry-after in the trailers");
+  });
+});
+
+describe("gRPC door draining for shutdown", () => {
+  it("reports NOT_SERVING and refuses new calls with UNAVAILABLE, then closes", async () => {
+    const gw = await startTestGateway();
+    const client = spillwayClient(gw.grpcAddress!);
+    try {
+      assert.equal(await healthCheck(gw.grpcAddress!), "SERVING");
+      gw.gateway.grpc!.drain();
+      assert.equal(await healthCheck(gw.grpcAddress!), "NOT_SERVING");
+      assert.equal(await healthCheck(gw.grpcAddress!, SPILLWAY_SERVICE_NAME), "NOT_SERVING");
+      const { error } = await readAll(client.generate(generateRequest("local/echo", "hi")));
+      assert.equal(error?.code, status.UNAVAILABLE);
+      assert.match(error.details, /shutting down/);
+    } finally {
+      client.close();
+      await gw.close();
+    }
+  });
+});

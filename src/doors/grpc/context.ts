@@ -18,10 +18,8 @@ export type GrpcAuthorize = (
 /** What every gRPC handler gets. */
 export interface GrpcDoorContext {
   readonly engine: StreamEngine;
-  /**
-   * The auth hook. Absent means every call is let through, which is the
-   * gateway's behaviour until gateway API keys exist (the HTTP door does not
-   * check keys either); the key system plugs in here, with the same keys as HTTP.
-   */
+  /** The auth hook; absent, every call is let through. */
   readonly authorize?: GrpcAuthorize | undefined;
+  /** True once the door drains for shutdown: new calls get `UNAVAILABLE`. */
+  readonly draining?: (() => boolean) | undefined;
 }

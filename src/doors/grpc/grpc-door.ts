@@ -2,6 +2,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
 import { logger } from "../../observability/logger.js";
+import { gatewayKeys } from "./auth.js";
 import type { GrpcAuthorize } from "./context.js";
 import { createSpillwayService } from "./handlers/index.js";
 import { addReflection } from "./reflection.js";
@@ -19,7 +20,10 @@ export interface GrpcDoorOptions {
    * `grpc.max_receive_message_length`). Default 4 MiB.
    */
   readonly maxMessageBytes?: number | undefined;
-  /** Auth hook on request metadata; see {@link GrpcAuthorize}. Absent: every call is let through. */
+  /**
+   * Auth hook on request metadata; see {@link GrpcAuthorize}. Default: the
+   * gateway's API keys ({@link gatewayKeys}), the same as the HTTP door's.
+   */
   readonly authorize?: GrpcAuthorize | undefined;
   /** Serve server reflection. Default true. */
   readonly reflection?: boolean | undefined;
@@ -31,10 +35,15 @@ export interface GrpcDoor {
   readonly server: Server;
   /** The health service; `""` and the Spillway service report SERVING until shutdown. */
   readonly health: HealthImplementation;
+  /**
+   * Starts draining for shutdown: health reports NOT_SERVING and new calls
+   * get `UNAVAILABLE`; calls in flight go on. Idempotent.
+   */
+  drain(): void;
   /** Binds `host:port` (insecure); resolves with the port actually bound (useful with port 0). */
   listen(host: string, port: number): Promise<number>;
   /**
-   * Reports NOT_SERVING, stops accepting calls and waits up to `graceMs`
+   * Drains, stops accepting connections and waits up to `graceMs`
    * for calls in flight to end (`tryShutdown`), then cancels the rest
    * (`forceShutdown`). Never rejects.
    */
@@ -51,9 +60,14 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
   });
+  let draining = false;
   server.addService(
     SpillwayServiceService,
-    createSpillwayService({ engine: options.engine, authorize: options.authorize }),
+    createSpillwayService({
+      engine: options.engine,
+      authorize: options.authorize ?? gatewayKeys(options.engine.admission),
+      draining: () => draining,
+    }),
   );
   const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
@@ -61,10 +75,17 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     logger.warn("gRPC reflection is off: the proto/ folder was not found next to the code");
   }
   let shutdown: Promise<void> | undefined;
+  const drain = (): void => {
+    if (draining) return;
+    draining = true;
+    health.setStatus("", "NOT_SERVING");
+    health.setStatus(SPILLWAY_SERVICE_NAME, "NOT_SERVING");
+  };
 
   return {
     server,
     health,
+    drain,
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.bindAsync(address(host, port), ServerCredentials.createInsecure(), (err, bound) => {
@@ -75,8 +96,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     },
     shutdown(graceMs) {
       shutdown ??= new Promise<void>((resolve) => {
-        health.setStatus("", "NOT_SERVING");
-        health.setStatus(SPILLWAY_SERVICE_NAME, "NOT_SERVING");
+        drain();
         const force = setTimeout(() => {
           server.forceShutdown();
           resolve();

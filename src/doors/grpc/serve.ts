@@ -4,6 +4,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { CallOptions } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
+import { admitCall } from "./auth.js";
 import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
 import { pipeToCall, type ChunkSink } from "./pipe.js";
@@ -34,7 +35,7 @@ export function failCall(call: StreamingCall, reason: unknown): void {
 }
 
 /**
- * Runs one streaming call: authorizes it, opens the engine stream with the
+ * Runs one streaming call: admits it (draining, auth hook), opens the engine stream with the
  * call's signal and deadline, and pipes the chunks with backpressure. The
  * engine resolves with a primed stream or rejects before the first chunk:
  * a rejection becomes the call's non-OK status; once chunks flow, errors
@@ -47,7 +48,7 @@ export async function serveStream(
 ): Promise<void> {
   const scope = createCallScope(call);
   try {
-    const granted = await ctx.authorize?.(call.metadata, call.getPath());
+    const granted = await admitCall(ctx, call.metadata, call.getPath());
     const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline });
     await pipeToCall(call, stream, scope.signal);
     if (!call.cancelled) call.end();

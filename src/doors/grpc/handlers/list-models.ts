@@ -1,5 +1,6 @@
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import type { ListModelsRequest, ListModelsResponse } from "../../../gen/spillway/v1/request.js";
+import { admitCall } from "../auth.js";
 import { createCallScope } from "../call-scope.js";
 import type { GrpcDoorContext } from "../context.js";
 import { toGrpcError } from "../status.js";
@@ -10,7 +11,7 @@ export function listModelsHandler(ctx: GrpcDoorContext): handleUnaryCall<ListMod
     const scope = createCallScope(call);
     void (async () => {
       try {
-        await ctx.authorize?.(call.metadata, call.getPath());
+        await admitCall(ctx, call.metadata, call.getPath());
         callback(null, { models: await ctx.engine.listModels(scope.signal) });
       } catch (e) {
         callback(toGrpcError(e));

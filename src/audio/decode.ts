@@ -52,7 +52,12 @@ export async function* decodeToPcm(input: AsyncIterable<Uint8Array>, opts: Decod
       const what = format === "unknown" ? "Unsupported or unrecognized audio format" : `Audio format '${format}' is not supported here`;
       throw audioInputError(`${what}: WAV and MP3 are supported; install ffmpeg for M4A, OGG, FLAC, WebM and others.`);
     }
-    const pcm = format === "mp4" ? ffmpegDecodeSpooled(all, opts.targetRate, opts.signal) : ffmpegDecode(all, opts.targetRate, opts.signal);
+    const what =
+      format === "unknown"
+        ? "Unsupported or corrupt audio file (not WAV, MP3, M4A, OGG, FLAC, WebM or AAC), ffmpeg says"
+        : `The ${format} audio file could not be decoded`;
+    const pcm =
+      format === "mp4" ? ffmpegDecodeSpooled(all, opts.targetRate, opts.signal) : ffmpegDecode(all, opts.targetRate, opts.signal, what);
     yield* rawPcmSamples(pcm, format);
   }
 }

@@ -1,3 +1,4 @@
+import { invalidArgument } from "../engine/errors.js";
 import { audioInputError } from "./audio-error.js";
 import { lastLine, runThrough } from "./child-process.js";
 import { findExecutable } from "./which.js";
@@ -13,10 +14,15 @@ const QUIET = ["-hide_banner", "-nostdin", "-loglevel", "error"] as const;
  * Decodes any audio ffmpeg understands (M4A, OGG, WebM, FLAC, AAC, …) from
  * `input` to s16le mono PCM at `sampleRate`, as it arrives. The input is read
  * from a pipe, so formats that need seeking (an MP4 whose index is at the
- * end) are spooled by ffmpeg itself. An undecodable file is a 400 quoting
- * ffmpeg's complaint.
+ * end) cannot be read this way (see decodeToPcm). An undecodable file is a
+ * 400 starting with `what` and quoting ffmpeg's complaint.
  */
-export function ffmpegDecode(input: AsyncIterable<Uint8Array>, sampleRate: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+export function ffmpegDecode(
+  input: AsyncIterable<Uint8Array>,
+  sampleRate: number,
+  signal: AbortSignal,
+  what = "The audio file could not be decoded",
+): AsyncGenerator<Buffer> {
   const command = ffmpegPath();
   if (!command) throw audioInputError("This audio format needs ffmpeg, which is not installed (WAV and MP3 work without it).");
   return runThrough({
@@ -24,7 +30,7 @@ export function ffmpegDecode(input: AsyncIterable<Uint8Array>, sampleRate: numbe
     args: [...QUIET, "-i", "pipe:0", "-vn", "-ac", "1", "-ar", String(sampleRate), "-f", "s16le", "pipe:1"],
     input,
     signal,
-    onFailure: (stderr) => audioInputError(`The audio file could not be decoded: ${lastLine(stderr) || "ffmpeg failed"}.`),
+    onFailure: (stderr) => audioInputError(`${what}: ${lastLine(stderr) || "ffmpeg failed"}.`),
   });
 }
 
@@ -40,8 +46,9 @@ export type FfmpegOutputFormat = "opus" | "aac" | "flac";
 
 /**
  * Encodes s16le mono PCM at `sampleRate` to `format` with ffmpeg, yielding
- * the encoded bytes as ffmpeg writes them (flushed per packet). A failure
- * is an `Internal` error quoting ffmpeg.
+ * the encoded bytes as ffmpeg writes them (flushed per packet). Without
+ * ffmpeg it throws a 400 naming the formats available; a failure is an
+ * `Internal` error quoting ffmpeg.
  */
 export function ffmpegEncode(
   pcm: AsyncIterable<Uint8Array>,
@@ -50,7 +57,12 @@ export function ffmpegEncode(
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
   const command = ffmpegPath();
-  if (!command) throw new Error("ffmpeg is not installed");
+  if (!command) {
+    throw invalidArgument(
+      `response_format '${format}' needs ffmpeg, which is not installed on this server; available formats: mp3, wav, pcm.`,
+      "response_format",
+    );
+  }
   return runThrough({
     command,
     args: [...QUIET, "-f", "s16le", "-ar", String(sampleRate), "-ac", "1", "-i", "pipe:0", ...ENCODE_ARGS[format], "-flush_packets", "1", "pipe:1"],

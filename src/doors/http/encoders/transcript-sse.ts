@@ -1,0 +1,38 @@
+import type { Chunk, Usage } from "../../../gen/spillway/v1/chunk.js";
+import { SpillwayError } from "../../../engine/errors.js";
+import { SSE_DONE, sseData, sseErrorFrame, type StreamEncoder } from "../sse.js";
+import { TranscriptBuilder, transcriptTokenUsage } from "./transcript.js";
+
+/**
+ * Encodes a transcription stream as OpenAI's `transcript.text.delta` events
+ * (with the seed's `text` key beside `delta`), then `transcript.text.done`
+ * with the full text and usage, then `data: [DONE]`.
+ */
+export class TranscriptSseEncoder implements StreamEncoder {
+  private readonly transcript = new TranscriptBuilder();
+  private usage: Usage | undefined;
+
+  encode(chunk: Chunk): string {
+    const p = chunk.payload;
+    switch (p?.$case) {
+      case "transcript": {
+        const piece = this.transcript.push(p.value);
+        if (!piece) return "";
+        const d = JSON.stringify(piece);
+        return sseData(`{"type":"transcript.text.delta","delta":${d},"text":${d}}`);
+      }
+      case "usage":
+        this.usage = p.value;
+        return "";
+      case "finish": {
+        const done: Record<string, unknown> = { type: "transcript.text.done", text: this.transcript.text };
+        if (this.usage) done["usage"] = transcriptTokenUsage(this.usage);
+        return sseData(JSON.stringify(done)) + SSE_DONE;
+      }
+      case "error":
+        return sseErrorFrame(SpillwayError.fromChunkError(p.value), `"type":"error",`);
+      default:
+        return "";
+    }
+  }
+}

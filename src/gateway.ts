@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
 import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
+import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
@@ -16,6 +17,8 @@ export interface Gateway {
   readonly http: HttpDoor;
   /** The HTTP/WebSocket port actually bound. */
   readonly httpPort: number;
+  /** The realtime WebSocket door (`/v1/realtime` on the HTTP port). */
+  readonly realtime: RealtimeDoor;
   /** The gRPC door; `undefined` when `grpc.enabled` is false. */
   readonly grpc: GrpcDoor | undefined;
   /** The gRPC port actually bound; `undefined` when the gRPC door is off. */
@@ -51,6 +54,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     shutdownSignal: shutdown.signal,
   });
   const http = createHttpDoor({ engine, config, draining: () => draining });
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime });
   const httpPort = await http.listen(config.http.host, config.http.port);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
@@ -69,6 +73,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     engine,
     http,
     httpPort,
+    realtime,
     grpc,
     grpcPort,
     async close(graceMs = 0) {
@@ -81,6 +86,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       for (let i = 0; i < 20 && engine.admission.openStreams > 0; i++) await sleep(10);
       http.stopListening();
       http.closeAll();
+      realtime.closeAll();
       // Every engine stream is cancelled above, so gRPC calls end at once with
       // their in-band error; the grace only covers calls not yet in the engine.
       await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);

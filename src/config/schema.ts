@@ -24,6 +24,8 @@ const openAiProvider = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   models: z.array(z.string().min(1)).optional(),
   timeoutMs: ms.optional(),
+  /** Send chats to the upstream's native `/responses` (OpenAI) instead of `/chat/completions`. */
+  responsesApi: z.boolean().default(false),
 });
 
 const anthropicProvider = z.strictObject({
@@ -59,6 +61,14 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(8 * 1024 * 1024),
       /** Largest audio upload (bytes). */
       maxUploadBytes: z.number().int().positive().default(25 * 1024 * 1024),
+      /** Serve HTTPS/WSS (uWS SSLApp) with this PEM certificate and key; plain HTTP when absent. */
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1),
+          keyFile: z.string().min(1),
+          passphrase: z.string().optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   grpc: z
@@ -132,6 +142,39 @@ export const configSchema = z.strictObject({
     .default({}),
   /** Bare model names mapped to `provider/model` ids. */
   aliases: z.record(z.string(), z.string().includes("/")).default({}),
+  /** The realtime (WebSocket) door: voice profiles and session limits. */
+  realtime: z
+    .strictObject({
+      /**
+       * Realtime model ids → cascades (speech-to-text, text, text-to-speech
+       * models from any providers). `local/realtime` is built in.
+       */
+      profiles: z
+        .record(
+          z.string().includes("/"),
+          z.strictObject({
+            stt: z.string().includes("/"),
+            text: z.string().includes("/"),
+            tts: z.string().includes("/"),
+            voice: z.string().min(1).optional(),
+            instructions: z.string().optional(),
+          }),
+        )
+        .default({}),
+      /** The profile of sessions that name no model. */
+      defaultModel: z.string().includes("/").default("local/realtime"),
+      /** Largest WebSocket frame (bytes); larger ones close the socket with 1009. */
+      maxFrameBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+      /** Longest uncommitted input audio (ms). */
+      maxInputAudioMs: z.number().int().positive().default(120_000),
+      /** A session's longest life (minutes; 0 for no limit). */
+      maxSessionMinutes: z.number().int().min(0).default(60),
+      /** Seconds without traffic before a socket is closed (the server pings before that). */
+      idleTimeoutSeconds: z.number().int().min(8).max(960).default(120),
+      /** Buffered output bytes above which audio waits for the client to read. */
+      highWaterBytes: z.number().int().positive().default(256 * 1024),
+    })
+    .prefault({}),
 });
 
 /** The validated configuration. */

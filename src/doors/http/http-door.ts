@@ -73,7 +73,11 @@ function notFound(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
 
 /** Creates the HTTP door over the engine. Call `listen` to serve. */
 export function createHttpDoor(ctx: HttpDoorContext, routes: readonly HttpRoute[] = ROUTES): HttpDoor {
-  const app = uWS.App();
+  const tls = ctx.config.http.tls;
+  // TLS (https/wss on the same routes) when configured; the openai SDK's realtime client only opens wss://.
+  const app = tls
+    ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) })
+    : uWS.App();
   const inFlight = new Set<HttpExchange>();
   let listenSocket: uWS.us_listen_socket | undefined;
 

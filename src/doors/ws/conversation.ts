@@ -1,0 +1,100 @@
+/**
+ * The conversation of a realtime session: its items in order, their wire
+ * form, and the chat messages the text model is given.
+ */
+import type { Message } from "../../gen/spillway/v1/request.js";
+import { assistantPartType } from "./event-names.js";
+
+/** One content part, by its GA type. */
+export interface ItemContent {
+  type: "input_text" | "input_audio" | "output_text" | "output_audio";
+  text?: string;
+  transcript?: string;
+}
+
+/** One message item. */
+export interface ConversationItem {
+  readonly id: string;
+  readonly role: "user" | "assistant" | "system";
+  status: "completed" | "incomplete" | "in_progress";
+  content: ItemContent[];
+  /** For assistant audio: ms of audio sent, to check `truncate`. */
+  audioMs: number;
+}
+
+/** Longest conversation kept; older items are dropped from the model's context. */
+const MAX_ITEMS = 200;
+
+/** The items of a session. */
+export class Conversation {
+  private readonly items: ConversationItem[] = [];
+
+  /** The id of the last item, or null. */
+  get lastId(): string | null {
+    return this.items.at(-1)?.id ?? null;
+  }
+
+  /** Looks an item up. */
+  find(id: string): ConversationItem | undefined {
+    return this.items.find((i) => i.id === id);
+  }
+
+  /** Adds an item after `previousId` (at the end when undefined; at the start when null). Returns the previous item's id. */
+  add(item: ConversationItem, previousId?: string | null): string | null {
+    if (previousId === undefined) {
+      const prev = this.lastId;
+      this.items.push(item);
+      if (this.items.length > MAX_ITEMS) this.items.shift();
+      return prev;
+    }
+    if (previousId === null) {
+      this.items.unshift(item);
+      return null;
+    }
+    const at = this.items.findIndex((i) => i.id === previousId);
+    this.items.splice(at + 1, 0, item);
+    return previousId;
+  }
+
+  /** The chat messages for the text model: instructions, then each item's text. */
+  messages(instructions: string): Message[] {
+    const out: Message[] = [];
+    const msg = (role: string, content: string): Message => ({
+      role,
+      content,
+      parts: [],
+      toolCalls: [],
+      toolCallId: "",
+      name: "",
+    });
+    if (instructions) out.push(msg("system", instructions));
+    for (const item of this.items) {
+      const text = item.content
+        .map((c) => c.text ?? c.transcript ?? "")
+        .filter((t) => t.length > 0)
+        .join(" ");
+      if (item.role === "assistant" && !text) continue;
+      out.push(msg(item.role, text));
+    }
+    return out;
+  }
+}
+
+/** The wire form of an item (`conversation.item.created`, `response.output_item.*`). */
+export function itemJson(item: ConversationItem, beta: boolean): Record<string, unknown> {
+  return {
+    id: item.id,
+    object: "realtime.item",
+    type: "message",
+    status: item.status,
+    role: item.role,
+    content: item.content.map((c) => {
+      const type =
+        c.type === "output_text" ? assistantPartType("text", beta) : c.type === "output_audio" ? assistantPartType("audio", beta) : c.type;
+      const out: Record<string, unknown> = { type };
+      if (c.text !== undefined) out["text"] = c.text;
+      if (c.transcript !== undefined) out["transcript"] = c.transcript;
+      return out;
+    }),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The sending side of a realtime socket: JSON events stamped with an
+ * `event_id` and named for the client's protocol (GA or beta), and
+ * backpressure: `ready()` resolves when the socket's buffered amount is below
+ * the high-water mark (at once, or on uWS `drain`), so audio is produced only
+ * as fast as the client takes it and a slow client never makes the gateway
+ * queue without bound. Sending after the socket closed is a no-op.
+ */
+import { randomBytes } from "node:crypto";
+import { serverEventName } from "./event-names.js";
+
+/** The socket operations the outbox needs (a uWS WebSocket has them). */
+export interface EventSocket {
+  send(message: string): number;
+  getBufferedAmount(): number;
+  cork(cb: () => void): unknown;
+}
+
+/** A fresh id with a prefix, OpenAI-style (`event_…`, `item_…`, `resp_…`). */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+}
+
+/** An event to send: its GA `type` and its fields (no `event_id`). */
+export type ServerEvent = { readonly type: string } & Record<string, unknown>;
+
+/** Outgoing events of one session. */
+export class Outbox {
+  private closed = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly socket: EventSocket,
+    private readonly beta: boolean,
+    private readonly highWaterBytes: number,
+    private readonly observe?: (event: Record<string, unknown>) => void,
+  ) {}
+
+  /** True once the socket closed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends an event now (whatever the buffered amount: events are small, audio waits on `ready`). */
+  send(event: ServerEvent): void {
+    if (this.closed) return;
+    const out: Record<string, unknown> = {
+      ...event,
+      type: serverEventName(event.type, this.beta),
+      event_id: newId("event"),
+    };
+    this.observe?.(out);
+    const text = JSON.stringify(out);
+    this.socket.cork(() => this.socket.send(text));
+  }
+
+  /** Resolves when the socket can take more (or has closed). */
+  ready(): Promise<void> {
+    if (this.closed || this.socket.getBufferedAmount() < this.highWaterBytes) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** uWS `drain`: wakes the senders waiting on `ready` once below the mark. */
+  onDrain(): void {
+    if (this.socket.getBufferedAmount() >= this.highWaterBytes) return;
+    this.wakeAll();
+  }
+
+  /** The socket closed: nothing more is sent; waiters are released. */
+  onClose(): void {
+    this.closed = true;
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}

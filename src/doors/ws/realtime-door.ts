@@ -1,0 +1,141 @@
+/**
+ * The WebSocket door: `GET /v1/realtime?model=…` upgraded on the HTTP
+ * door's uWS app (same port, TLS when the HTTP door has it), speaking the
+ * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
+ * header or `openai-insecure-api-key.<key>` subprotocol) against the
+ * gateway keys, echoes one of the offered subprotocols, and hands the socket
+ * to a {@link RealtimeSession}. Frames over `maxFrameBytes` close the socket
+ * with 1009; the server pings idle sockets; sessions end after
+ * `maxSessionMinutes`; a closed socket cancels all of its session's work.
+ */
+import type uWS from "uWebSockets.js";
+import type { Principal } from "../../engine/admission.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import type { StreamEngine } from "../../engine/stream-engine.js";
+import { logger } from "../../observability/logger.js";
+import { parseHandshake, type Handshake } from "./handshake.js";
+import { createProfileRegistry, type ProfileConfig } from "./profiles.js";
+import { RealtimeSession } from "./session.js";
+
+/** The settings of the realtime door (config `realtime`). */
+export interface RealtimeDoorSettings {
+  readonly profiles: Readonly<Record<string, ProfileConfig>>;
+  readonly defaultModel: string;
+  readonly maxFrameBytes: number;
+  readonly maxInputAudioMs: number;
+  readonly maxSessionMinutes: number;
+  readonly idleTimeoutSeconds: number;
+  readonly highWaterBytes: number;
+}
+
+/** What the door is made with. */
+export interface RealtimeDoorOptions {
+  readonly engine: StreamEngine;
+  readonly settings: RealtimeDoorSettings;
+  /** Sees every server event of every session (tests, tracing). */
+  readonly observe?: (event: Record<string, unknown>) => void;
+}
+
+/** The realtime door, attached to an app. */
+export interface RealtimeDoor {
+  /** Open sessions. */
+  readonly openSessions: number;
+  /** Closes every session's socket (1001, going away). */
+  closeAll(): void;
+}
+
+interface SocketData {
+  readonly handshake: Handshake;
+  readonly principal: Principal | undefined;
+  session?: RealtimeSession;
+}
+
+function reject(res: uWS.HttpResponse, err: SpillwayError): void {
+  const status = err.code === Code.Unauthenticated ? "401 Unauthorized" : err.code === Code.PermissionDenied ? "403 Forbidden" : "400 Bad Request";
+  res.cork(() => {
+    res
+      .writeStatus(status)
+      .writeHeader("content-type", "application/json")
+      .end(JSON.stringify({ error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null } }));
+  });
+}
+
+/** Registers `/v1/realtime` on `app`. */
+export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOptions): RealtimeDoor {
+  const { engine, settings } = opts;
+  const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
+  const sockets = new Set<uWS.WebSocket<SocketData>>();
+  app.ws<SocketData>("/v1/realtime", {
+    maxPayloadLength: settings.maxFrameBytes,
+    // Events are sent whatever the backpressure (audio waits on drain instead), so never drop.
+    maxBackpressure: Math.max(64 * 1024 * 1024, settings.highWaterBytes * 4),
+    closeOnBackpressureLimit: 0,
+    idleTimeout: settings.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    maxLifetime: settings.maxSessionMinutes,
+    upgrade(res, req, context) {
+      const handshake = parseHandshake({
+        authorization: req.getHeader("authorization"),
+        openAiBeta: req.getHeader("openai-beta"),
+        protocols: req.getHeader("sec-websocket-protocol"),
+        query: req.getQuery() ?? "",
+      });
+      const key = req.getHeader("sec-websocket-key");
+      const extensions = req.getHeader("sec-websocket-extensions");
+      let principal: Principal | undefined;
+      try {
+        principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
+      } catch (e) {
+        reject(res, SpillwayError.from(e));
+        return;
+      }
+      const data: SocketData = { handshake, principal };
+      res.upgrade(data, key, handshake.protocol, extensions, context);
+    },
+    open(ws) {
+      sockets.add(ws);
+      const data = ws.getUserData();
+      const session = new RealtimeSession({
+        engine,
+        profiles,
+        socket: ws,
+        beta: data.handshake.beta,
+        principal: data.principal,
+        limits: {
+          maxInputAudioMs: settings.maxInputAudioMs,
+          highWaterBytes: settings.highWaterBytes,
+          maxSessionMs: settings.maxSessionMinutes > 0 ? settings.maxSessionMinutes * 60_000 : 24 * 3_600_000,
+        },
+        ...(opts.observe ? { observe: opts.observe } : {}),
+      });
+      data.session = session;
+      session.start(data.handshake.model);
+    },
+    message(ws, message, isBinary) {
+      const session = ws.getUserData().session;
+      if (!session) return;
+      try {
+        if (isBinary) session.handleBinary(new Uint8Array(message.slice(0)));
+        else session.handleText(Buffer.from(message).toString("utf8"));
+      } catch (e) {
+        logger.error({ err: e }, "realtime frame failed");
+      }
+    },
+    drain(ws) {
+      ws.getUserData().session?.onDrain();
+    },
+    close(ws) {
+      sockets.delete(ws);
+      ws.getUserData().session?.close();
+    },
+  });
+  return {
+    get openSessions() {
+      return sockets.size;
+    },
+    closeAll() {
+      for (const ws of [...sockets]) ws.end(1001, "server shutting down");
+    },
+  };
+}

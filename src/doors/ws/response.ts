@@ -1,0 +1,313 @@
+/**
+ * One response of a realtime session: the cascade. The text model streams
+ * the reply; the text is cut into sentences and each sentence goes to the
+ * speech model as soon as it is complete, so the first audio is out while
+ * the text model is still writing. Audio deltas wait for the socket
+ * (`Outbox.ready`), which pauses the speech stream, which pauses synthesis.
+ *
+ * Cancelling (barge-in, `response.cancel`, the socket closing) aborts both
+ * engine streams at once — upstream requests and child processes with them
+ * — and sends `response.done` with status `cancelled`; nothing of the
+ * response is sent after its `response.done`.
+ */
+import { AudioEncoding, Finish_Reason } from "../../gen/spillway/v1/chunk.js";
+import type { GenerateRequest } from "../../gen/spillway/v1/request.js";
+import type { Principal } from "../../engine/admission.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
+import { AsyncQueue } from "./async-queue.js";
+import { OutputEncoder, SESSION_RATE, type RealtimeAudioFormat } from "./audio/formats.js";
+import { itemJson, type Conversation, type ConversationItem, type ItemContent } from "./conversation.js";
+import { newId, type Outbox } from "./outbox.js";
+import { SentenceSplitter } from "./sentence-splitter.js";
+
+/** Why a response was cancelled. */
+export type CancelReason = "turn_detected" | "client_cancelled";
+
+/** Everything one response is made with, fixed when it is created. */
+export interface ResponsePlan {
+  readonly engine: StreamEngine;
+  readonly outbox: Outbox;
+  readonly conversation: Conversation;
+  readonly beta: boolean;
+  /** Who is calling (gateway key), for admission. */
+  readonly principal: Principal | undefined;
+  readonly textModel: string;
+  readonly ttsModel: string;
+  readonly audio: boolean;
+  readonly instructions: string;
+  readonly voice: string;
+  readonly speed: number;
+  readonly outputFormat: RealtimeAudioFormat;
+  readonly maxOutputTokens: number | "inf";
+  readonly temperature: number | undefined;
+  readonly metadata: Record<string, string> | null;
+  /** Add the reply to the conversation (`conversation: "auto"`), or not (`"none"`). */
+  readonly addToConversation: boolean;
+}
+
+/** Largest audio delta sent (bytes before base64): 200 ms of pcm16 at 24 kHz. */
+const MAX_DELTA_BYTES = 9600;
+
+type Status = "completed" | "cancelled" | "failed" | "incomplete";
+
+/** A response, from `response.created` to `response.done`. */
+export class RealtimeResponse {
+  readonly id = newId("resp");
+  private readonly controller = new AbortController();
+  private readonly item: ConversationItem;
+  private readonly part: ItemContent;
+  private readonly streams = new Set<EngineStream>();
+  private finished = false;
+  private started = false;
+  private itemAdded = false;
+  private text = "";
+  private usage = { input: 0, output: 0 };
+  private incomplete = false;
+  private readonly encoder: OutputEncoder;
+  /** Resolves after `response.done` was sent. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly plan: ResponsePlan) {
+    this.item = { id: newId("item"), role: "assistant", status: "in_progress", content: [], audioMs: 0 };
+    this.part = plan.audio ? { type: "output_audio", transcript: "" } : { type: "output_text", text: "" };
+    this.encoder = new OutputEncoder(plan.outputFormat);
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** True once `response.done` was sent. */
+  get isDone(): boolean {
+    return this.finished;
+  }
+
+  /** Runs the response to its end; never throws. */
+  async run(): Promise<void> {
+    if (this.finished) return;
+    this.started = true;
+    const { plan } = this;
+    const { outbox } = plan;
+    outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
+    const previous = plan.addToConversation ? plan.conversation.lastId : null;
+    const messages = plan.conversation.messages(plan.instructions);
+    if (plan.addToConversation) plan.conversation.add(this.item);
+    this.itemAdded = true;
+    outbox.send({ type: "response.output_item.added", response_id: this.id, output_index: 0, item: this.itemJson() });
+    if (plan.addToConversation) {
+      outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: this.itemJson() });
+    }
+    this.item.content.push(this.part);
+    outbox.send({ type: "response.content_part.added", ...this.where(), part: this.partJson() });
+    try {
+      const req: GenerateRequest = {
+        model: plan.textModel,
+        messages,
+        prompt: "",
+        tools: [],
+        toolChoice: "",
+        stop: [],
+      };
+      if (plan.maxOutputTokens !== "inf") req.maxTokens = plan.maxOutputTokens;
+      if (plan.temperature !== undefined) req.temperature = plan.temperature;
+      const text = await this.open(() => plan.engine.generate(req, { signal: this.controller.signal, principal: plan.principal }));
+      if (!text) return;
+      const sentences = new AsyncQueue<string>();
+      await Promise.all([this.pumpText(text, sentences), plan.audio ? this.pumpSpeech(sentences) : Promise.resolve()]);
+      this.complete();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Cancels the response (no-op once done). A response not started yet ends as soon as it runs. */
+  cancel(reason: CancelReason): void {
+    if (this.finished) return;
+    if (!this.started) {
+      this.started = true;
+      this.plan.outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
+    }
+    this.finish("cancelled", { type: "cancelled", reason });
+  }
+
+  /** Opens an engine stream unless the response ended meanwhile (then the stream is cancelled). */
+  private async open(start: () => Promise<EngineStream>): Promise<EngineStream | undefined> {
+    const s = await start();
+    if (this.finished) {
+      s.cancel();
+      return undefined;
+    }
+    this.streams.add(s);
+    return s;
+  }
+
+  private async pumpText(stream: EngineStream, sentences: AsyncQueue<string>): Promise<void> {
+    const splitter = new SentenceSplitter();
+    const { outbox } = this.plan;
+    try {
+      for await (const chunk of stream) {
+        if (this.finished) return;
+        const p = chunk.payload;
+        if (!p) continue;
+        switch (p.$case) {
+          case "text": {
+            this.text += p.value.text;
+            if (this.plan.audio) {
+              this.part.transcript = this.text;
+              outbox.send({ type: "response.output_audio_transcript.delta", ...this.where(), delta: p.value.text });
+              for (const s of splitter.push(p.value.text)) sentences.push(s);
+            } else {
+              this.part.text = this.text;
+              outbox.send({ type: "response.output_text.delta", ...this.where(), delta: p.value.text });
+            }
+            break;
+          }
+          case "usage":
+            this.usage = { input: p.value.inputTokens, output: p.value.outputTokens };
+            break;
+          case "finish":
+            if (p.value.reason === Finish_Reason.REASON_LENGTH) this.incomplete = true;
+            break;
+          case "error":
+            throw SpillwayError.fromChunkError(p.value);
+          default:
+            break;
+        }
+      }
+      for (const s of splitter.flush()) sentences.push(s);
+      sentences.close();
+    } catch (e) {
+      sentences.fail(e);
+      throw e;
+    } finally {
+      this.streams.delete(stream);
+    }
+  }
+
+  private async pumpSpeech(sentences: AsyncQueue<string>): Promise<void> {
+    const { plan } = this;
+    for await (const sentence of sentences) {
+      if (this.finished) return;
+      const stream = await this.open(() =>
+        plan.engine.synthesize(
+          {
+            model: plan.ttsModel,
+            input: sentence,
+            voice: plan.voice,
+            encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+            speed: plan.speed,
+            sampleRate: SESSION_RATE,
+            instructions: "",
+          },
+          { signal: this.controller.signal, principal: plan.principal },
+        ),
+      );
+      if (!stream) return;
+      try {
+        for await (const chunk of stream) {
+          if (this.finished) return;
+          const p = chunk.payload;
+          if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
+          if (p?.$case !== "audio") continue;
+          const bytes = this.encoder.encode(p.value.data, p.value.sampleRate || SESSION_RATE);
+          for (let at = 0; at < bytes.length; at += MAX_DELTA_BYTES) {
+            await plan.outbox.ready();
+            if (this.finished) return;
+            const piece = bytes.subarray(at, at + MAX_DELTA_BYTES);
+            this.item.audioMs += this.encoder.durationMs(piece.length);
+            plan.outbox.send({ type: "response.output_audio.delta", ...this.where(), delta: piece.toString("base64") });
+          }
+        }
+      } finally {
+        this.streams.delete(stream);
+      }
+    }
+  }
+
+  private complete(): void {
+    if (this.finished) return;
+    const { outbox } = this.plan;
+    if (this.plan.audio) {
+      outbox.send({ type: "response.output_audio.done", ...this.where() });
+      outbox.send({ type: "response.output_audio_transcript.done", ...this.where(), transcript: this.text });
+    } else {
+      outbox.send({ type: "response.output_text.done", ...this.where(), text: this.text });
+    }
+    if (this.incomplete) this.finish("incomplete", { type: "incomplete", reason: "max_output_tokens" });
+    else this.finish("completed", null);
+  }
+
+  private fail(e: unknown): void {
+    if (this.finished) return;
+    const err = SpillwayError.from(e);
+    this.plan.outbox.send({
+      type: "error",
+      error: { type: err.type, code: err.openAiCode ?? "response_failed", message: err.message, param: err.param ?? null, event_id: null },
+    });
+    this.finish("failed", { type: "failed", error: { type: err.type, code: err.openAiCode ?? "response_failed" } });
+  }
+
+  /** Ends the response: aborts the engine streams, closes the item, sends `response.done`. */
+  private finish(status: Status, details: Record<string, unknown> | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.controller.abort(new SpillwayError(Code.Canceled, `the response ended (${status})`));
+    for (const s of this.streams) s.cancel();
+    this.streams.clear();
+    const { outbox } = this.plan;
+    this.item.status = status === "completed" ? "completed" : "incomplete";
+    if (this.item.content.length > 0) {
+      outbox.send({ type: "response.content_part.done", ...this.where(), part: this.partJson() });
+    }
+    if (this.itemAdded) {
+      outbox.send({ type: "response.output_item.done", response_id: this.id, output_index: 0, item: this.itemJson() });
+    }
+    outbox.send({ type: "response.done", response: this.responseJson(status, details) });
+    this.resolveDone();
+  }
+
+  private where(): Record<string, unknown> {
+    return { response_id: this.id, item_id: this.item.id, output_index: 0, content_index: 0 };
+  }
+
+  private partJson(): Record<string, unknown> {
+    return this.plan.audio ? { type: "audio", transcript: this.text } : { type: "text", text: this.text };
+  }
+
+  private itemJson(): Record<string, unknown> {
+    return itemJson(this.item, this.plan.beta);
+  }
+
+  private responseJson(status: Status | "in_progress", details: Record<string, unknown> | null = null): Record<string, unknown> {
+    const out: Record<string, unknown> = {
+      id: this.id,
+      object: "realtime.response",
+      status,
+      output: status !== "in_progress" && this.itemAdded ? [this.itemJson()] : [],
+      output_modalities: this.plan.audio ? ["audio"] : ["text"],
+      max_output_tokens: this.plan.maxOutputTokens,
+      audio: {
+        output: {
+          format: this.plan.outputFormat === "audio/pcm" ? { type: "audio/pcm", rate: 24000 } : { type: this.plan.outputFormat },
+          voice: this.plan.voice,
+        },
+      },
+    };
+    if (this.plan.metadata) out["metadata"] = this.plan.metadata;
+    if (details) out["status_details"] = details;
+    if (status !== "in_progress") {
+      out["usage"] = {
+        total_tokens: this.usage.input + this.usage.output,
+        input_tokens: this.usage.input,
+        output_tokens: this.usage.output,
+        input_token_details: { cached_tokens: 0, text_tokens: this.usage.input, audio_tokens: 0 },
+        output_token_details: { text_tokens: this.usage.output, audio_tokens: 0 },
+      };
+    }
+    if (this.plan.beta) {
+      out["modalities"] = this.plan.audio ? ["text", "audio"] : ["text"];
+      delete out["output_modalities"];
+    }
+    return out;
+  }
+}

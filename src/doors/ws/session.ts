@@ -1,0 +1,433 @@
+/**
+ * One realtime session: the state behind one WebSocket. It applies client
+ * events in the order they arrive, runs turn detection over the input audio,
+ * and runs turns one after the other — transcription of the user's audio,
+ * then the response — so a response always sees the transcript of the turn
+ * it answers. Barge-in (speech while a response runs, with
+ * `interrupt_response`) cancels the running and queued responses at once.
+ * Bad input gets an `error` event naming the problem; the session goes on.
+ */
+import type { Principal } from "../../engine/admission.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import type { StreamEngine } from "../../engine/stream-engine.js";
+import { logger } from "../../observability/logger.js";
+import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
+import { decodeBase64Strict } from "./audio/pcm.js";
+import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
+import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
+import { InputAudioBuffer } from "./input-buffer.js";
+import { newId, Outbox, type EventSocket } from "./outbox.js";
+import type { ProfileRegistry } from "./profiles.js";
+import { RealtimeResponse, type CancelReason } from "./response.js";
+import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
+import { transcribeTurn } from "./transcription.js";
+import { EnergyVad, type VadEvent } from "./vad.js";
+
+/** Limits of a session (config `realtime`). */
+export interface SessionLimits {
+  /** Longest uncommitted input audio (ms); appends beyond it are refused. */
+  readonly maxInputAudioMs: number;
+  /** Buffered bytes on the socket above which audio output waits for `drain`. */
+  readonly highWaterBytes: number;
+  /** Session lifetime (ms), shown as `expires_at`. */
+  readonly maxSessionMs: number;
+}
+
+/** The socket as the session uses it. */
+export interface SessionSocket extends EventSocket {
+  end(code: number, reason: string): void;
+}
+
+/** What a session is made with. */
+export interface SessionOptions {
+  readonly engine: StreamEngine;
+  readonly profiles: ProfileRegistry;
+  readonly socket: SessionSocket;
+  readonly beta: boolean;
+  readonly principal: Principal | undefined;
+  readonly limits: SessionLimits;
+  /** Sees every server event sent (tests, tracing). */
+  readonly observe?: (event: Record<string, unknown>) => void;
+}
+
+/** Below this, a commit is refused (OpenAI's rule). */
+const MIN_COMMIT_MS = 100;
+
+/** One realtime session. */
+export class RealtimeSession {
+  private readonly outbox: Outbox;
+  private settings!: SessionSettings;
+  private readonly conversation = new Conversation();
+  private readonly buffer = new InputAudioBuffer(SESSION_RATE);
+  private decoder = new InputDecoder("audio/pcm");
+  private vad: EnergyVad | undefined;
+  /** Item id announced by `speech_started`, used by the commit that follows. */
+  private speechItemId: string | undefined;
+  private readonly lifetime = new AbortController();
+  private turns: Promise<void> = Promise.resolve();
+  /** Responses created and not done yet (the running one first). */
+  private readonly responses = new Set<RealtimeResponse>();
+
+  constructor(private readonly opts: SessionOptions) {
+    this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe);
+  }
+
+  /** Opens the session on realtime model `modelId` ("" for the default): `session.created`, or an error and close 1008. */
+  start(modelId: string): void {
+    let profile;
+    try {
+      profile = this.opts.profiles.get(modelId || this.opts.profiles.defaultId);
+    } catch (e) {
+      const err = SpillwayError.from(e);
+      this.error({ code: err.openAiCode ?? "model_not_found", message: err.message, param: "model", eventId: null });
+      this.opts.socket.end(1008, "unknown realtime model");
+      return;
+    }
+    const expiresAt = Math.floor((Date.now() + this.opts.limits.maxSessionMs) / 1000);
+    this.settings = newSessionSettings(newId("sess"), profile, expiresAt);
+    this.configureVad();
+    this.outbox.send({ type: "session.created", session: sessionJson(this.settings, this.opts.beta) });
+  }
+
+  /** A text frame: one JSON client event. */
+  handleText(text: string): void {
+    const ev = parseClientEvent(text);
+    if (isProblem(ev)) {
+      this.error(ev);
+      return;
+    }
+    try {
+      this.dispatch(ev);
+    } catch (e) {
+      const err = SpillwayError.from(e);
+      if (err.code === Code.Internal) logger.error({ err: e }, "realtime event failed");
+      this.error({ code: err.openAiCode ?? "invalid_value", message: err.message, param: err.param ?? null, eventId: ev.event_id ?? null });
+    }
+  }
+
+  /** A binary frame: raw audio in the session's input format, as `input_audio_buffer.append`. */
+  handleBinary(bytes: Uint8Array): void {
+    this.appendBytes(bytes, null);
+  }
+
+  /** uWS `drain`. */
+  onDrain(): void {
+    this.outbox.onDrain();
+  }
+
+  /** The socket closed: cancel every transcription and response, send nothing more. */
+  close(): void {
+    this.outbox.onClose();
+    this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
+    for (const r of this.responses) r.cancel("client_cancelled");
+    this.responses.clear();
+  }
+
+  private dispatch(ev: ClientEvent): void {
+    const eventId = ev.event_id ?? null;
+    switch (ev.type) {
+      case "session.update": {
+        if (ev.session.model !== undefined) this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
+        const before = this.settings.inputFormat;
+        applySessionUpdate(this.settings, ev.session);
+        if (ev.session.model !== undefined) this.settings.transcription.model = this.settings.profile.stt;
+        if (this.settings.inputFormat !== before) this.decoder = new InputDecoder(this.settings.inputFormat);
+        this.configureVad();
+        this.outbox.send({ type: "session.updated", session: sessionJson(this.settings, this.opts.beta) });
+        return;
+      }
+      case "input_audio_buffer.append":
+        this.append(ev.audio, eventId);
+        return;
+      case "input_audio_buffer.commit":
+        this.commit(eventId);
+        return;
+      case "input_audio_buffer.clear":
+        this.buffer.clear();
+        this.vad?.reset();
+        this.speechItemId = undefined;
+        this.outbox.send({ type: "input_audio_buffer.cleared" });
+        return;
+      case "conversation.item.create":
+        this.createItem(ev.item, ev.previous_item_id, eventId);
+        return;
+      case "conversation.item.truncate":
+        this.truncate(ev.item_id, ev.content_index, ev.audio_end_ms, eventId);
+        return;
+      case "response.create":
+        this.createResponse(ev, eventId);
+        return;
+      case "response.cancel":
+        this.cancelResponse(ev.response_id, eventId);
+        return;
+    }
+  }
+
+  private configureVad(): void {
+    const td = this.settings.turnDetection;
+    if (!td) {
+      this.vad = undefined;
+      return;
+    }
+    const s = { threshold: td.threshold, prefixPaddingMs: td.prefixPaddingMs, silenceDurationMs: td.silenceDurationMs };
+    if (this.vad) this.vad.configure(s);
+    else this.vad = new EnergyVad(s, SESSION_RATE);
+  }
+
+  private append(audio: string, eventId: string | null): void {
+    const bytes = decodeBase64Strict(audio);
+    if (!bytes) {
+      this.error({ code: "invalid_value", message: "Invalid 'audio': it must be base64-encoded audio.", param: "audio", eventId });
+      return;
+    }
+    this.appendBytes(bytes, eventId);
+  }
+
+  private appendBytes(bytes: Uint8Array, eventId: string | null): void {
+    let samples: Int16Array;
+    try {
+      samples = this.decoder.decode(bytes);
+    } catch (e) {
+      this.error({
+        code: "invalid_audio_format",
+        message: `Invalid 'audio' for input format ${this.settings.inputFormat}: ${(e as Error).message}.`,
+        param: "audio",
+        eventId,
+      });
+      return;
+    }
+    const addMs = (samples.length * 1000) / SESSION_RATE;
+    if (this.buffer.durationMs + addMs > this.opts.limits.maxInputAudioMs) {
+      this.error({
+        code: "input_audio_buffer_full",
+        message: `The input audio buffer holds at most ${this.opts.limits.maxInputAudioMs} ms; commit or clear it first.`,
+        param: "audio",
+        eventId,
+      });
+      return;
+    }
+    this.buffer.append(samples);
+    const vad = this.vad;
+    const td = this.settings.turnDetection;
+    if (!vad || !td) return;
+    for (const e of vad.push(samples)) this.onVad(e);
+    // Between turns keep only what prefix padding needs, so silence never fills the buffer.
+    if (!vad.inSpeech) this.buffer.keepLast(td.prefixPaddingMs + 100);
+  }
+
+  private onVad(e: VadEvent): void {
+    const td = this.settings.turnDetection!;
+    if (e.type === "speech_started") {
+      this.speechItemId = newId("item");
+      this.buffer.dropBefore(e.audioStartMs);
+      this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: this.speechItemId });
+      if (td.interruptResponse) this.cancelAll("turn_detected");
+      return;
+    }
+    const itemId = this.speechItemId ?? newId("item");
+    this.outbox.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: e.audioEndMs, item_id: itemId });
+    this.commitTurn(itemId, td.createResponse);
+  }
+
+  private commit(eventId: string | null): void {
+    const ms = this.buffer.durationMs;
+    if (ms < MIN_COMMIT_MS) {
+      this.error({
+        code: "input_audio_buffer_commit_empty",
+        message: `Error committing input audio buffer: buffer too small. Expected at least ${MIN_COMMIT_MS}ms of audio, but buffer only has ${ms.toFixed(2)}ms of audio.`,
+        param: null,
+        eventId,
+      });
+      return;
+    }
+    const itemId = this.speechItemId ?? newId("item");
+    this.vad?.reset();
+    this.commitTurn(itemId, false);
+  }
+
+  /** Commits the buffer as user item `itemId`; transcribes it, then answers when `respond`. */
+  private commitTurn(itemId: string, respond: boolean): void {
+    this.speechItemId = undefined;
+    const audio = this.buffer.take();
+    const part: ItemContent = { type: "input_audio" };
+    const item: ConversationItem = { id: itemId, role: "user", status: "completed", content: [part], audioMs: 0 };
+    const previous = this.conversation.add(item);
+    this.outbox.send({ type: "input_audio_buffer.committed", previous_item_id: previous, item_id: itemId });
+    this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
+    this.transcribeItem(item, part, audio);
+    if (respond) this.queueResponse(this.plan(undefined));
+  }
+
+  private transcribeItem(item: ConversationItem, part: ItemContent, audio: Int16Array): void {
+    const t = this.settings.transcription;
+    this.enqueue(async () => {
+      part.transcript = await transcribeTurn({
+        engine: this.opts.engine,
+        outbox: this.outbox,
+        model: t.model,
+        language: t.language,
+        prompt: t.prompt,
+        itemId: item.id,
+        audio,
+        signal: this.lifetime.signal,
+        principal: this.opts.principal,
+      });
+    });
+  }
+
+  private createItem(ci: ClientItem, previousId: string | null | undefined, eventId: string | null): void {
+    if (ci.id !== undefined && this.conversation.find(ci.id)) {
+      this.error({ code: "item_already_exists", message: `An item with id '${ci.id}' already exists.`, param: "item.id", eventId });
+      return;
+    }
+    if (previousId && !this.conversation.find(previousId)) {
+      this.error({ code: "item_not_found", message: `Item with id '${previousId}' not found.`, param: "previous_item_id", eventId });
+      return;
+    }
+    const content: ItemContent[] = [];
+    const audio: Array<{ part: ItemContent; samples: Int16Array }> = [];
+    for (const [i, c] of ci.content.entries()) {
+      const param = `item.content[${i}]`;
+      const type = c.type === "text" ? (ci.role === "assistant" ? "output_text" : "input_text") : c.type === "audio" ? "output_audio" : c.type;
+      const allowed = ci.role === "assistant" ? ["output_text", "output_audio"] : ci.role === "system" ? ["input_text"] : ["input_text", "input_audio"];
+      if (!allowed.includes(type)) {
+        this.error({ code: "invalid_value", message: `Invalid '${param}.type': ${ci.role} items cannot hold '${c.type}' content.`, param: `${param}.type`, eventId });
+        return;
+      }
+      const part: ItemContent = { type };
+      if (type.endsWith("_text")) {
+        if (c.text === undefined) {
+          this.error({ code: "missing_required_parameter", message: `Missing required parameter: '${param}.text'.`, param: `${param}.text`, eventId });
+          return;
+        }
+        part.text = c.text;
+      } else if (c.transcript != null) {
+        part.transcript = c.transcript;
+      } else if (type === "input_audio" && c.audio !== undefined) {
+        const bytes = decodeBase64Strict(c.audio);
+        let samples: Int16Array | undefined;
+        try {
+          samples = bytes && new InputDecoder(this.settings.inputFormat).decode(bytes);
+        } catch {
+          samples = undefined;
+        }
+        if (!samples) {
+          this.error({ code: "invalid_value", message: `Invalid '${param}.audio': it must be base64 ${this.settings.inputFormat} audio.`, param: `${param}.audio`, eventId });
+          return;
+        }
+        audio.push({ part, samples });
+      }
+      content.push(part);
+    }
+    const item: ConversationItem = { id: ci.id ?? newId("item"), role: ci.role, status: "completed", content, audioMs: 0 };
+    const previous = this.conversation.add(item, previousId ?? undefined);
+    this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
+    for (const a of audio) this.transcribeItem(item, a.part, a.samples);
+  }
+
+  private truncate(itemId: string, contentIndex: number, audioEndMs: number, eventId: string | null): void {
+    const item = this.conversation.find(itemId);
+    if (!item || item.role !== "assistant") {
+      this.error({ code: "item_not_found", message: `No assistant item with id '${itemId}'.`, param: "item_id", eventId });
+      return;
+    }
+    const part = item.content[contentIndex];
+    if (!part || part.type !== "output_audio") {
+      this.error({ code: "invalid_value", message: `Item '${itemId}' has no audio content at index ${contentIndex}.`, param: "content_index", eventId });
+      return;
+    }
+    if (audioEndMs > Math.ceil(item.audioMs)) {
+      this.error({
+        code: "invalid_value",
+        message: `audio_end_ms ${audioEndMs} is past the end of the item's audio (${Math.floor(item.audioMs)} ms).`,
+        param: "audio_end_ms",
+        eventId,
+      });
+      return;
+    }
+    // The model's memory of what was heard: the transcript cut in proportion (audio is not kept).
+    const t = part.transcript ?? "";
+    if (item.audioMs > 0 && t) {
+      const cut = Math.round((t.length * audioEndMs) / item.audioMs);
+      const space = t.lastIndexOf(" ", cut);
+      part.transcript = cut >= t.length ? t : t.slice(0, space > 0 ? space : cut);
+    }
+    item.audioMs = audioEndMs;
+    this.outbox.send({ type: "conversation.item.truncated", item_id: itemId, content_index: contentIndex, audio_end_ms: audioEndMs });
+  }
+
+  private plan(ev: Extract<ClientEvent, { type: "response.create" }> | undefined): ConstructorParameters<typeof RealtimeResponse>[0] {
+    const s = this.settings;
+    const r = ev?.response;
+    const mods = r?.output_modalities ?? r?.modalities ?? s.outputModalities;
+    return {
+      engine: this.opts.engine,
+      outbox: this.outbox,
+      conversation: this.conversation,
+      beta: this.opts.beta,
+      principal: this.opts.principal,
+      textModel: s.profile.text,
+      ttsModel: s.profile.tts,
+      audio: mods.includes("audio"),
+      instructions: r?.instructions ?? s.instructions,
+      voice: r?.audio?.output?.voice ?? r?.voice ?? s.voice,
+      speed: s.speed,
+      outputFormat: s.outputFormat,
+      maxOutputTokens: r?.max_output_tokens ?? s.maxOutputTokens,
+      temperature: s.temperature,
+      metadata: r?.metadata ?? null,
+      addToConversation: r?.conversation !== "none",
+    };
+  }
+
+  private createResponse(ev: Extract<ClientEvent, { type: "response.create" }>, eventId: string | null): void {
+    if (this.responses.size > 0) {
+      this.error({
+        code: "conversation_already_has_active_response",
+        message: "Conversation already has an active response in progress; cancel it or wait for response.done.",
+        param: null,
+        eventId,
+      });
+      return;
+    }
+    this.queueResponse(this.plan(ev));
+  }
+
+  private queueResponse(plan: ConstructorParameters<typeof RealtimeResponse>[0]): void {
+    const response = new RealtimeResponse(plan);
+    this.responses.add(response);
+    void response.done.then(() => this.responses.delete(response));
+    this.enqueue(() => response.run());
+  }
+
+  private cancelResponse(responseId: string | undefined, eventId: string | null): void {
+    const targets = [...this.responses].filter((r) => responseId === undefined || r.id === responseId);
+    if (targets.length === 0) {
+      this.error({
+        code: "response_cancel_not_active",
+        message: responseId ? `Cancellation failed: no active response with id '${responseId}'.` : "Cancellation failed: no active response found.",
+        param: responseId ? "response_id" : null,
+        eventId,
+      });
+      return;
+    }
+    for (const r of targets) r.cancel("client_cancelled");
+  }
+
+  private cancelAll(reason: CancelReason): void {
+    for (const r of this.responses) r.cancel(reason);
+  }
+
+  /** Runs turn work one task after the other. */
+  private enqueue(task: () => Promise<void>): void {
+    this.turns = this.turns.then(task).catch((e: unknown) => logger.error({ err: e }, "realtime turn failed"));
+  }
+
+  private error(p: RealtimeProblem, type = "invalid_request_error"): void {
+    this.outbox.send({
+      type: "error",
+      error: { type, code: p.code, message: p.message, param: p.param, event_id: p.eventId },
+    });
+  }
+}

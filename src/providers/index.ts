@@ -22,6 +22,7 @@ export function createProviders(config: Config): Provider[] {
             headers: p.headers,
             models: p.models,
             timeoutMs: p.timeoutMs,
+            responsesApi: p.responsesApi,
           }),
         );
         break;

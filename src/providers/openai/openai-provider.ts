@@ -5,6 +5,8 @@ import { KeyPool } from "../shared/key-pool.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiStreamPayloads } from "./chat-stream.js";
+import { fitsResponsesApi, responsesBody } from "./responses-body.js";
+import { responsesStreamPayloads } from "./responses-stream.js";
 
 /** Settings of one OpenAI-compatible upstream. */
 export interface OpenAiProviderOptions {
@@ -22,6 +24,8 @@ export interface OpenAiProviderOptions {
   readonly models?: readonly string[] | undefined;
   /** Time to first chunk (ms); the engine's default when absent. */
   readonly timeoutMs?: number | undefined;
+  /** Send chats that fit it to the upstream's native `/responses` (see responses-body.ts). */
+  readonly responsesApi?: boolean | undefined;
 }
 
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}
@@ -70,8 +74,9 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     },
     async *generate(model, req, ctx) {
       const legacy = req.messages.length === 0;
-      const body = legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
-      const url = `${base}${legacy ? "/completions" : "/chat/completions"}`;
+      const native = opts.responsesApi === true && fitsResponsesApi(req);
+      const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
+      const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
       const key = keys.pick();
       const reqHeaders: Record<string, string> = { ...headers, "x-request-id": ctx.streamId };
       if (key) {
@@ -86,7 +91,8 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         if (key && e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) throw keys.refused(key, e);
         throw e;
       }
-      yield* openAiStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal, legacy);
+      if (native) yield* responsesStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
+      else yield* openAiStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal, legacy);
     },
   };
 }

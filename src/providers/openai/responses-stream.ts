@@ -1,0 +1,135 @@
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import {
+  finishPayload,
+  FinishReason,
+  textPayload,
+  toolCallPayload,
+  usagePayload,
+  type ChunkPayload,
+} from "../../engine/payload.js";
+import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+const obj = (v: unknown): Obj => (isObj(v) ? v : {});
+
+/** Maps a Responses `usage` object to a usage payload. */
+function mapUsage(u: Obj): ChunkPayload {
+  return usagePayload({
+    inputTokens: num(u["input_tokens"]),
+    outputTokens: num(u["output_tokens"]),
+    totalTokens: num(u["total_tokens"]),
+    cachedInputTokens: num(obj(u["input_tokens_details"])["cached_tokens"]),
+    reasoningTokens: num(obj(u["output_tokens_details"])["reasoning_tokens"]),
+  });
+}
+
+/** A failure the upstream reported (an `error` event, or `response.failed`). */
+function upstreamFailure(provider: string, e: Obj): SpillwayError {
+  const code = str(e["code"]);
+  const message = str(e["message"]) || "the upstream reported an error mid-stream";
+  const limited = code === "rate_limit_exceeded";
+  return new SpillwayError(limited ? Code.ResourceExhausted : Code.Unavailable, `${provider}: ${message}`, {
+    httpStatus: limited ? 429 : 502,
+    openAiCode: code || "upstream_error",
+  });
+}
+
+/** A function_call output item being streamed. */
+interface Call {
+  readonly index: number;
+  sent: boolean;
+}
+
+/**
+ * Translates an upstream's Responses API SSE into chunk payloads, so the
+ * engine path stays the one every door uses: `output_text.delta` (and
+ * refusals) become text; each `function_call` output item becomes a tool
+ * call numbered in order of appearance, its `function_call_arguments.delta`s
+ * the argument pieces (or the `.done` text when no delta came);
+ * `response.completed` / `response.incomplete` bring usage and the finish
+ * reason. `error` and `response.failed` fail the stream; a body that ends
+ * without a terminal event is a truncation and fails too.
+ */
+export async function* responsesStreamPayloads(
+  body: AsyncIterable<Uint8Array>,
+  provider: string,
+  signal: AbortSignal,
+): AsyncGenerator<ChunkPayload> {
+  const calls = new Map<string, Call>();
+  let ended = false;
+  let nextIndex = 0;
+  const callOf = (j: Obj): Call | undefined => calls.get(str(j["item_id"])) ?? calls.get(`#${num(j["output_index"])}`);
+  try {
+    for await (const ev of readSseEvents(body, provider)) {
+      if (ev.data === "[DONE]") continue;
+      const j = obj(parseEventJson(ev.data, provider));
+      switch (str(j["type"]) || ev.event) {
+        case "response.output_text.delta":
+        case "response.refusal.delta":
+          if (str(j["delta"])) yield textPayload(str(j["delta"]));
+          break;
+        case "response.output_item.added": {
+          const item = obj(j["item"]);
+          if (item["type"] !== "function_call") break;
+          const call: Call = { index: nextIndex++, sent: false };
+          calls.set(str(item["id"]), call);
+          calls.set(`#${num(j["output_index"])}`, call);
+          yield toolCallPayload({ index: call.index, id: str(item["call_id"]), name: str(item["name"]), arguments: "" });
+          break;
+        }
+        case "response.function_call_arguments.delta": {
+          const call = callOf(j);
+          if (call && str(j["delta"])) {
+            call.sent = true;
+            yield toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["delta"]) });
+          }
+          break;
+        }
+        case "response.function_call_arguments.done": {
+          const call = callOf(j);
+          if (call && !call.sent) {
+            call.sent = true;
+            yield toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["arguments"]) || "{}" });
+          }
+          break;
+        }
+        case "response.completed":
+        case "response.incomplete": {
+          const r = obj(j["response"]);
+          if (isObj(r["usage"])) yield mapUsage(r["usage"]);
+          const reason = str(obj(r["incomplete_details"])["reason"]);
+          if (reason === "max_output_tokens") yield finishPayload(FinishReason.REASON_LENGTH);
+          else if (reason === "content_filter") yield finishPayload(FinishReason.REASON_CONTENT_FILTER);
+          else yield finishPayload(nextIndex > 0 ? FinishReason.REASON_TOOL_CALLS : FinishReason.REASON_STOP);
+          ended = true;
+          break;
+        }
+        case "response.failed":
+          throw upstreamFailure(provider, obj(obj(j["response"])["error"]));
+        case "error":
+          throw upstreamFailure(provider, isObj(j["error"]) ? j["error"] : j);
+        default:
+          break;
+      }
+      if (ended) break;
+    }
+  } catch (e) {
+    if (signal.aborted) throw SpillwayError.from(signal.reason);
+    if (e instanceof SpillwayError) throw e;
+    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
+      httpStatus: 502,
+      openAiCode: "upstream_error",
+      cause: e,
+    });
+  }
+  if (!ended) {
+    throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before the response completed`, {
+      httpStatus: 502,
+      openAiCode: "upstream_truncated",
+    });
+  }
+}

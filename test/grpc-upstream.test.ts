@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import type { Chunk } from "../src/gen/spillway/v1/chunk.js";
 import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
@@ -73,6 +74,43 @@ describe("gRPC door with an OpenAI upstream", () => {
     assert.equal((await result).code, status.CANCELLED);
     const rec = await aborted;
     assert.equal(rec.url, "/v1/chat/completions");
+  });
+
+  it("a client cancel before the first chunk aborts the upstream request too", async () => {
+    fake.script = () => ({ headerDelayMs: 5_000 });
+    const aborted = fake.nextAbort();
+    const call = client.generate(generateRequest("openai/gpt-fake", "x"));
+    const result = readAll(call);
+    while (fake.requests.length === 0) await sleep(10);
+    call.cancel();
+    const { chunks, error } = await result;
+    assert.equal(chunks.length, 0);
+    assert.equal(error?.code, status.CANCELLED);
+    await aborted;
+  });
+
+  it("gateway shutdown ends a stream in flight with an in-band error and aborts the upstream", async () => {
+    const gw2 = await startTestGateway({
+      providers: { openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "k", timeoutMs: 30_000 } },
+      limits: { idleTimeoutMs: 30_000 },
+    });
+    const c2 = spillwayClient(gw2.grpcAddress!);
+    try {
+      fake.script = () => ({ events: chatEvents(["a", "b", "c"]), stallAfter: 2 });
+      const aborted = fake.nextAbort();
+      const call = c2.generate(generateRequest("openai/gpt-fake", "x"));
+      const result = readAll(call);
+      await new Promise<void>((resolve) => call.once("data", () => resolve()));
+      await gw2.close();
+      const { chunks, error } = await result;
+      assert.equal(error, undefined, "the call ends OK after its in-band error");
+      const last = chunks.at(-1)!.payload;
+      assert.ok(last?.$case === "error", `last chunk: ${last?.$case}`);
+      assert.match(last.value.message, /shutting down/);
+      await aborted;
+    } finally {
+      c2.close();
+    }
   });
 
   it("an expired deadline before the first chunk aborts the upstream and ends with DEADLINE_EXCEEDED", async () => {

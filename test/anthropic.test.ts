@@ -208,3 +208,26 @@ describe("anthropic provider", () => {
     assert.equal(rec.url, "/v1/messages");
   });
 });
+
+describe("anthropic provider with several keys", () => {
+  it("a key Anthropic refuses rests, and the retry uses another", async () => {
+    const fake = await startFakeAnthropic((req) =>
+      req.headers["x-api-key"] === "sk-ant-bad" ? { status: 401, errorType: "authentication_error", errorMessage: "invalid x-api-key" } : {},
+    );
+    const gw = await startTestGateway({
+      routing: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, breakerThreshold: 1000 },
+      providers: { anthropic: { type: "anthropic", baseUrl: fake.baseUrl, apiKeys: [{ key: "sk-ant-bad" }, { key: "sk-ant-good" }] } },
+    });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      for (let i = 0; i < 4; i++) {
+        const r = await client.chat.completions.create({ model: "anthropic/claude-fake-1", messages: [{ role: "user", content: "x" }] });
+        assert.equal(r.choices[0]!.message.content, "Hello from Claude");
+      }
+      assert.ok(fake.requests.filter((r) => r.headers["x-api-key"] === "sk-ant-bad").length <= 1, "the refused key rests");
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+});

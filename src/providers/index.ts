@@ -32,6 +32,7 @@ export function createProviders(config: Config): Provider[] {
             name,
             baseUrl: p.baseUrl,
             apiKey: p.apiKey,
+            apiKeys: p.apiKeys,
             headers: p.headers,
             models: p.models,
             timeoutMs: p.timeoutMs,

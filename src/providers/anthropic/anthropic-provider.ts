@@ -1,5 +1,6 @@
 import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
+import { KeyPool } from "../shared/key-pool.js";
 import { connectionError, getJson } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
@@ -13,6 +14,8 @@ export interface AnthropicProviderOptions {
   readonly baseUrl: string;
   /** Sent as `x-api-key`. */
   readonly apiKey?: string | undefined;
+  /** Several keys, picked by weight; a key the upstream refuses rests a while. */
+  readonly apiKeys?: ReadonlyArray<{ key: string; name?: string | undefined; weight?: number | undefined }> | undefined;
   /** Extra headers for every upstream request (e.g. `anthropic-beta`). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
   /** Models to list in `/v1/models`; when absent the upstream's own list is fetched. */
@@ -41,7 +44,9 @@ const MODEL_LIST_TIMEOUT_MS = 5_000;
 export function createAnthropicProvider(opts: AnthropicProviderOptions): Provider {
   const base = opts.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
   const headers: Record<string, string> = { "anthropic-version": ANTHROPIC_VERSION, ...opts.headers };
-  if (opts.apiKey) headers["x-api-key"] = opts.apiKey;
+  const keys = KeyPool.from(opts.apiKey, opts.apiKeys);
+  const first = keys.pick();
+  if (first) headers["x-api-key"] = first.key;
   let cached: { at: number; models: ModelInfo[] } | undefined;
 
   const info = (m: string): ModelInfo => ({
@@ -72,18 +77,23 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
     },
     async *generate(model, req, ctx) {
       const body = messagesBody(model, req, opts.maxTokens);
+      const key = keys.pick();
+      const reqHeaders: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream", ...headers };
+      if (key) {
+        reqHeaders["x-api-key"] = key.key;
+        if (keys.size > 1) ctx.labels["key"] = key.name;
+      }
       let res: Response;
       try {
-        res = await fetch(`${base}/v1/messages`, {
-          method: "POST",
-          headers: { "content-type": "application/json", accept: "text/event-stream", ...headers },
-          body: JSON.stringify(body),
-          signal: ctx.signal,
-        });
+        res = await fetch(`${base}/v1/messages`, { method: "POST", headers: reqHeaders, body: JSON.stringify(body), signal: ctx.signal });
       } catch (e) {
         throw connectionError(opts.name, e, ctx.signal);
       }
-      if (!res.ok) throw await anthropicHttpError(opts.name, res);
+      if (!res.ok) {
+        const err = await anthropicHttpError(opts.name, res);
+        const refused = res.status === 401 || res.status === 403 || res.status === 429;
+        throw key && refused ? keys.refused(key, err) : err;
+      }
       yield* anthropicStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
     },
   };

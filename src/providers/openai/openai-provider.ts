@@ -1,9 +1,10 @@
-import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
+import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
+import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads } from "./chat-stream.js";
 import { fitsResponsesApi, responsesBody } from "./responses-body.js";
 import { responsesStreamPayloads } from "./responses-stream.js";
@@ -49,7 +50,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
   const info = (m: string): ModelInfo => ({
     id: `${opts.name}/${m}`,
     ownedBy: opts.name,
-    kinds: [ModelKind.MODEL_KIND_TEXT],
+    kinds: openAiModelKinds(m),
     available: true,
     unavailableReason: "",
   });
@@ -57,6 +58,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
+    ...openAiAudioMethods({ name: opts.name, base, headers }),
     async listModels(signal) {
       if (opts.models) return opts.models.map(info);
       if (cached && Date.now() - cached.at < MODEL_LIST_TTL_MS) return cached.models;

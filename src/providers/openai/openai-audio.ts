@@ -1,0 +1,202 @@
+import { AudioEncoding, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk.js";
+import { ModelKind, type SynthesizeRequest, type TranscribeConfig } from "../../gen/spillway/v1/request.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
+import type { Provider, ProviderContext } from "../../engine/provider.js";
+import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import { connectionError, postJson, upstreamError } from "../shared/upstream-http.js";
+import { streamMultipart } from "./openai-multipart.js";
+
+/** Where an OpenAI-compatible upstream lives, as its provider knows it. */
+export interface OpenAiUpstream {
+  /** The provider's name (prefix of its model ids). */
+  readonly name: string;
+  /** Base URL including `/v1`. */
+  readonly base: string;
+  /** Headers for every request (authorization included). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : 0);
+
+const FORMAT_OF: Partial<Record<AudioEncoding, string>> = {
+  [AudioEncoding.AUDIO_ENCODING_MP3]: "mp3",
+  [AudioEncoding.AUDIO_ENCODING_OPUS]: "opus",
+  [AudioEncoding.AUDIO_ENCODING_AAC]: "aac",
+  [AudioEncoding.AUDIO_ENCODING_FLAC]: "flac",
+  [AudioEncoding.AUDIO_ENCODING_WAV]: "wav",
+  [AudioEncoding.AUDIO_ENCODING_PCM_S16LE]: "pcm",
+};
+
+/** The sample rate of OpenAI's `pcm` speech output. */
+const OPENAI_PCM_RATE = 24_000;
+
+/** What an OpenAI model id can do, from its name (`tts-1`, `whisper-1`, `gpt-4o-transcribe`, …). */
+export function openAiModelKinds(model: string): ModelKind[] {
+  if (/tts/.test(model)) return [ModelKind.MODEL_KIND_SPEECH];
+  if (/whisper|transcribe/.test(model)) return [ModelKind.MODEL_KIND_TRANSCRIPTION];
+  if (/realtime/.test(model)) return [ModelKind.MODEL_KIND_REALTIME];
+  return [ModelKind.MODEL_KIND_TEXT];
+}
+
+/** `tts-1` and `tts-1-hd` cannot stream SSE; the GPT-4o speech models can, and report usage when they do. */
+function speechSse(model: string): boolean {
+  return !/^tts-1/.test(model);
+}
+
+/**
+ * Speech from an OpenAI-compatible upstream (`POST /audio/speech`). The
+ * upstream encodes (the request's encoding becomes `response_format`), and
+ * its bytes are passed on as they arrive, as AudioChunks with that encoding:
+ * from an SSE stream (`speech.audio.delta`, base64-decoded, with usage from
+ * `speech.audio.done`) for models that support it, else the raw body.
+ */
+export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: SynthesizeRequest, ctx: ProviderContext): AsyncGenerator<ChunkPayload> {
+  const encoding = FORMAT_OF[req.encoding] ? req.encoding : AudioEncoding.AUDIO_ENCODING_MP3;
+  const body: Obj = { model, input: req.input, voice: req.voice, response_format: FORMAT_OF[encoding] };
+  if (req.speed && req.speed !== 1) body["speed"] = req.speed;
+  if (req.instructions) body["instructions"] = req.instructions;
+  if (speechSse(model)) body["stream_format"] = "sse";
+  const res = await postJson(up.name, `${up.base}/audio/speech`, body, { ...up.headers, "x-request-id": ctx.streamId }, ctx.signal);
+  const audio = (data: Uint8Array): ChunkPayload => ({
+    $case: "audio",
+    value: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), encoding, sampleRate: encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ? OPENAI_PCM_RATE : 0, channels: 1 },
+  });
+  if (!res.body) throw upstreamTruncated(up.name, "an empty speech response");
+  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    for await (const bytes of res.body as AsyncIterable<Uint8Array>) yield audio(bytes);
+    yield finishPayload(FinishReason.REASON_STOP);
+    return;
+  }
+  for await (const e of readSseEvents(res.body, up.name)) {
+    if (e.data === "[DONE]") break;
+    const j = parseEventJson(e.data, up.name);
+    if (!isObj(j)) continue;
+    if (j["type"] === "speech.audio.delta" && typeof j["audio"] === "string") yield audio(Buffer.from(j["audio"], "base64"));
+    else if (j["type"] === "speech.audio.done") {
+      const u = isObj(j["usage"]) ? j["usage"] : {};
+      yield usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) });
+      yield finishPayload(FinishReason.REASON_STOP);
+      return;
+    } else if (isObj(j["error"])) throw upstreamStreamError(up.name, j["error"]);
+  }
+  throw upstreamTruncated(up.name, "a speech stream without speech.audio.done");
+}
+
+/** GPT-4o transcription models stream text deltas; `whisper-1` (and unknown models) answer whole. */
+function transcriptionStreams(model: string): boolean {
+  return /^gpt-.*transcribe/.test(model);
+}
+
+/**
+ * Transcription by an OpenAI-compatible upstream (`POST
+ * /audio/transcriptions`). The audio is streamed up as a multipart body as
+ * it arrives. GPT-4o models are asked to stream (`stream=true`): each
+ * `transcript.text.delta` becomes a `DELTA`, `transcript.text.done` gives the
+ * usage. Others (`whisper-1`) answer with `verbose_json`, whose segments
+ * become `FINAL`s with their spans.
+ */
+export async function* openAiTranscribe(
+  up: OpenAiUpstream,
+  model: string,
+  config: TranscribeConfig,
+  audio: AsyncIterable<Uint8Array>,
+  ctx: ProviderContext,
+): AsyncGenerator<ChunkPayload> {
+  const streams = transcriptionStreams(model);
+  const fields: Array<[string, string]> = [["model", model]];
+  if (config.language) fields.push(["language", config.language]);
+  if (config.prompt) fields.push(["prompt", config.prompt]);
+  fields.push(["response_format", streams ? "json" : "verbose_json"]);
+  if (streams) fields.push(["stream", "true"]);
+  const form = streamMultipart(fields, {
+    field: "file",
+    filename: config.filename || "audio",
+    mimeType: config.mimeType || "application/octet-stream",
+    data: audio,
+  });
+  let res: Response;
+  try {
+    res = await fetch(`${up.base}/audio/transcriptions`, {
+      method: "POST",
+      headers: { ...up.headers, "content-type": form.contentType, "x-request-id": ctx.streamId },
+      body: form.body,
+      duplex: "half",
+      signal: ctx.signal,
+    });
+  } catch (e) {
+    throw connectionError(up.name, e, ctx.signal);
+  }
+  if (!res.ok) throw await upstreamError(up.name, res);
+  if (!res.body) throw upstreamTruncated(up.name, "an empty transcription response");
+  if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    yield* transcriptEvents(up.name, res.body);
+    return;
+  }
+  const j: unknown = await res.json();
+  if (!isObj(j)) throw upstreamTruncated(up.name, "a transcription that is not a JSON object");
+  const segments = Array.isArray(j["segments"]) ? j["segments"].filter(isObj) : [];
+  if (segments.length > 0) {
+    for (const s of segments) {
+      yield transcript(typeof s["text"] === "string" ? s["text"].trim() : "", TranscriptDelta_Kind.KIND_FINAL, num(s["start"]), num(s["end"]));
+    }
+  } else if (typeof j["text"] === "string" && j["text"]) {
+    yield transcript(j["text"], TranscriptDelta_Kind.KIND_FINAL, 0, num(j["duration"]));
+  }
+  const u = isObj(j["usage"]) ? j["usage"] : {};
+  yield usagePayload({
+    inputTokens: num(u["input_tokens"]),
+    outputTokens: num(u["output_tokens"]),
+    inputAudioSeconds: num(u["seconds"]) || num(j["duration"]),
+  });
+  yield finishPayload(FinishReason.REASON_STOP);
+}
+
+async function* transcriptEvents(provider: string, body: AsyncIterable<Uint8Array>): AsyncGenerator<ChunkPayload> {
+  let sawDelta = false;
+  for await (const e of readSseEvents(body, provider)) {
+    if (e.data === "[DONE]") break;
+    const j = parseEventJson(e.data, provider);
+    if (!isObj(j)) continue;
+    if (j["type"] === "transcript.text.delta" && typeof j["delta"] === "string") {
+      sawDelta = true;
+      yield transcript(j["delta"], TranscriptDelta_Kind.KIND_DELTA, 0, 0);
+    } else if (j["type"] === "transcript.text.done") {
+      if (!sawDelta && typeof j["text"] === "string" && j["text"]) yield transcript(j["text"], TranscriptDelta_Kind.KIND_FINAL, 0, 0);
+      const u = isObj(j["usage"]) ? j["usage"] : {};
+      yield usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) });
+      yield finishPayload(FinishReason.REASON_STOP);
+      return;
+    } else if (isObj(j["error"])) throw upstreamStreamError(provider, j["error"]);
+  }
+  throw upstreamTruncated(provider, "a transcription stream without transcript.text.done");
+}
+
+function transcript(text: string, kind: TranscriptDelta_Kind, start: number, end: number): ChunkPayload {
+  return { $case: "transcript", value: { text, kind, startSeconds: start, endSeconds: end } };
+}
+
+function upstreamTruncated(provider: string, what: string): SpillwayError {
+  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, openAiCode: "upstream_error" });
+}
+
+function upstreamStreamError(provider: string, e: Obj): SpillwayError {
+  return new SpillwayError(Code.Unavailable, `${provider}: ${typeof e["message"] === "string" ? e["message"] : "upstream error"}`, {
+    httpStatus: 502,
+    openAiCode: typeof e["code"] === "string" ? e["code"] : "upstream_error",
+  });
+}
+
+/**
+ * The audio methods of an OpenAI-compatible provider, to spread into it:
+ * `{ ...openAiAudioMethods(upstream) }`.
+ */
+export function openAiAudioMethods(up: OpenAiUpstream): Pick<Provider, "synthesize" | "transcribe"> {
+  return {
+    synthesize: (model, req, ctx) => openAiSpeech(up, model, req, ctx),
+    transcribe: (model, config, audio, ctx) => openAiTranscribe(up, model, config, audio, ctx),
+  };
+}

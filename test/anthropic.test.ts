@@ -16,6 +16,8 @@ import {
   textBlock,
   type FakeAnthropic,
 } from "./helpers/fake-anthropic.js";
+import { applyEnv, parseConfig } from "../src/config/load.js";
+import { startGateway, type Gateway } from "../src/gateway.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { assertSchema } from "./helpers/openapi.js";
 import { outputText, streamResponses, TEXT_SEQUENCE, typeSequence } from "./helpers/responses.js";
@@ -229,5 +231,61 @@ describe("anthropic provider with several keys", () => {
       await gw.close();
       await fake.close();
     }
+  });
+});
+
+describe("anthropic provider from the environment and content translation", () => {
+  let fake: FakeAnthropic;
+  let gateway: Gateway;
+  let client: OpenAI;
+  before(async () => {
+    fake = await startFakeAnthropic();
+    const raw = applyEnv(
+      { http: { host: "127.0.0.1", port: 0 }, grpc: { enabled: false }, providers: { local: { type: "local", tokenDelayMs: 0 } } },
+      { ANTHROPIC_API_KEY: "sk-ant-env", ANTHROPIC_BASE_URL: fake.baseUrl },
+    );
+    gateway = await startGateway(parseConfig(raw));
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${gateway.httpPort}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(async () => {
+    await gateway.close();
+    await fake.close();
+  });
+
+  it("ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL configure anthropic/… with the 4096 max_tokens default", async () => {
+    const r = await client.chat.completions.create({ model: "anthropic/claude-fake-1", messages: [{ role: "user", content: "x" }] });
+    assert.equal(r.choices[0]!.message.content, "Hello from Claude");
+    assert.equal(fake.requests.at(-1)!.headers["x-api-key"], "sk-ant-env");
+    assert.equal(fake.requests.at(-1)!.body.max_tokens, 4096);
+  });
+
+  it("images (data: and https URLs) become image blocks; developer messages join the system prompt", async () => {
+    await client.responses.create({
+      model: "anthropic/claude-fake-1",
+      instructions: "one",
+      input: [
+        { role: "developer", content: "two" },
+        {
+          role: "user",
+          content: [
+            { type: "input_text", text: "what is this?" },
+            { type: "input_image", image_url: "data:image/png;base64,iVBORw0KGgo=", detail: "auto" },
+            { type: "input_image", image_url: "https://example.com/cat.jpg", detail: "auto" },
+          ],
+        },
+      ],
+    });
+    const body = fake.requests.at(-1)!.body;
+    assert.equal(body.system, "one\n\ntwo");
+    assert.deepEqual(body.messages, [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "what is this?" },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
+          { type: "image", source: { type: "url", url: "https://example.com/cat.jpg" } },
+        ],
+      },
+    ]);
   });
 });

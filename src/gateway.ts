@@ -9,6 +9,9 @@ import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
 import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
+import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
 
 /** A running gateway: its doors, the ports they bound, and how to stop it. */
@@ -23,6 +26,8 @@ export interface Gateway {
   readonly grpc: GrpcDoor | undefined;
   /** The gRPC port actually bound; `undefined` when the gRPC door is off. */
   readonly grpcPort: number | undefined;
+  /** Metrics and logs. */
+  readonly obs: Observability;
   /**
    * Shuts down: reports not-ready and answers new requests with 503, lets
    * in-flight streams finish for up to `graceMs` (default 0), ends the rest
@@ -34,11 +39,19 @@ export interface Gateway {
 /** How long `close()` lets gRPC calls end on their own before cancelling them. */
 const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 
+/** What `startGateway` takes besides the config. */
+export interface GatewayOptions {
+  /** Where request log lines go; a JSON logger on stdout when absent. */
+  readonly logger?: Logger;
+}
+
 /**
  * Starts the gateway on `config`: builds the providers and the engine, and
  * opens the doors. Ports of 0 bind free ports (see `httpPort`).
  */
-export async function startGateway(config: Config): Promise<Gateway> {
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const metrics = createMetrics();
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger() };
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
@@ -52,8 +65,18 @@ export async function startGateway(config: Config): Promise<Gateway> {
     routing: config.routing,
     admission: new Admission(config.auth.keys, config.limits.maxConcurrentStreams),
     shutdownSignal: shutdown.signal,
+    onAttemptFailed: (route, err, retrying) => {
+      metrics.upstreamErrors.inc({ provider: route.provider.name, code: Code[err.code] });
+      if (retrying) metrics.retries.inc({ provider: route.provider.name });
+    },
+    onFallback: (from, to) => metrics.fallbacks.inc({ from: from.id, to: to.id }),
+    onStreamEnd: (s) => {
+      if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
+        metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
+      }
+    },
   });
-  const http = createHttpDoor({ engine, config, draining: () => draining });
+  const http = createHttpDoor({ engine, config, draining: () => draining, obs });
   const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime });
   const httpPort = await http.listen(config.http.host, config.http.port);
   let grpc: GrpcDoor | undefined;
@@ -76,6 +99,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     realtime,
     grpc,
     grpcPort,
+    obs,
     async close(graceMs = 0) {
       draining = true;
       grpc?.drain();

@@ -19,6 +19,8 @@ export interface StreamTimeouts {
 export interface StreamSummary {
   readonly id: string;
   readonly route: Route;
+  /** Labels the provider set (e.g. `key`). */
+  readonly labels: Readonly<Record<string, string>>;
   /** `ok`, or the error that ended it (`Canceled` when the client left). */
   readonly outcome: "ok" | SpillwayError;
   readonly finishReason: Finish_Reason | undefined;
@@ -264,6 +266,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     this.onEnd?.({
       id: this.id,
       route: this.route,
+      labels: this.labels,
       outcome,
       finishReason: outcome === "ok" ? (this.finishReason ?? Finish_Reason.REASON_STOP) : undefined,
       usage: this.usage,

@@ -42,6 +42,10 @@ export interface StreamEngineOptions {
   readonly shutdownSignal?: AbortSignal;
   /** Called once per stream when it ends, however it ends. */
   readonly onStreamEnd?: (summary: StreamSummary) => void;
+  /** Called when an attempt fails before its first chunk (`retrying`: the same provider is tried again). */
+  readonly onAttemptFailed?: (route: Route, error: SpillwayError, retrying: boolean) => void;
+  /** Called when a call moves on to a fallback model. */
+  readonly onFallback?: (from: Route, to: Route) => void;
 }
 
 /** Per-call options a door passes to the engine. */
@@ -56,6 +60,8 @@ export interface CallOptions {
   readonly principal?: Principal | undefined;
   /** Model ids to try, in order, if the requested one fails before its first chunk. */
   readonly fallbacks?: readonly string[] | undefined;
+  /** Called once when the stream this call opened ends (not for failed attempts). */
+  readonly onStreamEnd?: ((summary: StreamSummary) => void) | undefined;
 }
 
 /**
@@ -149,6 +155,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
         if (summary.firstChunkAt === undefined && summary.outcome !== "ok") return;
         lease.release(summary.usage.totalTokens);
         options.onStreamEnd?.(summary);
+        opts.onStreamEnd?.(summary);
       },
     );
     await stream.prime();
@@ -184,9 +191,12 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       throw e;
     }
     let lastError: SpillwayError | undefined;
+    let previous: Route | undefined;
     try {
       for (const route of routes) {
         if (!route) continue;
+        if (previous) options.onFallback?.(previous, route);
+        previous = route;
         const name = route.provider.name;
         const maxAttempts = replayable ? (routing?.maxAttempts ?? 1) : 1;
         for (let n = 1; n <= maxAttempts; n++) {
@@ -209,9 +219,10 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
             // not an upstream's refusal of one model or key.
             if (err.retryable) breaker.failure(name);
             lastError = err;
-            if (!err.retryable || n === maxAttempts || !routing) break;
-            const delay = retryDelay(n, err, routing);
-            if (delay === undefined || (opts.deadline !== undefined && Date.now() + delay >= opts.deadline)) break;
+            const delay = err.retryable && n < maxAttempts && routing ? retryDelay(n, err, routing) : undefined;
+            const retrying = delay !== undefined && (opts.deadline === undefined || Date.now() + delay < opts.deadline);
+            options.onAttemptFailed?.(route, err, retrying);
+            if (!retrying) break;
             await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
             if (opts.signal?.aborted) throw SpillwayError.from(opts.signal.reason);
           }

@@ -1,13 +1,27 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /**
- * The process logger: structured JSON lines on stdout (pino). `LOG_LEVEL`
- * sets the level (default `info`; `silent` in tests).
+ * Creates a logger: structured JSON lines (pino) on stdout, or on
+ * `destination` when given (tests). When stdout is a terminal the lines are
+ * pretty-printed (pino-pretty). `LOG_LEVEL` sets the level (default `info`;
+ * `silent` under the test runner). Authorization headers and API keys are
+ * redacted wherever they appear.
  */
-export const logger: Logger = pino({
-  level: process.env["LOG_LEVEL"] ?? (process.env["NODE_TEST_CONTEXT"] ? "silent" : "info"),
-  base: { service: "spillway" },
-  redact: { paths: ["req.headers.authorization", "*.apiKey", "apiKey"], censor: "[redacted]" },
-});
+export function createLogger(destination?: DestinationStream): Logger {
+  const options = {
+    level: process.env["LOG_LEVEL"] ?? (process.env["NODE_TEST_CONTEXT"] && !destination ? "silent" : "info"),
+    base: { service: "spillway" },
+    redact: {
+      paths: ["authorization", "headers.authorization", "req.headers.authorization", "apiKey", "*.apiKey", "key", "*.key"],
+      censor: "[redacted]",
+    },
+  };
+  if (destination) return pino(options, destination);
+  if (process.stdout.isTTY) return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
+  return pino(options);
+}
+
+/** The process logger, for start-up and shutdown messages. */
+export const logger: Logger = createLogger();
 
 export type { Logger };

@@ -1,6 +1,6 @@
 /** Starts a real gateway in this process on free loopback ports, for end-to-end tests. */
 import { applyEnv, parseConfig } from "../../src/config/load.js";
-import { startGateway, type Gateway } from "../../src/gateway.js";
+import { startGateway, type Gateway, type GatewayOptions } from "../../src/gateway.js";
 
 /** A gateway under test and the URLs to reach it. */
 export interface TestGateway {
@@ -18,7 +18,7 @@ export interface TestGateway {
  * Starts a gateway with `raw` settings (the config file's shape) on port 0,
  * the local echo model at full speed unless `raw` says otherwise.
  */
-export async function startTestGateway(raw: Record<string, any> = {}): Promise<TestGateway> {
+export async function startTestGateway(raw: Record<string, any> = {}, options: GatewayOptions = {}): Promise<TestGateway> {
   const merged: Record<string, any> = {
     ...raw,
     http: { host: "127.0.0.1", port: 0, ...raw["http"] },
@@ -26,7 +26,7 @@ export async function startTestGateway(raw: Record<string, any> = {}): Promise<T
     providers: { local: { type: "local", tokenDelayMs: 0 }, ...raw["providers"] },
   };
   const config = parseConfig(applyEnv(merged, {}));
-  const gateway = await startGateway(config);
+  const gateway = await startGateway(config, options);
   const origin = `http://127.0.0.1:${gateway.httpPort}`;
   const grpcAddress = gateway.grpcPort === undefined ? undefined : `127.0.0.1:${gateway.grpcPort}`;
   return { gateway, origin, baseUrl: `${origin}/v1`, grpcAddress, close: () => gateway.close() };

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
+import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -40,6 +41,14 @@ export class HttpExchange {
   readonly authorization: string;
   /** Who is calling, once the door has authenticated the request. */
   principal: Principal | undefined;
+  /** performance.now() when the request arrived. */
+  readonly startedAt = performance.now();
+  /** The status sent, once the head is written. */
+  status = 0;
+  /** Body bytes handed to the socket. */
+  bytesOut = 0;
+  /** The engine stream's summary, once the stream this request opened has ended. */
+  summary: StreamSummary | undefined;
   private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
@@ -140,14 +149,20 @@ export class HttpExchange {
   }
 
   /** The engine call options for this request: its abort signal and caller. */
-  callOptions(extra: { fallbacks?: readonly string[] | undefined } = {}): { signal: AbortSignal; principal: Principal | undefined; fallbacks?: readonly string[] | undefined } {
-    return { signal: this.signal, principal: this.principal, ...extra };
+  callOptions(extra: { fallbacks?: readonly string[] | undefined } = {}): {
+    signal: AbortSignal;
+    principal: Principal | undefined;
+    fallbacks?: readonly string[] | undefined;
+    onStreamEnd: (s: StreamSummary) => void;
+  } {
+    return { signal: this.signal, principal: this.principal, onStreamEnd: (s) => (this.summary = s), ...extra };
   }
 
   /** Sends a complete response. No-op once the client is gone or a response was sent. */
   send(status: number, contentType: string, body: string | Uint8Array, headers: Headers = [], close = false): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
+    this.bytesOut += body.length;
     this.res.cork(() => {
       if (!this.started) this.writeHead(status, contentType, headers);
       this.res.end(body, close);
@@ -191,6 +206,7 @@ export class HttpExchange {
   write(data: string | Uint8Array): Promise<void> | undefined {
     if (this.aborted || this.finished) return undefined;
     let ok = true;
+    this.bytesOut += data.length;
     this.res.cork(() => {
       ok = this.res.write(data);
     });
@@ -225,6 +241,7 @@ export class HttpExchange {
 
   private writeHead(status: number, contentType: string, headers: Headers): void {
     this.started = true;
+    this.status = status;
     this.res.writeStatus(statusLine(status));
     this.res.writeHeader("content-type", contentType);
     this.res.writeHeader("x-request-id", this.requestId);

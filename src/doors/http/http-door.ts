@@ -1,7 +1,7 @@
 import uWS from "uWebSockets.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { logger } from "../../observability/logger.js";
+import { recordRequest } from "../../observability/observability.js";
 import { HttpExchange } from "./exchange.js";
 import type { HttpDoorContext, HttpRoute } from "./route.js";
 import { ROUTES } from "./routes/index.js";
@@ -29,6 +29,7 @@ function isJsonType(contentType: string): boolean {
 
 async function run(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, inFlight: Set<HttpExchange>): Promise<void> {
   inFlight.add(ex);
+  let error: unknown;
   try {
     if (!route.public) {
       if (ctx.draining()) {
@@ -53,12 +54,26 @@ async function run(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, inF
     await route.handle(ex, ctx, body);
   } catch (e) {
     const err = SpillwayError.from(e);
+    error = err;
     if (err.code === Code.Internal || err.code === Code.Unknown) {
-      logger.error({ err: e, url: ex.url, requestId: ex.requestId }, "request failed");
+      ctx.obs.logger.error({ err: e, url: ex.url, requestId: ex.requestId }, "request failed");
     }
     if (!ex.aborted) ex.error(err);
   } finally {
     inFlight.delete(ex);
+    if (!route.public) {
+      recordRequest(ctx.obs, {
+        requestId: ex.requestId,
+        door: "http",
+        route: route.pattern,
+        status: ex.aborted ? 499 : ex.status,
+        startedAt: ex.startedAt,
+        summary: ex.summary,
+        error,
+        bytesOut: ex.bytesOut,
+        clientDisconnected: ex.aborted,
+      });
+    }
   }
 }
 

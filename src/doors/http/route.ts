@@ -1,5 +1,6 @@
 import type { Config } from "../../config/schema.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
+import type { Observability } from "../../observability/observability.js";
 import type { HttpExchange } from "./exchange.js";
 
 /** What every HTTP route handler can use. */
@@ -8,6 +9,8 @@ export interface HttpDoorContext {
   readonly config: Config;
   /** True once the server is draining for shutdown. */
   readonly draining: () => boolean;
+  /** Metrics and logs. */
+  readonly obs: Observability;
 }
 
 /**

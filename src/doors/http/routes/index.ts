@@ -1,7 +1,7 @@
 import type { HttpRoute } from "../route.js";
 import { chatCompletionsRoute } from "./chat-completions.js";
 import { completionsRoute } from "./completions.js";
-import { healthRoute, readyRoute } from "./health.js";
+import { healthRoute, metricsRoute, readyRoute } from "./health.js";
 import { getModelRoute, listModelsRoute } from "./models.js";
 import { responsesRoute } from "./responses.js";
 import { speechRoute } from "./speech.js";
@@ -18,4 +18,5 @@ export const ROUTES: readonly HttpRoute[] = [
   getModelRoute,
   healthRoute,
   readyRoute,
+  metricsRoute,
 ];

@@ -1,0 +1,72 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/**
+ * The gateway's Prometheus metrics (prom-client), in a registry of its own
+ * so several gateways in one process (tests) do not mix. Names follow the
+ * Prometheus conventions: `spillway_…_total` counters, `_seconds` units.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Finished requests by door, route, model, provider, outcome and status. */
+  readonly requests: Counter<"door" | "route" | "model" | "provider" | "outcome" | "status">;
+  /** Time from request to first chunk. */
+  readonly timeToFirstChunk: Histogram<"door" | "route" | "provider">;
+  /** Time from request to the end of the stream. */
+  readonly streamDuration: Histogram<"door" | "route" | "provider">;
+  readonly chunksOut: Counter<"door" | "route">;
+  readonly bytesOut: Counter<"door" | "route">;
+  /** Streams (HTTP, gRPC) and sessions (WebSocket) open now. */
+  readonly activeStreams: Gauge<"door">;
+  /** Failures reported by upstreams, before or during a stream. */
+  readonly upstreamErrors: Counter<"provider" | "code">;
+  readonly retries: Counter<"provider">;
+  readonly fallbacks: Counter<"from" | "to">;
+  readonly tokens: Counter<"direction" | "provider">;
+  readonly audioSeconds: Counter<"direction" | "provider">;
+}
+
+/** Creates the metrics, with the process metrics (CPU, memory, event loop) in the same registry. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "spillway_" });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: "spillway_requests_total",
+      help: "Finished requests by door, route, model, provider, outcome and status.",
+      labelNames: ["door", "route", "model", "provider", "outcome", "status"],
+      registers,
+    }),
+    timeToFirstChunk: new Histogram({
+      name: "spillway_time_to_first_chunk_seconds",
+      help: "Time from the request to the first chunk of its stream.",
+      labelNames: ["door", "route", "provider"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    streamDuration: new Histogram({
+      name: "spillway_stream_duration_seconds",
+      help: "Time from the request to the end of its stream.",
+      labelNames: ["door", "route", "provider"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    chunksOut: new Counter({ name: "spillway_chunks_out_total", help: "Chunks sent to clients.", labelNames: ["door", "route"], registers }),
+    bytesOut: new Counter({ name: "spillway_bytes_out_total", help: "Body bytes sent to clients.", labelNames: ["door", "route"], registers }),
+    activeStreams: new Gauge({ name: "spillway_active_streams", help: "Streams or sessions open now, per door.", labelNames: ["door"], registers }),
+    upstreamErrors: new Counter({
+      name: "spillway_upstream_errors_total",
+      help: "Errors reported by upstream providers, by provider and code.",
+      labelNames: ["provider", "code"],
+      registers,
+    }),
+    retries: new Counter({ name: "spillway_retries_total", help: "Retries of a provider before the first chunk.", labelNames: ["provider"], registers }),
+    fallbacks: new Counter({ name: "spillway_fallbacks_total", help: "Fallbacks from one model to another.", labelNames: ["from", "to"], registers }),
+    tokens: new Counter({ name: "spillway_tokens_total", help: "Tokens in (prompt) and out (completion).", labelNames: ["direction", "provider"], registers }),
+    audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
+  };
+}

@@ -1,0 +1,93 @@
+import type { Logger } from "pino";
+import { Code } from "../engine/code.js";
+import type { StreamSummary } from "../engine/active-stream.js";
+import { SpillwayError } from "../engine/errors.js";
+import type { Metrics } from "./metrics.js";
+
+/** Metrics and logs of one gateway, handed to every door. */
+export interface Observability {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/** What a door knows about a finished request, for its log line and metrics. */
+export interface RequestRecord {
+  readonly requestId: string;
+  readonly door: "http" | "grpc" | "ws";
+  /** The route (`/v1/chat/completions`) or RPC (`Generate`) or event. */
+  readonly route: string;
+  /** HTTP status, or the gRPC status name, or `ok`/`error` for WebSocket responses. */
+  readonly status: number | string;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  /** The stream the engine served, when one was opened. */
+  readonly summary?: StreamSummary | undefined;
+  /** The error that ended the request, if any. */
+  readonly error?: unknown;
+  readonly bytesOut?: number | undefined;
+  /** True when the client went away before the end. */
+  readonly clientDisconnected: boolean;
+}
+
+function outcomeOf(r: RequestRecord): "ok" | "cancelled" | "client_error" | "server_error" {
+  if (r.clientDisconnected) return "cancelled";
+  if (r.summary && r.summary.outcome !== "ok") return r.summary.outcome.code === Code.Canceled ? "cancelled" : "server_error";
+  if (r.error !== undefined) {
+    const e = SpillwayError.from(r.error);
+    if (e.code === Code.Canceled) return "cancelled";
+    const clientSide = [Code.InvalidArgument, Code.NotFound, Code.Unauthenticated, Code.PermissionDenied, Code.ResourceExhausted, Code.FailedPrecondition, Code.OutOfRange];
+    return clientSide.includes(e.code) && !e.fromUpstream ? "client_error" : "server_error";
+  }
+  if (typeof r.status === "number" && r.status >= 400) return r.status >= 500 ? "server_error" : "client_error";
+  return "ok";
+}
+
+/**
+ * Records a finished request: one structured log line (id, door, route,
+ * model, provider, status, TTFT, duration, tokens, disconnect — never
+ * headers, keys or prompt text) and the matching metrics.
+ */
+export function recordRequest(obs: Observability, r: RequestRecord): void {
+  const s = r.summary;
+  const now = performance.now();
+  const provider = s?.route.provider.name ?? "none";
+  const model = s?.route.id ?? "none";
+  const outcome = outcomeOf(r);
+  const ttftMs = s?.firstChunkAt !== undefined ? s.firstChunkAt - r.startedAt : undefined;
+  const durationMs = (s?.endedAt ?? now) - r.startedAt;
+  const m = obs.metrics;
+  m.requests.inc({ door: r.door, route: r.route, model, provider, outcome, status: String(r.status) });
+  if (s) {
+    if (ttftMs !== undefined) m.timeToFirstChunk.observe({ door: r.door, route: r.route, provider }, ttftMs / 1000);
+    m.streamDuration.observe({ door: r.door, route: r.route, provider }, durationMs / 1000);
+    m.chunksOut.inc({ door: r.door, route: r.route }, s.chunks);
+    if (s.usage.inputTokens) m.tokens.inc({ direction: "in", provider }, s.usage.inputTokens);
+    if (s.usage.outputTokens) m.tokens.inc({ direction: "out", provider }, s.usage.outputTokens);
+    if (s.usage.inputAudioSeconds) m.audioSeconds.inc({ direction: "in", provider }, s.usage.inputAudioSeconds);
+    if (s.usage.outputAudioSeconds) m.audioSeconds.inc({ direction: "out", provider }, s.usage.outputAudioSeconds);
+  }
+  if (r.bytesOut) m.bytesOut.inc({ door: r.door, route: r.route }, r.bytesOut);
+  const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
+  obs.logger.info(
+    {
+      requestId: r.requestId,
+      streamId: s?.id,
+      door: r.door,
+      route: r.route,
+      model,
+      provider,
+      key: s?.labels?.["key"],
+      status: r.status,
+      outcome,
+      ttftMs: ttftMs === undefined ? undefined : Math.round(ttftMs * 100) / 100,
+      durationMs: Math.round(durationMs * 100) / 100,
+      inputTokens: s?.usage.inputTokens,
+      outputTokens: s?.usage.outputTokens,
+      chunks: s?.chunks,
+      bytesOut: r.bytesOut,
+      clientDisconnected: r.clientDisconnected,
+      error: err ? { code: Code[err.code], message: err.message } : undefined,
+    },
+    "request finished",
+  );
+}

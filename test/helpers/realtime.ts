@@ -39,7 +39,7 @@ export class RealtimeTestClient {
   ) {
     ws.on("message", (data, isBinary) => {
       if (isBinary) return;
-      const e = JSON.parse(String(data)) as Event;
+      const e = JSON.parse((data as Buffer).toString("utf8")) as Event;
       this.events.push(e);
       if (this.validate && openApi) {
         const problems = openApi("RealtimeServerEvent", e);

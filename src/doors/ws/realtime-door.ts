@@ -4,8 +4,8 @@
  * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
  * gateway keys, echoes one of the offered subprotocols, and hands the socket
- * to a {@link RealtimeSession}. Frames over `maxFrameBytes` close the socket
- * with 1009; the server pings idle sockets; sessions end after
+ * to a {@link RealtimeSession}. Frames over `maxFrameBytes` get an `error`
+ * event and close the socket with 1009; the server pings idle sockets; sessions end after
  * `maxSessionMinutes`; a closed socket cancels all of its session's work.
  */
 import type uWS from "uWebSockets.js";
@@ -67,7 +67,9 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
   const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   app.ws<SocketData>("/v1/realtime", {
-    maxPayloadLength: settings.maxFrameBytes,
+    // uWS cuts larger frames off without a close frame (1006); up to twice the
+    // limit they reach `message`, which closes cleanly with 1009 and a reason.
+    maxPayloadLength: settings.maxFrameBytes * 2,
     // Events are sent whatever the backpressure (audio waits on drain instead), so never drop.
     maxBackpressure: Math.max(64 * 1024 * 1024, settings.highWaterBytes * 4),
     closeOnBackpressureLimit: 0,
@@ -115,6 +117,10 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     message(ws, message, isBinary) {
       const session = ws.getUserData().session;
       if (!session) return;
+      if (message.byteLength > settings.maxFrameBytes) {
+        session.frameTooBig(message.byteLength, settings.maxFrameBytes);
+        return;
+      }
       try {
         if (isBinary) session.handleBinary(new Uint8Array(message.slice(0)));
         else session.handleText(Buffer.from(message).toString("utf8"));

@@ -111,6 +111,17 @@ export class RealtimeSession {
     this.appendBytes(bytes, null);
   }
 
+  /** A frame over the size limit: an error event naming it, then close 1009 (message too big). */
+  frameTooBig(bytes: number, limit: number): void {
+    this.error({
+      code: "message_too_big",
+      message: `A WebSocket frame of ${bytes} bytes is over the limit of ${limit} bytes; send audio in smaller appends.`,
+      param: null,
+      eventId: null,
+    });
+    this.opts.socket.end(1009, "message too big");
+  }
+
   /** uWS `drain`. */
   onDrain(): void {
     this.outbox.onDrain();

@@ -25,7 +25,7 @@ const openAiProvider = z.strictObject({
   models: z.array(z.string().min(1)).optional(),
   timeoutMs: ms.optional(),
   /** Send chats to the upstream's native `/responses` (OpenAI) instead of `/chat/completions`. */
-  responsesApi: z.boolean().default(false),
+  responsesApi: z.boolean().optional(),
 });
 
 const anthropicProvider = z.strictObject({

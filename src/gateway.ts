@@ -79,13 +79,17 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const http = createHttpDoor({ engine, config, draining: () => draining, obs });
   const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime });
   const httpPort = await http.listen(config.http.host, config.http.port);
+  metrics.trackActive("http", () => http.inFlight.size);
+  metrics.trackActive("ws", () => realtime.openSessions);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
     // Calls are checked against the gateway keys (engine.admission), as HTTP requests are.
-    grpc = createGrpcDoor({ engine, maxMessageBytes: config.grpc.maxMessageBytes });
+    grpc = createGrpcDoor({ engine, maxMessageBytes: config.grpc.maxMessageBytes, obs });
     try {
       grpcPort = await grpc.listen(config.grpc.host, config.grpc.port);
+      const door = grpc;
+      metrics.trackActive("grpc", () => door.activeCalls);
     } catch (e) {
       http.stopListening();
       await grpc.shutdown(0);

@@ -9,7 +9,9 @@ import { after, before, describe, it } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { pino } from "pino";
 import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { Metadata } from "@grpc/grpc-js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { postJson } from "./helpers/sse.js";
 
 type Family = { name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }> };
@@ -152,6 +154,28 @@ describe("observability", () => {
     const line = logs.lines.find((l) => l.requestId === "gone-1");
     assert.equal(line?.clientDisconnected, true);
     assert.equal(line?.outcome, "cancelled");
+  });
+
+  it("counts and logs gRPC calls, with the request id from metadata", async () => {
+    const before = await scrape();
+    logs.lines.length = 0;
+    const client = spillwayClient(gw.grpcAddress!);
+    const md = new Metadata();
+    md.set("authorization", "Bearer sk-gateway-secret-1");
+    md.set("x-request-id", "grpc-7");
+    const r = await readAll(client.generate(generateRequest("local/echo", "a b c"), md));
+    assert.equal(r.chunks.at(-1)?.payload?.$case, "finish");
+    client.close();
+    const after = await scrape();
+    const labels = { door: "grpc", route: "Generate", model: "local/echo", provider: "local", outcome: "ok", status: "OK" };
+    assert.equal(value(after, "spillway_requests_total", labels) - value(before, "spillway_requests_total", labels), 1);
+    const h = { door: "grpc", route: "Generate", provider: "local" };
+    assert.equal(value(after, "spillway_time_to_first_chunk_seconds", h) - value(before, "spillway_time_to_first_chunk_seconds", h), 1);
+    const line = logs.lines.find((l) => l.requestId === "grpc-7");
+    assert.equal(line?.door, "grpc");
+    assert.equal(line?.outputTokens, 3);
+    assert.ok(!JSON.stringify(logs.lines).includes("sk-gateway-secret-1"));
+    assert.ok(after.samples.some((l) => l.startsWith('spillway_active_streams{door="grpc"}')));
   });
 
   it("reports readiness with each provider's state", async () => {

@@ -18,8 +18,10 @@ export interface Metrics {
   readonly streamDuration: Histogram<"door" | "route" | "provider">;
   readonly chunksOut: Counter<"door" | "route">;
   readonly bytesOut: Counter<"door" | "route">;
-  /** Streams (HTTP, gRPC) and sessions (WebSocket) open now. */
+  /** Streams (HTTP, gRPC) and sessions (WebSocket) open now, read from each door at scrape time. */
   readonly activeStreams: Gauge<"door">;
+  /** Registers how a door counts what it has open, for `activeStreams`. */
+  trackActive(door: string, count: () => number): void;
   /** Failures reported by upstreams, before or during a stream. */
   readonly upstreamErrors: Counter<"provider" | "code">;
   readonly retries: Counter<"provider">;
@@ -33,7 +35,9 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "spillway_" });
   const registers = [registry];
+  const activeSources = new Map<string, () => number>();
   return {
+    trackActive: (door, count) => activeSources.set(door, count),
     registry,
     requests: new Counter({
       name: "spillway_requests_total",
@@ -57,7 +61,15 @@ export function createMetrics(): Metrics {
     }),
     chunksOut: new Counter({ name: "spillway_chunks_out_total", help: "Chunks sent to clients.", labelNames: ["door", "route"], registers }),
     bytesOut: new Counter({ name: "spillway_bytes_out_total", help: "Body bytes sent to clients.", labelNames: ["door", "route"], registers }),
-    activeStreams: new Gauge({ name: "spillway_active_streams", help: "Streams or sessions open now, per door.", labelNames: ["door"], registers }),
+    activeStreams: new Gauge({
+      name: "spillway_active_streams",
+      help: "Requests/streams (HTTP, gRPC) and sessions (WebSocket) open now, per door.",
+      labelNames: ["door"],
+      registers,
+      collect() {
+        for (const [door, count] of activeSources) this.set({ door }, count());
+      },
+    }),
     upstreamErrors: new Counter({
       name: "spillway_upstream_errors_total",
       help: "Errors reported by upstream providers, by provider and code.",

@@ -1,5 +1,6 @@
 import type { Metadata } from "@grpc/grpc-js";
 import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
+import type { Observability } from "../../observability/observability.js";
 
 /**
  * Decides whether a call may proceed, from its request metadata (the
@@ -22,4 +23,8 @@ export interface GrpcDoorContext {
   readonly authorize?: GrpcAuthorize | undefined;
   /** True once the door drains for shutdown: new calls get `UNAVAILABLE`. */
   readonly draining?: (() => boolean) | undefined;
+  /** Metrics and request logs; none when absent. */
+  readonly obs?: Observability | undefined;
+  /** Calls in flight (for the active-streams gauge). */
+  readonly active: { calls: number };
 }

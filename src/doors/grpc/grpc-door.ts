@@ -1,6 +1,7 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
+import type { Observability } from "../../observability/observability.js";
 import { logger } from "../../observability/logger.js";
 import { gatewayKeys } from "./auth.js";
 import type { GrpcAuthorize } from "./context.js";
@@ -27,12 +28,16 @@ export interface GrpcDoorOptions {
   readonly authorize?: GrpcAuthorize | undefined;
   /** Serve server reflection. Default true. */
   readonly reflection?: boolean | undefined;
+  /** Metrics and request logs; none when absent. */
+  readonly obs?: Observability | undefined;
 }
 
 /** The gRPC door: `spillway.v1.SpillwayService`, `grpc.health.v1.Health` and server reflection. */
 export interface GrpcDoor {
   /** The grpc-js server. */
   readonly server: Server;
+  /** Streaming calls in flight. */
+  readonly activeCalls: number;
   /** The health service; `""` and the Spillway service report SERVING until shutdown. */
   readonly health: HealthImplementation;
   /**
@@ -61,12 +66,15 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
   });
   let draining = false;
+  const active = { calls: 0 };
   server.addService(
     SpillwayServiceService,
     createSpillwayService({
       engine: options.engine,
       authorize: options.authorize ?? gatewayKeys(options.engine.admission),
       draining: () => draining,
+      obs: options.obs,
+      active,
     }),
   );
   const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
@@ -84,6 +92,9 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
 
   return {
     server,
+    get activeCalls() {
+      return active.calls;
+    },
     health,
     drain,
     listen(host, port) {

@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import type { EngineStream } from "../../engine/active-stream.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { CallOptions } from "../../engine/stream-engine.js";
+import type { StreamSummary } from "../../engine/active-stream.js";
 import { logger } from "../../observability/logger.js";
+import { recordRequest } from "../../observability/observability.js";
 import { admitCall } from "./auth.js";
 import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
@@ -18,6 +21,12 @@ export interface StreamingCall extends SurfaceCall, ChunkSink {
   end(): unknown;
   /** `emit("error", status)` ends the call with that status. */
   emit(event: "error", status: Error): boolean;
+}
+
+/** The call's `x-request-id` metadata, or a new id. */
+function requestIdOf(metadata: Metadata): string {
+  const v = metadata.get("x-request-id")[0];
+  return typeof v === "string" && v ? v.slice(0, 128) : randomUUID();
 }
 
 /**
@@ -47,14 +56,33 @@ export async function serveStream(
   open: (opts: CallOptions) => Promise<EngineStream>,
 ): Promise<void> {
   const scope = createCallScope(call);
+  const startedAt = performance.now();
+  let summary: StreamSummary | undefined;
+  let error: unknown;
+  ctx.active.calls++;
   try {
     const granted = await admitCall(ctx, call.metadata, call.getPath());
-    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline });
+    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s) });
     await pipeToCall(call, stream, scope.signal);
     if (!call.cancelled) call.end();
   } catch (e) {
+    error = e;
     failCall(call, e);
   } finally {
+    ctx.active.calls--;
     scope.dispose();
+    if (ctx.obs) {
+      const path = call.getPath();
+      recordRequest(ctx.obs, {
+        requestId: requestIdOf(call.metadata),
+        door: "grpc",
+        route: path.slice(path.lastIndexOf("/") + 1),
+        status: error === undefined ? "OK" : Code[SpillwayError.from(error).code],
+        startedAt,
+        summary,
+        error,
+        clientDisconnected: call.cancelled && error === undefined,
+      });
+    }
   }
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Finish_Reason, type Chunk } from "../src/gen/spillway/v1/chunk.js";
+import { Finish_Reason } from "../src/gen/spillway/v1/chunk.js";
 import { ResponsesBuilder } from "../src/doors/http/encoders/responses-builder.js";
 import { parseResponses } from "../src/doors/http/responses-request.js";
 import { emptyUsage, type ChunkPayload } from "../src/engine/payload.js";

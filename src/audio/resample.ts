@@ -19,7 +19,8 @@ export class Resampler {
     readonly outRate: number,
   ) {
     this.step = inRate / outRate;
-    this.taps = outRate < inRate ? lowPass(0.5 * (outRate / inRate) * 0.9, 31) : undefined;
+    // ~16 taps per output sample period keeps the transition band narrow (Blackman: about 5.5/N of the input rate).
+    this.taps = outRate < inRate ? lowPass(0.5 * (outRate / inRate) * 0.9, 32 * Math.ceil(inRate / outRate) + 1) : undefined;
     this.history = new Float32Array(this.taps ? this.taps.length - 1 : 0);
   }
 

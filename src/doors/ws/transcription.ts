@@ -10,7 +10,7 @@ import type { Principal } from "../../engine/admission.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { AsyncQueue } from "./async-queue.js";
-import { samplesToBytes } from "./audio/pcm.js";
+import { toBytes } from "../../audio/pcm.js";
 import { SESSION_RATE } from "./audio/formats.js";
 import type { Outbox } from "./outbox.js";
 
@@ -33,7 +33,7 @@ const PIECE_SAMPLES = SESSION_RATE / 10;
 
 function pieces(audio: Int16Array): AsyncIterable<Uint8Array> {
   const q = new AsyncQueue<Uint8Array>();
-  for (let i = 0; i < audio.length; i += PIECE_SAMPLES) q.push(samplesToBytes(audio.subarray(i, i + PIECE_SAMPLES)));
+  for (let i = 0; i < audio.length; i += PIECE_SAMPLES) q.push(toBytes(audio.subarray(i, i + PIECE_SAMPLES)));
   q.close();
   return q;
 }

@@ -1,5 +1,6 @@
-import { encodeAlaw, encodeUlaw, decodeAlaw, decodeUlaw } from "./g711.js";
-import { bytesToSamples, LinearResampler, samplesToBytes } from "./pcm.js";
+import { SampleAligner, toBytes, toSamples } from "../../../audio/pcm.js";
+import { Resampler } from "../../../audio/resample.js";
+import { decodeAlaw, decodeUlaw, encodeAlaw, encodeUlaw } from "./g711.js";
 
 /** The audio formats of the Realtime protocol. */
 export type RealtimeAudioFormat = "audio/pcm" | "audio/pcmu" | "audio/pcma";
@@ -18,10 +19,10 @@ export function formatRate(f: RealtimeAudioFormat): number {
  * an Error naming the problem when the bytes cannot be in this format.
  */
 export class InputDecoder {
-  private readonly resampler: LinearResampler;
+  private readonly resampler: Resampler;
 
   constructor(readonly format: RealtimeAudioFormat) {
-    this.resampler = new LinearResampler(formatRate(format), SESSION_RATE);
+    this.resampler = new Resampler(formatRate(format), SESSION_RATE);
   }
 
   /** Decodes one piece of input audio. */
@@ -29,44 +30,36 @@ export class InputDecoder {
     switch (this.format) {
       case "audio/pcm":
         if (bytes.length % 2 !== 0) {
-          throw new Error(
-            `audio/pcm audio is 16-bit samples, so its length must be even; got ${bytes.length} bytes`,
-          );
+          throw new Error(`audio/pcm audio is 16-bit samples, so its length must be even; got ${bytes.length} bytes`);
         }
-        return bytesToSamples(bytes);
+        return toSamples(bytes);
       case "audio/pcmu":
-        return this.resampler.process(decodeUlaw(bytes));
+        return this.resampler.push(decodeUlaw(bytes));
       case "audio/pcma":
-        return this.resampler.process(decodeAlaw(bytes));
+        return this.resampler.push(decodeAlaw(bytes));
     }
   }
 }
 
 /**
  * Turns engine audio (16-bit PCM at any rate) into bytes of `format` for the
- * client. Stateful: one per output stream.
+ * client. Stateful: one per output stream (a sample split across chunks is
+ * joined; resampling is continuous).
  */
 export class OutputEncoder {
-  private resampler: LinearResampler | undefined;
-  /** An odd trailing byte of the previous piece, completed by the next. */
-  private carry: Buffer | undefined;
+  private resampler: Resampler | undefined;
+  private readonly aligner = new SampleAligner();
 
   constructor(readonly format: RealtimeAudioFormat) {}
 
   /** Encodes one piece of PCM audio at `rate` Hz. */
   encode(pcm: Uint8Array, rate: number): Buffer {
     const target = formatRate(this.format);
-    if (!this.resampler || this.resampler.fromRate !== rate) this.resampler = new LinearResampler(rate, target);
-    let bytes = this.carry ? Buffer.concat([this.carry, pcm]) : pcm;
-    this.carry = undefined;
-    if (bytes.length % 2) {
-      this.carry = Buffer.from(bytes.subarray(bytes.length - 1));
-      bytes = bytes.subarray(0, bytes.length - 1);
-    }
-    const samples = this.resampler.process(bytesToSamples(bytes));
+    if (!this.resampler || this.resampler.inRate !== rate) this.resampler = new Resampler(rate, target);
+    const samples = this.resampler.push(toSamples(this.aligner.push(pcm)));
     switch (this.format) {
       case "audio/pcm":
-        return samplesToBytes(samples);
+        return Buffer.from(toBytes(samples));
       case "audio/pcmu":
         return Buffer.from(encodeUlaw(samples));
       case "audio/pcma":

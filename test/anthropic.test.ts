@@ -56,6 +56,8 @@ describe("anthropic provider", () => {
       stream_options: { include_usage: true },
       temperature: 0.2,
       stop: ["END"],
+      user: "user-42",
+      seed: 7,
     });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
@@ -78,6 +80,7 @@ describe("anthropic provider", () => {
       system: "You are terse.",
       temperature: 0.2,
       stop_sequences: ["END"],
+      metadata: { user_id: "user-42" },
     });
   });
 

@@ -108,8 +108,9 @@ function toolChoice(req: GenerateRequest): Block | undefined {
 /**
  * Builds the body of Anthropic's `POST /v1/messages`, always streamed.
  * `max_tokens` (required by Anthropic) is the request's or `defaultMaxTokens`;
- * a legacy prompt becomes one user message. Chat-only fields in `extra`
- * (`response_format`, `seed`, …) have no Anthropic counterpart and are not sent.
+ * a legacy prompt becomes one user message. `user` becomes `metadata.user_id`;
+ * other chat-only fields in `extra` (`response_format`, `seed`, …) have no
+ * Anthropic counterpart and are not sent.
  */
 export function messagesBody(model: string, req: GenerateRequest, defaultMaxTokens: number): Record<string, unknown> {
   const source = req.messages.length > 0 ? req.messages : [{ role: "user", content: req.prompt, parts: [], toolCalls: [], toolCallId: "", name: "" }];
@@ -119,6 +120,8 @@ export function messagesBody(model: string, req: GenerateRequest, defaultMaxToke
   if (req.temperature !== undefined) body["temperature"] = req.temperature;
   if (req.topP !== undefined) body["top_p"] = req.topP;
   if (req.stop.length > 0) body["stop_sequences"] = req.stop;
+  const user: unknown = req.extra?.["user"];
+  if (typeof user === "string" && user) body["metadata"] = { user_id: user };
   if (req.tools.length > 0) {
     body["tools"] = req.tools.map((t) => ({
       name: t.name,

@@ -2,13 +2,15 @@ import { z } from "zod";
 import type { SynthesizeRequest } from "../../gen/spillway/v1/request.js";
 import { encodingOf, SPEECH_FORMATS, type SpeechFormat } from "../../audio/encode.js";
 import { DEFAULT_OUTPUT_RATE } from "../../audio/pcm.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
 import { validate } from "./validation.js";
 
 /** The body of `POST /v1/audio/speech`, as far as Spillway checks it. */
 export const speechSchema = z.looseObject({
   model: z.string().min(1),
   input: z.string().trim().min(1, "must not be empty").max(4096, "must be at most 4096 characters"),
-  voice: z.union([z.string().min(1), z.looseObject({ id: z.string().min(1) })]),
+  voice: z.union([z.string().min(1), z.looseObject({ id: z.string().min(1) })], "must be a voice name or an object with an id"),
   instructions: z.string().max(4096).nullish(),
   response_format: z.enum(SPEECH_FORMATS).nullish(),
   speed: z.number().min(0.25).max(4).nullish(),
@@ -25,6 +27,13 @@ export interface ParsedSpeech {
 
 /** Validates a speech body into an engine request; errors name the field at fault. */
 export function parseSpeech(body: unknown): ParsedSpeech {
+  // zod reports a missing union as "invalid input": name it like any other missing field.
+  if (typeof body === "object" && body !== null && (body as Record<string, unknown>)["voice"] === undefined) {
+    throw new SpillwayError(Code.InvalidArgument, "Missing required parameter: 'voice'.", {
+      param: "voice",
+      openAiCode: "missing_required_parameter",
+    });
+  }
   const b = validate(speechSchema, body);
   const format = b.response_format ?? "mp3";
   return {

@@ -214,6 +214,26 @@ describe("anthropic provider", () => {
   });
 });
 
+describe("anthropic provider retries", () => {
+  it("overloaded_error (529) is retryable: the engine's retry gets the answer", async () => {
+    let n = 0;
+    const fake = await startFakeAnthropic(() => (n++ === 0 ? { status: 529, errorType: "overloaded_error", errorMessage: "Overloaded" } : {}));
+    const gw = await startTestGateway({
+      routing: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, breakerThreshold: 1000 },
+      providers: { anthropic: { type: "anthropic", baseUrl: fake.baseUrl, apiKey: "k" } },
+    });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const r = await client.responses.create({ model: "anthropic/claude-fake-1", input: "x" });
+      assert.equal(r.output_text, "Hello from Claude");
+      assert.equal(fake.requests.length, 2);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+});
+
 describe("anthropic provider with several keys", () => {
   it("a key Anthropic refuses rests, and the retry uses another", async () => {
     const fake = await startFakeAnthropic((req) =>

@@ -4,12 +4,16 @@
  * OpenAI's published schemas, the non-streaming Response, and bad input.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import OpenAI from "openai";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { assertSchema } from "./helpers/openapi.js";
-import { outputText, streamResponses, TEXT_SEQUENCE, typeSequence } from "./helpers/responses.js";
-import { postJson } from "./helpers/sse.js";
+import { checkEvents, outputText, streamResponses, TEXT_SEQUENCE, typeSequence } from "./helpers/responses.js";
+import { parseSse, postJson } from "./helpers/sse.js";
+
+const run = promisify(execFile);
 
 describe("POST /v1/responses with local/echo", () => {
   let gw: TestGateway;
@@ -84,6 +88,22 @@ describe("POST /v1/responses with local/echo", () => {
     assert.equal(r.usage!.output_tokens, 2);
     const raw = await (await postJson(`${gw.baseUrl}/responses`, { model: "local/echo", input: "whole" })).json();
     assertSchema("Response", raw);
+  });
+
+  it("curl gets event: lines, sequence numbers and no [DONE]", async () => {
+    const { stdout } = await run("curl", [
+      "-sN",
+      `${gw.baseUrl}/responses`,
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      '{"model":"local/echo","input":"hi curl","stream":true}',
+    ]);
+    assert.ok(stdout.startsWith("event: response.created\ndata: {"), stdout.slice(0, 80));
+    assert.ok(!stdout.includes("[DONE]"));
+    const events = parseSse(stdout).map((e) => ({ event: e.event, data: JSON.parse(e.data) }));
+    checkEvents(events);
+    assert.deepEqual(typeSequence(events), TEXT_SEQUENCE);
   });
 
   it("the echo model answers all three text routes", async () => {

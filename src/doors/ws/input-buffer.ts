@@ -43,14 +43,20 @@ export class InputAudioBuffer {
     if (this.samples > keep) this.dropSamples(this.samples - keep);
   }
 
-  /** Returns all buffered audio as one array and empties the buffer. */
-  take(): Int16Array {
+  /** A copy of all buffered audio as one array. */
+  peek(): Int16Array {
     const out = new Int16Array(this.samples);
     let at = 0;
     for (const c of this.chunks) {
       out.set(c, at);
       at += c.length;
     }
+    return out;
+  }
+
+  /** Returns all buffered audio as one array and empties the buffer. */
+  take(): Int16Array {
+    const out = this.peek();
     this.clear();
     return out;
   }

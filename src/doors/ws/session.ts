@@ -21,7 +21,7 @@ import { newId, Outbox, type EventSocket } from "./outbox.js";
 import type { ProfileRegistry } from "./profiles.js";
 import { RealtimeResponse, type CancelReason } from "./response.js";
 import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
-import { transcribeTurn } from "./transcription.js";
+import { TurnTranscription } from "./transcription.js";
 import { EnergyVad, type VadEvent } from "./vad.js";
 
 /** Limits of a session (config `realtime`). */
@@ -62,8 +62,8 @@ export class RealtimeSession {
   private readonly buffer = new InputAudioBuffer(SESSION_RATE);
   private decoder = new InputDecoder("audio/pcm");
   private vad: EnergyVad | undefined;
-  /** Item id announced by `speech_started`, used by the commit that follows. */
-  private speechItemId: string | undefined;
+  /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
+  private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
   private readonly lifetime = new AbortController();
   private turns: Promise<void> = Promise.resolve();
   /** Responses created and not done yet (the running one first). */
@@ -131,6 +131,8 @@ export class RealtimeSession {
   close(): void {
     this.outbox.onClose();
     this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
+    this.live?.transcription.cancel();
+    this.live = undefined;
     for (const r of this.responses) r.cancel("client_cancelled");
     this.responses.clear();
   }
@@ -157,7 +159,8 @@ export class RealtimeSession {
       case "input_audio_buffer.clear":
         this.buffer.clear();
         this.vad?.reset();
-        this.speechItemId = undefined;
+        this.live?.transcription.cancel();
+        this.live = undefined;
         this.outbox.send({ type: "input_audio_buffer.cleared" });
         return;
       case "conversation.item.create":
@@ -219,6 +222,7 @@ export class RealtimeSession {
       return;
     }
     this.buffer.append(samples);
+    this.live?.transcription.push(samples);
     const vad = this.vad;
     const td = this.settings.turnDetection;
     if (!vad || !td) return;
@@ -230,13 +234,16 @@ export class RealtimeSession {
   private onVad(e: VadEvent): void {
     const td = this.settings.turnDetection!;
     if (e.type === "speech_started") {
-      this.speechItemId = newId("item");
+      const itemId = newId("item");
       this.buffer.dropBefore(e.audioStartMs);
-      this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: this.speechItemId });
+      this.live?.transcription.cancel();
+      this.live = { itemId, transcription: this.transcription(itemId) };
+      this.live.transcription.push(this.buffer.peek());
+      this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: itemId });
       if (td.interruptResponse) this.cancelAll("turn_detected");
       return;
     }
-    const itemId = this.speechItemId ?? newId("item");
+    const itemId = this.live?.itemId ?? newId("item");
     this.outbox.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: e.audioEndMs, item_id: itemId });
     this.commitTurn(itemId, td.createResponse);
   }
@@ -252,38 +259,47 @@ export class RealtimeSession {
       });
       return;
     }
-    const itemId = this.speechItemId ?? newId("item");
+    const itemId = this.live?.itemId ?? newId("item");
     this.vad?.reset();
     this.commitTurn(itemId, false);
   }
 
   /** Commits the buffer as user item `itemId`; transcribes it, then answers when `respond`. */
   private commitTurn(itemId: string, respond: boolean): void {
-    this.speechItemId = undefined;
+    const live = this.live?.itemId === itemId ? this.live.transcription : undefined;
+    this.live = undefined;
     const audio = this.buffer.take();
     const part: ItemContent = { type: "input_audio" };
     const item: ConversationItem = { id: itemId, role: "user", status: "completed", content: [part], audioMs: 0 };
     const previous = this.conversation.add(item);
     this.outbox.send({ type: "input_audio_buffer.committed", previous_item_id: previous, item_id: itemId });
     this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
-    this.transcribeItem(item, part, audio);
+    this.transcribeItem(part, live ?? this.transcription(itemId), live ? undefined : audio);
     if (respond) this.queueResponse(this.plan(undefined));
   }
 
-  private transcribeItem(item: ConversationItem, part: ItemContent, audio: Int16Array): void {
+  /** Starts transcribing for item `itemId` (audio is pushed by the caller). */
+  private transcription(itemId: string): TurnTranscription {
     const t = this.settings.transcription;
+    return new TurnTranscription({
+      engine: this.opts.engine,
+      outbox: this.outbox,
+      model: t.model,
+      language: t.language,
+      prompt: t.prompt,
+      itemId,
+      signal: this.lifetime.signal,
+      principal: this.opts.principal,
+    });
+  }
+
+  /** Finishes a committed item's transcription; the next turn task waits for its transcript. */
+  private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Int16Array | undefined): void {
+    if (audio) transcription.push(audio);
+    transcription.end();
+    transcription.release();
     this.enqueue(async () => {
-      part.transcript = await transcribeTurn({
-        engine: this.opts.engine,
-        outbox: this.outbox,
-        model: t.model,
-        language: t.language,
-        prompt: t.prompt,
-        itemId: item.id,
-        audio,
-        signal: this.lifetime.signal,
-        principal: this.opts.principal,
-      });
+      part.transcript = await transcription.result;
     });
   }
 
@@ -334,7 +350,7 @@ export class RealtimeSession {
     const item: ConversationItem = { id: ci.id ?? newId("item"), role: ci.role, status: "completed", content, audioMs: 0 };
     const previous = this.conversation.add(item, previousId ?? undefined);
     this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
-    for (const a of audio) this.transcribeItem(item, a.part, a.samples);
+    for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.samples);
   }
 
   private truncate(itemId: string, contentIndex: number, audioEndMs: number, eventId: string | null): void {

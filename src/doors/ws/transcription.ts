@@ -1,102 +1,151 @@
 /**
- * Transcribing a committed user turn with the profile's speech-to-text
- * model: the turn's audio goes to `engine.transcribe`, each append-only
- * delta becomes `conversation.item.input_audio_transcription.delta`, and
- * the end `….completed` (or `….failed`, after which the turn goes on with an
- * empty transcript).
+ * Transcribing a user turn with the profile's speech-to-text model. With
+ * server VAD the transcription starts when speech starts and is fed as the
+ * audio arrives, so when speech stops the engine has already heard almost
+ * all of it: the transcript (and the response) follow quickly. Events are
+ * held until the turn is committed (the item exists for the client), then
+ * each append-only delta becomes
+ * `conversation.item.input_audio_transcription.delta`, and the end
+ * `….completed` — or `….failed`, after which the turn goes on with an empty
+ * transcript.
  */
 import { AudioEncoding, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk.js";
 import type { Principal } from "../../engine/admission.js";
+import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import type { StreamEngine } from "../../engine/stream-engine.js";
-import { AsyncQueue } from "./async-queue.js";
+import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
 import { toBytes } from "../../audio/pcm.js";
+import { createLinkedAbortController } from "../../engine/signals.js";
+import { AsyncQueue } from "./async-queue.js";
 import { SESSION_RATE } from "./audio/formats.js";
-import type { Outbox } from "./outbox.js";
+import type { Outbox, ServerEvent } from "./outbox.js";
 
-/** What a transcription needs. */
-export interface TranscriptionJob {
+/** What a transcription is made with. */
+export interface TranscriptionOptions {
   readonly engine: StreamEngine;
   readonly outbox: Outbox;
   readonly model: string;
   readonly language: string;
   readonly prompt: string;
+  /** The user item the transcript belongs to. */
   readonly itemId: string;
-  readonly audio: Int16Array;
   /** Aborts the transcription (the session ended). */
   readonly signal: AbortSignal;
   /** Who is calling (gateway key), for admission. */
   readonly principal: Principal | undefined;
 }
 
-const PIECE_SAMPLES = SESSION_RATE / 10;
+/** One turn's transcription, running while its audio arrives. */
+export class TurnTranscription {
+  private readonly audio = new AsyncQueue<Uint8Array>();
+  private readonly controller: ReturnType<typeof createLinkedAbortController>;
+  private held: ServerEvent[] | undefined = [];
+  private samples = 0;
+  private stream: EngineStream | undefined;
+  /** The transcript ("" when the transcription failed or was cancelled). */
+  readonly result: Promise<string>;
 
-function pieces(audio: Int16Array): AsyncIterable<Uint8Array> {
-  const q = new AsyncQueue<Uint8Array>();
-  for (let i = 0; i < audio.length; i += PIECE_SAMPLES) q.push(toBytes(audio.subarray(i, i + PIECE_SAMPLES)));
-  q.close();
-  return q;
-}
-
-/** Runs the transcription; resolves with the transcript ("" when it failed). */
-export async function transcribeTurn(job: TranscriptionJob): Promise<string> {
-  const { outbox, itemId } = job;
-  let deltas = "";
-  const finals: string[] = [];
-  let seconds = job.audio.length / SESSION_RATE;
-  try {
-    const stream = await job.engine.transcribe(
-      {
-        model: job.model,
-        language: job.language,
-        prompt: job.prompt,
-        encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
-        sampleRate: SESSION_RATE,
-        filename: "",
-        mimeType: "",
-      },
-      pieces(job.audio),
-      { signal: job.signal, principal: job.principal },
-    );
-    for await (const chunk of stream) {
-      const p = chunk.payload;
-      if (!p) continue;
-      if (p.$case === "transcript") {
-        if (p.value.kind === TranscriptDelta_Kind.KIND_DELTA) {
-          deltas += p.value.text;
-          outbox.send({
-            type: "conversation.item.input_audio_transcription.delta",
-            item_id: itemId,
-            content_index: 0,
-            delta: p.value.text,
-          });
-        } else if (p.value.kind === TranscriptDelta_Kind.KIND_FINAL) {
-          finals.push(p.value.text);
-        }
-      } else if (p.$case === "usage") {
-        if (p.value.inputAudioSeconds > 0) seconds = p.value.inputAudioSeconds;
-      } else if (p.$case === "error") {
-        throw SpillwayError.fromChunkError(p.value);
-      }
-    }
-  } catch (e) {
-    if (job.signal.aborted) return "";
-    const err = SpillwayError.from(e);
-    outbox.send({
-      type: "conversation.item.input_audio_transcription.failed",
-      item_id: itemId,
-      content_index: 0,
-      error: { type: err.type, code: err.openAiCode ?? "transcription_failed", message: err.message, param: err.param ?? null },
-    });
-    return "";
+  constructor(private readonly opts: TranscriptionOptions) {
+    this.controller = createLinkedAbortController(opts.signal);
+    this.result = this.run();
   }
-  const transcript = (deltas || finals.join(" ")).trim();
-  outbox.send({
-    type: "conversation.item.input_audio_transcription.completed",
-    item_id: itemId,
-    content_index: 0,
-    transcript,
-    usage: { type: "duration", seconds: Math.round(seconds * 1000) / 1000 },
-  });
-  return transcript;
+
+  /** Feeds audio (session PCM). */
+  push(samples: Int16Array): void {
+    if (samples.length === 0) return;
+    this.samples += samples.length;
+    this.audio.push(Buffer.from(toBytes(samples)));
+  }
+
+  /** No more audio: the engine finishes the transcript. */
+  end(): void {
+    this.audio.close();
+  }
+
+  /** The turn is committed: send the events held so far, and the rest as they come. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const e of held) this.opts.outbox.send(e);
+  }
+
+  /** Stops the transcription; it sends nothing more. */
+  cancel(): void {
+    this.held = [];
+    this.audio.close();
+    this.controller.abort(new SpillwayError(Code.Canceled, "the turn was cleared"));
+    this.stream?.cancel();
+  }
+
+  private emit(e: ServerEvent): void {
+    if (this.controller.signal.aborted) return;
+    if (this.held) this.held.push(e);
+    else this.opts.outbox.send(e);
+  }
+
+  private async run(): Promise<string> {
+    const { opts } = this;
+    let deltas = "";
+    const finals: string[] = [];
+    let seconds = 0;
+    try {
+      const stream = await opts.engine.transcribe(
+        {
+          model: opts.model,
+          language: opts.language,
+          prompt: opts.prompt,
+          encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+          sampleRate: SESSION_RATE,
+          filename: "",
+          mimeType: "",
+        },
+        this.audio,
+        { signal: this.controller.signal, principal: opts.principal },
+      );
+      this.stream = stream;
+      for await (const chunk of stream) {
+        const p = chunk.payload;
+        if (!p) continue;
+        if (p.$case === "transcript") {
+          if (p.value.kind === TranscriptDelta_Kind.KIND_DELTA) {
+            deltas += p.value.text;
+            this.emit({
+              type: "conversation.item.input_audio_transcription.delta",
+              item_id: opts.itemId,
+              content_index: 0,
+              delta: p.value.text,
+            });
+          } else if (p.value.kind === TranscriptDelta_Kind.KIND_FINAL) {
+            finals.push(p.value.text);
+          }
+        } else if (p.$case === "usage") {
+          seconds = p.value.inputAudioSeconds;
+        } else if (p.$case === "error") {
+          throw SpillwayError.fromChunkError(p.value);
+        }
+      }
+    } catch (e) {
+      this.audio.close();
+      if (this.controller.signal.aborted) return "";
+      const err = SpillwayError.from(e);
+      this.emit({
+        type: "conversation.item.input_audio_transcription.failed",
+        item_id: opts.itemId,
+        content_index: 0,
+        error: { type: err.type, code: err.openAiCode ?? "transcription_failed", message: err.message, param: err.param ?? null },
+      });
+      return "";
+    } finally {
+      this.controller.cleanup();
+    }
+    const transcript = (deltas || finals.join(" ")).trim();
+    this.emit({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: opts.itemId,
+      content_index: 0,
+      transcript,
+      usage: { type: "duration", seconds: Math.round((seconds || this.samples / SESSION_RATE) * 1000) / 1000 },
+    });
+    return transcript;
+  }
 }

@@ -1,0 +1,159 @@
+// Usage: npx tsx load/realtime-latency.ts [--turns N] [--fast] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
+/**
+ * Voice latency of the realtime door: for each turn, a spoken utterance
+ * (made with local/tts) is streamed in 20 ms frames at real-time pace
+ * (`--fast`: as fast as the socket takes it) into a fresh session with
+ * server VAD; the benchmark prints the time from `speech_stopped` to the
+ * first `response.output_audio.delta` — what a caller hears as the gateway's
+ * response delay — with the steps in between (transcription done, response
+ * created, first text). Without `--url` it starts a gateway in this process
+ * on a free loopback port (local engines: espeak-ng, pocketsphinx, local/echo).
+ */
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { parseConfig } from "../src/config/load.js";
+import { AudioEncoding } from "../src/gen/spillway/v1/chunk.js";
+import { startGateway, type Gateway } from "../src/gateway.js";
+import { summarize, type Summary } from "./stats.js";
+
+const { values } = parseArgs({
+  options: {
+    turns: { type: "string", default: "5" },
+    fast: { type: "boolean", default: false },
+    url: { type: "string" },
+    text: { type: "string", default: "Hello there. What is the weather like today?" },
+  },
+});
+
+const RATE = 24_000;
+const FRAME_BYTES = (RATE / 50) * 2;
+
+interface Turn {
+  transcribed: number;
+  created: number;
+  firstText: number;
+  firstAudio: number;
+  transcript: string;
+}
+
+async function speech(gateway: Gateway | undefined, url: string, text: string): Promise<Buffer> {
+  if (gateway) {
+    const stream = await gateway.engine.synthesize({
+      model: "local/tts",
+      input: text,
+      voice: "alloy",
+      encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+      speed: 1,
+      sampleRate: RATE,
+      instructions: "",
+    });
+    const parts: Buffer[] = [];
+    for await (const c of stream) if (c.payload?.$case === "audio") parts.push(Buffer.from(c.payload.value.data));
+    return Buffer.concat(parts);
+  }
+  const http = url.replace(/^ws/, "http").replace(/\/v1\/realtime.*$/, "/v1/audio/speech");
+  const r = await fetch(http, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "local/tts", input: text, voice: "alloy", response_format: "pcm" }),
+  });
+  if (!r.ok) throw new Error(`speech: HTTP ${r.status} ${await r.text()}`);
+  return Buffer.from(await r.arrayBuffer());
+}
+
+function oneTurn(url: string, pcm: Buffer, fast: boolean): Promise<Turn> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    let stopped = 0;
+    const t: Partial<Turn> = {};
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error("turn timed out (60 s)"));
+    }, 60_000);
+    ws.on("error", reject);
+    ws.on("message", (data: Buffer) => {
+      const e = JSON.parse(data.toString("utf8")) as Record<string, any>;
+      const now = performance.now();
+      switch (e["type"]) {
+        case "session.created":
+          void stream();
+          break;
+        case "input_audio_buffer.speech_stopped":
+          stopped = now;
+          break;
+        case "conversation.item.input_audio_transcription.completed":
+          t.transcribed = now - stopped;
+          t.transcript = String(e["transcript"]);
+          break;
+        case "response.created":
+          t.created = now - stopped;
+          break;
+        case "response.output_audio_transcript.delta":
+          t.firstText ??= now - stopped;
+          break;
+        case "response.output_audio.delta":
+          if (t.firstAudio === undefined) {
+            t.firstAudio = now - stopped;
+            clearTimeout(timer);
+            ws.close();
+            resolve(t as Turn);
+          }
+          break;
+        case "error":
+          reject(new Error(`server error: ${JSON.stringify(e["error"])}`));
+          break;
+      }
+    });
+    async function stream(): Promise<void> {
+      const audio = Buffer.concat([Buffer.alloc(RATE / 5 * 2), pcm, Buffer.alloc(RATE * 2)]);
+      const start = performance.now();
+      for (let i = 0, n = 0; i < audio.length && ws.readyState === WebSocket.OPEN; i += FRAME_BYTES, n++) {
+        ws.send(JSON.stringify({ type: "input_audio_buffer.append", audio: audio.subarray(i, i + FRAME_BYTES).toString("base64") }));
+        if (!fast) {
+          const due = start + (n + 1) * 20 - performance.now();
+          if (due > 0) await sleep(due);
+        }
+      }
+    }
+  });
+}
+
+function line(name: string, s: Summary): string {
+  const f = (x: number | undefined): string => (x === undefined ? "-" : x.toFixed(1).padStart(8));
+  return `${name.padEnd(44)} p50 ${f(s.p50)}  p90 ${f(s.p90)}  max ${f(s.max)}  mean ${f(s.mean)} ms`;
+}
+
+async function main(): Promise<void> {
+  let gateway: Gateway | undefined;
+  let url = values.url;
+  if (!url) {
+    gateway = await startGateway(
+      parseConfig({ http: { host: "127.0.0.1", port: 0 }, grpc: { enabled: false }, providers: { local: { type: "local", tokenDelayMs: 0 } } }),
+    );
+    url = `ws://127.0.0.1:${gateway.httpPort}/v1/realtime?model=local/realtime`;
+  }
+  try {
+    const pcm = await speech(gateway, url, values.text);
+    const turns: Turn[] = [];
+    const n = Math.max(1, Number(values.turns));
+    console.log(`realtime latency: ${n} turns, utterance ${(pcm.length / 2 / RATE).toFixed(2)} s, ${values.fast ? "fast" : "real-time"} pace, ${url}`);
+    for (let i = 0; i < n; i++) {
+      const t = await oneTurn(url, pcm, values.fast);
+      turns.push(t);
+      console.log(`  turn ${i + 1}: first audio ${t.firstAudio.toFixed(1)} ms after speech_stopped (heard: "${t.transcript}")`);
+    }
+    console.log(line("speech_stopped → transcription completed", summarize(turns.map((t) => t.transcribed))));
+    console.log(line("speech_stopped → response.created", summarize(turns.map((t) => t.created))));
+    console.log(line("speech_stopped → first text delta", summarize(turns.map((t) => t.firstText))));
+    console.log(line("speech_stopped → first response.output_audio.delta", summarize(turns.map((t) => t.firstAudio))));
+  } finally {
+    await gateway?.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,12 +1,17 @@
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { startGateway } from "./gateway.js";
 import { logger } from "./observability/logger.js";
+import { runPrimary } from "./workers/primary.js";
+import { isWorker, startWorker, workerEnv } from "./workers/worker.js";
 
-const USAGE = `Usage: spillway [--config FILE] [--port N] [--grpc-port N] [--host ADDR]
+const USAGE = `Usage: spillway [--config FILE] [--port N] [--grpc-port N] [--host ADDR] [--workers N]
 
 Starts the Spillway gateway. With no config it serves the local engines on
-port 8080 (HTTP + WebSocket) and 50051 (gRPC). Environment: PORT, GRPC_PORT,
+port 8080 (HTTP + WebSocket) and 50051 (gRPC). --workers N runs N gateway
+processes sharing the ports (default: the number of cores; 1 runs in this
+process). Environment: PORT, GRPC_PORT,
 HOST, SPILLWAY_CONFIG, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
 ANTHROPIC_BASE_URL, SPILLWAY_LOCAL_TOKEN_DELAY_MS, LOG_LEVEL.`;
 
@@ -17,6 +22,7 @@ async function main(): Promise<void> {
       port: { type: "string" },
       "grpc-port": { type: "string" },
       host: { type: "string" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -28,8 +34,21 @@ async function main(): Promise<void> {
   if (values.port) env["PORT"] = values.port;
   if (values["grpc-port"]) env["GRPC_PORT"] = values["grpc-port"];
   if (values.host) env["HOST"] = values.host;
+  Object.assign(env, workerEnv());
+  const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new ConfigError(`--workers must be a whole number of at least 1, got '${values.workers}'`);
+  // Validated in the primary too, so a bad config stops start-up once, with its message.
   const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
+  if (workers > 1 && !isWorker()) {
+    await runPrimary({ workers, host: config.http.host, port: config.http.port, graceMs: config.shutdown.graceMs });
+    return;
+  }
+  const lifecycle = isWorker() ? startWorker(config.shutdown.graceMs) : undefined;
   const gateway = await startGateway(config);
+  if (lifecycle) {
+    lifecycle.serve(gateway);
+    return;
+  }
   logger.info(
     { http: gateway.httpPort, grpc: gateway.grpcPort, providers: gateway.engine.router.providers.map((p) => p.name) },
     `spillway listening on http://${config.http.host}:${gateway.httpPort}`,

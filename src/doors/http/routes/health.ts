@@ -1,12 +1,12 @@
 import type { HttpRoute } from "../route.js";
 
-/** `GET /healthz`: the process is up and serving. */
+/** `GET /healthz`: the process is up and serving; `pid` tells `--workers` processes apart. */
 export const healthRoute: HttpRoute = {
   method: "get",
   pattern: "/healthz",
   public: true,
   handle(ex) {
-    ex.json(200, { status: "ok" });
+    ex.json(200, { status: "ok", pid: process.pid });
   },
 };
 

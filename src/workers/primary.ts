@@ -1,0 +1,143 @@
+/**
+ * `--workers N`: the primary process forks N gateway workers (node:cluster)
+ * that serve the same ports. uWebSockets.js listens with SO_REUSEPORT, so
+ * each worker binds the HTTP/WebSocket port itself and the kernel spreads
+ * connections; grpc-js has no SO_REUSEPORT (its `grpc.so_reuseport` option is
+ * the C-core's), so its port is shared the node:cluster way: the primary
+ * holds the listen socket and hands connections round-robin to the workers.
+ *
+ * The first worker starts alone (so a bad setting or a port in use stops
+ * start-up once); then the rest are forked. SIGTERM/SIGINT: every worker drains
+ * (`gateway.close(graceMs)`) and exits; the primary exits 0 when all exited
+ * 0. A worker that dies unexpectedly is replaced, at most 5 times a minute.
+ *
+ * Engine state is per worker: gateway key limits (rpm, tpm, concurrent
+ * streams), `limits.maxConcurrentStreams` and circuit breakers each apply
+ * within one worker, so with N workers a key may get up to N times its
+ * limits. See docs/ARCHITECTURE.md ("All cores").
+ */
+import cluster, { type Worker } from "node:cluster";
+import { createServer } from "node:net";
+import { logger } from "../observability/logger.js";
+import { isReady, WORKER_HTTP_PORT_ENV, type ReadyMessage, type ShutdownMessage } from "./messages.js";
+
+/** Settings of the primary. */
+export interface PrimaryOptions {
+  readonly workers: number;
+  /** The HTTP host and port (0: a free port, picked here so every worker gets the same). */
+  readonly host: string;
+  readonly port: number;
+  /** How long workers may drain; the primary kills them 10 s after that. */
+  readonly graceMs: number;
+}
+
+const MAX_RESTARTS_PER_MINUTE = 5;
+
+/**
+ * A free port on `host`. uWebSockets.js sets SO_REUSEPORT only on a given
+ * port, never on port 0, so `--port 0` is resolved here, before any worker binds.
+ */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function waitReady(worker: Worker): Promise<ReadyMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: unknown): void => {
+      if (!isReady(m)) return;
+      worker.off("message", onMessage);
+      worker.off("exit", onExit);
+      resolve(m);
+    };
+    const onExit = (code: number | null): void => reject(new Error(`worker ${worker.id} exited (${code}) before listening`));
+    worker.on("message", onMessage);
+    worker.once("exit", onExit);
+  });
+}
+
+/** Runs the primary: forks the workers, restarts dead ones, and stops them all on SIGTERM/SIGINT. */
+export async function runPrimary(opts: PrimaryOptions): Promise<void> {
+  let stopping = false;
+  let failed = false;
+  const restarts: number[] = [];
+  const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
+
+  const stop = (signal: string, code = 0): void => {
+    if (stopping) return;
+    stopping = true;
+    if (code !== 0) failed = true;
+    logger.info({ signal, graceMs: opts.graceMs }, "draining: finishing in-flight streams in every worker");
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    const killer = setTimeout(() => {
+      failed = true;
+      for (const w of workers) w.process.kill("SIGKILL");
+    }, opts.graceMs + 10_000);
+    killer.unref();
+    void Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once("exit", (c) => {
+              if (c !== 0) failed = true;
+              resolve();
+            });
+            const m: ShutdownMessage = { type: "spillway:shutdown" };
+            if (w.isConnected()) w.send(m);
+            else w.process.kill("SIGTERM");
+          }),
+      ),
+    ).then(() => {
+      logger.info("stopped");
+      process.exit(failed ? 1 : 0);
+    });
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+
+  const onExit = (w: Worker, code: number | null, signal: string | null): void => {
+    if (stopping) return;
+    logger.error({ worker: w.id, code, signal }, "worker died; starting another");
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+      logger.error("workers keep dying: stopping");
+      stop("restart limit", 1);
+      return;
+    }
+    fork();
+  };
+  const fork = (): Worker => {
+    const w = cluster.fork(env);
+    w.once("exit", (code, signal) => onExit(w, code, signal));
+    return w;
+  };
+
+  let ready: ReadyMessage;
+  try {
+    ready = await waitReady(cluster.fork(env));
+  } catch (e) {
+    // The worker printed why (a port in use, a bad setting).
+    logger.error({ err: e }, "the first worker failed to start");
+    process.exit(1);
+  }
+  if (stopping) return;
+  const first = Object.values(cluster.workers ?? {})[0];
+  first?.once("exit", (code, signal) => onExit(first, code, signal));
+  const rest = Array.from({ length: opts.workers - 1 }, fork);
+  // A worker that fails to start is replaced by onExit.
+  await Promise.all(rest.map((w) => waitReady(w).catch(() => undefined)));
+  if (stopping) return;
+  logger.info(
+    { http: ready.http, grpc: ready.grpc, workers: opts.workers, providers: ready.providers },
+    `spillway listening on http://${opts.host}:${ready.http} (${opts.workers} workers)`,
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * `--workers 2`: the real process runs two gateway workers that serve one
+ * HTTP port and one gRPC port (both answer), and SIGTERM drains them all
+ * (an in-flight stream finishes) and exits 0.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { generateRequest, spillwayClient } from "./helpers/grpc.js";
+import { parseSse, postJson } from "./helpers/sse.js";
+
+interface Started {
+  child: ChildProcess;
+  http: number;
+  grpc: number;
+  exit: Promise<number | null>;
+}
+
+async function startWorkers(n: number): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-workers-"));
+  const config = join(dir, "c.yaml");
+  writeFileSync(config, "http: { host: 127.0.0.1, port: 0 }\ngrpc: { host: 127.0.0.1, port: 0 }\nshutdown: { graceMs: 5000 }\nproviders: { local: { type: local, tokenDelayMs: 20 } }\n");
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", config, "--workers", String(n)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LOG_LEVEL: "info" },
+  });
+  const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const ports = await new Promise<{ http: number; grpc: number }>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const line = out.split("\n").find((l) => l.includes("spillway listening"));
+      if (line) resolve(JSON.parse(line) as { http: number; grpc: number });
+    });
+    child.on("exit", () => reject(new Error(`gateway exited early: ${out}`)));
+  });
+  return { child, ...ports, exit };
+}
+
+/** GET /healthz on a new connection each time (no keep-alive), so the kernel may pick any worker. */
+function healthPid(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/healthz", agent: false }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve((JSON.parse(body) as { pid: number }).pid));
+    }).on("error", reject);
+  });
+}
+
+describe("--workers", () => {
+  it("serves one port from two worker processes, gRPC too, and exits 0 on SIGTERM after draining", async () => {
+    const gw = await startWorkers(2);
+    try {
+      const pids = new Set<number>();
+      for (let i = 0; i < 200 && pids.size < 2; i++) pids.add(await healthPid(gw.http));
+      assert.equal(pids.size, 2, "two distinct worker processes answered on one port");
+      assert.ok(!pids.has(gw.child.pid!), "the primary itself serves nothing");
+
+      // gRPC on the shared port, over several connections.
+      const clients = Array.from({ length: 4 }, () => spillwayClient(`127.0.0.1:${gw.grpc}`, { "grpc.use_local_subchannel_pool": 1 }));
+      const texts = await Promise.all(
+        clients.map(
+          (c) =>
+            new Promise<string>((resolve, reject) => {
+              let text = "";
+              const call = c.generate(generateRequest("local/echo", "one two three"));
+              call.on("data", (ch: any) => {
+                if (ch.payload?.$case === "text") text += ch.payload.value.text;
+              });
+              call.on("error", reject);
+              call.on("end", () => resolve(text));
+            }),
+        ),
+      );
+      for (const c of clients) c.close();
+      assert.deepEqual(texts, Array(4).fill("one two three"));
+
+      // A stream in flight when SIGTERM comes finishes; then the process exits 0.
+      const words = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
+      const res = await postJson(`http://127.0.0.1:${gw.http}/v1/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: words }], stream: true });
+      assert.equal(res.status, 200);
+      const body = res.text();
+      await new Promise((r) => setTimeout(r, 100));
+      gw.child.kill("SIGTERM");
+      const events = parseSse(await body);
+      assert.equal(events.at(-1)!.data, "[DONE]");
+      assert.equal(await gw.exit, 0);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill("SIGKILL");
+    }
+  });
+
+  it("refuses a bad --workers value", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--workers", "zero"], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    assert.equal(code, 1);
+    assert.match(err, /--workers/);
+  });
+});

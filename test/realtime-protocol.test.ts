@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import WebSocket from "ws";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { audioOf, RealtimeTestClient, realtimeUrl, silence } from "./helpers/realtime.js";
 
@@ -339,11 +338,12 @@ describe("realtime auth and cleanup", () => {
     assert.doesNotMatch(children, /espeak|pocketsphinx/);
   });
 
-  it("a plain GET of /v1/realtime is not a WebSocket (404), other routes still work", async () => {
+  it("a plain GET of /v1/realtime is not a WebSocket; /v1/models lists local/realtime", async () => {
     const r = await fetch(`${tg.origin}/v1/realtime`);
     assert.ok(r.status >= 400);
-    const models = (await (await fetch(`${tg.origin}/v1/models`)).json()) as { data: Array<{ id: string }> };
-    assert.ok(models.data.length > 0);
-    assert.ok(WebSocket);
+    const models = (await (await fetch(`${tg.origin}/v1/models`)).json()) as { data: Array<{ id: string; capabilities: string[]; available: boolean }> };
+    const rt = models.data.find((m) => m.id === "local/realtime");
+    assert.deepEqual(rt?.capabilities, ["realtime"]);
+    assert.equal(rt?.available, true);
   });
 });

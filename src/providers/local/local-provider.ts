@@ -16,6 +16,25 @@ export interface LocalProviderOptions {
 const TEXT_MODELS = ["echo"] as const;
 
 /**
+ * `local/realtime`, the realtime door's built-in voice profile (local/stt →
+ * local/echo → local/tts; served by src/doors/ws, not routed here), listed
+ * for the `local` provider and available when both audio engines are.
+ */
+function realtimeModels(name: string, audio: readonly ModelInfo[]): ModelInfo[] {
+  if (name !== "local") return [];
+  const missing = audio.filter((m) => !m.available);
+  return [
+    {
+      id: "local/realtime",
+      ownedBy: "spillway",
+      kinds: [ModelKind.MODEL_KIND_REALTIME],
+      available: missing.length === 0,
+      unavailableReason: missing.map((m) => m.unavailableReason).join("; "),
+    },
+  ];
+}
+
+/**
  * The offline provider: engines that run on this machine with no key and no
  * network, so a fresh install streams out of the box.
  */
@@ -30,7 +49,10 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
   }));
   return {
     name,
-    listModels: () => Promise.resolve([...models, ...localAudioModels(name)]),
+    listModels: () => {
+      const audio = localAudioModels(name);
+      return Promise.resolve([...models, ...audio, ...realtimeModels(name, audio)]);
+    },
     checkModel(model) {
       if (!([...TEXT_MODELS, ...LOCAL_AUDIO_MODELS] as readonly string[]).includes(model)) {
         throw new SpillwayError(

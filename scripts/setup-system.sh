@@ -7,8 +7,9 @@
 #   ffmpeg                            opus/aac/flac output, m4a and other input formats
 #   redis-server                      shared state across instances (tests start their own)
 #   curl                              used by the tests as a real client
+#   chromium                          the playground's browser test (Playwright drives it)
 set -euo pipefail
-PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg redis-server curl)
+PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg redis-server curl chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -99,7 +99,7 @@ describe("HTTP door bad input", () => {
 
   it("unknown routes and models are 404s", async () => {
     await expectError(await fetch(`${gw.baseUrl}/nothing/here`), 404, null, /Unknown request URL/);
-    await expectError(await fetch(`${gw.origin}/`), 404);
+    await expectError(await fetch(`${gw.origin}/v2/chat`), 404);
     await expectError(await fetch(`${gw.baseUrl}/models/local/nope`), 404, "model");
   });
 

@@ -3,6 +3,7 @@ import { chatCompletionsRoute } from "./chat-completions.js";
 import { completionsRoute } from "./completions.js";
 import { healthRoute, metricsRoute, readyRoute } from "./health.js";
 import { getModelRoute, listModelsRoute } from "./models.js";
+import { playgroundRoutes } from "./playground.js";
 import { responsesRoute } from "./responses.js";
 import { speechRoute } from "./speech.js";
 import { transcriptionsRoute } from "./transcriptions.js";
@@ -19,4 +20,5 @@ export const ROUTES: readonly HttpRoute[] = [
   healthRoute,
   readyRoute,
   metricsRoute,
+  ...playgroundRoutes,
 ];

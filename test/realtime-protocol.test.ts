@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { audioOf, RealtimeTestClient, realtimeUrl, silence } from "./helpers/realtime.js";
@@ -345,5 +346,69 @@ describe("realtime auth and cleanup", () => {
     const rt = models.data.find((m) => m.id === "local/realtime");
     assert.deepEqual(rt?.capabilities, ["realtime"]);
     assert.equal(rt?.available, true);
+  });
+});
+
+describe("realtime limits and flow control", () => {
+  it("closes a session idle for idleTimeoutSeconds with an error event and 1000", async () => {
+    const idle = await startTestGateway({ realtime: { idleTimeoutSeconds: 1 } });
+    try {
+      const c = await RealtimeTestClient.connect(realtimeUrl(idle.origin));
+      await c.next("session.created");
+      const err = await c.next("error", () => true, 5000);
+      assert.equal(err.error.code, "session_idle_timeout");
+      assert.equal((await c.closed).code, 1000);
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it("refuses input audio beyond maxInputAudioMs (error naming audio), and clear empties the buffer", async () => {
+    const small = await startTestGateway({ realtime: { maxInputAudioMs: 500 } });
+    try {
+      const c = await RealtimeTestClient.connect(realtimeUrl(small.origin));
+      await c.next("session.created");
+      c.send({ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: null } } } });
+      await c.next("session.updated");
+      c.send({ type: "input_audio_buffer.append", audio: silence(400).toString("base64") });
+      c.send({ type: "input_audio_buffer.append", audio: silence(200).toString("base64") });
+      const err = await c.next("error");
+      assert.equal(err.error.code, "input_audio_buffer_full");
+      assert.equal(err.error.param, "audio");
+      c.send({ type: "input_audio_buffer.clear" });
+      await c.next("input_audio_buffer.cleared");
+      c.send({ type: "input_audio_buffer.commit" });
+      assert.equal((await c.next("error", (e) => e.error.code !== "input_audio_buffer_full")).error.code, "input_audio_buffer_commit_empty");
+      assert.deepEqual(c.invalid, []);
+      await c.close();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("audio output waits for a slow client (speech generation pauses), then completes", async () => {
+    const bp = await startTestGateway({ realtime: { highWaterBytes: 16 * 1024 } });
+    try {
+      const c = await RealtimeTestClient.connect(realtimeUrl(bp.origin));
+      await c.next("session.created");
+      const long = Array.from({ length: 40 }, (_, i) => `This is sentence number ${i + 1} of a very long spoken answer.`).join(" ");
+      const socket = (c.ws as any)._socket as Socket;
+      say(c, long);
+      await c.next("response.output_audio.delta");
+      socket.pause();
+      // While the client reads nothing, the gateway stops producing: the speech stream stays open.
+      await new Promise((r) => setTimeout(r, 2500));
+      const received = c.events.length;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(c.events.length, received, "nothing arrives while paused");
+      assert.ok(bp.gateway.engine.admission.openStreams > 0, "synthesis is held back, not run to the end");
+      socket.resume();
+      const done = await c.next("response.done", () => true, 60_000);
+      assert.equal(done.response.status, "completed");
+      assert.ok(audioOf(c, done.response.id).length > 24_000 * 2 * 20, "all the audio arrives after resuming");
+      await c.close();
+    } finally {
+      await bp.close();
+    }
   });
 });

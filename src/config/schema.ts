@@ -169,8 +169,11 @@ export const configSchema = z.strictObject({
       maxInputAudioMs: z.number().int().positive().default(120_000),
       /** A session's longest life (minutes; 0 for no limit). */
       maxSessionMinutes: z.number().int().min(0).default(60),
-      /** Seconds without traffic before a socket is closed (the server pings before that). */
-      idleTimeoutSeconds: z.number().int().min(8).max(960).default(120),
+      /**
+       * Seconds without a client event (and no response running) before the
+       * session is closed. Dead peers are found sooner by the server's pings.
+       */
+      idleTimeoutSeconds: z.number().int().min(1).default(600),
       /** Buffered output bytes above which audio waits for the client to read. */
       highWaterBytes: z.number().int().positive().default(256 * 1024),
     })

@@ -5,8 +5,9 @@
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
  * gateway keys, echoes one of the offered subprotocols, and hands the socket
  * to a {@link RealtimeSession}. Frames over `maxFrameBytes` get an `error`
- * event and close the socket with 1009; the server pings idle sockets; sessions end after
- * `maxSessionMinutes`; a closed socket cancels all of its session's work.
+ * event and close the socket with 1009; the server pings idle sockets and drops dead ones; sessions
+ * end after `maxSessionMinutes`, or `idleTimeoutSeconds` without a client
+ * event; a closed socket cancels all of its session's work.
  */
 import type uWS from "uWebSockets.js";
 import type { Principal } from "../../engine/admission.js";
@@ -45,6 +46,9 @@ export interface RealtimeDoor {
   closeAll(): void;
 }
 
+/** Seconds of silence (pongs included) after which uWS drops a dead peer. */
+const PING_IDLE_SECONDS = 60;
+
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
@@ -73,7 +77,8 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     // Events are sent whatever the backpressure (audio waits on drain instead), so never drop.
     maxBackpressure: Math.max(64 * 1024 * 1024, settings.highWaterBytes * 4),
     closeOnBackpressureLimit: 0,
-    idleTimeout: settings.idleTimeoutSeconds,
+    // Transport liveness: uWS pings the client and closes a socket silent for this long.
+    idleTimeout: PING_IDLE_SECONDS,
     sendPingsAutomatically: true,
     maxLifetime: settings.maxSessionMinutes,
     upgrade(res, req, context) {
@@ -108,6 +113,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           maxInputAudioMs: settings.maxInputAudioMs,
           highWaterBytes: settings.highWaterBytes,
           maxSessionMs: settings.maxSessionMinutes > 0 ? settings.maxSessionMinutes * 60_000 : 24 * 3_600_000,
+          idleMs: settings.idleTimeoutSeconds * 1000,
         },
         ...(opts.observe ? { observe: opts.observe } : {}),
       });

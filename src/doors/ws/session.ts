@@ -32,6 +32,8 @@ export interface SessionLimits {
   readonly highWaterBytes: number;
   /** Session lifetime (ms), shown as `expires_at`. */
   readonly maxSessionMs: number;
+  /** Time without a client event, while no response runs, after which the session is closed (ms). */
+  readonly idleMs: number;
 }
 
 /** The socket as the session uses it. */
@@ -68,6 +70,8 @@ export class RealtimeSession {
   private turns: Promise<void> = Promise.resolve();
   /** Responses created and not done yet (the running one first). */
   private readonly responses = new Set<RealtimeResponse>();
+  private lastActivity = performance.now();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe);
@@ -88,10 +92,33 @@ export class RealtimeSession {
     this.settings = newSessionSettings(newId("sess"), profile, expiresAt);
     this.configureVad();
     this.outbox.send({ type: "session.created", session: sessionJson(this.settings, this.opts.beta) });
+    this.armIdle(this.opts.limits.idleMs);
+  }
+
+  /** One lazy timer: re-armed only when it fires early (activity since, or a response running). */
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      if (this.outbox.isClosed) return;
+      const idle = performance.now() - this.lastActivity;
+      if (this.responses.size > 0 || idle < this.opts.limits.idleMs) {
+        if (this.responses.size > 0) this.lastActivity = performance.now();
+        this.armIdle(this.opts.limits.idleMs - (performance.now() - this.lastActivity));
+        return;
+      }
+      this.error({
+        code: "session_idle_timeout",
+        message: `The session was idle for ${Math.round(this.opts.limits.idleMs / 1000)} s (no client event) and is closed.`,
+        param: null,
+        eventId: null,
+      });
+      this.opts.socket.end(1000, "idle timeout");
+    }, Math.max(0, ms));
+    this.idleTimer.unref();
   }
 
   /** A text frame: one JSON client event. */
   handleText(text: string): void {
+    this.lastActivity = performance.now();
     const ev = parseClientEvent(text);
     if (isProblem(ev)) {
       this.error(ev);
@@ -108,6 +135,7 @@ export class RealtimeSession {
 
   /** A binary frame: raw audio in the session's input format, as `input_audio_buffer.append`. */
   handleBinary(bytes: Uint8Array): void {
+    this.lastActivity = performance.now();
     this.appendBytes(bytes, null);
   }
 
@@ -129,6 +157,7 @@ export class RealtimeSession {
 
   /** The socket closed: cancel every transcription and response, send nothing more. */
   close(): void {
+    clearTimeout(this.idleTimer);
     this.outbox.onClose();
     this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
     this.live?.transcription.cancel();

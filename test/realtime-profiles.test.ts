@@ -1,0 +1,141 @@
+/**
+ * Voice profiles from config (a cascade mixing providers: local speech with
+ * a text model behind a fake OpenAI upstream), barge-in aborting the upstream
+ * request at once, audio items, G.711 input under server VAD, and clearing a
+ * turn while it is spoken.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Resampler } from "../src/audio/resample.js";
+import { toBytes, toSamples } from "../src/audio/pcm.js";
+import { encodeUlaw } from "../src/doors/ws/audio/g711.js";
+import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { appendAudio, audioOf, RealtimeTestClient, realtimeUrl, silence, speak } from "./helpers/realtime.js";
+
+let fake: FakeUpstream;
+let tg: TestGateway;
+let utterance: Buffer;
+
+before(async () => {
+  fake = await startFakeOpenAi();
+  tg = await startTestGateway({
+    providers: { openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-upstream" } },
+    realtime: {
+      profiles: {
+        "acme/voice": { stt: "local/stt", text: "openai/gpt-fake", tts: "local/tts", voice: "echo", instructions: "Be nice." },
+      },
+    },
+  });
+  utterance = await speak(tg.gateway, "Hello there. What is the weather like today?");
+});
+after(async () => {
+  await tg.close();
+  await fake.close();
+});
+
+async function open(model: string): Promise<RealtimeTestClient> {
+  const c = await RealtimeTestClient.connect(realtimeUrl(tg.origin, model));
+  await c.next("session.created");
+  return c;
+}
+
+describe("voice profiles", () => {
+  it("a profile from config: its voice and instructions, its text model upstream, speech sentence by sentence", async () => {
+    fake.script = () => ({ events: chatEvents(["Sure", ". Here", " it is", "."]) });
+    const c = await open("acme/voice");
+    const s = c.all("session.created")[0]!.session;
+    assert.equal(s.model, "acme/voice");
+    assert.equal(s.audio.output.voice, "echo");
+    assert.equal(s.instructions, "Be nice.");
+    assert.equal(s.audio.input.transcription.model, "local/stt");
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "Tell me." }] } });
+    c.send({ type: "response.create" });
+    const done = await c.next("response.done");
+    assert.equal(done.response.status, "completed");
+    assert.equal(c.all("response.output_audio_transcript.delta").map((e) => e.delta).join(""), "Sure. Here it is.");
+    assert.ok(audioOf(c, done.response.id).length > 0);
+    const body = fake.requests.at(-1)!.body;
+    assert.equal(body.model, "gpt-fake");
+    assert.deepEqual(
+      body.messages.map((m: any) => [m.role, m.content]),
+      [
+        ["system", "Be nice."],
+        ["user", "Tell me."],
+      ],
+    );
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+
+  it("barge-in aborts the upstream text request at once", async () => {
+    fake.script = () => ({ events: chatEvents(Array.from({ length: 200 }, (_, i) => `Sentence ${i}. `)), delayMs: 30 });
+    const c = await open("acme/voice");
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "Talk." }] } });
+    c.send({ type: "response.create" });
+    const first = await c.next("response.output_audio.delta");
+    const aborted = fake.nextAbort();
+    appendAudio(c, Buffer.concat([silence(200), utterance, silence(900)]));
+    await c.next("input_audio_buffer.speech_started");
+    const done = await c.next("response.done", (e) => e.response.id === first.response_id);
+    assert.equal(done.response.status_details.reason, "turn_detected");
+    const req = await aborted;
+    assert.ok(req.abortedAt !== undefined);
+    await c.close();
+  });
+
+  it("an unknown session.model names the realtime models", async () => {
+    const c = await open("local/realtime");
+    c.send({ type: "session.update", session: { type: "realtime", model: "acme/none" } });
+    const err = await c.next("error");
+    assert.equal(err.error.param, "session.model");
+    assert.match(err.error.message, /acme\/voice/);
+    c.send({ type: "session.update", session: { type: "realtime", model: "acme/voice" } });
+    const u = await c.next("session.updated");
+    assert.equal(u.session.model, "acme/voice");
+    await c.close();
+  });
+});
+
+describe("audio items and G.711 input", () => {
+  it("conversation.item.create with input_audio is transcribed", async () => {
+    const c = await open("local/realtime");
+    c.send({
+      type: "conversation.item.create",
+      item: { type: "message", role: "user", content: [{ type: "input_audio", audio: utterance.toString("base64") }] },
+    });
+    const created = await c.next("conversation.item.created");
+    const t = await c.next("conversation.item.input_audio_transcription.completed", (e) => e.item_id === created.item.id);
+    assert.ok(t.transcript.length > 0);
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+
+  it("audio/pcmu input under server VAD: a spoken turn is detected and transcribed", async () => {
+    const c = await open("local/realtime");
+    c.send({ type: "session.update", session: { type: "realtime", audio: { input: { format: { type: "audio/pcmu" } } } } });
+    await c.next("session.updated");
+    const pcm8k = new Resampler(24_000, 8000).push(toSamples(Buffer.concat([silence(300), utterance, silence(900)])));
+    const ulaw = Buffer.from(encodeUlaw(pcm8k));
+    for (let i = 0; i < ulaw.length; i += 160) c.send({ type: "input_audio_buffer.append", audio: ulaw.subarray(i, i + 160).toString("base64") });
+    await c.next("input_audio_buffer.speech_started");
+    await c.next("input_audio_buffer.speech_stopped");
+    const t = await c.next("conversation.item.input_audio_transcription.completed");
+    assert.ok(t.transcript.length > 0);
+    assert.ok(toBytes(pcm8k).length > 0);
+    await c.close();
+  });
+
+  it("clearing the buffer while the user speaks drops that turn (no commit, no transcription)", async () => {
+    const c = await open("local/realtime");
+    appendAudio(c, Buffer.concat([silence(200), utterance.subarray(0, 48_000)]));
+    const started = await c.next("input_audio_buffer.speech_started");
+    c.send({ type: "input_audio_buffer.clear" });
+    await c.next("input_audio_buffer.cleared");
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(c.all("input_audio_buffer.committed").length, 0);
+    assert.equal(c.events.filter((e) => e.item_id === started.item_id && String(e.type).includes("transcription")).length, 0);
+    assert.equal(tg.gateway.engine.admission.openStreams, 0, "the turn's transcription was cancelled");
+    await c.close();
+  });
+});

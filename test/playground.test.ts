@@ -66,25 +66,25 @@ describe("playground in Chromium", { skip }, () => {
   });
 
   it("streams a chat reply into the page", async () => {
-    await page.waitForFunction(() => (document.getElementById("chat-model") as HTMLSelectElement).options.length > 0);
+    await page.waitForFunction(`document.getElementById("chat-model").options.length > 0`);
     await page.selectOption("#chat-model", "local/echo");
     await page.fill("#chat-input", "hello from the playground test");
     await page.click("#chat-send");
     // The reply grows token by token (30 ms each): catch it part-way, then whole.
-    await page.waitForFunction(() => (document.querySelector(".msg.assistant")?.textContent ?? "").length > 0);
+    await page.waitForFunction(`(document.querySelector(".msg.assistant")?.textContent ?? "").length > 0`);
     const partial = await page.textContent(".msg.assistant");
-    await page.waitForFunction(() => document.querySelector(".msg.assistant")?.textContent === "hello from the playground test");
+    await page.waitForFunction(`document.querySelector(".msg.assistant")?.textContent === "hello from the playground test"`);
     assert.ok((partial ?? "").length < "hello from the playground test".length, `streamed, not all at once (first seen: '${partial}')`);
     await page.screenshot({ path: join(ARTIFACTS, "playground-chat.png"), fullPage: true });
   });
 
   it("completes a voice turn: transcript shown, reply audio received", async () => {
     await page.click('.tab[data-tab="voice"]');
-    await page.waitForFunction(() => (document.getElementById("voice-model") as HTMLSelectElement).options.length > 0);
+    await page.waitForFunction(`document.getElementById("voice-model").options.length > 0`);
     await page.selectOption("#voice-model", "local/realtime");
     await page.click("#voice-start");
-    await page.waitForFunction(() => (document.getElementById("voice-user")?.textContent ?? "").trim().length > 0, undefined, { timeout: 45_000 });
-    await page.waitForFunction(() => Number(document.getElementById("voice-audio-ms")?.textContent) > 0, undefined, { timeout: 45_000 });
+    await page.waitForFunction(`(document.getElementById("voice-user")?.textContent ?? "").trim().length > 0`, undefined, { timeout: 45_000 });
+    await page.waitForFunction(`Number(document.getElementById("voice-audio-ms")?.textContent) > 0`, undefined, { timeout: 45_000 });
     const user = await page.textContent("#voice-user");
     const audioMs = Number(await page.textContent("#voice-audio-ms"));
     console.log(`# heard: ${JSON.stringify(user)}; reply audio: ${audioMs} ms`);
@@ -94,7 +94,7 @@ describe("playground in Chromium", { skip }, () => {
   });
 
   it("shows live metrics", async () => {
-    await page.waitForFunction(() => Number(document.getElementById("m-requests")?.textContent) >= 1, undefined, { timeout: 10_000 });
+    await page.waitForFunction(`Number(document.getElementById("m-requests")?.textContent) >= 1`, undefined, { timeout: 10_000 });
     const ttft = await page.textContent("#m-ttft");
     assert.match(ttft ?? "", /ms|s/);
   });

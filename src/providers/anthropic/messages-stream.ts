@@ -10,6 +10,8 @@ import {
 } from "../../engine/payload.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
 import { anthropicError } from "./errors.js";
+import { type Obj, isObj, str, count as num } from "../shared/json.js";
+import { streamReadError } from "../shared/upstream-http.js";
 
 /** Maps Anthropic's `stop_reason` to the engine's finish reason. */
 export function mapStopReason(reason: string): FinishReason {
@@ -27,10 +29,6 @@ export function mapStopReason(reason: string): FinishReason {
   }
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 
 /**
  * Maps Anthropic usage to a usage payload. Anthropic counts cached prompt
@@ -134,13 +132,7 @@ export async function* anthropicStreamPayloads(
       if (stopped) break;
     }
   } catch (e) {
-    if (signal.aborted) throw SpillwayError.from(signal.reason);
-    if (e instanceof SpillwayError) throw e;
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
-      httpStatus: 502,
-      openAiCode: "upstream_error",
-      cause: e,
-    });
+    throw streamReadError(provider, e, signal);
   }
   if (!stopped) {
     throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before message_stop`, {

@@ -9,6 +9,8 @@ import {
   type ChunkPayload,
 } from "../../engine/payload.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import { type Obj, isObj, str, count as num } from "../shared/json.js";
+import { streamReadError } from "../shared/upstream-http.js";
 
 /** Maps OpenAI's `finish_reason` strings to the engine's enum. */
 export function mapFinishReason(reason: string): FinishReason {
@@ -25,10 +27,6 @@ export function mapFinishReason(reason: string): FinishReason {
   }
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 
 /** Maps an OpenAI `usage` object to a usage payload. */
 export function mapUsage(u: Obj): ChunkPayload {
@@ -108,13 +106,7 @@ export async function* openAiStreamPayloads(
       if (isObj(j["usage"])) yield mapUsage(j["usage"]);
     }
   } catch (e) {
-    if (signal.aborted) throw SpillwayError.from(signal.reason);
-    if (e instanceof SpillwayError) throw e;
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
-      httpStatus: 502,
-      openAiCode: "upstream_error",
-      cause: e,
-    });
+    throw streamReadError(provider, e, signal);
   }
   if (!done && !finished) {
     throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before it finished`, {

@@ -7,6 +7,7 @@ import type { Provider, ProviderContext } from "../../engine/provider.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
 import { connectionError, postJson, upstreamError } from "../shared/upstream-http.js";
 import { streamMultipart } from "./openai-multipart.js";
+import { type Obj, isObj, amount as num } from "../shared/json.js";
 
 /** Where an OpenAI-compatible upstream lives, as its provider knows it. */
 export interface OpenAiUpstream {
@@ -18,9 +19,6 @@ export interface OpenAiUpstream {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : 0);
 
 const FORMAT_OF: Partial<Record<AudioEncoding, string>> = {
   [AudioEncoding.AUDIO_ENCODING_MP3]: "mp3",

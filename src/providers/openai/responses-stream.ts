@@ -9,12 +9,9 @@ import {
   type ChunkPayload,
 } from "../../engine/payload.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
+import { streamReadError } from "../shared/upstream-http.js";
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
-const obj = (v: unknown): Obj => (isObj(v) ? v : {});
 
 /** Maps a Responses `usage` object to a usage payload. */
 function mapUsage(u: Obj): ChunkPayload {
@@ -118,13 +115,7 @@ export async function* responsesStreamPayloads(
       if (ended) break;
     }
   } catch (e) {
-    if (signal.aborted) throw SpillwayError.from(signal.reason);
-    if (e instanceof SpillwayError) throw e;
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
-      httpStatus: 502,
-      openAiCode: "upstream_error",
-      cause: e,
-    });
+    throw streamReadError(provider, e, signal);
   }
   if (!ended) {
     throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before the response completed`, {

@@ -121,3 +121,20 @@ export async function upstreamError(provider: string, res: Response): Promise<Sp
     fromUpstream: true,
   });
 }
+
+/**
+ * The error for an upstream stream that failed while being read: the call's
+ * abort reason when it was aborted, a SpillwayError as it is, anything else
+ * (a reset socket, a body that ended in the middle of a frame) a retryable
+ * `Unavailable` that says the stream broke off.
+ */
+export function streamReadError(provider: string, e: unknown, signal: AbortSignal): SpillwayError {
+  if (signal.aborted) return SpillwayError.from(signal.reason);
+  if (e instanceof SpillwayError) return e;
+  return new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
+    httpStatus: 502,
+    openAiCode: "upstream_error",
+    fromUpstream: true,
+    cause: e,
+  });
+}

@@ -8,7 +8,7 @@ import type { HttpExchange } from "../exchange.js";
 import type { HttpRoute } from "../route.js";
 import { sseErrorFrame, SSE_HEADERS } from "../sse.js";
 import { parseSpeech } from "../speech-request.js";
-import { providerHeader } from "./provider-header.js";
+import { routeHeaders } from "./provider-header.js";
 
 /** What the audio of a stream leaves behind: its usage, or the in-band error that ended it. */
 interface StreamOutcome {
@@ -41,7 +41,7 @@ export const speechRoute: HttpRoute = {
   body: "json",
   async handle(ex, { engine }, body) {
     const parsed = parseSpeech(body);
-    const stream = await engine.synthesize(parsed.request, { signal: ex.signal });
+    const stream = await engine.synthesize(parsed.request, ex.callOptions());
     const outcome: StreamOutcome = { usage: emptyUsage(), error: undefined };
     const bytes = encodeAudio(audioOf(stream, outcome), parsed.format, stream.signal);
     const onAbort = (): void => stream.cancel(ex.signal.reason);
@@ -50,7 +50,7 @@ export const speechRoute: HttpRoute = {
       // The first bytes decide the status: an encoding failure here is still a 4xx/5xx.
       const first = await bytes.next();
       const sse = parsed.streamFormat === "sse";
-      const headers = [providerHeader(stream), ...(sse ? SSE_HEADERS : [["cache-control", "no-cache"] as const])];
+      const headers = [...routeHeaders(stream), ...(sse ? SSE_HEADERS : [["cache-control", "no-cache"] as const])];
       ex.start(200, sse ? "text/event-stream" : contentTypeOf(parsed.format), headers);
       if (!first.done) await send(ex, first.value, sse);
       try {

@@ -9,7 +9,7 @@ import { readMultipart } from "../multipart.js";
 import type { HttpRoute } from "../route.js";
 import { pipeStream, SSE_HEADERS } from "../sse.js";
 import { parseTranscription, type ParsedTranscription } from "../transcription-request.js";
-import { providerHeader } from "./provider-header.js";
+import { routeHeaders } from "./provider-header.js";
 
 /**
  * `POST /v1/audio/transcriptions`: a multipart upload (`file`, `model`,
@@ -27,9 +27,9 @@ export const transcriptionsRoute: HttpRoute = {
     // Registers the body reader before the first await, as uWS requires.
     const form = readMultipart(ex, { maxBytes: config.http.maxUploadBytes });
     const parsed = parseTranscription(await form);
-    const stream = await engine.transcribe(parsed.config, fileBytes(parsed), { signal: ex.signal });
+    const stream = await engine.transcribe(parsed.config, fileBytes(parsed), ex.callOptions());
     if (parsed.stream) {
-      ex.start(200, "text/event-stream", [...SSE_HEADERS, providerHeader(stream)]);
+      ex.start(200, "text/event-stream", [...SSE_HEADERS, ...routeHeaders(stream)]);
       await pipeStream(ex, stream, new TranscriptSseEncoder());
       return;
     }
@@ -51,7 +51,7 @@ async function sendWhole(ex: HttpExchange, stream: EngineStream, parsed: ParsedT
     else if (p?.$case === "usage") usage = p.value;
     else if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
   }
-  const headers = [providerHeader(stream)];
+  const headers = routeHeaders(stream);
   const text = transcript.text.trim();
   switch (parsed.format) {
     case "text":

@@ -6,6 +6,8 @@
  * weak on synthetic speech, so transcripts are asserted loosely (non-empty).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import * as https from "node:https";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +19,7 @@ import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { appendAudio, audioOf, RealtimeTestClient, realtimeUrl, silence, speak, wav, wavData } from "./helpers/realtime.js";
 import { makeSelfSignedCert } from "./helpers/realtime-tls.js";
 
+const execFileAsync = promisify(execFile);
 let tg: TestGateway;
 let dir: string;
 let utterance: Buffer;
@@ -89,6 +92,22 @@ describe("realtime voice (local engines)", () => {
     assert.ok(audioOf(c, next.response.id).length > 0);
     assert.deepEqual(c.invalid, []);
     await c.close();
+  });
+});
+
+describe("clients/voice-client.ts", () => {
+  it("streams a WAV, prints the transcripts and writes the spoken reply to a WAV", async () => {
+    const out = join(dir, "reply.wav");
+    // Asynchronous: the gateway under test runs in this process.
+    const { stdout: printed } = await execFileAsync(
+      process.execPath,
+      ["--import", "tsx", "clients/voice-client.ts", "--url", realtimeUrl(tg.origin).replace(/\?.*$/, ""), "--fast", "--out", out, join(dir, "hello.wav")],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    assert.match(printed, /you: \S/);
+    assert.match(printed, /\[response completed\]/);
+    const reply = wavData(readFileSync(out));
+    assert.ok(reply.length > 24_000, `reply bytes ${reply.length}`);
   });
 });
 

@@ -20,7 +20,7 @@ const SENTENCE = "The quick brown fox jumps over the lazy dog. It was a sunny da
 
 /** A few paragraphs, some thirty sentences. */
 const LONG = Array.from(
-  { length: 6 },
+  { length: 12 },
   (_, p) =>
     `Paragraph ${p + 1} begins here. The gateway streams speech while it is still being made. ` +
     "Each sentence is synthesized on its own, one after the other. Listeners hear the start long before the end is ready. " +

@@ -88,6 +88,9 @@ describe("realtime session", () => {
     assert.ok(done.response.usage.output_tokens > 0);
     assert.deepEqual(c.invalid, []);
     await c.close();
+    // One metrics record per response, door ws.
+    const metrics = await (await fetch(`${tg.origin}/metrics`)).text();
+    assert.match(metrics, /spillway_requests_total\{[^}]*door="ws"[^}]*route="\/v1\/realtime"[^}]*outcome="ok"/);
   });
 
   it("answers with audio: transcript deltas, audio deltas, then the done events", async () => {

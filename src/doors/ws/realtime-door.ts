@@ -15,6 +15,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
+import { recordRequest, type Observability } from "../../observability/observability.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, type ProfileConfig } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
@@ -36,6 +37,8 @@ export interface RealtimeDoorOptions {
   readonly settings: RealtimeDoorSettings;
   /** Sees every server event of every session (tests, tracing). */
   readonly observe?: (event: Record<string, unknown>) => void;
+  /** Metrics and logs: one record per response (door `ws`). */
+  readonly obs?: Observability | undefined;
 }
 
 /** The realtime door, attached to an app. */
@@ -116,6 +119,19 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           idleMs: settings.idleTimeoutSeconds * 1000,
         },
         ...(opts.observe ? { observe: opts.observe } : {}),
+        onResponseEnd: (end, closed) => {
+          if (!opts.obs) return;
+          recordRequest(opts.obs, {
+            requestId: end.id,
+            door: "ws",
+            route: "/v1/realtime",
+            status: end.status === "completed" ? "ok" : end.status,
+            startedAt: end.startedAt,
+            error: end.error,
+            bytesOut: end.audioBytes,
+            clientDisconnected: closed,
+          });
+        },
       });
       data.session = session;
       session.start(data.handshake.model);

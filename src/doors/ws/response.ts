@@ -45,6 +45,19 @@ export interface ResponsePlan {
   readonly metadata: Record<string, string> | null;
   /** Add the reply to the conversation (`conversation: "auto"`), or not (`"none"`). */
   readonly addToConversation: boolean;
+  /** Called once when the response ends (logs, metrics). */
+  readonly onEnd?: ((end: ResponseEnd) => void) | undefined;
+}
+
+/** How a response ended. */
+export interface ResponseEnd {
+  readonly id: string;
+  readonly status: "completed" | "cancelled" | "failed" | "incomplete";
+  /** performance.now() when it started. */
+  readonly startedAt: number;
+  /** Audio bytes sent (before base64). */
+  readonly audioBytes: number;
+  readonly error: SpillwayError | undefined;
 }
 
 /** Largest audio delta sent (bytes before base64): 200 ms of pcm16 at 24 kHz. */
@@ -65,6 +78,9 @@ export class RealtimeResponse {
   private text = "";
   private usage = { input: 0, output: 0 };
   private incomplete = false;
+  private startedAt = performance.now();
+  private audioBytes = 0;
+  private error: SpillwayError | undefined;
   private readonly encoder: OutputEncoder;
   /** Resolves after `response.done` was sent. */
   readonly done: Promise<void>;
@@ -86,6 +102,7 @@ export class RealtimeResponse {
   async run(): Promise<void> {
     if (this.finished) return;
     this.started = true;
+    this.startedAt = performance.now();
     const { plan } = this;
     const { outbox } = plan;
     outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
@@ -215,6 +232,7 @@ export class RealtimeResponse {
             if (this.finished) return;
             const piece = bytes.subarray(at, at + MAX_DELTA_BYTES);
             this.item.audioMs += this.encoder.durationMs(piece.length);
+            this.audioBytes += piece.length;
             plan.outbox.send({ type: "response.output_audio.delta", ...this.where(), delta: piece.toString("base64") });
           }
         }
@@ -240,6 +258,7 @@ export class RealtimeResponse {
   private fail(e: unknown): void {
     if (this.finished) return;
     const err = SpillwayError.from(e);
+    this.error = err;
     this.plan.outbox.send({
       type: "error",
       error: { type: err.type, code: err.openAiCode ?? "response_failed", message: err.message, param: err.param ?? null, event_id: null },
@@ -264,6 +283,7 @@ export class RealtimeResponse {
     }
     outbox.send({ type: "response.done", response: this.responseJson(status, details) });
     this.resolveDone();
+    this.plan.onEnd?.({ id: this.id, status, startedAt: this.startedAt, audioBytes: this.audioBytes, error: this.error });
   }
 
   private where(): Record<string, unknown> {

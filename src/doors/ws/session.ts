@@ -19,7 +19,7 @@ import { Conversation, itemJson, type ConversationItem, type ItemContent } from 
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
 import type { ProfileRegistry } from "./profiles.js";
-import { RealtimeResponse, type CancelReason } from "./response.js";
+import { RealtimeResponse, type CancelReason, type ResponseEnd } from "./response.js";
 import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
 import { TurnTranscription } from "./transcription.js";
 import { EnergyVad, type VadEvent } from "./vad.js";
@@ -51,6 +51,8 @@ export interface SessionOptions {
   readonly limits: SessionLimits;
   /** Sees every server event sent (tests, tracing). */
   readonly observe?: (event: Record<string, unknown>) => void;
+  /** Called when each response ends (logs, metrics); `closed` when the socket was gone by then. */
+  readonly onResponseEnd?: (end: ResponseEnd, closed: boolean) => void;
 }
 
 /** Below this, a commit is refused (OpenAI's rule). */
@@ -434,6 +436,7 @@ export class RealtimeSession {
       temperature: s.temperature,
       metadata: r?.metadata ?? null,
       addToConversation: r?.conversation !== "none",
+      onEnd: (end) => this.opts.onResponseEnd?.(end, this.outbox.isClosed),
     };
   }
 

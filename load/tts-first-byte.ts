@@ -9,7 +9,6 @@
  */
 import { parseArgs } from "node:util";
 import { startTestGateway } from "../test/helpers/gateway.js";
-import { assertLoopback } from "./util.js";
 
 const PARAGRAPH =
   "Streaming speech means the listener hears the beginning while the end is still being made. " +
@@ -29,7 +28,10 @@ const { values } = parseArgs({
 
 const gw = values.url ? undefined : await startTestGateway({ grpc: { enabled: false } });
 const base = values.url ?? gw!.origin;
-assertLoopback(new URL(base).hostname);
+const host = new URL(base).hostname.replace(/^\[|\]$/g, "");
+if (!(host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+  throw new Error(`refusing to benchmark ${host}: only loopback targets are allowed`);
+}
 
 const rows: Array<{ firstByteMs: number; totalMs: number; bytes: number }> = [];
 for (let i = 0; i < Number(values.runs); i++) {

@@ -316,3 +316,26 @@ describe("local speech engine helpers", () => {
     assert.deepEqual(f.segments.map((s) => s.end), [1, 2]);
   });
 });
+
+describe("MP3 with a large ID3 tag", () => {
+  it("decodes past a tag bigger than the no-frame limit (cover art)", async () => {
+    const size = 400 * 1024;
+    const tag = Buffer.alloc(10 + size);
+    tag.write("ID3", 0, "latin1");
+    tag[3] = 4;
+    tag[6] = (size >> 21) & 0x7f;
+    tag[7] = (size >> 14) & 0x7f;
+    tag[8] = (size >> 7) & 0x7f;
+    tag[9] = size & 0x7f;
+    const enc = new Mp3StreamEncoder(24000);
+    const s = new Int16Array(24000);
+    for (let i = 0; i < s.length; i++) s[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 24000));
+    const file = Buffer.concat([tag, enc.encode(s), enc.flush()]);
+    const d = new Mp3StreamDecoder();
+    await d.init();
+    let samples = 0;
+    for (let i = 0; i < file.length; i += 16384) samples += d.push(file.subarray(i, i + 16384)).samples.length;
+    d.end();
+    assert.ok(Math.abs(samples - 24000) < 2400, `${samples} samples`);
+  });
+});

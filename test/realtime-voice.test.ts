@@ -75,7 +75,7 @@ describe("realtime voice (local engines)", () => {
   it("barge-in: speech during a response cancels it (turn_detected), and none of its audio follows its response.done", async () => {
     const c = await RealtimeTestClient.connect(realtimeUrl(tg.origin));
     await c.next("session.created");
-    const long = Array.from({ length: 10 }, (_, i) => `This is sentence number ${i + 1} of a long reply.`).join(" ");
+    const long = Array.from({ length: 30 }, (_, i) => `This is sentence number ${i + 1} of a long reply.`).join(" ");
     c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: long }] } });
     c.send({ type: "response.create" });
     const first = await c.next("response.output_audio.delta");

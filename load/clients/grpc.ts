@@ -1,0 +1,79 @@
+/**
+ * The gRPC load client: `Generate` with the generated client (src/gen), over
+ * several channels (`grpc.use_local_subchannel_pool` so each is its own
+ * HTTP/2 connection, which lets a gateway with several workers share them).
+ */
+import { credentials } from "@grpc/grpc-js";
+import type { Chunk } from "../../src/gen/spillway/v1/chunk.js";
+import type { GenerateRequest } from "../../src/gen/spillway/v1/request.js";
+import { SpillwayServiceClient } from "../../src/gen/spillway/v1/service.js";
+import type { Held, LoadClient, Outcome } from "./types.js";
+
+/** Settings of a gRPC load client. */
+export interface GrpcClientOptions {
+  /** `127.0.0.1:PORT` */
+  readonly address: string;
+  readonly model: string;
+  readonly expectChunks: number;
+  /** HTTP/2 connections to spread calls over. Default 4. */
+  readonly channels?: number;
+}
+
+/** Creates a gRPC load client. */
+export function createGrpcClient(o: GrpcClientOptions): LoadClient {
+  const clients = Array.from(
+    { length: o.channels ?? 4 },
+    () =>
+      new SpillwayServiceClient(o.address, credentials.createInsecure(), {
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc.max_concurrent_streams": 100_000,
+      }),
+  );
+  let next = 0;
+  const req: GenerateRequest = {
+    model: o.model,
+    messages: [{ role: "user", content: "benchmark", parts: [], toolCalls: [], toolCallId: "", name: "" }],
+    prompt: "",
+    tools: [],
+    toolChoice: "",
+    stop: [],
+    parallelToolCalls: undefined,
+    extra: undefined,
+  };
+  const pick = (): SpillwayServiceClient => clients[next++ % clients.length]!;
+
+  return {
+    run(t0) {
+      return new Promise<Outcome>((resolve) => {
+        let ttft: number | undefined;
+        let chunks = 0;
+        let finished = false;
+        let inBandError: string | undefined;
+        const call = pick().generate(req);
+        call.on("data", (c: Chunk) => {
+          ttft ??= performance.now() - t0;
+          const k = c.payload?.$case;
+          if (k === "text") chunks++;
+          else if (k === "finish") finished = true;
+          else if (k === "error") inBandError = c.payload?.$case === "error" ? c.payload.value.message : "error";
+        });
+        call.on("error", (e) => resolve({ ok: false, ttftMs: ttft, chunks, error: e.message }));
+        call.on("end", () => {
+          const ok = finished && chunks >= o.expectChunks && !inBandError;
+          resolve(ok ? { ok, ttftMs: ttft, chunks } : { ok, ttftMs: ttft, chunks, error: inBandError ?? `short stream (${chunks} chunks)` });
+        });
+      });
+    },
+    hold() {
+      return new Promise<Held>((resolve, reject) => {
+        const call = pick().generate(req);
+        call.once("data", () => resolve({ close: () => call.cancel() }));
+        call.on("data", () => undefined);
+        call.on("error", (e) => reject(e));
+      });
+    },
+    close() {
+      for (const c of clients) c.close();
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * The load generator process (forked by bench.ts, one per job, talking over
+ * IPC): runs one job against one target and reports a {@link JobResult}.
+ *
+ * - `rate`: open loop. Streams start on a fixed schedule (`rate` per second
+ *   for `seconds`) whether or not earlier ones have finished, and latency is
+ *   counted from each stream's scheduled start, so a stalled target cannot
+ *   hide its stall by slowing the generator (no coordinated omission).
+ * - `closed`: `concurrency` streams back to back for `seconds` (throughput).
+ * - `hold`: opens `count` streams, reports `held` once each has its first
+ *   chunk, keeps them open until told `release` (memory per open stream).
+ *
+ * Every job ends by itself: scheduling stops after `seconds`, and streams
+ * still running `drainMs` later are counted as errors.
+ */
+import { createGrpcClient } from "./clients/grpc.js";
+import { createHttpClient } from "./clients/http.js";
+import type { Held, LoadClient, Outcome } from "./clients/types.js";
+import { createWsClient } from "./clients/ws.js";
+import { summarize, type Summary } from "./stats.js";
+import { assertLoopback, isMain, sleep } from "./util.js";
+
+/** Which door a job talks to. */
+export type Door = "sse" | "json" | "grpc" | "ws";
+
+/** One job for the load generator. */
+export interface Job {
+  readonly door: Door;
+  /** `http://127.0.0.1:P`, `127.0.0.1:P` (gRPC) or `ws://127.0.0.1:P/v1/realtime?model=…`. */
+  readonly target: string;
+  readonly model: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly expectChunks: number;
+  readonly mode: "rate" | "closed" | "hold";
+  readonly rate?: number;
+  readonly concurrency?: number;
+  readonly seconds?: number;
+  readonly count?: number;
+  /** How long after the schedule ends streams may still finish. Default 10 000. */
+  readonly drainMs?: number;
+}
+
+/** What a `rate` or `closed` job measured. */
+export interface JobResult {
+  readonly started: number;
+  readonly ok: number;
+  readonly errors: number;
+  /** A few distinct error messages. */
+  readonly errorSamples: readonly string[];
+  /** Latency to the first chunk (whole response for `json`), ms. */
+  readonly ttft: Summary;
+  /** Content chunks received. */
+  readonly chunks: number;
+  /** Wall time from the first start to the last end, s. */
+  readonly elapsedS: number;
+  /** Streams that started more than 5 ms after their scheduled time (generator overloaded). */
+  readonly lateStarts: number;
+}
+
+function hostOf(target: string): string {
+  return target.includes("://") ? new URL(target).hostname : target.slice(0, target.lastIndexOf(":"));
+}
+
+/** The client for `job`. */
+export function clientFor(job: Job): LoadClient {
+  assertLoopback(hostOf(job.target));
+  switch (job.door) {
+    case "sse":
+    case "json":
+      return createHttpClient({ origin: job.target, model: job.model, stream: job.door === "sse", expectChunks: job.expectChunks, ...(job.headers ? { headers: job.headers } : {}) });
+    case "grpc":
+      return createGrpcClient({ address: job.target, model: job.model, expectChunks: job.expectChunks });
+    case "ws":
+      return createWsClient({ url: job.target, expectChunks: job.expectChunks });
+  }
+}
+
+class Recorder {
+  readonly ttfts: number[] = [];
+  ok = 0;
+  errors = 0;
+  chunks = 0;
+  started = 0;
+  late = 0;
+  readonly samples = new Set<string>();
+  firstStart = 0;
+  lastEnd = 0;
+
+  add(o: Outcome): void {
+    this.lastEnd = performance.now();
+    this.chunks += o.chunks;
+    if (o.ok) {
+      this.ok++;
+      if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
+    } else {
+      this.errors++;
+      if (this.samples.size < 5 && o.error) this.samples.add(o.error);
+    }
+  }
+
+  result(unfinished: number): JobResult {
+    return {
+      started: this.started,
+      ok: this.ok,
+      errors: this.errors + unfinished,
+      errorSamples: [...this.samples, ...(unfinished > 0 ? [`${unfinished} unfinished at the drain limit`] : [])],
+      ttft: summarize(this.ttfts),
+      chunks: this.chunks,
+      elapsedS: Math.round((this.lastEnd - this.firstStart) / 10) / 100,
+      lateStarts: this.late,
+    };
+  }
+}
+
+async function settle(pending: Set<Promise<void>>, drainMs: number): Promise<number> {
+  const until = performance.now() + drainMs;
+  while (pending.size > 0 && performance.now() < until) await Promise.race([sleep(50), ...pending]);
+  return pending.size;
+}
+
+/** Runs a `rate` job: open loop at `rate` streams/s for `seconds`. */
+export async function runRate(client: LoadClient, job: Job): Promise<JobResult> {
+  const rate = job.rate ?? 100;
+  const total = Math.max(1, Math.round(rate * (job.seconds ?? 5)));
+  const rec = new Recorder();
+  const pending = new Set<Promise<void>>();
+  const start = performance.now() + 5;
+  rec.firstStart = start;
+  let i = 0;
+  while (i < total) {
+    const now = performance.now();
+    while (i < total && start + (i * 1000) / rate <= now) {
+      const t0 = start + (i * 1000) / rate;
+      if (now - t0 > 5) rec.late++;
+      rec.started++;
+      const p: Promise<void> = client.run(t0).then((o) => {
+        rec.add(o);
+        pending.delete(p);
+      });
+      pending.add(p);
+      i++;
+    }
+    await sleep(1);
+  }
+  return rec.result(await settle(pending, job.drainMs ?? 10_000));
+}
+
+/** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */
+export async function runClosed(client: LoadClient, job: Job): Promise<JobResult> {
+  const rec = new Recorder();
+  const until = performance.now() + (job.seconds ?? 5) * 1000;
+  rec.firstStart = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() < until) {
+      rec.started++;
+      rec.add(await client.run(performance.now()));
+    }
+  };
+  const workers = new Set<Promise<void>>();
+  for (let i = 0; i < (job.concurrency ?? 64); i++) {
+    const w: Promise<void> = worker().then(() => void workers.delete(w));
+    workers.add(w);
+  }
+  return rec.result(await settle(workers, job.drainMs ?? 10_000));
+}
+
+/** Opens `count` streams (at most 1 000 opening at once) and holds them. */
+export async function runHold(client: LoadClient, count: number): Promise<{ held: Held[]; failed: number; errorSamples: string[] }> {
+  const held: Held[] = [];
+  let failed = 0;
+  const samples = new Set<string>();
+  let next = 0;
+  const opener = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      try {
+        held.push(await client.hold());
+      } catch (e) {
+        failed++;
+        if (samples.size < 5) samples.add((e as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(1000, count) }, opener));
+  return { held, failed, errorSamples: [...samples] };
+}
+
+/** Messages from the load generator to bench.ts. */
+export type LoadgenMessage =
+  | { type: "result"; result: JobResult }
+  | { type: "held"; held: number; failed: number; errorSamples: string[] }
+  | { type: "failed"; error: string };
+
+async function serve(job: Job): Promise<void> {
+  const send = (m: LoadgenMessage): void => void process.send?.(m);
+  const client = clientFor(job);
+  try {
+    if (job.mode === "hold") {
+      const h = await runHold(client, job.count ?? 1000);
+      send({ type: "held", held: h.held.length, failed: h.failed, errorSamples: h.errorSamples });
+      await new Promise<void>((r) => process.once("message", () => r()));
+      for (const s of h.held) s.close();
+    } else {
+      send({ type: "result", result: job.mode === "rate" ? await runRate(client, job) : await runClosed(client, job) });
+    }
+  } finally {
+    client.close();
+  }
+}
+
+if (isMain(import.meta.url)) {
+  process.once("message", (job: Job) => {
+    serve(job)
+      .catch((e: unknown) => void process.send?.({ type: "failed", error: String(e) } satisfies LoadgenMessage))
+      .finally(() => setTimeout(() => process.exit(0), 50));
+  });
+  // Bounded: a generator that outlives any job by far is stopped.
+  setTimeout(() => process.exit(2), 15 * 60_000).unref();
+}

@@ -1,0 +1,223 @@
+/**
+ * The processes of a benchmark run: the mock upstream, the gateway (Spillway
+ * or Portkey), and one load generator per job, all on loopback. Each is
+ * stopped by the run; a process that does not say it is ready in time fails
+ * the run instead of hanging it.
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Job, JobResult, LoadgenMessage } from "./loadgen.js";
+import { sleep } from "./util.js";
+
+/** The repository root. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const TSX = ["--import", "tsx"];
+
+/** A child process the run owns. */
+export interface Proc {
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function own(child: ChildProcess): Proc {
+  const exited = new Promise<void>((r) => {
+    if (child.exitCode !== null) r();
+    else child.once("exit", () => r());
+  });
+  return {
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await Promise.race([exited, sleep(15_000)]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** Waits for a stdout line that `match` accepts (and returns what it returns). */
+function waitForLine<T>(child: ChildProcess, match: (line: string) => T | undefined, what: string, ms = 30_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`${what}: not ready after ${ms} ms\n${buf}${err}`)), ms);
+    child.stderr?.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.stdout?.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const m = match(line);
+        if (m !== undefined) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it was ready\n${buf}${err}`));
+    });
+  });
+}
+
+/** Environment for children: no real provider keys or base URLs leak into a run. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (/^(OPENAI|ANTHROPIC|SPILLWAY)_/.test(k) || k === "PORT" || k === "GRPC_PORT" || k === "HOST") delete env[k];
+  return { ...env, ...extra };
+}
+
+/** Starts the mock upstream; resolves with its port. */
+export async function startMock(): Promise<Proc & { port: number }> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/mock-upstream.ts")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({}) });
+  const port = await waitForLine(child, (l) => (l.startsWith("{") ? (JSON.parse(l) as { port: number }).port : undefined), "mock upstream");
+  return { ...own(child), port };
+}
+
+/** Settings of a Spillway gateway under test. */
+export interface SpillwayOptions {
+  readonly mockPort: number;
+  readonly workers: number;
+  /** Realtime profiles to define: profile id → the mock text model its responses use. Empty: no `realtime` section. */
+  readonly realtime: Readonly<Record<string, string>>;
+  /** Which Spillway tree to run (default: this one), e.g. a worktree of an older commit for before/after. */
+  readonly root?: string;
+}
+
+/** Starts Spillway (src/main.ts) on free ports against the mock; resolves with its ports. */
+export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPort: number; grpcPort: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
+  const config = join(dir, "bench.json");
+  const profiles = Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }]));
+  const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles } } : {};
+  const root = o.root ?? ROOT;
+  writeFileSync(
+    config,
+    JSON.stringify({
+      http: { host: "127.0.0.1", port: 0 },
+      grpc: { host: "127.0.0.1", port: 0 },
+      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000 },
+      routing: { maxAttempts: 1 },
+      shutdown: { graceMs: 0 },
+      providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] } },
+      ...realtime,
+    }),
+  );
+  const child = spawn(process.execPath, [...TSX, join(root, "src/main.ts"), "--config", config, "--workers", String(o.workers)], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: cleanEnv({ LOG_LEVEL: "info" }),
+  });
+  const ports = await waitForLine(
+    child,
+    (l) => {
+      if (!l.includes("listening")) return undefined;
+      const j = JSON.parse(l) as { http: number; grpc: number };
+      return { httpPort: j.http, grpcPort: j.grpc };
+    },
+    "spillway",
+  );
+  return { ...own(child), ...ports };
+}
+
+/** Where `--compare portkey` installs Portkey's gateway (gitignored). */
+export const PORTKEY_CACHE = join(ROOT, "load/.cache/portkey");
+/** The Portkey version compared against. */
+export const PORTKEY_VERSION = "1.15.2";
+
+/** Installs `@portkey-ai/gateway` into the cache folder unless it is there; returns its entry file. */
+export function ensurePortkey(): string {
+  const entry = join(PORTKEY_CACHE, "node_modules/@portkey-ai/gateway/build/start-server.js");
+  if (existsSync(entry)) return entry;
+  mkdirSync(PORTKEY_CACHE, { recursive: true });
+  console.error(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${PORTKEY_CACHE} …`);
+  const r = spawnSync("npm", ["install", "--prefix", PORTKEY_CACHE, "--no-audit", "--no-fund", "--ignore-scripts", "--no-save", `@portkey-ai/gateway@${PORTKEY_VERSION}`], {
+    stdio: ["ignore", "inherit", "inherit"],
+    timeout: 300_000,
+  });
+  if (r.status !== 0 || !existsSync(entry)) throw new Error("could not install @portkey-ai/gateway (npm install failed)");
+  return entry;
+}
+
+/** The installed Portkey version (from its package.json). */
+export function portkeyVersion(): string {
+  const pkg = join(PORTKEY_CACHE, "node_modules/@portkey-ai/gateway/package.json");
+  return existsSync(pkg) ? (JSON.parse(readFileSync(pkg, "utf8")) as { version: string }).version : "?";
+}
+
+/** Starts Portkey's gateway (`--port=N --headless`) on `port`. */
+export async function startPortkey(port: number): Promise<Proc> {
+  const entry = ensurePortkey();
+  const child = spawn(process.execPath, [entry, `--port=${port}`, "--headless"], { cwd: PORTKEY_CACHE, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({ NODE_ENV: "production" }) });
+  await waitForLine(child, (l) => (l.includes("Ready for connections") ? true : undefined), "portkey");
+  return own(child);
+}
+
+/** Resident memory (bytes) of `pid` and all its descendants (cluster workers). */
+export function rssTree(pid: number): number {
+  let total = 0;
+  const walk = (p: number): void => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, "utf8");
+      const m = /VmRSS:\s+(\d+) kB/.exec(status);
+      if (m) total += Number(m[1]) * 1024;
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
+    } catch {
+      // The process is gone.
+    }
+  };
+  walk(pid);
+  return total;
+}
+
+/** Runs one job in a fresh load generator process. */
+export function runJob(job: Job): Promise<JobResult> {
+  const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: LoadgenMessage) => {
+      if (m.type === "result") resolve(m.result);
+      else reject(new Error(m.type === "failed" ? m.error : "unexpected message"));
+    });
+    child.once("exit", (code) => reject(new Error(`load generator exited (${code})`)));
+    child.send(job);
+  });
+}
+
+/** A load generator holding streams open; `release()` closes them and ends the process. */
+export interface Holding {
+  readonly held: number;
+  readonly failed: number;
+  readonly errorSamples: readonly string[];
+  release(): Promise<void>;
+}
+
+/** Opens `job.count` streams in a fresh load generator and resolves once they are all open. */
+export function holdStreams(job: Job): Promise<Holding> {
+  const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: LoadgenMessage) => {
+      if (m.type !== "held") {
+        reject(new Error(m.type === "failed" ? m.error : "unexpected message"));
+        return;
+      }
+      resolve({
+        held: m.held,
+        failed: m.failed,
+        errorSamples: m.errorSamples,
+        async release() {
+          child.send("release");
+          await Promise.race([exited, sleep(10_000)]);
+          if (child.exitCode === null) child.kill("SIGKILL");
+        },
+      });
+    });
+    void exited.then(() => reject(new Error("load generator exited before holding its streams")));
+    child.send(job);
+  });
+}

@@ -1,0 +1,105 @@
+/** The benchmark's markdown tables, from the JSON it writes. */
+import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.js";
+import { ratio } from "./stats.js";
+
+/** Everything one run measured (the JSON file's shape). */
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly command: string;
+  readonly machine: { readonly cores: number; readonly node: string; readonly cpu: string };
+  readonly settings: Record<string, unknown>;
+  readonly fixedRates: RateRow[];
+  readonly maxRates: MaxRateRow[];
+  readonly throughput: ThroughputRow[];
+  readonly memory: MemoryRow[];
+  /** Non-streamed requests through each gateway (the Portkey side by side). */
+  readonly compare: {
+    readonly rates: RateRow[];
+    readonly throughput: ThroughputRow[];
+    readonly notes: string[];
+  };
+  readonly notes: string[];
+}
+
+const f = (v: number | undefined, digits = 2): string => (v === undefined ? "–" : v.toFixed(digits));
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function rateTable(rows: readonly RateRow[]): string {
+  return table(
+    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "added p50 ms", "added p99 ms", "late starts"],
+    rows.map((r) => [
+      String(r.rate),
+      r.target,
+      r.door,
+      `${r.result.ok} / ${r.result.started}`,
+      f(r.result.ttft.p50),
+      f(r.result.ttft.p99),
+      f(r.addedP50),
+      f(r.addedP99),
+      String(r.result.lateStarts),
+    ]),
+  );
+}
+
+function throughputTable(rows: readonly ThroughputRow[], unit: string): string {
+  const floor = rows.find((r) => r.target === "direct");
+  return table(
+    ["target", "door", "concurrency", unit === "chunks" ? "chunks/s" : "requests/s", "streams/s", "vs direct", "errors"],
+    rows.map((r) => [
+      r.target,
+      r.door,
+      String(r.concurrency),
+      String(unit === "chunks" ? r.chunksPerS : r.streamsPerS),
+      String(r.streamsPerS),
+      f(unit === "chunks" ? ratio(r.chunksPerS, floor?.chunksPerS) : ratio(r.streamsPerS, floor?.streamsPerS)),
+      String(r.result.errors),
+    ]),
+  );
+}
+
+/** The whole report as markdown. */
+export function markdown(b: BenchResults): string {
+  const out: string[] = [];
+  out.push(`# Spillway benchmark — ${b.startedAt}`, "", `\`${b.command}\` on ${b.machine.cores} cores (${b.machine.cpu}), Node ${b.machine.node}.`, "");
+  out.push("Mock upstream, gateway and load generator are separate processes on loopback sharing the same cores.", "");
+  if (b.fixedRates.length > 0) out.push("## Time to first chunk at fixed rates (open loop)", "", rateTable(b.fixedRates), "");
+  if (b.maxRates.length > 0) {
+    out.push(
+      "## Highest sustained rate",
+      "",
+      table(
+        ["target", "door", "max streams/s", "p99 bound ms", "steps (rate: p99 ms / errors)"],
+        b.maxRates.map((m) => [m.target, m.door, String(m.maxRate), String(m.boundMs), m.steps.map((s) => `${s.rate}: ${f(s.p99, 1)}/${s.errors}`).join(", ")]),
+      ),
+      "",
+    );
+  }
+  if (b.throughput.length > 0) out.push("## Chunks relayed end to end (closed loop)", "", throughputTable(b.throughput, "chunks"), "");
+  if (b.memory.length > 0) {
+    out.push(
+      "## Memory per open stream (slow streams held open)",
+      "",
+      table(
+        ["target", "door", "streams", "held", "workers", "RSS before MiB", "RSS held MiB", "KiB per stream"],
+        b.memory.map((m) => [m.target, m.door, String(m.streams), String(m.held), String(m.workers), f(m.rssBaseMiB, 1), f(m.rssHeldMiB, 1), f(m.kibPerStream, 1)]),
+      ),
+      "",
+    );
+  }
+  if (b.compare.rates.length > 0 || b.compare.throughput.length > 0) {
+    out.push("## Side by side: non-streamed chat completions", "");
+    if (b.compare.throughput.length > 0) out.push(throughputTable(b.compare.throughput, "requests"), "");
+    const sw = b.compare.throughput.find((r) => r.target === "spillway");
+    for (const r of b.compare.throughput) {
+      if (r.target !== "spillway" && r.target !== "direct" && sw) out.push(`Throughput spillway / ${r.target}: **${f(ratio(sw.streamsPerS, r.streamsPerS))}×**`, "");
+    }
+    if (b.compare.rates.length > 0) out.push(rateTable(b.compare.rates), "");
+    for (const n of b.compare.notes) out.push(`- ${n}`);
+    out.push("");
+  }
+  if (b.notes.length > 0) out.push("## Notes", "", ...b.notes.map((n) => `- ${n}`), "");
+  return out.join("\n");
+}

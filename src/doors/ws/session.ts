@@ -16,6 +16,7 @@ import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/pcm.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
+import { buildItem, truncateItem } from "./item-events.js";
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
 import type { ProfileRegistry } from "./profiles.js";
@@ -335,83 +336,23 @@ export class RealtimeSession {
   }
 
   private createItem(ci: ClientItem, previousId: string | null | undefined, eventId: string | null): void {
-    if (ci.id !== undefined && this.conversation.find(ci.id)) {
-      this.error({ code: "item_already_exists", message: `An item with id '${ci.id}' already exists.`, param: "item.id", eventId });
+    const built = buildItem(ci, previousId, this.conversation, this.settings.inputFormat);
+    if ("code" in built) {
+      this.error({ ...built, eventId });
       return;
     }
-    if (previousId && !this.conversation.find(previousId)) {
-      this.error({ code: "item_not_found", message: `Item with id '${previousId}' not found.`, param: "previous_item_id", eventId });
-      return;
-    }
-    const content: ItemContent[] = [];
-    const audio: Array<{ part: ItemContent; samples: Int16Array }> = [];
-    for (const [i, c] of ci.content.entries()) {
-      const param = `item.content[${i}]`;
-      const type = c.type === "text" ? (ci.role === "assistant" ? "output_text" : "input_text") : c.type === "audio" ? "output_audio" : c.type;
-      const allowed = ci.role === "assistant" ? ["output_text", "output_audio"] : ci.role === "system" ? ["input_text"] : ["input_text", "input_audio"];
-      if (!allowed.includes(type)) {
-        this.error({ code: "invalid_value", message: `Invalid '${param}.type': ${ci.role} items cannot hold '${c.type}' content.`, param: `${param}.type`, eventId });
-        return;
-      }
-      const part: ItemContent = { type };
-      if (type.endsWith("_text")) {
-        if (c.text === undefined) {
-          this.error({ code: "missing_required_parameter", message: `Missing required parameter: '${param}.text'.`, param: `${param}.text`, eventId });
-          return;
-        }
-        part.text = c.text;
-      } else if (c.transcript != null) {
-        part.transcript = c.transcript;
-      } else if (type === "input_audio" && c.audio !== undefined) {
-        const bytes = decodeBase64Strict(c.audio);
-        let samples: Int16Array | undefined;
-        try {
-          samples = bytes && new InputDecoder(this.settings.inputFormat).decode(bytes);
-        } catch {
-          samples = undefined;
-        }
-        if (!samples) {
-          this.error({ code: "invalid_value", message: `Invalid '${param}.audio': it must be base64 ${this.settings.inputFormat} audio.`, param: `${param}.audio`, eventId });
-          return;
-        }
-        audio.push({ part, samples });
-      }
-      content.push(part);
-    }
-    const item: ConversationItem = { id: ci.id ?? newId("item"), role: ci.role, status: "completed", content, audioMs: 0 };
+    const { item, audio } = built;
     const previous = this.conversation.add(item, previousId ?? undefined);
     this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
     for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.samples);
   }
 
   private truncate(itemId: string, contentIndex: number, audioEndMs: number, eventId: string | null): void {
-    const item = this.conversation.find(itemId);
-    if (!item || item.role !== "assistant") {
-      this.error({ code: "item_not_found", message: `No assistant item with id '${itemId}'.`, param: "item_id", eventId });
+    const problem = truncateItem(this.conversation, itemId, contentIndex, audioEndMs);
+    if (problem) {
+      this.error({ ...problem, eventId });
       return;
     }
-    const part = item.content[contentIndex];
-    if (!part || part.type !== "output_audio") {
-      this.error({ code: "invalid_value", message: `Item '${itemId}' has no audio content at index ${contentIndex}.`, param: "content_index", eventId });
-      return;
-    }
-    if (audioEndMs > Math.ceil(item.audioMs)) {
-      this.error({
-        code: "invalid_value",
-        message: `audio_end_ms ${audioEndMs} is past the end of the item's audio (${Math.floor(item.audioMs)} ms).`,
-        param: "audio_end_ms",
-        eventId,
-      });
-      return;
-    }
-    // The model's memory of what was heard: the transcript cut in proportion (audio is not kept).
-    const t = part.transcript ?? "";
-    if (item.audioMs > 0 && t) {
-      const cut = Math.round((t.length * audioEndMs) / item.audioMs);
-      const space = t.lastIndexOf(" ", cut);
-      part.transcript = cut >= t.length ? t : t.slice(0, space > 0 ? space : cut);
-    }
-    item.audioMs = audioEndMs;
     this.outbox.send({ type: "conversation.item.truncated", item_id: itemId, content_index: contentIndex, audio_end_ms: audioEndMs });
   }
 

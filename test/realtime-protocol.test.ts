@@ -75,10 +75,12 @@ describe("realtime session", () => {
       "response.created",
       "response.output_item.added",
       "conversation.item.created",
+      "conversation.item.added",
       "response.content_part.added",
       "response.output_text.done",
       "response.content_part.done",
       "response.output_item.done",
+      "conversation.item.done",
       "response.done",
     ]);
     const text = c.all("response.output_text.delta").map((e) => e.delta).join("");

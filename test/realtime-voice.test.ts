@@ -51,6 +51,8 @@ describe("realtime voice (local engines)", () => {
     const transcribed = await c.next("conversation.item.input_audio_transcription.completed");
     assert.equal(transcribed.item_id, started.item_id);
     assert.ok(transcribed.transcript.length > 0, "non-empty transcript");
+    const final = await c.next("conversation.item.done", (e) => e.item.id === started.item_id);
+    assert.equal(final.item.content[0].transcript, transcribed.transcript);
     const done = await c.next("response.done");
     assert.equal(done.response.status, "completed");
     const text = c.all("response.output_audio_transcript.delta").map((e) => e.delta).join("");

@@ -54,6 +54,20 @@ export class Outbox {
     this.socket.cork(() => this.socket.send(text));
   }
 
+  /**
+   * An item joined the conversation: `conversation.item.created`, and for GA
+   * clients also `conversation.item.added` (GA's name for the same moment).
+   */
+  itemAdded(previousItemId: string | null, item: Record<string, unknown>): void {
+    this.send({ type: "conversation.item.created", previous_item_id: previousItemId, item });
+    if (!this.beta) this.send({ type: "conversation.item.added", previous_item_id: previousItemId, item });
+  }
+
+  /** An item is final (transcript known, response over): `conversation.item.done`, GA clients only. */
+  itemDone(item: Record<string, unknown>): void {
+    if (!this.beta) this.send({ type: "conversation.item.done", item });
+  }
+
   /** Resolves when the socket can take more (or has closed). */
   ready(): Promise<void> {
     if (this.closed || this.socket.getBufferedAmount() < this.highWaterBytes) return Promise.resolve();

@@ -111,9 +111,7 @@ export class RealtimeResponse {
     if (plan.addToConversation) plan.conversation.add(this.item);
     this.itemAdded = true;
     outbox.send({ type: "response.output_item.added", response_id: this.id, output_index: 0, item: this.itemJson() });
-    if (plan.addToConversation) {
-      outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: this.itemJson() });
-    }
+    if (plan.addToConversation) outbox.itemAdded(previous, this.itemJson());
     this.item.content.push(this.part);
     outbox.send({ type: "response.content_part.added", ...this.where(), part: this.partJson() });
     try {
@@ -280,6 +278,7 @@ export class RealtimeResponse {
     }
     if (this.itemAdded) {
       outbox.send({ type: "response.output_item.done", response_id: this.id, output_index: 0, item: this.itemJson() });
+      if (this.plan.addToConversation) outbox.itemDone(this.itemJson());
     }
     outbox.send({ type: "response.done", response: this.responseJson(status, details) });
     this.resolveDone();

@@ -305,8 +305,9 @@ export class RealtimeSession {
     const item: ConversationItem = { id: itemId, role: "user", status: "completed", content: [part], audioMs: 0 };
     const previous = this.conversation.add(item);
     this.outbox.send({ type: "input_audio_buffer.committed", previous_item_id: previous, item_id: itemId });
-    this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
+    this.outbox.itemAdded(previous, itemJson(item, this.opts.beta));
     this.transcribeItem(part, live ?? this.transcription(itemId), live ? undefined : audio);
+    this.enqueue(() => Promise.resolve(this.outbox.itemDone(itemJson(item, this.opts.beta))));
     if (respond) this.queueResponse(this.plan(undefined));
   }
 
@@ -343,8 +344,10 @@ export class RealtimeSession {
     }
     const { item, audio } = built;
     const previous = this.conversation.add(item, previousId ?? undefined);
-    this.outbox.send({ type: "conversation.item.created", previous_item_id: previous, item: itemJson(item, this.opts.beta) });
+    this.outbox.itemAdded(previous, itemJson(item, this.opts.beta));
     for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.samples);
+    if (audio.length === 0) this.outbox.itemDone(itemJson(item, this.opts.beta));
+    else this.enqueue(() => Promise.resolve(this.outbox.itemDone(itemJson(item, this.opts.beta))));
   }
 
   private truncate(itemId: string, contentIndex: number, audioEndMs: number, eventId: string | null): void {

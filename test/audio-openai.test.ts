@@ -75,6 +75,23 @@ describe("audio via the openai provider (fake upstream)", () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), fake.speechBytes);
   });
 
+  it("aborts the upstream speech request when the client disconnects", async () => {
+    const aborted = fake.nextAbort();
+    const abort = new AbortController();
+    const res = await fetch(`${gw.baseUrl}/audio/speech`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "openai/tts-1", input: "Hi.", voice: "slow" }),
+      signal: abort.signal,
+    });
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.ok(first.value && first.value.length > 0, "the first piece arrives before the upstream is done");
+    abort.abort();
+    const rec = await aborted;
+    assert.equal(rec.body.voice, "slow");
+  });
+
   it("keeps an upstream 400 and its message", async () => {
     const res = await postJson(`${gw.baseUrl}/audio/speech`, { model: "openai/tts-1", input: "Hi.", voice: "fail" });
     assert.equal(res.status, 400);

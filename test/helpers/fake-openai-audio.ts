@@ -32,6 +32,8 @@ export interface FakeAudioUpstream {
   readonly transcriptDeltas: readonly string[];
   /** Segments of a `verbose_json` transcription. */
   readonly segments: ReadonlyArray<{ start: number; end: number; text: string }>;
+  /** Resolves when the gateway closes a speech request before the fake finished it. */
+  nextAbort(): Promise<AudioRequest>;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ function fail(res: ServerResponse, status: number, message: string, param: strin
 /** Starts the fake on a free loopback port; `speechBytes` is what speech requests return. */
 export async function startFakeOpenAiAudio(speechBytes: Buffer): Promise<FakeAudioUpstream> {
   const requests: AudioRequest[] = [];
+  const abortWaiters: Array<(r: AudioRequest) => void> = [];
   const speechUsage = { input_tokens: 7, output_tokens: 42, total_tokens: 49 };
   const transcriptDeltas = ["Hello", " from", " the", " upstream."];
   const segments = [
@@ -59,19 +62,25 @@ export async function startFakeOpenAiAudio(speechBytes: Buffer): Promise<FakeAud
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
     requests.push({ url: req.url ?? "", headers: req.headers, body });
     if (body.voice === "fail") return fail(res, 400, "Invalid voice 'fail'.", "voice");
+    res.on("close", () => {
+      if (!res.writableFinished) for (const w of abortWaiters.splice(0)) w(requests.at(-1)!);
+    });
+    // Voice `slow`: pieces a second apart, for disconnect tests.
+    const pause = body.voice === "slow" ? 1000 : 10;
     if (body.stream_format === "sse") {
       res.writeHead(200, { "content-type": "text/event-stream" });
       for (const t of thirds) {
         res.write(`data: ${JSON.stringify({ type: "speech.audio.delta", audio: t.toString("base64") })}\n\n`);
-        await sleep(10);
+        await sleep(pause);
       }
       res.end(`data: ${JSON.stringify({ type: "speech.audio.done", usage: speechUsage })}\n\n`);
       return;
     }
     res.writeHead(200, { "content-type": body.response_format === "mp3" ? "audio/mpeg" : "application/octet-stream" });
     for (const t of thirds) {
+      if (res.destroyed) return;
       res.write(t);
-      await sleep(10);
+      await sleep(pause);
     }
     res.end();
   }
@@ -135,6 +144,7 @@ export async function startFakeOpenAiAudio(speechBytes: Buffer): Promise<FakeAud
     speechUsage,
     transcriptDeltas,
     segments,
+    nextAbort: () => new Promise((r) => abortWaiters.push(r)),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();

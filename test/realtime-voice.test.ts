@@ -97,6 +97,39 @@ describe("realtime voice (local engines)", () => {
   });
 });
 
+describe("turn detection settings", () => {
+  it("create_response: false commits and transcribes the turn but waits for response.create; interrupt_response: false lets a response finish", async () => {
+    const c = await RealtimeTestClient.connect(realtimeUrl(tg.origin));
+    await c.next("session.created");
+    c.send({
+      type: "session.update",
+      session: { type: "realtime", audio: { input: { turn_detection: { type: "server_vad", create_response: false, interrupt_response: false } } } },
+    });
+    await c.next("session.updated");
+    appendAudio(c, Buffer.concat([silence(300), utterance, silence(900)]));
+    const t = await c.next("conversation.item.input_audio_transcription.completed");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(c.all("response.created").length, 0);
+    c.send({ type: "response.create" });
+    const first = await c.next("response.output_audio.delta");
+    // The echo model answers with what it heard.
+    const done0 = await c.next("response.done");
+    assert.equal(c.all("response.output_audio_transcript.done")[0]!.transcript, t.transcript);
+    assert.equal(done0.response.id, first.response_id);
+    // Speech during a response no longer interrupts it.
+    const long = Array.from({ length: 30 }, (_, i) => `Sentence ${i + 1} goes on.`).join(" ");
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: long }] } });
+    c.send({ type: "response.create" });
+    const running = await c.next("response.output_audio.delta", (e) => e.response_id !== first.response_id);
+    appendAudio(c, Buffer.concat([silence(200), utterance, silence(900)]));
+    await c.next("input_audio_buffer.speech_started", () => true, 20_000, c.events.indexOf(running));
+    const done = await c.next("response.done", (e) => e.response.id === running.response_id);
+    assert.equal(done.response.status, "completed");
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+});
+
 describe("clients/voice-client.ts", () => {
   it("streams a WAV, prints the transcripts and writes the spoken reply to a WAV", async () => {
     const out = join(dir, "reply.wav");

@@ -10,6 +10,7 @@ import { Resampler } from "../src/audio/resample.js";
 import { toBytes, toSamples } from "../src/audio/pcm.js";
 import { encodeUlaw } from "../src/doors/ws/audio/g711.js";
 import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { startFakeOpenAiAudio } from "./helpers/fake-openai-audio.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { appendAudio, audioOf, RealtimeTestClient, realtimeUrl, silence, speak } from "./helpers/realtime.js";
 
@@ -137,5 +138,43 @@ describe("audio items and G.711 input", () => {
     assert.equal(c.events.filter((e) => e.item_id === started.item_id && String(e.type).includes("transcription")).length, 0);
     assert.equal(tg.gateway.engine.admission.openStreams, 0, "the turn's transcription was cancelled");
     await c.close();
+  });
+});
+
+describe("a profile of upstream speech models", () => {
+  it("openai transcription + local text + openai speech: the turn's audio is uploaded as WAV, upstream deltas and audio come through", async () => {
+    const speechBytes = Buffer.alloc(4800, 1);
+    const up = await startFakeOpenAiAudio(speechBytes);
+    const gw = await startTestGateway({
+      providers: { openai: { type: "openai", baseUrl: up.baseUrl, apiKey: "sk-upstream" } },
+      realtime: { profiles: { "cloud/voice": { stt: "openai/gpt-4o-transcribe", text: "local/echo", tts: "openai/gpt-4o-mini-tts" } } },
+    });
+    try {
+      const c = await RealtimeTestClient.connect(realtimeUrl(gw.origin, "cloud/voice"));
+      await c.next("session.created");
+      appendAudio(c, Buffer.concat([silence(300), utterance, silence(900)]));
+      const t = await c.next("conversation.item.input_audio_transcription.completed");
+      assert.equal(t.transcript, "Hello from the upstream.");
+      assert.deepEqual(
+        c.all("conversation.item.input_audio_transcription.delta").map((e) => e.delta),
+        ["Hello", " from", " the", " upstream."],
+      );
+      const done = await c.next("response.done");
+      assert.equal(done.response.status, "completed");
+      assert.equal(c.all("response.output_audio_transcript.done")[0]!.transcript, "Hello from the upstream.");
+      assert.ok(audioOf(c, done.response.id).length > 0);
+      const upload = up.requests.find((r) => r.url === "/v1/audio/transcriptions")!;
+      assert.equal(upload.body.model, "gpt-4o-transcribe");
+      assert.equal(upload.file?.name, "speech.wav");
+      assert.equal(upload.file?.bytes.subarray(0, 4).toString("ascii"), "RIFF");
+      const speech = up.requests.find((r) => r.url === "/v1/audio/speech")!;
+      assert.equal(speech.body.model, "gpt-4o-mini-tts");
+      assert.equal(speech.body.response_format, "pcm");
+      assert.deepEqual(c.invalid, []);
+      await c.close();
+    } finally {
+      await gw.close();
+      await up.close();
+    }
   });
 });

@@ -15,6 +15,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
 import { toBytes } from "../../audio/pcm.js";
+import { wavHeader } from "../../audio/wav.js";
 import { createLinkedAbortController } from "../../engine/signals.js";
 import { AsyncQueue } from "./async-queue.js";
 import { SESSION_RATE } from "./audio/formats.js";
@@ -47,6 +48,9 @@ export class TurnTranscription {
 
   constructor(private readonly opts: TranscriptionOptions) {
     this.controller = createLinkedAbortController(opts.signal);
+    // A streamed WAV (size unknown): every engine reads it, and upstream APIs
+    // that take a file upload need a recognizable format, which raw PCM is not.
+    this.audio.push(wavHeader(SESSION_RATE));
     this.result = this.run();
   }
 
@@ -94,10 +98,10 @@ export class TurnTranscription {
           model: opts.model,
           language: opts.language,
           prompt: opts.prompt,
-          encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+          encoding: AudioEncoding.AUDIO_ENCODING_WAV,
           sampleRate: SESSION_RATE,
-          filename: "",
-          mimeType: "",
+          filename: "speech.wav",
+          mimeType: "audio/wav",
         },
         this.audio,
         { signal: this.controller.signal, principal: opts.principal },

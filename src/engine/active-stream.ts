@@ -72,7 +72,8 @@ const enum Phase {
 export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly iterator: AsyncIterator<ChunkPayload>;
-  private readonly abortPromise: Promise<never>;
+  /** Rejects the pull in progress (the call was aborted while waiting on the provider). */
+  private rejectPull: ((reason: unknown) => void) | undefined;
   private seq = 0;
   private phase = Phase.Content;
   private readonly usage = emptyUsage();
@@ -97,11 +98,18 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     const signal = controller.signal;
-    this.abortPromise = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason as Error);
-      else signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
-    });
-    this.abortPromise.catch(() => undefined);
+    if (!signal.aborted) {
+      signal.addEventListener(
+        "abort",
+        () => {
+          const reject = this.rejectPull;
+          this.rejectPull = undefined;
+          this.waitingSince = 0;
+          reject?.(signal.reason as Error);
+        },
+        { once: true },
+      );
+    }
     const left = Math.max(0, timeouts.deadline - Date.now());
     this.deadlineTimer = setTimeout(() => {
       controller.abort(
@@ -221,8 +229,31 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     // flowing this is a no-op, so chunks cost no timer work.
     if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
     const next = this.iterator.next();
-    return Promise.race([next, this.abortPromise]).finally(() => {
+    const signal = this.controller.signal;
+    if (signal.aborted) {
+      next.catch(() => undefined);
       this.waitingSince = 0;
+      return Promise.reject(signal.reason as Error);
+    }
+    // A plain promise settled by whichever comes first, the provider's next
+    // payload or the abort listener: unlike Promise.race against one abort
+    // promise per stream, nothing accumulates per chunk.
+    return new Promise<IteratorResult<ChunkPayload>>((resolve, reject) => {
+      this.rejectPull = reject;
+      next.then(
+        (r) => {
+          this.rejectPull = undefined;
+          this.waitingSince = 0;
+          resolve(r);
+        },
+        (e: unknown) => {
+          this.rejectPull = undefined;
+          this.waitingSince = 0;
+          // The provider's own rejection, passed on as it is (as Promise.race did).
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(e);
+        },
+      );
     });
   }
 

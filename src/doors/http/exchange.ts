@@ -52,6 +52,13 @@ export class HttpExchange {
   private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
+  /** Status and headers of a started response, until the first flush sends them. */
+  private head: [number, string, Headers] | undefined;
+  /** Text written but not yet handed to the socket. */
+  private pending = "";
+  private flushQueued = false;
+  /** While the socket is full: resolves when it can take more. */
+  private blocked: Promise<void> | undefined;
 
   constructor(
     private readonly res: HttpResponse,
@@ -165,6 +172,7 @@ export class HttpExchange {
     this.bytesOut += body.length;
     this.res.cork(() => {
       if (!this.started) this.writeHead(status, contentType, headers);
+      else this.writePending();
       this.res.end(body, close);
     });
   }
@@ -192,42 +200,53 @@ export class HttpExchange {
     this.send(status, "application/json", errorBody(err), headers, status === 413);
   }
 
-  /** Starts a streamed response: status and headers now, body by {@link write}. */
+  /**
+   * Starts a streamed response: status and headers go out with the first
+   * batch of body (or at once, in the next turn of the event loop).
+   */
   start(status: number, contentType: string, headers: Headers = []): void {
     if (this.aborted || this.started) return;
-    this.res.cork(() => this.writeHead(status, contentType, headers));
+    this.started = true;
+    this.status = status;
+    this.head = [status, contentType, headers];
+    this.scheduleFlush();
   }
 
   /**
    * Writes a piece of a started response. Returns `undefined` when the socket
    * took it, or a promise that resolves once the socket can take more (or the
    * client left): await it before producing the next piece.
+   *
+   * Text is batched: pieces written in the same turn of the event loop (the
+   * events of one upstream read) go out corked together in one syscall at
+   * `setImmediate`, so a chunk costs a string concatenation, not a send.
+   * Backpressure seen by that flush is reported by the next `write`. Bytes
+   * are written at once (after any batched text), as the caller may reuse
+   * its buffer.
    */
   write(data: string | Uint8Array): Promise<void> | undefined {
     if (this.aborted || this.finished) return undefined;
-    let ok = true;
     this.bytesOut += data.length;
-    this.res.cork(() => {
-      ok = this.res.write(data);
-    });
-    if (ok) return undefined;
-    if (!this.writableRegistered) {
-      this.writableRegistered = true;
-      this.res.onWritable(() => {
-        this.wake();
-        return true;
-      });
+    if (typeof data === "string") {
+      this.pending += data;
+      if (this.blocked) return this.blocked;
+      this.scheduleFlush();
+      return undefined;
     }
-    return new Promise<void>((resolve) => {
-      this.onWritableWaiter = resolve;
+    let ok = true;
+    this.res.cork(() => {
+      ok = this.writePending();
+      ok = this.res.write(data) && ok;
     });
+    return ok ? this.blocked : this.block();
   }
 
-  /** Ends a started response (with a last piece, when given). */
+  /** Ends a started response (with a last piece, when given), after any batched text. */
   end(data?: string): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
     this.res.cork(() => {
+      this.writePending();
       this.res.end(data);
     });
   }
@@ -237,6 +256,52 @@ export class HttpExchange {
     if (this.aborted) return;
     this.finished = true;
     this.res.close();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flush);
+  }
+
+  /** Hands the batched head and text to the socket in one cork (one syscall). */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.aborted || this.finished || this.blocked) return;
+    if (!this.head && this.pending.length === 0) return;
+    let ok = true;
+    this.res.cork(() => {
+      ok = this.writePending();
+    });
+    if (!ok) void this.block();
+  };
+
+  /** Inside a cork: writes the pending head and text; false when the socket is full. */
+  private writePending(): boolean {
+    if (this.head) {
+      const [status, contentType, headers] = this.head;
+      this.head = undefined;
+      this.writeHead(status, contentType, headers);
+    }
+    if (this.pending.length === 0) return true;
+    const text = this.pending;
+    this.pending = "";
+    return this.res.write(text);
+  }
+
+  /** The socket is full: the promise resolves when uWS says it is writable again (or the client left). */
+  private block(): Promise<void> {
+    if (!this.writableRegistered) {
+      this.writableRegistered = true;
+      this.res.onWritable(() => {
+        this.wake();
+        return true;
+      });
+    }
+    this.blocked ??= new Promise<void>((resolve) => {
+      this.onWritableWaiter = resolve;
+    });
+    return this.blocked;
   }
 
   private writeHead(status: number, contentType: string, headers: Headers): void {
@@ -252,6 +317,8 @@ export class HttpExchange {
   private wake(): void {
     const w = this.onWritableWaiter;
     this.onWritableWaiter = undefined;
+    this.blocked = undefined;
+    if (this.pending.length > 0) this.scheduleFlush();
     w?.();
   }
 }

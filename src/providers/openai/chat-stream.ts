@@ -8,7 +8,7 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import { parseEventJson, readSseBatches } from "../shared/sse-reader.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError } from "../shared/upstream-http.js";
 
@@ -65,45 +65,48 @@ export async function* openAiStreamPayloads(
   let finished = false;
   let done = false;
   try {
-    for await (const ev of readSseEvents(body, provider)) {
-      if (ev.data === "[DONE]") {
-        done = true;
-        break;
-      }
-      const j = parseEventJson(ev.data, provider);
-      if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
-      if (ev.event === "error" || j["error"] !== undefined) throw inBandError(provider, j["error"] ?? j);
-      const choices = j["choices"];
-      const c: unknown = Array.isArray(choices) ? choices[0] : undefined;
-      if (isObj(c)) {
-        if (legacy) {
-          const text = str(c["text"]);
-          if (text) yield textPayload(text);
-        } else if (isObj(c["delta"])) {
-          const d = c["delta"];
-          const content = str(d["content"]);
-          if (content) yield textPayload(content);
-          const calls = d["tool_calls"];
-          if (Array.isArray(calls)) {
-            for (const tc of calls as unknown[]) {
-              if (!isObj(tc)) continue;
-              const fn = isObj(tc["function"]) ? tc["function"] : {};
-              yield toolCallPayload({
-                index: num(tc["index"]),
-                id: str(tc["id"]),
-                name: str(fn["name"]),
-                arguments: str(fn["arguments"]),
-              });
+    // One async step per upstream read, not per event: the events of a read are handled in a plain loop.
+    read: for await (const batch of readSseBatches(body, provider)) {
+      for (const ev of batch) {
+        if (ev.data === "[DONE]") {
+          done = true;
+          break read;
+        }
+        const j = parseEventJson(ev.data, provider);
+        if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
+        if (ev.event === "error" || j["error"] !== undefined) throw inBandError(provider, j["error"] ?? j);
+        const choices = j["choices"];
+        const c: unknown = Array.isArray(choices) ? choices[0] : undefined;
+        if (isObj(c)) {
+          if (legacy) {
+            const text = str(c["text"]);
+            if (text) yield textPayload(text);
+          } else if (isObj(c["delta"])) {
+            const d = c["delta"];
+            const content = str(d["content"]);
+            if (content) yield textPayload(content);
+            const calls = d["tool_calls"];
+            if (Array.isArray(calls)) {
+              for (const tc of calls as unknown[]) {
+                if (!isObj(tc)) continue;
+                const fn = isObj(tc["function"]) ? tc["function"] : {};
+                yield toolCallPayload({
+                  index: num(tc["index"]),
+                  id: str(tc["id"]),
+                  name: str(fn["name"]),
+                  arguments: str(fn["arguments"]),
+                });
+              }
             }
           }
+          const reason = str(c["finish_reason"]);
+          if (reason) {
+            finished = true;
+            yield finishPayload(mapFinishReason(reason));
+          }
         }
-        const reason = str(c["finish_reason"]);
-        if (reason) {
-          finished = true;
-          yield finishPayload(mapFinishReason(reason));
-        }
+        if (isObj(j["usage"])) yield mapUsage(j["usage"]);
       }
-      if (isObj(j["usage"])) yield mapUsage(j["usage"]);
     }
   } catch (e) {
     throw streamReadError(provider, e, signal);

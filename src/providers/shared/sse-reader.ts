@@ -17,7 +17,23 @@ export async function* readSseEvents(
   provider: string,
   maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
 ): AsyncGenerator<EventSourceMessage> {
-  const ready: EventSourceMessage[] = [];
+  for await (const batch of readSseBatches(body, provider, maxEventBytes)) {
+    for (const e of batch) yield e;
+  }
+}
+
+/**
+ * {@link readSseEvents}, one batch per body read: the events that one read of
+ * the upstream socket completed (never empty). The hot path iterates a batch
+ * synchronously instead of paying an async-generator step per event. A batch
+ * is the caller's to keep: the next read makes a new array.
+ */
+export async function* readSseBatches(
+  body: AsyncIterable<Uint8Array>,
+  provider: string,
+  maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
+): AsyncGenerator<EventSourceMessage[]> {
+  let ready: EventSourceMessage[] = [];
   let parseError: Error | undefined;
   const parser = createParser({
     maxBufferSize: maxEventBytes,
@@ -36,11 +52,14 @@ export async function* readSseEvents(
         { httpStatus: 502, openAiCode: "upstream_error", cause: parseError },
       );
     }
-    for (let i = 0; i < ready.length; i++) yield ready[i]!;
-    ready.length = 0;
+    if (ready.length > 0) {
+      const batch = ready;
+      ready = [];
+      yield batch;
+    }
   }
   parser.feed(decoder.decode());
-  for (const e of ready) yield e;
+  if (ready.length > 0) yield ready;
 }
 
 /** Parses an upstream event's JSON, failing the stream with a clear error if it is not JSON. */

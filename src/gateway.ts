@@ -5,6 +5,7 @@ import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
+import { RedisLimitStore } from "./engine/limits/redis-limit-store.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
 import { createRouter } from "./engine/router.js";
@@ -57,13 +58,20 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   setMaxListeners(0, shutdown.signal);
   let draining = false;
   const router = createRouter(createProviders(config), config.aliases);
+  const admission = new Admission(config.auth.keys, {
+    maxConcurrentStreams: config.limits.maxConcurrentStreams,
+    store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
+    failOpen: config.redis?.failOpen,
+    leaseTtlMs: config.limits.maxStreamMs + 60_000,
+    onStoreError: (e) => obs.logger.warn({ err: (e as Error).message }, "rate-limit store (Redis) failed"),
+  });
   const engine = createStreamEngine({
     router,
     timeoutMs: config.limits.timeoutMs,
     idleTimeoutMs: config.limits.idleTimeoutMs,
     maxStreamMs: config.limits.maxStreamMs,
     routing: config.routing,
-    admission: new Admission(config.auth.keys, config.limits.maxConcurrentStreams),
+    admission,
     shutdownSignal: shutdown.signal,
     onAttemptFailed: (route, err, retrying) => {
       metrics.upstreamErrors.inc({ provider: route.provider.name, code: Code[err.code] });
@@ -118,6 +126,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // Every engine stream is cancelled above, so gRPC calls end at once with
       // their in-band error; the grace only covers calls not yet in the engine.
       await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);
+      await admission.close();
     },
   };
 }

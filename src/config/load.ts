@@ -30,7 +30,7 @@ function intFromEnv(env: Env, name: string): number | undefined {
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
  * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
- * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`. An `openai` or `anthropic` provider is
+ * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`. An `openai` or `anthropic` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -42,6 +42,8 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   if (env["HOST"]) http["host"] = env["HOST"];
   const grpcPort = intFromEnv(env, "GRPC_PORT");
   if (grpcPort !== undefined) grpc["port"] = grpcPort;
+
+  if (env["REDIS_URL"]) raw["redis"] = { ...(raw["redis"] as Raw | undefined), url: env["REDIS_URL"] };
 
   const local = (providers["local"] ??= { type: "local" }) as Raw;
   const delay = intFromEnv(env, "SPILLWAY_LOCAL_TOKEN_DELAY_MS");

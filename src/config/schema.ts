@@ -129,6 +129,20 @@ export const configSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  /**
+   * Redis, to share gateway-key usage (requests, tokens, open streams)
+   * between workers and instances; each process counts alone when absent.
+   */
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL"),
+      keyPrefix: z.string().min(1).default("spillway"),
+      /** A command slower than this counts as Redis being down. */
+      commandTimeoutMs: z.number().int().positive().default(250),
+      /** With Redis down: admit without counting (true) or answer 503 (false). */
+      failOpen: z.boolean().default(true),
+    })
+    .optional(),
   /** Graceful shutdown. */
   shutdown: z
     .strictObject({

@@ -1,7 +1,8 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
-import { WindowCounter } from "./window-counter.js";
+import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
+import { MemoryLimitStore } from "./limits/memory-limit-store.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -29,9 +30,20 @@ export interface Lease {
 interface KeyState {
   readonly digest: Buffer;
   readonly cfg: GatewayKey;
-  readonly requests: WindowCounter;
-  readonly tokens: WindowCounter;
-  streams: number;
+}
+
+/** Settings of {@link Admission} beyond the keys. */
+export interface AdmissionOptions {
+  /** Streams open at once across the gateway (this process); more get 503. */
+  readonly maxConcurrentStreams: number;
+  /** Where per-key usage is counted; this process's memory when absent. */
+  readonly store?: LimitStore | undefined;
+  /** How long a stream lease lives in the store if its holder dies (ms). */
+  readonly leaseTtlMs?: number | undefined;
+  /** When the store fails: admit without counting (true) or answer 503 (false). */
+  readonly failOpen?: boolean | undefined;
+  /** Told about store failures (for logs). */
+  readonly onStoreError?: ((e: unknown) => void) | undefined;
 }
 
 const ANONYMOUS: Principal = { name: "anonymous", index: -1 };
@@ -41,19 +53,25 @@ const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
  * Gateway keys and limits, for every door: authenticates a bearer key
  * (compared in constant time against every configured key), and admits a
  * stream only within the key's model list, requests/min, tokens/min and
- * concurrent-stream cap, and the gateway's global stream cap. State is in
- * this process's memory (one instance, or per worker).
+ * concurrent-stream cap (counted in a {@link LimitStore}: memory, or Redis
+ * shared by every worker and instance), and this process's stream cap.
  */
 export class Admission {
   private readonly keys: KeyState[];
+  private readonly store: LimitStore;
   private streams = 0;
 
   constructor(
     keys: readonly GatewayKey[],
-    private readonly maxConcurrentStreams: number,
-    private readonly now: () => number = Date.now,
+    private readonly opts: AdmissionOptions,
   ) {
-    this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg, requests: new WindowCounter(), tokens: new WindowCounter(), streams: 0 }));
+    this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
+    this.store = opts.store ?? new MemoryLimitStore();
+  }
+
+  /** Closes the store's connections. */
+  close(): Promise<void> {
+    return this.store.close();
   }
 
   /** Whether callers must present a key. */
@@ -90,14 +108,14 @@ export class Admission {
 
   /**
    * Admits one stream of `models` (the model and any per-request fallbacks)
-   * for `principal`, or throws 403 / 429 (with Retry-After) / 503.
+   * for `principal`, or rejects with 403 / 429 (with Retry-After) / 503.
    */
-  admit(principal: Principal | undefined, models: readonly string[]): Lease {
+  async admit(principal: Principal | undefined, models: readonly string[]): Promise<Lease> {
     const p = principal ?? ANONYMOUS;
     if (this.required && p.index < 0) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { openAiCode: "missing_api_key" });
     }
-    if (this.streams >= this.maxConcurrentStreams) {
+    if (this.streams >= this.opts.maxConcurrentStreams) {
       throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
         openAiCode: "server_overloaded",
         retryAfterMs: 1000,
@@ -105,47 +123,65 @@ export class Admission {
       });
     }
     const state = p.index >= 0 ? this.keys[p.index] : undefined;
-    if (state) this.check(state, models);
+    if (state) checkModels(state.cfg, models);
     this.streams++;
-    if (state) state.streams++;
+    const limited = state && (state.cfg.rpm !== undefined || state.cfg.tpm !== undefined || state.cfg.maxConcurrentStreams !== undefined);
+    const leaseId = limited ? randomUUID() : "";
+    let counted = false;
+    if (state && limited) {
+      let rejection: LimitRejection | undefined;
+      try {
+        rejection = await this.store.admit(state.cfg.name, state.cfg, leaseId, this.opts.leaseTtlMs ?? 15 * 60_000);
+        counted = rejection === undefined;
+      } catch (e) {
+        this.opts.onStoreError?.(e);
+        if (!this.opts.failOpen) {
+          this.streams--;
+          throw new SpillwayError(Code.Unavailable, "Rate limits cannot be checked right now; try again shortly.", {
+            openAiCode: "limits_unavailable",
+            retryAfterMs: 1000,
+            httpStatus: 503,
+            cause: e,
+          });
+        }
+      }
+      if (rejection) {
+        this.streams--;
+        throw rejectionError(state.cfg, rejection);
+      }
+    }
     let released = false;
     return {
       release: (tokens) => {
         if (released) return;
         released = true;
         this.streams--;
-        if (state) {
-          state.streams--;
-          if (tokens > 0) state.tokens.add(tokens, this.now());
-        }
+        if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },
     };
   }
+}
 
-  private check(s: KeyState, models: readonly string[]): void {
-    const { cfg } = s;
-    if (cfg.models) {
-      for (const m of models) {
-        if (!cfg.models.some((p) => p === m || (p.endsWith("/*") && m.startsWith(p.slice(0, -1))))) {
-          throw new SpillwayError(Code.PermissionDenied, `The API key '${cfg.name}' may not use the model '${m}'.`, {
-            param: "model",
-            openAiCode: "model_not_allowed",
-          });
-        }
-      }
+function checkModels(cfg: GatewayKey, models: readonly string[]): void {
+  if (!cfg.models) return;
+  for (const m of models) {
+    if (!cfg.models.some((p) => p === m || (p.endsWith("/*") && m.startsWith(p.slice(0, -1))))) {
+      throw new SpillwayError(Code.PermissionDenied, `The API key '${cfg.name}' may not use the model '${m}'.`, {
+        param: "model",
+        openAiCode: "model_not_allowed",
+      });
     }
-    const now = this.now();
-    if (cfg.maxConcurrentStreams !== undefined && s.streams >= cfg.maxConcurrentStreams) {
-      throw rateLimited(`The API key '${cfg.name}' has ${s.streams} streams open, its limit.`, 1000);
-    }
-    if (cfg.rpm !== undefined && s.requests.sum(now) >= cfg.rpm) {
-      throw rateLimited(`Rate limit reached for '${cfg.name}': ${cfg.rpm} requests per minute.`, s.requests.msUntilRelief(now));
-    }
-    if (cfg.tpm !== undefined && s.tokens.sum(now) >= cfg.tpm) {
-      throw rateLimited(`Rate limit reached for '${cfg.name}': ${cfg.tpm} tokens per minute.`, s.tokens.msUntilRelief(now));
-    }
-    s.requests.add(1, now);
   }
+}
+
+function rejectionError(cfg: GatewayKey, r: LimitRejection): SpillwayError {
+  const message =
+    r.limit === "streams"
+      ? `The API key '${cfg.name}' has ${cfg.maxConcurrentStreams} streams open, its limit.`
+      : r.limit === "rpm"
+        ? `Rate limit reached for '${cfg.name}': ${cfg.rpm} requests per minute.`
+        : `Rate limit reached for '${cfg.name}': ${cfg.tpm} tokens per minute.`;
+  return rateLimited(message, r.retryAfterMs);
 }
 
 function rateLimited(message: string, retryAfterMs: number): SpillwayError {

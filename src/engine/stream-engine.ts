@@ -105,7 +105,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const maxStreamMs = options.maxStreamMs ?? 600_000;
   const routing = options.routing;
-  const admission = options.admission ?? new Admission([], Infinity);
+  const admission = options.admission ?? new Admission([], { maxConcurrentStreams: Infinity });
   const breaker = new CircuitBreaker({
     threshold: routing?.breakerThreshold ?? Infinity,
     cooldownMs: routing?.breakerCooldownMs ?? 30_000,
@@ -182,7 +182,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
    */
   async function openWithFailover(models: readonly string[], capability: Capability, opts: CallOptions, start: Start, replayable: boolean): Promise<EngineStream> {
     // Admission first: a key learns nothing about models it may not use.
-    const lease = admission.admit(opts.principal, models);
+    const lease = await admission.admit(opts.principal, models);
     let routes: Array<Route | undefined>;
     try {
       routes = resolveAll(models, capability);

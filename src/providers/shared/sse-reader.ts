@@ -43,23 +43,84 @@ export async function* readSseBatches(
     },
   });
   const decoder = new TextDecoder();
-  for await (const bytes of body) {
-    parser.feed(decoder.decode(bytes, { stream: true }));
-    if (parseError) {
-      throw new SpillwayError(
-        Code.DataLoss,
-        `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`,
-        { httpStatus: 502, openAiCode: "upstream_error", cause: parseError },
-      );
+  const source = bodySource(body);
+  let ended = false;
+  try {
+    for (;;) {
+      const bytes = await source.read();
+      if (bytes === undefined) break;
+      parser.feed(decoder.decode(bytes, { stream: true }));
+      if (parseError) {
+        throw new SpillwayError(
+          Code.DataLoss,
+          `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`,
+          { httpStatus: 502, openAiCode: "upstream_error", cause: parseError },
+        );
+      }
+      if (ready.length > 0) {
+        const batch = ready;
+        ready = [];
+        yield batch;
+      }
     }
-    if (ready.length > 0) {
-      const batch = ready;
-      ready = [];
-      yield batch;
-    }
+    ended = true;
+    parser.feed(decoder.decode());
+    if (ready.length > 0) yield ready;
+  } finally {
+    if (!ended) await source.stop();
   }
-  parser.feed(decoder.decode());
-  if (ready.length > 0) yield ready;
+}
+
+interface BodySource {
+  /** The next piece, `undefined` at the end. */
+  read(): Promise<Uint8Array | undefined>;
+  /** The reader stopped before the end (after `[DONE]`, or on an error). */
+  stop(): Promise<void>;
+}
+
+const isReadableStream = (b: AsyncIterable<Uint8Array>): b is ReadableStream<Uint8Array> =>
+  typeof (b as Partial<ReadableStream<Uint8Array>>).getReader === "function";
+
+/**
+ * Reads a body. A fetch body (ReadableStream) is read with its reader so
+ * that stopping early can look for the end without waiting for it: when the
+ * end is already there (an upstream ends the body right after `[DONE]`),
+ * the body is read to its end and the upstream connection stays open for
+ * reuse; otherwise it is cancelled at once, which closes that connection.
+ * (Cancelling a fetch body always closes its connection, and costs an
+ * AbortError.)
+ */
+function bodySource(body: AsyncIterable<Uint8Array>): BodySource {
+  if (isReadableStream(body)) {
+    const reader = body.getReader();
+    return {
+      async read() {
+        const r = await reader.read();
+        return r.done ? undefined : r.value;
+      },
+      async stop() {
+        try {
+          const next = reader.read();
+          next.catch(() => undefined);
+          const last = await Promise.race([next, new Promise<undefined>((r) => setImmediate(r, undefined))]);
+          if (last?.done) return;
+          await reader.cancel();
+        } catch {
+          // The body failed or was aborted: nothing left to stop.
+        }
+      },
+    };
+  }
+  const it = body[Symbol.asyncIterator]();
+  return {
+    async read() {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
+    },
+    async stop() {
+      await it.return?.();
+    },
+  };
 }
 
 /** Parses an upstream event's JSON, failing the stream with a clear error if it is not JSON. */

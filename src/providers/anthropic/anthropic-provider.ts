@@ -77,23 +77,22 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
     },
     async *generate(model, req, ctx) {
       const body = messagesBody(model, req, opts.maxTokens);
-      const key = keys.pick();
-      const reqHeaders: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream", ...headers };
-      if (key) {
-        reqHeaders["x-api-key"] = key.key;
-        if (keys.size > 1) ctx.labels["key"] = key.name;
-      }
-      let res: Response;
-      try {
-        res = await fetch(`${base}/v1/messages`, { method: "POST", headers: reqHeaders, body: JSON.stringify(body), signal: ctx.signal });
-      } catch (e) {
-        throw connectionError(opts.name, e, ctx.signal);
-      }
-      if (!res.ok) {
-        const err = await anthropicHttpError(opts.name, res);
-        const refused = res.status === 401 || res.status === 403 || res.status === 429;
-        throw key && refused ? keys.refused(key, err) : err;
-      }
+      const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...headers };
+      const res = await keys.withKey(
+        ctx.labels,
+        reqHeaders,
+        async (h) => {
+          let r: Response;
+          try {
+            r = await fetch(`${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
+          } catch (e) {
+            throw connectionError(opts.name, e, ctx.signal);
+          }
+          if (!r.ok) throw await anthropicHttpError(opts.name, r);
+          return r;
+        },
+        (k) => ["x-api-key", k],
+      );
       yield* anthropicStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
     },
   };

@@ -15,8 +15,11 @@ export interface OpenAiUpstream {
   readonly name: string;
   /** Base URL including `/v1`. */
   readonly base: string;
-  /** Headers for every request (authorization included). */
-  readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Runs one upstream request with the provider's headers plus `extra`,
+   * authorized with a key from its pool (rotating, resting refused keys).
+   */
+  readonly send: <T>(ctx: ProviderContext, extra: Readonly<Record<string, string>>, run: (headers: Record<string, string>) => Promise<T>) => Promise<T>;
 }
 
 
@@ -58,7 +61,7 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
   if (req.speed && req.speed !== 1) body["speed"] = req.speed;
   if (req.instructions) body["instructions"] = req.instructions;
   if (speechSse(model)) body["stream_format"] = "sse";
-  const res = await postJson(up.name, `${up.base}/audio/speech`, body, { ...up.headers, "x-request-id": ctx.streamId }, ctx.signal);
+  const res = await up.send(ctx, {}, (h) => postJson(up.name, `${up.base}/audio/speech`, body, h, ctx.signal));
   const audio = (data: Uint8Array): ChunkPayload => ({
     $case: "audio",
     value: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), encoding, sampleRate: encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ? OPENAI_PCM_RATE : 0, channels: 1 },
@@ -116,19 +119,16 @@ export async function* openAiTranscribe(
     mimeType: config.mimeType || "application/octet-stream",
     data: audio,
   });
-  let res: Response;
-  try {
-    res = await fetch(`${up.base}/audio/transcriptions`, {
-      method: "POST",
-      headers: { ...up.headers, "content-type": form.contentType, "x-request-id": ctx.streamId },
-      body: form.body,
-      duplex: "half",
-      signal: ctx.signal,
-    });
-  } catch (e) {
-    throw connectionError(up.name, e, ctx.signal);
-  }
-  if (!res.ok) throw await upstreamError(up.name, res);
+  const res = await up.send(ctx, { "content-type": form.contentType }, async (headers) => {
+    let r: Response;
+    try {
+      r = await fetch(`${up.base}/audio/transcriptions`, { method: "POST", headers, body: form.body, duplex: "half", signal: ctx.signal });
+    } catch (e) {
+      throw connectionError(up.name, e, ctx.signal);
+    }
+    if (!r.ok) throw await upstreamError(up.name, r);
+    return r;
+  });
   if (!res.body) throw upstreamTruncated(up.name, "an empty transcription response");
   if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     yield* transcriptEvents(up.name, res.body);

@@ -1,6 +1,5 @@
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
-import { SpillwayError } from "../../engine/errors.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
@@ -58,7 +57,11 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
-    ...openAiAudioMethods({ name: opts.name, base, headers }),
+    ...openAiAudioMethods({
+      name: opts.name,
+      base,
+      send: (ctx, extra, run) => keys.withKey(ctx.labels, { ...headers, ...extra, "x-request-id": ctx.streamId }, run),
+    }),
     async listModels(signal) {
       if (opts.models) return opts.models.map(info);
       if (cached && Date.now() - cached.at < MODEL_LIST_TTL_MS) return cached.models;
@@ -79,20 +82,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       const native = opts.responsesApi === true && fitsResponsesApi(req);
       const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
       const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
-      const key = keys.pick();
-      const reqHeaders: Record<string, string> = { ...headers, "x-request-id": ctx.streamId };
-      if (key) {
-        reqHeaders["authorization"] = `Bearer ${key.key}`;
-        if (keys.size > 1) ctx.labels["key"] = key.name;
-      }
-      let res: Response;
-      try {
-        res = await postJson(opts.name, url, body, reqHeaders, ctx.signal);
-      } catch (e) {
-        const status = e instanceof SpillwayError ? e.httpStatus : undefined;
-        if (key && e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) throw keys.refused(key, e);
-        throw e;
-      }
+      const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
       if (native) yield* responsesStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
       else yield* openAiStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal, legacy);
     },

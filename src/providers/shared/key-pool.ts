@@ -79,4 +79,33 @@ export class KeyPool {
       cause: err,
     });
   }
+
+  /**
+   * Runs one upstream request with a key from the pool: `run` gets `headers`
+   * plus the key's header (`authorization: Bearer …` unless `authHeader`
+   * says otherwise); the key's name becomes the call's `key` label when the
+   * pool has several; a 401/403/429 from the upstream rests the key (see
+   * {@link KeyPool.refused}).
+   */
+  async withKey<T>(
+    labels: Record<string, string>,
+    headers: Readonly<Record<string, string>>,
+    run: (headers: Record<string, string>) => Promise<T>,
+    authHeader: (key: string) => readonly [string, string] = (k) => ["authorization", `Bearer ${k}`],
+  ): Promise<T> {
+    const key = this.pick();
+    const h: Record<string, string> = { ...headers };
+    if (key) {
+      const [name, value] = authHeader(key.key);
+      h[name] = value;
+      if (this.size > 1) labels["key"] = key.name;
+    }
+    try {
+      return await run(h);
+    } catch (e) {
+      const status = e instanceof SpillwayError ? e.httpStatus : undefined;
+      if (key && e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) throw this.refused(key, e);
+      throw e;
+    }
+  }
 }

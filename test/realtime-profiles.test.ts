@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { Resampler } from "../src/audio/resample.js";
 import { toBytes, toSamples } from "../src/audio/pcm.js";
 import { encodeUlaw } from "../src/doors/ws/audio/g711.js";
-import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { chatChunk, chatEvents, startFakeOpenAi, usageChunk, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startFakeOpenAiAudio } from "./helpers/fake-openai-audio.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { appendAudio, audioOf, RealtimeTestClient, realtimeUrl, silence, speak } from "./helpers/realtime.js";
@@ -176,5 +176,59 @@ describe("a profile of upstream speech models", () => {
       await gw.close();
       await up.close();
     }
+  });
+});
+
+describe("function calls", () => {
+  it("the text model's tool calls become function_call items; the client's function_call_output feeds the next response", async () => {
+    const call = (d: Record<string, unknown>): unknown => chatChunk(null, { tool_calls: [{ index: 0, ...d }] });
+    fake.script = () => ({
+      events: [
+        chatChunk("", { role: "assistant" }),
+        call({ id: "call_1", type: "function", function: { name: "get_weather", arguments: "" } }),
+        call({ function: { arguments: '{"city":' } }),
+        call({ function: { arguments: '"Paris"}' } }),
+        chatChunk(null, {}, "tool_calls"),
+        usageChunk(9, 7),
+      ],
+    });
+    const c = await open("acme/voice");
+    const tool = { type: "function", name: "get_weather", description: "Weather of a city.", parameters: { type: "object", properties: { city: { type: "string" } } } };
+    c.send({ type: "session.update", session: { type: "realtime", output_modalities: ["text"], tools: [tool], tool_choice: "auto" } });
+    const updated = await c.next("session.updated");
+    assert.deepEqual(updated.session.tools, [tool]);
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "Weather in Paris?" }] } });
+    c.send({ type: "response.create" });
+    const done = await c.next("response.done");
+    assert.equal(done.response.status, "completed");
+    assert.equal(done.response.output.length, 1);
+    const item = done.response.output[0];
+    assert.deepEqual([item.type, item.name, item.call_id, item.arguments], ["function_call", "get_weather", "call_1", '{"city":"Paris"}']);
+    assert.deepEqual(c.all("response.function_call_arguments.delta").map((e) => e.delta), ['{"city":', '"Paris"}']);
+    const argsDone = c.all("response.function_call_arguments.done")[0]!;
+    assert.deepEqual([argsDone.name, argsDone.arguments, argsDone.call_id], ["get_weather", '{"city":"Paris"}', "call_1"]);
+    const sent = fake.requests.at(-1)!.body;
+    assert.equal(sent.tools[0].function.name, "get_weather");
+    assert.equal(sent.tool_choice, "auto");
+
+    fake.script = () => ({ events: chatEvents(["It is 20 degrees."]) });
+    c.send({ type: "conversation.item.create", item: { type: "function_call_output", call_id: "call_1", output: '{"temp":20}' } });
+    const out = await c.next("conversation.item.created", (e) => e.item.type === "function_call_output");
+    assert.equal(out.item.call_id, "call_1");
+    c.send({ type: "response.create" });
+    const second = await c.next("response.done", (e) => e.response.id !== done.response.id);
+    assert.equal(second.response.output[0].content[0].text, "It is 20 degrees.");
+    const messages = fake.requests.at(-1)!.body.messages;
+    assert.deepEqual(
+      messages.slice(-2).map((m: any) => [m.role, m.tool_calls?.[0]?.id ?? m.tool_call_id]),
+      [
+        ["assistant", "call_1"],
+        ["tool", "call_1"],
+      ],
+    );
+    c.send({ type: "session.update", session: { tool_choice: { type: "function", name: "nope" } } });
+    assert.equal((await c.next("error")).error.param, "session.tool_choice");
+    assert.deepEqual(c.invalid, []);
+    await c.close();
   });
 });

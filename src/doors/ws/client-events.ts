@@ -40,6 +40,24 @@ const transcription = z
 
 const modalities = z.array(z.enum(["text", "audio"])).min(1);
 
+const functionTool = z.object({
+  type: z.literal("function", { error: "only function tools are supported" }),
+  name: z.string().min(1).max(64),
+  description: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** A function tool as the client declares it. */
+export type FunctionTool = z.infer<typeof functionTool>;
+
+const toolChoice = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), name: z.string().min(1) }),
+]);
+
+/** `tool_choice`: a mode, or one function by name. */
+export type ToolChoice = z.infer<typeof toolChoice>;
+
 const sessionBody = z.object({
   type: z.enum(["realtime"], { error: "only realtime sessions are served here (not transcription)" }).optional(),
   model: z.string().min(1).optional(),
@@ -66,8 +84,8 @@ const sessionBody = z.object({
     .optional(),
   max_output_tokens: z.union([z.number().int().positive(), z.literal("inf")]).optional(),
   temperature: z.number().min(0).max(2).optional(),
-  tools: z.array(z.unknown()).optional(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(functionTool).optional(),
+  tool_choice: toolChoice.optional(),
   tracing: z.unknown().optional(),
   include: z.unknown().optional(),
   prompt: z.unknown().optional(),
@@ -95,14 +113,35 @@ const contentPart = z.object({
   transcript: z.string().nullable().optional(),
 });
 
-const item = z.object({
-  id: z.string().min(1).max(64).optional(),
-  type: z.literal("message", { error: "only message items are supported" }),
-  object: z.string().optional(),
-  status: z.string().optional(),
-  role: z.enum(["user", "assistant", "system"]),
-  content: z.array(contentPart),
-});
+const itemId = z.string().min(1).max(64).optional();
+
+const item = z.discriminatedUnion("type", [
+  z.object({
+    id: itemId,
+    type: z.literal("message"),
+    object: z.string().optional(),
+    status: z.string().optional(),
+    role: z.enum(["user", "assistant", "system"]),
+    content: z.array(contentPart),
+  }),
+  z.object({
+    id: itemId,
+    type: z.literal("function_call"),
+    object: z.string().optional(),
+    status: z.string().optional(),
+    call_id: z.string().min(1),
+    name: z.string().min(1),
+    arguments: z.string(),
+  }),
+  z.object({
+    id: itemId,
+    type: z.literal("function_call_output"),
+    object: z.string().optional(),
+    status: z.string().optional(),
+    call_id: z.string().min(1),
+    output: z.string(),
+  }),
+]);
 
 /** A conversation item as the client sends it. */
 export type ClientItem = z.infer<typeof item>;
@@ -140,6 +179,8 @@ const clientEvent = z.discriminatedUnion("type", [
         metadata: z.record(z.string(), z.string()).nullable().optional(),
         audio: z.object({ output: z.object({ voice: z.string().optional() }).optional() }).optional(),
         voice: z.string().optional(),
+        tools: z.array(functionTool).optional(),
+        tool_choice: toolChoice.optional(),
       })
       .optional(),
   }),

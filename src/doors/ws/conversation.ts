@@ -2,7 +2,7 @@
  * The conversation of a realtime session: its items in order, their wire
  * form, and the chat messages the text model is given.
  */
-import type { Message } from "../../gen/spillway/v1/request.js";
+import type { Message, ToolCall } from "../../gen/spillway/v1/request.js";
 import { assistantPartType } from "./event-names.js";
 
 /** One content part, by its GA type. */
@@ -12,14 +12,25 @@ export interface ItemContent {
   transcript?: string;
 }
 
-/** One message item. */
+/** One item: a message, a function call the model made, or the result the client sent back. */
 export interface ConversationItem {
   readonly id: string;
+  /** `message` unless it is a function call or its output. */
+  readonly type?: "message" | "function_call" | "function_call_output";
+  /** For function calls `assistant`, for their outputs `user` (who sends them). */
   readonly role: "user" | "assistant" | "system";
   status: "completed" | "incomplete" | "in_progress";
   content: ItemContent[];
   /** For assistant audio: ms of audio sent, to check `truncate`. */
   audioMs: number;
+  /** Function call / output: the call's id. */
+  callId?: string;
+  /** Function call: the function. */
+  name?: string;
+  /** Function call: its JSON arguments, as streamed so far. */
+  arguments?: string;
+  /** Function call output: the result. */
+  output?: string;
 }
 
 /** Longest conversation kept; older items are dropped from the model's context. */
@@ -69,6 +80,18 @@ export class Conversation {
     });
     if (instructions) out.push(msg("system", instructions));
     for (const item of this.items) {
+      if (item.type === "function_call") {
+        const call: ToolCall = { id: item.callId ?? item.id, name: item.name ?? "", arguments: item.arguments ?? "" };
+        // Parallel calls (and a message said before them) are one assistant turn for chat models.
+        const last = out.at(-1);
+        if (last?.role === "assistant") last.toolCalls.push(call);
+        else out.push({ ...msg("assistant", ""), toolCalls: [call] });
+        continue;
+      }
+      if (item.type === "function_call_output") {
+        out.push({ ...msg("tool", item.output ?? ""), toolCallId: item.callId ?? "" });
+        continue;
+      }
       const text = item.content
         .map((c) => c.text ?? c.transcript ?? "")
         .filter((t) => t.length > 0)
@@ -82,6 +105,12 @@ export class Conversation {
 
 /** The wire form of an item (`conversation.item.created`, `response.output_item.*`). */
 export function itemJson(item: ConversationItem, beta: boolean): Record<string, unknown> {
+  if (item.type === "function_call") {
+    return { id: item.id, object: "realtime.item", type: "function_call", status: item.status, call_id: item.callId, name: item.name, arguments: item.arguments };
+  }
+  if (item.type === "function_call_output") {
+    return { id: item.id, object: "realtime.item", type: "function_call_output", status: item.status, call_id: item.callId, output: item.output };
+  }
   return {
     id: item.id,
     object: "realtime.item",

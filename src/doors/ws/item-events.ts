@@ -20,7 +20,9 @@ export interface BuiltItem {
   readonly audio: ReadonlyArray<{ readonly part: ItemContent; readonly samples: Int16Array }>;
 }
 
-const ALLOWED: Record<ClientItem["role"], readonly string[]> = {
+type MessageItem = Extract<ClientItem, { type: "message" }>;
+
+const ALLOWED: Record<MessageItem["role"], readonly string[]> = {
   assistant: ["output_text", "output_audio"],
   system: ["input_text"],
   user: ["input_text", "input_audio"],
@@ -38,6 +40,15 @@ export function buildItem(
   }
   if (previousId && !conversation.find(previousId)) {
     return { code: "item_not_found", message: `Item with id '${previousId}' not found.`, param: "previous_item_id" };
+  }
+  const id = ci.id ?? newId("item");
+  if (ci.type === "function_call") {
+    const item: ConversationItem = { id, type: "function_call", role: "assistant", status: "completed", content: [], audioMs: 0, callId: ci.call_id, name: ci.name, arguments: ci.arguments };
+    return { item, audio: [] };
+  }
+  if (ci.type === "function_call_output") {
+    const item: ConversationItem = { id, type: "function_call_output", role: "user", status: "completed", content: [], audioMs: 0, callId: ci.call_id, output: ci.output };
+    return { item, audio: [] };
   }
   const content: ItemContent[] = [];
   const audio: Array<{ part: ItemContent; samples: Int16Array }> = [];
@@ -71,7 +82,7 @@ export function buildItem(
     }
     content.push(part);
   }
-  return { item: { id: ci.id ?? newId("item"), role: ci.role, status: "completed", content, audioMs: 0 }, audio };
+  return { item: { id, type: "message", role: ci.role, status: "completed", content, audioMs: 0 }, audio };
 }
 
 /**

@@ -5,21 +5,25 @@
  * the text model is still writing. Audio deltas wait for the socket
  * (`Outbox.ready`), which pauses the speech stream, which pauses synthesis.
  *
+ * Function calls the text model makes become `function_call` items (the
+ * client runs them and sends `function_call_output` items back).
+ *
  * Cancelling (barge-in, `response.cancel`, the socket closing) aborts both
  * engine streams at once — upstream requests and child processes with them
  * — and sends `response.done` with status `cancelled`; nothing of the
  * response is sent after its `response.done`.
  */
 import { AudioEncoding, Finish_Reason } from "../../gen/spillway/v1/chunk.js";
-import type { GenerateRequest } from "../../gen/spillway/v1/request.js";
+import type { GenerateRequest, Tool } from "../../gen/spillway/v1/request.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
 import { AsyncQueue } from "./async-queue.js";
 import { OutputEncoder, SESSION_RATE, type RealtimeAudioFormat } from "./audio/formats.js";
-import { itemJson, type Conversation, type ConversationItem, type ItemContent } from "./conversation.js";
+import type { Conversation } from "./conversation.js";
 import { newId, type Outbox } from "./outbox.js";
+import { ResponseOutputs } from "./response-outputs.js";
 import { SentenceSplitter } from "./sentence-splitter.js";
 
 /** Why a response was cancelled. */
@@ -43,6 +47,10 @@ export interface ResponsePlan {
   readonly maxOutputTokens: number | "inf";
   readonly temperature: number | undefined;
   readonly metadata: Record<string, string> | null;
+  /** Functions the text model may call. */
+  readonly tools: Tool[];
+  /** `auto`, `none`, `required`, or a function name; "" for the provider default. */
+  readonly toolChoice: string;
   /** Add the reply to the conversation (`conversation: "auto"`), or not (`"none"`). */
   readonly addToConversation: boolean;
   /** Called once when the response ends (logs, metrics). */
@@ -69,13 +77,10 @@ type Status = "completed" | "cancelled" | "failed" | "incomplete";
 export class RealtimeResponse {
   readonly id = newId("resp");
   private readonly controller = new AbortController();
-  private readonly item: ConversationItem;
-  private readonly part: ItemContent;
+  private readonly outputs: ResponseOutputs;
   private readonly streams = new Set<EngineStream>();
   private finished = false;
   private started = false;
-  private itemAdded = false;
-  private text = "";
   private usage = { input: 0, output: 0 };
   private incomplete = false;
   private startedAt = performance.now();
@@ -87,8 +92,14 @@ export class RealtimeResponse {
   private resolveDone!: () => void;
 
   constructor(private readonly plan: ResponsePlan) {
-    this.item = { id: newId("item"), role: "assistant", status: "in_progress", content: [], audioMs: 0 };
-    this.part = plan.audio ? { type: "output_audio", transcript: "" } : { type: "output_text", text: "" };
+    this.outputs = new ResponseOutputs({
+      responseId: this.id,
+      outbox: plan.outbox,
+      conversation: plan.conversation,
+      beta: plan.beta,
+      audio: plan.audio,
+      addToConversation: plan.addToConversation,
+    });
     this.encoder = new OutputEncoder(plan.outputFormat);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
@@ -104,23 +115,14 @@ export class RealtimeResponse {
     this.started = true;
     this.startedAt = performance.now();
     const { plan } = this;
-    const { outbox } = plan;
-    outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
-    const previous = plan.addToConversation ? plan.conversation.lastId : null;
-    const messages = plan.conversation.messages(plan.instructions);
-    if (plan.addToConversation) plan.conversation.add(this.item);
-    this.itemAdded = true;
-    outbox.send({ type: "response.output_item.added", response_id: this.id, output_index: 0, item: this.itemJson() });
-    if (plan.addToConversation) outbox.itemAdded(previous, this.itemJson());
-    this.item.content.push(this.part);
-    outbox.send({ type: "response.content_part.added", ...this.where(), part: this.partJson() });
+    plan.outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
     try {
       const req: GenerateRequest = {
         model: plan.textModel,
-        messages,
+        messages: plan.conversation.messages(plan.instructions),
         prompt: "",
-        tools: [],
-        toolChoice: "",
+        tools: plan.tools,
+        toolChoice: plan.tools.length > 0 ? plan.toolChoice : "",
         stop: [],
       };
       if (plan.maxOutputTokens !== "inf") req.maxTokens = plan.maxOutputTokens;
@@ -166,17 +168,18 @@ export class RealtimeResponse {
         if (!p) continue;
         switch (p.$case) {
           case "text": {
-            this.text += p.value.text;
+            this.outputs.addText(p.value.text);
             if (this.plan.audio) {
-              this.part.transcript = this.text;
-              outbox.send({ type: "response.output_audio_transcript.delta", ...this.where(), delta: p.value.text });
+              outbox.send({ type: "response.output_audio_transcript.delta", ...this.outputs.where(), delta: p.value.text });
               for (const s of splitter.push(p.value.text)) sentences.push(s);
             } else {
-              this.part.text = this.text;
-              outbox.send({ type: "response.output_text.delta", ...this.where(), delta: p.value.text });
+              outbox.send({ type: "response.output_text.delta", ...this.outputs.where(), delta: p.value.text });
             }
             break;
           }
+          case "toolCall":
+            this.outputs.toolCall(p.value);
+            break;
           case "usage":
             this.usage = { input: p.value.inputTokens, output: p.value.outputTokens };
             break;
@@ -229,9 +232,9 @@ export class RealtimeResponse {
             await plan.outbox.ready();
             if (this.finished) return;
             const piece = bytes.subarray(at, at + MAX_DELTA_BYTES);
-            this.item.audioMs += this.encoder.durationMs(piece.length);
+            this.outputs.addAudioMs(this.encoder.durationMs(piece.length));
             this.audioBytes += piece.length;
-            plan.outbox.send({ type: "response.output_audio.delta", ...this.where(), delta: piece.toString("base64") });
+            plan.outbox.send({ type: "response.output_audio.delta", ...this.outputs.where(), delta: piece.toString("base64") });
           }
         }
       } finally {
@@ -243,11 +246,16 @@ export class RealtimeResponse {
   private complete(): void {
     if (this.finished) return;
     const { outbox } = this.plan;
-    if (this.plan.audio) {
-      outbox.send({ type: "response.output_audio.done", ...this.where() });
-      outbox.send({ type: "response.output_audio_transcript.done", ...this.where(), transcript: this.text });
-    } else {
-      outbox.send({ type: "response.output_text.done", ...this.where(), text: this.text });
+    const { outputs } = this;
+    this.outputs.callsDone();
+    // A reply with neither text nor calls still has its (empty) message.
+    if (outputs.hasMessage || !outputs.json().length) {
+      if (this.plan.audio) {
+        outbox.send({ type: "response.output_audio.done", ...outputs.where() });
+        outbox.send({ type: "response.output_audio_transcript.done", ...outputs.where(), transcript: outputs.text });
+      } else {
+        outbox.send({ type: "response.output_text.done", ...outputs.where(), text: outputs.text });
+      }
     }
     if (this.incomplete) this.finish("incomplete", { type: "incomplete", reason: "max_output_tokens" });
     else this.finish("completed", null);
@@ -264,37 +272,17 @@ export class RealtimeResponse {
     this.finish("failed", { type: "failed", error: { type: err.type, code: err.openAiCode ?? "response_failed" } });
   }
 
-  /** Ends the response: aborts the engine streams, closes the item, sends `response.done`. */
+  /** Ends the response: aborts the engine streams, closes the items, sends `response.done`. */
   private finish(status: Status, details: Record<string, unknown> | null): void {
     if (this.finished) return;
     this.finished = true;
     this.controller.abort(new SpillwayError(Code.Canceled, `the response ended (${status})`));
     for (const s of this.streams) s.cancel();
     this.streams.clear();
-    const { outbox } = this.plan;
-    this.item.status = status === "completed" ? "completed" : "incomplete";
-    if (this.item.content.length > 0) {
-      outbox.send({ type: "response.content_part.done", ...this.where(), part: this.partJson() });
-    }
-    if (this.itemAdded) {
-      outbox.send({ type: "response.output_item.done", response_id: this.id, output_index: 0, item: this.itemJson() });
-      if (this.plan.addToConversation) outbox.itemDone(this.itemJson());
-    }
-    outbox.send({ type: "response.done", response: this.responseJson(status, details) });
+    this.outputs.close(status === "completed");
+    this.plan.outbox.send({ type: "response.done", response: this.responseJson(status, details) });
     this.resolveDone();
     this.plan.onEnd?.({ id: this.id, status, startedAt: this.startedAt, audioBytes: this.audioBytes, error: this.error });
-  }
-
-  private where(): Record<string, unknown> {
-    return { response_id: this.id, item_id: this.item.id, output_index: 0, content_index: 0 };
-  }
-
-  private partJson(): Record<string, unknown> {
-    return this.plan.audio ? { type: "audio", transcript: this.text } : { type: "text", text: this.text };
-  }
-
-  private itemJson(): Record<string, unknown> {
-    return itemJson(this.item, this.plan.beta);
   }
 
   private responseJson(status: Status | "in_progress", details: Record<string, unknown> | null = null): Record<string, unknown> {
@@ -302,7 +290,7 @@ export class RealtimeResponse {
       id: this.id,
       object: "realtime.response",
       status,
-      output: status !== "in_progress" && this.itemAdded ? [this.itemJson()] : [],
+      output: status === "in_progress" ? [] : this.outputs.json(),
       output_modalities: this.plan.audio ? ["audio"] : ["text"],
       max_output_tokens: this.plan.maxOutputTokens,
       audio: {

@@ -4,7 +4,7 @@
  * the GA shape or, for beta clients, the beta shape.
  */
 import type { RealtimeAudioFormat } from "./audio/formats.js";
-import type { SessionUpdate } from "./client-events.js";
+import type { FunctionTool, SessionUpdate, ToolChoice } from "./client-events.js";
 import type { VoiceProfile } from "./profiles.js";
 
 /** Turn detection settings (`server_vad`; `semantic_vad` is served by the same detector). */
@@ -33,8 +33,8 @@ export interface SessionSettings {
   turnDetection: TurnDetection | null;
   maxOutputTokens: number | "inf";
   temperature: number | undefined;
-  tools: unknown[];
-  toolChoice: unknown;
+  tools: FunctionTool[];
+  toolChoice: ToolChoice;
   readonly expiresAt: number;
 }
 

@@ -14,7 +14,7 @@ import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/pcm.js";
-import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
+import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem, type ToolChoice } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";
 import { InputAudioBuffer } from "./input-buffer.js";
@@ -54,6 +54,11 @@ export interface SessionOptions {
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Called when each response ends (logs, metrics); `closed` when the socket was gone by then. */
   readonly onResponseEnd?: (end: ResponseEnd, closed: boolean) => void;
+}
+
+/** `tool_choice` as the engine takes it: a mode, or the function's name. */
+function toolChoiceName(c: ToolChoice): string {
+  return typeof c === "string" ? c : c.name;
 }
 
 /** Below this, a commit is refused (OpenAI's rule). */
@@ -173,6 +178,14 @@ export class RealtimeSession {
     const eventId = ev.event_id ?? null;
     switch (ev.type) {
       case "session.update": {
+        const choice = ev.session.tool_choice ?? this.settings.toolChoice;
+        const tools = ev.session.tools ?? this.settings.tools;
+        if (typeof choice !== "string" && !tools.some((t) => t.name === choice.name)) {
+          throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.tool_choice': no tool named '${choice.name}' is in 'tools'.`, {
+            param: "session.tool_choice",
+            openAiCode: "invalid_value",
+          });
+        }
         if (ev.session.model !== undefined) this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
         const before = this.settings.inputFormat;
         applySessionUpdate(this.settings, ev.session);
@@ -380,6 +393,13 @@ export class RealtimeSession {
       temperature: s.temperature,
       metadata: r?.metadata ?? null,
       addToConversation: r?.conversation !== "none",
+      tools: (r?.tools ?? s.tools).map((t) => ({
+        name: t.name,
+        description: t.description ?? "",
+        parameters: t.parameters ?? { type: "object", properties: {} },
+        strict: false,
+      })),
+      toolChoice: toolChoiceName(r?.tool_choice ?? s.toolChoice),
       onEnd: (end) => this.opts.onResponseEnd?.(end, this.outbox.isClosed),
     };
   }

@@ -211,6 +211,28 @@ describe("realtime session", () => {
   });
 });
 
+describe("realtime conversation items", () => {
+  it("retrieves and deletes items; a deleted item is gone from the model's context", async () => {
+    const c = await open();
+    c.send({ type: "conversation.item.create", item: { id: "first", type: "message", role: "user", content: [{ type: "input_text", text: "forget me" }] } });
+    c.send({ type: "conversation.item.create", item: { id: "second", type: "message", role: "user", content: [{ type: "input_text", text: "keep me" }] } });
+    c.send({ type: "conversation.item.retrieve", item_id: "first" });
+    const got = await c.next("conversation.item.retrieved");
+    assert.equal(got.item.content[0].text, "forget me");
+    c.send({ type: "conversation.item.delete", item_id: "second" });
+    assert.equal((await c.next("conversation.item.deleted")).item_id, "second");
+    c.send({ type: "conversation.item.retrieve", item_id: "second", event_id: "r2" });
+    const err = await c.next("error");
+    assert.deepEqual([err.error.code, err.error.param, err.error.event_id], ["item_not_found", "item_id", "r2"]);
+    // The echo model answers the last user message left: the deleted one is gone.
+    c.send({ type: "response.create", response: { output_modalities: ["text"] } });
+    await c.next("response.done");
+    assert.equal(c.all("response.output_text.done")[0]!.text, "forget me");
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+});
+
 describe("realtime bad input", () => {
   async function expectError(c: RealtimeTestClient, frame: string, check: (e: any) => void): Promise<void> {
     const from = c.events.length;

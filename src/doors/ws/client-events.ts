@@ -159,6 +159,8 @@ const clientEvent = z.discriminatedUnion("type", [
     previous_item_id: z.string().nullable().optional(),
     item,
   }),
+  z.object({ type: z.literal("conversation.item.delete"), event_id: eventId, item_id: z.string().min(1) }),
+  z.object({ type: z.literal("conversation.item.retrieve"), event_id: eventId, item_id: z.string().min(1) }),
   z.object({
     type: z.literal("conversation.item.truncate"),
     event_id: eventId,

@@ -50,6 +50,14 @@ export class Conversation {
     return this.items.find((i) => i.id === id);
   }
 
+  /** Removes an item; false when there is none with this id. */
+  delete(id: string): boolean {
+    const at = this.items.findIndex((i) => i.id === id);
+    if (at < 0) return false;
+    this.items.splice(at, 1);
+    return true;
+  }
+
   /** Adds an item after `previousId` (at the end when undefined; at the start when null). Returns the previous item's id. */
   add(item: ConversationItem, previousId?: string | null): string | null {
     if (previousId === undefined) {

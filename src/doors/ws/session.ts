@@ -211,6 +211,19 @@ export class RealtimeSession {
       case "conversation.item.create":
         this.createItem(ev.item, ev.previous_item_id, eventId);
         return;
+      case "conversation.item.delete":
+      case "conversation.item.retrieve": {
+        const item = this.conversation.find(ev.item_id);
+        if (!item) {
+          this.error({ code: "item_not_found", message: `Item with id '${ev.item_id}' not found.`, param: "item_id", eventId });
+        } else if (ev.type === "conversation.item.delete") {
+          this.conversation.delete(ev.item_id);
+          this.outbox.send({ type: "conversation.item.deleted", item_id: ev.item_id });
+        } else {
+          this.outbox.send({ type: "conversation.item.retrieved", item: itemJson(item, this.opts.beta) });
+        }
+        return;
+      }
       case "conversation.item.truncate":
         this.truncate(ev.item_id, ev.content_index, ev.audio_end_ms, eventId);
         return;

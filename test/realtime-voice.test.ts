@@ -17,6 +17,7 @@ import OpenAI from "openai";
 import { OpenAIRealtimeWS } from "openai/realtime/ws";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { appendAudio, audioOf, RealtimeTestClient, realtimeUrl, silence, speak, wav, wavData } from "./helpers/realtime.js";
+import { openApi } from "./helpers/openapi.js";
 import { makeSelfSignedCert } from "./helpers/realtime-tls.js";
 
 const execFileAsync = promisify(execFile);
@@ -156,7 +157,12 @@ describe("realtime over TLS with the official openai SDK", () => {
       const client = new OpenAI({ apiKey: "sk-local", baseURL: base });
       const rt = new OpenAIRealtimeWS({ model: "local/realtime", options: { ca } }, client);
       const seen: Array<Record<string, any>> = [];
-      rt.on("event", (e) => seen.push(e as Record<string, any>));
+      const invalid: string[] = [];
+      rt.on("event", (e) => {
+        seen.push(e as Record<string, any>);
+        const problems = openApi?.("RealtimeServerEvent", e) ?? [];
+        if (problems.length > 0) invalid.push(`${e.type}: ${problems.join("; ")}`);
+      });
       const errors: unknown[] = [];
       rt.on("error", (e) => errors.push(e));
       const wait = (type: string, match: (e: any) => boolean = () => true): Promise<any> =>
@@ -199,6 +205,7 @@ describe("realtime over TLS with the official openai SDK", () => {
       await wait("response.done", (e) => e.response.id !== done.response.id);
       assert.equal(seen.filter((e) => e["type"] === "response.output_text.delta").map((e) => e["delta"]).join(""), "Text please.");
       assert.deepEqual(errors, []);
+      assert.deepEqual(invalid, [], "every event validates against RealtimeServerEvent");
       rt.close();
       // The HTTP routes are served over TLS by the same app.
       const status = await new Promise<number | undefined>((resolve, reject) => {

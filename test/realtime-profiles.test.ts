@@ -69,6 +69,19 @@ describe("voice profiles", () => {
     await c.close();
   });
 
+  it("speech starts while the text model is still writing (sentence by sentence)", async () => {
+    fake.script = () => ({ events: chatEvents(Array.from({ length: 8 }, (_, i) => `Sentence ${i + 1} is here. `)), delayMs: 80 });
+    const c = await open("acme/voice");
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "Talk." }] } });
+    c.send({ type: "response.create" });
+    await c.next("response.done");
+    const types = c.types();
+    const firstAudio = types.indexOf("response.output_audio.delta");
+    const lastText = types.lastIndexOf("response.output_audio_transcript.delta");
+    assert.ok(firstAudio >= 0 && firstAudio < lastText, `first audio at ${firstAudio}, last text at ${lastText}`);
+    await c.close();
+  });
+
   it("barge-in aborts the upstream text request at once", async () => {
     fake.script = () => ({ events: chatEvents(Array.from({ length: 200 }, (_, i) => `Sentence ${i}. `)), delayMs: 30 });
     const c = await open("acme/voice");

@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "src/gen/**", "node_modules/**", "**/*.mjs", "src/doors/http/playground/**"] },
+  { ignores: ["dist/**", "src/gen/**", "node_modules/**", "**/*.mjs", "src/doors/http/playground/**", "load/k6-*.js", "load/.cache/**", "load/results/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -12,6 +12,7 @@
  *                        worktree of an older commit, for before/after)
  *   --workers N          gateway workers for the latency/throughput runs (default 1)
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
+ *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
  *   --only LIST          fixed,max,throughput,memory,compare (default: all)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     compare: { type: "string", default: "" },
     workers: { type: "string", default: "1" },
     bound: { type: "string", default: "50" },
+    rates: { type: "string" },
     doors: { type: "string" },
     only: { type: "string" },
     out: { type: "string", default: join(ROOT, "load/results") },
@@ -59,6 +61,8 @@ const SLOW_SHAPE: MockShape = { chunks: 1000, bytes: 16, delayMs: 5000, firstMs:
 const plan = quick
   ? { rates: [500], rateSeconds: 2, maxRates: [500, 1000], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2 }
   : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5 };
+
+if (values.rates) plan.rates = values.rates.split(",").map(Number);
 
 const realtimeProfiles = Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)]));
 

@@ -112,10 +112,26 @@ class Recorder {
   }
 }
 
-async function settle(pending: Set<Promise<void>>, drainMs: number): Promise<number> {
-  const until = performance.now() + drainMs;
-  while (pending.size > 0 && performance.now() < until) await Promise.race([sleep(50), ...pending]);
-  return pending.size;
+/**
+ * Waits until every promise in `pending` has settled (each removes itself)
+ * or `drainMs` has passed; returns how many are still running. One waiter
+ * per promise, not one per poll: a poll loop racing thousands of pending
+ * streams would add a reaction to each of them every time.
+ */
+function settle(pending: Set<Promise<void>>, drainMs: number): Promise<number> {
+  if (pending.size === 0) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    let left = pending.size;
+    const timer = setTimeout(() => resolve(pending.size), drainMs);
+    for (const p of pending) {
+      void p.then(() => {
+        if (--left === 0) {
+          clearTimeout(timer);
+          resolve(0);
+        }
+      });
+    }
+  });
 }
 
 /** Runs a `rate` job: open loop at `rate` streams/s for `seconds`. */

@@ -69,7 +69,7 @@ gw.kill("SIGTERM");
 await new Promise((res) => gw.once("exit", res));
 await mock.stop();
 await sleep(100);
-const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith(".cpuprofile"));
+const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith(".0.001.cpuprofile"));
 if (!file) throw new Error("no profile written");
 const prof = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nodes: Node[]; samples: number[] };
 const self = new Map<string, number>();

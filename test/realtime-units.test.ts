@@ -128,9 +128,9 @@ describe("handshake", () => {
       protocols: "realtime, openai-insecure-api-key.sk-123, openai-beta.realtime-v1",
       query: "model=local%2Frealtime",
     });
-    assert.deepEqual(h, { apiKey: "sk-123", beta: true, protocol: "realtime", model: "local/realtime" });
-    const b = parseHandshake({ authorization: "Bearer abc", openAiBeta: "realtime=v1", protocols: "", query: "" });
-    assert.deepEqual(b, { apiKey: "abc", beta: true, protocol: "", model: "" });
+    assert.deepEqual(h, { apiKey: "sk-123", beta: true, protocol: "realtime", model: "local/realtime", transcription: false });
+    const b = parseHandshake({ authorization: "Bearer abc", openAiBeta: "realtime=v1", protocols: "", query: "intent=transcription" });
+    assert.deepEqual(b, { apiKey: "abc", beta: true, protocol: "", model: "", transcription: true });
     const k = parseHandshake({ authorization: "", openAiBeta: "", protocols: "openai-insecure-api-key.sk-9", query: "" });
     assert.equal(k.protocol, "openai-insecure-api-key.sk-9");
     assert.equal(k.beta, false);

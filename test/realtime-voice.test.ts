@@ -131,6 +131,31 @@ describe("turn detection settings", () => {
   });
 });
 
+describe("transcription sessions", () => {
+  it("?intent=transcription: speech in, transcription events out, no responses", async () => {
+    const c = await RealtimeTestClient.connect(`${realtimeUrl(tg.origin).replace(/\?.*$/, "")}?intent=transcription`);
+    const created = await c.next("session.created");
+    assert.equal(created.session.type, "transcription");
+    c.send({
+      type: "session.update",
+      session: { type: "transcription", audio: { input: { transcription: { model: "local/stt", language: "en" }, turn_detection: { type: "server_vad", silence_duration_ms: 400 } } } },
+    });
+    const updated = await c.next("session.updated");
+    assert.deepEqual(updated.session.audio.input.transcription, { model: "local/stt", language: "en" });
+    appendAudio(c, Buffer.concat([silence(300), utterance, silence(900)]));
+    await c.next("input_audio_buffer.speech_stopped");
+    const t = await c.next("conversation.item.input_audio_transcription.completed");
+    assert.ok(t.transcript.length > 0);
+    assert.ok(c.all("conversation.item.input_audio_transcription.delta").length > 0);
+    c.send({ type: "response.create", event_id: "no" });
+    const err = await c.next("error");
+    assert.equal(err.error.event_id, "no");
+    assert.equal(c.all("response.created").length, 0);
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+});
+
 describe("clients/voice-client.ts", () => {
   it("streams a WAV, prints the transcripts and writes the spoken reply to a WAV", async () => {
     const out = join(dir, "reply.wav");

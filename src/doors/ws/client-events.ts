@@ -59,7 +59,7 @@ const toolChoice = z.union([
 export type ToolChoice = z.infer<typeof toolChoice>;
 
 const sessionBody = z.object({
-  type: z.enum(["realtime"], { error: "only realtime sessions are served here (not transcription)" }).optional(),
+  type: z.enum(["realtime", "transcription"]).optional(),
   model: z.string().min(1).optional(),
   instructions: z.string().optional(),
   output_modalities: modalities.optional(),

@@ -19,6 +19,8 @@ export interface Handshake {
   readonly protocol: string;
   /** `model` from the query string ("" when absent). */
   readonly model: string;
+  /** True for `?intent=transcription`: a transcription-only session. */
+  readonly transcription: boolean;
 }
 
 /** Raw header values and query of an upgrade request. */
@@ -48,6 +50,7 @@ export function parseHandshake(input: HandshakeInput): Handshake {
     offered.find((p) => !p.startsWith(KEY_PROTOCOL)) ??
     offered[0] ??
     "";
-  const model = new URLSearchParams(input.query).get("model") ?? "";
-  return { apiKey, beta, protocol, model };
+  const query = new URLSearchParams(input.query);
+  const model = query.get("model") ?? "";
+  return { apiKey, beta, protocol, model, transcription: query.get("intent") === "transcription" };
 }

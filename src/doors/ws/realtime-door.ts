@@ -134,7 +134,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
         },
       });
       data.session = session;
-      session.start(data.handshake.model);
+      session.start(data.handshake.model, data.handshake.transcription);
     },
     message(ws, message, isBinary) {
       const session = ws.getUserData().session;

@@ -22,6 +22,8 @@ export interface TurnDetection {
 /** Everything a session is configured with. */
 export interface SessionSettings {
   readonly id: string;
+  /** `realtime` (the cascade answers), or `transcription` (speech to text only). */
+  type: "realtime" | "transcription";
   profile: VoiceProfile;
   instructions: string;
   outputModalities: ("text" | "audio")[];
@@ -58,6 +60,7 @@ export function defaultTurnDetection(): TurnDetection {
 export function newSessionSettings(id: string, profile: VoiceProfile, expiresAt: number): SessionSettings {
   return {
     id,
+    type: "realtime",
     profile,
     instructions: profile.instructions,
     outputModalities: ["audio"],
@@ -107,6 +110,7 @@ function applyTurnDetection(s: SessionSettings, td: NonNullable<SessionUpdate["t
  * when both are present.
  */
 export function applySessionUpdate(s: SessionSettings, u: SessionUpdate): void {
+  if (u.type !== undefined) s.type = u.type;
   if (u.instructions !== undefined) s.instructions = u.instructions;
   const mods = u.output_modalities ?? u.modalities;
   if (mods) s.outputModalities = mods.includes("audio") ? ["audio"] : ["text"];
@@ -121,7 +125,8 @@ export function applySessionUpdate(s: SessionSettings, u: SessionUpdate): void {
   const tr = u.audio?.input && "transcription" in u.audio.input ? u.audio.input.transcription : u.input_audio_transcription;
   if (tr) {
     s.transcription = {
-      model: s.transcription.model,
+      // A `provider/model` id picks the speech-to-text model; OpenAI names (`whisper-1`) keep the profile's.
+      model: tr.model?.includes("/") ? tr.model : s.transcription.model,
       language: tr.language ?? s.transcription.language,
       prompt: tr.prompt ?? s.transcription.prompt,
     };
@@ -171,6 +176,27 @@ export function sessionJson(s: SessionSettings, beta: boolean): Record<string, u
   const transcription: Record<string, unknown> = { model: s.transcription.model };
   if (s.transcription.language) transcription["language"] = s.transcription.language;
   if (s.transcription.prompt) transcription["prompt"] = s.transcription.prompt;
+  if (s.type === "transcription") {
+    const td = turnDetectionJson(s.turnDetection);
+    return {
+      type: "transcription",
+      id: s.id,
+      object: "realtime.transcription_session",
+      expires_at: s.expiresAt,
+      audio: {
+        input: {
+          format: formatJson(s.inputFormat),
+          transcription,
+          turn_detection: td && {
+            type: td["type"],
+            threshold: s.turnDetection!.threshold,
+            prefix_padding_ms: s.turnDetection!.prefixPaddingMs,
+            silence_duration_ms: s.turnDetection!.silenceDurationMs,
+          },
+        },
+      },
+    };
+  }
   if (beta) {
     return {
       id: s.id,

@@ -85,8 +85,12 @@ export class RealtimeSession {
     this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe);
   }
 
-  /** Opens the session on realtime model `modelId` ("" for the default): `session.created`, or an error and close 1008. */
-  start(modelId: string): void {
+  /**
+   * Opens the session on realtime model `modelId` ("" for the default), as a
+   * transcription-only session when `transcription`: `session.created`, or an
+   * error and close 1008.
+   */
+  start(modelId: string, transcription = false): void {
     let profile;
     try {
       profile = this.opts.profiles.get(modelId || this.opts.profiles.defaultId);
@@ -98,6 +102,7 @@ export class RealtimeSession {
     }
     const expiresAt = Math.floor((Date.now() + this.opts.limits.maxSessionMs) / 1000);
     this.settings = newSessionSettings(newId("sess"), profile, expiresAt);
+    if (transcription) this.settings.type = "transcription";
     this.configureVad();
     this.outbox.send({ type: "session.created", session: sessionJson(this.settings, this.opts.beta) });
     this.armIdle(this.opts.limits.idleMs);
@@ -186,10 +191,12 @@ export class RealtimeSession {
             openAiCode: "invalid_value",
           });
         }
-        if (ev.session.model !== undefined) this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
+        if (ev.session.model !== undefined) {
+          this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
+          this.settings.transcription.model = this.settings.profile.stt;
+        }
         const before = this.settings.inputFormat;
         applySessionUpdate(this.settings, ev.session);
-        if (ev.session.model !== undefined) this.settings.transcription.model = this.settings.profile.stt;
         if (this.settings.inputFormat !== before) this.decoder = new InputDecoder(this.settings.inputFormat);
         this.configureVad();
         this.outbox.send({ type: "session.updated", session: sessionJson(this.settings, this.opts.beta) });
@@ -303,7 +310,7 @@ export class RealtimeSession {
     }
     const itemId = this.live?.itemId ?? newId("item");
     this.outbox.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: e.audioEndMs, item_id: itemId });
-    this.commitTurn(itemId, td.createResponse);
+    this.commitTurn(itemId, td.createResponse && this.settings.type === "realtime");
   }
 
   private commit(eventId: string | null): void {
@@ -418,6 +425,10 @@ export class RealtimeSession {
   }
 
   private createResponse(ev: Extract<ClientEvent, { type: "response.create" }>, eventId: string | null): void {
+    if (this.settings.type === "transcription") {
+      this.error({ code: "invalid_request", message: "Transcription sessions do not create responses.", param: "type", eventId });
+      return;
+    }
     if (this.responses.size > 0) {
       this.error({
         code: "conversation_already_has_active_response",

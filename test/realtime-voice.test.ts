@@ -131,6 +131,29 @@ describe("turn detection settings", () => {
   });
 });
 
+describe("idle_timeout_ms", () => {
+  it("after a response has played, silence for idle_timeout_ms commits a turn (timeout_triggered) and answers", async () => {
+    const c = await RealtimeTestClient.connect(realtimeUrl(tg.origin));
+    await c.next("session.created");
+    c.send({ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: { type: "server_vad", idle_timeout_ms: 5000 } } } } });
+    await c.next("session.updated");
+    c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "Hi." }] } });
+    c.send({ type: "response.create" });
+    const first = await c.next("response.done");
+    const t0 = Date.now();
+    appendAudio(c, silence(1000));
+    const fired = await c.next("input_audio_buffer.timeout_triggered", () => true, 15_000);
+    assert.ok(Date.now() - t0 >= 4500, "not before idle_timeout_ms");
+    assert.ok(fired.audio_end_ms >= fired.audio_start_ms);
+    const committed = await c.next("input_audio_buffer.committed", (e) => e.item_id === fired.item_id);
+    assert.equal(committed.item_id, fired.item_id);
+    const next = await c.next("response.done", (e) => e.response.id !== first.response.id, 15_000);
+    assert.equal(next.response.status, "completed");
+    assert.deepEqual(c.invalid, []);
+    await c.close();
+  });
+});
+
 describe("transcription sessions", () => {
   it("?intent=transcription: speech in, transcription events out, no responses", async () => {
     const c = await RealtimeTestClient.connect(`${realtimeUrl(tg.origin).replace(/\?.*$/, "")}?intent=transcription`);

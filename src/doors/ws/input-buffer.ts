@@ -17,6 +17,11 @@ export class InputAudioBuffer {
     return (this.samples * 1000) / this.sampleRate;
   }
 
+  /** Audio appended over the whole session (ms). */
+  get positionMs(): number {
+    return Math.floor((this.total * 1000) / this.sampleRate);
+  }
+
   /** Buffered samples. */
   get length(): number {
     return this.samples;

@@ -65,6 +65,9 @@ export interface ResponseEnd {
   readonly startedAt: number;
   /** Audio bytes sent (before base64). */
   readonly audioBytes: number;
+  /** Playback time of the audio sent (ms), and when its first delta went out (performance.now(); 0 for none). */
+  readonly audioMs: number;
+  readonly firstAudioAt: number;
   readonly error: SpillwayError | undefined;
 }
 
@@ -85,6 +88,8 @@ export class RealtimeResponse {
   private incomplete = false;
   private startedAt = performance.now();
   private audioBytes = 0;
+  private audioMs = 0;
+  private firstAudioAt = 0;
   private error: SpillwayError | undefined;
   private readonly encoder: OutputEncoder;
   /** Resolves after `response.done` was sent. */
@@ -232,7 +237,10 @@ export class RealtimeResponse {
             await plan.outbox.ready();
             if (this.finished) return;
             const piece = bytes.subarray(at, at + MAX_DELTA_BYTES);
-            this.outputs.addAudioMs(this.encoder.durationMs(piece.length));
+            const ms = this.encoder.durationMs(piece.length);
+            this.outputs.addAudioMs(ms);
+            this.audioMs += ms;
+            if (this.firstAudioAt === 0) this.firstAudioAt = performance.now();
             this.audioBytes += piece.length;
             plan.outbox.send({ type: "response.output_audio.delta", ...this.outputs.where(), delta: piece.toString("base64") });
           }
@@ -282,7 +290,15 @@ export class RealtimeResponse {
     this.outputs.close(status === "completed");
     this.plan.outbox.send({ type: "response.done", response: this.responseJson(status, details) });
     this.resolveDone();
-    this.plan.onEnd?.({ id: this.id, status, startedAt: this.startedAt, audioBytes: this.audioBytes, error: this.error });
+    this.plan.onEnd?.({
+      id: this.id,
+      status,
+      startedAt: this.startedAt,
+      audioBytes: this.audioBytes,
+      audioMs: this.audioMs,
+      firstAudioAt: this.firstAudioAt,
+      error: this.error,
+    });
   }
 
   private responseJson(status: Status | "in_progress", details: Record<string, unknown> | null = null): Record<string, unknown> {

@@ -17,6 +17,7 @@ import { decodeBase64Strict } from "./audio/pcm.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem, type ToolChoice } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";
+import { IdleTimeout } from "./idle-timeout.js";
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
 import type { ProfileRegistry } from "./profiles.js";
@@ -78,6 +79,10 @@ export class RealtimeSession {
   private turns: Promise<void> = Promise.resolve();
   /** Responses created and not done yet (the running one first). */
   private readonly responses = new Set<RealtimeResponse>();
+  private readonly idleTurn = new IdleTimeout(
+    () => this.buffer.positionMs,
+    (start, end) => this.onIdleTurn(start, end),
+  );
   private lastActivity = performance.now();
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -171,6 +176,7 @@ export class RealtimeSession {
   /** The socket closed: cancel every transcription and response, send nothing more. */
   close(): void {
     clearTimeout(this.idleTimer);
+    this.idleTurn.disarm();
     this.outbox.onClose();
     this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
     this.live?.transcription.cancel();
@@ -304,6 +310,7 @@ export class RealtimeSession {
       this.live?.transcription.cancel();
       this.live = { itemId, transcription: this.transcription(itemId) };
       this.live.transcription.push(this.buffer.peek());
+      this.idleTurn.disarm();
       this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: itemId });
       if (td.interruptResponse) this.cancelAll("turn_detected");
       return;
@@ -420,7 +427,10 @@ export class RealtimeSession {
         strict: false,
       })),
       toolChoice: toolChoiceName(r?.tool_choice ?? s.toolChoice),
-      onEnd: (end) => this.opts.onResponseEnd?.(end, this.outbox.isClosed),
+      onEnd: (end) => {
+        this.opts.onResponseEnd?.(end, this.outbox.isClosed);
+        this.afterResponse(end);
+      },
     };
   }
 
@@ -441,7 +451,26 @@ export class RealtimeSession {
     this.queueResponse(this.plan(ev));
   }
 
+  /** Arms `idle_timeout_ms` once the last response is over and played. */
+  private afterResponse(end: ResponseEnd): void {
+    const idleMs = this.settings.turnDetection?.idleTimeoutMs;
+    if (!idleMs || this.outbox.isClosed || this.settings.type !== "realtime") return;
+    if (end.status !== "completed" && end.status !== "incomplete") return;
+    const playing = end.firstAudioAt > 0 ? end.firstAudioAt + end.audioMs - performance.now() : 0;
+    this.idleTurn.arm(idleMs, playing);
+  }
+
+  /** `idle_timeout_ms` passed in silence: commit what was heard as a turn, and answer. */
+  private onIdleTurn(audioStartMs: number, audioEndMs: number): void {
+    const td = this.settings.turnDetection;
+    if (!td || this.outbox.isClosed || this.responses.size > 0 || this.vad?.inSpeech) return;
+    const itemId = newId("item");
+    this.outbox.send({ type: "input_audio_buffer.timeout_triggered", audio_start_ms: audioStartMs, audio_end_ms: audioEndMs, item_id: itemId });
+    this.commitTurn(itemId, td.createResponse);
+  }
+
   private queueResponse(plan: ConstructorParameters<typeof RealtimeResponse>[0]): void {
+    this.idleTurn.disarm();
     const response = new RealtimeResponse(plan);
     this.responses.add(response);
     void response.done.then(() => this.responses.delete(response));

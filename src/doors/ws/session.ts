@@ -14,14 +14,15 @@ import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/pcm.js";
-import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem, type ToolChoice } from "./client-events.js";
+import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";
 import { IdleTimeout } from "./idle-timeout.js";
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
 import type { ProfileRegistry } from "./profiles.js";
-import { RealtimeResponse, type CancelReason, type ResponseEnd } from "./response.js";
+import { responsePlan } from "./response-plan.js";
+import { RealtimeResponse, type CancelReason, type ResponseEnd, type ResponsePlan } from "./response.js";
 import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
 import { TurnTranscription } from "./transcription.js";
 import { EnergyVad, type VadEvent } from "./vad.js";
@@ -55,11 +56,6 @@ export interface SessionOptions {
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Called when each response ends (logs, metrics); `closed` when the socket was gone by then. */
   readonly onResponseEnd?: (end: ResponseEnd, closed: boolean) => void;
-}
-
-/** `tool_choice` as the engine takes it: a mode, or the function's name. */
-function toolChoiceName(c: ToolChoice): string {
-  return typeof c === "string" ? c : c.name;
 }
 
 /** Below this, a commit is refused (OpenAI's rule). */
@@ -399,39 +395,18 @@ export class RealtimeSession {
     this.outbox.send({ type: "conversation.item.truncated", item_id: itemId, content_index: contentIndex, audio_end_ms: audioEndMs });
   }
 
-  private plan(ev: Extract<ClientEvent, { type: "response.create" }> | undefined): ConstructorParameters<typeof RealtimeResponse>[0] {
-    const s = this.settings;
-    const r = ev?.response;
-    const mods = r?.output_modalities ?? r?.modalities ?? s.outputModalities;
-    return {
+  private plan(ev: Extract<ClientEvent, { type: "response.create" }> | undefined): ResponsePlan {
+    return responsePlan(this.settings, ev, {
       engine: this.opts.engine,
       outbox: this.outbox,
       conversation: this.conversation,
       beta: this.opts.beta,
       principal: this.opts.principal,
-      textModel: s.profile.text,
-      ttsModel: s.profile.tts,
-      audio: mods.includes("audio"),
-      instructions: r?.instructions ?? s.instructions,
-      voice: r?.audio?.output?.voice ?? r?.voice ?? s.voice,
-      speed: s.speed,
-      outputFormat: s.outputFormat,
-      maxOutputTokens: r?.max_output_tokens ?? s.maxOutputTokens,
-      temperature: s.temperature,
-      metadata: r?.metadata ?? null,
-      addToConversation: r?.conversation !== "none",
-      tools: (r?.tools ?? s.tools).map((t) => ({
-        name: t.name,
-        description: t.description ?? "",
-        parameters: t.parameters ?? { type: "object", properties: {} },
-        strict: false,
-      })),
-      toolChoice: toolChoiceName(r?.tool_choice ?? s.toolChoice),
       onEnd: (end) => {
         this.opts.onResponseEnd?.(end, this.outbox.isClosed);
         this.afterResponse(end);
       },
-    };
+    });
   }
 
   private createResponse(ev: Extract<ClientEvent, { type: "response.create" }>, eventId: string | null): void {
@@ -469,7 +444,7 @@ export class RealtimeSession {
     this.commitTurn(itemId, td.createResponse);
   }
 
-  private queueResponse(plan: ConstructorParameters<typeof RealtimeResponse>[0]): void {
+  private queueResponse(plan: ResponsePlan): void {
     this.idleTurn.disarm();
     const response = new RealtimeResponse(plan);
     this.responses.add(response);

@@ -8,8 +8,9 @@
 #   redis-server                      shared state across instances (tests start their own)
 #   curl                              used by the tests as a real client
 #   chromium                          the playground's browser test (Playwright drives it)
+#   openssl                           self-signed certificates for the TLS tests
 set -euo pipefail
-PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg redis-server curl chromium)
+PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg redis-server curl chromium openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,6 +12,7 @@ import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-o
 import { Metadata } from "@grpc/grpc-js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
+import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { postJson } from "./helpers/sse.js";
 
 type Family = { name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }> };
@@ -176,6 +177,26 @@ describe("observability", () => {
     assert.equal(line?.outputTokens, 3);
     assert.ok(!JSON.stringify(logs.lines).includes("sk-gateway-secret-1"));
     assert.ok(after.samples.some((l) => l.startsWith('spillway_active_streams{door="grpc"}')));
+  });
+
+  it("counts WebSocket sessions and realtime responses", async () => {
+    const before = await scrape();
+    logs.lines.length = 0;
+    const client = await RealtimeTestClient.connect(realtimeUrl(gw.origin), { headers: auth.headers });
+    await client.next("session.created");
+    const open = await scrape();
+    assert.equal(value(open, "spillway_active_streams", { door: "ws" }), 1, "one session open");
+    client.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "hello metrics" }] } });
+    client.send({ type: "response.create", response: { output_modalities: ["text"] } });
+    const done = await client.next("response.done");
+    assert.equal(done.response.status, "completed");
+    await client.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const after = await scrape();
+    const labels = { door: "ws", route: "/v1/realtime", outcome: "ok", status: "ok" };
+    assert.equal(value(after, "spillway_requests_total", labels) - value(before, "spillway_requests_total", labels), 1);
+    assert.equal(value(after, "spillway_active_streams", { door: "ws" }), 0, "the session is gone");
+    assert.ok(logs.lines.some((l) => l.door === "ws" && l.route === "/v1/realtime"), "a log line for the response");
   });
 
   it("reports readiness with each provider's state", async () => {

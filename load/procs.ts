@@ -150,12 +150,16 @@ export function portkeyVersion(): string {
   return existsSync(pkg) ? (JSON.parse(readFileSync(pkg, "utf8")) as { version: string }).version : "?";
 }
 
-/** Starts Portkey's gateway (`--port=N --headless`) on `port`. */
-export async function startPortkey(port: number): Promise<Proc> {
+/** Starts Portkey's gateway (`--port=N --headless`) on `port`; `output()` is the tail of what it printed. */
+export async function startPortkey(port: number): Promise<Proc & { output(): string }> {
   const entry = ensurePortkey();
   const child = spawn(process.execPath, [entry, `--port=${port}`, "--headless"], { cwd: PORTKEY_CACHE, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({ NODE_ENV: "production" }) });
+  let out = "";
+  const keep = (d: Buffer): void => void (out = (out + d.toString()).slice(-20_000));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   await waitForLine(child, (l) => (l.includes("Ready for connections") ? true : undefined), "portkey");
-  return own(child);
+  return { ...own(child), output: () => out };
 }
 
 /** Resident memory (bytes) of `pid` and all its descendants (cluster workers). */

@@ -68,13 +68,13 @@ export async function fixedRates(targets: readonly Target[], rates: readonly num
 export interface MaxRateRow {
   readonly target: string;
   readonly door: Door;
-  /** Highest rate tried that kept p99 under the bound with no errors and no lag (streams/s). */
+  /** Highest rate tried that kept p99 under the bound with no errors (streams/s). */
   readonly maxRate: number;
   readonly boundMs: number;
   readonly steps: ReadonlyArray<{ rate: number; p99: number | undefined; errors: number; achieved: number }>;
 }
 
-/** Steps the rate up until p99 TTFT passes `boundMs`, a stream fails, or the generator lags. */
+/** Steps the rate up until p99 TTFT passes `boundMs` or a stream fails. */
 export async function maxRate(t: Target, rates: readonly number[], seconds: number, boundMs: number, shape: MockShape): Promise<MaxRateRow> {
   const steps: Array<{ rate: number; p99: number | undefined; errors: number; achieved: number }> = [];
   let best = 0;
@@ -82,7 +82,8 @@ export async function maxRate(t: Target, rates: readonly number[], seconds: numb
     const r = await runJob(job(t, shape, { mode: "rate", rate, seconds, drainMs: 5_000 }));
     const achieved = round(r.ok / Math.max(r.elapsedS, seconds));
     steps.push({ rate, p99: r.ttft.p99, errors: r.errors, achieved });
-    const sustained = r.errors === 0 && r.ttft.p99 !== undefined && r.ttft.p99 <= boundMs && r.lateStarts <= r.started * 0.01;
+    // Latency counts from the scheduled start, so a generator that falls behind shows in p99 too.
+    const sustained = r.errors === 0 && r.ttft.p99 !== undefined && r.ttft.p99 <= boundMs;
     log(`max-rate ${t.name}/${t.door} ${rate}/s: p99 ${r.ttft.p99} ms errors ${r.errors} late ${r.lateStarts} → ${sustained ? "ok" : "over"}`);
     if (!sustained) break;
     best = rate;

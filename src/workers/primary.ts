@@ -11,10 +11,11 @@
  * (`gateway.close(graceMs)`) and exits; the primary exits 0 when all exited
  * 0. A worker that dies unexpectedly is replaced, at most 5 times a minute.
  *
- * Engine state is per worker: gateway key limits (rpm, tpm, concurrent
- * streams), `limits.maxConcurrentStreams` and circuit breakers each apply
- * within one worker, so with N workers a key may get up to N times its
- * limits. See docs/ARCHITECTURE.md ("All cores").
+ * Engine state: gateway key limits (rpm, tpm, concurrent streams) are shared
+ * by the workers when `redis.url` is set (RedisLimitStore) and per worker
+ * otherwise (a key may then get up to N times its limits);
+ * `limits.maxConcurrentStreams` and the circuit breakers are always per
+ * worker. See docs/ARCHITECTURE.md ("All cores").
  */
 import cluster, { type Worker } from "node:cluster";
 import { createServer } from "node:net";

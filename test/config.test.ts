@@ -39,6 +39,13 @@ describe("config", () => {
     assert.equal(c.grpc.port, 9001);
   });
 
+  it("reads REDIS_URL and the TLS files from the environment", () => {
+    const c = loadConfig(undefined, { REDIS_URL: "redis://127.0.0.1:6379", SPILLWAY_TLS_CERT: "/c.pem", SPILLWAY_TLS_KEY: "/k.pem" });
+    assert.equal(c.redis?.url, "redis://127.0.0.1:6379");
+    assert.deepEqual(c.http.tls, { certFile: "/c.pem", keyFile: "/k.pem" });
+    assert.throws(() => loadConfig(undefined, { SPILLWAY_TLS_CERT: "/c.pem" }), /http\.tls\.keyFile/);
+  });
+
   it("reads YAML and JSON files", () => {
     const c = loadConfig(file("providers:\n  groq: { type: openai, baseUrl: 'https://api.groq.com/openai/v1', apiKey: k }\nlimits: { idleTimeoutMs: 5000 }\n"), {});
     assert.equal(c.providers["groq"]?.type, "openai");

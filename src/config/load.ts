@@ -30,7 +30,8 @@ function intFromEnv(env: Env, name: string): number | undefined {
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
  * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
- * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`. An `openai` or `anthropic` provider is
+ * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
+ * (HTTPS and WSS on the HTTP port). An `openai` or `anthropic` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -40,6 +41,9 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   const httpPort = intFromEnv(env, "PORT");
   if (httpPort !== undefined) http["port"] = httpPort;
   if (env["HOST"]) http["host"] = env["HOST"];
+  if (env["SPILLWAY_TLS_CERT"] || env["SPILLWAY_TLS_KEY"]) {
+    http["tls"] = { ...(http["tls"] as Raw | undefined), certFile: env["SPILLWAY_TLS_CERT"], keyFile: env["SPILLWAY_TLS_KEY"] };
+  }
   const grpcPort = intFromEnv(env, "GRPC_PORT");
   if (grpcPort !== undefined) grpc["port"] = grpcPort;
 

@@ -42,6 +42,13 @@ async function open(model: string): Promise<RealtimeTestClient> {
 }
 
 describe("voice profiles", () => {
+  it("lists config profiles in /v1/models with the realtime capability", async () => {
+    const res = await fetch(`${tg.baseUrl}/models`);
+    const data = ((await res.json()) as any).data as Array<{ id: string; capabilities: string[] }>;
+    assert.deepEqual(data.find((m) => m.id === "acme/voice")?.capabilities, ["realtime"]);
+    assert.equal((await fetch(`${tg.baseUrl}/models/acme/voice`)).status, 200);
+  });
+
   it("a profile from config: its voice and instructions, its text model upstream, speech sentence by sentence", async () => {
     fake.script = () => ({ events: chatEvents(["Sure", ". Here", " it is", "."]) });
     const c = await open("acme/voice");

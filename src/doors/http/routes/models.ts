@@ -1,7 +1,7 @@
 import { ModelKind, type ModelInfo } from "../../../gen/spillway/v1/request.js";
 import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
-import type { HttpRoute } from "../route.js";
+import type { HttpDoorContext, HttpRoute } from "../route.js";
 
 const STARTED = Math.floor(Date.now() / 1000);
 
@@ -26,12 +26,23 @@ function modelJson(m: ModelInfo): Record<string, unknown> {
   return out;
 }
 
-/** `GET /v1/models`: every model of every configured provider. */
+/** Every model: each provider's, plus the realtime voice profiles defined in config. */
+async function allModels(ctx: HttpDoorContext, signal: AbortSignal): Promise<ModelInfo[]> {
+  const models = await ctx.engine.listModels(signal);
+  const known = new Set(models.map((m) => m.id));
+  for (const id of Object.keys(ctx.config.realtime.profiles)) {
+    if (known.has(id)) continue;
+    models.push({ id, ownedBy: "spillway", kinds: [ModelKind.MODEL_KIND_REALTIME], available: true, unavailableReason: "" });
+  }
+  return models;
+}
+
+/** `GET /v1/models`: every model of every configured provider, and the realtime profiles. */
 export const listModelsRoute: HttpRoute = {
   method: "get",
   pattern: "/v1/models",
-  async handle(ex, { engine }) {
-    const models = await engine.listModels(ex.signal);
+  async handle(ex, ctx) {
+    const models = await allModels(ctx, ex.signal);
     ex.json(200, { object: "list", data: models.map(modelJson) });
   },
 };
@@ -40,9 +51,9 @@ export const listModelsRoute: HttpRoute = {
 export const getModelRoute: HttpRoute = {
   method: "get",
   pattern: "/v1/models/*",
-  async handle(ex, { engine }) {
+  async handle(ex, ctx) {
     const id = decodeURIComponent(ex.url.slice("/v1/models/".length));
-    const models = await engine.listModels(ex.signal);
+    const models = await allModels(ctx, ex.signal);
     const m = models.find((x) => x.id === id);
     if (!m) {
       throw new SpillwayError(Code.NotFound, `The model '${id}' does not exist.`, {

@@ -74,17 +74,25 @@ export interface MaxRateRow {
   readonly steps: ReadonlyArray<{ rate: number; p99: number | undefined; errors: number; achieved: number }>;
 }
 
-/** Steps the rate up until p99 TTFT passes `boundMs` or a stream fails. */
+/**
+ * Steps the rate up until p99 TTFT passes `boundMs` or a stream fails. A
+ * failed step is run once more before the search stops: other work on the
+ * machine only ever makes a step slower, so one retry filters a noisy
+ * second out without hiding a real limit.
+ */
 export async function maxRate(t: Target, rates: readonly number[], seconds: number, boundMs: number, shape: MockShape): Promise<MaxRateRow> {
   const steps: Array<{ rate: number; p99: number | undefined; errors: number; achieved: number }> = [];
   let best = 0;
   for (const rate of rates) {
-    const r = await runJob(job(t, shape, { mode: "rate", rate, seconds, drainMs: 5_000 }));
-    const achieved = round(r.ok / Math.max(r.elapsedS, seconds));
-    steps.push({ rate, p99: r.ttft.p99, errors: r.errors, achieved });
-    // Latency counts from the scheduled start, so a generator that falls behind shows in p99 too.
-    const sustained = r.errors === 0 && r.ttft.p99 !== undefined && r.ttft.p99 <= boundMs;
-    log(`max-rate ${t.name}/${t.door} ${rate}/s: p99 ${r.ttft.p99} ms errors ${r.errors} late ${r.lateStarts} → ${sustained ? "ok" : "over"}`);
+    let sustained = false;
+    for (let attempt = 0; attempt < 2 && !sustained; attempt++) {
+      const r = await runJob(job(t, shape, { mode: "rate", rate, seconds, drainMs: 5_000 }));
+      const achieved = round(r.ok / Math.max(r.elapsedS, seconds));
+      steps.push({ rate, p99: r.ttft.p99, errors: r.errors, achieved });
+      // Latency counts from the scheduled start, so a generator that falls behind shows in p99 too.
+      sustained = r.errors === 0 && r.ttft.p99 !== undefined && r.ttft.p99 <= boundMs;
+      log(`max-rate ${t.name}/${t.door} ${rate}/s: p99 ${r.ttft.p99} ms errors ${r.errors} late ${r.lateStarts} → ${sustained ? "ok" : "over"}`);
+    }
     if (!sustained) break;
     best = rate;
   }

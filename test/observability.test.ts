@@ -193,8 +193,10 @@ describe("observability", () => {
     await client.close();
     await new Promise((r) => setTimeout(r, 50));
     const after = await scrape();
-    const labels = { door: "ws", route: "/v1/realtime", outcome: "ok", status: "ok" };
+    const labels = { door: "ws", route: "/v1/realtime", model: "local/echo", provider: "local", outcome: "ok", status: "ok" };
     assert.equal(value(after, "spillway_requests_total", labels) - value(before, "spillway_requests_total", labels), 1);
+    const h = { door: "ws", route: "/v1/realtime", provider: "local" };
+    assert.equal(value(after, "spillway_time_to_first_chunk_seconds", h) - value(before, "spillway_time_to_first_chunk_seconds", h), 1);
     assert.equal(value(after, "spillway_active_streams", { door: "ws" }), 0, "the session is gone");
     assert.ok(logs.lines.some((l) => l.door === "ws" && l.route === "/v1/realtime"), "a log line for the response");
   });

@@ -25,6 +25,8 @@ export interface RequestRecord {
   /** The error that ended the request, if any. */
   readonly error?: unknown;
   readonly bytesOut?: number | undefined;
+  /** Seconds of audio the door sent that the engine summary does not count (realtime speech). */
+  readonly audioOutSeconds?: number | undefined;
   /** True when the client went away before the end. */
   readonly clientDisconnected: boolean;
 }
@@ -67,6 +69,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     if (s.usage.outputAudioSeconds) m.audioSeconds.inc({ direction: "out", provider }, s.usage.outputAudioSeconds);
   }
   if (r.bytesOut) m.bytesOut.inc({ door: r.door, route: r.route }, r.bytesOut);
+  if (r.audioOutSeconds) m.audioSeconds.inc({ direction: "out", provider: r.door }, r.audioOutSeconds);
   const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
   obs.logger.info(
     {

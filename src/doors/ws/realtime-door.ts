@@ -127,8 +127,10 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
             route: "/v1/realtime",
             status: end.status === "completed" ? "ok" : end.status,
             startedAt: end.startedAt,
+            summary: end.textSummary,
             error: end.error,
             bytesOut: end.audioBytes,
+            audioOutSeconds: end.audioMs / 1000,
             clientDisconnected: closed,
           });
         },

@@ -25,6 +25,7 @@ import type { Conversation } from "./conversation.js";
 import { newId, type Outbox } from "./outbox.js";
 import { ResponseOutputs } from "./response-outputs.js";
 import { SentenceSplitter } from "./sentence-splitter.js";
+import type { StreamSummary } from "../../engine/active-stream.js";
 
 /** Why a response was cancelled. */
 export type CancelReason = "turn_detected" | "client_cancelled";
@@ -69,6 +70,8 @@ export interface ResponseEnd {
   readonly audioMs: number;
   readonly firstAudioAt: number;
   readonly error: SpillwayError | undefined;
+  /** The text model's stream, once it ended (model, provider, TTFT, usage). */
+  readonly textSummary: StreamSummary | undefined;
 }
 
 /** Largest audio delta sent (bytes before base64): 200 ms of pcm16 at 24 kHz. */
@@ -90,6 +93,7 @@ export class RealtimeResponse {
   private audioBytes = 0;
   private audioMs = 0;
   private firstAudioAt = 0;
+  private textSummary: StreamSummary | undefined;
   private error: SpillwayError | undefined;
   private readonly encoder: OutputEncoder;
   /** Resolves after `response.done` was sent. */
@@ -132,7 +136,9 @@ export class RealtimeResponse {
       };
       if (plan.maxOutputTokens !== "inf") req.maxTokens = plan.maxOutputTokens;
       if (plan.temperature !== undefined) req.temperature = plan.temperature;
-      const text = await this.open(() => plan.engine.generate(req, { signal: this.controller.signal, principal: plan.principal }));
+      const text = await this.open(() =>
+        plan.engine.generate(req, { signal: this.controller.signal, principal: plan.principal, onStreamEnd: (s) => (this.textSummary = s) }),
+      );
       if (!text) return;
       const sentences = new AsyncQueue<string>();
       await Promise.all([this.pumpText(text, sentences), plan.audio ? this.pumpSpeech(sentences) : Promise.resolve()]);
@@ -298,6 +304,7 @@ export class RealtimeResponse {
       audioMs: this.audioMs,
       firstAudioAt: this.firstAudioAt,
       error: this.error,
+      textSummary: this.textSummary,
     });
   }
 

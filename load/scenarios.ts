@@ -5,7 +5,7 @@
  * what order; report.ts prints them.
  */
 import type { Door, Job, JobResult } from "./loadgen.js";
-import { mockModel, type MockShape } from "./mock-upstream.js";
+import type { MockShape } from "./mock-upstream.js";
 import { holdStreams, rssTree, runJob } from "./procs.js";
 import { minus, round } from "./stats.js";
 import { sleep } from "./util.js";
@@ -174,5 +174,3 @@ export async function memory(t: Target, pid: number, streams: number, workers: n
 export function log(s: string): void {
   process.stderr.write(`[bench] ${s}\n`);
 }
-
-export { mockModel };

@@ -1,7 +1,7 @@
 import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
-import { connectionError, getJson } from "../shared/upstream-http.js";
+import { getJson, upstreamFetch } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
 import { anthropicStreamPayloads } from "./messages-stream.js";
@@ -30,8 +30,6 @@ export interface AnthropicProviderOptions {
 export const ANTHROPIC_VERSION = "2023-06-01";
 
 /** An empty body, ending at once. */
-async function* emptyBody(): AsyncGenerator<Uint8Array> {}
-
 const MODEL_LIST_TTL_MS = 60_000;
 const MODEL_LIST_TIMEOUT_MS = 5_000;
 
@@ -82,18 +80,13 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
         ctx.labels,
         reqHeaders,
         async (h) => {
-          let r: Response;
-          try {
-            r = await fetch(`${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
-          } catch (e) {
-            throw connectionError(opts.name, e, ctx.signal);
-          }
+          const r = await upstreamFetch(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
           if (!r.ok) throw await anthropicHttpError(opts.name, r);
           return r;
         },
         (k) => ["x-api-key", k],
       );
-      yield* anthropicStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
+      yield* anthropicStreamPayloads(res.body, opts.name, ctx.signal);
     },
   };
 }

@@ -5,7 +5,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { Provider, ProviderContext } from "../../engine/provider.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
-import { connectionError, postJson, upstreamError } from "../shared/upstream-http.js";
+import { postJson, upstreamError, upstreamFetch } from "../shared/upstream-http.js";
 import { streamMultipart } from "./openai-multipart.js";
 import { type Obj, isObj, amount as num } from "../shared/json.js";
 
@@ -66,9 +66,8 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
     $case: "audio",
     value: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), encoding, sampleRate: encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ? OPENAI_PCM_RATE : 0, channels: 1 },
   });
-  if (!res.body) throw upstreamTruncated(up.name, "an empty speech response");
   if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    for await (const bytes of res.body as AsyncIterable<Uint8Array>) yield audio(bytes);
+    for await (const bytes of res.body) yield audio(bytes);
     yield finishPayload(FinishReason.REASON_STOP);
     return;
   }
@@ -120,16 +119,10 @@ export async function* openAiTranscribe(
     data: audio,
   });
   const res = await up.send(ctx, { "content-type": form.contentType }, async (headers) => {
-    let r: Response;
-    try {
-      r = await fetch(`${up.base}/audio/transcriptions`, { method: "POST", headers, body: form.body, duplex: "half", signal: ctx.signal });
-    } catch (e) {
-      throw connectionError(up.name, e, ctx.signal);
-    }
+    const r = await upstreamFetch(up.name, `${up.base}/audio/transcriptions`, { method: "POST", headers, body: form.body, signal: ctx.signal });
     if (!r.ok) throw await upstreamError(up.name, r);
     return r;
   });
-  if (!res.body) throw upstreamTruncated(up.name, "an empty transcription response");
   if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     yield* transcriptEvents(up.name, res.body);
     return;

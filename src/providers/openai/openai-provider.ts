@@ -28,8 +28,6 @@ export interface OpenAiProviderOptions {
   readonly responsesApi?: boolean | undefined;
 }
 
-async function* emptyBody(): AsyncGenerator<Uint8Array> {}
-
 const MODEL_LIST_TTL_MS = 60_000;
 const MODEL_LIST_TIMEOUT_MS = 5_000;
 
@@ -83,8 +81,8 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
       const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
       const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
-      if (native) yield* responsesStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal);
-      else yield* openAiStreamPayloads(res.body ?? emptyBody(), opts.name, ctx.signal, legacy);
+      if (native) yield* responsesStreamPayloads(res.body, opts.name, ctx.signal);
+      else yield* openAiStreamPayloads(res.body, opts.name, ctx.signal, legacy);
     },
   };
 }

@@ -82,7 +82,7 @@ const isReadableStream = (b: AsyncIterable<Uint8Array>): b is ReadableStream<Uin
   typeof (b as Partial<ReadableStream<Uint8Array>>).getReader === "function";
 
 /**
- * Reads a body. A fetch body (ReadableStream) is read with its reader so
+ * Reads a body. A WHATWG body (ReadableStream) is read with its reader so
  * that stopping early can look for the end without waiting for it: when the
  * end is already there (an upstream ends the body right after `[DONE]`),
  * the body is read to its end and the upstream connection stays open for
@@ -111,6 +111,8 @@ function bodySource(body: AsyncIterable<Uint8Array>): BodySource {
       },
     };
   }
+  // Any other body (undici's Node Readable): the same look for the end before
+  // stopping, so that a connection whose body ends right after `[DONE]` is kept.
   const it = body[Symbol.asyncIterator]();
   return {
     async read() {
@@ -118,7 +120,15 @@ function bodySource(body: AsyncIterable<Uint8Array>): BodySource {
       return r.done ? undefined : r.value;
     },
     async stop() {
-      await it.return?.();
+      try {
+        const next = it.next();
+        next.catch(() => undefined);
+        const last = await Promise.race([next, new Promise<undefined>((r) => setImmediate(r, undefined))]);
+        if (last?.done) return;
+        await it.return?.();
+      } catch {
+        // The body failed or was aborted: nothing left to stop.
+      }
     },
   };
 }

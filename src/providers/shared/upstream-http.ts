@@ -1,14 +1,86 @@
+import { STATUS_CODES } from "node:http";
+import { Readable } from "node:stream";
+import { request, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/** What an upstream request sends. */
+export interface UpstreamRequest {
+  readonly method?: "GET" | "POST";
+  readonly headers: Readonly<Record<string, string>>;
+  /** A whole body, or one streamed as it is produced (chunked). */
+  readonly body?: string | Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
 /**
- * POSTs JSON to an upstream with the call's AbortSignal, so that aborting
- * the call aborts the request at once. Connection failures become
- * `Unavailable` (HTTP 502); non-2xx answers become the matching error, with
- * the upstream's own message.
+ * An upstream's answer: the subset of fetch's `Response` the providers use,
+ * over undici's `request` (Node streams, no WHATWG stream layer: the
+ * benchmark showed fetch among the largest per-stream costs).
+ */
+export class UpstreamResponse {
+  constructor(private readonly data: Dispatcher.ResponseData) {}
+
+  get status(): number {
+    return this.data.statusCode;
+  }
+
+  get ok(): boolean {
+    return this.data.statusCode >= 200 && this.data.statusCode < 300;
+  }
+
+  get statusText(): string {
+    return STATUS_CODES[this.data.statusCode] ?? "";
+  }
+
+  /** Response headers, read like fetch's `Headers` (`get` is case-insensitive). */
+  readonly headers = {
+    get: (name: string): string | null => {
+      const v = this.data.headers[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+    },
+  };
+
+  /** The body, read as it arrives (backpressure reaches the upstream socket). */
+  get body(): AsyncIterable<Uint8Array> {
+    return this.data.body;
+  }
+
+  text(): Promise<string> {
+    return this.data.body.text();
+  }
+
+  json(): Promise<unknown> {
+    return this.data.body.json();
+  }
+
+  /** Discards the rest of the body, freeing the connection. */
+  discard(): void {
+    this.data.body.destroy();
+  }
+}
+
+/**
+ * Sends one request to an upstream with the call's AbortSignal, so that
+ * aborting the call aborts the request (and its body) at once. Connection
+ * failures become `Unavailable` (HTTP 502); the status is left to the caller.
+ */
+export async function upstreamFetch(provider: string, url: string, init: UpstreamRequest): Promise<UpstreamResponse> {
+  const body = init.body === undefined || typeof init.body === "string" || init.body instanceof Uint8Array ? init.body : Readable.from(init.body);
+  try {
+    const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers: init.headers, body: body ?? null, signal: init.signal });
+    return new UpstreamResponse(data);
+  } catch (e) {
+    throw connectionError(provider, e, init.signal);
+  }
+}
+
+/**
+ * POSTs JSON to an upstream with the call's AbortSignal. Non-2xx answers
+ * become the matching error, with the upstream's own message.
  */
 export async function postJson(
   provider: string,
@@ -16,35 +88,20 @@ export async function postJson(
   body: unknown,
   headers: Record<string, string>,
   signal: AbortSignal,
-): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: JSON.stringify(body),
-      signal,
-    });
-  } catch (e) {
-    throw connectionError(provider, e, signal);
-  }
+): Promise<UpstreamResponse> {
+  const res = await upstreamFetch(provider, url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+    signal,
+  });
   if (!res.ok) throw await upstreamError(provider, res);
   return res;
 }
 
 /** GETs JSON from an upstream (model lists); same error handling as {@link postJson}. */
-export async function getJson(
-  provider: string,
-  url: string,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(url, { headers, signal });
-  } catch (e) {
-    throw connectionError(provider, e, signal);
-  }
+export async function getJson(provider: string, url: string, headers: Record<string, string>, signal: AbortSignal): Promise<unknown> {
+  const res = await upstreamFetch(provider, url, { method: "GET", headers, signal });
   if (!res.ok) throw await upstreamError(provider, res);
   return await res.json();
 }
@@ -87,7 +144,7 @@ export function parseRetryAfter(value: string | null): number | undefined {
  * upstream's message. 4xx statuses pass through (the client sent something
  * the upstream refused); 5xx become 502 (`upstream_error`), retryable.
  */
-export async function upstreamError(provider: string, res: Response): Promise<SpillwayError> {
+export async function upstreamError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
   let text = "";
   try {
     text = (await res.text()).slice(0, MAX_ERROR_BODY);

@@ -12,6 +12,7 @@ import { SampleAligner, toSamples } from "./pcm.js";
 import { Resampler } from "./resample.js";
 import { SNIFF_BYTES, sniffAudio, type SniffedFormat } from "./sniff.js";
 import { WavStreamParser } from "./wav.js";
+import { replay } from "./replay.js";
 
 /** How to read the audio given to {@link decodeToPcm}. */
 export interface DecodeOptions {
@@ -158,15 +159,3 @@ async function peek(
   return { head: Buffer.concat(parts), rest: it };
 }
 
-async function* replay(head: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield head;
-  try {
-    for (;;) {
-      const r = await rest.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  } finally {
-    await rest.return?.();
-  }
-}

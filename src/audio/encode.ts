@@ -4,6 +4,7 @@ import { Mp3StreamEncoder } from "./mp3-encoder.js";
 import { DEFAULT_OUTPUT_RATE, toBytes, toSamples } from "./pcm.js";
 import { Resampler } from "./resample.js";
 import { wavHeader } from "./wav.js";
+import { replay } from "./replay.js";
 
 /** The `response_format`s of OpenAI's speech API. */
 export const SPEECH_FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"] as const;
@@ -109,15 +110,3 @@ async function* pcmOf(chunks: AsyncIterable<AudioChunk>, rate: number): AsyncGen
   }
 }
 
-async function* replay<T>(first: T, rest: AsyncIterator<T>): AsyncGenerator<T> {
-  yield first;
-  try {
-    for (;;) {
-      const r = await rest.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  } finally {
-    await rest.return?.();
-  }
-}

@@ -1,5 +1,3 @@
-import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
 import {
   finishPayload,
   FinishReason,
@@ -11,7 +9,7 @@ import {
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
 import { anthropicError } from "./errors.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
-import { streamReadError } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
 /** Maps Anthropic's `stop_reason` to the engine's finish reason. */
 export function mapStopReason(reason: string): FinishReason {
@@ -135,9 +133,6 @@ export async function* anthropicStreamPayloads(
     throw streamReadError(provider, e, signal);
   }
   if (!stopped) {
-    throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before message_stop`, {
-      httpStatus: 502,
-      openAiCode: "upstream_truncated",
-    });
+    throw upstreamTruncated(provider, "message_stop");
   }
 }

@@ -10,7 +10,7 @@ import {
 } from "../../engine/payload.js";
 import { parseEventJson, readSseBatches } from "../shared/sse-reader.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
-import { streamReadError } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
 /** Maps OpenAI's `finish_reason` strings to the engine's enum. */
 export function mapFinishReason(reason: string): FinishReason {
@@ -112,9 +112,6 @@ export async function* openAiStreamPayloads(
     throw streamReadError(provider, e, signal);
   }
   if (!done && !finished) {
-    throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before it finished`, {
-      httpStatus: 502,
-      openAiCode: "upstream_truncated",
-    });
+    throw upstreamTruncated(provider, "it finished");
   }
 }

@@ -83,7 +83,7 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
       return;
     } else if (isObj(j["error"])) throw upstreamStreamError(up.name, j["error"]);
   }
-  throw upstreamTruncated(up.name, "a speech stream without speech.audio.done");
+  throw upstreamMalformed(up.name, "a speech stream without speech.audio.done");
 }
 
 /** GPT-4o transcription models stream text deltas; `whisper-1` (and unknown models) answer whole. */
@@ -128,7 +128,7 @@ export async function* openAiTranscribe(
     return;
   }
   const j: unknown = await res.json();
-  if (!isObj(j)) throw upstreamTruncated(up.name, "a transcription that is not a JSON object");
+  if (!isObj(j)) throw upstreamMalformed(up.name, "a transcription that is not a JSON object");
   const segments = Array.isArray(j["segments"]) ? j["segments"].filter(isObj) : [];
   if (segments.length > 0) {
     for (const s of segments) {
@@ -163,15 +163,16 @@ async function* transcriptEvents(provider: string, body: AsyncIterable<Uint8Arra
       return;
     } else if (isObj(j["error"])) throw upstreamStreamError(provider, j["error"]);
   }
-  throw upstreamTruncated(provider, "a transcription stream without transcript.text.done");
+  throw upstreamMalformed(provider, "a transcription stream without transcript.text.done");
 }
 
 function transcript(text: string, kind: TranscriptDelta_Kind, start: number, end: number): ChunkPayload {
   return { $case: "transcript", value: { text, kind, startSeconds: start, endSeconds: end } };
 }
 
-function upstreamTruncated(provider: string, what: string): SpillwayError {
-  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, openAiCode: "upstream_error" });
+/** An upstream answer that is not what the API promises. */
+function upstreamMalformed(provider: string, what: string): SpillwayError {
+  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, openAiCode: "upstream_error", fromUpstream: true });
 }
 
 function upstreamStreamError(provider: string, e: Obj): SpillwayError {

@@ -10,7 +10,7 @@ import {
 } from "../../engine/payload.js";
 import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
 import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
-import { streamReadError } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
 
 /** Maps a Responses `usage` object to a usage payload. */
@@ -118,9 +118,6 @@ export async function* responsesStreamPayloads(
     throw streamReadError(provider, e, signal);
   }
   if (!ended) {
-    throw new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before the response completed`, {
-      httpStatus: 502,
-      openAiCode: "upstream_truncated",
-    });
+    throw upstreamTruncated(provider, "the response completed");
   }
 }

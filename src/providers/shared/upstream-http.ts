@@ -195,3 +195,16 @@ export function streamReadError(provider: string, e: unknown, signal: AbortSigna
     cause: e,
   });
 }
+
+/**
+ * The error for an upstream stream that ended without its end marker
+ * (`[DONE]`, `message_stop`, `response.completed`): a truncation, never to
+ * be passed off as a complete answer. `what` says what was missing.
+ */
+export function upstreamTruncated(provider: string, what: string): SpillwayError {
+  return new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before ${what}`, {
+    httpStatus: 502,
+    openAiCode: "upstream_truncated",
+    fromUpstream: true,
+  });
+}

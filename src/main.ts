@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   // Validated in the primary too, so a bad config stops start-up once, with its message.
   const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
   if (workers > 1 && !isWorker()) {
-    await runPrimary({ workers, host: config.http.host, port: config.http.port, graceMs: config.shutdown.graceMs });
+    await runPrimary({ workers, host: config.http.host, port: config.http.port, graceMs: config.shutdown.graceMs, tls: config.http.tls !== undefined });
     return;
   }
   const lifecycle = isWorker() ? startWorker(config.shutdown.graceMs) : undefined;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   }
   logger.info(
     { http: gateway.httpPort, grpc: gateway.grpcPort, providers: gateway.engine.router.providers.map((p) => p.name) },
-    `spillway listening on http://${config.http.host}:${gateway.httpPort}`,
+    `spillway listening on ${config.http.tls ? "https" : "http"}://${config.http.host}:${gateway.httpPort}`,
   );
   let stopping = false;
   const stop = (signal: string): void => {

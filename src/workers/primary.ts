@@ -30,6 +30,8 @@ export interface PrimaryOptions {
   readonly port: number;
   /** How long workers may drain; the primary kills them 10 s after that. */
   readonly graceMs: number;
+  /** Whether the HTTP port serves TLS (for the start-up message). */
+  readonly tls?: boolean | undefined;
 }
 
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -139,6 +141,6 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   if (stopping) return;
   logger.info(
     { http: ready.http, grpc: ready.grpc, workers: opts.workers, providers: ready.providers },
-    `spillway listening on http://${opts.host}:${ready.http} (${opts.workers} workers)`,
+    `spillway listening on ${opts.tls ? "https" : "http"}://${opts.host}:${ready.http} (${opts.workers} workers)`,
   );
 }

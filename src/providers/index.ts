@@ -12,34 +12,16 @@ export function createProviders(config: Config): Provider[] {
       case "local":
         out.push(createLocalProvider({ name, tokenDelayMs: p.tokenDelayMs }));
         break;
-      case "openai":
-        out.push(
-          createOpenAiProvider({
-            name,
-            baseUrl: p.baseUrl,
-            apiKey: p.apiKey,
-            apiKeys: p.apiKeys,
-            headers: p.headers,
-            models: p.models,
-            timeoutMs: p.timeoutMs,
-            responsesApi: p.responsesApi,
-          }),
-        );
+      case "openai": {
+        const { type: _openai, ...settings } = p;
+        out.push(createOpenAiProvider({ name, ...settings }));
         break;
-      case "anthropic":
-        out.push(
-          createAnthropicProvider({
-            name,
-            baseUrl: p.baseUrl,
-            apiKey: p.apiKey,
-            apiKeys: p.apiKeys,
-            headers: p.headers,
-            models: p.models,
-            timeoutMs: p.timeoutMs,
-            maxTokens: p.maxTokens,
-          }),
-        );
+      }
+      case "anthropic": {
+        const { type: _anthropic, ...settings } = p;
+        out.push(createAnthropicProvider({ name, ...settings }));
         break;
+      }
     }
   }
   return out;

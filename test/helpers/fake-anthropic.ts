@@ -6,8 +6,8 @@
  * or end without `message_stop`. It records every request and every request
  * the gateway aborted.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
+import { startRecordingServer, type RecordedRequest } from "./recording-server.js";
 
 /** What the fake does for one request. */
 export interface AnthropicScript {
@@ -27,14 +27,7 @@ export interface AnthropicScript {
 }
 
 /** A request the fake received. */
-export interface RecordedAnthropicRequest {
-  method: string;
-  url: string;
-  headers: IncomingMessage["headers"];
-  body: any;
-  /** Set when the gateway closed the request before the fake finished it. */
-  abortedAt?: number;
-}
+export type RecordedAnthropicRequest = RecordedRequest;
 
 /** The running fake. */
 export interface FakeAnthropic {
@@ -133,47 +126,20 @@ async function answer(res: ServerResponse, s: AnthropicScript): Promise<void> {
 
 /** Starts the fake on a free loopback port. */
 export async function startFakeAnthropic(script: FakeAnthropic["script"] = () => ({})): Promise<FakeAnthropic> {
-  const requests: RecordedAnthropicRequest[] = [];
-  const abortWaiters: Array<(r: RecordedAnthropicRequest) => void> = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      let body: unknown = text;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        // keep raw text
-      }
-      const rec: RecordedAnthropicRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
-      requests.push(rec);
-      res.on("close", () => {
-        if (!res.writableFinished) {
-          rec.abortedAt = performance.now();
-          for (const w of abortWaiters.splice(0)) w(rec);
-        }
-      });
-      if (req.method === "GET" && rec.url.startsWith("/v1/models")) {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ data: [{ type: "model", id: "claude-fake-1", display_name: "Claude Fake" }], has_more: false }));
-        return;
-      }
-      void answer(res, fake.script(rec)).catch(() => undefined);
-    });
+  const server = await startRecordingServer((rec, res) => {
+    if (rec.method === "GET" && rec.url.startsWith("/v1/models")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ data: [{ type: "model", id: "claude-fake-1", display_name: "Claude Fake" }], has_more: false }));
+      return;
+    }
+    void answer(res, fake.script(rec)).catch(() => undefined);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
   const fake: FakeAnthropic = {
-    baseUrl: `http://127.0.0.1:${port}`,
-    requests,
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    requests: server.requests,
     script,
-    nextAbort: () => new Promise((r) => abortWaiters.push(r)),
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    nextAbort: server.nextAbort,
+    close: server.close,
   };
   return fake;
 }

@@ -5,8 +5,8 @@
  * malformed events, close without [DONE]. It records every request and
  * every request the gateway aborted.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
+import { startRecordingServer, type RecordedRequest } from "./recording-server.js";
 
 /** What the fake does for one request. */
 export interface FakeScript {
@@ -36,17 +36,7 @@ export interface FakeScript {
   json?: unknown;
 }
 
-/** A request the fake received. */
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingMessage["headers"];
-  body: any;
-  /** performance.now() when the request arrived. */
-  receivedAt: number;
-  /** Set when the gateway closed the request before the fake finished it. */
-  abortedAt?: number;
-}
+export type { RecordedRequest };
 
 /** The running fake. */
 export interface FakeUpstream {
@@ -145,42 +135,13 @@ async function answer(_req: RecordedRequest, res: ServerResponse, s: FakeScript)
 
 /** Starts the fake on a free loopback port. */
 export async function startFakeOpenAi(script: FakeUpstream["script"] = () => ({})): Promise<FakeUpstream> {
-  const requests: RecordedRequest[] = [];
-  const abortWaiters: Array<(r: RecordedRequest) => void> = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      let body: unknown = text;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        // keep raw text
-      }
-      const rec: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, receivedAt: performance.now() };
-      requests.push(rec);
-      res.on("close", () => {
-        if (!res.writableFinished) {
-          rec.abortedAt = performance.now();
-          for (const w of abortWaiters.splice(0)) w(rec);
-        }
-      });
-      void answer(rec, res, fake.script(rec)).catch(() => undefined);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
+  const server = await startRecordingServer((rec, res) => void answer(rec, res, fake.script(rec)).catch(() => undefined));
   const fake: FakeUpstream = {
-    baseUrl: `http://127.0.0.1:${port}/v1`,
-    requests,
+    baseUrl: `http://127.0.0.1:${server.port}/v1`,
+    requests: server.requests,
     script,
-    nextAbort: () => new Promise((r) => abortWaiters.push(r)),
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    nextAbort: server.nextAbort,
+    close: server.close,
   };
   return fake;
 }

@@ -66,11 +66,11 @@ if (values.rates) plan.rates = values.rates.split(",").map(Number);
 
 const realtimeProfiles = Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)]));
 
-function spillwayTargets(name: string, httpPort: number, grpcPort: number): Target[] {
+function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [
-    { name, door: "sse", url: `http://127.0.0.1:${httpPort}`, model: (s) => `mock/${mockModel(s)}` },
-    { name, door: "grpc", url: `127.0.0.1:${grpcPort}`, model: (s) => `mock/${mockModel(s)}` },
-    { name, door: "ws", url: "", model: () => "" },
+    { name, door: "sse", url: `http://127.0.0.1:${httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid },
+    { name, door: "grpc", url: `127.0.0.1:${grpcPort}`, model: (s) => `mock/${mockModel(s)}`, pid },
+    { name, door: "ws", url: "", model: () => "", pid },
   ];
   return all
     .filter((t) => doors.has(t.door))
@@ -125,17 +125,17 @@ async function main(): Promise<void> {
   try {
     const mock = await startMock();
     procs.push(mock);
-    const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel };
+    const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel, pid: mock.child.pid };
     for (const t of [direct.url]) assertLoopback(new URL(t).hostname);
     const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {} });
     procs.push(gw);
-    const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort);
+    const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];
     for (const c of compare.filter((c) => c.startsWith("spillway@"))) {
       const root = c.slice("spillway@".length);
       const other = await startSpillway({ mockPort: mock.port, workers, realtime: {}, root });
       procs.push(other);
-      others.push({ name: `spillway@${root.split("/").pop()}`, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}` });
+      others.push({ name: `spillway@${root.split("/").pop()}`, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });
     }
 
     // Warm-up: a fresh process runs cold (JIT, pools) and, open loop, never catches up on
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
           // 10 000 client + 10 000 upstream sockets, so those runs use 2 workers.
           const w = n > 5000 && door !== "grpc" ? 2 : 1;
           const g = await startSpillway({ mockPort: mock2.port, workers: w, realtime: door === "ws" ? realtimeProfiles : {} });
-          const t = spillwayTargets("spillway", g.httpPort, g.grpcPort).find((x) => x.door === door)!;
+          const t = spillwayTargets("spillway", g.httpPort, g.grpcPort, g.child.pid).find((x) => x.door === door)!;
           try {
             results.memory.push(await memory(forShape(t, SLOW_SHAPE), g.child.pid!, n, w, SLOW_SHAPE));
           } finally {

@@ -179,6 +179,27 @@ export function rssTree(pid: number): number {
   return total;
 }
 
+/** CPU time (user + system, ms) used so far by `pid` and all its descendants, from /proc. */
+export function cpuTree(pid: number): number {
+  let ticks = 0;
+  const walk = (p: number): void => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
+    } catch {
+      // The process is gone.
+    }
+  };
+  walk(pid);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
 /** Runs one job in a fresh load generator process. */
 export function runJob(job: Job): Promise<JobResult> {
   const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });

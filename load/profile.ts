@@ -1,7 +1,8 @@
 /**
- * `tsx load/profile.ts [--door sse|grpc|ws] [--seconds 5] [--concurrency 50] [--top 40]`:
+ * `tsx load/profile.ts [--door sse|grpc|ws] [--seconds 5] [--concurrency 50] [--rate N] [--top 40]`:
  * CPU profile of the gateway's hot path. Runs the gateway with `--cpu-prof`
- * (one worker) against the mock while a closed-loop job streams through it,
+ * (one worker) against the mock while a closed-loop job (or, with `--rate`,
+ * an open-loop job at N streams/s) streams through it,
  * then prints the functions with the most self time (the .cpuprofile is kept
  * in load/results/ for Chrome DevTools).
  */
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     top: { type: "string", default: "40" },
     chunks: { type: "string", default: "200" },
     delay: { type: "string", default: "0" },
+    rate: { type: "string" },
   },
 });
 
@@ -63,8 +65,8 @@ const ports = await new Promise<{ http: number; grpc: number }>((resolve) => {
 });
 const door = values.door as Door;
 const target = door === "grpc" ? `127.0.0.1:${ports.grpc}` : door === "ws" ? `ws://127.0.0.1:${ports.http}/v1/realtime?model=mock/rt` : `http://127.0.0.1:${ports.http}`;
-const r = await runJob({ door, target, model: `mock/${mockModel(shape)}`, expectChunks: shape.chunks, mode: "closed", concurrency: Number(values.concurrency), seconds: Number(values.seconds) });
-console.log(`${r.ok} streams, ${Math.round(r.chunks / r.elapsedS)} chunks/s, errors ${r.errors}`);
+const r = await runJob({ door, target, model: `mock/${mockModel(shape)}`, expectChunks: shape.chunks, ...(values.rate ? { mode: "rate" as const, rate: Number(values.rate) } : { mode: "closed" as const, concurrency: Number(values.concurrency) }), seconds: Number(values.seconds) });
+console.log(`${r.ok} streams, ${Math.round(r.chunks / r.elapsedS)} chunks/s, errors ${r.errors}, TTFT p50 ${r.ttft.p50?.toFixed(2) ?? "–"} ms p99 ${r.ttft.p99?.toFixed(2) ?? "–"} ms`);
 gw.kill("SIGTERM");
 await new Promise((res) => gw.once("exit", res));
 await mock.stop();

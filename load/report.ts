@@ -29,7 +29,7 @@ function table(head: string[], rows: string[][]): string {
 
 function rateTable(rows: readonly RateRow[]): string {
   return table(
-    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "added p50 ms", "added p99 ms", "late starts"],
+    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "added p50 ms", "added p99 ms", "CPU µs / stream", "late starts"],
     rows.map((r) => [
       String(r.rate),
       r.target,
@@ -39,6 +39,7 @@ function rateTable(rows: readonly RateRow[]): string {
       f(r.result.ttft.p99),
       f(r.addedP50),
       f(r.addedP99),
+      r.cpuUsPerStream === undefined ? "–" : String(Math.round(r.cpuUsPerStream)),
       String(r.result.lateStarts),
     ]),
   );

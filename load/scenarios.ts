@@ -6,7 +6,7 @@
  */
 import type { Door, Job, JobResult } from "./loadgen.js";
 import type { MockShape } from "./mock-upstream.js";
-import { holdStreams, rssTree, runJob } from "./procs.js";
+import { cpuTree, holdStreams, rssTree, runJob } from "./procs.js";
 import { minus, round } from "./stats.js";
 import { sleep } from "./util.js";
 
@@ -20,6 +20,8 @@ export interface Target {
   /** The model id to ask for `shape` (gateways prefix their provider). */
   model(shape: MockShape): string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The process serving it (with its workers), for CPU time per stream. */
+  readonly pid?: number | undefined;
 }
 
 /** The WebSocket door's URL for a realtime model. */
@@ -40,6 +42,8 @@ export interface RateRow {
   /** p50/p99 TTFT minus the direct run's at the same rate (ms). */
   readonly addedP50: number | undefined;
   readonly addedP99: number | undefined;
+  /** CPU time the target's processes used per stream during the run (µs), when its pid is known. */
+  readonly cpuUsPerStream?: number | undefined;
 }
 
 /** Fixed-rate TTFT of every target at every rate; `direct` (the first target) is the floor. */
@@ -48,7 +52,9 @@ export async function fixedRates(targets: readonly Target[], rates: readonly num
   for (const rate of rates) {
     let floor: JobResult | undefined;
     for (const t of targets) {
+      const cpuBefore = t.pid === undefined ? 0 : cpuTree(t.pid);
       const result = await runJob(job(t, shape, { mode: "rate", rate, seconds }));
+      const cpuUsPerStream = t.pid === undefined || result.ok === 0 ? undefined : round(((cpuTree(t.pid) - cpuBefore) * 1000) / result.ok);
       if (t.name === "direct") floor = result;
       rows.push({
         target: t.name,
@@ -57,8 +63,9 @@ export async function fixedRates(targets: readonly Target[], rates: readonly num
         result,
         addedP50: t.name === "direct" ? undefined : minus(result.ttft.p50, floor?.ttft.p50),
         addedP99: t.name === "direct" ? undefined : minus(result.ttft.p99, floor?.ttft.p99),
+        cpuUsPerStream,
       });
-      log(`rate ${rate}/s ${t.name}/${t.door}: p50 ${result.ttft.p50} ms p99 ${result.ttft.p99} ms ok ${result.ok}/${result.started} late ${result.lateStarts}`);
+      log(`rate ${rate}/s ${t.name}/${t.door}: p50 ${result.ttft.p50} ms p99 ${result.ttft.p99} ms ok ${result.ok}/${result.started} late ${result.lateStarts} cpu/stream ${cpuUsPerStream ?? "?"} µs`);
     }
   }
   return rows;

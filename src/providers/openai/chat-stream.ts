@@ -8,7 +8,9 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import { parseEventJson, readSseBatches } from "../shared/sse-reader.js";
+import type { Readable } from "node:stream";
+import { parseEventJson } from "../shared/sse-reader.js";
+import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
@@ -54,64 +56,55 @@ function inBandError(provider: string, e: unknown): SpillwayError {
  * Translates an OpenAI-style SSE body (chat completions, or legacy
  * completions when `legacy` is set) into chunk payloads. A body that ends
  * with neither `[DONE]` nor a `finish_reason` is a truncation and fails the
- * stream; so do malformed events and in-band `error` objects.
+ * stream; so do malformed events and in-band `error` objects. Events are
+ * mapped synchronously as the socket delivers them ({@link SsePushStream}).
  */
-export async function* openAiStreamPayloads(
-  body: AsyncIterable<Uint8Array>,
-  provider: string,
-  signal: AbortSignal,
-  legacy: boolean,
-): AsyncGenerator<ChunkPayload> {
+export function openAiStreamPayloads(body: Readable, provider: string, signal: AbortSignal, legacy: boolean): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
-  let done = false;
-  try {
-    // One async step per upstream read, not per event: the events of a read are handled in a plain loop.
-    read: for await (const batch of readSseBatches(body, provider)) {
-      for (const ev of batch) {
-        if (ev.data === "[DONE]") {
-          done = true;
-          break read;
-        }
-        const j = parseEventJson(ev.data, provider);
-        if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
-        if (ev.event === "error" || j["error"] !== undefined) throw inBandError(provider, j["error"] ?? j);
-        const choices = j["choices"];
-        const c: unknown = Array.isArray(choices) ? choices[0] : undefined;
-        if (isObj(c)) {
-          if (legacy) {
-            const text = str(c["text"]);
-            if (text) yield textPayload(text);
-          } else if (isObj(c["delta"])) {
-            const d = c["delta"];
-            const content = str(d["content"]);
-            if (content) yield textPayload(content);
-            const calls = d["tool_calls"];
-            if (Array.isArray(calls)) {
-              for (const tc of calls as unknown[]) {
-                if (!isObj(tc)) continue;
-                const fn = isObj(tc["function"]) ? tc["function"] : {};
-                yield toolCallPayload({
+  return new SsePushStream<ChunkPayload>(body, provider, {
+    onEvent(ev, emit) {
+      if (ev.data === "[DONE]") return true;
+      const j = parseEventJson(ev.data, provider);
+      if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
+      if (ev.event === "error" || j["error"] !== undefined) throw inBandError(provider, j["error"] ?? j);
+      const choices = j["choices"];
+      const c: unknown = Array.isArray(choices) ? choices[0] : undefined;
+      if (isObj(c)) {
+        if (legacy) {
+          const text = str(c["text"]);
+          if (text) emit(textPayload(text));
+        } else if (isObj(c["delta"])) {
+          const d = c["delta"];
+          const content = str(d["content"]);
+          if (content) emit(textPayload(content));
+          const calls = d["tool_calls"];
+          if (Array.isArray(calls)) {
+            for (const tc of calls as unknown[]) {
+              if (!isObj(tc)) continue;
+              const fn = isObj(tc["function"]) ? tc["function"] : {};
+              emit(
+                toolCallPayload({
                   index: num(tc["index"]),
                   id: str(tc["id"]),
                   name: str(fn["name"]),
                   arguments: str(fn["arguments"]),
-                });
-              }
+                }),
+              );
             }
           }
-          const reason = str(c["finish_reason"]);
-          if (reason) {
-            finished = true;
-            yield finishPayload(mapFinishReason(reason));
-          }
         }
-        if (isObj(j["usage"])) yield mapUsage(j["usage"]);
+        const reason = str(c["finish_reason"]);
+        if (reason) {
+          finished = true;
+          emit(finishPayload(mapFinishReason(reason)));
+        }
       }
-    }
-  } catch (e) {
-    throw streamReadError(provider, e, signal);
-  }
-  if (!done && !finished) {
-    throw upstreamTruncated(provider, "it finished");
-  }
+      if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
+      return false;
+    },
+    onBodyEnd() {
+      if (!finished) throw upstreamTruncated(provider, "it finished");
+    },
+    readError: (e) => streamReadError(provider, e, signal),
+  });
 }

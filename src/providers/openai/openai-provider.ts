@@ -1,6 +1,7 @@
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
+import { LazyStream } from "../shared/lazy-stream.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
@@ -33,7 +34,7 @@ const MODEL_LIST_TIMEOUT_MS = 5_000;
 
 /**
  * A provider for OpenAI and every server that speaks its API. Requests are
- * streamed upstream with Node's fetch under the call's AbortSignal, so a
+ * streamed upstream with undici under the call's AbortSignal, so a
  * client that leaves aborts the upstream request at once.
  */
 export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
@@ -75,14 +76,17 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       cached = { at: Date.now(), models };
       return models;
     },
-    async *generate(model, req, ctx) {
-      const legacy = req.messages.length === 0;
-      const native = opts.responsesApi === true && fitsResponsesApi(req);
-      const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
-      const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
-      const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
-      if (native) yield* responsesStreamPayloads(res.body, opts.name, ctx.signal);
-      else yield* openAiStreamPayloads(res.body, opts.name, ctx.signal, legacy);
+    generate(model, req, ctx) {
+      // Opened on the engine's first pull; then every pull goes straight to the payload stream.
+      return new LazyStream(async () => {
+        const legacy = req.messages.length === 0;
+        const native = opts.responsesApi === true && fitsResponsesApi(req);
+        const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
+        const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
+        const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
+        if (native) return responsesStreamPayloads(res.body, opts.name, ctx.signal);
+        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy);
+      });
     },
   };
 }

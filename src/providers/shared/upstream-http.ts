@@ -1,3 +1,4 @@
+
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
@@ -46,6 +47,11 @@ export class UpstreamResponse {
 
   /** The body, read as it arrives (backpressure reaches the upstream socket). */
   get body(): AsyncIterable<Uint8Array> {
+    return this.data.body;
+  }
+
+  /** The same body as a Node Readable, for readers that take its events directly ({@link SsePushStream}). */
+  get stream(): Readable {
     return this.data.body;
   }
 

@@ -162,8 +162,8 @@ async function main(): Promise<void> {
       const headers = { "x-portkey-provider": "openai", "x-portkey-custom-host": `http://127.0.0.1:${mock.port}/v1`, authorization: "Bearer unused" };
       const json: Target[] = [
         { ...direct, door: "json" },
-        { name: "spillway", door: "json", url: `http://127.0.0.1:${gw.httpPort}`, model: (s) => `mock/${mockModel(s)}` },
-        { name: "portkey", door: "json", url: `http://127.0.0.1:${pkPort}`, model: mockModel, headers },
+        { name: "spillway", door: "json", url: `http://127.0.0.1:${gw.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: gw.child.pid },
+        { name: "portkey", door: "json", url: `http://127.0.0.1:${pkPort}`, model: mockModel, headers, pid: pk.child.pid },
       ];
       const cShape = { ...RATE_SHAPE, delayMs: 0 };
       for (const t of json) results.compare.throughput.push(await throughput(t, plan.conc, plan.compareSeconds, cShape));

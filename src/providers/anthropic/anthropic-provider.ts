@@ -1,5 +1,6 @@
 import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
+import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { getJson, upstreamFetch } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
@@ -73,20 +74,22 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
       cached = { at: Date.now(), models };
       return models;
     },
-    async *generate(model, req, ctx) {
-      const body = messagesBody(model, req, opts.maxTokens);
-      const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...headers };
-      const res = await keys.withKey(
-        ctx.labels,
-        reqHeaders,
-        async (h) => {
-          const r = await upstreamFetch(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
-          if (!r.ok) throw await anthropicHttpError(opts.name, r);
-          return r;
-        },
-        (k) => ["x-api-key", k],
-      );
-      yield* anthropicStreamPayloads(res.body, opts.name, ctx.signal);
+    generate(model, req, ctx) {
+      return new LazyStream(async () => {
+        const body = messagesBody(model, req, opts.maxTokens);
+        const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...headers };
+        const res = await keys.withKey(
+          ctx.labels,
+          reqHeaders,
+          async (h) => {
+            const r = await upstreamFetch(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
+            if (!r.ok) throw await anthropicHttpError(opts.name, r);
+            return r;
+          },
+          (k) => ["x-api-key", k],
+        );
+        return anthropicStreamPayloads(res.stream, opts.name, ctx.signal);
+      });
     },
   };
 }

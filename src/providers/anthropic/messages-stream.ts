@@ -6,7 +6,9 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import type { Readable } from "node:stream";
+import { parseEventJson } from "../shared/sse-reader.js";
+import { SsePushStream } from "../shared/sse-push.js";
 import { anthropicError } from "./errors.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
@@ -58,81 +60,74 @@ interface ToolBlock {
  * Thinking blocks and unknown events are skipped, as Anthropic's versioning
  * policy asks. An `error` event fails the stream with the mapped error (the
  * engine makes it in-band once content has flowed); a body that ends before
- * `message_stop` is a truncation and fails too.
+ * `message_stop` is a truncation and fails too. Events are mapped as the
+ * socket delivers them ({@link SsePushStream}).
  */
-export async function* anthropicStreamPayloads(
-  body: AsyncIterable<Uint8Array>,
-  provider: string,
-  signal: AbortSignal,
-): AsyncGenerator<ChunkPayload> {
+export function anthropicStreamPayloads(body: Readable, provider: string, signal: AbortSignal): AsyncIterableIterator<ChunkPayload> {
   const tools = new Map<number, ToolBlock>();
-  let stopped = false;
-  try {
-    for await (const ev of readSseEvents(body, provider)) {
-      if (ev.event === "ping") continue;
+  return new SsePushStream<ChunkPayload>(body, provider, {
+    onEvent(ev, emit) {
+      if (ev.event === "ping") return false;
       const j = parseEventJson(ev.data, provider);
-      if (!isObj(j)) continue;
+      if (!isObj(j)) return false;
       const type = str(j["type"]) || ev.event || "";
       switch (type) {
         case "message_start": {
           const usage = isObj(j["message"]) ? j["message"]["usage"] : undefined;
-          if (isObj(usage)) yield mapUsage(usage);
-          break;
+          if (isObj(usage)) emit(mapUsage(usage));
+          return false;
         }
         case "content_block_start": {
           const block = isObj(j["content_block"]) ? j["content_block"] : {};
-          if (block["type"] === "text" && str(block["text"])) yield textPayload(str(block["text"]));
+          if (block["type"] === "text" && str(block["text"])) emit(textPayload(str(block["text"])));
           if (block["type"] === "tool_use") {
             const t: ToolBlock = { index: tools.size, hasArguments: false };
             tools.set(num(j["index"]), t);
-            yield toolCallPayload({ index: t.index, id: str(block["id"]), name: str(block["name"]), arguments: "" });
+            emit(toolCallPayload({ index: t.index, id: str(block["id"]), name: str(block["name"]), arguments: "" }));
           }
-          break;
+          return false;
         }
         case "content_block_delta": {
           const d = isObj(j["delta"]) ? j["delta"] : {};
-          if (d["type"] === "text_delta" && str(d["text"])) yield textPayload(str(d["text"]));
+          if (d["type"] === "text_delta" && str(d["text"])) emit(textPayload(str(d["text"])));
           if (d["type"] === "input_json_delta") {
             const t = tools.get(num(j["index"]));
             const piece = str(d["partial_json"]);
             if (t && piece) {
               t.hasArguments = true;
-              yield toolCallPayload({ index: t.index, id: "", name: "", arguments: piece });
+              emit(toolCallPayload({ index: t.index, id: "", name: "", arguments: piece }));
             }
           }
-          break;
+          return false;
         }
         case "content_block_stop": {
           const t = tools.get(num(j["index"]));
           if (t && !t.hasArguments) {
             t.hasArguments = true;
-            yield toolCallPayload({ index: t.index, id: "", name: "", arguments: "{}" });
+            emit(toolCallPayload({ index: t.index, id: "", name: "", arguments: "{}" }));
           }
-          break;
+          return false;
         }
         case "message_delta": {
           const d = isObj(j["delta"]) ? j["delta"] : {};
-          if (isObj(j["usage"])) yield mapUsage(j["usage"]);
+          if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
           const reason = str(d["stop_reason"]);
-          if (reason) yield finishPayload(mapStopReason(reason));
-          break;
+          if (reason) emit(finishPayload(mapStopReason(reason)));
+          return false;
         }
         case "message_stop":
-          stopped = true;
-          break;
+          return true;
         case "error": {
           const e = isObj(j["error"]) ? j["error"] : {};
           throw anthropicError(provider, str(e["type"]), str(e["message"]) || "the upstream reported an error mid-stream");
         }
         default:
-          break;
+          return false;
       }
-      if (stopped) break;
-    }
-  } catch (e) {
-    throw streamReadError(provider, e, signal);
-  }
-  if (!stopped) {
-    throw upstreamTruncated(provider, "message_stop");
-  }
+    },
+    onBodyEnd() {
+      throw upstreamTruncated(provider, "message_stop");
+    },
+    readError: (e) => streamReadError(provider, e, signal),
+  });
 }

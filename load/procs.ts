@@ -87,6 +87,8 @@ export interface SpillwayOptions {
   readonly realtime: Readonly<Record<string, string>>;
   /** Which Spillway tree to run (default: this one), e.g. a worktree of an older commit for before/after. */
   readonly root?: string;
+  /** Extra environment for the gateway (e.g. SPILLWAY_PHASE_TRACE). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts Spillway (src/main.ts) on free ports against the mock; resolves with its ports. */
@@ -111,7 +113,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
   const child = spawn(process.execPath, [...TSX, join(root, "src/main.ts"), "--config", config, "--workers", String(o.workers)], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
-    env: cleanEnv({ LOG_LEVEL: "info" }),
+    env: cleanEnv({ LOG_LEVEL: "info", ...o.env }),
   });
   const ports = await waitForLine(
     child,

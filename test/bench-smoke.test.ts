@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { mockModel } from "../load/mock-upstream.js";
-import { ROOT, runJob, startMock, startSpillway, type Proc } from "../load/procs.js";
+import { cpuTree, ROOT, runJob, startMock, startSpillway, type Proc } from "../load/procs.js";
 import { memory, wsUrl, type Target } from "../load/scenarios.js";
 
 const SHAPE = { chunks: 5, bytes: 8, delayMs: 2, firstMs: 0 };
@@ -53,6 +53,31 @@ describe("benchmark harness", () => {
       assert.equal(r.ttft.n, 40);
       assert.ok(r.ttft.p50! > 0 && r.ttft.p99! >= r.ttft.p50!);
       if (j.door !== "json") assert.equal(r.chunks, 40 * SHAPE.chunks, `${j.door}: every chunk counted`);
+    }
+  });
+
+  it("reads the gateway's CPU time, which grows with the streams it serves", async () => {
+    const before = cpuTree(gw.child.pid!);
+    const r = await runJob({ door: "sse", target: `http://127.0.0.1:${gw.httpPort}`, model, expectChunks: SHAPE.chunks, mode: "rate", rate: 200, seconds: 1 });
+    assert.equal(r.ok, 200);
+    assert.ok(cpuTree(gw.child.pid!) > before, "no CPU time counted for 200 streams");
+  });
+
+  it("the phase probe (SPILLWAY_PHASE_TRACE) stamps every phase of a streamed request, in order", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "spillway-phases-")), "phases.json");
+    const traced = await startSpillway({ mockPort: mock.port, workers: 1, realtime: {}, env: { SPILLWAY_PHASE_TRACE: file } });
+    try {
+      const r = await runJob({ door: "sse", target: `http://127.0.0.1:${traced.httpPort}`, model, expectChunks: SHAPE.chunks, mode: "rate", rate: 20, seconds: 1 });
+      assert.equal(r.ok, 20);
+      await new Promise((res) => setTimeout(res, 1500));
+      const t = JSON.parse(readFileSync(file, "utf8")) as { requests: number; gaps: Array<{ from: string; to: string; p50Ms: number }>; totalP50Ms: number };
+      assert.ok(t.requests >= 10, `only ${t.requests} of 20 requests fully stamped`);
+      assert.equal(t.gaps.length, 8);
+      assert.deepEqual(t.gaps.map((g) => g.to).slice(-1), ["first bytes flushed"]);
+      for (const g of t.gaps) assert.ok(Number.isFinite(g.p50Ms) && g.p50Ms >= 0, `${g.from} → ${g.to}: ${g.p50Ms}`);
+      assert.ok(t.totalP50Ms > 0);
+    } finally {
+      await traced.stop();
     }
   });
 

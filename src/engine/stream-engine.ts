@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../observability/phase-trace.js";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
@@ -131,6 +132,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
   /** Opens one attempt on one route: resolves once the first chunk is there. */
   async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start): Promise<EngineStream> {
+    tracePhase(TracePhase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);

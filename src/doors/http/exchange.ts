@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 
 import { randomUUID } from "node:crypto";
@@ -66,6 +67,7 @@ export class HttpExchange {
     private readonly res: HttpResponse,
     req: HttpRequest,
   ) {
+    tracePhase(TracePhase.Arrived);
     this.signal = this.controller.signal;
     this.method = req.getMethod();
     this.url = req.getUrl();
@@ -280,6 +282,7 @@ export class HttpExchange {
     this.res.cork(() => {
       ok = this.writePending();
     });
+    tracePhase(TracePhase.FirstFlush);
     if (!ok) void this.block();
   };
 

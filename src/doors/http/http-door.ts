@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import uWS from "uWebSockets.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -51,6 +52,7 @@ async function run(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, inF
       }
       body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
     }
+    tracePhase(TracePhase.BodyRead);
     await route.handle(ex, ctx, body);
   } catch (e) {
     const err = SpillwayError.from(e);

@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import type { EngineStream } from "../../engine/active-stream.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -42,6 +43,7 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
   ex.signal.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const chunk of stream) {
+      tracePhase(TracePhase.FirstChunk);
       if (ex.aborted) break;
       const out = encoder.encode(chunk);
       if (out.length > 0) {

@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
@@ -77,7 +78,9 @@ export class UpstreamResponse {
 export async function upstreamFetch(provider: string, url: string, init: UpstreamRequest): Promise<UpstreamResponse> {
   const body = init.body === undefined || typeof init.body === "string" || init.body instanceof Uint8Array ? init.body : Readable.from(init.body);
   try {
+    tracePhase(TracePhase.UpstreamSent);
     const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers: init.headers, body: body ?? null, signal: init.signal });
+    tracePhase(TracePhase.UpstreamHeaders);
     return new UpstreamResponse(data);
   } catch (e) {
     throw connectionError(provider, e, init.signal);

@@ -1,3 +1,4 @@
+import { tracePhase, TracePhase } from "../../../observability/phase-trace.js";
 import { ChatSseEncoder } from "../encoders/chat-sse.js";
 import { collectText } from "../encoders/collect.js";
 import { finishReasonText, usageJson } from "../encoders/openai-json.js";
@@ -13,6 +14,7 @@ export const chatCompletionsRoute: HttpRoute = {
   body: "json",
   async handle(ex, { engine }, body) {
     const parsed = parseChatCompletion(body);
+    tracePhase(TracePhase.Validated);
     const stream = await engine.generate(parsed.request, ex.callOptions({ fallbacks: parsed.fallbacks }));
     if (parsed.stream) {
       ex.start(200, "text/event-stream", [...SSE_HEADERS, ...routeHeaders(stream)]);

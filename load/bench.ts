@@ -11,6 +11,7 @@
  *                        `spillway@DIR` (another Spillway tree, e.g. a git
  *                        worktree of an older commit, for before/after)
  *   --workers N          gateway workers for the latency/throughput runs (default 1)
+ *   --pin                gateway on CPU 0, mock and load generator on the other CPUs (taskset)
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -23,7 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Door } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
-import { portkeyVersion, ROOT, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
+import { portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { markdown, type BenchResults } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
 import { assertLoopback } from "./util.js";
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     doors: { type: "string" },
     only: { type: "string" },
     out: { type: "string", default: join(ROOT, "load/results") },
+    pin: { type: "boolean", default: false },
   },
 });
 
@@ -50,6 +52,8 @@ const doors = new Set((values.doors ?? (wsExists ? "sse,grpc,ws" : "sse,grpc")).
 if (!wsExists) doors.delete("ws");
 const only = new Set((values.only ?? "fixed,max,throughput,memory,compare").split(","));
 const compare = values.compare.split(",").filter(Boolean);
+// --pin: the gateway(s) on CPU 0, the mock and the load generators on CPU 1 (taskset).
+if (values.pin) setPinning({ gateway: "0", others: availableParallelism() > 2 ? `1-${availableParallelism() - 1}` : "1" });
 
 /** Short streams for latency: 20 chunks of 16 characters, 10 ms apart. */
 const RATE_SHAPE: MockShape = { chunks: 20, bytes: 16, delayMs: 10, firstMs: 0 };

@@ -65,6 +65,26 @@ function waitForLine<T>(child: ChildProcess, match: (line: string) => T | undefi
   });
 }
 
+/** CPU sets for `--pin`: the gateway (and a compared gateway) on one, the mock and load generators on another. */
+export interface Pinning {
+  readonly gateway: string;
+  readonly others: string;
+}
+
+let pinning: Pinning | undefined;
+
+/** Pins every process started from now on (`taskset` CPU lists, e.g. `0` and `1`); undefined: no pinning. */
+export function setPinning(p: Pinning | undefined): void {
+  pinning = p;
+}
+
+/** Moves `child` (all its threads; processes it forks later inherit) onto `cpus`. */
+function pin(child: ChildProcess, role: keyof Pinning): void {
+  if (!pinning || child.pid === undefined) return;
+  const r = spawnSync("taskset", ["-a", "-p", "-c", pinning[role], String(child.pid)], { stdio: "ignore" });
+  if (r.status !== 0) throw new Error(`taskset could not pin pid ${child.pid} to CPUs ${pinning[role]}`);
+}
+
 /** Environment for children: no real provider keys or base URLs leak into a run. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -75,6 +95,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 /** Starts the mock upstream; resolves with its port. */
 export async function startMock(): Promise<Proc & { port: number }> {
   const child = spawn(process.execPath, [...TSX, join(ROOT, "load/mock-upstream.ts")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({}) });
+  pin(child, "others");
   const port = await waitForLine(child, (l) => (l.startsWith("{") ? (JSON.parse(l) as { port: number }).port : undefined), "mock upstream");
   return { ...own(child), port };
 }
@@ -115,6 +136,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
     stdio: ["ignore", "pipe", "pipe"],
     env: cleanEnv({ LOG_LEVEL: "info", ...o.env }),
   });
+  pin(child, "gateway");
   const ports = await waitForLine(
     child,
     (l) => {
@@ -156,6 +178,7 @@ export function portkeyVersion(): string {
 export async function startPortkey(port: number): Promise<Proc & { output(): string }> {
   const entry = ensurePortkey();
   const child = spawn(process.execPath, [entry, `--port=${port}`, "--headless"], { cwd: PORTKEY_CACHE, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({ NODE_ENV: "production" }) });
+  pin(child, "gateway");
   let out = "";
   const keep = (d: Buffer): void => void (out = (out + d.toString()).slice(-20_000));
   child.stdout?.on("data", keep);
@@ -205,6 +228,7 @@ const CLOCK_TICKS = 100;
 /** Runs one job in a fresh load generator process. */
 export function runJob(job: Job): Promise<JobResult> {
   const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  pin(child, "others");
   return new Promise((resolve, reject) => {
     child.once("message", (m: LoadgenMessage) => {
       if (m.type === "result") resolve(m.result);
@@ -226,6 +250,7 @@ export interface Holding {
 /** Opens `job.count` streams in a fresh load generator and resolves once they are all open. */
 export function holdStreams(job: Job): Promise<Holding> {
   const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  pin(child, "others");
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return new Promise((resolve, reject) => {
     child.once("message", (m: LoadgenMessage) => {

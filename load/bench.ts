@@ -216,6 +216,13 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.md`, md);
   process.stdout.write(`${md}\n`);
   log(`wrote ${base}.json and ${base}.md`);
+  // A smoke run is green only if every stream it measured completed (latency is not judged).
+  const failed = [
+    ...results.fixedRates.filter((r) => r.result.ok < r.result.started).map((r) => `${r.target}/${r.door} at ${r.rate}/s: ${r.result.started - r.result.ok} of ${r.result.started} streams failed`),
+    ...results.throughput.filter((r) => r.result.errors > 0).map((r) => `${r.target}/${r.door} throughput: ${r.result.errors} streams failed`),
+    ...results.memory.filter((r) => r.held < r.streams).map((r) => `${r.target}/${r.door} memory: held ${r.held} of ${r.streams}`),
+  ];
+  if (quick && failed.length > 0) throw new Error(`streams failed in the smoke run:\n${failed.join("\n")}`);
 }
 
 const watchdog = setTimeout(() => {

@@ -202,6 +202,31 @@ describe("anthropic provider", () => {
     });
   });
 
+  it("ping events are life: a long wait with pings is served, pings that stop time out", async () => {
+    const slow = await startTestGateway({
+      limits: { timeoutMs: 400, idleTimeoutMs: 400 },
+      routing: { maxAttempts: 1 },
+      providers: { anthropic: { type: "anthropic", baseUrl: fake.baseUrl, apiKey: "sk-ant-test" } },
+    });
+    try {
+      const pings = Array.from({ length: 10 }, () => ({ type: "ping" }));
+      // 1 s of pings (100 ms apart) before the first token, with 400 ms timeouts.
+      fake.script = () => ({ events: [messageStart(), ...pings, ...textBlock(0, ["thought", " through"]), ...messageEnd("end_turn", 2)], delayMs: 100 });
+      const c = new OpenAI({ baseURL: slow.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const stream = await c.chat.completions.create({ model: "anthropic/claude-fake-1", messages: [{ role: "user", content: "x" }], stream: true });
+      let text = "";
+      for await (const ch of stream) text += ch.choices[0]?.delta.content ?? "";
+      assert.equal(text, "thought through");
+
+      fake.script = () => ({ events: [messageStart(), ...pings.slice(0, 3), ...textBlock(0, ["never"])], delayMs: 100, stallAfter: 4 });
+      const res = await postJson(`${slow.baseUrl}/chat/completions`, { model: "anthropic/claude-fake-1", messages: [{ role: "user", content: "x" }], stream: true });
+      assert.equal(res.status, 504);
+      assert.match(((await res.json()) as { error: { message: string } }).error.message, /did not start streaming within 400 ms/);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("a client that disconnects mid-stream aborts the upstream request", async () => {
     fake.script = () => ({ events: textAnswer(Array.from({ length: 200 }, (_, i) => `w${i} `)), delayMs: 20 });
     const aborted = fake.nextAbort();

@@ -135,6 +135,50 @@ describe("gRPC door with local speech engines", () => {
     );
   });
 
+  it("Transcribe counts audio as life: a live stream with a silence longer than the timeouts is served; a silent client is not", async (t) => {
+    if (skipUnless(t, "local/tts") || skipUnless(t, "local/stt")) return;
+    const strict = await startTestGateway({ limits: { timeoutMs: 600, idleTimeoutMs: 600 } });
+    const c = spillwayClient(strict.grpcAddress!);
+    try {
+      const speech = await readAll(c.synthesize(synthesizeRequest("local/tts", "hello world. this is a test.", { sampleRate: RATE })));
+      assert.equal(speech.error, undefined);
+      const call = c.transcribe();
+      const got: Chunk[] = [];
+      call.on("data", (ch: Chunk) => got.push(ch));
+      const ended = new Promise<ServiceError | undefined>((resolve) => {
+        call.on("error", resolve);
+        call.on("end", () => resolve(undefined));
+      });
+      call.write({ input: { $case: "config", value: transcribeConfig("local/stt", RATE) } });
+      // 2 s of silence sent in real time (a microphone before anyone speaks): over three times the timeout.
+      const tenth = (RATE / 10) * 2;
+      for (let i = 0; i < 20; i++) {
+        call.write({ input: { $case: "audio", value: Buffer.alloc(tenth) } });
+        await sleep(100);
+      }
+      const rest = Buffer.concat([pcmOf(speech.chunks), Buffer.alloc(RATE * 2)]);
+      for (let at = 0; at < rest.length; at += tenth) call.write({ input: { $case: "audio", value: rest.subarray(at, at + tenth) } });
+      call.end();
+      assert.equal(await ended, undefined, "the live stream was cut off during its silence");
+      assert.ok(got.some((ch) => ch.payload?.$case === "transcript"), "a transcript");
+      assert.equal(got.at(-1)?.payload?.$case, "finish");
+
+      // A client that sends its config and then nothing is still timed out.
+      const idle = c.transcribe();
+      idle.on("data", () => undefined);
+      const idleEnd = new Promise<ServiceError | undefined>((resolve) => {
+        idle.on("error", resolve);
+        idle.on("end", () => resolve(undefined));
+      });
+      idle.write({ input: { $case: "config", value: transcribeConfig("local/stt", RATE) } });
+      const err = await idleEnd;
+      assert.equal(err?.code, status.DEADLINE_EXCEEDED);
+    } finally {
+      c.close();
+      await strict.close();
+    }
+  });
+
   it("Transcribe with local/stt: audio before config is INVALID_ARGUMENT naming config", async (t) => {
     if (skipUnless(t, "local/stt")) return;
     const call = client.transcribe();

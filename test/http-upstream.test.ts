@@ -181,6 +181,25 @@ describe("HTTP door with an OpenAI upstream", () => {
     await aborted; // the timed-out upstream request was aborted, not left running
   });
 
+  it("counts SSE pings as life: a slow upstream that keeps pinging is not timed out, one that stops is", async () => {
+    const ping = ": keep-alive\n\n";
+    // 10 pings 100 ms apart (1 s) before the first token and between the two tokens; both timeouts are 400 ms.
+    const pings = Array.from({ length: 10 }, () => ping);
+    const [role, ...rest] = chatEvents(["slow", " answer"]);
+    fake.script = () => ({ events: [...pings, role, rest[0], ...pings, ...rest.slice(1)], delayMs: 100 });
+    const client = new OpenAI({ apiKey: "unused", baseURL: gw.baseUrl, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: "openai/gpt-fake", messages: [{ role: "user", content: "x" }], stream: true });
+    let text = "";
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
+    assert.equal(text, "slow answer");
+
+    // Pings, then silence: the idle timer runs from the last ping.
+    fake.script = () => ({ events: [role, chatChunk("a"), ping, ping, ping, chatChunk("never sent")], delayMs: 100, stallAfter: 5 });
+    const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: "openai/gpt-fake", messages: [{ role: "user", content: "x" }], stream: true });
+    const body = await res.text();
+    assert.match(body, /sent nothing for 400 ms/);
+  });
+
   it("answers 502 when the upstream is unreachable", async () => {
     const gw2 = await startTestGateway({
       providers: { openai: { type: "openai", baseUrl: "http://127.0.0.1:9/v1" } },

@@ -140,6 +140,11 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     return this;
   }
 
+  /** The provider showed life without a payload (`ProviderContext.alive`): the wait restarts now. */
+  touch(): void {
+    if (this.waitingSince !== 0) this.waitingSince = performance.now();
+  }
+
   async next(): Promise<IteratorResult<Chunk>> {
     if (this.primed) {
       const c = this.primed;

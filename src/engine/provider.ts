@@ -22,6 +22,13 @@ export interface ProviderContext {
    * the upstream key that served the call (a name, never the key).
    */
   readonly labels: Record<string, string>;
+  /**
+   * Says the call is alive although no payload came: upstream bytes without
+   * content (SSE pings and comments), audio the recognizer consumed. Restarts
+   * the first-chunk or idle timer, so a timeout means silence on the wire,
+   * not a pause in the output. Cheap; call it as often as that happens.
+   */
+  readonly alive?: (() => void) | undefined;
 }
 
 /**

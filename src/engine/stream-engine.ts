@@ -137,7 +137,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
     const labels: Record<string, string> = {};
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, labels };
+    // The provider gets its context before the stream exists: `alive` reaches the stream through this.
+    const ref: { stream?: ActiveStream } = {};
+    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, labels, alive: () => ref.stream?.touch() };
     let source: AsyncIterable<ChunkPayload>;
     try {
       source = start(route, ctx);
@@ -160,6 +162,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
         opts.onStreamEnd?.(summary);
       },
     );
+    ref.stream = stream;
     await stream.prime();
     return stream;
   }

@@ -88,7 +88,7 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
           },
           (k) => ["x-api-key", k],
         );
-        return anthropicStreamPayloads(res.stream, opts.name, ctx.signal);
+        return anthropicStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
       });
     },
   };

@@ -7,7 +7,7 @@ import {
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { anthropicError } from "./errors.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
@@ -61,9 +61,10 @@ interface ToolBlock {
  * policy asks. An `error` event fails the stream with the mapped error (the
  * engine makes it in-band once content has flowed); a body that ends before
  * `message_stop` is a truncation and fails too. Events are mapped as the
- * socket delivers them ({@link SsePushStream}).
+ * socket delivers them ({@link SsePushStream}); `ping`s call `alive`, so a
+ * long wait with pings is not a timeout.
  */
-export function anthropicStreamPayloads(body: Readable, provider: string, signal: AbortSignal): AsyncIterableIterator<ChunkPayload> {
+export function anthropicStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const tools = new Map<number, ToolBlock>();
   return new SsePushStream<ChunkPayload>(body, provider, {
     onEvent(ev, emit) {
@@ -129,5 +130,5 @@ export function anthropicStreamPayloads(body: Readable, provider: string, signal
       throw upstreamTruncated(provider, "message_stop");
     },
     readError: (e) => streamReadError(provider, e, signal),
-  });
+  }, DEFAULT_MAX_EVENT_BYTES, alive);
 }

@@ -26,7 +26,9 @@ const VAD_POSTSPEECH = "15";
  * prints each utterance as soon as it ends; each word becomes a `DELTA`,
  * and each utterance a `FINAL` with its span (the segments of
  * `verbose_json`). Bad audio fails with a 400 before any text; aborting the
- * call kills the recognizer.
+ * call kills the recognizer. Each piece of audio consumed counts as life
+ * for the engine's timeouts, so only a stream that stops sending audio
+ * times out.
  */
 export async function* pocketsphinxTranscribe(
   command: string,
@@ -46,6 +48,8 @@ export async function* pocketsphinxTranscribe(
   });
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const s of pcm) {
+      // Audio the recognizer takes is progress: a live stream with a long silence is not a stalled call.
+      ctx.alive?.();
       samples += s.length;
       if (s.length > 0) yield toBytes(s);
     }

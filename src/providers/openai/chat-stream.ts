@@ -9,7 +9,7 @@ import {
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
@@ -59,7 +59,13 @@ function inBandError(provider: string, e: unknown): SpillwayError {
  * stream; so do malformed events and in-band `error` objects. Events are
  * mapped synchronously as the socket delivers them ({@link SsePushStream}).
  */
-export function openAiStreamPayloads(body: Readable, provider: string, signal: AbortSignal, legacy: boolean): AsyncIterableIterator<ChunkPayload> {
+export function openAiStreamPayloads(
+  body: Readable,
+  provider: string,
+  signal: AbortSignal,
+  legacy: boolean,
+  alive?: () => void,
+): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
   return new SsePushStream<ChunkPayload>(body, provider, {
     onEvent(ev, emit) {
@@ -106,5 +112,5 @@ export function openAiStreamPayloads(body: Readable, provider: string, signal: A
       if (!finished) throw upstreamTruncated(provider, "it finished");
     },
     readError: (e) => streamReadError(provider, e, signal),
-  });
+  }, DEFAULT_MAX_EVENT_BYTES, alive);
 }

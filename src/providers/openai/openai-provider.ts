@@ -87,7 +87,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
         const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
         if (native) return responsesStreamPayloads(res.body, opts.name, ctx.signal);
-        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy);
+        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive);
       });
     },
   };

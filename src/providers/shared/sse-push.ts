@@ -38,7 +38,9 @@ const LOW_WATER = 16;
  * when it is already there (an upstream that ends the body right after
  * `[DONE]` keeps its connection for reuse); otherwise it is destroyed.
  * `return()` (the engine cancelled the stream) destroys the body, closing
- * the upstream request.
+ * the upstream request. A read that yields no item (pings, comments, a
+ * role-only delta) calls `alive`, so the engine's timeouts count silence on
+ * the wire rather than gaps between items.
  */
 export class SsePushStream<T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
@@ -51,12 +53,15 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
   private paused = false;
   private readonly parser;
   private readonly decoder = new StringDecoder("utf8");
+  /** Whether the read being parsed produced an item. */
+  private emitted = false;
 
   constructor(
     private readonly body: Readable,
     provider: string,
     private readonly mapper: SseMapper<T>,
     maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
+    private readonly alive?: (() => void) | undefined,
   ) {
     this.parser = createParser({
       maxBufferSize: maxEventBytes,
@@ -117,12 +122,15 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
 
   private readonly onData = (bytes: Buffer): void => {
     if (this.finished) return;
+    this.emitted = false;
     try {
       // undici hands Buffers whatever the encoding; a multi-byte character may span two reads.
       this.parser.feed(this.decoder.write(bytes));
     } catch (e) {
       this.fail(this.mapper.readError(e));
+      return;
     }
+    if (!this.emitted) this.alive?.();
   };
 
   private readonly onEvent = (ev: EventSourceMessage): void => {
@@ -136,6 +144,7 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
 
   private readonly emit = (item: T): void => {
     if (this.finished) return;
+    this.emitted = true;
     const w = this.waiter;
     if (w) {
       this.waiter = undefined;

@@ -15,7 +15,7 @@
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
- *   --only LIST          fixed,max,throughput,memory,compare (default: all)
+ *   --only LIST          fixed,max,throughput,memory,voice,compare (default: all)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -27,6 +27,7 @@ import { mockModel, type MockShape } from "./mock-upstream.js";
 import { portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { markdown, type BenchResults } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
+import { voiceTurns } from "./voice.js";
 import { assertLoopback } from "./util.js";
 import { createServer } from "node:net";
 
@@ -50,7 +51,7 @@ const boundMs = Number(values.bound);
 const wsExists = existsSync(join(ROOT, "src/doors/ws/realtime-door.ts"));
 const doors = new Set((values.doors ?? (wsExists ? "sse,grpc,ws" : "sse,grpc")).split(",") as Door[]);
 if (!wsExists) doors.delete("ws");
-const only = new Set((values.only ?? "fixed,max,throughput,memory,compare").split(","));
+const only = new Set((values.only ?? "fixed,max,throughput,memory,voice,compare").split(","));
 const compare = values.compare.split(",").filter(Boolean);
 // --pin: the gateway(s) on CPU 0, the mock and the load generators on CPU 1 (taskset).
 if (values.pin) setPinning({ gateway: "0", others: availableParallelism() > 2 ? `1-${availableParallelism() - 1}` : "1" });
@@ -63,8 +64,8 @@ const BULK_SHAPE: MockShape = { chunks: 200, bytes: 16, delayMs: 0, firstMs: 0 }
 const SLOW_SHAPE: MockShape = { chunks: 1000, bytes: 16, delayMs: 5000, firstMs: 0 };
 
 const plan = quick
-  ? { rates: [500], rateSeconds: 2, maxRates: [100, 250, 500], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2 }
-  : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5 };
+  ? { rates: [500], rateSeconds: 2, maxRates: [100, 250, 500], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2, voice: [[1, 1]] as Array<[number, number]> }
+  : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5, voice: [[1, 3], [4, 3], [8, 3]] as Array<[number, number]> };
 
 if (values.rates) plan.rates = values.rates.split(",").map(Number);
 
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
     maxRates: [],
     throughput: [],
     memory: [],
+    voice: [],
     compare: { rates: [], throughput: [], notes: [] },
     notes,
   };
@@ -158,6 +160,15 @@ async function main(): Promise<void> {
     }
     if (only.has("throughput")) {
       for (const t of [direct, ...mine, ...others]) results.throughput.push(await throughput(forShape(t, BULK_SHAPE), plan.conc, plan.tputSeconds, BULK_SHAPE));
+    }
+    if (only.has("voice") && doors.has("ws")) {
+      // Realtime sessions streaming microphone audio (the text `ws` rows above skip the speech engines).
+      const url = wsUrl(gw.httpPort, `mock/rt-${mockModel(RATE_SHAPE)}`);
+      for (const [callers, turns] of plan.voice) {
+        const row = await voiceTurns(url, gw.child.pid!, callers, turns);
+        results.voice.push(row);
+        log(`voice ×${callers}: ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms, ${row.cpuMsPerTurn} ms CPU/turn`);
+      }
     }
     if (only.has("compare") && compare.includes("portkey")) {
       const pkPort = await freePort();
@@ -221,6 +232,7 @@ async function main(): Promise<void> {
     ...results.fixedRates.filter((r) => r.result.ok < r.result.started).map((r) => `${r.target}/${r.door} at ${r.rate}/s: ${r.result.started - r.result.ok} of ${r.result.started} streams failed`),
     ...results.throughput.filter((r) => r.result.errors > 0).map((r) => `${r.target}/${r.door} throughput: ${r.result.errors} streams failed`),
     ...results.memory.filter((r) => r.held < r.streams).map((r) => `${r.target}/${r.door} memory: held ${r.held} of ${r.streams}`),
+    ...results.voice.filter((r) => r.errors > 0).map((r) => `voice ×${r.callers}: ${r.errors} turns failed (${r.errorSamples.join("; ")})`),
   ];
   if (quick && failed.length > 0) throw new Error(`streams failed in the smoke run:\n${failed.join("\n")}`);
 }

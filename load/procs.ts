@@ -14,7 +14,8 @@ import { sleep } from "./util.js";
 
 /** The repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const TSX = ["--import", "tsx"];
+/** Node flags that run a TypeScript entry point. */
+export const TSX = ["--import", "tsx"];
 
 /** A child process the run owns. */
 export interface Proc {
@@ -83,6 +84,11 @@ function pin(child: ChildProcess, role: keyof Pinning): void {
   if (!pinning || child.pid === undefined) return;
   const r = spawnSync("taskset", ["-a", "-p", "-c", pinning[role], String(child.pid)], { stdio: "ignore" });
   if (r.status !== 0) throw new Error(`taskset could not pin pid ${child.pid} to CPUs ${pinning[role]}`);
+}
+
+/** Pins a load process (not a gateway) with `--pin`. */
+export function pinOthers(child: ChildProcess): void {
+  pin(child, "others");
 }
 
 /** Environment for children: no real provider keys or base URLs leak into a run. */
@@ -204,15 +210,16 @@ export function rssTree(pid: number): number {
   return total;
 }
 
-/** CPU time (user + system, ms) used so far by `pid` and all its descendants, from /proc. */
+/** CPU time (user + system, ms) used so far by `pid`, its live descendants and the children they reaped, from /proc. */
 export function cpuTree(pid: number): number {
   let ticks = 0;
   const walk = (p: number): void => {
     try {
-      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      // Fields after the command name (which may hold spaces): utime, stime, then cutime and
+      // cstime (children that exited, e.g. the speech engines' processes) are the 12th to 15th.
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]);
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
       for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
     } catch {
       // The process is gone.

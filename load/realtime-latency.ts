@@ -1,4 +1,4 @@
-// Usage: npx tsx load/realtime-latency.ts [--turns N] [--fast] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
+// Usage: npx tsx load/realtime-latency.ts [--turns N] [--concurrency C] [--fast] [--json] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
 /**
  * Voice latency of the realtime door: for each turn, a spoken utterance
  * (made with local/tts) is streamed in 20 ms frames at real-time pace
@@ -8,6 +8,8 @@
  * response delay — with the steps in between (transcription done, response
  * created, first text). Without `--url` it starts a gateway in this process
  * on a free loopback port (local engines: espeak-ng, pocketsphinx, local/echo).
+ * `--concurrency C` runs C callers at once, each doing `--turns` turns;
+ * `--json` ends the output with a `RESULT {...}` line for `npm run bench`.
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -21,7 +23,9 @@ import { summarize, type Summary } from "./stats.js";
 const { values } = parseArgs({
   options: {
     turns: { type: "string", default: "5" },
+    concurrency: { type: "string", default: "1" },
     fast: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
     url: { type: "string" },
     text: { type: "string", default: "Hello there. What is the weather like today?" },
   },
@@ -136,18 +140,42 @@ async function main(): Promise<void> {
   }
   try {
     const pcm = await speech(gateway, url, values.text);
+    // The utterance is made: what the gateway does from here on is the turns' work.
+    if (values.json) console.log("READY");
     const turns: Turn[] = [];
+    const errors: string[] = [];
     const n = Math.max(1, Number(values.turns));
-    console.log(`realtime latency: ${n} turns, utterance ${(pcm.length / 2 / RATE).toFixed(2)} s, ${values.fast ? "fast" : "real-time"} pace, ${url}`);
-    for (let i = 0; i < n; i++) {
-      const t = await oneTurn(url, pcm, values.fast);
-      turns.push(t);
-      console.log(`  turn ${i + 1}: first audio ${t.firstAudio.toFixed(1)} ms after speech_stopped (heard: "${t.transcript}")`);
+    const callers = Math.max(1, Number(values.concurrency));
+    const target = url;
+    console.log(
+      `realtime latency: ${callers} caller(s) × ${n} turns, utterance ${(pcm.length / 2 / RATE).toFixed(2)} s, ${values.fast ? "fast" : "real-time"} pace, ${target}`,
+    );
+    await Promise.all(
+      Array.from({ length: callers }, async (_, c) => {
+        for (let i = 0; i < n; i++) {
+          try {
+            const t = await oneTurn(target, pcm, values.fast);
+            turns.push(t);
+            console.log(`  caller ${c + 1} turn ${i + 1}: first audio ${t.firstAudio.toFixed(1)} ms after speech_stopped (heard: "${t.transcript}")`);
+          } catch (e) {
+            errors.push((e as Error).message);
+            console.log(`  caller ${c + 1} turn ${i + 1}: failed: ${(e as Error).message}`);
+          }
+        }
+      }),
+    );
+    const transcribed = summarize(turns.map((t) => t.transcribed));
+    const created = summarize(turns.map((t) => t.created));
+    const firstText = summarize(turns.map((t) => t.firstText));
+    const firstAudio = summarize(turns.map((t) => t.firstAudio));
+    console.log(line("speech_stopped → transcription completed", transcribed));
+    console.log(line("speech_stopped → response.created", created));
+    console.log(line("speech_stopped → first text delta", firstText));
+    console.log(line("speech_stopped → first response.output_audio.delta", firstAudio));
+    if (values.json) {
+      const utteranceS = pcm.length / 2 / RATE;
+      console.log(`RESULT ${JSON.stringify({ callers, turns: turns.length, errors: errors.length, errorSamples: [...new Set(errors)].slice(0, 3), utteranceS, transcribed, created, firstText, firstAudio })}`);
     }
-    console.log(line("speech_stopped → transcription completed", summarize(turns.map((t) => t.transcribed))));
-    console.log(line("speech_stopped → response.created", summarize(turns.map((t) => t.created))));
-    console.log(line("speech_stopped → first text delta", summarize(turns.map((t) => t.firstText))));
-    console.log(line("speech_stopped → first response.output_audio.delta", summarize(turns.map((t) => t.firstAudio))));
   } finally {
     await gateway?.close();
   }

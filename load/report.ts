@@ -1,5 +1,6 @@
 /** The benchmark's markdown tables, from the JSON it writes. */
 import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.js";
+import type { VoiceRow } from "./voice.js";
 import { ratio } from "./stats.js";
 
 /** Everything one run measured (the JSON file's shape). */
@@ -12,6 +13,8 @@ export interface BenchResults {
   readonly maxRates: MaxRateRow[];
   readonly throughput: ThroughputRow[];
   readonly memory: MemoryRow[];
+  /** Voice turns through the realtime door. */
+  readonly voice: VoiceRow[];
   /** Non-streamed requests through each gateway (the Portkey side by side). */
   readonly compare: {
     readonly rates: RateRow[];
@@ -86,6 +89,19 @@ export function markdown(b: BenchResults): string {
       table(
         ["target", "door", "streams", "held", "workers", "RSS before MiB", "RSS held MiB", "KiB per stream"],
         b.memory.map((m) => [m.target, m.door, String(m.streams), String(m.held), String(m.workers), f(m.rssBaseMiB, 1), f(m.rssHeldMiB, 1), f(m.kibPerStream, 1)]),
+      ),
+      "",
+    );
+  }
+  if (b.voice.length > 0) {
+    out.push(
+      "## Voice turns through the realtime door",
+      "",
+      "Each turn: a fresh session, speech streamed in 20 ms frames at real-time pace, server VAD, local/stt → mock text → local/tts. Times from `input_audio_buffer.speech_stopped`.",
+      "",
+      table(
+        ["callers at once", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "→ first audio max ms", "gateway CPU ms / turn"],
+        b.voice.map((v) => [String(v.callers), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.firstAudio.max, 1), f(v.cpuMsPerTurn, 1)]),
       ),
       "",
     );

@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { ROOT } from "../load/procs.js";
 
 describe("npm run bench -- --quick", () => {
-  it("runs green and prints every table, for SSE, gRPC and WebSocket", { timeout: 300_000 }, async () => {
+  it("runs green and prints every table, for SSE, gRPC and WebSocket (text and voice)", { timeout: 300_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), "spillway-bench-quick-"));
     const child = spawn("npm", ["run", "bench", "--", "--quick", "--out", out], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -21,7 +21,13 @@ describe("npm run bench -- --quick", () => {
     child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
     const code = await new Promise<number | null>((r) => child.once("exit", r));
     assert.equal(code, 0, `bench exited ${code}\n${stderr}`);
-    for (const heading of ["## Time to first chunk at fixed rates", "## Highest sustained rate", "## Chunks relayed end to end", "## Memory per open stream"]) {
+    for (const heading of [
+      "## Time to first chunk at fixed rates",
+      "## Highest sustained rate",
+      "## Chunks relayed end to end",
+      "## Memory per open stream",
+      "## Voice turns through the realtime door",
+    ]) {
       assert.ok(stdout.includes(heading), `missing table: ${heading}`);
     }
     const json = readdirSync(out).find((f) => f.startsWith("bench-quick-") && f.endsWith(".json"));
@@ -30,7 +36,10 @@ describe("npm run bench -- --quick", () => {
       fixedRates: Array<{ target: string; door: string; result: { ok: number; started: number }; cpuUsPerStream?: number }>;
       throughput: Array<{ target: string; door: string; chunksPerS: number }>;
       memory: Array<{ door: string; held: number; streams: number; kibPerStream?: number }>;
+      voice: Array<{ turns: number; errors: number; firstAudio: { p50?: number } }>;
     };
+    // Realtime sessions streaming microphone audio: speech in, synthesized speech out.
+    assert.ok(r.voice.length > 0 && r.voice.every((v) => v.turns > 0 && v.errors === 0 && (v.firstAudio.p50 ?? 0) > 0), "voice turns missing or failed");
     for (const door of ["sse", "grpc", "ws"]) {
       const fixed = r.fixedRates.find((x) => x.target === "spillway" && x.door === door);
       assert.ok(fixed && fixed.result.ok === fixed.result.started && fixed.result.ok > 0, `${door}: fixed-rate row missing or incomplete`);

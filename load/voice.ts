@@ -1,0 +1,51 @@
+/**
+ * The voice measurement of `npm run bench`: realtime sessions streaming
+ * microphone audio. Runs load/realtime-latency.ts (a separate process) against
+ * the gateway's realtime door with C callers at once, each speaking real-time
+ * PCM into a fresh session per turn (server VAD, local/stt → mock text →
+ * local/tts), and records the time from `speech_stopped` to the first
+ * synthesized audio, and the gateway's CPU time per turn (speech engines
+ * included).
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { cpuTree, pinOthers, ROOT, TSX } from "./procs.js";
+import type { Summary } from "./stats.js";
+
+/** One concurrency level of voice turns. */
+export interface VoiceRow {
+  readonly callers: number;
+  readonly turns: number;
+  readonly errors: number;
+  readonly errorSamples: readonly string[];
+  /** Seconds of speech per turn. */
+  readonly utteranceS: number;
+  /** From `speech_stopped`, ms. */
+  readonly transcribed: Summary;
+  readonly firstAudio: Summary;
+  /** Gateway CPU (its processes and the speech engines they ran) per completed turn, ms. */
+  readonly cpuMsPerTurn: number | undefined;
+}
+
+/** Runs `turns` voice turns for each of `callers` concurrent callers on `url` (the gateway with pid `pid`). */
+export async function voiceTurns(url: string, pid: number, callers: number, turns: number): Promise<VoiceRow> {
+  let before = cpuTree(pid);
+  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/realtime-latency.ts"), "--url", url, "--turns", String(turns), "--concurrency", String(callers), "--json"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  pinOthers(child);
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    const had = out.includes("READY\n");
+    out += d.toString();
+    // The utterance itself is synthesized through the gateway first: its CPU is not the turns'.
+    if (!had && out.includes("READY\n")) before = cpuTree(pid);
+  });
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!line) throw new Error(`realtime-latency exited ${code} without a result:\n${out.slice(-2000)}`);
+  const r = JSON.parse(line.slice("RESULT ".length)) as Omit<VoiceRow, "cpuMsPerTurn">;
+  const cpu = cpuTree(pid) - before;
+  return { ...r, cpuMsPerTurn: r.turns > 0 ? Math.round((cpu / r.turns) * 10) / 10 : undefined };
+}

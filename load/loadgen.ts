@@ -55,6 +55,8 @@ export interface JobResult {
   readonly elapsedS: number;
   /** Streams that started more than 5 ms after their scheduled time (generator overloaded). */
   readonly lateStarts: number;
+  /** CPU time the load generator itself used during the job (ms). */
+  readonly loadgenCpuMs?: number;
 }
 
 function hostOf(target: string): string {
@@ -136,6 +138,7 @@ function settle(pending: Set<Promise<void>>, drainMs: number): Promise<number> {
 
 /** Runs a `rate` job: open loop at `rate` streams/s for `seconds`. */
 export async function runRate(client: LoadClient, job: Job): Promise<JobResult> {
+  const cpu0 = process.cpuUsage();
   const rate = job.rate ?? 100;
   const total = Math.max(1, Math.round(rate * (job.seconds ?? 5)));
   const rec = new Recorder();
@@ -158,7 +161,9 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
     }
     await sleep(1);
   }
-  return rec.result(await settle(pending, job.drainMs ?? 10_000));
+  const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
+  const cpu = process.cpuUsage(cpu0);
+  return { ...r, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000) };
 }
 
 /** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */

@@ -32,7 +32,7 @@ function table(head: string[], rows: string[][]): string {
 
 function rateTable(rows: readonly RateRow[]): string {
   return table(
-    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "added p50 ms", "added p99 ms", "CPU µs / stream", "late starts"],
+    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "added p50 ms", "added p99 ms", "CPU µs / stream", "late starts", "load generator CPU %"],
     rows.map((r) => [
       String(r.rate),
       r.target,
@@ -44,6 +44,7 @@ function rateTable(rows: readonly RateRow[]): string {
       f(r.addedP99),
       r.cpuUsPerStream === undefined ? "–" : String(Math.round(r.cpuUsPerStream)),
       String(r.result.lateStarts),
+      r.result.loadgenCpuMs === undefined || r.result.elapsedS <= 0 ? "–" : String(Math.round(r.result.loadgenCpuMs / (r.result.elapsedS * 10))),
     ]),
   );
 }

@@ -65,7 +65,7 @@ export async function fixedRates(targets: readonly Target[], rates: readonly num
         addedP99: t.name === "direct" ? undefined : minus(result.ttft.p99, floor?.ttft.p99),
         cpuUsPerStream,
       });
-      log(`rate ${rate}/s ${t.name}/${t.door}: p50 ${result.ttft.p50} ms p99 ${result.ttft.p99} ms ok ${result.ok}/${result.started} late ${result.lateStarts} cpu/stream ${cpuUsPerStream ?? "?"} µs`);
+      log(`rate ${rate}/s ${t.name}/${t.door}: p50 ${result.ttft.p50} ms p99 ${result.ttft.p99} ms ok ${result.ok}/${result.started} late ${result.lateStarts} cpu/stream ${cpuUsPerStream ?? "?"} µs, load generator ${result.loadgenCpuMs ?? "?"} ms CPU`);
     }
   }
   return rows;

@@ -116,6 +116,8 @@ export interface SpillwayOptions {
   readonly root?: string;
   /** Extra environment for the gateway (e.g. SPILLWAY_PHASE_TRACE). */
   readonly env?: Readonly<Record<string, string>>;
+  /** `limits.maxEventLoopUtilization`: shed new streams while the loop is this busy. */
+  readonly shed?: number | undefined;
 }
 
 /** Starts Spillway (src/main.ts) on free ports against the mock; resolves with its ports. */
@@ -130,7 +132,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
     JSON.stringify({
       http: { host: "127.0.0.1", port: 0 },
       grpc: { host: "127.0.0.1", port: 0 },
-      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000 },
+      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
       routing: { maxAttempts: 1 },
       shutdown: { graceMs: 0 },
       providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] } },

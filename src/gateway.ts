@@ -5,6 +5,7 @@ import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
+import { LoadMonitor } from "./engine/load-monitor.js";
 import { RedisLimitStore } from "./engine/limits/redis-limit-store.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
@@ -58,8 +59,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   setMaxListeners(0, shutdown.signal);
   let draining = false;
   const router = createRouter(createProviders(config), config.aliases);
+  const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const admission = new Admission(config.auth.keys, {
     maxConcurrentStreams: config.limits.maxConcurrentStreams,
+    overloaded: load ? () => load.busy() : undefined,
     store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
     failOpen: config.redis?.failOpen,
     leaseTtlMs: config.limits.maxStreamMs + 60_000,
@@ -126,6 +129,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // Every engine stream is cancelled above, so gRPC calls end at once with
       // their in-band error; the grace only covers calls not yet in the engine.
       await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);
+      load?.stop();
       await admission.close();
     },
   };

@@ -89,6 +89,12 @@ export const configSchema = z.strictObject({
       maxStreamMs: ms.default(600_000),
       /** Streams open at once across the gateway; more get 503. */
       maxConcurrentStreams: z.number().int().positive().default(10_000),
+      /**
+       * Shed load: while this process's event loop has been at least this busy
+       * (0..1, e.g. 0.95) for half a second, new streams get 503 with Retry-After.
+       * Off when absent.
+       */
+      maxEventLoopUtilization: z.number().gt(0).lte(1).optional(),
     })
     .prefault({}),
   /** Retries, fallbacks and the circuit breaker. */

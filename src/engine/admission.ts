@@ -44,6 +44,8 @@ export interface AdmissionOptions {
   readonly failOpen?: boolean | undefined;
   /** Told about store failures (for logs). */
   readonly onStoreError?: ((e: unknown) => void) | undefined;
+  /** True while this process is saturated: new streams get 503 (see `LoadMonitor`). */
+  readonly overloaded?: (() => boolean) | undefined;
 }
 
 const ANONYMOUS: Principal = { name: "anonymous", index: -1 };
@@ -117,6 +119,13 @@ export class Admission {
     }
     if (this.streams >= this.opts.maxConcurrentStreams) {
       throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
+        openAiCode: "server_overloaded",
+        retryAfterMs: 1000,
+        httpStatus: 503,
+      });
+    }
+    if (this.opts.overloaded?.()) {
+      throw new SpillwayError(Code.Unavailable, "The gateway is overloaded (its event loop is saturated); try again shortly.", {
         openAiCode: "server_overloaded",
         retryAfterMs: 1000,
         httpStatus: 503,

@@ -81,15 +81,26 @@ describe("SsePushStream over undici", () => {
     assert.deepEqual(await drain(await open()), ["héllo 👋", "two"]);
   });
 
-  it("keeps the upstream connection for the next request when the body ends after [DONE]", async () => {
-    handler = (res) => res.end("data: a\n\ndata: [DONE]\n\n");
+  it("keeps the upstream connection when the body ends after [DONE], even in a later packet", async () => {
     const own = new Agent({ connections: 1 });
     try {
-      assert.deepEqual(await drain(await open(undefined, own)), ["a"]);
-      await new Promise((r) => setTimeout(r, 20));
-      const after1 = connections;
-      for (let i = 0; i < 3; i++) assert.deepEqual(await drain(await open(undefined, own)), ["a"]);
-      assert.equal(connections, after1, "a stream after the first opened a new upstream connection");
+      for (const late of [false, true]) {
+        // The body's end comes in the same write as [DONE], or 50 ms after it.
+        handler = late
+          ? (res) => {
+              res.write("data: a\n\ndata: [DONE]\n\n");
+              setTimeout(() => res.end(), 50);
+            }
+          : (res) => res.end("data: a\n\ndata: [DONE]\n\n");
+        assert.deepEqual(await drain(await open(undefined, own)), ["a"]);
+        await new Promise((r) => setTimeout(r, 100));
+        const after1 = connections;
+        for (let i = 0; i < 3; i++) {
+          assert.deepEqual(await drain(await open(undefined, own)), ["a"]);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(connections, after1, `a stream after the first opened a new upstream connection (end ${late ? "late" : "with [DONE]"})`);
+      }
     } finally {
       await own.close();
     }

@@ -23,6 +23,13 @@ export interface SseMapper<T> {
 const HIGH_WATER = 64;
 /** Queued items under which a paused socket is resumed. */
 const LOW_WATER = 16;
+/**
+ * After the end marker, how long the rest of the body may take to arrive
+ * before the request is closed (ms). Reading it to its end keeps the
+ * upstream connection for the next request (with TLS, a new one costs a
+ * handshake); an upstream that keeps sending past this is cut off.
+ */
+const DRAIN_AFTER_END_MS = 1_000;
 
 /**
  * The hot path from an upstream SSE body to the engine: the body's `data`
@@ -34,9 +41,9 @@ const LOW_WATER = 16;
  *
  * Backpressure: the socket is paused while {@link HIGH_WATER} items wait
  * unread, and resumed once the engine has taken them down to
- * {@link LOW_WATER}. After the end marker the rest of the body is read only
- * when it is already there (an upstream that ends the body right after
- * `[DONE]` keeps its connection for reuse); otherwise it is destroyed.
+ * {@link LOW_WATER}. After the end marker the rest of the body is read and
+ * dropped for up to {@link DRAIN_AFTER_END_MS}, so that the connection goes
+ * back to the pool; a body still open then is destroyed.
  * `return()` (the engine cancelled the stream) destroys the body, closing
  * the upstream request. A read that yields no item (pings, comments, a
  * role-only delta) calls `alive`, so the engine's timeouts count silence on
@@ -178,14 +185,17 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
     this.fail(this.mapper.readError(e));
   };
 
-  /** The end marker: deliver what is queued, then done; keep the connection when the body's end is already there. */
+  /** The end marker: deliver what is queued, then done; read the body's end (briefly) so the connection is kept. */
   private markDone(): void {
     this.finished = true;
     this.settle();
     if (this.paused) this.resume();
-    setImmediate(() => {
+    if (this.bodyEnded) return;
+    const timer = setTimeout(() => {
       if (!this.bodyEnded) this.body.destroy();
-    });
+    }, DRAIN_AFTER_END_MS);
+    timer.unref();
+    this.body.once("close", () => clearTimeout(timer));
   }
 
   private fail(err: Error): void {

@@ -86,7 +86,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
         const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
         const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
-        if (native) return responsesStreamPayloads(res.body, opts.name, ctx.signal);
+        if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
         return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive);
       });
     },

@@ -8,7 +8,9 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
+import type { Readable } from "node:stream";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
@@ -51,73 +53,71 @@ interface Call {
  * reason. `error` and `response.failed` fail the stream; a body that ends
  * without a terminal event is a truncation and fails too.
  */
-export async function* responsesStreamPayloads(
-  body: AsyncIterable<Uint8Array>,
-  provider: string,
-  signal: AbortSignal,
-): AsyncGenerator<ChunkPayload> {
+export function responsesStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const calls = new Map<string, Call>();
-  let ended = false;
   let nextIndex = 0;
   const callOf = (j: Obj): Call | undefined => calls.get(str(j["item_id"])) ?? calls.get(`#${num(j["output_index"])}`);
-  try {
-    for await (const ev of readSseEvents(body, provider)) {
-      if (ev.data === "[DONE]") continue;
-      const j = obj(parseEventJson(ev.data, provider));
-      switch (str(j["type"]) || ev.event) {
-        case "response.output_text.delta":
-        case "response.refusal.delta":
-          if (str(j["delta"])) yield textPayload(str(j["delta"]));
-          break;
-        case "response.output_item.added": {
-          const item = obj(j["item"]);
-          if (item["type"] !== "function_call") break;
-          const call: Call = { index: nextIndex++, sent: false };
-          calls.set(str(item["id"]), call);
-          calls.set(`#${num(j["output_index"])}`, call);
-          yield toolCallPayload({ index: call.index, id: str(item["call_id"]), name: str(item["name"]), arguments: "" });
-          break;
-        }
-        case "response.function_call_arguments.delta": {
-          const call = callOf(j);
-          if (call && str(j["delta"])) {
-            call.sent = true;
-            yield toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["delta"]) });
+  return new SsePushStream<ChunkPayload>(
+    body,
+    provider,
+    {
+      onEvent(ev, emit) {
+        if (ev.data === "[DONE]") return false;
+        const j = obj(parseEventJson(ev.data, provider));
+        switch (str(j["type"]) || ev.event) {
+          case "response.output_text.delta":
+          case "response.refusal.delta":
+            if (str(j["delta"])) emit(textPayload(str(j["delta"])));
+            return false;
+          case "response.output_item.added": {
+            const item = obj(j["item"]);
+            if (item["type"] !== "function_call") return false;
+            const call: Call = { index: nextIndex++, sent: false };
+            calls.set(str(item["id"]), call);
+            calls.set(`#${num(j["output_index"])}`, call);
+            emit(toolCallPayload({ index: call.index, id: str(item["call_id"]), name: str(item["name"]), arguments: "" }));
+            return false;
           }
-          break;
-        }
-        case "response.function_call_arguments.done": {
-          const call = callOf(j);
-          if (call && !call.sent) {
-            call.sent = true;
-            yield toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["arguments"]) || "{}" });
+          case "response.function_call_arguments.delta": {
+            const call = callOf(j);
+            if (call && str(j["delta"])) {
+              call.sent = true;
+              emit(toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["delta"]) }));
+            }
+            return false;
           }
-          break;
+          case "response.function_call_arguments.done": {
+            const call = callOf(j);
+            if (call && !call.sent) {
+              call.sent = true;
+              emit(toolCallPayload({ index: call.index, id: "", name: "", arguments: str(j["arguments"]) || "{}" }));
+            }
+            return false;
+          }
+          case "response.completed":
+          case "response.incomplete": {
+            const r = obj(j["response"]);
+            if (isObj(r["usage"])) emit(mapUsage(r["usage"]));
+            const reason = str(obj(r["incomplete_details"])["reason"]);
+            if (reason === "max_output_tokens") emit(finishPayload(FinishReason.REASON_LENGTH));
+            else if (reason === "content_filter") emit(finishPayload(FinishReason.REASON_CONTENT_FILTER));
+            else emit(finishPayload(nextIndex > 0 ? FinishReason.REASON_TOOL_CALLS : FinishReason.REASON_STOP));
+            return true;
+          }
+          case "response.failed":
+            throw upstreamFailure(provider, obj(obj(j["response"])["error"]));
+          case "error":
+            throw upstreamFailure(provider, isObj(j["error"]) ? j["error"] : j);
+          default:
+            return false;
         }
-        case "response.completed":
-        case "response.incomplete": {
-          const r = obj(j["response"]);
-          if (isObj(r["usage"])) yield mapUsage(r["usage"]);
-          const reason = str(obj(r["incomplete_details"])["reason"]);
-          if (reason === "max_output_tokens") yield finishPayload(FinishReason.REASON_LENGTH);
-          else if (reason === "content_filter") yield finishPayload(FinishReason.REASON_CONTENT_FILTER);
-          else yield finishPayload(nextIndex > 0 ? FinishReason.REASON_TOOL_CALLS : FinishReason.REASON_STOP);
-          ended = true;
-          break;
-        }
-        case "response.failed":
-          throw upstreamFailure(provider, obj(obj(j["response"])["error"]));
-        case "error":
-          throw upstreamFailure(provider, isObj(j["error"]) ? j["error"] : j);
-        default:
-          break;
-      }
-      if (ended) break;
-    }
-  } catch (e) {
-    throw streamReadError(provider, e, signal);
-  }
-  if (!ended) {
-    throw upstreamTruncated(provider, "the response completed");
-  }
+      },
+      onBodyEnd() {
+        throw upstreamTruncated(provider, "the response completed");
+      },
+      readError: (e) => streamReadError(provider, e, signal),
+    },
+    DEFAULT_MAX_EVENT_BYTES,
+    alive,
+  );
 }

@@ -1,4 +1,3 @@
-import { tracePhase, TracePhase } from "../observability/phase-trace.js";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
@@ -17,6 +16,7 @@ import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createLinkedAbortController } from "./signals.js";
+import { tracePhase, TracePhase } from "../observability/phase-trace.js";
 
 /** Retries, fallbacks and circuit breaking. */
 export interface RoutingOptions extends RetryOptions {

@@ -1,6 +1,3 @@
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
-
-
 import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
@@ -8,6 +5,7 @@ import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { errorBody, httpStatusOf, statusLine } from "./status.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** Headers sent on every response. */
 const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [

@@ -1,4 +1,3 @@
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import uWS from "uWebSockets.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -7,6 +6,7 @@ import { HttpExchange } from "./exchange.js";
 import type { HttpDoorContext, HttpRoute } from "./route.js";
 import { ROUTES } from "./routes/index.js";
 import { parseJson } from "./validation.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** The HTTP door: a uWS app serving the OpenAI-compatible routes. */
 export interface HttpDoor {

@@ -1,8 +1,8 @@
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import type { EngineStream } from "../../engine/active-stream.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { HttpExchange, Headers } from "./exchange.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** Response headers of every SSE stream. */
 export const SSE_HEADERS: Headers = [

@@ -1,3 +1,4 @@
+import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
 import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
@@ -8,21 +9,15 @@ import { messagesBody } from "./messages-request.js";
 import { anthropicStreamPayloads } from "./messages-stream.js";
 
 /** Settings of one Anthropic upstream. */
-export interface AnthropicProviderOptions {
+export interface AnthropicProviderOptions extends UpstreamProviderOptions {
   /** Prefix of its model ids (`anthropic`). */
   readonly name: string;
   /** Base URL without `/v1`, as `ANTHROPIC_BASE_URL` is given to Anthropic's SDK. */
   readonly baseUrl: string;
   /** Sent as `x-api-key`. */
   readonly apiKey?: string | undefined;
-  /** Several keys, picked by weight; a key the upstream refuses rests a while. */
-  readonly apiKeys?: ReadonlyArray<{ key: string; name?: string | undefined; weight?: number | undefined }> | undefined;
   /** Extra headers for every upstream request (e.g. `anthropic-beta`). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
-  /** Models to list in `/v1/models`; when absent the upstream's own list is fetched. */
-  readonly models?: readonly string[] | undefined;
-  /** Time to first chunk (ms); the engine's default when absent. */
-  readonly timeoutMs?: number | undefined;
   /** `max_tokens` when the request sets no limit (Anthropic requires one). */
   readonly maxTokens: number;
 }
@@ -30,7 +25,7 @@ export interface AnthropicProviderOptions {
 /** The Messages API version Spillway speaks. */
 export const ANTHROPIC_VERSION = "2023-06-01";
 
-/** An empty body, ending at once. */
+/** How long a fetched model list is reused (ms). */
 const MODEL_LIST_TTL_MS = 60_000;
 const MODEL_LIST_TIMEOUT_MS = 5_000;
 

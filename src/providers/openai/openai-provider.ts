@@ -1,3 +1,4 @@
+import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
@@ -11,21 +12,13 @@ import { fitsResponsesApi, responsesBody } from "./responses-body.js";
 import { responsesStreamPayloads } from "./responses-stream.js";
 
 /** Settings of one OpenAI-compatible upstream. */
-export interface OpenAiProviderOptions {
+export interface OpenAiProviderOptions extends UpstreamProviderOptions {
   /** Prefix of its model ids (`openai`, `groq`, `ollama`, …). */
   readonly name: string;
   /** Base URL including `/v1`, e.g. `https://api.openai.com/v1`. */
   readonly baseUrl: string;
   /** Bearer key; omitted for servers that need none (Ollama, vLLM). */
   readonly apiKey?: string | undefined;
-  /** Several keys, picked by weight; a key the upstream refuses rests a while. */
-  readonly apiKeys?: ReadonlyArray<{ key: string; name?: string | undefined; weight?: number | undefined }> | undefined;
-  /** Extra headers for every upstream request. */
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-  /** Models to list in `/v1/models`; when absent the upstream's own list is fetched. */
-  readonly models?: readonly string[] | undefined;
-  /** Time to first chunk (ms); the engine's default when absent. */
-  readonly timeoutMs?: number | undefined;
   /** Send chats that fit it to the upstream's native `/responses` (see responses-body.ts). */
   readonly responsesApi?: boolean | undefined;
 }

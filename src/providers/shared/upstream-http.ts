@@ -1,10 +1,9 @@
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
-
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;

@@ -1,4 +1,3 @@
-import { tracePhase, TracePhase } from "../../../observability/phase-trace.js";
 import { ChatSseEncoder } from "../encoders/chat-sse.js";
 import { collectText } from "../encoders/collect.js";
 import { finishReasonText, usageJson } from "../encoders/openai-json.js";
@@ -6,6 +5,7 @@ import { parseChatCompletion } from "../generate-request.js";
 import type { HttpRoute } from "../route.js";
 import { pipeStream, SSE_HEADERS } from "../sse.js";
 import { routeHeaders } from "./provider-header.js";
+import { tracePhase, TracePhase } from "../../../observability/phase-trace.js";
 
 /** `POST /v1/chat/completions`: streamed (SSE) or whole. */
 export const chatCompletionsRoute: HttpRoute = {

@@ -54,11 +54,15 @@ async function chat(prompt: string): Promise<void> {
   const stream = client.generate(
     {
       model: values.model ?? "local/echo",
-      messages: [{ role: "user", content: prompt, parts: [], toolCalls: [], toolCallId: "", name: "" }],
+      messages: [{ role: "user", content: prompt, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
       prompt: "",
       tools: [],
       toolChoice: "",
       stop: [],
+      user: "",
+      metadata: {},
+      serviceTier: "",
+      upstreamHeaders: {},
     },
     metadata,
     { deadline: Date.now() + 60_000 },

@@ -24,11 +24,15 @@ function engineWith(gen: Gen, opts: Partial<StreamEngineOptions> = {}) {
 
 const req = (model = "t/m"): GenerateRequest => ({
   model,
-  messages: [{ role: "user", content: "x", parts: [], toolCalls: [], toolCallId: "", name: "" }],
+  messages: [{ role: "user", content: "x", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
   prompt: "",
   tools: [],
   toolChoice: "",
   stop: [],
+  user: "",
+  metadata: {},
+  serviceTier: "",
+  upstreamHeaders: {},
   parallelToolCalls: undefined,
 });
 

@@ -25,7 +25,7 @@ const text = (t: string): ChunkPayload => ({ $case: "text", value: { text: t } }
 const call = (index: number, id: string, name: string, args: string): ChunkPayload => ({ $case: "toolCall", value: { index, id, name, arguments: args } });
 const end = (reason: Finish_Reason): ChunkPayload[] => [
   { $case: "usage", value: { ...emptyUsage(), inputTokens: 3, outputTokens: 4, totalTokens: 7 } },
-  { $case: "finish", value: { reason } },
+  { $case: "finish", value: { reason, stopSequence: "" } },
 ];
 
 describe("ResponsesBuilder", () => {

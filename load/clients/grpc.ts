@@ -32,11 +32,15 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
   let next = 0;
   const req: GenerateRequest = {
     model: o.model,
-    messages: [{ role: "user", content: "benchmark", parts: [], toolCalls: [], toolCallId: "", name: "" }],
+    messages: [{ role: "user", content: "benchmark", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
     prompt: "",
     tools: [],
     toolChoice: "",
     stop: [],
+    user: "",
+    metadata: {},
+    serviceTier: "",
+    upstreamHeaders: {},
     parallelToolCalls: undefined,
     extra: undefined,
   };

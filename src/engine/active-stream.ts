@@ -78,6 +78,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private phase = Phase.Content;
   private readonly usage = emptyUsage();
   private finishReason: Finish_Reason | undefined;
+  private stopSequence = "";
   private primed: Chunk | undefined;
   private waitingSince = 0;
   private watchdog: NodeJS.Timeout | undefined;
@@ -158,7 +159,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       case Phase.Finish:
         this.phase = Phase.Done;
         this.end("ok");
-        return this.emit({ $case: "finish", value: { reason: this.finishReason ?? Finish_Reason.REASON_STOP } });
+        return this.emit({ $case: "finish", value: { reason: this.finishReason ?? Finish_Reason.REASON_STOP, stopSequence: this.stopSequence } });
       case Phase.Done:
         return { done: true, value: undefined };
       case Phase.Content:
@@ -182,6 +183,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
           continue;
         case "finish":
           this.finishReason = p.value.reason;
+          this.stopSequence = p.value.stopSequence;
           continue;
         case "error":
           return this.fail(SpillwayError.fromChunkError(p.value));

@@ -1,6 +1,7 @@
 import {
   Finish_Reason,
   type Chunk,
+  type ReasoningDelta,
   type ToolCallDelta,
   type Usage,
 } from "../gen/spillway/v1/chunk.js";
@@ -36,9 +37,14 @@ export function usagePayload(u: Partial<Usage>): ChunkPayload {
   };
 }
 
-/** A finish payload. */
-export function finishPayload(reason: Finish_Reason): ChunkPayload {
-  return { $case: "finish", value: { reason } };
+/** A finish payload; `stopSequence` names the stop sequence that ended the output, when known. */
+export function finishPayload(reason: Finish_Reason, stopSequence = ""): ChunkPayload {
+  return { $case: "finish", value: { reason, stopSequence } };
+}
+
+/** A reasoning-delta payload; fields not given are empty (block 0). */
+export function reasoningPayload(d: Partial<ReasoningDelta>): ChunkPayload {
+  return { $case: "reasoning", value: { text: "", signature: "", encrypted: "", summary: false, index: 0, id: "", ...d } };
 }
 
 /** An empty usage record. */

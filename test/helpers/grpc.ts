@@ -28,7 +28,7 @@ export function spillwayClient(address: string, options: Record<string, unknown>
 
 /** A chat message with every field set. */
 export function message(role: string, content: string): Message {
-  return { role, content, parts: [], toolCalls: [], toolCallId: "", name: "" };
+  return { role, content, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false };
 }
 
 /** A GenerateRequest with every field set; `messages` defaults to one user message. */
@@ -40,6 +40,10 @@ export function generateRequest(model: string, content = "hello there", extra: P
     tools: [],
     toolChoice: "",
     stop: [],
+    user: "",
+    metadata: {},
+    serviceTier: "",
+    upstreamHeaders: {},
     parallelToolCalls: undefined,
     extra: undefined,
     ...extra,

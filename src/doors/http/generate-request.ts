@@ -106,6 +106,8 @@ function messageOf(m: ChatMessage, i: number, callIds: Set<string>): Message {
     toolCalls,
     toolCallId: m.tool_call_id ?? "",
     name: m.name ?? "",
+    contents: [],
+    toolError: false,
   };
 }
 
@@ -119,6 +121,10 @@ function commonOf(b: z.output<typeof completionSchema> | ChatBody, known: Readon
     topP: b.top_p ?? undefined,
     stop: typeof b.stop === "string" ? [b.stop] : (b.stop ?? []),
     extra,
+    user: "",
+    metadata: {},
+    serviceTier: "",
+    upstreamHeaders: {},
   };
 }
 

@@ -106,7 +106,7 @@ function convertContent(content: string | ReadonlyArray<{ type: string }>, at: s
 }
 
 function message(role: string, content: string, parts: ChatPart[] = []): Message {
-  return { role, content, parts, toolCalls: [], toolCallId: "", name: "" };
+  return { role, content, parts, toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false };
 }
 
 const ITEM_TYPES = "message, function_call, function_call_output, reasoning";

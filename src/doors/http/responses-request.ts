@@ -150,7 +150,7 @@ export function parseResponses(body: unknown): ParsedResponses {
   checkStateless(body);
   const b = validate(responsesSchema, body);
   const messages = inputMessages(b.input);
-  if (b.instructions) messages.unshift({ role: "system", content: b.instructions, parts: [], toolCalls: [], toolCallId: "", name: "" });
+  if (b.instructions) messages.unshift({ role: "system", content: b.instructions, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false });
   if (messages.length === 0) throw invalidArgument("Invalid 'input': must contain at least one message.", "input");
   const { tools, echo: toolsEcho } = toolsOf(b);
   const choice = b.tool_choice;
@@ -169,6 +169,10 @@ export function parseResponses(body: unknown): ParsedResponses {
     stop: [],
     parallelToolCalls: b.parallel_tool_calls ?? undefined,
     extra: extraOf(b),
+    user: "",
+    metadata: {},
+    serviceTier: "",
+    upstreamHeaders: {},
   };
   const echo: ResponseEcho = {
     instructions: b.instructions ?? null,

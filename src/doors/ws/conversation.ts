@@ -85,6 +85,8 @@ export class Conversation {
       toolCalls: [],
       toolCallId: "",
       name: "",
+      contents: [],
+      toolError: false,
     });
     if (instructions) out.push(msg("system", instructions));
     for (const item of this.items) {

@@ -133,6 +133,10 @@ export class RealtimeResponse {
         tools: plan.tools,
         toolChoice: plan.tools.length > 0 ? plan.toolChoice : "",
         stop: [],
+        user: "",
+        metadata: {},
+        serviceTier: "",
+        upstreamHeaders: {},
       };
       if (plan.maxOutputTokens !== "inf") req.maxTokens = plan.maxOutputTokens;
       if (plan.temperature !== undefined) req.temperature = plan.temperature;

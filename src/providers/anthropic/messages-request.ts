@@ -113,7 +113,7 @@ function toolChoice(req: GenerateRequest): Block | undefined {
  * Anthropic counterpart and are not sent.
  */
 export function messagesBody(model: string, req: GenerateRequest, defaultMaxTokens: number): Record<string, unknown> {
-  const source = req.messages.length > 0 ? req.messages : [{ role: "user", content: req.prompt, parts: [], toolCalls: [], toolCallId: "", name: "" }];
+  const source = req.messages.length > 0 ? req.messages : [{ role: "user", content: req.prompt, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }];
   const { system, messages } = anthropicMessages(source);
   const body: Record<string, unknown> = { model, max_tokens: req.maxTokens ?? defaultMaxTokens, messages, stream: true };
   if (system) body["system"] = system;

@@ -46,7 +46,40 @@ export interface Chunk {
     | { $case: "usage"; value: Usage }
     | { $case: "finish"; value: Finish }
     | { $case: "error"; value: StreamError }
+    | { $case: "reasoning"; value: ReasoningDelta }
     | undefined;
+}
+
+/**
+ * A piece of the model's reasoning ("thinking"), streamed before or between
+ * the answer's content. Shapes render it as their reasoning form: Anthropic
+ * `thinking` blocks, Responses `reasoning` items, chat `reasoning_content`.
+ */
+export interface ReasoningDelta {
+  /** Reasoning text, appended to what came before. */
+  text: string;
+  /**
+   * A piece of the block's signature (Anthropic `signature_delta`), which the
+   * client must send back unchanged with the block on later turns.
+   */
+  signature: string;
+  /**
+   * Opaque reasoning the client cannot read but must send back: Anthropic
+   * `redacted_thinking` data, OpenAI `encrypted_content`.
+   */
+  encrypted: string;
+  /**
+   * True when `text` is a summary of the reasoning (OpenAI Responses'
+   * reasoning summaries), not the reasoning itself.
+   */
+  summary: boolean;
+  /**
+   * Position of the reasoning block among the blocks of one response, from 0.
+   * A new index starts a new block.
+   */
+  index: number;
+  /** The upstream's id of the reasoning item, when it has one (OpenAI `rs_…`). */
+  id: string;
 }
 
 /** A piece of generated text, appended to what came before. */
@@ -125,6 +158,8 @@ export interface Usage {
 /** Why a stream ended normally. */
 export interface Finish {
   reason: Finish_Reason;
+  /** With REASON_STOP: the stop sequence that ended the output, when an upstream says. */
+  stopSequence: string;
 }
 
 export enum Finish_Reason {
@@ -140,9 +175,13 @@ export enum Finish_Reason {
 
 /** Why a stream failed. Terminal: nothing follows an error. */
 export interface StreamError {
-  /** OpenAI-style error type (`invalid_request_error`, `server_error`, ...). */
+  /**
+   * Deprecated: was an OpenAI error type. Now the snake_case name of
+   * `grpc_code` (`invalid_argument`, `unavailable`, ...); each API shape
+   * derives its own error type from `grpc_code`.
+   */
   type: string;
-  /** OpenAI-style machine-readable code (`model_not_found`, `upstream_error`, ...). */
+  /** Machine-readable reason (`model_not_found`, `upstream_error`, ...). */
   code: string;
   message: string;
   /** The request field at fault, when there is one. */
@@ -189,6 +228,9 @@ export const Chunk: MessageFns<Chunk> = {
         break;
       case "error":
         StreamError.encode(message.payload.value, writer.uint32(138).fork()).join();
+        break;
+      case "reasoning":
+        ReasoningDelta.encode(message.payload.value, writer.uint32(146).fork()).join();
         break;
     }
     return writer;
@@ -285,6 +327,115 @@ export const Chunk: MessageFns<Chunk> = {
             }
 
             message.payload = { $case: "error", value: StreamError.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.payload = { $case: "reasoning", value: ReasoningDelta.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReasoningDelta(): ReasoningDelta {
+  return { text: "", signature: "", encrypted: "", summary: false, index: 0, id: "" };
+}
+
+export const ReasoningDelta: MessageFns<ReasoningDelta> = {
+  encode(message: ReasoningDelta, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    if (message.signature !== "") {
+      writer.uint32(18).string(message.signature);
+    }
+    if (message.encrypted !== "") {
+      writer.uint32(26).string(message.encrypted);
+    }
+    if (message.summary !== false) {
+      writer.uint32(32).bool(message.summary);
+    }
+    if (message.index !== 0) {
+      writer.uint32(40).uint32(message.index);
+    }
+    if (message.id !== "") {
+      writer.uint32(50).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReasoningDelta {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReasoningDelta();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signature = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.encrypted = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.summary = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.id = reader.string();
             continue;
           }
         }
@@ -761,13 +912,16 @@ export const Usage: MessageFns<Usage> = {
 };
 
 function createBaseFinish(): Finish {
-  return { reason: 0 };
+  return { reason: 0, stopSequence: "" };
 }
 
 export const Finish: MessageFns<Finish> = {
   encode(message: Finish, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reason !== 0) {
       writer.uint32(8).int32(message.reason);
+    }
+    if (message.stopSequence !== "") {
+      writer.uint32(18).string(message.stopSequence);
     }
     return writer;
   },
@@ -791,6 +945,14 @@ export const Finish: MessageFns<Finish> = {
             }
 
             message.reason = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stopSequence = reader.string();
             continue;
           }
         }

@@ -23,9 +23,12 @@ export enum ModelKind {
 export interface Message {
   /** `system`, `developer`, `user`, `assistant` or `tool`. */
   role: string;
-  /** The text of the message (text parts joined). */
+  /**
+   * The text of the message (text parts joined). Providers use it when
+   * `contents` is empty.
+   */
   content: string;
-  /** Non-text content parts, passed through as the OpenAI chat API defines them. */
+  /** Deprecated and unused: non-text parts as OpenAI chat JSON. See `contents`. */
   parts: { [key: string]: any }[];
   /** Calls an assistant message made. */
   toolCalls: ToolCall[];
@@ -33,6 +36,95 @@ export interface Message {
   toolCallId: string;
   /** Optional participant name. */
   name: string;
+  /**
+   * The content as typed parts, in order (text, images, audio, files,
+   * reasoning blocks). When set, it is the whole content and `content` is its
+   * text joined; when empty, `content` is the text.
+   */
+  contents: ContentPart[];
+  /** For `tool` messages: the tool reported a failure (Anthropic `is_error`). */
+  toolError: boolean;
+}
+
+/**
+ * A prompt-caching marker (Anthropic `cache_control`): cache the prompt up to
+ * and including the part or tool that carries it.
+ */
+export interface CacheControl {
+  /** `ephemeral`. */
+  type: string;
+  /** Time to live (`5m`, `1h`), when given. */
+  ttl: string;
+}
+
+/** An image, by URL or inline bytes. */
+export interface ImagePart {
+  /** `https://…` URL (or a `data:` URL as the client sent it). */
+  url: string;
+  /** Inline image bytes (from base64 or a data URL), with `media_type`. */
+  data: Buffer;
+  /** `image/png`, `image/jpeg`, ... */
+  mediaType: string;
+  /** OpenAI `detail`: `auto`, `low`, `high`. */
+  detail: string;
+}
+
+/** Audio input (OpenAI `input_audio`). */
+export interface InputAudioPart {
+  data: Buffer;
+  /** `wav`, `mp3`, ... */
+  format: string;
+}
+
+/** A document or file: PDF or text, by URL, inline bytes, text or a file id. */
+export interface FilePart {
+  url: string;
+  data: Buffer;
+  /** `application/pdf`, `text/plain`, ... */
+  mediaType: string;
+  filename: string;
+  /** An upstream file id (OpenAI `file_id`), passed through. */
+  fileId: string;
+  /** Plain-text document content (Anthropic `source.type: text`). */
+  text: string;
+  /** Document title and context (Anthropic), when given. */
+  title: string;
+  context: string;
+  /** Anthropic `citations.enabled`. */
+  citations: boolean;
+}
+
+/**
+ * A reasoning block of an earlier assistant turn, carried back so the model
+ * can continue from it (Anthropic `thinking` / `redacted_thinking`, OpenAI
+ * Responses `reasoning` items).
+ */
+export interface ReasoningPart {
+  text: string;
+  /** Anthropic's signature of the block. */
+  signature: string;
+  /** Opaque reasoning: `redacted_thinking` data or `encrypted_content`. */
+  encrypted: string;
+  /** True when `text` is a summary (OpenAI reasoning summaries). */
+  summary: boolean;
+  /** The upstream's id of the item (OpenAI `rs_…`). */
+  id: string;
+}
+
+/** One part of a message's content. */
+export interface ContentPart {
+  part?:
+    | { $case: "text"; value: string }
+    | { $case: "image"; value: ImagePart }
+    | { $case: "inputAudio"; value: InputAudioPart }
+    | { $case: "file"; value: FilePart }
+    | { $case: "reasoning"; value: ReasoningPart }
+    | //
+    /** The model's refusal text in an assistant turn. */
+    { $case: "refusal"; value: string }
+    | undefined;
+  /** Cache the prompt up to this part, when set. */
+  cacheControl?: CacheControl | undefined;
 }
 
 /** A finished tool call, as sent back in a conversation. */
@@ -50,6 +142,42 @@ export interface Tool {
   /** JSON Schema of the arguments. */
   parameters?: { [key: string]: any } | undefined;
   strict: boolean;
+  /** Cache the prompt up to this tool definition, when set. */
+  cacheControl?: CacheControl | undefined;
+}
+
+/** The form the output must take. */
+export interface ResponseFormat {
+  type: ResponseFormat_Type;
+  name: string;
+  description: string;
+  schema?: { [key: string]: any } | undefined;
+  strict: boolean;
+}
+
+export enum ResponseFormat_Type {
+  TYPE_UNSPECIFIED = 0,
+  TYPE_TEXT = 1,
+  /** TYPE_JSON_OBJECT - Any JSON object. */
+  TYPE_JSON_OBJECT = 2,
+  /** TYPE_JSON_SCHEMA - JSON matching `schema`. */
+  TYPE_JSON_SCHEMA = 3,
+  UNRECOGNIZED = -1,
+}
+
+/** How much the model should reason before answering. */
+export interface ReasoningConfig {
+  /** `minimal`, `low`, `medium`, `high` (OpenAI's effort), or empty. */
+  effort: string;
+  /**
+   * Token budget for the reasoning (Anthropic `budget_tokens`, Gemini
+   * `thinkingBudget`); 0 when not given.
+   */
+  budgetTokens: number;
+  /** `auto`, `concise`, `detailed`: ask for reasoning summaries (OpenAI), or empty. */
+  summary: string;
+  /** True when reasoning was asked to be off (Anthropic `disabled`). */
+  disabled: boolean;
 }
 
 /** A text-generation request: chat messages, or a prompt for legacy completions. */
@@ -70,8 +198,56 @@ export interface GenerateRequest {
   parallelToolCalls?:
     | boolean
     | undefined;
-  /** Other request fields, passed through to providers that understand them. */
-  extra?: { [key: string]: any } | undefined;
+  /**
+   * Provider-specific pass-through, keyed by wire family: `extra.openai`
+   * holds fields an OpenAI-shaped request carried that nothing typed covers
+   * (sent to OpenAI-compatible upstreams as is), `extra.anthropic` the same
+   * for Anthropic. A provider reads only its own family's key.
+   */
+  extra?:
+    | { [key: string]: any }
+    | undefined;
+  /** Output format (JSON object or JSON schema), when asked. */
+  responseFormat?:
+    | ResponseFormat
+    | undefined;
+  /** Reasoning effort or budget, when asked. */
+  reasoning?:
+    | ReasoningConfig
+    | undefined;
+  /** End-user id (OpenAI `user`, Anthropic `metadata.user_id`). */
+  user: string;
+  /** Request metadata (OpenAI `metadata`), passed to upstreams that store it. */
+  metadata: { [key: string]: string };
+  seed?: number | undefined;
+  topK?:
+    | number
+    | undefined;
+  /** `auto`, `default`, `flex`, `priority`, ... (OpenAI / Anthropic service tier). */
+  serviceTier: string;
+  presencePenalty?: number | undefined;
+  frequencyPenalty?:
+    | number
+    | undefined;
+  /** Cache the system prompt (the `system` messages) up to its end, when set. */
+  systemCacheControl?:
+    | CacheControl
+    | undefined;
+  /**
+   * Request headers the client sent for upstreams of the shape's own family
+   * (e.g. `anthropic-beta`); each provider forwards only the ones it knows.
+   */
+  upstreamHeaders: { [key: string]: string };
+}
+
+export interface GenerateRequest_MetadataEntry {
+  key: string;
+  value: string;
+}
+
+export interface GenerateRequest_UpstreamHeadersEntry {
+  key: string;
+  value: string;
 }
 
 /** A speech-synthesis request. */
@@ -133,7 +309,7 @@ export interface ListModelsResponse {
 }
 
 function createBaseMessage(): Message {
-  return { role: "", content: "", parts: [], toolCalls: [], toolCallId: "", name: "" };
+  return { role: "", content: "", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false };
 }
 
 export const Message: MessageFns<Message> = {
@@ -155,6 +331,12 @@ export const Message: MessageFns<Message> = {
     }
     if (message.name !== "") {
       writer.uint32(50).string(message.name);
+    }
+    for (const v of message.contents) {
+      ContentPart.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.toolError !== false) {
+      writer.uint32(64).bool(message.toolError);
     }
     return writer;
   },
@@ -218,6 +400,563 @@ export const Message: MessageFns<Message> = {
             }
 
             message.name = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.contents.push(ContentPart.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.toolError = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseCacheControl(): CacheControl {
+  return { type: "", ttl: "" };
+}
+
+export const CacheControl: MessageFns<CacheControl> = {
+  encode(message: CacheControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.ttl !== "") {
+      writer.uint32(18).string(message.ttl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheControl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheControl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ttl = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseImagePart(): ImagePart {
+  return { url: "", data: Buffer.alloc(0), mediaType: "", detail: "" };
+}
+
+export const ImagePart: MessageFns<ImagePart> = {
+  encode(message: ImagePart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.mediaType !== "") {
+      writer.uint32(26).string(message.mediaType);
+    }
+    if (message.detail !== "") {
+      writer.uint32(34).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImagePart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImagePart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mediaType = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseInputAudioPart(): InputAudioPart {
+  return { data: Buffer.alloc(0), format: "" };
+}
+
+export const InputAudioPart: MessageFns<InputAudioPart> = {
+  encode(message: InputAudioPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InputAudioPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInputAudioPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseFilePart(): FilePart {
+  return {
+    url: "",
+    data: Buffer.alloc(0),
+    mediaType: "",
+    filename: "",
+    fileId: "",
+    text: "",
+    title: "",
+    context: "",
+    citations: false,
+  };
+}
+
+export const FilePart: MessageFns<FilePart> = {
+  encode(message: FilePart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.mediaType !== "") {
+      writer.uint32(26).string(message.mediaType);
+    }
+    if (message.filename !== "") {
+      writer.uint32(34).string(message.filename);
+    }
+    if (message.fileId !== "") {
+      writer.uint32(42).string(message.fileId);
+    }
+    if (message.text !== "") {
+      writer.uint32(50).string(message.text);
+    }
+    if (message.title !== "") {
+      writer.uint32(58).string(message.title);
+    }
+    if (message.context !== "") {
+      writer.uint32(66).string(message.context);
+    }
+    if (message.citations !== false) {
+      writer.uint32(72).bool(message.citations);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FilePart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFilePart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mediaType = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.filename = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fileId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.context = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.citations = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReasoningPart(): ReasoningPart {
+  return { text: "", signature: "", encrypted: "", summary: false, id: "" };
+}
+
+export const ReasoningPart: MessageFns<ReasoningPart> = {
+  encode(message: ReasoningPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    if (message.signature !== "") {
+      writer.uint32(18).string(message.signature);
+    }
+    if (message.encrypted !== "") {
+      writer.uint32(26).string(message.encrypted);
+    }
+    if (message.summary !== false) {
+      writer.uint32(32).bool(message.summary);
+    }
+    if (message.id !== "") {
+      writer.uint32(42).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReasoningPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReasoningPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signature = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.encrypted = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.summary = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseContentPart(): ContentPart {
+  return { part: undefined, cacheControl: undefined };
+}
+
+export const ContentPart: MessageFns<ContentPart> = {
+  encode(message: ContentPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.part?.$case) {
+      case "text":
+        writer.uint32(10).string(message.part.value);
+        break;
+      case "image":
+        ImagePart.encode(message.part.value, writer.uint32(18).fork()).join();
+        break;
+      case "inputAudio":
+        InputAudioPart.encode(message.part.value, writer.uint32(26).fork()).join();
+        break;
+      case "file":
+        FilePart.encode(message.part.value, writer.uint32(34).fork()).join();
+        break;
+      case "reasoning":
+        ReasoningPart.encode(message.part.value, writer.uint32(42).fork()).join();
+        break;
+      case "refusal":
+        writer.uint32(50).string(message.part.value);
+        break;
+    }
+    if (message.cacheControl !== undefined) {
+      CacheControl.encode(message.cacheControl, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContentPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContentPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.part = { $case: "text", value: reader.string() };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.part = { $case: "image", value: ImagePart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.part = { $case: "inputAudio", value: InputAudioPart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.part = { $case: "file", value: FilePart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.part = { $case: "reasoning", value: ReasoningPart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.part = { $case: "refusal", value: reader.string() };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.cacheControl = CacheControl.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -302,7 +1041,7 @@ export const ToolCall: MessageFns<ToolCall> = {
 };
 
 function createBaseTool(): Tool {
-  return { name: "", description: "", parameters: undefined, strict: false };
+  return { name: "", description: "", parameters: undefined, strict: false, cacheControl: undefined };
 }
 
 export const Tool: MessageFns<Tool> = {
@@ -318,6 +1057,9 @@ export const Tool: MessageFns<Tool> = {
     }
     if (message.strict !== false) {
       writer.uint32(32).bool(message.strict);
+    }
+    if (message.cacheControl !== undefined) {
+      CacheControl.encode(message.cacheControl, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -367,6 +1109,183 @@ export const Tool: MessageFns<Tool> = {
             message.strict = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cacheControl = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseResponseFormat(): ResponseFormat {
+  return { type: 0, name: "", description: "", schema: undefined, strict: false };
+}
+
+export const ResponseFormat: MessageFns<ResponseFormat> = {
+  encode(message: ResponseFormat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(26).string(message.description);
+    }
+    if (message.schema !== undefined) {
+      Struct.encode(Struct.wrap(message.schema), writer.uint32(34).fork()).join();
+    }
+    if (message.strict !== false) {
+      writer.uint32(40).bool(message.strict);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResponseFormat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResponseFormat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.schema = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.strict = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReasoningConfig(): ReasoningConfig {
+  return { effort: "", budgetTokens: 0, summary: "", disabled: false };
+}
+
+export const ReasoningConfig: MessageFns<ReasoningConfig> = {
+  encode(message: ReasoningConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.effort !== "") {
+      writer.uint32(10).string(message.effort);
+    }
+    if (message.budgetTokens !== 0) {
+      writer.uint32(16).uint32(message.budgetTokens);
+    }
+    if (message.summary !== "") {
+      writer.uint32(26).string(message.summary);
+    }
+    if (message.disabled !== false) {
+      writer.uint32(32).bool(message.disabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReasoningConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReasoningConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.effort = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.budgetTokens = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.disabled = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -393,6 +1312,17 @@ function createBaseGenerateRequest(): GenerateRequest {
     stop: [],
     parallelToolCalls: undefined,
     extra: undefined,
+    responseFormat: undefined,
+    reasoning: undefined,
+    user: "",
+    metadata: {},
+    seed: undefined,
+    topK: undefined,
+    serviceTier: "",
+    presencePenalty: undefined,
+    frequencyPenalty: undefined,
+    systemCacheControl: undefined,
+    upstreamHeaders: {},
   };
 }
 
@@ -431,6 +1361,39 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.extra !== undefined) {
       Struct.encode(Struct.wrap(message.extra), writer.uint32(162).fork()).join();
     }
+    if (message.responseFormat !== undefined) {
+      ResponseFormat.encode(message.responseFormat, writer.uint32(90).fork()).join();
+    }
+    if (message.reasoning !== undefined) {
+      ReasoningConfig.encode(message.reasoning, writer.uint32(98).fork()).join();
+    }
+    if (message.user !== "") {
+      writer.uint32(106).string(message.user);
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      GenerateRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(114).fork()).join();
+    });
+    if (message.seed !== undefined) {
+      writer.uint32(120).int64(message.seed);
+    }
+    if (message.topK !== undefined) {
+      writer.uint32(128).uint32(message.topK);
+    }
+    if (message.serviceTier !== "") {
+      writer.uint32(138).string(message.serviceTier);
+    }
+    if (message.presencePenalty !== undefined) {
+      writer.uint32(145).double(message.presencePenalty);
+    }
+    if (message.frequencyPenalty !== undefined) {
+      writer.uint32(153).double(message.frequencyPenalty);
+    }
+    if (message.systemCacheControl !== undefined) {
+      CacheControl.encode(message.systemCacheControl, writer.uint32(170).fork()).join();
+    }
+    globalThis.Object.entries(message.upstreamHeaders).forEach(([key, value]: [string, string]) => {
+      GenerateRequest_UpstreamHeadersEntry.encode({ key: key as any, value }, writer.uint32(178).fork()).join();
+    });
     return writer;
   },
 
@@ -533,6 +1496,214 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             }
 
             message.extra = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.responseFormat = ResponseFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.reasoning = ReasoningConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            const entry14 = GenerateRequest_MetadataEntry.decode(reader, reader.uint32());
+            if (entry14.value !== undefined) {
+              message.metadata[entry14.key] = entry14.value;
+            }
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.seed = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.topK = reader.uint32();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.serviceTier = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.presencePenalty = reader.double();
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.frequencyPenalty = reader.double();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.systemCacheControl = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            const entry22 = GenerateRequest_UpstreamHeadersEntry.decode(reader, reader.uint32());
+            if (entry22.value !== undefined) {
+              message.upstreamHeaders[entry22.key] = entry22.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGenerateRequest_MetadataEntry(): GenerateRequest_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const GenerateRequest_MetadataEntry: MessageFns<GenerateRequest_MetadataEntry> = {
+  encode(message: GenerateRequest_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateRequest_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateRequest_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGenerateRequest_UpstreamHeadersEntry(): GenerateRequest_UpstreamHeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const GenerateRequest_UpstreamHeadersEntry: MessageFns<GenerateRequest_UpstreamHeadersEntry> = {
+  encode(message: GenerateRequest_UpstreamHeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateRequest_UpstreamHeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateRequest_UpstreamHeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
             continue;
           }
         }
@@ -1015,6 +2186,17 @@ export const ListModelsResponse: MessageFns<ListModelsResponse> = {
     }
   },
 };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

@@ -8,6 +8,7 @@
  * through clients made only from those descriptors.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -22,6 +23,7 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import {
   credentials,
@@ -106,6 +108,19 @@ class ReflectionSession {
   }
 }
 
+/** The encoded files of the committed descriptor set, by name (a FileDescriptorSet is one repeated field 1). */
+function builtFiles(): Map<string, Uint8Array> {
+  const reader = new BinaryReader(readFileSync(new URL("../src/gen/descriptor-set.binpb", import.meta.url)));
+  const files = new Map<string, Uint8Array>();
+  while (reader.pos < reader.len) {
+    const [field] = reader.tag();
+    assert.equal(field, 1);
+    const bytes = reader.bytes();
+    files.set(fromBinary(FileDescriptorProtoSchema, bytes).name, bytes);
+  }
+  return files;
+}
+
 /** A grpc-js service definition made only from a reflected service descriptor. */
 function serviceDefinition(service: DescService): ServiceDefinition {
   const def: Record<string, unknown> = {};
@@ -185,6 +200,10 @@ describe("gRPC server reflection serves the real descriptors", () => {
     assert.equal(protos[0]!.name, "spillway/v1/request.proto");
     assert.deepEqual([...protos[0]!.dependency].sort(), ["google/protobuf/struct.proto", "spillway/v1/chunk.proto"]);
     assert.deepEqual(protos.map((p) => p.name).sort(), ["google/protobuf/struct.proto", "spillway/v1/chunk.proto", "spillway/v1/request.proto"]);
+    // Byte for byte the file buf compiled (src/gen/descriptor-set.binpb).
+    const raw = await session.ask({ file_by_filename: "spillway/v1/request.proto" });
+    const built = builtFiles().get("spillway/v1/request.proto");
+    assert.ok(built && Buffer.from(built).equals(raw.file_descriptor_response.file_descriptor_proto[0]));
     const registry = await session.registry({ file_by_filename: "spillway/v1/request.proto" });
     const request = registry.getMessage("spillway.v1.GenerateRequest");
     assert.ok(request);

@@ -280,7 +280,7 @@ describe("gRPC server reflection serves the real descriptors", () => {
     }
   });
 
-  it("answers unknown names with NOT_FOUND and keeps the stream open", async () => {
+  it("answers unknown names with NOT_FOUND, an empty request with INVALID_ARGUMENT, and keeps the stream open", async () => {
     for (const request of [
       { file_by_filename: "spillway_v1.proto" },
       { file_containing_symbol: "spillway.v1.Nope" },
@@ -292,6 +292,9 @@ describe("gRPC server reflection serves the real descriptors", () => {
       assert.equal(r.error_response.error_code, 5, JSON.stringify(request));
       assert.match(r.error_response.error_message, /spillway/);
     }
+    const empty = await session.ask({});
+    assert.equal(empty.error_response.error_code, 3);
+    assert.match(empty.error_response.error_message, /message_request/);
     const numbers = await session.ask({ all_extension_numbers_of_type: "spillway.v1.GenerateRequest" });
     assert.equal(numbers.all_extension_numbers_response.base_type_name, "spillway.v1.GenerateRequest");
     assert.deepEqual(numbers.all_extension_numbers_response.extension_number, []);

@@ -83,7 +83,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (options.reflection !== false && !addReflection(server)) {
-    logger.warn("gRPC reflection is off: the proto/ folder was not found next to the code");
+    logger.warn("gRPC reflection is off: gen/descriptor-set.binpb is not next to the code (npm run build copies it into dist/)");
   }
   let shutdown: Promise<void> | undefined;
   const drain = (): void => {

@@ -4,6 +4,13 @@ import { ChatOpenAI } from "@langchain/openai";
 import type { AIMessageChunk } from "@langchain/core/messages";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 
+/** LangChain's usage record, as far as these tests read it. */
+interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+}
+
 // LangChain's ChatOpenAI adds usage over the chunks of a stream: usage must
 // come exactly once, in OpenAI's form (a last chunk with `choices: []`).
 describe("LangChain ChatOpenAI through the gateway", () => {
@@ -20,8 +27,9 @@ describe("LangChain ChatOpenAI through the gateway", () => {
     assert.ok(total);
     assert.equal(total.content, "the quick brown fox");
     // local/echo counts the prompt as 5 tokens and the answer as 4, as the openai SDK test shows.
+    const usage = (total as unknown as { usage_metadata?: Usage }).usage_metadata;
     assert.deepEqual(
-      { input: total.usage_metadata?.input_tokens, output: total.usage_metadata?.output_tokens, total: total.usage_metadata?.total_tokens },
+      { input: usage?.input_tokens, output: usage?.output_tokens, total: usage?.total_tokens },
       { input: 5, output: 4, total: 9 },
     );
   });
@@ -30,7 +38,7 @@ describe("LangChain ChatOpenAI through the gateway", () => {
     const model = new ChatOpenAI({ model: "local/echo", apiKey: "unused", configuration: { baseURL: gw.baseUrl }, maxRetries: 0 });
     const msg = await model.invoke("one two three");
     assert.equal(msg.content, "one two three");
-    assert.equal(msg.usage_metadata?.output_tokens, 3);
+    assert.equal((msg as unknown as { usage_metadata?: Usage }).usage_metadata?.output_tokens, 3);
     assert.equal(msg.response_metadata["finish_reason"], "stop");
   });
 });

@@ -18,6 +18,8 @@ import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
 import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
 import { workerScrape } from "./observability/cluster-metrics.js";
+import { ConsoleFeed } from "./observability/console-feed.js";
+import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
@@ -83,7 +85,27 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const metrics = createMetrics({ knownModels: knownModelIds(config), maxModelLabels: config.metrics.maxModelLabels, processLabels: options.processLabels });
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger() };
+  const consoleFeed = new ConsoleFeed(200, {
+    providers: async () => {
+      const models = await engine.listModels();
+      return engine.router.providers.map((p) => {
+        const own = models.filter((m) => m.id.startsWith(`${p.name}/`));
+        const unavailable = own.filter((m) => !m.available).map((m) => ({ model: m.id, reason: m.unavailableReason }));
+        const state = engine.isCircuitOpen(p.name) ? "circuit_open" : own.length > 0 && unavailable.length === own.length ? "unavailable" : "ok";
+        return { name: p.name, state, unavailable };
+      });
+    },
+    keys: () =>
+      admission.keySettings.map((k) => ({
+        name: k.name,
+        rpm: k.rpm ?? null,
+        tpm: k.tpm ?? null,
+        maxConcurrentStreams: k.maxConcurrentStreams ?? null,
+        openStreams: admission.openStreamsOf(k.name),
+      })),
+  });
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed };
+  if (cluster.isWorker) answerCollect("console", () => consoleFeed.snapshot());
   // Under --workers N a scrape answers for every worker (the primary sums them).
   if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
   const shutdown = new AbortController();
@@ -186,6 +208,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
   }
   const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  consoleFeed.start(() => doors.reduce((n, d) => n + d.active, 0));
   // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
   let metricsServer: MetricsServer | undefined;
   const m = config.metrics;
@@ -214,6 +237,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      consoleFeed.stop();
       await metricsServer?.close();
       await admission.close();
     },

@@ -75,6 +75,7 @@ export class Admission {
   private readonly store: LimitStore;
   private streams = 0;
   private maxStreams: number;
+  private readonly openByKey = new Map<string, number>();
 
   constructor(
     keys: readonly GatewayKey[],
@@ -98,6 +99,16 @@ export class Admission {
   /** Closes the store's connections. */
   close(): Promise<void> {
     return this.store.close();
+  }
+
+  /** The keys' settings (the console shows them, without the keys themselves). */
+  get keySettings(): ReadonlyArray<Omit<GatewayKey, "key">> {
+    return this.keys.map(({ cfg }) => ({ name: cfg.name, rpm: cfg.rpm, tpm: cfg.tpm, maxConcurrentStreams: cfg.maxConcurrentStreams, models: cfg.models }));
+  }
+
+  /** Streams open now in this process under the key named `name`. */
+  openStreamsOf(name: string): number {
+    return this.openByKey.get(name) ?? 0;
   }
 
   /** Whether callers must present a key. */
@@ -186,11 +197,13 @@ export class Admission {
       }
     }
     let released = false;
+    this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 0) + 1);
     return {
       release: (tokens) => {
         if (released) return;
         released = true;
         this.streams--;
+        this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 1) - 1);
         if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },
     };

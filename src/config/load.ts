@@ -64,7 +64,28 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (key) p["apiKey"] = key;
     if (url) p["baseUrl"] = url;
   }
+  applyCloudEnv(providers, env);
   return raw;
+}
+
+/**
+ * Fills cloud providers' settings from the variables their vendors' SDKs
+ * read: Bedrock's `region` from `AWS_REGION` (or `AWS_DEFAULT_REGION`) and
+ * its endpoint from `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` (or
+ * `AWS_ENDPOINT_URL`), where the file leaves them out. Credentials are
+ * found by AWS's default chain at call time, not here.
+ */
+function applyCloudEnv(providers: Raw, env: Env): void {
+  for (const p of Object.values(providers)) {
+    if (typeof p !== "object" || p === null) continue;
+    const q = p as Raw;
+    if (q["type"] === "bedrock") {
+      const region = env["AWS_REGION"] || env["AWS_DEFAULT_REGION"];
+      if (q["region"] === undefined && region) q["region"] = region;
+      const endpoint = env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] || env["AWS_ENDPOINT_URL"];
+      if (q["baseUrl"] === undefined && endpoint) q["baseUrl"] = endpoint;
+    }
+  }
 }
 
 function describe(issue: z.core.$ZodIssue): string {

@@ -39,13 +39,36 @@ const anthropicProvider = z.strictObject({
   maxTokens: z.number().int().positive().default(4096),
 });
 
+/** AWS Bedrock (Converse API), signed with SigV4; region and endpoint also from AWS_REGION / AWS_ENDPOINT_URL_BEDROCK_RUNTIME. */
+const bedrockProvider = z
+  .strictObject({
+    type: z.literal("bedrock"),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as us-east-1 (or set AWS_REGION)"),
+    /** Endpoint override; `https://bedrock-runtime.{region}.amazonaws.com` when absent. */
+    baseUrl: z.url().optional(),
+    /** Static credentials; AWS's default chain (env, profiles, SSO, instance roles) when absent. */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    sessionToken: z.string().min(1).optional(),
+    profile: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    models: z.array(z.string().min(1)).optional(),
+    timeoutMs: ms.optional(),
+    /** `false`: whole answers from `/converse` instead of `/converse-stream`. */
+    stream: z.boolean().optional(),
+  })
+  .refine((p) => (p.accessKeyId === undefined) === (p.secretAccessKey === undefined), {
+    message: "accessKeyId and secretAccessKey go together",
+    path: ["secretAccessKey"],
+  });
+
 const localProvider = z.strictObject({
   type: z.literal("local"),
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, bedrockProvider, localProvider]);
 
 /**
  * The whole configuration, as read from the config file and the environment.

@@ -15,7 +15,7 @@ const DRAIN_AFTER_END_MS = 1_000;
 /** What a framing (SSE, AWS event stream) hands its decoded items to. */
 export interface PushSink<T> {
   /** Queues one item for the engine (dropped once the stream has finished). */
-  emit(item: T): void;
+  readonly emit: (item: T) => void;
   /** The stream's end marker was seen: what is queued is delivered, the rest of the body is drained and dropped. */
   done(): void;
   /** Fails the stream with `err` after what is queued (the body is closed). */

@@ -84,7 +84,7 @@ class SseFraming<T> implements PushFraming<T> {
  * connection is kept, `return()` closing the upstream request).
  */
 export class SsePushStream<T> extends PushQueue<T> {
-  constructor(body: Readable, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: (() => void) | undefined) {
+  constructor(body: Readable, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
     super(body, new SseFraming(provider, mapper, maxEventBytes), alive);
   }
 }

@@ -64,7 +64,7 @@ describe("event-stream reader + Converse mapper", () => {
     const { body, stream } = open();
     const good = bytesOf([messageStart(), ...textBlock(0, ["fine"])]);
     const bad = Buffer.from(encodeFrame(textBlock(0, ["evil"])[0]!));
-    bad[bad.length - 1] ^= 0xff;
+    bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 0xff, bad.length - 1);
     body.end(Buffer.concat([good, bad]));
     const { payloads, error } = await collect(stream);
     assert.deepEqual(payloads.flatMap((p) => (p.$case === "text" ? [p.value.text] : [])), ["fine"]);

@@ -297,6 +297,21 @@ describe("bedrock provider", () => {
     assert.deepEqual(tc.tools[0].toolSpec.inputSchema, { json: schema });
   });
 
+  it("JSON-schema output through the openai SDK: response_format json_schema becomes the forced tool", async () => {
+    fake.script = () => ({ frames: [messageStart(), ...toolBlock(0, "tu_json", "city", ['{"city"', ':"Paris"}']), ...messageEnd("tool_use")] });
+    const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false };
+    const r = await client.chat.completions.create({
+      model: ID,
+      messages: [{ role: "user", content: "capital of France?" }],
+      response_format: { type: "json_schema", json_schema: { name: "city", schema, strict: true } },
+    });
+    assert.deepEqual(JSON.parse(r.choices[0]!.message.content!), { city: "Paris" });
+    assert.equal(r.choices[0]!.finish_reason, "stop");
+    assert.equal(r.choices[0]!.message.tool_calls, undefined);
+    assert.deepEqual(fake.requests[0]!.body.toolConfig.toolChoice, { tool: { name: "city" } });
+    assert.deepEqual(fake.requests[0]!.body.toolConfig.tools[0].toolSpec.inputSchema.json, schema);
+  });
+
   it("stop reasons: max_tokens → length, content_filtered / guardrail_intervened → content_filter", async () => {
     for (const [reason, expected] of [
       ["max_tokens", "length"],
@@ -408,6 +423,34 @@ describe("bedrock provider fallback and config", () => {
       assert.equal(r.model, "echo");
       assert.match(r.choices[0]!.message.content ?? "", /echo me/);
       assert.equal(fake.requests.length, 1);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it("stream: false uses the whole-answer /converse route", async () => {
+    const fake = await startFakeBedrock(() => ({
+      answer: {
+        output: { message: { role: "assistant", content: [{ text: "Whole." }, { toolUse: { toolUseId: "tu_9", name: "f", input: { a: 1 } } }] } },
+        stopReason: "tool_use",
+        usage: { inputTokens: 5, outputTokens: 2, totalTokens: 7 },
+        metrics: { latencyMs: 10 },
+      },
+    }));
+    const gw = await startTestGateway({
+      routing: { maxAttempts: 1 },
+      providers: { bedrock: { type: "bedrock", region: "us-east-1", baseUrl: fake.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret", stream: false } },
+    });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] });
+      assert.equal(fake.requests[0]!.url, `/model/${encodeURIComponent(MODEL)}/converse`);
+      assert.equal(fake.requests[0]!.auth, "ok");
+      assert.equal(r.choices[0]!.message.content, "Whole.");
+      assert.deepEqual(r.choices[0]!.message.tool_calls, [{ id: "tu_9", type: "function", function: { name: "f", arguments: '{"a":1}' } }]);
+      assert.equal(r.choices[0]!.finish_reason, "tool_calls");
+      assert.equal(r.usage!.total_tokens, 7);
     } finally {
       await gw.close();
       await fake.close();

@@ -219,6 +219,10 @@ describe("azure provider", () => {
     assert.ok(Buffer.from(await speech.arrayBuffer()).toString().startsWith("ID3"));
     assert.equal(fake.requests[1]!.url, `/openai/deployments/tts-prod/audio/speech?api-version=${VERSION}`);
     assert.equal(fake.requests[1]!.headers["api-key"], "azure-key-1");
+
+    const t = await client.audio.transcriptions.create({ model: "azure/tts-prod", file: new File([Buffer.from("RIFFfake")], "a.wav", { type: "audio/wav" }) });
+    assert.equal(t.text, "hello azure");
+    assert.equal(fake.requests[2]!.url, `/openai/deployments/tts-prod/audio/transcriptions?api-version=${VERSION}`);
   });
 
   it("apiVersion v1: chats go to /openai/v1/responses with the deployment as model", async () => {
@@ -251,6 +255,27 @@ describe("azure provider fallback and config", () => {
       const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "echo me" }] });
       assert.equal(r.model, "echo");
       assert.equal(fake.requests.length, 1);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it("several keys rotate in api-key: a key Azure refuses rests and the retry uses another", async () => {
+    const fake = await startFakeAzure();
+    const gw = await startTestGateway({
+      routing: { maxAttempts: 3, baseDelayMs: 1 },
+      providers: { azure: { type: "azure", baseUrl: fake.endpoint, apiKeys: [{ key: "revoked", name: "old" }, { key: "azure-key-1", name: "new" }], apiVersion: VERSION } },
+    });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      for (let i = 0; i < 3; i++) {
+        const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "x" }] }).withResponse();
+        assert.equal(r!.data.choices[0]!.message.content, "Hello from Azure");
+        assert.equal(r!.response.headers.get("x-spillway-key"), "new");
+      }
+      assert.ok(fake.requests.every((q) => q.headers["authorization"] === undefined && typeof q.headers["api-key"] === "string"));
+      assert.ok(fake.requests.filter((q) => q.headers["api-key"] === "revoked").length <= 1, "the refused key rests");
     } finally {
       await gw.close();
       await fake.close();

@@ -158,6 +158,22 @@ describe("bedrock provider", () => {
     assert.equal(r.usage!.total_tokens, 15);
   });
 
+  it("the Responses door streams Bedrock text: deltas in order, then response.completed with usage", async () => {
+    fake.script = () => ({ frames: textAnswer(["Resp", "onses"], [7, 2]) });
+    const stream = await client.responses.create({ model: ID, input: "hi", stream: true });
+    const types: string[] = [];
+    let text = "";
+    let usage: { input_tokens: number; output_tokens: number } | undefined;
+    for await (const e of stream) {
+      types.push(e.type);
+      if (e.type === "response.output_text.delta") text += e.delta;
+      if (e.type === "response.completed") usage = e.response.usage ?? undefined;
+    }
+    assert.equal(text, "Responses");
+    assert.equal(types.at(-1), "response.completed");
+    assert.deepEqual([usage?.input_tokens, usage?.output_tokens], [7, 2]);
+  });
+
   it("fragmented toolUse input and parallel calls: indexes count tool blocks only, finish_reason tool_calls", async () => {
     fake.script = () => ({
       frames: [

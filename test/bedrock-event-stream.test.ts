@@ -90,6 +90,16 @@ describe("event-stream reader + Converse mapper", () => {
     assert.ok(fin.$case === "finish" && fin.value.reason === 1);
   });
 
+  it("usage: cache reads and writes count as input tokens, reads also as cached", async () => {
+    const { body, stream } = open();
+    const meta: Frame = { headers: { ":event-type": "metadata", ":content-type": "application/json", ":message-type": "event" }, payload: { usage: { inputTokens: 10, outputTokens: 3, totalTokens: 113, cacheReadInputTokens: 80, cacheWriteInputTokens: 20 }, metrics: { latencyMs: 1 } } };
+    body.end(bytesOf([messageStart(), ...textBlock(0, ["x"]), messageEnd("end_turn")[0]!, meta]));
+    const { payloads } = await collect(stream);
+    const u = payloads.find((p) => p.$case === "usage");
+    assert.ok(u?.$case === "usage");
+    assert.deepEqual([u.value.inputTokens, u.value.outputTokens, u.value.cachedInputTokens, u.value.totalTokens], [110, 3, 80, 113]);
+  });
+
   it("stop_sequence carries the sequence Claude reports", async () => {
     const { body, stream } = open();
     body.end(bytesOf([messageStart(), ...textBlock(0, ["x"]), ...messageEnd("stop_sequence", [1, 1], { additionalModelResponseFields: { stop_sequence: "END" } })]));

@@ -262,6 +262,15 @@ describe("bedrock provider", () => {
     assert.match(j.error.message, /inline bytes/);
   });
 
+  it("documents in: a PDF file part becomes a document block with a clean name", async () => {
+    const pdf = Buffer.from("%PDF-1.4 fake").toString("base64");
+    await client.chat.completions.create({
+      model: ID,
+      messages: [{ role: "user", content: [{ type: "text", text: "summarize" }, { type: "file", file: { file_data: `data:application/pdf;base64,${pdf}`, filename: "q3_report.v2.pdf" } }] }],
+    });
+    assert.deepEqual(fake.requests[0]!.body.messages[0].content[1], { document: { format: "pdf", name: "q3 report v2", source: { bytes: pdf } } });
+  });
+
   it("a conversation that does not start with a user turn is refused naming the field", async () => {
     const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: ID, messages: [{ role: "assistant", content: "hi" }, { role: "user", content: "x" }] });
     assert.equal(res.status, 400);

@@ -271,8 +271,8 @@ describe("azure provider fallback and config", () => {
       const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
       for (let i = 0; i < 3; i++) {
         const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "x" }] }).withResponse();
-        assert.equal(r!.data.choices[0]!.message.content, "Hello from Azure");
-        assert.equal(r!.response.headers.get("x-spillway-key"), "new");
+        assert.equal(r.data.choices[0]!.message.content, "Hello from Azure");
+        assert.equal(r.response.headers.get("x-spillway-key"), "new");
       }
       assert.ok(fake.requests.every((q) => q.headers["authorization"] === undefined && typeof q.headers["api-key"] === "string"));
       assert.ok(fake.requests.filter((q) => q.headers["api-key"] === "revoked").length <= 1, "the refused key rests");

@@ -78,7 +78,7 @@ describe("event-stream reader + Converse mapper", () => {
     body.end(all.subarray(0, all.length - 5));
     const { error } = await collect(stream);
     assert.ok(error instanceof SpillwayError);
-    assert.equal(error.openAiCode, "upstream_truncated");
+    assert.equal(error.reason, "upstream_truncated");
   });
 
   it("the JSON-output tool streams as text, and its finish is a plain stop", async () => {

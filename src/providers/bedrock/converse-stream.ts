@@ -46,7 +46,7 @@ export function stopSequenceOf(fields: unknown): string {
 }
 
 function malformed(provider: string, what: string): SpillwayError {
-  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, openAiCode: "upstream_error", fromUpstream: true });
+  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
 }
 
 /** What one content block of the answer is. */

@@ -67,7 +67,7 @@ export function bedrockError(provider: string, errorType: string, message: strin
   const m = mappingOf(errorType) ?? byStatus(status ?? 502);
   return new SpillwayError(m.code, `${provider}: ${message || name || "upstream error"}${name ? ` (${name})` : ""}`, {
     httpStatus: m.status,
-    openAiCode: m.reason,
+    reason: m.reason,
     retryable: m.retryable,
     retryAfterMs,
     fromUpstream: true,

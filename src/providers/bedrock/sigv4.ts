@@ -50,7 +50,7 @@ export function createBedrockSigner(opts: {
     } catch (e) {
       throw new SpillwayError(Code.Unauthenticated, `${opts.provider}: no AWS credentials (config accessKeyId/secretAccessKey, AWS_ACCESS_KEY_ID, or a profile): ${(e as Error).message}`, {
         httpStatus: 401,
-        openAiCode: "invalid_api_key",
+        reason: "invalid_api_key",
         retryable: false,
         fromUpstream: true,
         cause: e,

@@ -66,7 +66,7 @@ class EventStreamFraming<T> implements PushFraming<T> {
       if (total < MIN_MESSAGE_BYTES || total > this.maxMessageBytes) {
         throw new SpillwayError(Code.DataLoss, `${this.provider}: upstream sent an event-stream message of ${total} bytes (limit ${this.maxMessageBytes})`, {
           httpStatus: 502,
-          openAiCode: "upstream_error",
+          reason: "upstream_error",
           fromUpstream: true,
         });
       }
@@ -90,7 +90,7 @@ class EventStreamFraming<T> implements PushFraming<T> {
     if (this.rest) {
       throw new SpillwayError(Code.DataLoss, `${this.provider}: the upstream closed the stream in the middle of an event-stream message`, {
         httpStatus: 502,
-        openAiCode: "upstream_truncated",
+        reason: "upstream_truncated",
         fromUpstream: true,
       });
     }

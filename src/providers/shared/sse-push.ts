@@ -40,7 +40,7 @@ class SseFraming<T> implements PushFraming<T> {
         this.sink?.fail(
           new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
             httpStatus: 502,
-            openAiCode: "upstream_error",
+            reason: "upstream_error",
             cause: e,
           }),
         );

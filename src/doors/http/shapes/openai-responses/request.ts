@@ -1,11 +1,11 @@
 import { z } from "zod";
-import type { GenerateRequest, ReasoningConfig, ResponseFormat, Tool } from "../../gen/spillway/v1/request.js";
-import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
-import { makeMessage } from "../../engine/requests.js";
-import { invalidArgument } from "../../engine/errors.js";
-import { inputMessages } from "./responses-input.js";
-import { checkToolSchema } from "./tool-schema.js";
-import { validate } from "./validation.js";
+import type { GenerateRequest, ReasoningConfig, ResponseFormat, Tool } from "../../../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type } from "../../../../gen/spillway/v1/request.js";
+import { makeMessage } from "../../../../engine/requests.js";
+import { invalidArgument } from "../../../../engine/errors.js";
+import { inputMessages } from "./input.js";
+import { checkToolSchema } from "../tool-schema.js";
+import { validate } from "../../validation.js";
 
 const functionTool = z.looseObject({
   type: z.literal("function"),
@@ -49,6 +49,8 @@ export const responsesSchema = z.looseObject({
   reasoning: z.looseObject({ effort: z.string().nullish(), summary: z.string().nullish() }).nullish(),
   service_tier: z.string().nullish(),
   user: z.string().nullish(),
+  /** Spillway extension, as on chat: model ids to try in order if `model` fails before its first chunk. */
+  fallbacks: z.array(z.string().includes("/", "fallbacks are 'provider/model' ids")).max(5).nullish(),
   previous_response_id: z.null().optional(),
   conversation: z.null().optional(),
   prompt: z.null().optional(),
@@ -69,12 +71,16 @@ export interface ResponseEcho {
   readonly metadata: Readonly<Record<string, string>>;
   readonly text: Readonly<Record<string, unknown>>;
   readonly user: string | null;
+  /** The request's `reasoning` settings, or null. */
+  readonly reasoning: { effort: string | null; summary: string | null } | null;
 }
 
 /** A validated Responses request, normalized for the engine. */
 export interface ParsedResponses {
   readonly request: GenerateRequest;
   readonly stream: boolean;
+  /** Per-request fallback model ids, when given. */
+  readonly fallbacks: readonly string[] | undefined;
   readonly echo: ResponseEcho;
 }
 
@@ -185,6 +191,7 @@ export function parseResponses(body: unknown): ParsedResponses {
     metadata: b.metadata ?? {},
     text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
     user: b.user ?? null,
+    reasoning: b.reasoning ? { effort: b.reasoning.effort ?? null, summary: b.reasoning.summary ?? null } : null,
   };
-  return { request, stream: b.stream === true, echo };
+  return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
 }

@@ -24,6 +24,7 @@ import {
   textBlock,
   toolBlock,
   type FakeBedrock,
+  type Frame,
 } from "./helpers/fake-bedrock.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, message, readAll, spillwayClient } from "./helpers/grpc.js";
@@ -292,6 +293,26 @@ describe("bedrock provider", () => {
     assert.ok(kinds.lastIndexOf("reasoning") < kinds.indexOf("text"));
     assert.deepEqual(kinds.slice(-2), ["usage", "finish"]);
     assert.deepEqual(fake.requests[0]!.body.additionalModelRequestFields, { thinking: { type: "enabled", budget_tokens: 2048 } });
+  });
+
+  it("reasoning through the openai SDK: Responses reasoning_text events, chat reasoning_content; reasoning.effort becomes a thinking budget", async () => {
+    const frames = (): Frame[] => [messageStart(), ...reasoningBlock(0, ["Let me ", "think."], "sig-abc"), ...textBlock(1, ["42"]), ...messageEnd("end_turn")];
+    fake.script = () => ({ frames: frames() });
+    const stream = await client.responses.create({ model: ID, input: "meaning of life?", reasoning: { effort: "medium" }, max_output_tokens: 8000, stream: true });
+    let reasoning = "";
+    let text = "";
+    for await (const e of stream) {
+      if (e.type === "response.reasoning_text.delta") reasoning += e.delta;
+      if (e.type === "response.output_text.delta") text += e.delta;
+    }
+    assert.equal(reasoning, "Let me think.");
+    assert.equal(text, "42");
+    assert.deepEqual(fake.requests[0]!.body.additionalModelRequestFields, { thinking: { type: "enabled", budget_tokens: 4096 } });
+
+    fake.script = () => ({ frames: frames() });
+    const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "q" }] });
+    assert.equal((r.choices[0]!.message as unknown as { reasoning_content?: string }).reasoning_content, "Let me think.");
+    assert.equal(r.choices[0]!.message.content, "42");
   });
 
   it("reasoning blocks of an earlier turn are carried back with their signature", async () => {

@@ -272,6 +272,22 @@ describe("bedrock provider", () => {
     assert.deepEqual(fake.requests[0]!.body.messages[0].content[1], { document: { format: "pdf", name: "q3 report v2", source: { bytes: pdf } } });
   });
 
+  it("cache_control marks become cachePoint blocks (system, content part, tool); a legacy prompt is one user turn", async () => {
+    const cache = { type: "ephemeral", ttl: "" };
+    const user = { ...message("user", "long doc"), contents: [{ part: { $case: "text" as const, value: "long doc" }, cacheControl: cache }, { part: { $case: "text" as const, value: "question" } }] };
+    const tool = { name: "f", description: "", parameters: { type: "object" }, strict: false, cacheControl: cache };
+    const { error } = await readAll(grpc.generate(generateRequest(ID, "", { messages: [message("system", "sys"), user], tools: [tool], systemCacheControl: cache })));
+    assert.equal(error, undefined);
+    const body = fake.requests[0]!.body;
+    assert.deepEqual(body.system, [{ text: "sys" }, { cachePoint: { type: "default" } }]);
+    assert.deepEqual(body.messages[0].content, [{ text: "long doc" }, { cachePoint: { type: "default" } }, { text: "question" }]);
+    assert.deepEqual(body.toolConfig.tools[1], { cachePoint: { type: "default" } });
+
+    const c = await client.completions.create({ model: ID, prompt: "Say hi" });
+    assert.equal(c.choices[0]!.text, "Hello from Bedrock");
+    assert.deepEqual(fake.requests[1]!.body.messages, [{ role: "user", content: [{ text: "Say hi" }] }]);
+  });
+
   it("a conversation that does not start with a user turn is refused naming the field", async () => {
     const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: ID, messages: [{ role: "assistant", content: "hi" }, { role: "user", content: "x" }] });
     assert.equal(res.status, 400);

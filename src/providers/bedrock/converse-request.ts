@@ -1,6 +1,7 @@
 import type { ContentPart, GenerateRequest, Message, ResponseFormat } from "../../gen/spillway/v1/request.js";
 import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
+import { makeMessage } from "../../engine/requests.js";
 
 /** A Converse content block, system block or tool as sent upstream. */
 type Block = Record<string, unknown>;
@@ -34,6 +35,9 @@ const DOC_FORMATS: Readonly<Record<string, string>> = {
   "application/vnd.ms-excel": "xls",
   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
 };
+/** A prompt-caching point (Anthropic `cache_control`): cache everything up to here. */
+const CACHE_POINT: Block = { cachePoint: { type: "default" } };
+
 /** Reasoning budgets for an effort given without a budget (Claude's minimum is 1024). */
 const EFFORT_BUDGET: Readonly<Record<string, number>> = { minimal: 1024, low: 1024, medium: 4096, high: 16_384 };
 
@@ -102,9 +106,14 @@ function chatPartBlocks(p: Record<string, unknown>, at: string): Block[] {
   throw invalidArgument(`Invalid '${at}.type': content of type '${String(type)}' is not supported by Bedrock models.`, `${at}.type`);
 }
 
-/** A message's content blocks: typed `contents`, else chat `parts`, else its text. */
+/** A message's content blocks: typed `contents` (with their cache points), else chat `parts`, else its text. */
 function contentBlocks(m: Message, i: number): Block[] {
-  if (m.contents.length > 0) return m.contents.flatMap((p, j) => partBlocks(p, `messages[${i}].content[${j}]`, m.role));
+  if (m.contents.length > 0) {
+    return m.contents.flatMap((p, j) => {
+      const blocks = partBlocks(p, `messages[${i}].content[${j}]`, m.role);
+      return p.cacheControl && blocks.length > 0 ? [...blocks, CACHE_POINT] : blocks;
+    });
+  }
   if (m.parts.length > 0) return m.parts.flatMap((p: Record<string, unknown>, j) => chatPartBlocks(p, `messages[${i}].content[${j}]`));
   return m.content.trim() ? [{ text: m.content }] : [];
 }
@@ -199,14 +208,17 @@ function jsonToolOf(f: ResponseFormat | undefined): Block | undefined {
  * temperature, topP, stopSequences), `toolConfig` (always sent when the
  * conversation holds tool calls or results: Bedrock requires it, so tools
  * used earlier but not offered now are declared with an open schema),
- * JSON output as a forced tool (see {@link ConverseRequest.jsonTool}), and
- * for Claude models `top_k` and extended thinking (`thinking.budget_tokens`,
+ * JSON output as a forced tool (see {@link ConverseRequest.jsonTool}),
+ * `cache_control` marks as `cachePoint` blocks (after the part, the tool or
+ * the system prompt), a legacy prompt as one user turn, and for Claude models `top_k` and extended thinking (`thinking.budget_tokens`,
  * from the request's budget or its effort) in `additionalModelRequestFields`.
  */
 export function converseBody(model: string, req: GenerateRequest): ConverseRequest {
-  if (req.messages.length === 0) throw invalidArgument("Invalid 'messages': Bedrock models take chat messages, not a legacy prompt.", "prompt");
-  const { system, messages, usesTools } = converseMessages(req.messages);
+  // A legacy completions prompt is asked as one user turn.
+  const chat = req.messages.length > 0 ? req.messages : [makeMessage({ role: "user", content: req.prompt })];
+  const { system, messages, usesTools } = converseMessages(chat);
   const body: Record<string, unknown> = { messages };
+  if (system.length > 0 && req.systemCacheControl) system.push(CACHE_POINT);
   if (system.length > 0) body["system"] = system;
 
   const inference: Record<string, unknown> = {};
@@ -218,20 +230,19 @@ export function converseBody(model: string, req: GenerateRequest): ConverseReque
 
   const jsonTool = jsonToolOf(req.responseFormat);
   const jsonName = jsonTool ? ((jsonTool["toolSpec"] as { name: string }).name) : undefined;
+  // `none` offers no tool; tools the conversation already used stay declared (Bedrock requires it).
   const offered = req.toolChoice === "none" ? [] : req.tools;
-  const tools: Block[] = offered.map((t) => ({
-    toolSpec: {
-      name: t.name,
-      ...(t.description ? { description: t.description } : {}),
-      inputSchema: { json: t.parameters ?? { type: "object", properties: {} } },
-    },
-  }));
-  const declared = new Set(offered.map((t) => t.name));
-  const historyOnly = req.tools.filter((t) => !declared.has(t.name) && usesTools.has(t.name));
+  const spec = (name: string, description: string, parameters: unknown): Block => ({
+    toolSpec: { name, ...(description ? { description } : {}), inputSchema: { json: parameters ?? { type: "object", properties: {} } } },
+  });
+  const tools: Block[] = [];
+  for (const t of offered) {
+    tools.push(spec(t.name, t.description, t.parameters));
+    if (t.cacheControl) tools.push(CACHE_POINT);
+  }
   for (const name of usesTools) {
-    if (declared.has(name)) continue;
-    const known = historyOnly.find((t) => t.name === name);
-    tools.push({ toolSpec: { name, inputSchema: { json: known?.parameters ?? { type: "object", properties: {} } } } });
+    if (offered.some((t) => t.name === name)) continue;
+    tools.push(spec(name, "", req.tools.find((t) => t.name === name)?.parameters));
   }
   if (jsonTool) tools.push(jsonTool);
   if (tools.length > 0) {

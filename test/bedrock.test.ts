@@ -538,6 +538,23 @@ describe("bedrock provider fallback and config", () => {
     }
   });
 
+  it("without `models`, /v1/models lists the account's text models and inference profiles from the (signed) control plane", async () => {
+    const fake = await startFakeBedrock();
+    const gw = await startTestGateway({ providers: { bedrock: { type: "bedrock", region: "us-east-1", baseUrl: fake.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret" } } });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const ids = (await client.models.list()).data.map((m) => m.id).filter((id) => id.startsWith("bedrock/"));
+      assert.deepEqual(ids.sort(), ["bedrock/amazon.nova-lite-v1:0", "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0"]);
+      const lists = fake.requests.filter((q) => q.method === "GET");
+      assert.deepEqual(lists.map((q) => q.url.split("?")[0]).sort(), ["/foundation-models", "/inference-profiles"]);
+      assert.ok(lists.every((q) => q.auth === "ok"));
+      assert.equal(new URLSearchParams(lists.find((q) => q.url.startsWith("/foundation-models"))!.url.split("?")[1]).get("byOutputModality"), "TEXT");
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
   it("credentials from AWS's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN) and region/endpoint from the environment", async () => {
     const fake = await startFakeBedrock(undefined, { AKIDENV: "env-secret" }, "eu-west-1");
     const saved = { ...process.env };

@@ -52,7 +52,10 @@ const bedrockProvider = z
     sessionToken: z.string().min(1).optional(),
     profile: z.string().min(1).optional(),
     headers: z.record(z.string(), z.string()).optional(),
+    /** Listed in /v1/models; fetched from Bedrock's control plane when absent. */
     models: z.array(z.string().min(1)).optional(),
+    /** The control plane (model list); `baseUrl` when that is set, else `https://bedrock.{region}.amazonaws.com`. */
+    controlBaseUrl: z.url().optional(),
     timeoutMs: ms.optional(),
     /** `false`: whole answers from `/converse` instead of `/converse-stream`. */
     stream: z.boolean().optional(),

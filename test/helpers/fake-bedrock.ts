@@ -57,6 +57,8 @@ export interface FakeBedrock {
   readonly baseUrl: string;
   readonly requests: RecordedBedrockRequest[];
   script: (req: RecordedBedrockRequest) => BedrockScript;
+  /** What the control plane lists: `GET /foundation-models` and `GET /inference-profiles`. */
+  catalog: { foundation: string[]; profiles: string[] };
   nextAbort(): Promise<RecordedRequest>;
   close(): Promise<void>;
 }
@@ -177,6 +179,7 @@ export async function startFakeBedrock(
 ): Promise<FakeBedrock> {
   const requests: RecordedBedrockRequest[] = [];
   let current = script;
+  const catalog = { foundation: ["anthropic.claude-3-5-sonnet-20240620-v1:0", "amazon.nova-lite-v1:0"], profiles: ["us.anthropic.claude-sonnet-4-20250514-v1:0"] };
   const server = await startRecordingServer((rec0, res) => {
     const rec = rec0 as RecordedBedrockRequest;
     requests.push(rec);
@@ -186,6 +189,17 @@ export async function startFakeBedrock(
       if (auth !== "ok") {
         const type = auth.split(":")[0]!;
         sendError(res, type === "UnrecognizedClientException" ? 403 : 403, type, `The request signature we calculated does not match (${auth})`);
+        return;
+      }
+      const path = rec.url.split("?")[0];
+      if (rec.method === "GET" && path === "/foundation-models") {
+        const summaries = catalog.foundation.map((modelId) => ({ modelArn: `arn:aws:bedrock:${region}::foundation-model/${modelId}`, modelId, providerName: modelId.split(".")[0], inputModalities: ["TEXT"], outputModalities: ["TEXT"], responseStreamingSupported: true, inferenceTypesSupported: ["ON_DEMAND"], modelLifecycle: { status: "ACTIVE" } }));
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ modelSummaries: summaries }));
+        return;
+      }
+      if (rec.method === "GET" && path === "/inference-profiles") {
+        const summaries = catalog.profiles.map((id) => ({ inferenceProfileId: id, inferenceProfileName: id, inferenceProfileArn: `arn:aws:bedrock:${region}:123456789012:inference-profile/${id}`, status: "ACTIVE", type: "SYSTEM_DEFINED", models: [] }));
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ inferenceProfileSummaries: summaries }));
         return;
       }
       void answer(current(rec), res);
@@ -200,6 +214,7 @@ export async function startFakeBedrock(
     set script(s) {
       current = s;
     },
+    catalog,
     nextAbort: server.nextAbort,
     close: server.close,
   };

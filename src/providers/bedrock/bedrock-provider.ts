@@ -1,10 +1,10 @@
-import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { upstreamFetch } from "../shared/upstream-http.js";
 import { converseBody } from "./converse-request.js";
 import { converseAnswerPayloads, converseStreamPayloads } from "./converse-stream.js";
 import { bedrockHttpError } from "./errors.js";
+import { bedrockModelInfo, createBedrockModelList } from "./models.js";
 import { createBedrockSigner, type AwsStaticCredentials } from "./sigv4.js";
 
 /** Settings of one Bedrock Runtime upstream. */
@@ -23,8 +23,13 @@ export interface BedrockProviderOptions {
   readonly profile?: string | undefined;
   /** Extra headers for every upstream request (signed with the rest). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
-  /** Model ids (or inference profile ids / ARNs) to list in `/v1/models`; none listed when absent. */
+  /** Model ids (or inference profile ids / ARNs) to list in `/v1/models`; fetched from the control plane when absent. */
   readonly models?: readonly string[] | undefined;
+  /**
+   * Bedrock's control plane, for the model list (`AWS_ENDPOINT_URL_BEDROCK`);
+   * `baseUrl` when that is set, else `https://bedrock.{region}.amazonaws.com`.
+   */
+  readonly controlBaseUrl?: string | undefined;
   /** Time to first chunk (ms); the engine's default when absent. */
   readonly timeoutMs?: number | undefined;
   /** Use `/converse-stream` (default) or the whole-answer `/converse` (for models that cannot stream tool use). */
@@ -58,19 +63,15 @@ export function createBedrockProvider(opts: BedrockProviderOptions): Provider {
   const signer = createBedrockSigner({ provider: opts.name, region: opts.region, credentials, profile: opts.profile });
   const streamed = opts.stream !== false;
 
-  const info = (m: string): ModelInfo => ({
-    id: `${opts.name}/${m}`,
-    ownedBy: opts.name,
-    kinds: [ModelKind.MODEL_KIND_TEXT],
-    available: true,
-    unavailableReason: "",
-  });
+  const controlUrl = (opts.controlBaseUrl ?? opts.baseUrl ?? `https://bedrock.${opts.region}.amazonaws.com`).replace(/\/+$/, "");
+  const fetchModels = createBedrockModelList({ provider: opts.name, controlUrl, signer });
 
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
-    listModels() {
-      return Promise.resolve((opts.models ?? []).map(info));
+    listModels(signal) {
+      if (opts.models) return Promise.resolve(opts.models.map((m) => bedrockModelInfo(opts.name, m)));
+      return fetchModels(signal);
     },
     generate(model, req, ctx) {
       return new LazyStream(async () => {

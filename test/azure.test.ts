@@ -234,10 +234,13 @@ describe("azure provider", () => {
     assert.equal(fake.requests[0]!.headers["api-key"], "azure-key-1");
   });
 
-  it("lists its deployments; /readyz names the provider", async () => {
+  it("lists its deployments (configured, or the data plane's deployments list); /readyz names the provider", async () => {
     const models = await client.models.list();
     const ids = models.data.map((m) => m.id);
     assert.ok(ids.includes("azure/gpt4o-prod") && ids.includes("azure/tts-prod"));
+    assert.ok(ids.includes("entra/gpt4o-prod") && ids.includes("entra/tts-prod"), "fetched with the Entra token");
+    const list = fake.requests.find((q) => q.url === "/openai/deployments?api-version=2022-12-01" && q.headers["authorization"] === "Bearer entra-token-1");
+    assert.ok(list);
     const ready = (await (await fetch(`${gw.origin}/readyz`)).json()) as { providers: Array<{ name: string; state: string }> };
     assert.equal(ready.providers.find((p) => p.name === "azure")?.state, "ok");
   });

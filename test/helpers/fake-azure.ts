@@ -93,6 +93,11 @@ export async function startFakeAzure(
       azureError(res, 401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.");
       return;
     }
+    if (rec.method === "GET" && url.pathname === "/openai/deployments" && url.searchParams.get("api-version") === "2022-12-01") {
+      const data = [...deployments].map((id) => ({ id, model: id.startsWith("tts") ? "tts-1" : "gpt-4o", owner: "organization-owner", object: "deployment", status: "succeeded", scale_settings: { scale_type: "standard" } }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data, object: "list" }));
+      return;
+    }
     const v1 = /^\/openai\/v1\/(chat\/completions|completions|responses|audio\/speech|audio\/transcriptions)$/.exec(url.pathname);
     const dep = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|audio\/speech|audio\/transcriptions)$/.exec(url.pathname);
     if (!v1 && !dep) {

@@ -15,16 +15,20 @@ export interface AzureProviderOptions extends UpstreamProviderOptions {
   readonly apiVersion: string;
   /** Send chats that fit it to `/responses` (default: on with `apiVersion: v1`). */
   readonly responsesApi?: boolean | undefined;
-  /** Deployment names to list in `/v1/models` (Azure's data plane cannot list deployments). */
+  /** Deployment names to list in `/v1/models`; else the data plane's deployments list (api-version 2022-12-01) is asked. */
   readonly models?: readonly string[] | undefined;
 }
+
+/** The last api-version whose data plane lists deployments. */
+const DEPLOYMENTS_LIST_VERSION = "2022-12-01";
 
 /**
  * Azure's layout of the OpenAI API. Dated versions: `POST
  * {endpoint}/openai/deployments/{deployment}/{route}?api-version=…` (the
  * model id is the deployment's name), `/openai/responses?api-version=…`
  * for Responses. `v1`: `{endpoint}/openai/v1/{route}` with the deployment
- * as the body's `model`. Keys go in `api-key`, not `authorization`.
+ * as the body's `model`. Keys go in `api-key`, not `authorization`. The
+ * model list is the data plane's deployments list of api-version 2022-12-01.
  */
 export function azureDialect(endpoint: string, apiVersion: string): OpenAiDialect {
   const base = endpoint.replace(/\/+$/, "").replace(/\/openai$/, "");
@@ -34,7 +38,9 @@ export function azureDialect(endpoint: string, apiVersion: string): OpenAiDialec
       apiVersion === "v1"
         ? (route) => `${base}/openai/v1${route}`
         : (route, model) => (route === "/responses" ? `${base}/openai/responses?${version}` : `${base}/openai/deployments/${encodeURIComponent(model)}${route}?${version}`),
-    modelsUrl: undefined,
+    // Deployments_List of the data plane (a list of `{id: <deployment>, model, status}`), retired from
+    // later api-versions; where it fails, only configured `models` are listed.
+    modelsUrl: `${base}/openai/deployments?api-version=${DEPLOYMENTS_LIST_VERSION}`,
     authHeader: (key) => ["api-key", key],
   };
 }

@@ -6,6 +6,9 @@
  * `@aws-sdk/client-bedrock-runtime`.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
@@ -573,6 +576,28 @@ describe("bedrock provider fallback and config", () => {
       assert.equal(req.headers["x-amz-security-token"], "session-tok");
     } finally {
       process.env = saved;
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it("credentials from a named profile of the shared credentials file (`profile:`)", async () => {
+    const fake = await startFakeBedrock(undefined, { AKIDPROFILE: "profile-secret" });
+    const dir = mkdtempSync(join(tmpdir(), "spillway-aws-"));
+    writeFileSync(join(dir, "credentials"), "[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = nope\n\n[prod]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n");
+    const saved = { ...process.env };
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]) delete process.env[k];
+    Object.assign(process.env, { AWS_SHARED_CREDENTIALS_FILE: join(dir, "credentials"), AWS_CONFIG_FILE: join(dir, "config") });
+    const gw = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { bedrock: { type: "bedrock", region: "us-east-1", baseUrl: fake.baseUrl, profile: "prod" } } });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const r = await client.chat.completions.create({ model: ID, messages: [{ role: "user", content: "x" }] });
+      assert.equal(r.choices[0]!.message.content, "Hello from Bedrock");
+      assert.equal(fake.requests[0]!.scope!.accessKeyId, "AKIDPROFILE");
+      assert.equal(fake.requests[0]!.auth, "ok");
+    } finally {
+      process.env = saved;
+      rmSync(dir, { recursive: true, force: true });
       await gw.close();
       await fake.close();
     }

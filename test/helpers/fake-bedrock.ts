@@ -188,7 +188,8 @@ export async function startFakeBedrock(
       rec.auth = auth;
       if (auth !== "ok") {
         const type = auth.split(":")[0]!;
-        sendError(res, type === "UnrecognizedClientException" ? 403 : 403, type, `The request signature we calculated does not match (${auth})`);
+        // AWS answers every credential failure with 403.
+        sendError(res, 403, type, `The request signature we calculated does not match (${auth})`);
         return;
       }
       const path = rec.url.split("?")[0];

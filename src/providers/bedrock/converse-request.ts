@@ -210,8 +210,10 @@ function jsonToolOf(f: ResponseFormat | undefined): Block | undefined {
  * used earlier but not offered now are declared with an open schema),
  * JSON output as a forced tool (see {@link ConverseRequest.jsonTool}),
  * `cache_control` marks as `cachePoint` blocks (after the part, the tool or
- * the system prompt), a legacy prompt as one user turn, and for Claude models `top_k` and extended thinking (`thinking.budget_tokens`,
- * from the request's budget or its effort) in `additionalModelRequestFields`.
+ * the system prompt), a legacy prompt as one user turn, and for Claude
+ * models `top_k` and extended thinking (`thinking.budget_tokens`, from the
+ * request's budget or its effort) in `additionalModelRequestFields`.
+ * Throws `InvalidArgument` naming the field for what Converse cannot carry.
  */
 export function converseBody(model: string, req: GenerateRequest): ConverseRequest {
   // A legacy completions prompt is asked as one user turn.

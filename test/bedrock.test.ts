@@ -456,6 +456,27 @@ describe("bedrock provider", () => {
     });
   });
 
+  it("bytes of a frame still arriving are life: a frame trickling in over 1 s passes 400 ms timeouts, silence does not", async () => {
+    const slow = await startTestGateway({
+      limits: { timeoutMs: 400, idleTimeoutMs: 400 },
+      routing: { maxAttempts: 1 },
+      providers: { bedrock: { type: "bedrock", region: "us-east-1", baseUrl: fake.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret" } },
+    });
+    try {
+      // Frames in 25-byte pieces 100 ms apart: about a second before the first payload, never 400 ms of silence.
+      fake.script = () => ({ frames: textAnswer(["slow", " but alive"]), pieceBytes: 25, pieceDelayMs: 100 });
+      const c = new OpenAI({ baseURL: slow.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const r = await c.chat.completions.create({ model: ID, messages: [{ role: "user", content: "x" }] });
+      assert.equal(r.choices[0]!.message.content, "slow but alive");
+
+      fake.script = () => ({ frames: textAnswer(["never"]), stallAfter: 1 });
+      const res = await postJson(`${slow.baseUrl}/chat/completions`, { model: ID, messages: [{ role: "user", content: "x" }], stream: true });
+      assert.equal(res.status, 504);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("a client that disconnects mid-stream aborts the upstream request", async () => {
     fake.script = () => ({ frames: textAnswer(Array.from({ length: 200 }, (_, i) => `w${i} `)), delayMs: 20, pieceBytes: 4096 });
     const aborted = fake.nextAbort();

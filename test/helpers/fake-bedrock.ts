@@ -38,6 +38,8 @@ export interface BedrockScript {
   pieceBytes?: number;
   /** Pause between messages. */
   delayMs?: number;
+  /** Pause between the pieces of a message (default: one event-loop turn). */
+  pieceDelayMs?: number;
   /** After this many messages: write half of the next one, then destroy the socket. */
   cutAfter?: number;
   /** After this many messages: stop sending but keep the connection open. */
@@ -254,7 +256,8 @@ async function answer(s: BedrockScript, res: ServerResponse): Promise<void> {
     for (let off = 0; off < bytes.length; off += piece) {
       res.write(bytes.subarray(off, off + piece));
       // A turn between pieces, so they reach the gateway as separate reads.
-      await new Promise((r) => setImmediate(r));
+      if (s.pieceDelayMs) await sleep(s.pieceDelayMs);
+      else await new Promise((r) => setImmediate(r));
     }
     if (s.delayMs) await sleep(s.delayMs);
   }

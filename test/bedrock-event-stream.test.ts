@@ -100,6 +100,16 @@ describe("event-stream reader + Converse mapper", () => {
     assert.deepEqual([u.value.inputTokens, u.value.outputTokens, u.value.cachedInputTokens, u.value.totalTokens], [110, 3, 80, 113]);
   });
 
+  it("redacted reasoning arrives as opaque encrypted reasoning, at its block's index", async () => {
+    const { body, stream } = open();
+    const redacted: Frame = { headers: { ":event-type": "contentBlockDelta", ":content-type": "application/json", ":message-type": "event" }, payload: { contentBlockIndex: 0, delta: { reasoningContent: { redactedContent: "b3BhcXVl" } } } };
+    body.end(bytesOf([messageStart(), redacted, ...textBlock(1, ["ok"]), ...messageEnd("end_turn")]));
+    const { payloads } = await collect(stream);
+    const r = payloads.find((p) => p.$case === "reasoning");
+    assert.ok(r?.$case === "reasoning");
+    assert.deepEqual([r.value.encrypted, r.value.text, r.value.index], ["b3BhcXVl", "", 0]);
+  });
+
   it("stop_sequence carries the sequence Claude reports", async () => {
     const { body, stream } = open();
     body.end(bytesOf([messageStart(), ...textBlock(0, ["x"]), ...messageEnd("stop_sequence", [1, 1], { additionalModelResponseFields: { stop_sequence: "END" } })]));

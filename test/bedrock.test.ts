@@ -342,6 +342,10 @@ describe("bedrock provider", () => {
       role: "assistant",
       content: [{ reasoningContent: { reasoningText: { text: "I thought.", signature: "sig-1" } } }, { text: "42" }],
     });
+
+    const redacted = { ...message("assistant", "42"), contents: [{ part: { $case: "reasoning" as const, value: { text: "", signature: "", encrypted: "b3BhcXVl", summary: false, id: "" } } }, { part: { $case: "text" as const, value: "42" } }] };
+    await readAll(grpc.generate(generateRequest(ID, "", { messages: [message("user", "q"), redacted, message("user", "why?")] })));
+    assert.deepEqual(fake.requests[1]!.body.messages[1].content[0], { reasoningContent: { redactedContent: "b3BhcXVl" } });
   });
 
   it("JSON-schema output (gRPC door): a forced tool whose streamed input is the text answer, finish stop", async () => {

@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { Gauge } from "prom-client";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -8,6 +9,7 @@ import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
 import { LoadMonitor } from "./engine/load-monitor.js";
+import { AdaptiveLimit } from "./engine/adaptive-limit.js";
 import { RedisLimitStore } from "./engine/limits/redis-limit-store.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
@@ -114,9 +116,22 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   let current = config;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
+  const ac = config.limits.adaptiveConcurrency;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, queueMs: ac.queueMs }) : undefined;
+  if (concurrency) {
+    new Gauge({
+      name: "spillway_concurrency_limit",
+      help: "The adaptive concurrency limit of this process (-1 while unlimited: the event loop keeps up).",
+      registers: [metrics.registry],
+      collect() {
+        this.set(concurrency.limit === Infinity ? -1 : concurrency.limit);
+      },
+    });
+  }
   const admission = new Admission(config.auth.keys, {
     maxConcurrentStreams: config.limits.maxConcurrentStreams,
     overloaded: load ? () => load.busy() : undefined,
+    concurrency,
     store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
     failOpen: config.redis?.failOpen,
     leaseTtlMs: config.limits.maxStreamMs + 60_000,
@@ -237,6 +252,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      concurrency?.stop();
       consoleFeed.stop();
       await metricsServer?.close();
       await admission.close();

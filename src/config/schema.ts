@@ -142,6 +142,20 @@ export const configSchema = z.strictObject({
        * Off when absent.
        */
       maxEventLoopUtilization: z.number().gt(0).lte(1).optional(),
+      /**
+       * Adaptive concurrency (on by default): while the event loop's p99
+       * delay is over `targetDelayMs`, new streams are limited to fewer than
+       * are open; over the limit a stream waits up to `queueMs`, then gets
+       * 503 + Retry-After / UNAVAILABLE. Unlimited while the loop keeps up.
+       */
+      adaptiveConcurrency: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          targetDelayMs: z.number().positive().default(100),
+          minLimit: z.number().int().min(1).default(16),
+          queueMs: z.number().int().min(0).default(50),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Retries, fallbacks and the circuit breaker. */

@@ -3,6 +3,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
+import type { AdaptiveLimit, Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -48,6 +49,8 @@ export interface AdmissionOptions {
   readonly onStoreError?: ((e: unknown) => void) | undefined;
   /** True while this process is saturated: new streams get 503 (see `LoadMonitor`). */
   readonly overloaded?: (() => boolean) | undefined;
+  /** Adaptive concurrency: a slot per stream, refused past the process's capacity (see `AdaptiveLimit`). */
+  readonly concurrency?: AdaptiveLimit | undefined;
 }
 
 /**
@@ -167,6 +170,17 @@ export class Admission {
         httpStatus: 503,
       });
     }
+    // Past capacity, refused before anything is counted (the key's limits included).
+    const slot = this.opts.concurrency ? await this.opts.concurrency.acquire() : undefined;
+    try {
+      return await this.admitKey(p, models, slot);
+    } catch (e) {
+      slot?.();
+      throw e;
+    }
+  }
+
+  private async admitKey(p: Principal, models: readonly string[], slot: Release | undefined): Promise<Lease> {
     const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
     const state = cfg ? { cfg } : undefined;
     if (state) checkModels(state.cfg, models);
@@ -203,6 +217,7 @@ export class Admission {
         if (released) return;
         released = true;
         this.streams--;
+        slot?.();
         this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 1) - 1);
         if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },

@@ -3,7 +3,7 @@ import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
-import { getJson, upstreamFetch } from "../shared/upstream-http.js";
+import { getJson, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
 import { anthropicStreamPayloads } from "./messages-stream.js";
@@ -77,7 +77,7 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
           ctx.labels,
           reqHeaders,
           async (h) => {
-            const r = await upstreamFetch(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
+            const r = await upstreamRequest(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
             if (!r.ok) throw await anthropicHttpError(opts.name, r);
             return r;
           },

@@ -9,7 +9,7 @@ import {
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";

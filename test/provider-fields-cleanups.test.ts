@@ -101,7 +101,7 @@ describe("KeyPool.refused", () => {
       retryable: false,
       retryAfterMs: 1234,
       param: "model",
-      openAiCode: "rate_limit_exceeded",
+      reason: "rate_limit_exceeded",
       fromUpstream: true,
       cause: new Error("root"),
     });
@@ -111,11 +111,11 @@ describe("KeyPool.refused", () => {
     assert.equal(out.retryAfterMs, 1234);
     assert.equal(out.httpStatus, 429);
     assert.equal(out.param, "model");
-    assert.equal(out.openAiCode, "rate_limit_exceeded");
+    assert.equal(out.reason, "rate_limit_exceeded");
     assert.equal(out.message, "up: slow down");
     assert.equal(out.code, Code.ResourceExhausted);
     assert.equal(out.fromUpstream, true);
-    assert.equal((out.cause as Error).message, "root");
+    assert.equal(out.cause, err, "the refusal is the cause");
     assert.equal(err.retryable, false, "the original is left as it was");
   });
 });

@@ -11,7 +11,7 @@ export function parseEventJson(data: string, provider: string): unknown {
   } catch (e) {
     throw new SpillwayError(Code.DataLoss, `${provider}: upstream sent malformed JSON in a stream event`, {
       httpStatus: 502,
-      openAiCode: "upstream_error",
+      reason: "upstream_error",
       cause: e,
     });
   }

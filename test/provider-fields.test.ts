@@ -17,6 +17,7 @@ import type { CacheControl, ContentPart, FilePart, GenerateRequest, ImagePart, M
 import { ResponseFormat_Type } from "../src/gen/spillway/v1/request.js";
 import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 import { makeMessage } from "../src/engine/requests.js";
+import { ANTHROPIC_VERSION, anthropicHeaders } from "../src/providers/anthropic/anthropic-provider.js";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
@@ -96,7 +97,7 @@ describe("typed request fields at the upstreams", () => {
         }),
         msg("assistant", {
           content: "Calling.",
-          contents: [thought({ text: "hmm", signature: "sig1" }), thought({ encrypted: "red" }), thought({ id: "rs_x", text: "an OpenAI summary", summary: true }), text("Calling.")],
+          contents: [{ ...thought({ text: "hmm", signature: "sig1" }), cacheControl: { type: "ephemeral", ttl: "" } }, thought({ encrypted: "red" }), thought({ id: "rs_x", text: "an OpenAI summary", summary: true }), text("Calling.")],
           toolCalls: [{ id: "toolu_1", name: "get", arguments: '{"a":1}' }],
         }),
         msg("tool", { toolCallId: "toolu_1", toolError: true, content: "failed:", contents: [text("failed:"), image({ data: PNG, mediaType: "image/png" })] }),
@@ -379,5 +380,17 @@ describe("typed request fields at the upstreams", () => {
       await call(generateRequest("native/gpt-fake", "x", extra));
       assert.equal(openai.requests.at(-1)!.url, "/v1/chat/completions", JSON.stringify(Object.keys(extra)));
     }
+  });
+});
+
+describe("anthropicHeaders", () => {
+  it("adds the client's anthropic-beta flags to the configured ones (each once), lets its anthropic-version replace the default, forwards nothing else", () => {
+    const base = { "anthropic-version": ANTHROPIC_VERSION, "Anthropic-Beta": "a-1, b-2", "x-api-key": "k" };
+    assert.deepEqual(anthropicHeaders(base, { "Anthropic-Beta": "b-2,c-3", "ANTHROPIC-VERSION": "2099-01-01", cookie: "no" }), {
+      "anthropic-version": "2099-01-01",
+      "anthropic-beta": "a-1,b-2,c-3",
+      "x-api-key": "k",
+    });
+    assert.deepEqual(anthropicHeaders(base, {}), { "anthropic-version": ANTHROPIC_VERSION, "anthropic-beta": "a-1, b-2", "x-api-key": "k" });
   });
 });

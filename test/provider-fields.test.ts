@@ -298,7 +298,7 @@ describe("typed request fields at the upstreams", () => {
     assert.equal(openai.requests.at(-1)!.body.reasoning_effort, undefined);
   });
 
-  it("openai/… chat: a file only by URL, or an image in a tool result, is refused naming the part", async () => {
+  it("a file only by URL (chat), an image in a tool result (chat), an image with neither data nor URL (every provider) is refused naming the part", async () => {
     let r = await readAll(client.generate(generateRequest("openai/gpt-fake", "", { messages: [msg("user", { contents: [text("see"), file({ url: "https://example.com/a.pdf" })] })] })));
     assert.equal(r.error?.code, status.INVALID_ARGUMENT);
     assert.equal(trailer(r.error, "spillway-error-param"), "messages[0].content[1]");
@@ -314,6 +314,11 @@ describe("typed request fields at the upstreams", () => {
     );
     assert.equal(r.error?.code, status.INVALID_ARGUMENT);
     assert.equal(trailer(r.error, "spillway-error-param"), "messages[1].content[0]");
+    for (const model of ["openai/gpt-fake", "native/gpt-fake", "anthropic/claude-fake-1"]) {
+      r = await readAll(client.generate(generateRequest(model, "", { messages: [msg("user", { contents: [text("see"), image({})] })] })));
+      assert.equal(r.error?.code, status.INVALID_ARGUMENT, model);
+      assert.equal(trailer(r.error, "spillway-error-param"), "messages[0].content[1]", model);
+    }
   });
 
   it("native Responses: text.format, reasoning {effort, summary} with encrypted content included, OpenAI reasoning items carried back, input parts", async () => {

@@ -397,5 +397,6 @@ describe("anthropicHeaders", () => {
       "x-api-key": "k",
     });
     assert.deepEqual(anthropicHeaders(base, {}), { "anthropic-version": ANTHROPIC_VERSION, "anthropic-beta": "a-1, b-2", "x-api-key": "k" });
+    assert.throws(() => anthropicHeaders(base, { "anthropic-beta": "x\r\ny: z" }), (e: Error & { param?: string }) => e.param === "anthropic-beta");
   });
 });

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
+import OpenAI from "openai";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { CacheControl, ContentPart, FilePart, GenerateRequest, ImagePart, Message } from "../src/gen/spillway/v1/request.js";
 import { ResponseFormat_Type } from "../src/gen/spillway/v1/request.js";
@@ -378,6 +379,27 @@ describe("typed request fields at the upstreams", () => {
       store: false,
       max_output_tokens: 50,
     });
+  });
+
+  it("through the HTTP Responses shape with the openai SDK: a reasoning item with encrypted_content is carried back to the native upstream", async () => {
+    openai.script = () => ({ events: upstreamResponses({ text: ["ok"] }), done: false });
+    const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+    await sdk.responses.create({
+      model: "native/gpt-fake",
+      reasoning: { effort: "low", summary: "auto" },
+      input: [
+        { role: "user", content: "first" },
+        { type: "reasoning", id: "rs_9", summary: [{ type: "summary_text", text: "thought" }], encrypted_content: "enc-9" },
+        { role: "assistant", content: "answer" },
+        { role: "user", content: "second" },
+      ],
+    });
+    const up = openai.requests.at(-1)!;
+    assert.equal(up.url, "/v1/responses");
+    assertSchema("CreateResponse", up.body);
+    assert.deepEqual(up.body.input[1], { type: "reasoning", id: "rs_9", summary: [{ type: "summary_text", text: "thought" }], encrypted_content: "enc-9" });
+    assert.deepEqual(up.body.include, ["reasoning.encrypted_content"]);
+    assert.deepEqual(up.body.reasoning, { effort: "low", summary: "auto" });
   });
 
   it("native Responses: fields the Responses API lacks (seed, penalties, audio) send the chat to /chat/completions", async () => {

@@ -16,6 +16,7 @@ import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
+import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
 import { workerScrape } from "./observability/cluster-metrics.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
@@ -38,6 +39,15 @@ export interface Gateway {
   /** The port `/metrics` is served on when `metrics.port` puts it on its own (else undefined). */
   readonly metricsPort: number | undefined;
   /**
+   * Reloads the config (see `GatewayOptions.loadConfig`): keys, limits,
+   * providers, aliases, fallbacks, timeouts and realtime profiles change for
+   * new requests; streams in progress finish on the config they started with.
+   * An invalid config is refused (the old one stays, logged and counted in
+   * `spillway_config_reloads_total{outcome="invalid"}`). Settings only a
+   * restart can change are listed in the outcome and logged.
+   */
+  reload(): ReloadOutcome;
+  /**
    * Shuts down: reports not-ready and answers new requests with 503, lets
    * in-flight streams finish for up to `graceMs` (default 0), ends the rest
    * with an in-band error, then closes every connection.
@@ -54,6 +64,17 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Labels on the process metrics (`{ worker: "2" }` in a `--workers N` worker). */
   readonly processLabels?: Readonly<Record<string, string>>;
+  /**
+   * Reads the config again for a reload (`SIGHUP`, `POST /admin/reload`):
+   * `main.ts` re-reads the file and the environment. Without it a reload is
+   * refused.
+   */
+  readonly loadConfig?: () => Config;
+  /**
+   * How `POST /admin/reload` reloads: under `--workers N` the worker asks the
+   * primary, which tells every worker. Default: this gateway's own `reload()`.
+   */
+  readonly requestReload?: () => Promise<ReloadOutcome>;
 }
 
 /**
@@ -68,6 +89,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
+  let current = config;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const admission = new Admission(config.auth.keys, {
@@ -97,7 +119,41 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       }
     },
   });
-  const http = createHttpDoor({ engine, config, obs });
+  const reload = (): ReloadOutcome => {
+    let next: Config;
+    try {
+      if (!options.loadConfig) throw new Error("this gateway was started without a config file to reload");
+      next = options.loadConfig();
+    } catch (e) {
+      const error = (e as Error).message;
+      metrics.configReloads.inc({ outcome: "invalid" });
+      obs.logger.error({ error }, "config reload refused: the old config stays in force");
+      return { ok: false, error };
+    }
+    const restartNeeded = restartOnlyChanges(current, next);
+    engine.reconfigure({
+      router: createRouter(createProviders(next), next.aliases),
+      timeoutMs: next.limits.timeoutMs,
+      idleTimeoutMs: next.limits.idleTimeoutMs,
+      maxStreamMs: next.limits.maxStreamMs,
+      routing: next.routing,
+    });
+    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
+    realtime.reconfigure(next.realtime);
+    // Restart-only settings keep their running values.
+    current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };
+    metrics.configReloads.inc({ outcome: "ok" });
+    obs.logger.info({ providers: engine.router.providers.map((p) => p.name), keys: next.auth.keys.length, restartNeeded }, "config reloaded");
+    return { ok: true, restartNeeded };
+  };
+  const http = createHttpDoor({
+    engine,
+    get config() {
+      return current;
+    },
+    obs,
+    reload: options.requestReload ?? (() => Promise.resolve(reload())),
+  });
   const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
   // The realtime door shares the HTTP port; as a door it drains and closes with the others.
   const ws: Door = {
@@ -138,6 +194,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   return {
     metricsPort: metricsServer?.port,
+    reload,
     engine,
     http,
     httpPort,

@@ -149,6 +149,13 @@ export const configSchema = z.strictObject({
       failOpen: z.boolean().default(true),
     })
     .optional(),
+  /** The admin API (`POST /admin/reload`); off unless `key` is set. */
+  admin: z
+    .strictObject({
+      /** Required as `Authorization: Bearer <key>`; the admin routes answer 404 without it configured. */
+      key: z.string().min(16, "an admin key must have at least 16 characters").optional(),
+    })
+    .prefault({}),
   /** Prometheus metrics. */
   metrics: z
     .strictObject({

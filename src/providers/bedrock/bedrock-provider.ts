@@ -1,6 +1,6 @@
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { upstreamFetch } from "../shared/upstream-http.js";
+import { upstreamRequest } from "../shared/upstream-http.js";
 import { converseBody } from "./converse-request.js";
 import { converseAnswerPayloads, converseStreamPayloads } from "./converse-stream.js";
 import { bedrockHttpError } from "./errors.js";
@@ -89,7 +89,7 @@ export function createBedrockProvider(opts: BedrockProviderOptions): Provider {
           },
           text,
         );
-        const res = await upstreamFetch(opts.name, url.href, { method: "POST", headers, body: text, signal: ctx.signal });
+        const res = await upstreamRequest(opts.name, url.href, { method: "POST", headers, body: text, signal: ctx.signal });
         if (!res.ok) throw await bedrockHttpError(opts.name, res);
         if (streamed) return converseStreamPayloads(res.stream, opts.name, ctx.signal, jsonTool, ctx.alive);
         return fromArray(converseAnswerPayloads(opts.name, await res.json(), jsonTool));

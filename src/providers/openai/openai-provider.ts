@@ -1,5 +1,5 @@
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
@@ -95,7 +95,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     generate(model, req, ctx) {
       // Opened on the engine's first pull; then every pull goes straight to the payload stream.
       return new LazyStream(async () => {
-        tracePhase(TracePhase.ProviderOpened);
+        publishPhase(Phase.ProviderOpened);
         const legacy = req.messages.length === 0;
         const native = opts.responsesApi === true && fitsResponsesApi(req);
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);

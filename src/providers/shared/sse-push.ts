@@ -4,7 +4,7 @@ import { createParser, type EventSourceMessage, type EventSourceParser } from "e
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { PushQueue, type PushFraming, type PushSink } from "./push-queue.js";
-import { DEFAULT_MAX_EVENT_BYTES } from "./sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES } from "./sse-events.js";
 
 /** Turns one upstream's SSE events into items (chunk payloads), synchronously. */
 export interface SseMapper<T> {

@@ -94,19 +94,7 @@ function partBlocks(p: ContentPart, at: string, role: string): Block[] {
   }
 }
 
-/** Converse blocks of an OpenAI chat part (`Message.parts`, the form before typed `contents`). */
-function chatPartBlocks(p: Record<string, unknown>, at: string): Block[] {
-  const type = p["type"];
-  if (type === "text") return typeof p["text"] === "string" && p["text"].trim() ? [{ text: p["text"] }] : [];
-  if (type === "image_url") {
-    const image = p["image_url"] as { url?: unknown } | string | undefined;
-    const url = typeof image === "string" ? image : image?.url;
-    if (typeof url === "string") return [imageFromUrl(url, at)];
-  }
-  throw invalidArgument(`Invalid '${at}.type': content of type '${String(type)}' is not supported by Bedrock models.`, `${at}.type`);
-}
-
-/** A message's content blocks: typed `contents` (with their cache points), else chat `parts`, else its text. */
+/** A message's content blocks: typed `contents` (with their cache points), else its text. */
 function contentBlocks(m: Message, i: number): Block[] {
   if (m.contents.length > 0) {
     return m.contents.flatMap((p, j) => {
@@ -114,7 +102,6 @@ function contentBlocks(m: Message, i: number): Block[] {
       return p.cacheControl && blocks.length > 0 ? [...blocks, CACHE_POINT] : blocks;
     });
   }
-  if (m.parts.length > 0) return m.parts.flatMap((p: Record<string, unknown>, j) => chatPartBlocks(p, `messages[${i}].content[${j}]`));
   return m.content.trim() ? [{ text: m.content }] : [];
 }
 

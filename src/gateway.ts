@@ -118,6 +118,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     async close(graceMs = 0) {
       draining = true;
       grpc?.drain();
+      realtime.drain();
       const until = Date.now() + graceMs;
       while (engine.admission.openStreams > 0 && Date.now() < until) await sleep(25);
       shutdown.abort(new SpillwayError(Code.Unavailable, "the server is shutting down", { httpStatus: 503, openAiCode: "server_shutting_down" }));
@@ -125,7 +126,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       for (let i = 0; i < 20 && engine.admission.openStreams > 0; i++) await sleep(10);
       http.stopListening();
       http.closeAll();
-      realtime.closeAll();
+      // Sessions left: an `error` event, then close 1001 (the grace was spent above).
+      await realtime.close(0);
       // Every engine stream is cancelled above, so gRPC calls end at once with
       // their in-band error; the grace only covers calls not yet in the engine.
       await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);

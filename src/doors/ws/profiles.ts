@@ -23,6 +23,16 @@ export interface VoiceProfile {
   readonly instructions: string;
 }
 
+/**
+ * Every model a session on `profile` uses, its own id first: what a gateway
+ * key must allow for the session to open. A transcription-only session uses
+ * the speech-to-text model alone.
+ */
+export function profileModels(profile: VoiceProfile, transcription = false): string[] {
+  const used = transcription ? [profile.stt] : [profile.stt, profile.text, profile.tts];
+  return [...new Set([profile.id, ...used])];
+}
+
 /** A profile as written in config. */
 export interface ProfileConfig {
   readonly stt: string;

@@ -9,6 +9,7 @@
  * end after `maxSessionMinutes`, or `idleTimeoutSeconds` without a client
  * event; a closed socket cancels all of its session's work.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type uWS from "uWebSockets.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
@@ -17,7 +18,7 @@ import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
-import { createProfileRegistry, type ProfileConfig } from "./profiles.js";
+import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
 
 /** The settings of the realtime door (config `realtime`). */
@@ -41,13 +42,39 @@ export interface RealtimeDoorOptions {
   readonly obs?: Observability | undefined;
 }
 
-/** The realtime door, attached to an app. */
+/**
+ * The realtime door, attached to an app: the door contract (`drain`,
+ * `close(grace)`, `activeCount`) that the gateway sequences at shutdown.
+ */
 export interface RealtimeDoor {
-  /** Open sessions. */
+  /** Open sessions (sockets past the upgrade, not yet closed). */
+  readonly activeCount: number;
+  /** Same as {@link activeCount} (the name the metrics use). */
   readonly openSessions: number;
-  /** Closes every session's socket (1001, going away). */
+  /** True once {@link drain} was called. */
+  readonly draining: boolean;
+  /**
+   * Refuses new work: from now on an upgrade is answered with HTTP 503
+   * (`server_shutting_down`, `Retry-After: 1`). Open sessions go on.
+   * Idempotent.
+   */
+  drain(): void;
+  /**
+   * Drains, waits up to `graceMs` (default 0) while any session is busy (a
+   * response running or a user turn being heard), then ends every session
+   * left with the door's own signal: an `error` event (`server_error`,
+   * code `server_shutting_down`) and a close frame 1001 (going away).
+   * Resolves once those are sent; never rejects.
+   */
+  close(graceMs?: number): Promise<void>;
+  /** Ends every session at once, as `close(0)` does (kept for callers of the old name). */
   closeAll(): void;
 }
+
+/** Seconds a refused upgrade tells the client to wait (`Retry-After`) while draining. */
+const DRAIN_RETRY_AFTER_SECONDS = 1;
+/** How often `close(grace)` looks whether sessions are still busy. */
+const BUSY_POLL_MS = 25;
 
 /** Seconds of silence (pongs included) after which uWS drops a dead peer. */
 const PING_IDLE_SECONDS = 60;
@@ -58,13 +85,27 @@ interface SocketData {
   session?: RealtimeSession;
 }
 
+const UPGRADE_STATUS: Partial<Record<Code, string>> = {
+  [Code.Unauthenticated]: "401 Unauthorized",
+  [Code.PermissionDenied]: "403 Forbidden",
+  [Code.Unavailable]: "503 Service Unavailable",
+};
+
+/** Answers an upgrade request with an HTTP error instead of a WebSocket (no 101). */
 function reject(res: uWS.HttpResponse, err: SpillwayError): void {
-  const status = err.code === Code.Unauthenticated ? "401 Unauthorized" : err.code === Code.PermissionDenied ? "403 Forbidden" : "400 Bad Request";
+  const status = UPGRADE_STATUS[err.code] ?? "400 Bad Request";
   res.cork(() => {
-    res
-      .writeStatus(status)
-      .writeHeader("content-type", "application/json")
-      .end(JSON.stringify({ error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null } }));
+    res.writeStatus(status).writeHeader("content-type", "application/json");
+    if (err.retryAfterMs !== undefined) res.writeHeader("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+    res.end(JSON.stringify({ error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null } }));
+  });
+}
+
+function shuttingDown(): SpillwayError {
+  return new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
+    openAiCode: "server_shutting_down",
+    retryAfterMs: DRAIN_RETRY_AFTER_SECONDS * 1000,
+    httpStatus: 503,
   });
 }
 
@@ -73,6 +114,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
   const { engine, settings } = opts;
   const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  let draining = false;
   app.ws<SocketData>("/v1/realtime", {
     // uWS cuts larger frames off without a close frame (1006); up to twice the
     // limit they reach `message`, which closes cleanly with 1009 and a reason.
@@ -95,7 +137,9 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       const extensions = req.getHeader("sec-websocket-extensions");
       let principal: Principal | undefined;
       try {
+        if (draining) throw shuttingDown();
         principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
+        admitProfile(engine, profiles, principal, handshake);
       } catch (e) {
         reject(res, SpillwayError.from(e));
         return;
@@ -160,12 +204,49 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       ws.getUserData().session?.close();
     },
   });
+  const endAll = (): void => {
+    draining = true;
+    for (const ws of [...sockets]) {
+      const session = ws.getUserData().session;
+      if (session) session.shutdown("The server is shutting down; reconnect to another instance.");
+      else ws.end(1001, "server shutting down");
+    }
+  };
+  const busy = (): boolean => [...sockets].some((ws) => ws.getUserData().session?.busy === true);
   return {
+    get activeCount() {
+      return sockets.size;
+    },
     get openSessions() {
       return sockets.size;
     },
-    closeAll() {
-      for (const ws of [...sockets]) ws.end(1001, "server shutting down");
+    get draining() {
+      return draining;
     },
+    drain() {
+      draining = true;
+    },
+    async close(graceMs = 0) {
+      draining = true;
+      const until = Date.now() + graceMs;
+      while (busy() && Date.now() < until) await sleep(Math.min(BUSY_POLL_MS, Math.max(1, until - Date.now())));
+      endAll();
+    },
+    closeAll: endAll,
   };
+}
+
+/**
+ * Refuses an upgrade whose profile (or a model it uses) the caller's key may
+ * not use: 403 on the handshake, before `session.created`. An unknown profile
+ * passes here and is refused in the session (error event, close 1008).
+ */
+function admitProfile(engine: StreamEngine, profiles: ProfileRegistry, principal: Principal, handshake: Handshake): void {
+  let profile;
+  try {
+    profile = profiles.get(handshake.model || profiles.defaultId);
+  } catch {
+    return;
+  }
+  engine.admission.checkModels(principal, profileModels(profile, handshake.transcription));
 }

@@ -20,7 +20,7 @@ import { buildItem, truncateItem } from "./item-events.js";
 import { IdleTimeout } from "./idle-timeout.js";
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
-import type { ProfileRegistry } from "./profiles.js";
+import { profileModels, type ProfileRegistry } from "./profiles.js";
 import { responsePlan } from "./response-plan.js";
 import { RealtimeResponse, type CancelReason, type ResponseEnd, type ResponsePlan } from "./response.js";
 import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
@@ -169,6 +169,21 @@ export class RealtimeSession {
     this.outbox.onDrain();
   }
 
+  /** True while a response runs or is queued, or a user turn is being heard (server VAD). */
+  get busy(): boolean {
+    return this.responses.size > 0 || this.live !== undefined;
+  }
+
+  /**
+   * The server is going away: an `error` event (`server_error`, code
+   * `server_shutting_down`, `message`), then close 1001 (going away). The
+   * close callback cancels whatever still runs.
+   */
+  shutdown(message: string): void {
+    this.error({ code: "server_shutting_down", message, param: null, eventId: null }, "server_error");
+    this.opts.socket.end(1001, "server shutting down");
+  }
+
   /** The socket closed: cancel every transcription and response, send nothing more. */
   close(): void {
     clearTimeout(this.idleTimer);
@@ -194,7 +209,9 @@ export class RealtimeSession {
           });
         }
         if (ev.session.model !== undefined) {
-          this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
+          const profile = this.opts.profiles.get(ev.session.model, "session.model");
+          this.opts.engine.admission.checkModels(this.opts.principal, profileModels(profile, this.settings.type === "transcription"));
+          this.settings.profile = profile;
           this.settings.transcription.model = this.settings.profile.stt;
         }
         const before = this.settings.inputFormat;

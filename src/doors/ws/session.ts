@@ -215,6 +215,12 @@ export class RealtimeSession {
         }
         if (ev.session.model !== undefined) {
           const profile = this.opts.profiles.get(ev.session.model, "session.model");
+          if (profile.upstream) {
+            throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.model': '${profile.id}' is an upstream realtime model; open a new session with it.`, {
+              param: "session.model",
+              openAiCode: "invalid_value",
+            });
+          }
           this.opts.engine.admission.checkModels(this.opts.principal, profileModels(profile, this.settings.type === "transcription"));
           this.settings.profile = profile;
           this.settings.transcription.model = this.settings.profile.stt;

@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { OpenAIRealtimeWS } from "openai/realtime/ws";
+import { Writable } from "node:stream";
+import pino from "pino";
 import WebSocket from "ws";
 import { realtimeUrlOf } from "../src/doors/ws/upstream/upstream-target.js";
 import { DELTA_BYTES, startFakeOpenAiRealtime, type FakeOpenAiRealtime } from "./helpers/fake-openai-realtime.js";
@@ -258,6 +260,62 @@ describe("upstream faults", () => {
     assert.equal(c.all("error").at(-1)?.error.code, "server_shutting_down");
     await conn.closed;
     await own.close();
+  });
+});
+
+describe("upstream session limits, logs and beta clients", () => {
+  it("idle timeout, one log line per response and per session, and the beta header passed on", async () => {
+    const own = await startFakeOpenAiRealtime();
+    const lines: any[] = [];
+    const dest = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split("\n")) if (l.trim()) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const g = await startTestGateway(gatewayConfig(own.baseUrl, { idleTimeoutSeconds: 1 }), { logger: pino({ level: "info" }, dest) });
+    try {
+      const nextConn = own.nextConnection();
+      const c = await RealtimeTestClient.connect(realtimeUrl(g.origin, MODEL), { headers: { ...auth, "OpenAI-Beta": "realtime=v1" }, validate: false });
+      const conn = await nextConn;
+      assert.equal(conn.headers["openai-beta"], "realtime=v1");
+      await c.next("session.created");
+      c.send({ type: "response.create" });
+      const done = await c.next("response.done");
+      const closed = await c.closed;
+      assert.equal(closed.code, 1000);
+      assert.equal(c.all("error").at(-1)?.error.code, "session_idle_timeout");
+      await conn.closed;
+      const until = Date.now() + 3000;
+      while (!lines.some((l) => l.msg === "realtime session finished") && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const response = lines.find((l) => l.msg === "request finished" && l.requestId === done.response.id);
+      assert.equal(response?.door, "ws");
+      assert.equal(response?.model, MODEL);
+      assert.equal(response?.provider, "openai");
+      assert.equal(response?.inputTokens, 11);
+      const session = lines.find((l) => l.msg === "realtime session finished");
+      assert.equal(session?.upstream, MODEL);
+      assert.equal(session?.outputTokens, 7);
+      assert.ok(session?.durationMs >= 1000);
+      assert.ok(!JSON.stringify(lines).includes("sk-upstream-secret"), "no key in the logs");
+    } finally {
+      await g.close();
+      await own.close();
+    }
+  });
+
+  it("an upstream frame over twice maxFrameBytes ends the upstream: an error event, then close 1011", async () => {
+    const own = await startFakeOpenAiRealtime({ sessionPadding: 20_000 });
+    const g = await startTestGateway(gatewayConfig(own.baseUrl, { maxFrameBytes: 4096 }));
+    try {
+      const c = await RealtimeTestClient.connect(realtimeUrl(g.origin, MODEL), { headers: auth });
+      assert.equal((await c.closed).code, 1011);
+      assert.match(c.all("error")[0]?.error.message ?? "", /payload/i);
+      assert.equal(c.all("session.created").length, 0);
+    } finally {
+      await g.close();
+      await own.close();
+    }
   });
 });
 

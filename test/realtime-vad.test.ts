@@ -44,8 +44,7 @@ async function detect(detector: TurnDetector, events: VadEvent[], pcm: Buffer): 
   const s = samples(pcm);
   for (let i = 0; i < s.length; i += 480) detector.push(s.slice(i, i + 480));
   // The Silero detector analyses frames asynchronously: wait until its queue is empty.
-  const d = detector as unknown as { running?: boolean; queue?: unknown[] };
-  while (d.running || (d.queue?.length ?? 0) > 0) await new Promise((r) => setImmediate(r));
+  if (detector instanceof SileroVad) await detector.whenIdle();
   return events;
 }
 

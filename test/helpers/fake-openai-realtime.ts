@@ -28,6 +28,8 @@ export interface RealtimeFakeBehaviour {
   errorOnResponse?: { code: string; message: string };
   /** Usage of each `response.done`. */
   usage?: { input: number; output: number };
+  /** Pad `session.created`'s instructions with this many characters (an oversized frame). */
+  sessionPadding?: number;
 }
 
 /** One connection the fake accepted. */
@@ -153,11 +155,12 @@ export async function startFakeOpenAiRealtime(behaviour: RealtimeFakeBehaviour =
     waiters = [];
     for (const f of w) f(conn);
     let instructions = "";
+    const padding = "x".repeat(fake.behaviour.sessionPadding ?? 0);
     let running: { id: string; cancelled: boolean } | undefined;
     const send = (e: Record<string, unknown>): void => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ ...e, event_id: id("event") }));
     };
-    send({ type: "session.created", session: sessionJson(model, instructions) });
+    send({ type: "session.created", session: sessionJson(model, padding) });
     ws.on("message", (data: Buffer) => {
       let e: Record<string, any>;
       try {

@@ -40,6 +40,7 @@ export class SileroVad implements TurnDetector {
   private fallback: EnergyVad | undefined;
   private readonly queue: Int16Array[] = [];
   private running = false;
+  private idleWaiters: Array<() => void> = [];
   private closed = false;
   /** Bumped by `reset`: inference results of older audio are dropped. */
   private generation = 0;
@@ -115,6 +116,19 @@ export class SileroVad implements TurnDetector {
   close(): void {
     this.closed = true;
     this.queue.length = 0;
+    this.wakeIdle();
+  }
+
+  /** Resolves once every pushed frame has been analysed (at once when none waits). */
+  whenIdle(): Promise<void> {
+    if (!this.running && (this.queue.length === 0 || this.closed || this.fallback)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
   }
 
   private positionMs(): number {
@@ -161,6 +175,7 @@ export class SileroVad implements TurnDetector {
       }
     } finally {
       this.running = false;
+      this.wakeIdle();
     }
   }
 

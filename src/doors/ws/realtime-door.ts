@@ -17,12 +17,14 @@ import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
+import { openAiErrorBody } from "../http/shapes/openai/errors.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
 import { resolveUpstreamProfiles } from "./upstream/upstream-profiles.js";
 import { UpstreamRealtimeSession } from "./upstream/upstream-session.js";
 import type { ProviderConfig } from "../../config/schema.js";
+import type { Door } from "../door.js";
 import { Counter } from "prom-client";
 import type { VadEngine } from "./turn-detector.js";
 import { loadSileroModel } from "../../audio/silero-model.js";
@@ -58,8 +60,12 @@ export interface RealtimeDoorOptions {
  * The realtime door, attached to an app: the door contract (`drain`,
  * `close(grace)`, `activeCount`) that the gateway sequences at shutdown.
  */
-export interface RealtimeDoor {
+export interface RealtimeDoor extends Door {
+  /** `ws`. */
+  readonly name: "ws";
   /** Open sessions (sockets past the upgrade, not yet closed). */
+  readonly active: number;
+  /** Same as {@link active}. */
   readonly activeCount: number;
   /** Same as {@link activeCount} (the name the metrics use). */
   readonly openSessions: number;
@@ -78,7 +84,7 @@ export interface RealtimeDoor {
    * code `server_shutting_down`) and a close frame 1001 (going away).
    * Resolves once those are sent; never rejects.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs: number): Promise<void>;
   /** Ends every session at once, as `close(0)` does (kept for callers of the old name). */
   closeAll(): void;
 }
@@ -110,13 +116,13 @@ function reject(res: uWS.HttpResponse, err: SpillwayError): void {
   res.cork(() => {
     res.writeStatus(status).writeHeader("content-type", "application/json");
     if (err.retryAfterMs !== undefined) res.writeHeader("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
-    res.end(JSON.stringify({ error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null } }));
+    res.end(openAiErrorBody(err));
   });
 }
 
 function shuttingDown(): SpillwayError {
   return new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
-    openAiCode: "server_shutting_down",
+    reason: "server_shutting_down",
     retryAfterMs: DRAIN_RETRY_AFTER_SECONDS * 1000,
     httpStatus: 503,
   });
@@ -273,6 +279,10 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
   };
   const busy = (): boolean => [...sockets].some((ws) => ws.getUserData().session?.busy === true);
   return {
+    name: "ws",
+    get active() {
+      return sockets.size;
+    },
     get activeCount() {
       return sockets.size;
     },

@@ -101,7 +101,7 @@ export class RealtimeSession {
       profile = this.opts.profiles.get(modelId || this.opts.profiles.defaultId);
     } catch (e) {
       const err = SpillwayError.from(e);
-      this.error({ code: err.openAiCode ?? "model_not_found", message: err.message, param: "model", eventId: null });
+      this.error({ code: err.reason ?? "model_not_found", message: err.message, param: "model", eventId: null });
       this.opts.socket.end(1008, "unknown realtime model");
       return;
     }
@@ -147,7 +147,7 @@ export class RealtimeSession {
     } catch (e) {
       const err = SpillwayError.from(e);
       if (err.code === Code.Internal) logger.error({ err: e }, "realtime event failed");
-      this.error({ code: err.openAiCode ?? "invalid_value", message: err.message, param: err.param ?? null, eventId: ev.event_id ?? null });
+      this.error({ code: err.reason ?? "invalid_value", message: err.message, param: err.param ?? null, eventId: ev.event_id ?? null });
     }
   }
 
@@ -210,7 +210,7 @@ export class RealtimeSession {
         if (typeof choice !== "string" && !tools.some((t) => t.name === choice.name)) {
           throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.tool_choice': no tool named '${choice.name}' is in 'tools'.`, {
             param: "session.tool_choice",
-            openAiCode: "invalid_value",
+            reason: "invalid_value",
           });
         }
         if (ev.session.model !== undefined) {
@@ -218,7 +218,7 @@ export class RealtimeSession {
           if (profile.upstream) {
             throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.model': '${profile.id}' is an upstream realtime model; open a new session with it.`, {
               param: "session.model",
-              openAiCode: "invalid_value",
+              reason: "invalid_value",
             });
           }
           this.opts.engine.admission.checkModels(this.opts.principal, profileModels(profile, this.settings.type === "transcription"));

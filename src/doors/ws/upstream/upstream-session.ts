@@ -31,6 +31,7 @@ import type { Admission, Lease, Principal } from "../../../engine/admission.js";
 import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
+import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";
 import { newId, Outbox } from "../outbox.js";
@@ -294,7 +295,8 @@ export class UpstreamRealtimeSession {
         const err = SpillwayError.from(e);
         this.responses.delete(id);
         if (this.state === "closed") return;
-        this.error({ code: err.openAiCode ?? "rate_limit_exceeded", message: err.message, param: null, eventId: null }, err.code === Code.Unavailable ? "server_error" : "invalid_request_error");
+        const o = openAiErrorObject(err, "rate_limit_exceeded");
+        this.error({ code: o.code ?? "rate_limit_exceeded", message: o.message, param: null, eventId: null }, o.type);
         if (this.state === "open") this.upstream!.send(JSON.stringify({ type: "response.cancel", response_id: id }));
       },
     );

@@ -3,31 +3,34 @@
  * door's uWS app (same port, TLS when the HTTP door has it), speaking the
  * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
- * gateway keys, echoes one of the offered subprotocols, and hands the socket
- * to a {@link RealtimeSession}. Frames over `maxFrameBytes` get an `error`
+ * gateway keys and the profile's models against the key's model list (401 /
+ * 403 on the handshake; 503 while draining), echoes one of the offered
+ * subprotocols, and hands the socket to a {@link RealtimeSession} (a
+ * cascade) or an {@link UpstreamRealtimeSession} (a profile naming an
+ * upstream Realtime model). Frames over `maxFrameBytes` get an `error`
  * event and close the socket with 1009; the server pings idle sockets and drops dead ones; sessions
  * end after `maxSessionMinutes`, or `idleTimeoutSeconds` without a client
  * event; a closed socket cancels all of its session's work.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { Counter } from "prom-client";
 import type uWS from "uWebSockets.js";
+import { loadSileroModel } from "../../audio/silero-model.js";
+import type { ProviderConfig } from "../../config/schema.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
+import type { Door } from "../door.js";
 import { openAiErrorBody } from "../http/shapes/openai/errors.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
+import type { VadEngine } from "./turn-detector.js";
 import { resolveUpstreamProfiles } from "./upstream/upstream-profiles.js";
 import { UpstreamRealtimeSession } from "./upstream/upstream-session.js";
-import type { ProviderConfig } from "../../config/schema.js";
-import type { Door } from "../door.js";
-import { Counter } from "prom-client";
-import type { VadEngine } from "./turn-detector.js";
-import { loadSileroModel } from "../../audio/silero-model.js";
 
 /** The settings of the realtime door (config `realtime`). */
 export interface RealtimeDoorSettings {
@@ -58,7 +61,7 @@ export interface RealtimeDoorOptions {
 
 /**
  * The realtime door, attached to an app: the door contract (`drain`,
- * `close(grace)`, `activeCount`) that the gateway sequences at shutdown.
+ * `close(grace)`, `active`) that the gateway sequences at shutdown.
  */
 export interface RealtimeDoor extends Door {
   /** `ws`. */
@@ -67,7 +70,7 @@ export interface RealtimeDoor extends Door {
   readonly active: number;
   /** Same as {@link active}. */
   readonly activeCount: number;
-  /** Same as {@link activeCount} (the name the metrics use). */
+  /** Same as {@link active} (the older name). */
   readonly openSessions: number;
   /** True once {@link drain} was called. */
   readonly draining: boolean;
@@ -78,7 +81,7 @@ export interface RealtimeDoor extends Door {
    */
   drain(): void;
   /**
-   * Drains, waits up to `graceMs` (default 0) while any session is busy (a
+   * Drains, waits up to `graceMs` while any session is busy (a
    * response running or a user turn being heard), then ends every session
    * left with the door's own signal: an `error` event (`server_error`,
    * code `server_shutting_down`) and a close frame 1001 (going away).

@@ -90,6 +90,13 @@ export interface RealtimeDoor extends Door {
   close(graceMs: number): Promise<void>;
   /** Ends every session at once, as `close(0)` does (kept for callers of the old name). */
   closeAll(): void;
+  /**
+   * New sessions use these profiles (config reload), with upstream profiles
+   * resolved against `providers` (the old providers when absent); open
+   * sessions keep theirs. A profile that does not resolve keeps the old
+   * profiles in force (logged). Frame, session and VAD limits need a restart.
+   */
+  reconfigure(settings: Pick<RealtimeDoorSettings, "profiles" | "defaultModel">, providers?: Readonly<Record<string, ProviderConfig>>): void;
 }
 
 /** Seconds a refused upgrade tells the client to wait (`Retry-After`) while draining. */
@@ -134,13 +141,14 @@ function shuttingDown(): SpillwayError {
 /** Registers `/v1/realtime` on `app`. */
 export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOptions): RealtimeDoor {
   const { engine, settings } = opts;
-  const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
+  let profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   const vadEngine = settings.vad?.engine ?? "silero";
   // Loaded now (once per process), so the first session does not wait for it; a failure is logged by the first detector that falls back.
   const vadModel = vadEngine === "silero" ? loadSileroModel(settings.vad?.modelPath) : undefined;
   vadModel?.catch(() => undefined);
-  const upstreams = resolveUpstreamProfiles(profiles, opts.providers ?? {}, engine);
+  let currentProviders = opts.providers ?? {};
+  let upstreams = resolveUpstreamProfiles(profiles, currentProviders, engine);
   const sessionSeconds = opts.obs
     ? new Counter({
         name: "spillway_realtime_session_seconds_total",
@@ -305,6 +313,19 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       endAll();
     },
     closeAll: endAll,
+    reconfigure(next, providers) {
+      const nextProfiles = createProfileRegistry(next.profiles, next.defaultModel);
+      let nextUpstreams;
+      try {
+        nextUpstreams = resolveUpstreamProfiles(nextProfiles, providers ?? currentProviders, engine);
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, "realtime profiles not reloaded: the old ones stay in force");
+        return;
+      }
+      profiles = nextProfiles;
+      upstreams = nextUpstreams;
+      if (providers) currentProviders = providers;
+    },
   };
 }
 

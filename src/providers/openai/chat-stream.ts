@@ -53,6 +53,12 @@ function inBandError(provider: string, e: unknown): SpillwayError {
 }
 
 /**
+ * Maps a host's own fields of one streamed chunk (Azure's content filter
+ * results), after the shared mapping of the same chunk; may emit payloads.
+ */
+export type ChatChunkHook = (chunk: Obj, emit: (p: ChunkPayload) => void) => void;
+
+/**
  * Translates an OpenAI-style SSE body (chat completions, or legacy
  * completions when `legacy` is set) into chunk payloads. A body that ends
  * with neither `[DONE]` nor a `finish_reason` is a truncation and fails the
@@ -65,6 +71,7 @@ export function openAiStreamPayloads(
   signal: AbortSignal,
   legacy: boolean,
   alive?: () => void,
+  onChunk?: ChatChunkHook,
 ): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
   return new SsePushStream<ChunkPayload>(body, provider, {
@@ -106,6 +113,7 @@ export function openAiStreamPayloads(
         }
       }
       if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
+      onChunk?.(j, emit);
       return false;
     },
     onBodyEnd() {

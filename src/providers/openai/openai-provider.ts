@@ -1,8 +1,9 @@
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
+import { upgradeLegacyRequest } from "../shared/legacy-request.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
@@ -70,10 +71,11 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       cached = { at: Date.now(), models };
       return models;
     },
-    generate(model, req, ctx) {
+    generate(model, request, ctx) {
+      const req = upgradeLegacyRequest(request);
       // Opened on the engine's first pull; then every pull goes straight to the payload stream.
       return new LazyStream(async () => {
-        tracePhase(TracePhase.ProviderOpened);
+        publishPhase(Phase.ProviderOpened);
         const legacy = req.messages.length === 0;
         const native = opts.responsesApi === true && fitsResponsesApi(req);
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);

@@ -3,7 +3,7 @@ import { StringDecoder } from "node:string_decoder";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { DEFAULT_MAX_EVENT_BYTES } from "./sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES } from "./sse-events.js";
 
 /** Turns one upstream's SSE events into items (chunk payloads), synchronously. */
 export interface SseMapper<T> {

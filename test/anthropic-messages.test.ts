@@ -63,9 +63,8 @@ describe("Anthropic Messages API on local/echo", () => {
       system: [{ type: "text", text: "Be terse.", cache_control: { type: "ephemeral" } }],
       messages: [{ role: "user", content: [{ type: "text", text: "alpha beta STOP gamma", cache_control: { type: "ephemeral", ttl: "5m" } }] }],
       stop_sequences: ["STOP"],
-      temperature: 0.5,
-      top_p: 0.9,
-      top_k: 10,
+      // This SDK version's types leave out temperature, top_p and top_k; the API takes them.
+      ...({ temperature: 0.5, top_p: 0.9, top_k: 10 } as object),
       metadata: { user_id: "u-1" },
     });
     assert.deepEqual(msg.content, [{ type: "text", text: "alpha beta" }]);

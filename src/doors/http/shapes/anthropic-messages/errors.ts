@@ -1,4 +1,3 @@
-import { Code } from "../../../../engine/code.js";
 import type { SpillwayError } from "../../../../engine/errors.js";
 import { httpStatusOf } from "../../status.js";
 
@@ -17,18 +16,17 @@ const OVERLOADED = new Set(["server_overloaded", "upstream_overloaded", "provide
  * 400 (and 405, 409, 415, other 4xx) `invalid_request_error`, 401
  * `authentication_error`, 402 `billing_error`, 403 `permission_error`, 404
  * `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 504
- * `timeout_error`, other 5xx `api_error`. Lack of capacity — the gateway at
- * its stream limit or shedding load, an upstream Anthropic's own 529, a
- * provider whose circuit is open — is 529 `overloaded_error`, which the
- * Anthropic SDKs and Claude Code retry as "overloaded"; a gateway that is
- * shutting down stays 503 `api_error` (the client should go elsewhere, not
- * wait). A cancelled request (499, the client left) is `api_error`.
+ * `timeout_error`, other 5xx `api_error`. Lack of capacity — the engine's
+ * reasons `server_overloaded` (the gateway at its stream limit or shedding
+ * load), `upstream_overloaded` (an upstream Anthropic's own 529) and
+ * `provider_unavailable` (a provider whose circuit is open) — is 529
+ * `overloaded_error`, which the Anthropic SDKs and Claude Code retry as
+ * "overloaded". Other unavailability (a gateway shutting down, an upstream
+ * connection that broke) keeps its 502/503 as `api_error`. A cancelled
+ * request (499, the client left) is `api_error`.
  */
 export function anthropicStatusAndType(err: SpillwayError): { status: number; type: string } {
   if (err.reason && OVERLOADED.has(err.reason)) return { status: 529, type: "overloaded_error" };
-  if (err.code === Code.Unavailable && err.reason !== "server_shutting_down" && httpStatusOf(err) === 503) {
-    return { status: 529, type: "overloaded_error" };
-  }
   const status = httpStatusOf(err);
   switch (status) {
     case 401:

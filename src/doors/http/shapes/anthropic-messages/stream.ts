@@ -57,13 +57,18 @@ type OpenBlock =
  * A reasoning chunk with opaque `encrypted` data is a `redacted_thinking`
  * block (started and stopped at once). A failure after the first byte is
  * an `event: error` frame, as Anthropic sends it (open blocks stay open).
- * Tool-call pieces of an earlier call that arrive after a later one started
- * (no supported upstream interleaves them) go to the earlier block's index.
+ * Parallel tool calls: the first streams live as its `tool_use` block; a
+ * call that starts while it is open is held and sent whole (start, one
+ * `input_json_delta`, stop) when the open block ends, so blocks never
+ * interleave even when an upstream interleaves the calls' pieces.
  */
 export class AnthropicSseEncoder implements StreamEncoder {
   private next = 0;
   private open: OpenBlock | undefined;
+  /** Engine tool-call index → block index, for calls whose block was started. */
   private readonly tools = new Map<number, number>();
+  /** Calls that started while another call's block was open. */
+  private readonly held: Array<{ tool: number; id: string; name: string; args: string }> = [];
   private usage: Usage | undefined;
   private sawToolUse = false;
   /** Events written so far (the keep-alive timer pings when it has not moved). */
@@ -93,11 +98,21 @@ export class AnthropicSseEncoder implements StreamEncoder {
     return sseEvent("message_start", JSON.stringify({ type: "message_start", message })) + PING_EVENT;
   }
 
+  /** Ends the open block; after a tool block, the calls held meanwhile follow, each whole. */
   private close(): string {
     const o = this.open;
     if (!o) return "";
     this.open = undefined;
-    return sseEvent("content_block_stop", `{"type":"content_block_stop","index":${o.index}}`);
+    let out = sseEvent("content_block_stop", `{"type":"content_block_stop","index":${o.index}}`);
+    if (o.kind !== "tool") return out;
+    for (const h of this.held.splice(0)) {
+      const index = this.next++;
+      this.tools.set(h.tool, index);
+      out += sseEvent("content_block_start", `{"type":"content_block_start","index":${index},"content_block":${JSON.stringify({ type: "tool_use", id: h.id, name: h.name, input: {} })}}`);
+      if (h.args) out += this.delta(index, `{"type":"input_json_delta","partial_json":${JSON.stringify(h.args)}}`);
+      out += sseEvent("content_block_stop", `{"type":"content_block_stop","index":${index}}`);
+    }
+    return out;
   }
 
   private begin(block: OpenBlock, contentBlock: unknown): string {
@@ -144,16 +159,24 @@ export class AnthropicSseEncoder implements StreamEncoder {
       }
       case "toolCall": {
         const t = p.value;
-        let out = "";
-        let index = this.tools.get(t.index);
-        if (index === undefined) {
-          index = this.next++;
-          this.tools.set(t.index, index);
-          this.sawToolUse = true;
-          const id = t.id || `toolu_${this.stream.id}_${t.index}`;
-          out += this.begin({ kind: "tool", index, tool: t.index }, { type: "tool_use", id, name: t.name, input: {} });
+        const held = this.held.find((h) => h.tool === t.index);
+        if (held) {
+          held.args += t.arguments;
+          return "";
         }
-        if (t.arguments) out += this.delta(index, `{"type":"input_json_delta","partial_json":${JSON.stringify(t.arguments)}}`);
+        const index = this.tools.get(t.index);
+        if (index !== undefined) return t.arguments ? this.delta(index, `{"type":"input_json_delta","partial_json":${JSON.stringify(t.arguments)}}`) : "";
+        this.sawToolUse = true;
+        const id = t.id || `toolu_${this.stream.id}_${t.index}`;
+        if (this.open?.kind === "tool") {
+          // Another call while one streams: held, and sent whole when the streaming one ends.
+          this.held.push({ tool: t.index, id, name: t.name, args: t.arguments });
+          return "";
+        }
+        const block = this.next++;
+        this.tools.set(t.index, block);
+        let out = this.begin({ kind: "tool", index: block, tool: t.index }, { type: "tool_use", id, name: t.name, input: {} });
+        if (t.arguments) out += this.delta(block, `{"type":"input_json_delta","partial_json":${JSON.stringify(t.arguments)}}`);
         return out;
       }
       case "usage":

@@ -19,7 +19,8 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.outpu
       reason: "invalid_json",
     });
   }
-  const r = schema.safeParse(body);
+  // reportInput: issues carry the value at fault, which tells a missing field from a wrong one.
+  const r = schema.safeParse(body, { reportInput: true });
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const param = fieldPath(issue.path);

@@ -302,7 +302,7 @@ describe("Anthropic Messages API in front of upstreams", () => {
     stream.on("text", (t) => texts.push(t));
     await assert.rejects(stream.finalMessage(), (e: any) => {
       assert.ok(e instanceof Anthropic.APIError, String(e));
-      assert.equal((e.error as any)?.error?.type, "overloaded_error");
+      assert.equal((e.error)?.error?.type, "overloaded_error");
       return true;
     });
     assert.equal(texts.join(""), "partial");

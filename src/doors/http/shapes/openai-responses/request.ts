@@ -5,7 +5,7 @@ import { makeMessage } from "../../../../engine/requests.js";
 import { invalidArgument } from "../../../../engine/errors.js";
 import { inputMessages } from "./input.js";
 import { checkToolSchema } from "../tool-schema.js";
-import { validate } from "../../validation.js";
+import { validate, validateAt } from "../../validation.js";
 
 const functionTool = z.looseObject({
   type: z.literal("function"),
@@ -71,6 +71,8 @@ export interface ResponseEcho {
   readonly metadata: Readonly<Record<string, string>>;
   readonly text: Readonly<Record<string, unknown>>;
   readonly user: string | null;
+  /** The request's `reasoning` settings, or null. */
+  readonly reasoning: { effort: string | null; summary: string | null } | null;
 }
 
 /** A validated Responses request, normalized for the engine. */
@@ -108,13 +110,7 @@ function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, 
     if (raw.type !== "function") {
       throw invalidArgument(`Invalid '${at}.type': Spillway supports only 'function' tools, got '${raw.type}'.`, `${at}.type`);
     }
-    const r = functionTool.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      const field = issue.path.map(String).join(".");
-      throw invalidArgument(`Invalid '${at}.${field}': ${issue.message}`, `${at}.${field}`);
-    }
-    const t = r.data;
+    const t = validateAt(functionTool, raw, at);
     if (names.has(t.name)) throw invalidArgument(`Invalid '${at}.name': duplicate function name '${t.name}'.`, `${at}.name`);
     names.add(t.name);
     checkToolSchema(t.parameters, `${at}.parameters`);
@@ -189,6 +185,7 @@ export function parseResponses(body: unknown): ParsedResponses {
     metadata: b.metadata ?? {},
     text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
     user: b.user ?? null,
+    reasoning: b.reasoning ? { effort: b.reasoning.effort ?? null, summary: b.reasoning.summary ?? null } : null,
   };
   return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
 }

@@ -115,7 +115,7 @@ describe("KeyPool.refused", () => {
     assert.equal(out.message, "up: slow down");
     assert.equal(out.code, Code.ResourceExhausted);
     assert.equal(out.fromUpstream, true);
-    assert.equal((out.cause as Error).message, "root");
+    assert.equal(out.cause, err, "the refusal is the cause");
     assert.equal(err.retryable, false, "the original is left as it was");
   });
 });

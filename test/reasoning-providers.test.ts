@@ -15,7 +15,7 @@ import { Finish_Reason } from "../src/gen/spillway/v1/chunk.js";
 import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 import { echoSignature } from "../src/providers/local/echo.js";
 import { messageEnd, messageStart, redactedThinkingBlock, startFakeAnthropic, textBlock, thinkingBlock, type FakeAnthropic } from "./helpers/fake-anthropic.js";
-import { reasoningChatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { chatChunk, reasoningChatEvents, startFakeOpenAi, usageChunk, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { assertSchema } from "./helpers/openapi.js";
@@ -130,6 +130,20 @@ describe("reasoning streams through the gRPC door", () => {
     const f = finishOf(chunks);
     assert.equal(f.reason, Finish_Reason.REASON_STOP);
     assert.equal(f.stopSequence, "END");
+  });
+
+  it("the stop sequence that ended the output rides on the finish: local/echo, and vLLM's stop_reason", async () => {
+    const echo = await readAll(client.generate(generateRequest("local/echo", "one two END three", { stop: ["three", "END"] })));
+    assert.equal(textOf(echo.chunks), "one two");
+    assert.deepEqual(finishOf(echo.chunks), { reason: Finish_Reason.REASON_STOP, stopSequence: "END" });
+    const plain = await readAll(client.generate(generateRequest("local/echo", "one two")));
+    assert.equal(finishOf(plain.chunks).stopSequence, "");
+
+    const finish = chatChunk(null, {}, "stop") as { choices: Array<Record<string, unknown>> };
+    finish.choices[0]!["stop_reason"] = "</answer>";
+    openai.script = () => ({ events: [chatChunk("Hi"), finish, usageChunk(1, 1)] });
+    const vllm = await readAll(client.generate(generateRequest("openai/gpt-fake", "q", { stop: ["</answer>"] })));
+    assert.deepEqual(finishOf(vllm.chunks), { reason: Finish_Reason.REASON_STOP, stopSequence: "</answer>" });
   });
 
   it("Responses passthrough: summary and reasoning-text deltas, the item's id and encrypted_content, reasoning_tokens", async () => {

@@ -7,6 +7,7 @@
  * the gateway aborted.
  */
 import type { ServerResponse } from "node:http";
+import type Anthropic from "@anthropic-ai/sdk";
 import { startRecordingServer, type RecordedRequest } from "./recording-server.js";
 
 /** What the fake does for one request. */
@@ -78,17 +79,17 @@ export function toolUseBlock(index: number, id: string, name: string, pieces: st
 }
 
 /** The events of one `thinking` block: its text in `parts` (`thinking_delta`s), then its `signature_delta`. */
-export function thinkingBlock(index: number, parts: string[], signature: string): unknown[] {
+export function thinkingBlock(index: number, parts: string[], signature: string): Anthropic.RawMessageStreamEvent[] {
   return [
     { type: "content_block_start", index, content_block: { type: "thinking", thinking: "", signature: "" } },
-    ...parts.map((thinking) => ({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking } })),
+    ...parts.map((thinking): Anthropic.RawMessageStreamEvent => ({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking } })),
     { type: "content_block_delta", index, delta: { type: "signature_delta", signature } },
     { type: "content_block_stop", index },
   ];
 }
 
 /** The events of one `redacted_thinking` block (its data arrives whole in the start event). */
-export function redactedThinkingBlock(index: number, data: string): unknown[] {
+export function redactedThinkingBlock(index: number, data: string): Anthropic.RawMessageStreamEvent[] {
   return [
     { type: "content_block_start", index, content_block: { type: "redacted_thinking", data } },
     { type: "content_block_stop", index },

@@ -3,7 +3,6 @@ import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
-import { upgradeLegacyRequest } from "../shared/legacy-request.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import { getJson, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
@@ -91,8 +90,7 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
       cached = { at: Date.now(), models };
       return models;
     },
-    generate(model, request, ctx) {
-      const req = upgradeLegacyRequest(request);
+    generate(model, req, ctx) {
       return new LazyStream(async () => {
         publishPhase(Phase.ProviderOpened);
         const body = messagesBody(model, req, opts.maxTokens);

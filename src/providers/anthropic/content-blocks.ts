@@ -83,7 +83,7 @@ function block(p: ContentPart, i: number, j: number): Block | undefined {
 
 /**
  * A message's content as Anthropic blocks, in order, each with its
- * `cache_control` when the part has one; a message without typed parts is
+ * `cache_control` when the part has one (but thinking blocks, which take none); a message without typed parts is
  * its text. Empty text is left out (Anthropic refuses empty text blocks).
  */
 export function contentBlocks(m: Message, i: number): Block[] {
@@ -91,7 +91,8 @@ export function contentBlocks(m: Message, i: number): Block[] {
   return m.contents.flatMap((p, j) => {
     const b = block(p, i, j);
     if (!b) return [];
-    const cc = cacheControl(p.cacheControl);
+    // Thinking blocks take no cache marker (Anthropic refuses one); the marker of the block after them caches them too.
+    const cc = b["type"] === "thinking" || b["type"] === "redacted_thinking" ? undefined : cacheControl(p.cacheControl);
     return [cc ? { ...b, cache_control: cc } : b];
   });
 }

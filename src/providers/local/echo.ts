@@ -55,7 +55,8 @@ export function echoSignature(reasoning: string): string {
  * `local/echo`: a deterministic stand-in for a language model that streams
  * the user's last message back, token by token, at a fixed pace. Honours
  * `max_tokens` (finish `length`; it limits the answer, not the reasoning)
- * and `stop` sequences; reports usage. Asked to reason, it first streams
+ * and `stop` sequences (the one that cut the answer is the finish's
+ * `stop_sequence`); reports usage. Asked to reason, it first streams
  * {@link echoReasoning} as one reasoning block, token by token, then its
  * {@link echoSignature}, and counts those tokens as `reasoning_tokens` (and
  * in the output tokens, as OpenAI and Anthropic do).
@@ -67,14 +68,19 @@ export async function* echoGenerate(
 ): AsyncGenerator<ChunkPayload> {
   let text = echoText(req);
   let reason = FinishReason.REASON_STOP;
+  let matched = "";
   for (const s of req.stop) {
     const at = s ? text.indexOf(s) : -1;
-    if (at >= 0) text = text.slice(0, at);
+    if (at >= 0) {
+      text = text.slice(0, at);
+      matched = s;
+    }
   }
   let tokens = splitTokens(text);
   if (req.maxTokens !== undefined && tokens.length > req.maxTokens) {
     tokens = tokens.slice(0, req.maxTokens);
     reason = FinishReason.REASON_LENGTH;
+    matched = "";
   }
   let out = 0;
   const reasoning = echoReasoning(req, tokens.length);
@@ -94,5 +100,5 @@ export async function* echoGenerate(
   }
   const reasoningTokens = reasoning?.length ?? 0;
   yield usagePayload({ inputTokens: promptTokens(req), outputTokens: out + reasoningTokens, reasoningTokens });
-  yield finishPayload(reason);
+  yield finishPayload(reason, matched);
 }

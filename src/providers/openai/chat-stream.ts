@@ -109,7 +109,8 @@ export function openAiStreamPayloads(
         const reason = str(c["finish_reason"]);
         if (reason) {
           finished = true;
-          emit(finishPayload(mapFinishReason(reason)));
+          // vLLM names the stop string that matched in `stop_reason` (a number when it was a stop token).
+          emit(finishPayload(mapFinishReason(reason), reason === "stop" ? str(c["stop_reason"]) : ""));
         }
       }
       if (isObj(j["usage"])) emit(mapUsage(j["usage"]));

@@ -3,7 +3,6 @@ import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
-import { upgradeLegacyRequest } from "../shared/legacy-request.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
@@ -71,8 +70,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       cached = { at: Date.now(), models };
       return models;
     },
-    generate(model, request, ctx) {
-      const req = upgradeLegacyRequest(request);
+    generate(model, req, ctx) {
       // Opened on the engine's first pull; then every pull goes straight to the payload stream.
       return new LazyStream(async () => {
         publishPhase(Phase.ProviderOpened);

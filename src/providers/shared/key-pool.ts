@@ -8,18 +8,6 @@ export interface UpstreamKey {
   readonly weight: number;
 }
 
-/**
- * `err` with `retryable` set and every other field kept as it is (status,
- * `retryAfterMs`, param, reason, cause, stack): the copy takes all of the
- * error's own properties, so a field added to SpillwayError later is kept too.
- */
-function retryableCopy(err: SpillwayError): SpillwayError {
-  const copy = Object.create(Object.getPrototypeOf(err) as object) as SpillwayError;
-  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err));
-  Object.defineProperty(copy, "retryable", { value: true, enumerable: true });
-  return copy;
-}
-
 /** How long a key refused by the upstream (401/403/429 without Retry-After) rests. */
 const DEFAULT_REST_MS = 30_000;
 
@@ -81,7 +69,7 @@ export class KeyPool {
     const now = this.now();
     const another = this.restUntil.some((t, j) => j !== i && t <= now);
     if (!another || err.retryable) return err;
-    return retryableCopy(err);
+    return err.with({ retryable: true, fromUpstream: true, cause: err });
   }
 
   /**

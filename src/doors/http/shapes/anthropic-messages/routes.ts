@@ -20,7 +20,8 @@ function keepAlive(ex: HttpExchange, encoder: AnthropicSseEncoder): NodeJS.Timeo
   return timer;
 }
 
-const example = (model: string): RouteExample => ({
+const example = (model = "local/echo"): RouteExample => ({
+  model,
   contentType: "application/json",
   body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
 });
@@ -31,7 +32,7 @@ function messagesRoute(pattern: string): HttpRoute {
     pattern,
     shape: anthropicShape,
     body: "json",
-    example,
+    example: () => example(),
     async handle(ex, call, body) {
       const parsed = parseMessages(body, ex.headers);
       const stream = await call.generate(parsed.request, parsed.fallbacks);
@@ -64,12 +65,17 @@ function countTokensRoute(pattern: string): HttpRoute {
     pattern,
     shape: anthropicShape,
     body: "json",
-    example,
+    example: () => example(),
     async handle(ex, _call, body, ctx) {
       const req = parseCountTokens(body, ex.headers);
       const lease = await ctx.engine.admission.admit(ex.principal, [req.model]);
       lease.release(0);
-      ctx.engine.router.resolve(req.model);
+      const route = ctx.engine.router.resolve(req.model);
+      // What would serve it, as the engine routes' x-spillway-* headers say.
+      ex.addHeaders([
+        ["x-spillway-provider", route.provider.name],
+        ["x-spillway-model", route.id],
+      ]);
       ex.json(200, { input_tokens: estimateInputTokens(req) });
     },
   };

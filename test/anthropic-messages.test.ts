@@ -68,6 +68,7 @@ describe("Anthropic Messages API on local/echo", () => {
       metadata: { user_id: "u-1" },
     });
     assert.deepEqual(msg.content, [{ type: "text", text: "alpha beta" }]);
+    assert.deepEqual([msg.stop_reason, msg.stop_sequence], ["stop_sequence", "STOP"], "echo says which stop sequence cut it");
   });
 
   it("thinking: echo reasons when asked, the block carries a signature, and it can be passed back", async () => {

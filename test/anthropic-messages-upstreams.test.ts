@@ -259,6 +259,27 @@ describe("Anthropic Messages API in front of upstreams", () => {
     ]);
   });
 
+  it("the SDK's beta namespace (?beta=true, betas → anthropic-beta) and newer thinking kinds reach an Anthropic upstream", async () => {
+    anthropic.script = () => ({ events: [messageStart(5), ...textBlock(0, ["beta ok"]), ...messageEnd("end_turn", 2)] });
+    const msg = await client.beta.messages
+      .stream({
+        model: "anthropic/claude-fake-1",
+        max_tokens: 100,
+        betas: ["interleaved-thinking-2025-05-14"],
+        thinking: { type: "adaptive" },
+        messages: [{ role: "user", content: "x" }],
+      })
+      .finalMessage();
+    assert.deepEqual(msg.content, [{ type: "text", text: "beta ok" }]);
+    assertAnthropicStream(await rec.bodies.at(-1)!);
+    const req = anthropic.requests[0]!;
+    assert.match(String(req.headers["anthropic-beta"]), /interleaved-thinking-2025-05-14/);
+    assert.deepEqual(req.body.thinking, { type: "adaptive" }, "a thinking kind Spillway does not type passes through");
+    const counted = await client.beta.messages.countTokens({ model: "anthropic/claude-fake-1", betas: ["token-counting-2024-11-01"], messages: [{ role: "user", content: "hi" }] });
+    assert.equal(counted.input_tokens, 5);
+    assert.equal(anthropic.requests.length, 1, "count_tokens asks no upstream");
+  });
+
   it("Anthropic upstream: stop_sequence comes back with the sequence, streamed and not", async () => {
     anthropic.script = () => ({ events: [messageStart(5), ...textBlock(0, ["abc "]), ...messageEnd("stop_sequence", 2, "END")] });
     const streamed = await client.messages.stream({ model: "anthropic/claude-fake-1", max_tokens: 50, stop_sequences: ["END"], messages: [{ role: "user", content: "x" }] }).finalMessage();

@@ -157,6 +157,19 @@ describe("Anthropic Messages API on local/echo", () => {
     assert.deepEqual(msg.content, [{ type: "text", text: "prefixed" }]);
   });
 
+  it("lists models in Anthropic's form under /anthropic/v1/models: aliases, then text models", async () => {
+    const c = new Anthropic({ baseURL: `${gw.origin}/anthropic`, apiKey: "unused", maxRetries: 0 });
+    const ids: string[] = [];
+    for await (const m of c.models.list()) ids.push(m.id);
+    assert.deepEqual(ids.slice(0, 2), ["claude-sonnet-4-5", "claude-haiku-4-5-20251001"]);
+    assert.ok(ids.includes("local/echo"));
+    assert.ok(!ids.includes("local/tts"), "only text models");
+    const one = await c.models.retrieve("claude-sonnet-4-5");
+    assert.equal(one.type, "model");
+    assert.match(one.display_name, /local\/echo/);
+    await assert.rejects(c.models.retrieve("nope"), Anthropic.NotFoundError);
+  });
+
   it("answers CORS preflight with Anthropic's browser headers allowed", async () => {
     const res = await fetch(`${gw.origin}/v1/messages`, { method: "OPTIONS" });
     assert.equal(res.status, 204);

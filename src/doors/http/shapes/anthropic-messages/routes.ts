@@ -3,6 +3,7 @@ import type { HttpRoute, RouteExample } from "../../route.js";
 import { pipeStream, SSE_HEADERS } from "../../sse.js";
 import { collectText } from "../collect.js";
 import { estimateInputTokens } from "./count-tokens.js";
+import { anthropicGetModelRoute, anthropicListModelsRoute } from "./models.js";
 import { messageJson } from "./json.js";
 import { parseCountTokens, parseMessages } from "./request.js";
 import { anthropicShape } from "./shape.js";
@@ -81,10 +82,16 @@ function countTokensRoute(pattern: string): HttpRoute {
   };
 }
 
-/** Anthropic's Messages API: `/v1/messages` and `/v1/messages/count_tokens`, also under `/anthropic`. */
+/**
+ * Anthropic's Messages API: `/v1/messages` and `/v1/messages/count_tokens`,
+ * also under `/anthropic`, and the model list in Anthropic's form under
+ * `/anthropic/v1/models` (`/v1/models` is OpenAI's).
+ */
 export const anthropicMessagesRoutes: readonly HttpRoute[] = [
   messagesRoute("/v1/messages"),
   messagesRoute("/anthropic/v1/messages"),
   countTokensRoute("/v1/messages/count_tokens"),
   countTokensRoute("/anthropic/v1/messages/count_tokens"),
+  anthropicListModelsRoute,
+  anthropicGetModelRoute,
 ];

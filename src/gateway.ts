@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -14,6 +15,9 @@ import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
+import { knownModelIds } from "./config/known-models.js";
+import { workerScrape } from "./observability/cluster-metrics.js";
+import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
 
@@ -31,6 +35,8 @@ export interface Gateway {
   readonly grpcPort: number | undefined;
   /** Metrics and logs. */
   readonly obs: Observability;
+  /** The port `/metrics` is served on when `metrics.port` puts it on its own (else undefined). */
+  readonly metricsPort: number | undefined;
   /**
    * Shuts down: reports not-ready and answers new requests with 503, lets
    * in-flight streams finish for up to `graceMs` (default 0), ends the rest
@@ -46,6 +52,8 @@ const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 export interface GatewayOptions {
   /** Where request log lines go; a JSON logger on stdout when absent. */
   readonly logger?: Logger;
+  /** Labels on the process metrics (`{ worker: "2" }` in a `--workers N` worker). */
+  readonly processLabels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -53,8 +61,10 @@ export interface GatewayOptions {
  * opens the doors. Ports of 0 bind free ports (see `httpPort`).
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({ knownModels: knownModelIds(config), maxModelLabels: config.metrics.maxModelLabels, processLabels: options.processLabels });
   const obs: Observability = { metrics, logger: options.logger ?? createLogger() };
+  // Under --workers N a scrape answers for every worker (the primary sums them).
+  if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
@@ -80,7 +90,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       metrics.upstreamErrors.inc({ provider: route.provider.name, code: Code[err.code] });
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
-    onFallback: (from, to) => metrics.fallbacks.inc({ from: from.id, to: to.id }),
+    onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
@@ -120,7 +130,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
   }
   const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
+  let metricsServer: MetricsServer | undefined;
+  const m = config.metrics;
+  if (m.port !== undefined && !cluster.isWorker) {
+    metricsServer = await startMetricsServer({ host: m.host ?? config.http.host, port: m.port, key: m.key, contentType: metrics.registry.contentType, scrape: metrics.scrape });
+  }
   return {
+    metricsPort: metricsServer?.port,
     engine,
     http,
     httpPort,
@@ -140,6 +157,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      await metricsServer?.close();
       await admission.close();
     },
   };

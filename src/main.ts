@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
@@ -40,11 +41,18 @@ async function main(): Promise<void> {
   // Validated in the primary too, so a bad config stops start-up once, with its message.
   const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
   if (workers > 1 && !isWorker()) {
-    await runPrimary({ workers, host: config.http.host, port: config.http.port, graceMs: config.shutdown.graceMs, tls: config.http.tls !== undefined });
+    await runPrimary({
+      workers,
+      host: config.http.host,
+      port: config.http.port,
+      graceMs: config.shutdown.graceMs,
+      tls: config.http.tls !== undefined,
+      metrics: { host: config.metrics.host ?? config.http.host, port: config.metrics.port, key: config.metrics.key },
+    });
     return;
   }
   const lifecycle = isWorker() ? startWorker(config.shutdown.graceMs) : undefined;
-  const gateway = await startGateway(config);
+  const gateway = await startGateway(config, isWorker() ? { processLabels: { worker: String(cluster.worker?.id ?? 0) } } : {});
   if (lifecycle) {
     lifecycle.serve(gateway);
     return;

@@ -20,6 +20,8 @@
 import cluster, { type Worker } from "node:cluster";
 import { createServer } from "node:net";
 import { logger } from "../observability/logger.js";
+import { primaryScrape, PROMETHEUS_CONTENT_TYPE } from "../observability/cluster-metrics.js";
+import { startMetricsServer, type MetricsServer } from "../observability/metrics-server.js";
 import { isReady, WORKER_HTTP_PORT_ENV, type ReadyMessage, type ShutdownMessage } from "./messages.js";
 
 /** Settings of the primary. */
@@ -32,6 +34,8 @@ export interface PrimaryOptions {
   readonly graceMs: number;
   /** Whether the HTTP port serves TLS (for the start-up message). */
   readonly tls?: boolean | undefined;
+  /** `metrics.port` etc.: the primary then serves every worker's metrics, summed, on that port. */
+  readonly metrics?: { readonly host: string; readonly port: number | undefined; readonly key: string | undefined } | undefined;
 }
 
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -71,6 +75,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   let failed = false;
   const restarts: number[] = [];
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
+  // Workers' /metrics scrapes come here and are answered with every worker's metrics summed.
+  const scrape = primaryScrape();
+  let metricsServer: MetricsServer | undefined;
+  if (opts.metrics?.port !== undefined) {
+    metricsServer = await startMetricsServer({ host: opts.metrics.host, port: opts.metrics.port, key: opts.metrics.key, contentType: PROMETHEUS_CONTENT_TYPE, scrape });
+  }
 
   const stop = (signal: string, code = 0): void => {
     if (stopping) return;
@@ -97,7 +107,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
             else w.process.kill("SIGTERM");
           }),
       ),
-    ).then(() => {
+    ).then(async () => {
+      await metricsServer?.close();
       logger.info("stopped");
       process.exit(failed ? 1 : 0);
     });
@@ -140,7 +151,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   await Promise.all(rest.map((w) => waitReady(w).catch(() => undefined)));
   if (stopping) return;
   logger.info(
-    { http: ready.http, grpc: ready.grpc, workers: opts.workers, providers: ready.providers },
+    { http: ready.http, grpc: ready.grpc, metrics: metricsServer?.port, workers: opts.workers, providers: ready.providers },
     `spillway listening on ${opts.tls ? "https" : "http"}://${opts.host}:${ready.http} (${opts.workers} workers)`,
   );
 }

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
+import OpenAI from "openai";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { CacheControl, ContentPart, FilePart, GenerateRequest, ImagePart, Message } from "../src/gen/spillway/v1/request.js";
 import { ResponseFormat_Type } from "../src/gen/spillway/v1/request.js";
@@ -298,7 +299,7 @@ describe("typed request fields at the upstreams", () => {
     assert.equal(openai.requests.at(-1)!.body.reasoning_effort, undefined);
   });
 
-  it("openai/… chat: a file only by URL, or an image in a tool result, is refused naming the part", async () => {
+  it("a file only by URL (chat), an image in a tool result (chat), an image with neither data nor URL (every provider) is refused naming the part", async () => {
     let r = await readAll(client.generate(generateRequest("openai/gpt-fake", "", { messages: [msg("user", { contents: [text("see"), file({ url: "https://example.com/a.pdf" })] })] })));
     assert.equal(r.error?.code, status.INVALID_ARGUMENT);
     assert.equal(trailer(r.error, "spillway-error-param"), "messages[0].content[1]");
@@ -314,6 +315,11 @@ describe("typed request fields at the upstreams", () => {
     );
     assert.equal(r.error?.code, status.INVALID_ARGUMENT);
     assert.equal(trailer(r.error, "spillway-error-param"), "messages[1].content[0]");
+    for (const model of ["openai/gpt-fake", "native/gpt-fake", "anthropic/claude-fake-1"]) {
+      r = await readAll(client.generate(generateRequest(model, "", { messages: [msg("user", { contents: [text("see"), image({})] })] })));
+      assert.equal(r.error?.code, status.INVALID_ARGUMENT, model);
+      assert.equal(trailer(r.error, "spillway-error-param"), "messages[0].content[1]", model);
+    }
   });
 
   it("native Responses: text.format, reasoning {effort, summary} with encrypted content included, OpenAI reasoning items carried back, input parts", async () => {
@@ -375,6 +381,27 @@ describe("typed request fields at the upstreams", () => {
     });
   });
 
+  it("through the HTTP Responses shape with the openai SDK: a reasoning item with encrypted_content is carried back to the native upstream", async () => {
+    openai.script = () => ({ events: upstreamResponses({ text: ["ok"] }), done: false });
+    const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+    await sdk.responses.create({
+      model: "native/gpt-fake",
+      reasoning: { effort: "low", summary: "auto" },
+      input: [
+        { role: "user", content: "first" },
+        { type: "reasoning", id: "rs_9", summary: [{ type: "summary_text", text: "thought" }], encrypted_content: "enc-9" },
+        { role: "assistant", content: "answer" },
+        { role: "user", content: "second" },
+      ],
+    });
+    const up = openai.requests.at(-1)!;
+    assert.equal(up.url, "/v1/responses");
+    assertSchema("CreateResponse", up.body);
+    assert.deepEqual(up.body.input[1], { type: "reasoning", id: "rs_9", summary: [{ type: "summary_text", text: "thought" }], encrypted_content: "enc-9" });
+    assert.deepEqual(up.body.include, ["reasoning.encrypted_content"]);
+    assert.deepEqual(up.body.reasoning, { effort: "low", summary: "auto" });
+  });
+
   it("native Responses: fields the Responses API lacks (seed, penalties, audio) send the chat to /chat/completions", async () => {
     for (const extra of [{ seed: 1 }, { presencePenalty: 0.1 }, { messages: [msg("user", { contents: [audio(WAV, "mp3")] })] }] as Array<Partial<GenerateRequest>>) {
       await call(generateRequest("native/gpt-fake", "x", extra));
@@ -392,5 +419,6 @@ describe("anthropicHeaders", () => {
       "x-api-key": "k",
     });
     assert.deepEqual(anthropicHeaders(base, {}), { "anthropic-version": ANTHROPIC_VERSION, "anthropic-beta": "a-1, b-2", "x-api-key": "k" });
+    assert.throws(() => anthropicHeaders(base, { "anthropic-beta": "x\r\ny: z" }), (e: Error & { param?: string }) => e.param === "anthropic-beta");
   });
 });

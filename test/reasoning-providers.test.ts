@@ -170,6 +170,19 @@ describe("reasoning streams through the gRPC door", () => {
     assert.equal(usageOf(chunks).reasoningTokens, 15);
   });
 
+  it("Responses passthrough: a summary in several parts reads as paragraphs", async () => {
+    const frames = upstreamResponses({ reasoning: { id: "rs_3", summaryParts: [["First", " part."], ["Second."]] }, text: ["ok"] });
+    for (const f of frames) assertSchema("ResponseStreamEvent", JSON.parse(parseSse(f)[0]!.data));
+    openai.script = () => ({ events: frames, done: false });
+    const { chunks } = await readAll(client.generate(generateRequest("native/gpt-fake", "q")));
+    assert.equal(
+      reasoningOf(chunks)
+        .map((d) => d.text)
+        .join(""),
+      "First part.\n\nSecond.",
+    );
+  });
+
   it("Responses passthrough: a reasoning item whose summary came only with output_item.done still brings it", async () => {
     const frames = upstreamResponses({ reasoning: { id: "rs_2", summary: ["Whole summary"] }, text: ["ok"] }).filter((f) => !f.includes("reasoning_summary_text.delta"));
     openai.script = () => ({ events: frames, done: false });

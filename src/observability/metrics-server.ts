@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { timingSafeEqual, createHash } from "node:crypto";
+import { keyMatches } from "../engine/admission.js";
 
 /** Settings of {@link startMetricsServer}. */
 export interface MetricsServerOptions {
@@ -17,15 +17,6 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
-
-/** Whether `authorization` carries `key` (compared in constant time); true when no key is required. */
-export function metricsKeyOk(key: string | undefined, authorization: string | undefined): boolean {
-  if (!key) return true;
-  const presented = (authorization ?? "").replace(/^bearer\s+/i, "").trim();
-  return timingSafeEqual(digest(presented), digest(key));
-}
-
 /**
  * `/metrics` on a port of its own (`metrics.port`), so operators can keep it
  * off the public port: GET /metrics answers the scrape, anything else 404.
@@ -36,7 +27,7 @@ export function startMetricsServer(o: MetricsServerOptions): Promise<MetricsServ
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
-    if (!metricsKeyOk(o.key, req.headers.authorization)) {
+    if (o.key && !keyMatches(o.key, req.headers.authorization)) {
       res.writeHead(401, { "content-type": "text/plain", "www-authenticate": "Bearer" }).end("a metrics key is required\n");
       return;
     }

@@ -29,6 +29,8 @@ export interface Metrics {
   readonly fallbacks: Counter<"from" | "to">;
   readonly tokens: Counter<"direction" | "provider">;
   readonly audioSeconds: Counter<"direction" | "provider">;
+  /** Config reloads by outcome (`ok`, `invalid`: refused, the old config stays). */
+  readonly configReloads: Counter<"outcome">;
   /** The `model` label value for a model id: bounded (see {@link LabelBound}), so clients cannot grow the series. */
   modelLabel(id: string): string;
   /**
@@ -104,6 +106,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     retries: new Counter({ name: "spillway_retries_total", help: "Retries of a provider before the first chunk.", labelNames: ["provider"], registers }),
     fallbacks: new Counter({ name: "spillway_fallbacks_total", help: "Fallbacks from one model to another.", labelNames: ["from", "to"], registers }),
     tokens: new Counter({ name: "spillway_tokens_total", help: "Tokens in (prompt) and out (completion).", labelNames: ["direction", "provider"], registers }),
+    configReloads: new Counter({ name: "spillway_config_reloads_total", help: "Config reloads by outcome (invalid: refused, the old config stays).", labelNames: ["outcome"], registers }),
     audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
   };
 }

@@ -15,8 +15,10 @@ export interface UpstreamCall {
 export interface UpstreamReasoning {
   /** The item's id (`rs_…`). */
   id: string;
-  /** Summary pieces (`response.reasoning_summary_text.delta`). */
+  /** Summary pieces (`response.reasoning_summary_text.delta`) of one summary part. */
   summary?: string[];
+  /** Several summary parts, each its pieces (instead of `summary`). */
+  summaryParts?: string[][];
   /** Reasoning text pieces (`response.reasoning_text.delta`, as open-weight models send them). */
   text?: string[];
   /** `encrypted_content` of the finished item (`output_item.done`). */
@@ -54,18 +56,19 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
     const outputIndex = output.length;
     ev("response.output_item.added", { output_index: outputIndex, item });
     const where = { item_id: r.id, output_index: outputIndex };
-    if (r.summary) {
-      ev("response.reasoning_summary_part.added", { ...where, summary_index: 0, part: { type: "summary_text", text: "" } });
-      for (const delta of r.summary) ev("response.reasoning_summary_text.delta", { ...where, summary_index: 0, delta });
-      const text = r.summary.join("");
-      ev("response.reasoning_summary_text.done", { ...where, summary_index: 0, text });
-      ev("response.reasoning_summary_part.done", { ...where, summary_index: 0, part: { type: "summary_text", text } });
-    }
+    const parts = r.summaryParts ?? (r.summary ? [r.summary] : []);
+    parts.forEach((pieces, summary_index) => {
+      ev("response.reasoning_summary_part.added", { ...where, summary_index, part: { type: "summary_text", text: "" } });
+      for (const delta of pieces) ev("response.reasoning_summary_text.delta", { ...where, summary_index, delta });
+      const text = pieces.join("");
+      ev("response.reasoning_summary_text.done", { ...where, summary_index, text });
+      ev("response.reasoning_summary_part.done", { ...where, summary_index, part: { type: "summary_text", text } });
+    });
     for (const delta of r.text ?? []) ev("response.reasoning_text.delta", { ...where, content_index: 0, delta });
     if (r.text) ev("response.reasoning_text.done", { ...where, content_index: 0, text: r.text.join("") });
     const done: Record<string, unknown> = {
       ...item,
-      summary: r.summary ? [{ type: "summary_text", text: r.summary.join("") }] : [],
+      summary: parts.map((pieces) => ({ type: "summary_text", text: pieces.join("") })),
       ...(r.text ? { content: [{ type: "reasoning_text", text: r.text.join("") }] } : {}),
       ...(r.encrypted ? { encrypted_content: r.encrypted } : {}),
     };

@@ -3,6 +3,7 @@ import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
+import { invalidArgument } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import { getJson, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
@@ -31,11 +32,15 @@ export const ANTHROPIC_VERSION = "2023-06-01";
  * sent for Anthropic upstreams (`GenerateRequest.upstream_headers`): its
  * `anthropic-version` replaces the default, its `anthropic-beta` flags are
  * added to the configured ones (each flag once). Nothing else the client
- * sent is forwarded.
+ * sent is forwarded. A value that is not printable ASCII is a 400 naming the header.
  */
 export function anthropicHeaders(base: Readonly<Record<string, string>>, fromClient: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = Object.fromEntries(Object.entries(base).map(([k, v]) => [k.toLowerCase(), v]));
   const client = new Map(Object.entries(fromClient).map(([k, v]) => [k.toLowerCase(), v]));
+  for (const name of ["anthropic-version", "anthropic-beta"]) {
+    const v = client.get(name);
+    if (v !== undefined && !/^[\x20-\x7e]*$/.test(v)) throw invalidArgument(`Invalid '${name}' header: only printable ASCII is allowed.`, name);
+  }
   const version = client.get("anthropic-version");
   if (version) out["anthropic-version"] = version;
   const beta = client.get("anthropic-beta");

@@ -54,6 +54,12 @@ function inBandError(provider: string, e: unknown): SpillwayError {
 }
 
 /**
+ * Maps a host's own fields of one streamed chunk (Azure's content filter
+ * results), after the shared mapping of the same chunk; may emit payloads.
+ */
+export type ChatChunkHook = (chunk: Obj, emit: (p: ChunkPayload) => void) => void;
+
+/**
  * Translates an OpenAI-style SSE body (chat completions, or legacy
  * completions when `legacy` is set) into chunk payloads: content as text,
  * `delta.reasoning_content` / `delta.reasoning` (the reasoning
@@ -69,6 +75,7 @@ export function openAiStreamPayloads(
   signal: AbortSignal,
   legacy: boolean,
   alive?: () => void,
+  onChunk?: ChatChunkHook,
 ): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
   return new SsePushStream<ChunkPayload>(body, provider, {
@@ -114,6 +121,7 @@ export function openAiStreamPayloads(
         }
       }
       if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
+      onChunk?.(j, emit);
       return false;
     },
     onBodyEnd() {

@@ -14,8 +14,8 @@ import { type Obj, isObj, amount as num } from "../shared/json.js";
 export interface OpenAiUpstream {
   /** The provider's name (prefix of its model ids). */
   readonly name: string;
-  /** Base URL including `/v1`. */
-  readonly base: string;
+  /** The URL of an API route (`/audio/speech`, `/audio/transcriptions`) for `model` (see `OpenAiDialect.url`). */
+  readonly url: (route: string, model: string) => string;
   /**
    * Runs one upstream request with the provider's headers plus `extra`,
    * authorized with a key from its pool (rotating, resting refused keys).
@@ -62,7 +62,7 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
   if (req.speed && req.speed !== 1) body["speed"] = req.speed;
   if (req.instructions) body["instructions"] = req.instructions;
   if (speechSse(model)) body["stream_format"] = "sse";
-  const res = await up.send(ctx, {}, (h) => postJson(up.name, `${up.base}/audio/speech`, body, h, ctx.signal));
+  const res = await up.send(ctx, {}, (h) => postJson(up.name, up.url("/audio/speech", model), body, h, ctx.signal));
   const audio = (data: Uint8Array): ChunkPayload => ({
     $case: "audio",
     value: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), encoding, sampleRate: encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ? OPENAI_PCM_RATE : 0, channels: 1 },
@@ -132,7 +132,7 @@ export async function* openAiTranscribe(
     data: audio,
   });
   const res = await up.send(ctx, { "content-type": form.contentType }, async (headers) => {
-    const r = await upstreamRequest(up.name, `${up.base}/audio/transcriptions`, { method: "POST", headers, body: form.body, signal: ctx.signal });
+    const r = await upstreamRequest(up.name, up.url("/audio/transcriptions", model), { method: "POST", headers, body: form.body, signal: ctx.signal });
     if (!r.ok) throw await upstreamError(up.name, r);
     return r;
   });

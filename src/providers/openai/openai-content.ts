@@ -5,9 +5,11 @@ import { base64, dataUrl } from "../shared/request-fields.js";
 /** An OpenAI content part (chat or Responses) as sent upstream. */
 export type OpenAiPart = Record<string, unknown>;
 
-/** The URL OpenAI takes for an image: its URL as given, or its bytes as a `data:` URL. */
-export function imageUrl(image: ImagePart): string {
-  return image.data.length > 0 ? dataUrl(image.mediaType || "image/png", image.data) : image.url;
+/** The URL OpenAI takes for an image: its bytes as a `data:` URL, or its URL as given; a 400 naming `where` when it has neither. */
+export function imageUrl(image: ImagePart, where: string): string {
+  if (image.data.length > 0) return dataUrl(image.mediaType || "image/png", image.data);
+  if (!image.url) throw invalidArgument(`Invalid '${where}': an image needs its data or a URL.`, where);
+  return image.url;
 }
 
 /** A file's bytes as the `data:` URL OpenAI's `file_data` takes. */
@@ -33,7 +35,7 @@ function chatPart(p: ContentPart, i: number, j: number): OpenAiPart | undefined 
     case "refusal":
       return { type: "refusal", refusal: part.value };
     case "image":
-      return { type: "image_url", image_url: { url: imageUrl(part.value), ...(part.value.detail ? { detail: part.value.detail } : {}) } };
+      return { type: "image_url", image_url: { url: imageUrl(part.value, at(i, j)), ...(part.value.detail ? { detail: part.value.detail } : {}) } };
     case "inputAudio":
       return { type: "input_audio", input_audio: { data: base64(part.value.data), format: part.value.format } };
     case "file": {
@@ -78,7 +80,7 @@ export function chatContent(m: Message, i: number): string | OpenAiPart[] {
  * are not content here (they are items, see responses-body.ts); audio is
  * never asked for, since requests with audio do not fit the Responses API.
  */
-export function responsesPart(p: ContentPart, role: string): OpenAiPart | undefined {
+export function responsesPart(p: ContentPart, role: string, where: string): OpenAiPart | undefined {
   const part = p.part;
   switch (part?.$case) {
     case "text":
@@ -86,10 +88,11 @@ export function responsesPart(p: ContentPart, role: string): OpenAiPart | undefi
     case "refusal":
       return { type: "refusal", refusal: part.value };
     case "image":
-      return { type: "input_image", image_url: imageUrl(part.value), detail: part.value.detail || "auto" };
+      return { type: "input_image", image_url: imageUrl(part.value, where), detail: part.value.detail || "auto" };
     case "file": {
       const f = part.value;
       if (f.text) return { type: "input_text", text: f.text };
+      if (f.data.length === 0 && !f.fileId && !f.url) throw invalidArgument(`Invalid '${where}': a file needs its data, a URL or a file id.`, where);
       const file: OpenAiPart = { type: "input_file" };
       if (f.fileId) file["file_id"] = f.fileId;
       if (f.data.length > 0) file["file_data"] = fileData(f);

@@ -40,23 +40,23 @@ function reasoningItems(m: Message): Item[] {
   });
 }
 
-/** A message's typed parts as Responses input parts (those it has a form for). */
-function partsOf(m: Message, role: string): Item[] {
-  return m.contents.flatMap((p) => {
-    const part = responsesPart(p, role);
+/** A message's typed parts as Responses input parts (those it has a form for); `i` is the message's index, for errors. */
+function partsOf(m: Message, i: number, role: string): Item[] {
+  return m.contents.flatMap((p, j) => {
+    const part = responsesPart(p, role, `messages[${i}].content[${j}]`);
     return part ? [part] : [];
   });
 }
 
-function itemsOf(m: Message): Item[] {
+function itemsOf(m: Message, i: number): Item[] {
   if (m.role === "tool") {
     // A function_call_output takes a string, or input parts when the result carries images or files.
-    const parts = partsOf(m, "user");
+    const parts = partsOf(m, i, "user");
     const output = m.contents.length === 0 ? m.content : parts.every((p) => p["type"] === "input_text") ? parts.map((p) => p["text"]).join("") : parts;
     return [{ type: "function_call_output", call_id: m.toolCallId, output }];
   }
   const out: Item[] = reasoningItems(m);
-  const parts = partsOf(m, m.role);
+  const parts = partsOf(m, i, m.role);
   if (parts.length > 0) out.push({ type: "message", role: m.role, content: parts });
   else if (m.contents.length === 0 && (m.content || m.toolCalls.length === 0)) out.push({ type: "message", role: m.role, content: m.content });
   for (const c of m.toolCalls) out.push({ type: "function_call", call_id: c.id, name: c.name, arguments: c.arguments });
@@ -102,7 +102,7 @@ export function responsesBody(model: string, req: GenerateRequest): Record<strin
   const effort = reasoningEffort(req.reasoning);
   const summary = req.reasoning && !req.reasoning.disabled ? req.reasoning.summary : "";
   if (effort || summary) body["reasoning"] = { ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) };
-  const input = req.messages.flatMap(itemsOf);
+  const input = req.messages.flatMap((m, i) => itemsOf(m, i));
   if (body["reasoning"] || input.some((i) => i["type"] === "reasoning")) body["include"] = ["reasoning.encrypted_content"];
   if (req.user) body["user"] = req.user;
   if (Object.keys(req.metadata).length > 0) body["metadata"] = req.metadata;

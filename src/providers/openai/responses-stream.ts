@@ -44,11 +44,12 @@ interface Call {
   sent: boolean;
 }
 
-/** A reasoning output item being streamed: its reasoning block index and whether text came. */
+/** A reasoning output item being streamed: its reasoning block index, whether text came, the summary part being streamed. */
 interface ReasoningItem {
   readonly index: number;
   readonly id: string;
   sentText: boolean;
+  summaryIndex: number;
 }
 
 /**
@@ -60,7 +61,8 @@ interface ReasoningItem {
  * `response.completed` / `response.incomplete` bring usage and the finish
  * reason. Each `reasoning` output item becomes a reasoning block numbered in
  * order of appearance, carrying the item's id: `reasoning_summary_text.delta`s
- * as summary text, `reasoning_text.delta`s as reasoning text, and at
+ * as summary text (the parts of a summary joined by a blank line, as the
+ * Responses shape reads them back), `reasoning_text.delta`s as reasoning text, and at
  * `output_item.done` its `encrypted_content` (and its summary, when no
  * delta brought it). `error` and `response.failed` fail the stream; a body that ends
  * without a terminal event is a truncation and fails too.
@@ -75,8 +77,12 @@ export function responsesStreamPayloads(body: Readable, provider: string, signal
     const r = reasoningOf(j);
     const text = str(j["delta"]);
     if (!r || !text) return;
+    // A summary in several parts reads as paragraphs: a new part starts after a blank line.
+    const part = summary ? num(j["summary_index"]) : r.summaryIndex;
+    const lead = summary && r.sentText && part !== r.summaryIndex ? "\n\n" : "";
+    r.summaryIndex = part;
     r.sentText = true;
-    emit(reasoningPayload({ index: r.index, id: r.id, text, summary }));
+    emit(reasoningPayload({ index: r.index, id: r.id, text: lead + text, summary }));
   };
   const callOf = (j: Obj): Call | undefined => calls.get(str(j["item_id"])) ?? calls.get(`#${num(j["output_index"])}`);
   return new SsePushStream<ChunkPayload>(
@@ -102,7 +108,7 @@ export function responsesStreamPayloads(body: Readable, provider: string, signal
             const r = item["type"] === "reasoning" ? reasoningOf({ item_id: item["id"], output_index: j["output_index"] }) : undefined;
             if (!r) return false;
             if (!r.sentText && Array.isArray(item["summary"])) {
-              const text = item["summary"].map((p: unknown) => str(obj(p)["text"])).join("");
+              const text = item["summary"].map((p: unknown) => str(obj(p)["text"])).join("\n\n");
               if (text) emit(reasoningPayload({ index: r.index, id: r.id, text, summary: true }));
             }
             const encrypted = str(item["encrypted_content"]);
@@ -112,7 +118,7 @@ export function responsesStreamPayloads(body: Readable, provider: string, signal
           case "response.output_item.added": {
             const item = obj(j["item"]);
             if (item["type"] === "reasoning") {
-              const r: ReasoningItem = { index: nextReasoning++, id: str(item["id"]), sentText: false };
+              const r: ReasoningItem = { index: nextReasoning++, id: str(item["id"]), sentText: false, summaryIndex: 0 };
               reasoning.set(r.id, r);
               reasoning.set(`#${num(j["output_index"])}`, r);
               return false;

@@ -2,7 +2,7 @@ import type { HttpRoute } from "../route.js";
 import { openAiShape } from "../shapes/openai/shape.js";
 import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
-import { metricsKeyOk } from "../../../observability/metrics-server.js";
+import { keyMatches } from "../../../engine/admission.js";
 
 /** `GET /healthz`: the process is up and serving; `pid` tells `--workers` processes apart. */
 export const healthRoute: HttpRoute = {
@@ -50,7 +50,7 @@ export const metricsRoute: HttpRoute = {
     if (config.metrics.port !== undefined) {
       throw new SpillwayError(Code.NotFound, "Metrics are served on their own port (metrics.port).", { reason: "unknown_url" });
     }
-    if (!metricsKeyOk(config.metrics.key, ex.headers["authorization"])) {
+    if (config.metrics.key && !keyMatches(config.metrics.key, ex.headers["authorization"])) {
       throw new SpillwayError(Code.Unauthenticated, "A metrics key is required: send it as 'Authorization: Bearer <key>'.", { reason: "invalid_api_key" });
     }
     ex.send(200, obs.metrics.registry.contentType, await obs.metrics.scrape());

@@ -185,3 +185,32 @@ describe("Anthropic Messages API bad input", () => {
     assert.deepEqual(((await res.json()) as any).content, [{ type: "text", text: "hi" }]);
   });
 });
+
+describe("Anthropic Messages API when the gateway is at capacity", () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ limits: { maxConcurrentStreams: 1 }, providers: { local: { type: "local", tokenDelayMs: 200 } } });
+  });
+  after(() => gw.close());
+
+  it("a stream over the gateway's stream limit is a 529 overloaded_error (the SDK's OverloadedError), with Retry-After", async () => {
+    const client = new Anthropic({ baseURL: gw.origin, apiKey: "x", maxRetries: 0 });
+    const first = client.messages.stream({ model: "local/echo", max_tokens: 50, messages: [{ role: "user", content: "a b c d e f g h" }] });
+    await new Promise<void>((resolve) => first.on("text", () => resolve()));
+    const res = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "local/echo", max_tokens: 5, messages: [{ role: "user", content: "x" }] }),
+    });
+    assert.equal(res.status, 529);
+    assert.ok(res.headers.get("retry-after"));
+    assertAnthropicError(await res.json(), "overloaded_error");
+    await assert.rejects(client.messages.create({ model: "local/echo", max_tokens: 5, messages: [{ role: "user", content: "x" }] }), (e: any) => {
+      assert.equal(e.status, 529);
+      assert.equal(e.constructor.name, "OverloadedError");
+      return true;
+    });
+    first.abort();
+    await first.done().catch(() => undefined);
+  });
+});

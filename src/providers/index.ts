@@ -1,6 +1,8 @@
 import type { Config } from "../config/schema.js";
 import type { Provider } from "../engine/provider.js";
 import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
+import { createDeepgramProvider } from "./deepgram/deepgram-provider.js";
+import { createElevenLabsProvider } from "./elevenlabs/elevenlabs-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -20,6 +22,16 @@ export function createProviders(config: Config): Provider[] {
       case "anthropic": {
         const { type: _anthropic, ...settings } = p;
         out.push(createAnthropicProvider({ name, ...settings }));
+        break;
+      }
+      case "deepgram": {
+        const { type: _deepgram, ...settings } = p;
+        out.push(createDeepgramProvider({ name, ...settings }));
+        break;
+      }
+      case "elevenlabs": {
+        const { type: _elevenlabs, ...settings } = p;
+        out.push(createElevenLabsProvider({ name, ...settings }));
         break;
       }
     }

@@ -10,10 +10,13 @@ import { deepgramPrerecorded } from "./prerecorded.js";
 import type { DeepgramListenSettings, DeepgramUpstream } from "./upstream.js";
 
 /** Settings of a Deepgram upstream (config `type: deepgram`). */
-export interface DeepgramProviderOptions extends UpstreamProviderOptions, Partial<DeepgramListenSettings> {
+export interface DeepgramProviderOptions extends UpstreamProviderOptions, OptionalSettings {
   /** `https://api.deepgram.com`; the live WebSocket is the same host as wss:// (ws:// for http://). */
   readonly baseUrl: string;
 }
+
+/** Each recognition setting may be left out (or undefined) for its default. */
+type OptionalSettings = { readonly [K in keyof DeepgramListenSettings]?: DeepgramListenSettings[K] | undefined };
 
 /** Models listed when config names none. */
 const DEFAULT_MODELS = ["nova-3", "nova-2"];

@@ -86,8 +86,9 @@ export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<Upstrea
         size += d.length;
       });
       const done = (): void => {
-        const retryAfter = res.headers["retry-after"];
-        fail(o.refused(res.statusCode ?? 502, Buffer.concat(parts).toString("utf8").slice(0, MAX_ERROR_BODY), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter));
+        const header: string | string[] | undefined = res.headers["retry-after"];
+        const retryAfter = Array.isArray(header) ? header[0] : header;
+        fail(o.refused(res.statusCode ?? 502, Buffer.concat(parts).toString("utf8").slice(0, MAX_ERROR_BODY), retryAfter));
         ws.terminate();
       };
       res.once("end", done);

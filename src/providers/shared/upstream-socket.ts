@@ -6,6 +6,7 @@
  * aborting the call closes the socket at once (the upstream sees a close
  * frame, then the TCP connection goes).
  */
+import type { ClientRequest, IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -78,7 +79,7 @@ export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<Upstrea
       fail(SpillwayError.from(o.signal.reason));
     };
     o.signal.addEventListener("abort", onAbort, { once: true });
-    ws.once("unexpected-response", (_req, res) => {
+    ws.once("unexpected-response", (_req: ClientRequest, res: IncomingMessage) => {
       const parts: Buffer[] = [];
       let size = 0;
       res.on("data", (d: Buffer) => {
@@ -87,7 +88,7 @@ export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<Upstrea
       });
       const done = (): void => {
         const header: string | string[] | undefined = res.headers["retry-after"];
-        const retryAfter = Array.isArray(header) ? header[0] : header;
+        const retryAfter = typeof header === "string" ? header : header?.[0];
         fail(o.refused(res.statusCode ?? 502, Buffer.concat(parts).toString("utf8").slice(0, MAX_ERROR_BODY), retryAfter));
         ws.terminate();
       };

@@ -8,8 +8,9 @@
  * sentence also with `flush`, so speech starts at the first sentence end
  * without waiting for ElevenLabs' buffer to fill; `{"text": ""}` ends the
  * input. The audio comes back base64 in `{"audio": …}` messages, then
- * `{"isFinal": true}`. An error message, or a close before `isFinal`,
- * fails the stream; aborting the call closes the socket (ElevenLabs stops
+ * `{"isFinal": true}`. Text that ends without any is no speech: the socket
+ * is closed and the stream ends empty. An error message, or a close before
+ * `isFinal`, fails the stream; aborting the call closes the socket (ElevenLabs stops
  * generating).
  */
 import type { SynthesizeRequest } from "../../gen/spillway/v1/request.js";
@@ -72,7 +73,7 @@ export async function* elevenLabsSpeechFromText(
       }
     }
     if (pump.error) throw pump.error;
-    if (!final) throw socketClosedError(up.name, socket.closed, "speech stream");
+    if (!final && !pump.empty) throw socketClosedError(up.name, socket.closed, "speech stream");
     yield usagePayload({ inputTokens: 0, outputAudioSeconds: chunker.seconds });
     yield finishPayload(FinishReason.REASON_STOP);
   } finally {
@@ -85,6 +86,9 @@ export async function* elevenLabsSpeechFromText(
 class TextPump {
   /** Why the text could not be sent (its source failed). */
   error: SpillwayError | undefined;
+  /** The text ended without any: there is nothing to speak, and the socket was closed. */
+  empty = false;
+  private sent = false;
   private stopped = false;
   private readonly source: AsyncIterator<string>;
 
@@ -108,6 +112,7 @@ class TextPump {
 
   private sendText(piece: string): void {
     if (!piece) return;
+    this.sent = true;
     const m: Record<string, unknown> = { text: piece, try_trigger_generation: true };
     if (SENTENCE_END.test(piece)) m["flush"] = true;
     this.socket.send(JSON.stringify(m));
@@ -120,6 +125,11 @@ class TextPump {
       if (this.stopped || !this.socket.isOpen) return;
       if (r.done) break;
       this.sendText(r.value);
+    }
+    if (!this.sent) {
+      this.empty = true;
+      this.socket.close(1000, "no text");
+      return;
     }
     this.socket.send('{"text":""}');
   }

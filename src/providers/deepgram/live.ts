@@ -147,6 +147,9 @@ class AudioPump {
       }
     }
     clearTimeout(this.timer);
+    // An input that ended because its call was cancelled (gRPC ends the request stream first) is not a finished input.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.stopped || this.ctx.signal.aborted) return;
     this.socket.send('{"type":"Finalize"}');
     this.closeSent = this.socket.send('{"type":"CloseStream"}');
   }

@@ -68,7 +68,7 @@ async function transcribeGrpc(pcm: Buffer, config = transcribeConfig("deepgram/n
   const c = spillwayClient(gw.grpcAddress!);
   try {
     const call = c.transcribe();
-    const result = readAll(call as never);
+    const result = readAll(call);
     call.write({ input: { $case: "config", value: config } });
     const step = config.encoding === AudioEncoding.AUDIO_ENCODING_PCMU ? 160 : (RATE / 50) * 2;
     for (let at = 0; at < pcm.length; at += step) {
@@ -229,7 +229,7 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
   it("16-bit PCM without a sample rate is INVALID_ARGUMENT naming sample_rate", async () => {
     const { error } = await transcribeGrpc(tone(100), transcribeConfig("deepgram/nova-3", 0));
     assert.equal(error?.code, GrpcStatus.INVALID_ARGUMENT);
-    assert.match(error!.details, /sample_rate/);
+    assert.match(error.details, /sample_rate/);
   });
 
   it("a refused handshake is a status before any chunk", async () => {
@@ -238,7 +238,7 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
       const { chunks, error } = await transcribeGrpc(tone(200));
       assert.equal(chunks.length, 0);
       assert.equal(error?.code, GrpcStatus.RESOURCE_EXHAUSTED);
-      assert.match(error!.details, /enough credits/);
+      assert.match(error.details, /enough credits/);
     } finally {
       fake.script = {};
     }
@@ -264,7 +264,7 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
       const { chunks, error } = await transcribeGrpc(tone(200));
       assert.equal(chunks.length, 0);
       assert.equal(error?.code, GrpcStatus.INVALID_ARGUMENT);
-      assert.match(error!.details, /DATA-0000/);
+      assert.match(error.details, /DATA-0000/);
     } finally {
       fake.script = {};
     }
@@ -279,7 +279,7 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
     try {
       const c = spillwayClient(slow.grpcAddress!);
       const call = c.transcribe();
-      const result = readAll(call as never);
+      const result = readAll(call);
       call.write({ input: { $case: "config", value: transcribeConfig("deepgram/nova-3", RATE) } });
       const pcm = Buffer.concat([tone(400), quiet(400)]);
       for (let at = 0; at < pcm.length; at += 640) {

@@ -222,7 +222,7 @@ export async function startFakeElevenLabs(script: ElevenLabsScript = {}): Promis
         if (s.errorMessage) {
           finished = true;
           ws.send(JSON.stringify(s.errorMessage));
-          ws.close(1008, String(s.errorMessage["error"] ?? "error"));
+          ws.close(1008, typeof s.errorMessage["error"] === "string" ? s.errorMessage["error"] : "error");
           return;
         }
         const key = msg["xi_api_key"] ?? headers["xi-api-key"];

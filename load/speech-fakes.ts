@@ -8,7 +8,7 @@
  *
  *   npx tsx load/speech-fakes.ts
  */
-import { chatEvents, startFakeOpenAi } from "../test/helpers/fake-openai.js";
+import { chatChunk, startFakeOpenAi, usageChunk } from "../test/helpers/fake-openai.js";
 import { startFakeDeepgram } from "../test/helpers/fake-deepgram.js";
 import { startFakeElevenLabs } from "../test/helpers/fake-elevenlabs.js";
 import { FAKE_LATENCY } from "./speech-latency.js";
@@ -17,6 +17,8 @@ import { FAKE_LATENCY } from "./speech-latency.js";
 const REPLY_TOKENS = ["Sure thing.", " Let me", " check", " that", " for", " you", " right", " now."];
 
 const deepgram = await startFakeDeepgram({ finalDelayMs: FAKE_LATENCY.recognizerFinal, words: ["What", "is", "the", "weather", "like?"] });
-const openai = await startFakeOpenAi(() => ({ events: chatEvents(REPLY_TOKENS), headerDelayMs: FAKE_LATENCY.textFirstToken, delayMs: 20 }));
+// The first token comes with the role, at FAKE_LATENCY.textFirstToken; the rest 20 ms apart.
+const events = [chatChunk(REPLY_TOKENS[0]!, { role: "assistant" }), ...REPLY_TOKENS.slice(1).map((t) => chatChunk(t)), chatChunk(null, {}, "stop"), usageChunk(12, REPLY_TOKENS.length)];
+const openai = await startFakeOpenAi(() => ({ events, headerDelayMs: FAKE_LATENCY.textFirstToken, delayMs: 20 }));
 const eleven = await startFakeElevenLabs({ firstByteMs: FAKE_LATENCY.speechFirstByte, pieceDelayMs: 5, msPerChar: 60 });
 console.log(JSON.stringify({ deepgram: deepgram.baseUrl, openai: openai.baseUrl, elevenlabs: eleven.baseUrl }));

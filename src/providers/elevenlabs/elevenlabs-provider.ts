@@ -22,7 +22,10 @@ export interface ElevenLabsProviderOptions extends UpstreamProviderOptions {
   readonly chunkLengthSchedule?: readonly number[] | undefined;
   /**
    * Offer speech from streamed text (the input-streaming WebSocket) to the
-   * realtime door. Default true: it gave the earlier first audio (docs/PERFORMANCE.md).
+   * realtime door. Default true: with the fakes at realistic latencies its
+   * first audio equals sentence-by-sentence HTTP (within noise, see
+   * docs/PERFORMANCE.md), with one upstream socket per response instead of
+   * one request per sentence, opened while the text model thinks.
    */
   readonly streamInput?: boolean | undefined;
 }

@@ -61,7 +61,7 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
       realtime: {},
       extra: {
         providers: {
-          fake: { type: "openai", baseUrl: `${fakes.urls.openai}/v1`, models: ["gpt-fake"] },
+          fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },
           // Endpointing off: the recognizer's final comes on Finalize, FAKE_LATENCY.recognizerFinal after the door's end of turn.
           deepgram: { type: "deepgram", baseUrl: fakes.urls.deepgram, apiKey: "dg-test-key", endpointingMs: false },
           elevenlabs: { type: "elevenlabs", baseUrl: fakes.urls.elevenlabs, apiKey: "xi-test-key", voices: { alloy: "voice1" } },

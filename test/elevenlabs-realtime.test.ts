@@ -131,6 +131,31 @@ describe("phone/agent: deepgram → text model → elevenlabs", () => {
     }
   });
 
+  it("a client that goes away mid-turn and mid-response closes the Deepgram and ElevenLabs sockets", async () => {
+    openai.script = () => ({ events: chatEvents(Array.from({ length: 40 }, (_, i) => `Sentence ${i}. `)), delayMs: 30 });
+    eleven.script = { pieceDelayMs: 20 };
+    try {
+      const c = await open();
+      // No barge-in: the response must still be running when the client goes.
+      c.send({ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: { type: "server_vad", interrupt_response: false } } } } });
+      await c.next("session.updated");
+      const elStream = eleven.nextStream();
+      askText(c);
+      await c.next("response.output_audio.delta");
+      const dgSession = deepgram.nextSession();
+      appendAudio(c, Buffer.concat([silence(200), tone(400)]));
+      await c.next("input_audio_buffer.speech_started");
+      const dg = await dgSession;
+      assert.equal(c.all("response.done").length, 0);
+      await c.close();
+      assert.equal((await (await elStream).closed).byClient, true);
+      assert.equal((await dg.closed).byClient, true);
+      assert.equal(dg.control.includes('{"type":"CloseStream"}'), false);
+    } finally {
+      eleven.script = {};
+    }
+  });
+
   it("audio/pcmu output: ElevenLabs' ulaw_8000 bytes are sent as they are (no decode, no resampling)", async () => {
     openai.script = () => ({ events: chatEvents(["Your call", " is important."]) });
     const c = await open();

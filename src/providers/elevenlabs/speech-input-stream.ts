@@ -49,7 +49,7 @@ export async function* elevenLabsSpeechFromText(
   if (key) init["xi_api_key"] = key.key;
   if (up.chunkLengthSchedule) init["generation_config"] = { chunk_length_schedule: up.chunkLengthSchedule };
   socket.send(JSON.stringify(init));
-  const pump = new TextPump(socket, req.input, text);
+  const pump = new TextPump(socket, req.input, text, ctx);
   const chunker = new AudioChunker(outputFormatOf(req));
   let final = false;
   try {
@@ -96,6 +96,7 @@ class TextPump {
     private readonly socket: UpstreamSocket,
     first: string,
     text: AsyncIterable<string>,
+    private readonly ctx: ProviderContext,
   ) {
     this.source = text[Symbol.asyncIterator]();
     void this.run(first).catch((e: unknown) => {
@@ -113,6 +114,8 @@ class TextPump {
   private sendText(piece: string): void {
     if (!piece) return;
     this.sent = true;
+    // Text taken counts as life for the first-chunk and idle timeouts (the audio follows it).
+    this.ctx.alive?.();
     const m: Record<string, unknown> = { text: piece, try_trigger_generation: true };
     if (SENTENCE_END.test(piece)) m["flush"] = true;
     this.socket.send(JSON.stringify(m));

@@ -15,7 +15,7 @@ import { DEEPGRAM_KEY, startFakeDeepgram, type FakeDeepgram } from "./helpers/fa
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { readAll, spillwayClient, transcribeConfig } from "./helpers/grpc.js";
 import { encodeUlaw } from "../src/doors/ws/audio/g711.js";
-import { parseSse } from "./helpers/sse.js";
+import { LiveResults } from "../src/providers/deepgram/live-results.js";
 
 const RATE = 16_000;
 
@@ -107,23 +107,12 @@ describe("deepgram: pre-recorded REST for /v1/audio/transcriptions (openai SDK)"
   });
 
   it("stream=true: transcript.text.delta events, then done with the full text", async () => {
-    const file = wavFile(tone(500));
-    const res = await fetch(`${gw.baseUrl}/audio/transcriptions`, {
-      method: "POST",
-      body: (() => {
-        const f = new FormData();
-        f.set("file", new Blob([file], { type: "audio/wav" }), "a.wav");
-        f.set("model", "deepgram/nova-3");
-        f.set("stream", "true");
-        return f;
-      })(),
-    });
-    assert.equal(res.status, 200);
-    const events = parseSse(await res.text());
-    assert.equal(events.at(-1)!.data, "[DONE]");
-    const json = events.slice(0, -1).map((e) => JSON.parse(e.data));
-    assert.deepEqual(json.filter((j) => j.type === "transcript.text.delta").map((j) => j.delta), ["Hello from", " Deepgram."]);
-    assert.equal(json.at(-1).text, "Hello from Deepgram.");
+    const stream = await client.audio.transcriptions.create({ model: "deepgram/nova-3", file: await toFile(wavFile(tone(500)), "a.wav", { type: "audio/wav" }), stream: true });
+    const events: any[] = [];
+    for await (const e of stream) events.push(e);
+    assert.deepEqual(events.filter((j) => j.type === "transcript.text.delta").map((j) => j.delta), ["Hello from", " Deepgram."]);
+    assert.equal(events.at(-1).type, "transcript.text.done");
+    assert.equal(events.at(-1).text, "Hello from Deepgram.");
   });
 
   it("Deepgram's refusals keep their meaning: 401 for a bad upstream key, 400 naming the model", async () => {
@@ -312,5 +301,36 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
     c.close();
     await sleep(50);
     assert.equal(gw.gateway.engine.admission.openStreams, 0);
+  });
+});
+
+describe("deepgram: live messages → chunks", () => {
+  it("UtteranceEnd ends an utterance that speech_final did not, once; Metadata gives the duration", () => {
+    const r = new LiveResults();
+    const results = (text: string, isFinal: boolean, speechFinal: boolean, start: number, duration: number) => ({
+      type: "Results",
+      start,
+      duration,
+      is_final: isFinal,
+      speech_final: speechFinal,
+      channel: { alternatives: [{ transcript: text }] },
+    });
+    assert.deepEqual(r.map({ type: "SpeechStarted", channel: [0], timestamp: 0.5 }), [{ $case: "speech", value: { type: SpeechEvent_Type.TYPE_SPEECH_STARTED, audioMs: 500 } }]);
+    assert.deepEqual(r.map(results("hello", false, false, 0.5, 0.4)), [{ $case: "transcript", value: { text: "hello", kind: TranscriptDelta_Kind.KIND_INTERIM, startSeconds: 0.5, endSeconds: 0.9 } }]);
+    assert.deepEqual(
+      r.map(results("Hello there.", true, false, 0.5, 1)).map((p) => p.$case === "transcript" && [p.value.kind, p.value.text]),
+      [
+        [TranscriptDelta_Kind.KIND_DELTA, "Hello there."],
+        [TranscriptDelta_Kind.KIND_FINAL, "Hello there."],
+      ],
+    );
+    assert.deepEqual(r.map({ type: "UtteranceEnd", channel: [0, 1], last_word_end: 1.42 }), [{ $case: "speech", value: { type: SpeechEvent_Type.TYPE_SPEECH_STOPPED, audioMs: 1420 } }]);
+    assert.deepEqual(r.map({ type: "UtteranceEnd", channel: [0, 1], last_word_end: 1.42 }), []);
+    const second = r.map(results("How are you?", true, true, 2, 1));
+    assert.deepEqual(second.map((p) => p.$case === "transcript" ? p.value.text : p.$case), [" How are you?", "How are you?", "speech"]);
+    assert.deepEqual(r.map({ type: "UtteranceEnd", last_word_end: 3 }), [], "speech_final already ended it");
+    assert.deepEqual(r.map({ type: "Metadata", duration: 3.5 }), []);
+    assert.equal(r.seconds, 3.5);
+    assert.deepEqual(r.map({ type: "Results", is_final: true, channel: {} }), [], "a malformed result is nothing");
   });
 });

@@ -145,6 +145,29 @@ describe("elevenlabs: /v1/audio/speech (openai SDK)", () => {
   });
 });
 
+describe("elevenlabs: a slow first byte", () => {
+  it("past the provider's timeoutMs is a 504, and the upstream request is aborted", async () => {
+    const slow = await startTestGateway({
+      grpc: { enabled: false },
+      routing: { maxAttempts: 1 },
+      providers: { elevenlabs: { type: "elevenlabs", baseUrl: fake.baseUrl, apiKey: ELEVENLABS_KEY, timeoutMs: 200 } },
+    });
+    fake.script = { firstByteMs: 1500 };
+    try {
+      const aborted = fake.nextAbort();
+      const c = new OpenAI({ baseURL: slow.baseUrl, apiKey: "unused", maxRetries: 0 });
+      await assert.rejects(c.audio.speech.create({ model: "elevenlabs/eleven_flash_v2_5", input: text, voice: VOICE_ID, response_format: "pcm" }), (e: any) => {
+        assert.equal(e.status, 504);
+        return true;
+      });
+      assert.ok((await aborted).abortedAt !== undefined);
+    } finally {
+      fake.script = {};
+      await slow.close();
+    }
+  });
+});
+
 describe("elevenlabs: gRPC Synthesize", () => {
   it("PCM at a rate ElevenLabs makes (16 kHz), chunks carrying their rate", async () => {
     const c = spillwayClient(gw.grpcAddress!);

@@ -118,13 +118,18 @@ export interface SpillwayOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** `limits.maxEventLoopUtilization`: shed new streams while the loop is this busy. */
   readonly shed?: number | undefined;
+  /** More providers and realtime profiles (e.g. the fake speech providers of the voice benchmark), merged into the config. */
+  readonly extra?: { providers?: Record<string, unknown>; profiles?: Record<string, unknown> } | undefined;
 }
 
 /** Starts Spillway (src/main.ts) on free ports against the mock; resolves with its ports. */
 export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPort: number; grpcPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
   const config = join(dir, "bench.json");
-  const profiles = Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }]));
+  const profiles = {
+    ...Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }])),
+    ...o.extra?.profiles,
+  };
   const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles } } : {};
   const root = o.root ?? ROOT;
   writeFileSync(
@@ -135,7 +140,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
       limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
       routing: { maxAttempts: 1 },
       shutdown: { graceMs: 0 },
-      providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] } },
+      providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] }, ...o.extra?.providers },
       ...realtime,
     }),
   );

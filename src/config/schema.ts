@@ -91,8 +91,59 @@ const localProvider = z.strictObject({
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
+/** Deepgram speech recognition (live WebSocket + pre-recorded REST). */
+const deepgramProvider = z.strictObject({
+  type: z.literal("deepgram"),
+  /** `https://api.deepgram.com`; the live socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.deepgram.com"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** ms of silence that ends a segment (`speech_final`), or false. Default 300. */
+  endpointingMs: z.union([z.number().int().min(10).max(10_000), z.literal(false)]).optional(),
+  /** `utterance_end_ms` (Deepgram takes 1000 or more); 0 turns UtteranceEnd off. Default 1000. */
+  utteranceEndMs: z.union([z.literal(0), z.number().int().min(1000).max(5000)]).optional(),
+  interimResults: z.boolean().optional(),
+  smartFormat: z.boolean().optional(),
+  punctuate: z.boolean().optional(),
+  /** Language when a request names none (BCP-47, e.g. `en-US`). */
+  language: z.string().min(2).optional(),
+  /** Without audio for this long, a KeepAlive is sent (Deepgram closes after 10 s). Default 3000. */
+  keepAliveMs: z.number().int().min(100).max(9000).optional(),
+});
+
+/** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */
+const elevenLabsProvider = z.strictObject({
+  type: z.literal("elevenlabs"),
+  /** `https://api.elevenlabs.io`; the input-streaming socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.elevenlabs.io"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** Voice names (OpenAI's `voice`, e.g. `alloy`) → ElevenLabs voice ids. */
+  voices: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** `voice_settings` sent with every request. */
+  voiceSettings: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  /** Characters buffered before each generation of an input stream (ElevenLabs takes 50–500). */
+  chunkLengthSchedule: z.array(z.number().int().min(50).max(500)).min(1).max(4).optional(),
+  /** Speak realtime responses through the input-streaming socket as the text is written. Default true. */
+  streamInput: z.boolean().optional(),
+});
+
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, bedrockProvider, azureProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [
+  openAiProvider,
+  anthropicProvider,
+  bedrockProvider,
+  azureProvider,
+  localProvider,
+  deepgramProvider,
+  elevenLabsProvider,
+]);
 
 /**
  * The whole configuration, as read from the config file and the environment.

@@ -13,6 +13,8 @@
  *   --workers N          gateway workers for the latency/throughput runs (default 1)
  *   --pin                gateway on CPU 0, mock and load generator on the other CPUs (taskset)
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
+ *   --adaptive           keep the gateway's adaptive concurrency on (its default; off in the benchmark otherwise,
+ *                        so a refusal does not count as a failed stream while capacity is measured)
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(ROOT, "load/results") },
     pin: { type: "boolean", default: false },
     shed: { type: "string" },
+    adaptive: { type: "boolean" },
   },
 });
 
@@ -137,7 +140,7 @@ async function main(): Promise<void> {
     procs.push(mock);
     const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel, pid: mock.child.pid };
     for (const t of [direct.url]) assertLoopback(new URL(t).hostname);
-    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed) });
+    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true });
     procs.push(gw);
     const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];

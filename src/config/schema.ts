@@ -202,7 +202,7 @@ export const configSchema = z.strictObject({
       adaptiveConcurrency: z
         .strictObject({
           enabled: z.boolean().default(true),
-          targetDelayMs: z.number().positive().default(100),
+          targetDelayMs: z.number().positive().default(200),
           minLimit: z.number().int().min(1).default(16),
           queueMs: z.number().int().min(0).default(50),
         })

@@ -13,7 +13,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
-import { decodeBase64Strict } from "./audio/pcm.js";
+import { decodeBase64Strict } from "./audio/base64.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";

@@ -29,7 +29,7 @@ function intFromEnv(env: Env, name: string): number | undefined {
 /**
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
- * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
+ * `ANTHROPIC_BASE_URL`, the Google variables of {@link applyGoogleEnv} (as the official SDKs read them), and
  * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
  * (HTTPS and WSS on the HTTP port). An `openai` or `anthropic` provider is
  * added only when its key or base URL is set; `local` is always there.
@@ -64,7 +64,36 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (key) p["apiKey"] = key;
     if (url) p["baseUrl"] = url;
   }
+  applyGoogleEnv(providers, env);
   return raw;
+}
+
+/**
+ * Gemini from the environment, as Google's `@google/genai` SDK reads it:
+ * `GOOGLE_API_KEY` (which wins) or `GEMINI_API_KEY` configures `gemini`
+ * (AI Studio; `GOOGLE_GEMINI_BASE_URL` moves it); `GOOGLE_GENAI_USE_VERTEXAI=true`
+ * with `GOOGLE_CLOUD_PROJECT` (and `GOOGLE_CLOUD_LOCATION`, default
+ * `us-central1`) configures `vertex`. `GOOGLE_APPLICATION_CREDENTIALS` is
+ * the credentials file of every Vertex provider that names none.
+ */
+function applyGoogleEnv(providers: Raw, env: Env): void {
+  const key = env["GOOGLE_API_KEY"] || env["GEMINI_API_KEY"];
+  if (key || env["GOOGLE_GEMINI_BASE_URL"]) {
+    const p = (providers["gemini"] ??= { type: "gemini" }) as Raw;
+    if (p["type"] === "gemini") {
+      if (key) p["apiKey"] = key;
+      if (env["GOOGLE_GEMINI_BASE_URL"]) p["baseUrl"] = env["GOOGLE_GEMINI_BASE_URL"];
+    }
+  }
+  if (env["GOOGLE_GENAI_USE_VERTEXAI"]?.toLowerCase() === "true" && env["GOOGLE_CLOUD_PROJECT"]) {
+    providers["vertex"] ??= { type: "gemini", vertex: { project: env["GOOGLE_CLOUD_PROJECT"], location: env["GOOGLE_CLOUD_LOCATION"] || "us-central1" } };
+  }
+  const file = env["GOOGLE_APPLICATION_CREDENTIALS"];
+  if (!file) return;
+  for (const p of Object.values(providers)) {
+    const q = p as Raw | null;
+    if (q && typeof q === "object" && q["type"] === "gemini" && q["vertex"] !== undefined && q["credentialsFile"] === undefined) q["credentialsFile"] = file;
+  }
 }
 
 function describe(issue: z.core.$ZodIssue): string {

@@ -1,6 +1,7 @@
 import type { Config } from "../config/schema.js";
 import type { Provider } from "../engine/provider.js";
 import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
+import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -20,6 +21,11 @@ export function createProviders(config: Config): Provider[] {
       case "anthropic": {
         const { type: _anthropic, ...settings } = p;
         out.push(createAnthropicProvider({ name, ...settings }));
+        break;
+      }
+      case "gemini": {
+        const { type: _gemini, ...settings } = p;
+        out.push(createGeminiProvider({ name, ...settings }));
         break;
       }
     }

@@ -1,0 +1,80 @@
+/**
+ * Keeps the fake Gemini upstream honest: Google's own SDK (`@google/genai`)
+ * is pointed at it and must parse its streams (SSE with CRLF separators),
+ * its non-streamed answers, its model list and its error bodies as it
+ * parses Google's. If the fake drifted from the wire format, these fail.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { ApiError, GoogleGenAI } from "@google/genai";
+import { chunk, startFakeGemini, textAnswer, usage, type FakeGemini } from "./helpers/fake-gemini.js";
+
+describe("fake Gemini vs @google/genai", () => {
+  let fake: FakeGemini;
+  let ai: GoogleGenAI;
+  before(async () => {
+    fake = await startFakeGemini();
+    fake.apiKey = "AIza-sdk";
+    ai = new GoogleGenAI({ apiKey: "AIza-sdk", httpOptions: { baseUrl: fake.baseUrl } });
+  });
+  after(() => fake.close());
+
+  it("parses a streamed answer: text in order, function calls whole, thoughts, usage and finishReason on the last chunk", async () => {
+    fake.script = () => ({
+      chunks: [
+        chunk([{ text: "thinking…", thought: true }]),
+        chunk([{ text: "Hel" }], undefined, usage(5, 1)),
+        chunk([{ text: "lo" }, { functionCall: { name: "get_weather", args: { city: "Paris" } }, thoughtSignature: "c2ln" }], "STOP", usage(5, 7, { thoughts: 3 })),
+      ],
+    });
+    const stream = await ai.models.generateContentStream({ model: "gemini-fake-1", contents: "hi" });
+    const got = [];
+    for await (const c of stream) got.push(c);
+    assert.equal(got.length, 3);
+    assert.equal(got.map((c) => c.text ?? "").join(""), "Hello");
+    assert.equal(got[0]!.candidates![0]!.content!.parts![0]!.thought, true);
+    assert.deepEqual(got[2]!.functionCalls, [{ name: "get_weather", args: { city: "Paris" } }]);
+    assert.equal(got[2]!.candidates![0]!.content!.parts![1]!.thoughtSignature, "c2ln");
+    assert.equal(got[2]!.candidates![0]!.finishReason, "STOP");
+    assert.equal(got[2]!.usageMetadata!.thoughtsTokenCount, 3);
+    const req = fake.requests.at(-1)!;
+    assert.equal(req.url, "/v1beta/models/gemini-fake-1:streamGenerateContent?alt=sse");
+    assert.equal(req.headers["x-goog-api-key"], "AIza-sdk");
+  });
+
+  it("parses a non-streamed answer and the model list", async () => {
+    fake.script = () => ({ chunks: textAnswer(["one", " two"], [4, 2]) });
+    const r = await ai.models.generateContent({ model: "gemini-fake-1", contents: "hi" });
+    assert.equal(r.text, "one two");
+    assert.equal(r.usageMetadata!.candidatesTokenCount, 2);
+    const pager = await ai.models.list();
+    const names = [];
+    for await (const m of pager) names.push(m.name);
+    assert.deepEqual(names, ["models/gemini-fake-1", "models/embedding-fake"]);
+  });
+
+  it("raises ApiError with Google's status for error bodies, streamed or not", async () => {
+    fake.script = () => ({ status: 429, errorMessage: "Resource has been exhausted (e.g. check quota)." });
+    await assert.rejects(ai.models.generateContentStream({ model: "gemini-fake-1", contents: "hi" }), (e: unknown) => {
+      assert.ok(e instanceof ApiError);
+      assert.equal(e.status, 429);
+      assert.match(e.message, /RESOURCE_EXHAUSTED/);
+      return true;
+    });
+    fake.script = () => ({ status: 503, errorMessage: "The model is overloaded. Please try again later." });
+    await assert.rejects(ai.models.generateContent({ model: "gemini-fake-1", contents: "hi" }), (e: unknown) => e instanceof ApiError && e.status === 503);
+    const bad = new GoogleGenAI({ apiKey: "wrong", httpOptions: { baseUrl: fake.baseUrl } });
+    await assert.rejects(bad.models.generateContent({ model: "gemini-fake-1", contents: "hi" }), (e: unknown) => e instanceof ApiError && e.status === 400 && /API_KEY_INVALID/.test(e.message));
+  });
+
+  it("without alt=sse the stream is one JSON array of the same responses", async () => {
+    fake.script = () => ({ chunks: textAnswer(["a", "b"]) });
+    const res = await fetch(`${fake.baseUrl}/v1beta/models/gemini-fake-1:streamGenerateContent`, {
+      method: "POST",
+      headers: { "x-goog-api-key": "AIza-sdk", "content-type": "application/json" },
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    });
+    const arr = (await res.json()) as Array<{ candidates: Array<{ content: { parts: Array<{ text: string }> } }> }>;
+    assert.deepEqual(arr.map((c) => c.candidates[0]!.content.parts[0]!.text), ["a", "b"]);
+  });
+});

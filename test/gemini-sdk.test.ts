@@ -5,8 +5,10 @@
  * parses Google's. If the fake drifted from the wire format, these fail.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { ApiError, GoogleGenAI } from "@google/genai";
+import { JWT } from "google-auth-library";
 import { chunk, startFakeGemini, textAnswer, usage, type FakeGemini } from "./helpers/fake-gemini.js";
 
 describe("fake Gemini vs @google/genai", () => {
@@ -76,5 +78,33 @@ describe("fake Gemini vs @google/genai", () => {
     });
     const arr = (await res.json()) as Array<{ candidates: Array<{ content: { parts: Array<{ text: string }> } }> }>;
     assert.deepEqual(arr.map((c) => c.candidates[0]!.content.parts[0]!.text), ["a", "b"]);
+  });
+});
+
+describe("fake Vertex AI vs @google/genai and google-auth-library", () => {
+  it("the SDK in Vertex mode gets a token from the fake's token endpoint and parses its stream", async () => {
+    const fake = await startFakeGemini(() => ({ chunks: textAnswer(["vertex", " says hi"], [3, 2]) }));
+    try {
+      const sa = JSON.parse(readFileSync(fake.serviceAccountFile(), "utf8")) as { client_email: string; private_key: string };
+      const jwt = new JWT({ email: sa.client_email, key: sa.private_key, scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
+      // google-auth-library posts service-account grants to Google's fixed endpoint: point it at the fake.
+      jwt.transporter.interceptors.request.add({
+        resolved: (o) => {
+          if (String(o.url) === "https://oauth2.googleapis.com/token") o.url = new URL(fake.tokenUrl);
+          return Promise.resolve(o);
+        },
+      });
+      const ai = new GoogleGenAI({ vertexai: true, project: "fake-project", location: "us-central1", httpOptions: { baseUrl: fake.baseUrl }, googleAuthOptions: { authClient: jwt } });
+      const stream = await ai.models.generateContentStream({ model: "gemini-fake-1", contents: "hi" });
+      let text = "";
+      for await (const c of stream) text += c.text ?? "";
+      assert.equal(text, "vertex says hi");
+      assert.equal(fake.tokens.length, 1);
+      const req = fake.requests.find((r) => r.url.includes(":streamGenerateContent"))!;
+      assert.match(req.url, /^\/v1(beta1)?\/projects\/fake-project\/locations\/us-central1\/publishers\/google\/models\/gemini-fake-1:streamGenerateContent\?alt=sse$/);
+      assert.equal(req.headers["authorization"], "Bearer ya29.fake-1");
+    } finally {
+      await fake.close();
+    }
   });
 });

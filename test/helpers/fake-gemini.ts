@@ -199,7 +199,7 @@ export async function startFakeGemini(script: FakeGemini["script"] = () => ({}))
       tokens.push(token);
       return json(res, 200, { access_token: token, expires_in: fake.tokenExpiresIn, token_type: "Bearer" });
     }
-    const vertex = url.pathname.startsWith("/v1/projects/") || url.pathname.startsWith("/v1beta1/");
+    const vertex = /^\/v1(beta1)?\/(projects|publishers)\//.test(url.pathname);
     if (vertex) {
       const auth = String(rec.headers["authorization"] ?? "");
       if (!tokens.some((t) => auth === `Bearer ${t}`)) {

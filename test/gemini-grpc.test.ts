@@ -238,7 +238,7 @@ describe("gemini provider through the gRPC door", () => {
       ),
     );
     assert.equal(error?.code, status.INVALID_ARGUMENT);
-    assert.match(error!.details, /messages\[0\]\.content\[0\]/);
+    assert.match(error?.details ?? "", /messages\[0\]\.content\[0\]/);
     assert.equal(fake.requests.length, 0);
   });
 

@@ -50,8 +50,12 @@ function shortId(name: string): string {
   return name.slice(name.lastIndexOf("/") + 1);
 }
 
-async function* fromArray(items: readonly ChunkPayload[]): AsyncGenerator<ChunkPayload> {
-  yield* items;
+/** The payloads of a whole (non-streamed) answer, handed out one per pull. */
+function fromArray(items: readonly ChunkPayload[]): AsyncIterator<ChunkPayload> {
+  let i = 0;
+  return {
+    next: () => Promise.resolve(i < items.length ? { done: false, value: items[i++]! } : { done: true, value: undefined }),
+  };
 }
 
 /**

@@ -1,12 +1,36 @@
 import { z } from "zod";
-import type { GenerateRequest, Message, Tool } from "../../gen/spillway/v1/request.js";
+import type { ContentPart, GenerateRequest, Message, ResponseFormat, Tool } from "../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
+import { audioPart, filePart, imagePart, joinedText, textPart } from "./shapes/openai/content.js";
 import { checkToolSchema } from "./tool-schema.js";
 import { extraFields, validate } from "./validation.js";
 
-const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
-const anyPart = z.looseObject({ type: z.string().min(1) });
-const content = z.union([z.string(), z.array(z.union([textPart, anyPart])), z.null()]);
+const chatPart = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("text"), text: z.string() }),
+  z.looseObject({ type: z.literal("image_url"), image_url: z.looseObject({ url: z.string().min(1), detail: z.string().nullish() }) }),
+  z.looseObject({ type: z.literal("input_audio"), input_audio: z.looseObject({ data: z.string(), format: z.string().min(1) }) }),
+  z.looseObject({
+    type: z.literal("file"),
+    file: z.looseObject({ file_data: z.string().optional(), file_id: z.string().optional(), filename: z.string().optional() }),
+  }),
+  z.looseObject({ type: z.literal("refusal"), refusal: z.string() }),
+]);
+const content = z.union([z.string(), z.array(chatPart), z.null()]);
+
+const responseFormat = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("text") }),
+  z.looseObject({ type: z.literal("json_object") }),
+  z.looseObject({
+    type: z.literal("json_schema"),
+    json_schema: z.looseObject({
+      name: z.string().min(1),
+      description: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullish(),
+    }),
+  }),
+]);
 
 const toolCall = z.looseObject({
   id: z.string().min(1),
@@ -44,6 +68,12 @@ const sampling = {
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   /** Spillway extension: model ids to try in order if `model` fails before its first chunk. */
   fallbacks: z.array(z.string().includes("/", "fallbacks are 'provider/model' ids")).max(5).nullish(),
+  user: z.string().nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  seed: z.number().int().nullish(),
+  service_tier: z.string().nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
 };
 
 /** The body of `POST /v1/chat/completions`, as far as Spillway checks it. */
@@ -58,6 +88,8 @@ export const chatCompletionSchema = z.looseObject({
     ])
     .nullish(),
   parallel_tool_calls: z.boolean().nullish(),
+  response_format: responseFormat.nullish(),
+  reasoning_effort: z.string().nullish(),
 });
 
 /** The body of `POST /v1/completions`. */
@@ -77,14 +109,30 @@ COMPLETION_KEYS.delete("max_completion_tokens");
 type ChatBody = z.output<typeof chatCompletionSchema>;
 type ChatMessage = ChatBody["messages"][number];
 
+type ChatPart = z.output<typeof chatPart>;
+
+function contentPart(p: ChatPart, at: string): ContentPart {
+  switch (p.type) {
+    case "text":
+      return textPart(p.text);
+    case "image_url":
+      return imagePart(p.image_url.url, p.image_url.detail);
+    case "input_audio":
+      return audioPart(p.input_audio.data, p.input_audio.format);
+    case "file":
+      return filePart(p.file, `${at}.file`);
+    case "refusal":
+      return { part: { $case: "refusal", value: p.refusal } };
+  }
+}
+
 function messageOf(m: ChatMessage, i: number, callIds: Set<string>): Message {
   let text = "";
-  let parts: Array<Record<string, unknown>> = [];
+  let contents: ContentPart[] = [];
   if (typeof m.content === "string") text = m.content;
   else if (Array.isArray(m.content)) {
-    parts = m.content;
-    text = m.content.map((p) => (p.type === "text" && typeof p["text"] === "string" ? p["text"] : "")).join("");
-    if (parts.every((p) => p["type"] === "text")) parts = [];
+    contents = m.content.map((p, j) => contentPart(p, `messages[${i}].content[${j}]`));
+    text = joinedText(contents);
   }
   if (m.role === "tool") {
     if (!m.tool_call_id) throw invalidArgument(`Missing required parameter: 'messages[${i}].tool_call_id'.`, `messages[${i}].tool_call_id`);
@@ -102,28 +150,52 @@ function messageOf(m: ChatMessage, i: number, callIds: Set<string>): Message {
   return {
     role: m.role,
     content: text,
-    parts,
+    parts: [],
     toolCalls,
     toolCallId: m.tool_call_id ?? "",
     name: m.name ?? "",
-    contents: [],
+    contents,
     toolError: false,
   };
 }
 
+/** The engine's response format for OpenAI's `response_format`. */
+export function responseFormatOf(f: z.output<typeof responseFormat> | null | undefined): ResponseFormat | undefined {
+  if (!f) return undefined;
+  const base = { name: "", description: "", schema: undefined, strict: false };
+  switch (f.type) {
+    case "text":
+      return { ...base, type: ResponseFormat_Type.TYPE_TEXT };
+    case "json_object":
+      return { ...base, type: ResponseFormat_Type.TYPE_JSON_OBJECT };
+    case "json_schema":
+      return {
+        type: ResponseFormat_Type.TYPE_JSON_SCHEMA,
+        name: f.json_schema.name,
+        description: f.json_schema.description ?? "",
+        schema: f.json_schema.schema,
+        strict: f.json_schema.strict === true,
+      };
+  }
+}
+
 function commonOf(b: z.output<typeof completionSchema> | ChatBody, known: ReadonlySet<string>) {
   const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? undefined;
-  const extra = extraFields(b, known);
+  // Fields nothing typed covers go to OpenAI-compatible upstreams as they came.
+  const rest = extraFields(b, known);
   return {
     model: b.model,
     maxTokens,
     temperature: b.temperature ?? undefined,
     topP: b.top_p ?? undefined,
     stop: typeof b.stop === "string" ? [b.stop] : (b.stop ?? []),
-    extra,
-    user: "",
-    metadata: {},
-    serviceTier: "",
+    extra: rest ? { openai: rest } : undefined,
+    user: b.user ?? "",
+    metadata: b.metadata ?? {},
+    seed: b.seed ?? undefined,
+    serviceTier: b.service_tier ?? "",
+    presencePenalty: b.presence_penalty ?? undefined,
+    frequencyPenalty: b.frequency_penalty ?? undefined,
     upstreamHeaders: {},
   };
 }
@@ -158,6 +230,8 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
     tools,
     toolChoice: typeof choice === "string" ? choice : choice ? choice.function.name : "",
     parallelToolCalls: b.parallel_tool_calls ?? undefined,
+    responseFormat: responseFormatOf(b.response_format),
+    reasoning: b.reasoning_effort ? { effort: b.reasoning_effort, budgetTokens: 0, summary: "", disabled: false } : undefined,
   };
   if (typeof choice === "object" && choice && !tools.some((t) => t.name === choice.function.name)) {
     throw invalidArgument(`Invalid 'tool_choice': no tool named '${choice.function.name}' is in 'tools'.`, "tool_choice");

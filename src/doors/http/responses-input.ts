@@ -1,5 +1,7 @@
 import { z } from "zod";
-import type { Message } from "../../gen/spillway/v1/request.js";
+import type { ContentPart, Message } from "../../gen/spillway/v1/request.js";
+import { makeMessage } from "../../engine/requests.js";
+import { audioPart, filePart, imagePart, joinedText, textPart } from "./shapes/openai/content.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError, invalidArgument } from "../../engine/errors.js";
 import { fieldPath } from "./validation.js";
@@ -49,42 +51,40 @@ const inputImage = z.looseObject({
 });
 const inputFile = z.looseObject({
   type: z.literal("input_file"),
-  file_data: z.string().min(1, "Spillway stores no files: send the file inline as file_data"),
+  file_data: z.string().optional(),
+  file_id: z.string().optional(),
+  file_url: z.string().optional(),
   filename: z.string().optional(),
+});
+const reasoningItem = z.looseObject({
+  type: z.literal("reasoning"),
+  id: z.string().optional(),
+  summary: z.array(z.looseObject({ type: z.string(), text: z.string() })).optional(),
+  content: z.array(z.looseObject({ type: z.string(), text: z.string() })).nullish(),
+  encrypted_content: z.string().nullish(),
 });
 const inputAudio = z.looseObject({
   type: z.literal("input_audio"),
   input_audio: z.looseObject({ data: z.string(), format: z.string() }),
 });
 
-/** A content part in the chat-completions shape the providers already speak. */
-type ChatPart = Record<string, unknown>;
-
-/** Converts one Responses content part into text and a chat part. */
-function convertPart(p: { type: string }, at: string): { text: string; part: ChatPart } {
+/** Converts one Responses content part into a typed content part. */
+function convertPart(p: { type: string }, at: string): ContentPart {
   switch (p.type) {
     case "input_text":
-    case "output_text": {
-      const t = validateAt(inputText, p, at);
-      return { text: t.text, part: { type: "text", text: t.text } };
-    }
-    case "refusal": {
-      const r = validateAt(refusal, p, at);
-      return { text: r.refusal, part: { type: "text", text: r.refusal } };
-    }
+    case "output_text":
+      return textPart(validateAt(inputText, p, at).text);
+    case "refusal":
+      return { part: { $case: "refusal", value: validateAt(refusal, p, at).refusal } };
     case "input_image": {
       const i = validateAt(inputImage, p, at);
-      const image: Record<string, unknown> = { url: i.image_url };
-      if (i.detail && i.detail !== "original") image["detail"] = i.detail;
-      return { text: "", part: { type: "image_url", image_url: image } };
+      return imagePart(i.image_url, i.detail && i.detail !== "original" ? i.detail : undefined);
     }
-    case "input_file": {
-      const f = validateAt(inputFile, p, at);
-      return { text: "", part: { type: "file", file: { file_data: f.file_data, ...(f.filename ? { filename: f.filename } : {}) } } };
-    }
+    case "input_file":
+      return filePart(validateAt(inputFile, p, at), at);
     case "input_audio": {
       const a = validateAt(inputAudio, p, at);
-      return { text: "", part: { type: "input_audio", input_audio: a.input_audio } };
+      return audioPart(a.input_audio.data, a.input_audio.format);
     }
     default:
       throw invalidArgument(
@@ -94,19 +94,31 @@ function convertPart(p: { type: string }, at: string): { text: string; part: Cha
   }
 }
 
-/** Text plus non-text parts of a content value, as a Message stores them. */
-function convertContent(content: string | ReadonlyArray<{ type: string }>, at: string): { content: string; parts: ChatPart[] } {
-  if (typeof content === "string") return { content, parts: [] };
-  const converted = content.map((p, j) => convertPart(p, `${at}[${j}]`));
-  const parts = converted.map((c) => c.part);
+/** Text plus typed parts of a content value, as a Message stores them. */
+function convertContent(content: string | ReadonlyArray<{ type: string }>, at: string): { content: string; contents: ContentPart[] } {
+  if (typeof content === "string") return { content, contents: [] };
+  const contents = content.map((p, j) => convertPart(p, `${at}[${j}]`));
+  return { content: joinedText(contents), contents };
+}
+
+function message(role: string, content: string, contents: ContentPart[] = []): Message {
+  return makeMessage({ role, content, contents });
+}
+
+/** A reasoning item carried back: its summary (or raw) text, id and encrypted content. */
+function reasoningPart(r: z.output<typeof reasoningItem>): ContentPart {
+  const summary = (r.summary ?? []).map((s) => s.text).join("\n\n");
+  const raw = (r.content ?? []).map((c) => c.text).join("");
   return {
-    content: converted.map((c) => c.text).join(""),
-    parts: parts.every((p) => p["type"] === "text") ? [] : parts,
+    part: {
+      $case: "reasoning",
+      value: { text: raw || summary, signature: "", encrypted: r.encrypted_content ?? "", summary: !raw && summary !== "", id: r.id ?? "" },
+    },
   };
 }
 
-function message(role: string, content: string, parts: ChatPart[] = []): Message {
-  return { role, content, parts, toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false };
+function isOnlyReasoning(m: Message): boolean {
+  return m.toolCalls.length === 0 && !m.content && m.contents.length > 0 && m.contents.every((p) => p.part?.$case === "reasoning");
 }
 
 const ITEM_TYPES = "message, function_call, function_call_output, reasoning";
@@ -116,8 +128,9 @@ const ITEM_TYPES = "message, function_call, function_call_output, reasoning";
  * message items become messages; `function_call` items become the tool calls
  * of an assistant message (consecutive calls share one, as chat expects);
  * `function_call_output` items become `tool` messages and must answer a call
- * made earlier in `input`. `reasoning` items are dropped (they only matter to
- * the upstream that made them). Anything else is a 400 naming the item.
+ * made earlier in `input`. `reasoning` items become reasoning parts of the
+ * assistant turn they open (providers that can use them send them back, the
+ * others drop them). Anything else is a 400 naming the item.
  */
 export function inputMessages(input: string | readonly unknown[]): Message[] {
   if (typeof input === "string") return [message("user", input)];
@@ -131,7 +144,12 @@ export function inputMessages(input: string | readonly unknown[]): Message[] {
       case "message": {
         const m = validateAt(messageItem, raw, at);
         const c = convertContent(m.content, `${at}.content`);
-        out.push(message(m.role, c.content, c.parts));
+        const last = out.at(-1);
+        // An assistant message after its turn's reasoning items joins them.
+        if (m.role === "assistant" && last?.role === "assistant" && isOnlyReasoning(last)) {
+          last.contents.push(...(c.contents.length > 0 ? c.contents : c.content ? [textPart(c.content)] : []));
+          last.content = c.content;
+        } else out.push(message(m.role, c.content, c.contents));
         break;
       }
       case "function_call": {
@@ -152,11 +170,16 @@ export function inputMessages(input: string | readonly unknown[]): Message[] {
           );
         }
         const c = convertContent(o.output, `${at}.output`);
-        out.push({ ...message("tool", c.content, c.parts), toolCallId: o.call_id });
+        out.push({ ...message("tool", c.content, c.contents), toolCallId: o.call_id });
         break;
       }
-      case "reasoning":
+      case "reasoning": {
+        const r = validateAt(reasoningItem, raw, at);
+        const last = out.at(-1);
+        if (last?.role === "assistant" && isOnlyReasoning(last)) last.contents.push(reasoningPart(r));
+        else out.push(message("assistant", "", [reasoningPart(r)]));
         break;
+      }
       case "item_reference":
         throw invalidArgument(`Invalid '${at}.type': item references need stored responses, which Spillway does not keep.`, `${at}.type`);
       default:

@@ -1,5 +1,7 @@
 import { z } from "zod";
-import type { GenerateRequest, Tool } from "../../gen/spillway/v1/request.js";
+import type { GenerateRequest, ReasoningConfig, ResponseFormat, Tool } from "../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
+import { makeMessage } from "../../engine/requests.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { inputMessages } from "./responses-input.js";
 import { checkToolSchema } from "./tool-schema.js";
@@ -44,7 +46,8 @@ export const responsesSchema = z.looseObject({
   parallel_tool_calls: z.boolean().nullish(),
   metadata: z.record(z.string(), z.string()).nullish(),
   text: z.looseObject({ format: textFormat.optional() }).nullish(),
-  reasoning: z.looseObject({ effort: z.string().nullish() }).nullish(),
+  reasoning: z.looseObject({ effort: z.string().nullish(), summary: z.string().nullish() }).nullish(),
+  service_tier: z.string().nullish(),
   user: z.string().nullish(),
   previous_response_id: z.null().optional(),
   conversation: z.null().optional(),
@@ -117,25 +120,21 @@ function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, 
   return { tools, echo };
 }
 
-/** Maps `text.format` and `reasoning.effort` to the chat-completions fields providers pass through. */
-function extraOf(b: ResponsesBody): Record<string, unknown> | undefined {
-  const extra: Record<string, unknown> = {};
+/** `text.format` as the engine's typed response format. */
+function formatOf(b: ResponsesBody): ResponseFormat | undefined {
   const f = b.text?.format;
-  if (f?.type === "json_object") extra["response_format"] = { type: "json_object" };
-  if (f?.type === "json_schema") {
-    extra["response_format"] = {
-      type: "json_schema",
-      json_schema: {
-        name: f.name,
-        schema: f.schema,
-        ...(f.description ? { description: f.description } : {}),
-        ...(typeof f.strict === "boolean" ? { strict: f.strict } : {}),
-      },
-    };
-  }
-  if (b.reasoning?.effort) extra["reasoning_effort"] = b.reasoning.effort;
-  if (b.user) extra["user"] = b.user;
-  return Object.keys(extra).length > 0 ? extra : undefined;
+  if (!f) return undefined;
+  const base = { name: "", description: "", schema: undefined, strict: false };
+  if (f.type === "text") return { ...base, type: ResponseFormat_Type.TYPE_TEXT };
+  if (f.type === "json_object") return { ...base, type: ResponseFormat_Type.TYPE_JSON_OBJECT };
+  return { type: ResponseFormat_Type.TYPE_JSON_SCHEMA, name: f.name, description: f.description ?? "", schema: f.schema, strict: f.strict === true };
+}
+
+/** `reasoning` as the engine's typed reasoning settings. */
+function reasoningOf(b: ResponsesBody): ReasoningConfig | undefined {
+  const r = b.reasoning;
+  if (!r?.effort && !r?.summary) return undefined;
+  return { effort: r.effort ?? "", budgetTokens: 0, summary: r.summary ?? "", disabled: false };
 }
 
 /**
@@ -150,7 +149,7 @@ export function parseResponses(body: unknown): ParsedResponses {
   checkStateless(body);
   const b = validate(responsesSchema, body);
   const messages = inputMessages(b.input);
-  if (b.instructions) messages.unshift({ role: "system", content: b.instructions, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false });
+  if (b.instructions) messages.unshift(makeMessage({ role: "system", content: b.instructions }));
   if (messages.length === 0) throw invalidArgument("Invalid 'input': must contain at least one message.", "input");
   const { tools, echo: toolsEcho } = toolsOf(b);
   const choice = b.tool_choice;
@@ -168,10 +167,11 @@ export function parseResponses(body: unknown): ParsedResponses {
     topP: b.top_p ?? undefined,
     stop: [],
     parallelToolCalls: b.parallel_tool_calls ?? undefined,
-    extra: extraOf(b),
-    user: "",
-    metadata: {},
-    serviceTier: "",
+    responseFormat: formatOf(b),
+    reasoning: reasoningOf(b),
+    user: b.user ?? "",
+    metadata: b.metadata ?? {},
+    serviceTier: b.service_tier ?? "",
     upstreamHeaders: {},
   };
   const echo: ResponseEcho = {

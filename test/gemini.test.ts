@@ -289,6 +289,28 @@ describe("gemini provider (AI Studio)", () => {
     ]);
   });
 
+  it("JSON-schema output from chat response_format and Responses text.format; reasoning_effort → thinkingConfig", async () => {
+    fake.script = () => ({ chunks: textAnswer(['{"ok":', "true}"]) });
+    const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false };
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "ok?" }],
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } },
+      reasoning_effort: "low",
+    });
+    assert.deepEqual(JSON.parse(r.choices[0]!.message.content!), { ok: true });
+    assert.deepEqual(fake.requests[0]!.body.generationConfig, {
+      responseMimeType: "application/json",
+      responseSchema: { type: "OBJECT", properties: { ok: { type: "BOOLEAN" } }, required: ["ok"] },
+      thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 },
+    });
+    const resp = await client.responses.create({ model: MODEL, input: "ok?", text: { format: { type: "json_schema", name: "answer", schema, strict: true } } });
+    assert.deepEqual(JSON.parse(resp.output_text), { ok: true });
+    assert.deepEqual(fake.requests[1]!.body.generationConfig.responseSchema, { type: "OBJECT", properties: { ok: { type: "BOOLEAN" } }, required: ["ok"] });
+    await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "json" }], response_format: { type: "json_object" } });
+    assert.deepEqual(fake.requests[2]!.body.generationConfig, { responseMimeType: "application/json" });
+  });
+
   it("content Gemini cannot take is a 400 naming the field", async () => {
     const res = await postJson(`${gw.baseUrl}/chat/completions`, {
       model: MODEL,
@@ -407,6 +429,30 @@ describe("gemini provider (AI Studio)", () => {
       assert.equal(res.status, 502);
       assert.match(((await res.json()) as { error: { message: string } }).error.message, /MALFORMED_FUNCTION_CALL/);
     });
+  });
+
+  it("bytes without content are life: a long wait with keep-alives is served, silence times out", async () => {
+    const slow = await startTestGateway({
+      limits: { timeoutMs: 400, idleTimeoutMs: 400 },
+      routing: { maxAttempts: 1 },
+      providers: { gemini: { type: "gemini", baseUrl: fake.baseUrl, apiKey: "AIza-test" } },
+    });
+    try {
+      // 1 s of SSE comments and content-less chunks (100 ms apart) before the first token, with 400 ms timeouts.
+      const idle = Array.from({ length: 10 }, (_, i) => (i % 2 ? ": keep-alive\r\n\r\n" : chunk([], undefined, usage(3, 0))));
+      fake.script = () => ({ chunks: [...idle, ...textAnswer(["thought", " through"])], delayMs: 100 });
+      const c = new OpenAI({ baseURL: slow.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const stream = await c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], stream: true });
+      let text = "";
+      for await (const ch of stream) text += ch.choices[0]?.delta.content ?? "";
+      assert.equal(text, "thought through");
+
+      fake.script = () => ({ chunks: [...idle.slice(0, 2), ...textAnswer(["never"])], delayMs: 100, stallAfter: 2 });
+      const res = await postJson(`${slow.baseUrl}/chat/completions`, { model: MODEL, messages: [{ role: "user", content: "x" }], stream: true });
+      assert.equal(res.status, 504);
+    } finally {
+      await slow.close();
+    }
   });
 
   it("a client that disconnects mid-stream aborts the upstream request", async () => {

@@ -168,8 +168,8 @@ describe("gemini configuration", () => {
     const c = parseConfig(applyEnv({}, env));
     assert.deepEqual(c.providers["gemini"], { type: "gemini", apiKey: "from-google" }, "GOOGLE_API_KEY wins, as in Google's SDK");
     assert.deepEqual(c.providers["vertex"], { type: "gemini", vertex: { project: "proj", location: "europe-west4" }, credentialsFile: "/keys/sa.json" });
-    const only = parseConfig(applyEnv({}, { GEMINI_API_KEY: "g" }));
-    assert.equal((only.providers["gemini"] as { apiKey: string }).apiKey, "g");
+    const only = parseConfig(applyEnv({}, { GEMINI_API_KEY: "g", GOOGLE_GEMINI_BASE_URL: "http://127.0.0.1:9/" }));
+    assert.deepEqual(only.providers["gemini"], { type: "gemini", apiKey: "g", baseUrl: "http://127.0.0.1:9/" });
     assert.equal(only.providers["vertex"], undefined);
     const file = parseConfig(applyEnv({ providers: { v: { type: "gemini", vertex: { project: "p", location: "global" }, credentialsFile: "mine.json" } } }, env));
     assert.equal((file.providers["v"] as { credentialsFile: string }).credentialsFile, "mine.json", "a file's own credentialsFile is kept");

@@ -84,6 +84,19 @@ describe("gemini provider on Vertex AI", () => {
     }
   });
 
+  it("concurrent first calls share one token fetch", async () => {
+    const gw = await start();
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      const before = fake.tokens.length;
+      const answers = await Promise.all(Array.from({ length: 5 }, () => ask(client)));
+      assert.ok(answers.every((a) => a.choices[0]!.message.content === "from vertex"));
+      assert.equal(fake.tokens.length, before + 1);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("tokenUrl in the config overrides the file's token_uri (Google's default endpoint never contacted)", async () => {
     const gw = await start({ credentialsFile: fake.serviceAccountFile("https://oauth2.googleapis.com/token"), tokenUrl: fake.tokenUrl });
     try {

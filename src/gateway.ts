@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
+import type { Door } from "./doors/door.js";
 import { createGrpcDoor, type GrpcDoor } from "./doors/grpc/grpc-door.js";
 import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
@@ -57,7 +58,6 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
-  let draining = false;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const admission = new Admission(config.auth.keys, {
@@ -87,11 +87,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       }
     },
   });
-  const http = createHttpDoor({ engine, config, draining: () => draining, obs });
+  const http = createHttpDoor({ engine, config, obs });
   const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
+  // The realtime door shares the HTTP port; as a door it drains and closes with the others.
+  const ws: Door = {
+    name: "ws",
+    get active() {
+      return realtime.openSessions;
+    },
+    drain: () => undefined,
+    close: () => {
+      realtime.closeAll();
+      return Promise.resolve();
+    },
+  };
   const httpPort = await http.listen(config.http.host, config.http.port);
-  metrics.trackActive("http", () => http.inFlight.size);
-  metrics.trackActive("ws", () => realtime.openSessions);
+  metrics.trackActive("http", () => http.active);
+  metrics.trackActive("ws", () => ws.active);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
@@ -102,11 +114,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       const door = grpc;
       metrics.trackActive("grpc", () => door.activeCalls);
     } catch (e) {
-      http.stopListening();
+      await http.close(0);
       await grpc.shutdown(0);
       throw e;
     }
   }
+  const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
   return {
     engine,
     http,
@@ -116,19 +129,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     grpcPort,
     obs,
     async close(graceMs = 0) {
-      draining = true;
-      grpc?.drain();
+      // 1. Every door refuses new work (503, UNAVAILABLE, a refused upgrade).
+      for (const d of doors) d.drain();
+      // 2. What is in progress may finish within the grace.
       const until = Date.now() + graceMs;
       while (engine.admission.openStreams > 0 && Date.now() < until) await sleep(25);
-      shutdown.abort(new SpillwayError(Code.Unavailable, "the server is shutting down", { httpStatus: 503, openAiCode: "server_shutting_down" }));
-      // Let the doors write the in-band errors before the connections go.
+      // 3. Every engine stream still open ends with an in-band Unavailable error…
+      shutdown.abort(new SpillwayError(Code.Unavailable, "the server is shutting down", { httpStatus: 503, reason: "server_shutting_down" }));
       for (let i = 0; i < 20 && engine.admission.openStreams > 0; i++) await sleep(10);
-      http.stopListening();
-      http.closeAll();
-      realtime.closeAll();
-      // Every engine stream is cancelled above, so gRPC calls end at once with
-      // their in-band error; the grace only covers calls not yet in the engine.
-      await grpc?.shutdown(GRPC_SHUTDOWN_GRACE_MS);
+      // 4. …and each door ends what is left its own way and stops listening.
+      await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
       await admission.close();
     },

@@ -15,7 +15,7 @@ import { Resampler } from "../src/audio/resample.js";
 import { sniffAudio } from "../src/audio/sniff.js";
 import { WavStreamParser, wavHeader } from "../src/audio/wav.js";
 import { SpillwayError } from "../src/engine/errors.js";
-import { TranscriptBuilder } from "../src/doors/http/encoders/transcript.js";
+import { TranscriptBuilder } from "../src/doors/http/shapes/openai-audio/json.js";
 import { UtteranceParser } from "../src/providers/local/stt-output.js";
 import { splitSegments } from "../src/providers/local/tts-segments.js";
 import { espeakRate, espeakVoice } from "../src/providers/local/tts-voices.js";

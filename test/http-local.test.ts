@@ -32,20 +32,36 @@ describe("HTTP door with local/echo", () => {
     });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
-    assert.ok(chunks.length >= 5, `expected one chunk per token plus a final one, got ${chunks.length}`);
+    assert.ok(chunks.length >= 6, `expected one chunk per token plus finish and usage chunks, got ${chunks.length}`);
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("");
     assert.equal(text, "the quick brown fox");
-    for (const c of chunks.slice(0, -1)) {
+    for (const c of chunks.slice(0, -2)) {
       assert.equal(c.choices[0]!.finish_reason, null);
       assert.equal(c.usage ?? undefined, undefined);
       assert.equal(c.model, "echo");
     }
+    // OpenAI's form with include_usage: the finish chunk without usage, then
+    // one chunk whose choices is an empty array and which carries usage.
+    const finish = chunks.at(-2)!;
+    assert.equal(finish.choices[0]!.finish_reason, "stop");
+    assert.equal(finish.usage ?? undefined, undefined);
     const last = chunks.at(-1)!;
-    assert.equal(last.choices[0]!.finish_reason, "stop");
+    assert.deepEqual(last.choices, []);
     assert.deepEqual(
       { p: last.usage!.prompt_tokens, c: last.usage!.completion_tokens, t: last.usage!.total_tokens },
       { p: 5, c: 4, t: 9 },
     );
+    for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
+  });
+
+  it("without include_usage, usage rides on the final finish chunk (usage and finish only at the end)", async () => {
+    const stream = await client.chat.completions.create({ model: "local/echo", messages: [{ role: "user", content: "one two" }], stream: true });
+    const chunks = [];
+    for await (const c of stream) chunks.push(c);
+    for (const c of chunks.slice(0, -1)) assert.equal(c.usage ?? undefined, undefined);
+    const last = chunks.at(-1)!;
+    assert.equal(last.choices[0]!.finish_reason, "stop");
+    assert.equal(last.usage!.completion_tokens, 2);
     for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
   });
 
@@ -89,16 +105,19 @@ describe("HTTP door with local/echo", () => {
     const events = parseSse(await res.text());
     assert.equal(events.at(-1)!.data, "[DONE]");
     const json = events.slice(0, -1).map((e) => JSON.parse(e.data));
-    assert.equal(json.length, 4);
+    assert.equal(json.length, 5);
+    const usageChunk = json.pop();
+    assert.deepEqual(usageChunk.choices, []);
+    assert.equal(usageChunk.usage.completion_tokens, 3);
     for (const [i, c] of json.entries()) {
       // The published schema makes finish_reason a required string, yet the
       // streamed chunks of the real API carry `null` until the last one; the
       // non-final chunks are checked with it set to the value they lead to.
       const last = i === json.length - 1;
       if (!last) assert.equal(c.choices[0].finish_reason, null);
+      assert.equal(c.usage, undefined);
       assertSchema("CreateCompletionResponse", last ? c : { ...c, choices: [{ ...c.choices[0], finish_reason: "stop" }] });
     }
-    assert.equal(json.at(-1).usage.completion_tokens, 3);
   });
 
   it("serves the seed's curl request: data chunks then data: [DONE]", async () => {

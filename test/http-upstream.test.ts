@@ -46,14 +46,16 @@ describe("HTTP door with an OpenAI upstream", () => {
       seed: 42,
     });
     const got: string[] = [];
-    let last: OpenAI.ChatCompletionChunk | undefined;
+    const all: OpenAI.ChatCompletionChunk[] = [];
     for await (const c of stream) {
       if (c.choices[0]?.delta.content) got.push(c.choices[0].delta.content);
-      last = c;
+      all.push(c);
       assertSchema("CreateChatCompletionStreamResponse", c);
     }
     assert.deepEqual(got, parts);
-    assert.equal(last!.choices[0]!.finish_reason, "stop");
+    assert.equal(all.at(-2)!.choices[0]!.finish_reason, "stop");
+    const last = all.at(-1);
+    assert.deepEqual(last!.choices, [], "with include_usage, usage comes on its own chunk with empty choices");
     assert.equal(last!.usage!.prompt_tokens, 7);
     assert.equal(last!.usage!.completion_tokens, 50);
     assert.equal(last!.model, "gpt-fake");
@@ -82,26 +84,28 @@ describe("HTTP door with an OpenAI upstream", () => {
     assert.equal(events.at(-1)!.data, "[DONE]");
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data));
     assert.deepEqual(
-      chunks.map((c) => [c.choices[0].delta.content ?? null, c.choices[0].finish_reason, c.usage?.total_tokens ?? null]),
+      chunks.map((c) => [c.choices[0]?.delta.content ?? null, c.choices[0]?.finish_reason ?? null, c.usage?.total_tokens ?? null]),
       [
         ["a", null, null],
         ["b", null, null],
-        [null, "length", 5],
+        [null, "length", null],
+        [null, null, 5],
       ],
     );
     for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
   });
 
-  it("omits usage when the client did not ask for it", async () => {
-    fake.script = () => ({ events: chatEvents(["x"]) });
+  it("without include_usage, usage rides on the finish chunk and nowhere else", async () => {
+    fake.script = () => ({ events: chatEvents(["x"], [4, 1]) });
     const res = await postJson(`${gw.baseUrl}/chat/completions`, {
       model: "openai/gpt-fake",
       messages: [{ role: "user", content: "x" }],
       stream: true,
     });
     const chunks = parseSse(await res.text()).slice(0, -1).map((e) => JSON.parse(e.data));
-    assert.ok(chunks.every((c) => c.usage === undefined));
+    assert.ok(chunks.slice(0, -1).every((c) => c.usage === undefined));
     assert.equal(chunks.at(-1).choices[0].finish_reason, "stop");
+    assert.equal(chunks.at(-1).usage.total_tokens, 5);
   });
 
   it("relays legacy completions from the upstream's /completions", async () => {

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Finish_Reason } from "../src/gen/spillway/v1/chunk.js";
-import { ResponsesBuilder } from "../src/doors/http/encoders/responses-builder.js";
-import { parseResponses } from "../src/doors/http/responses-request.js";
+import { ResponsesBuilder } from "../src/doors/http/shapes/openai-responses/builder.js";
+import { parseResponses } from "../src/doors/http/shapes/openai-responses/request.js";
 import { emptyUsage, type ChunkPayload } from "../src/engine/payload.js";
 import { assertSchema } from "./helpers/openapi.js";
 import { checkEvents, typeSequence } from "./helpers/responses.js";

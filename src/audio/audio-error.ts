@@ -7,5 +7,5 @@ import { SpillwayError } from "../engine/errors.js";
  * problem, with `param` set to the request field that carried the audio.
  */
 export function audioInputError(message: string, param = "file"): SpillwayError {
-  return new SpillwayError(Code.InvalidArgument, message, { param, openAiCode: "invalid_audio" });
+  return new SpillwayError(Code.InvalidArgument, message, { param, reason: "invalid_audio" });
 }

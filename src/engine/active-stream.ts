@@ -116,7 +116,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       controller.abort(
         new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(left)} ms)`, {
           httpStatus: 504,
-          openAiCode: "timeout",
+          reason: "timeout",
         }),
       );
     }, left);
@@ -288,7 +288,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       this.controller.abort(
         new SpillwayError(Code.DeadlineExceeded, `${this.route.provider.name}: ${what}`, {
           httpStatus: 504,
-          openAiCode: "upstream_timeout",
+          reason: "upstream_timeout",
         }),
       );
       return;

@@ -95,7 +95,7 @@ export class Admission {
     const presented = (authorization ?? "").replace(/^bearer\s+/i, "").trim();
     if (!presented) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key: send it as 'Authorization: Bearer <key>'.", {
-        openAiCode: "missing_api_key",
+        reason: "missing_api_key",
       });
     }
     const digest = sha256(presented);
@@ -104,7 +104,7 @@ export class Admission {
       // Every key is compared, whatever matched, so timing says nothing.
       if (timingSafeEqual(digest, this.keys[i]!.digest) && found < 0) found = i;
     }
-    if (found < 0) throw new SpillwayError(Code.Unauthenticated, "Incorrect API key provided.", { openAiCode: "invalid_api_key" });
+    if (found < 0) throw new SpillwayError(Code.Unauthenticated, "Incorrect API key provided.", { reason: "invalid_api_key" });
     return { name: this.keys[found]!.cfg.name, index: found };
   }
 
@@ -115,18 +115,18 @@ export class Admission {
   async admit(principal: Principal | undefined, models: readonly string[]): Promise<Lease> {
     const p = principal ?? ANONYMOUS;
     if (this.required && p.index < 0) {
-      throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { openAiCode: "missing_api_key" });
+      throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { reason: "missing_api_key" });
     }
     if (this.streams >= this.opts.maxConcurrentStreams) {
       throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
-        openAiCode: "server_overloaded",
+        reason: "server_overloaded",
         retryAfterMs: 1000,
         httpStatus: 503,
       });
     }
     if (this.opts.overloaded?.()) {
       throw new SpillwayError(Code.Unavailable, "The gateway is overloaded (its event loop is saturated); try again shortly.", {
-        openAiCode: "server_overloaded",
+        reason: "server_overloaded",
         retryAfterMs: 1000,
         httpStatus: 503,
       });
@@ -147,7 +147,7 @@ export class Admission {
         if (!this.opts.failOpen) {
           this.streams--;
           throw new SpillwayError(Code.Unavailable, "Rate limits cannot be checked right now; try again shortly.", {
-            openAiCode: "limits_unavailable",
+            reason: "limits_unavailable",
             retryAfterMs: 1000,
             httpStatus: 503,
             cause: e,
@@ -177,7 +177,7 @@ function checkModels(cfg: GatewayKey, models: readonly string[]): void {
     if (!cfg.models.some((p) => p === m || (p.endsWith("/*") && m.startsWith(p.slice(0, -1))))) {
       throw new SpillwayError(Code.PermissionDenied, `The API key '${cfg.name}' may not use the model '${m}'.`, {
         param: "model",
-        openAiCode: "model_not_allowed",
+        reason: "model_not_allowed",
       });
     }
   }
@@ -194,5 +194,5 @@ function rejectionError(cfg: GatewayKey, r: LimitRejection): SpillwayError {
 }
 
 function rateLimited(message: string, retryAfterMs: number): SpillwayError {
-  return new SpillwayError(Code.ResourceExhausted, message, { openAiCode: "rate_limit_exceeded", retryAfterMs, retryable: false });
+  return new SpillwayError(Code.ResourceExhausted, message, { reason: "rate_limit_exceeded", retryAfterMs, retryable: false });
 }

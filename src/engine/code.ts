@@ -21,29 +21,3 @@ export enum Code {
   DataLoss = 15,
   Unauthenticated = 16,
 }
-
-/** The OpenAI error `type` used for each code, when an error names none itself. */
-export function openAiErrorType(code: Code): string {
-  switch (code) {
-    case Code.InvalidArgument:
-    case Code.NotFound:
-    case Code.OutOfRange:
-    case Code.FailedPrecondition:
-    case Code.AlreadyExists:
-      return "invalid_request_error";
-    case Code.Unauthenticated:
-      return "authentication_error";
-    case Code.PermissionDenied:
-      return "permission_error";
-    case Code.ResourceExhausted:
-      return "rate_limit_error";
-    case Code.DeadlineExceeded:
-      return "timeout_error";
-    case Code.Canceled:
-      return "cancelled";
-    case Code.Unimplemented:
-      return "not_implemented_error";
-    default:
-      return "server_error";
-  }
-}

@@ -1,14 +1,16 @@
-import { Code, openAiErrorType } from "./code.js";
+import { Code } from "./code.js";
 import type { StreamError } from "../gen/spillway/v1/chunk.js";
 
 /** Options of a {@link SpillwayError} beyond its code and message. */
 export interface SpillwayErrorOptions {
   /** The request field at fault, e.g. `messages[0].role`. */
   param?: string | undefined;
-  /** OpenAI-style machine code, e.g. `model_not_found`. */
-  openAiCode?: string | undefined;
-  /** OpenAI-style error type; defaults to one derived from the code. */
-  type?: string | undefined;
+  /**
+   * Machine-readable reason, e.g. `model_not_found`, `request_too_large`:
+   * finer than the code, shape-neutral (each API shape renders it in its own
+   * error body, e.g. OpenAI's `code`).
+   */
+  reason?: string | undefined;
   /** True when the same request may succeed later (retry, fallback). */
   retryable?: boolean | undefined;
   /** How long the client should wait before retrying, when known. */
@@ -32,8 +34,7 @@ export class SpillwayError extends Error {
   override readonly name = "SpillwayError";
   readonly code: Code;
   readonly param: string | undefined;
-  readonly openAiCode: string | undefined;
-  readonly type: string;
+  readonly reason: string | undefined;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly httpStatus: number | undefined;
@@ -43,14 +44,27 @@ export class SpillwayError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.param = options.param;
-    this.openAiCode = options.openAiCode;
-    this.type = options.type ?? openAiErrorType(code);
+    this.reason = options.reason;
     this.retryable =
       options.retryable ??
       (code === Code.Unavailable || code === Code.ResourceExhausted || code === Code.DeadlineExceeded);
     this.retryAfterMs = options.retryAfterMs;
     this.httpStatus = options.httpStatus;
     this.fromUpstream = options.fromUpstream ?? false;
+  }
+
+  /** A copy of this error with some options changed; every other field is kept. */
+  with(changes: SpillwayErrorOptions): SpillwayError {
+    return new SpillwayError(this.code, this.message, {
+      param: this.param,
+      reason: this.reason,
+      retryable: this.retryable,
+      retryAfterMs: this.retryAfterMs,
+      httpStatus: this.httpStatus,
+      fromUpstream: this.fromUpstream,
+      cause: this.cause,
+      ...changes,
+    });
   }
 
   /**
@@ -73,8 +87,8 @@ export class SpillwayError extends Error {
   /** The in-band error chunk payload for this error. */
   toChunkError(): StreamError {
     return {
-      type: this.type,
-      code: this.openAiCode ?? "",
+      type: codeName(this.code),
+      code: this.reason ?? "",
       message: this.message,
       param: this.param ?? "",
       grpcCode: this.code,
@@ -86,15 +100,19 @@ export class SpillwayError extends Error {
   static fromChunkError(e: StreamError): SpillwayError {
     const code = e.grpcCode >= 1 && e.grpcCode <= 16 ? (e.grpcCode as Code) : Code.Unknown;
     return new SpillwayError(code, e.message, {
-      type: e.type || undefined,
-      openAiCode: e.code || undefined,
+      reason: e.code || undefined,
       param: e.param || undefined,
       retryable: e.retryable,
     });
   }
 }
 
+/** `invalid_argument` for `Code.InvalidArgument`: the code's name in snake case. */
+export function codeName(code: Code): string {
+  return (Code[code] ?? "Unknown").replace(/(?<!^)([A-Z])/g, "_$1").toLowerCase();
+}
+
 /** Shorthand for an `InvalidArgument` error naming the field at fault. */
 export function invalidArgument(message: string, param?: string): SpillwayError {
-  return new SpillwayError(Code.InvalidArgument, message, { param, openAiCode: "invalid_value" });
+  return new SpillwayError(Code.InvalidArgument, message, { param, reason: "invalid_value" });
 }

@@ -17,6 +17,8 @@ export interface ProviderContext {
   readonly deadline: number;
   /** Id of the stream, for logs and upstream request ids. */
   readonly streamId: string;
+  /** The door's request id (the client's `x-request-id`, or the stream id when the door has none). */
+  readonly requestId?: string | undefined;
   /**
    * Labels the provider may set for logs and response headers; `key` names
    * the upstream key that served the call (a name, never the key).

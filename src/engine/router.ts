@@ -38,7 +38,7 @@ export function createRouter(
         throw new SpillwayError(
           Code.NotFound,
           `The model '${modelId}' does not exist: model ids are 'provider/model' (providers: ${[...byName.keys()].join(", ")}).`,
-          { param: "model", openAiCode: "model_not_found" },
+          { param: "model", reason: "model_not_found" },
         );
       }
       const providerName = id.slice(0, slash);
@@ -47,7 +47,7 @@ export function createRouter(
         throw new SpillwayError(
           Code.NotFound,
           `The model '${modelId}' does not exist: no provider '${providerName}' is configured (providers: ${[...byName.keys()].join(", ")}).`,
-          { param: "model", openAiCode: "model_not_found" },
+          { param: "model", reason: "model_not_found" },
         );
       }
       const model = id.slice(slash + 1);

@@ -57,6 +57,8 @@ export interface CallOptions {
   readonly deadline?: number | undefined;
   /** Stream id to use; generated when absent. */
   readonly streamId?: string | undefined;
+  /** The door's request id (the client's `x-request-id` or one made up), for providers' logs and upstream headers. */
+  readonly requestId?: string | undefined;
   /** Who is calling (from the door's authentication). */
   readonly principal?: Principal | undefined;
   /** Model ids to try, in order, if the requested one fails before its first chunk. */
@@ -117,14 +119,14 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     if (!modelId) {
       throw new SpillwayError(Code.InvalidArgument, "you must provide a model parameter", {
         param: "model",
-        openAiCode: "missing_required_parameter",
+        reason: "missing_required_parameter",
       });
     }
     const route = router.resolve(modelId);
     if (!route.provider[capability]) {
       throw new SpillwayError(Code.InvalidArgument, `The model '${modelId}' does not support ${capabilityText[capability]}.`, {
         param: "model",
-        openAiCode: "model_not_supported",
+        reason: "model_not_supported",
       });
     }
     return route;
@@ -139,7 +141,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
     const ref: { stream?: ActiveStream } = {};
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, labels, alive: () => ref.stream?.touch() };
+    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch() };
     let source: AsyncIterable<ChunkPayload>;
     try {
       source = start(route, ctx);
@@ -208,7 +210,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
           if (!breaker.allow(name)) {
             lastError ??= new SpillwayError(Code.Unavailable, `${name}: skipped, failing repeatedly (circuit open)`, {
               httpStatus: 503,
-              openAiCode: "provider_unavailable",
+              reason: "provider_unavailable",
             });
             break;
           }
@@ -251,7 +253,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     generate(req, opts = {}) {
       if (req.messages.length === 0 && !req.prompt) {
         return Promise.reject(
-          new SpillwayError(Code.InvalidArgument, "messages must not be empty", { param: "messages", openAiCode: "missing_required_parameter" }),
+          new SpillwayError(Code.InvalidArgument, "messages must not be empty", { param: "messages", reason: "missing_required_parameter" }),
         );
       }
       return openWithFailover(candidates(req.model, opts), "generate", opts, (r, ctx) => r.provider.generate!(r.model, req, ctx), true);

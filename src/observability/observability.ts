@@ -16,6 +16,8 @@ export interface RequestRecord {
   readonly door: "http" | "grpc" | "ws";
   /** The route (`/v1/chat/completions`) or RPC (`Generate`) or event. */
   readonly route: string;
+  /** The wire API shape the request spoke (`openai`, `anthropic`, `grpc`, `realtime`), when the door knows. */
+  readonly shape?: string | undefined;
   /** HTTP status, or the gRPC status name, or `ok`/`error` for WebSocket responses. */
   readonly status: number | string;
   /** performance.now() when the request arrived. */
@@ -77,6 +79,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       streamId: s?.id,
       door: r.door,
       route: r.route,
+      shape: r.shape,
       model,
       provider,
       key: s?.labels?.["key"],
@@ -86,6 +89,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       durationMs: Math.round(durationMs * 100) / 100,
       inputTokens: s?.usage.inputTokens,
       outputTokens: s?.usage.outputTokens,
+      reasoningTokens: s?.usage.reasoningTokens || undefined,
       chunks: s?.chunks,
       bytesOut: r.bytesOut,
       clientDisconnected: r.clientDisconnected,

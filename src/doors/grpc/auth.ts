@@ -30,7 +30,7 @@ export function gatewayKeys(admission: Admission): GrpcAuthorize {
 export async function admitCall(ctx: GrpcDoorContext, metadata: Metadata, method: string): Promise<Partial<CallOptions>> {
   if (ctx.draining?.()) {
     throw new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
-      openAiCode: "server_shutting_down",
+      reason: "server_shutting_down",
       retryAfterMs: 1000,
     });
   }

@@ -49,7 +49,7 @@ export function createCallScope(call: SurfaceCall): CallScope {
     const expired = deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS;
     controller.abort(
       expired
-        ? new SpillwayError(Code.DeadlineExceeded, "the call exceeded the client's deadline", { openAiCode: "timeout" })
+        ? new SpillwayError(Code.DeadlineExceeded, "the call exceeded the client's deadline", { reason: "timeout" })
         : new SpillwayError(Code.Canceled, "the client cancelled the call"),
     );
   };

@@ -1,3 +1,4 @@
+import type { Door } from "../door.js";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
@@ -33,7 +34,7 @@ export interface GrpcDoorOptions {
 }
 
 /** The gRPC door: `spillway.v1.SpillwayService`, `grpc.health.v1.Health` and server reflection. */
-export interface GrpcDoor {
+export interface GrpcDoor extends Door {
   /** The grpc-js server. */
   readonly server: Server;
   /** Streaming calls in flight. */
@@ -82,7 +83,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (options.reflection !== false && !addReflection(server)) {
-    logger.warn("gRPC reflection is off: the proto/ folder was not found next to the code");
+    logger.warn("gRPC reflection is off: gen/descriptor-set.binpb is not next to the code (npm run build copies it into dist/)");
   }
   let shutdown: Promise<void> | undefined;
   const drain = (): void => {
@@ -93,9 +94,16 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   };
 
   return {
+    name: "grpc",
     server,
     get activeCalls() {
       return active.calls;
+    },
+    get active() {
+      return active.calls;
+    },
+    close(graceMs) {
+      return this.shutdown(graceMs);
     },
     health,
     drain,

@@ -59,7 +59,7 @@ export function toGrpcError(reason: unknown): GrpcErrorStatus {
   if (err.param && !details.includes(err.param)) details = `${details} (field: ${err.param})`;
   const metadata = new Metadata();
   if (err.param) metadata.set(ERROR_TRAILERS.param, err.param);
-  if (err.openAiCode) metadata.set(ERROR_TRAILERS.code, err.openAiCode);
+  if (err.reason) metadata.set(ERROR_TRAILERS.code, err.reason);
   metadata.set(ERROR_TRAILERS.retryable, String(err.retryable));
   if (err.retryAfterMs !== undefined) metadata.set(ERROR_TRAILERS.retryAfterMs, String(err.retryAfterMs));
   return Object.assign(new Error(details), { code: grpcStatusOf(err), details, metadata });

@@ -4,7 +4,8 @@ import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { errorBody, httpStatusOf, statusLine } from "./status.js";
+import { statusLine } from "./status.js";
+import type { RequestHeaders, Shape } from "./shapes/shape.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** Headers sent on every response. */
@@ -15,6 +16,17 @@ const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [
 
 /** Response headers as name/value pairs. */
 export type Headers = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * After refusing a body it has not read (413, 415, 401…), the exchange keeps
+ * reading and discarding it for up to this long, as nginx's lingering close
+ * does, so a client still sending reads its answer instead of `EPIPE`.
+ */
+const LINGER_MS = 5_000;
+/** …and for at most this many bytes; then the connection is closed. */
+const LINGER_MAX_BYTES = 256 * 1024 * 1024;
+
+type BodyState = "unread" | "reading" | "read" | "discarding";
 
 /**
  * One HTTP request/response on uWebSockets.js, made safe to use across
@@ -39,7 +51,10 @@ export class HttpExchange {
   /** The Content-Type header as sent (a multipart boundary is case-sensitive). */
   readonly rawContentType: string;
   readonly contentLength: number | undefined;
-  readonly authorization: string;
+  /** The request headers the route's shape reads (see {@link Shape.headers}), by lower-case name. */
+  readonly headers: RequestHeaders;
+  /** The wire shape whose errors this exchange renders. */
+  readonly shape: Shape;
   /** Who is calling, once the door has authenticated the request. */
   principal: Principal | undefined;
   /** performance.now() when the request arrived. */
@@ -60,10 +75,17 @@ export class HttpExchange {
   private flushQueued = false;
   /** While the socket is full: resolves when it can take more. */
   private blocked: Promise<void> | undefined;
+  /** Headers added once a stream is open (`x-spillway-*`), sent with the head. */
+  private extraHeaders: Array<readonly [string, string]> = [];
+  private bodyState: BodyState;
+  /** The body consumer while reading: gets each piece (valid only during the call). */
+  private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
+  private bodyRegistered = false;
 
   constructor(
     private readonly res: HttpResponse,
     req: HttpRequest,
+    shape: Shape,
   ) {
     tracePhase(TracePhase.Arrived);
     this.signal = this.controller.signal;
@@ -75,7 +97,12 @@ export class HttpExchange {
     this.contentType = this.rawContentType.toLowerCase();
     const cl = req.getHeader("content-length");
     this.contentLength = cl ? Number(cl) : undefined;
-    this.authorization = req.getHeader("authorization");
+    this.shape = shape;
+    const headers: Record<string, string> = {};
+    for (const name of shape.headers) headers[name] = req.getHeader(name);
+    this.headers = headers;
+    const hasBody = (this.contentLength !== undefined && this.contentLength > 0) || req.getHeader("transfer-encoding") !== "";
+    this.bodyState = hasBody ? "unread" : "read";
     res.onAborted(() => {
       this.aborted = true;
       this.controller.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
@@ -85,38 +112,12 @@ export class HttpExchange {
 
   /** Reads the whole request body, up to `limit` bytes; larger bodies fail with 413 at once. */
   readBody(limit: number): Promise<Buffer> {
-    if (this.contentLength !== undefined && this.contentLength > limit) {
-      return Promise.reject(tooLarge(limit));
-    }
-    return new Promise((resolve, reject) => {
-      const parts: Buffer[] = [];
-      let size = 0;
-      let settled = false;
-      const onAbort = (): void => {
-        if (!settled) {
-          settled = true;
-          reject(SpillwayError.from(this.signal.reason));
-        }
-      };
-      this.signal.addEventListener("abort", onAbort, { once: true });
-      this.res.onData((ab, isLast) => {
-        if (settled) return;
-        size += ab.byteLength;
-        if (size > limit) {
-          settled = true;
-          this.signal.removeEventListener("abort", onAbort);
-          reject(tooLarge(limit));
-          return;
-        }
-        // The ArrayBuffer is only valid during this callback: copy it.
-        parts.push(Buffer.from(new Uint8Array(ab)));
-        if (isLast) {
-          settled = true;
-          this.signal.removeEventListener("abort", onAbort);
-          resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
-        }
-      });
-    });
+    const parts: Buffer[] = [];
+    let size = 0;
+    return this.consumeBody(limit, (chunk) => {
+      size += chunk.length;
+      parts.push(chunk);
+    }).then(() => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
   }
 
   /**
@@ -125,53 +126,84 @@ export class HttpExchange {
    * Returns a promise that resolves at the end of the body.
    */
   streamBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+    return this.consumeBody(limit, onChunk);
+  }
+
+  private consumeBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
     if (this.contentLength !== undefined && this.contentLength > limit) {
       return Promise.reject(tooLarge(limit));
     }
+    if (this.bodyState === "read") return Promise.resolve();
+    this.bodyState = "reading";
     return new Promise((resolve, reject) => {
       let size = 0;
       let settled = false;
-      this.signal.addEventListener("abort", () => settled || ((settled = true), reject(SpillwayError.from(this.signal.reason))), {
-        once: true,
-      });
-      this.res.onData((ab, isLast) => {
+      const fail = (e: SpillwayError): void => {
+        settled = true;
+        this.onBody = undefined;
+        reject(e);
+      };
+      this.signal.addEventListener("abort", () => settled || fail(SpillwayError.from(this.signal.reason)), { once: true });
+      this.onBody = (ab, isLast) => {
         if (settled) return;
         size += ab.byteLength;
-        if (size > limit) {
-          settled = true;
-          reject(tooLarge(limit));
-          return;
-        }
+        if (size > limit) return fail(tooLarge(limit));
         try {
+          // The ArrayBuffer is only valid during this callback: copy it.
           onChunk(Buffer.from(new Uint8Array(ab)));
         } catch (e) {
-          settled = true;
-          reject(SpillwayError.from(e));
-          return;
+          return fail(SpillwayError.from(e));
         }
         if (isLast) {
           settled = true;
+          this.onBody = undefined;
           resolve();
         }
-      });
+      };
+      this.registerBody();
     });
   }
 
-  /** The engine call options for this request: its abort signal and caller. */
-  callOptions(extra: { fallbacks?: readonly string[] | undefined } = {}): {
-    signal: AbortSignal;
-    principal: Principal | undefined;
-    fallbacks?: readonly string[] | undefined;
-    onStreamEnd: (s: StreamSummary) => void;
-  } {
-    return { signal: this.signal, principal: this.principal, onStreamEnd: (s) => (this.summary = s), ...extra };
+  /** Registers the one uWS body handler, which hands pieces to the current consumer or discards them. */
+  private registerBody(): void {
+    if (this.bodyRegistered) return;
+    this.bodyRegistered = true;
+    let discarded = 0;
+    this.res.onData((ab, isLast) => {
+      if (isLast) this.bodyState = "read";
+      const consumer = this.onBody;
+      if (consumer) return consumer(ab, isLast);
+      if (this.bodyState !== "discarding") return;
+      discarded += ab.byteLength;
+      if (discarded > LINGER_MAX_BYTES && !this.aborted) this.close();
+    });
+  }
+
+  /**
+   * After an answer that refuses the body: reads and drops what the client
+   * still sends (bounded by {@link LINGER_MS} and {@link LINGER_MAX_BYTES}),
+   * so its answer is not lost to a reset connection.
+   */
+  private linger(): void {
+    if (this.bodyState === "read") return;
+    this.bodyState = "discarding";
+    this.onBody = undefined;
+    this.registerBody();
+    setTimeout(() => {
+      if (this.bodyState === "discarding" && !this.aborted) this.close();
+    }, LINGER_MS).unref();
+  }
+
+  /** Adds response headers sent with the head (before it is written). */
+  addHeaders(headers: Headers): void {
+    for (const h of headers) this.extraHeaders.push(h);
   }
 
   /** Sends a complete response. No-op once the client is gone or a response was sent. */
   send(status: number, contentType: string, body: string | Uint8Array, headers: Headers = [], close = false): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
-    this.bytesOut += body.length;
+    this.bytesOut += byteLength(body);
     this.res.cork(() => {
       if (!this.started) this.writeHead(status, contentType, headers);
       else this.writePending();
@@ -185,9 +217,11 @@ export class HttpExchange {
   }
 
   /**
-   * Sends an error as the OpenAI error body with its status. When the
-   * response has already started (a stream), the caller must use an in-band
-   * error instead; this then only ends the response.
+   * Sends an error in the shape's form with its status. When the response
+   * has already started (a stream), the caller must use an in-band error
+   * instead; this then only ends the response. A body not read yet is read
+   * and dropped after the answer (lingering close), and the connection is
+   * then closed (`Connection: close`).
    */
   error(reason: unknown): void {
     const err = SpillwayError.from(reason);
@@ -195,11 +229,13 @@ export class HttpExchange {
       this.end();
       return;
     }
-    const status = httpStatusOf(err);
-    const headers: Array<readonly [string, string]> = [];
-    if (err.retryAfterMs !== undefined) headers.push(["retry-after", String(Math.ceil(err.retryAfterMs / 1000))]);
-    // A body we refused to read must not be read: close the connection instead.
-    this.send(status, "application/json", errorBody(err), headers, status === 413);
+    const r = this.shape.renderError(err);
+    if (this.bodyState !== "read" && !this.aborted && !this.finished) {
+      this.linger();
+      this.send(r.status, r.contentType, r.body, [...r.headers, ["connection", "close"]]);
+      return;
+    }
+    this.send(r.status, r.contentType, r.body, r.headers);
   }
 
   /**
@@ -229,7 +265,7 @@ export class HttpExchange {
    */
   write(data: string | Uint8Array): Promise<void> | undefined {
     if (this.aborted || this.finished) return undefined;
-    this.bytesOut += data.length;
+    this.bytesOut += byteLength(data);
     if (typeof data === "string") {
       this.pending += data;
       if (this.blocked) return this.blocked;
@@ -320,6 +356,7 @@ export class HttpExchange {
     this.res.writeHeader("x-request-id", this.requestId);
     for (const [k, v] of COMMON_HEADERS) this.res.writeHeader(k, v);
     for (const [k, v] of headers) this.res.writeHeader(k, v);
+    for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
   }
 
   private wake(): void {
@@ -331,11 +368,15 @@ export class HttpExchange {
   }
 }
 
+/** Bytes on the wire of a piece of body (UTF-8 for text). */
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+}
+
 function tooLarge(limit: number): SpillwayError {
   return new SpillwayError(Code.ResourceExhausted, `The request body is larger than the limit of ${limit} bytes.`, {
     httpStatus: 413,
-    openAiCode: "request_too_large",
-    type: "invalid_request_error",
+    reason: "request_too_large",
     retryable: false,
   });
 }

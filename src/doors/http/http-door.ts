@@ -1,107 +1,62 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import uWS from "uWebSockets.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { recordRequest } from "../../observability/observability.js";
+import type { StreamEngine } from "../../engine/stream-engine.js";
+import type { Door } from "../door.js";
 import { HttpExchange } from "./exchange.js";
 import type { HttpDoorContext, HttpRoute } from "./route.js";
+import { runRoute } from "./route-runner.js";
 import { ROUTES } from "./routes/index.js";
-import { parseJson } from "./validation.js";
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import { SHAPES } from "./shapes/index.js";
+import type { Shape } from "./shapes/shape.js";
 
-/** The HTTP door: a uWS app serving the OpenAI-compatible routes. */
-export interface HttpDoor {
+/** The HTTP door: a uWS app serving every shape's routes, under one route runner. */
+export interface HttpDoor extends Door {
   /** The uWS app, for other doors sharing the port (the WebSocket door). */
   readonly app: uWS.TemplatedApp;
   /** Starts listening; resolves with the port actually bound (useful with port 0). */
   listen(host: string, port: number): Promise<number>;
-  /** Stops accepting connections. In-flight responses go on until they end. */
-  stopListening(): void;
+  /** True once `drain` was called. */
+  readonly draining: boolean;
   /** Exchanges whose response has not ended yet. */
   readonly inFlight: ReadonlySet<HttpExchange>;
-  /** Ends every in-flight exchange's connection at once. */
-  closeAll(): void;
 }
 
-const JSON_TYPE = /^application\/([\w.+-]*\+)?json\s*(;|$)/;
-
-function isJsonType(contentType: string): boolean {
-  return JSON_TYPE.test(contentType);
+/** What the HTTP door needs: the gateway context, with the whole engine (routes see less of it). */
+export interface HttpDoorOptions extends Omit<HttpDoorContext, "draining" | "engine"> {
+  readonly engine: StreamEngine;
 }
 
-async function run(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, inFlight: Set<HttpExchange>): Promise<void> {
-  inFlight.add(ex);
-  let error: unknown;
-  try {
-    if (!route.public) {
-      if (ctx.draining()) {
-        throw new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
-          openAiCode: "server_shutting_down",
-          retryAfterMs: 1000,
-        });
-      }
-      ex.principal = ctx.engine.admission.authenticate(ex.authorization);
-    }
-    let body: unknown;
-    if (route.body === "json") {
-      if (!isJsonType(ex.contentType)) {
-        throw new SpillwayError(
-          Code.InvalidArgument,
-          `Unsupported Content-Type '${ex.contentType || "(none)"}': send the body as application/json.`,
-          { httpStatus: 415, openAiCode: "unsupported_media_type" },
-        );
-      }
-      body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
-    }
-    tracePhase(TracePhase.BodyRead);
-    await route.handle(ex, ctx, body);
-  } catch (e) {
-    const err = SpillwayError.from(e);
-    error = err;
-    if (err.code === Code.Internal || err.code === Code.Unknown) {
-      ctx.obs.logger.error({ err: e, url: ex.url, requestId: ex.requestId }, "request failed");
-    }
-    if (!ex.aborted) ex.error(err);
-  } finally {
-    inFlight.delete(ex);
-    if (!route.public) {
-      recordRequest(ctx.obs, {
-        requestId: ex.requestId,
-        door: "http",
-        route: route.pattern,
-        status: ex.aborted ? 499 : ex.status,
-        startedAt: ex.startedAt,
-        summary: ex.summary,
-        error,
-        bytesOut: ex.bytesOut,
-        clientDisconnected: ex.aborted,
-      });
-    }
+/** The shape a request that matched no route is answered in: the first that claims it, else the default. */
+function shapeFor(req: uWS.HttpRequest, shapes: readonly Shape[]): Shape {
+  const url = req.getUrl();
+  for (const s of shapes) {
+    if (!s.claims) continue;
+    const headers: Record<string, string> = {};
+    for (const h of s.headers) headers[h] = req.getHeader(h);
+    if (s.claims(url, headers)) return s;
   }
-}
-
-function notFound(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-  const ex = new HttpExchange(res, req);
-  ex.error(
-    new SpillwayError(Code.NotFound, `Unknown request URL: ${ex.method.toUpperCase()} ${ex.url}.`, {
-      openAiCode: "unknown_url",
-    }),
-  );
+  return shapes[0]!;
 }
 
 /** Creates the HTTP door over the engine. Call `listen` to serve. */
-export function createHttpDoor(ctx: HttpDoorContext, routes: readonly HttpRoute[] = ROUTES): HttpDoor {
-  const tls = ctx.config.http.tls;
+export function createHttpDoor(options: HttpDoorOptions, routes: readonly HttpRoute[] = ROUTES, shapes: readonly Shape[] = SHAPES): HttpDoor {
+  const tls = options.config.http.tls;
   // TLS (https/wss on the same routes) when configured; the openai SDK's realtime client only opens wss://.
   const app = tls
     ? uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) })
     : uWS.App();
   const inFlight = new Set<HttpExchange>();
   let listenSocket: uWS.us_listen_socket | undefined;
+  let draining = false;
+  const ctx: HttpDoorContext = { engine: options.engine, config: options.config, obs: options.obs, draining: () => draining };
+  const corsHeaders = [...new Set(shapes.flatMap((s) => s.corsHeaders))].join(", ");
 
   const allowed = new Map<string, string[]>();
   for (const route of routes) {
     const handler = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
-      void run(new HttpExchange(res, req), route, ctx, inFlight);
+      void runRoute(new HttpExchange(res, req, route.shape), route, ctx, options.engine, inFlight);
     };
     if (route.method === "get") app.get(route.pattern, handler);
     else if (route.method === "post") app.post(route.pattern, handler);
@@ -118,26 +73,36 @@ export function createHttpDoor(ctx: HttpDoorContext, routes: readonly HttpRoute[
           .writeStatus("204 No Content")
           .writeHeader("access-control-allow-origin", "*")
           .writeHeader("access-control-allow-methods", allow)
-          .writeHeader("access-control-allow-headers", "authorization, content-type, x-request-id, openai-beta")
+          .writeHeader("access-control-allow-headers", corsHeaders)
           .writeHeader("access-control-max-age", "86400")
           .endWithoutBody();
       });
     });
     app.any(pattern, (res, req) => {
-      const ex = new HttpExchange(res, req);
+      const ex = new HttpExchange(res, req, shapeFor(req, shapes));
       ex.error(
         new SpillwayError(Code.InvalidArgument, `Method ${ex.method.toUpperCase()} is not allowed on ${ex.url} (allowed: ${allow}).`, {
           httpStatus: 405,
-          openAiCode: "method_not_allowed",
+          reason: "method_not_allowed",
         }),
       );
     });
   }
-  app.any("/*", notFound);
+  app.any("/*", (res, req) => {
+    const ex = new HttpExchange(res, req, shapeFor(req, shapes));
+    ex.error(new SpillwayError(Code.NotFound, `Unknown request URL: ${ex.method.toUpperCase()} ${ex.url}.`, { reason: "unknown_url" }));
+  });
 
   return {
+    name: "http",
     app,
     inFlight,
+    get active() {
+      return inFlight.size;
+    },
+    get draining() {
+      return draining;
+    },
     listen(host, port) {
       return new Promise((resolve, reject) => {
         app.listen(host, port, (token) => {
@@ -150,11 +115,15 @@ export function createHttpDoor(ctx: HttpDoorContext, routes: readonly HttpRoute[
         });
       });
     },
-    stopListening() {
+    drain() {
+      draining = true;
+    },
+    async close(graceMs) {
+      draining = true;
+      const until = Date.now() + graceMs;
+      while (inFlight.size > 0 && Date.now() < until) await sleep(10);
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
-    },
-    closeAll() {
       for (const ex of inFlight) ex.close();
     },
   };

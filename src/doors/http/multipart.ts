@@ -49,7 +49,7 @@ export function readMultipart(ex: HttpExchange, limits: MultipartLimits): Promis
       new SpillwayError(
         Code.InvalidArgument,
         `Unsupported Content-Type '${ex.contentType || "(none)"}': send the audio as multipart/form-data.`,
-        { httpStatus: 415, openAiCode: "unsupported_media_type" },
+        { httpStatus: 415, reason: "unsupported_media_type" },
       ),
     );
   }
@@ -113,6 +113,6 @@ export function readMultipart(ex: HttpExchange, limits: MultipartLimits): Promis
 
 function malformed(detail: string): SpillwayError {
   return new SpillwayError(Code.InvalidArgument, `The multipart form could not be read: ${detail}.`, {
-    openAiCode: "invalid_multipart",
+    reason: "invalid_multipart",
   });
 }

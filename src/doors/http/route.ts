@@ -1,11 +1,18 @@
 import type { Config } from "../../config/schema.js";
+import type { EngineStream } from "../../engine/active-stream.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
+import type { GenerateRequest, SynthesizeRequest, TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import type { Observability } from "../../observability/observability.js";
 import type { HttpExchange } from "./exchange.js";
+import type { Shape } from "./shapes/shape.js";
 
-/** What every HTTP route handler can use. */
+/**
+ * What every HTTP route handler can use of the gateway. The engine is seen
+ * without its stream-opening methods: a handler opens streams only through
+ * its {@link RouteCall}, which carries the request's policy.
+ */
 export interface HttpDoorContext {
-  readonly engine: StreamEngine;
+  readonly engine: Pick<StreamEngine, "router" | "admission" | "listModels" | "isCircuitOpen">;
   readonly config: Config;
   /** True once the server is draining for shutdown. */
   readonly draining: () => boolean;
@@ -14,7 +21,26 @@ export interface HttpDoorContext {
 }
 
 /**
- * One HTTP route. With `body: "json"` the door reads and parses the body
+ * The engine, as one request may use it: every call carries the request's
+ * abort signal (client disconnect), its caller (gateway key: model allow-list
+ * and limits are checked by the engine's admission), the request id, the
+ * fallbacks the client asked for, and reports the stream's summary for the
+ * request's log line; the stream's `x-spillway-*` headers go on the response.
+ */
+export interface RouteCall {
+  generate(req: GenerateRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
+  synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
+  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
+}
+
+/** A request body that a route accepts: used by the policy tests that run over every route. */
+export interface RouteExample {
+  readonly contentType: string;
+  readonly body: string | Uint8Array;
+}
+
+/**
+ * One HTTP route. With `body: "json"` the runner reads and parses the body
  * (content type, size limit, JSON) before calling the handler; with
  * `body: "stream"` the handler must call `ex.streamBody` before its first
  * `await` (uWS delivers body data only to a handler registered at once).
@@ -22,8 +48,15 @@ export interface HttpDoorContext {
 export interface HttpRoute {
   readonly method: "get" | "post" | "delete";
   readonly pattern: string;
+  /** The wire shape: its key headers, CORS headers and error rendering. */
+  readonly shape: Shape;
   readonly body?: "json" | "stream";
   /** Served without a gateway key and while draining (health checks). */
   readonly public?: boolean;
-  handle(ex: HttpExchange, ctx: HttpDoorContext, body: unknown): Promise<void> | void;
+  /**
+   * For routes that open engine streams: a minimal valid request for `model`
+   * (the table-driven policy test sends it to every such route).
+   */
+  readonly example?: (model: string) => RouteExample;
+  handle(ex: HttpExchange, call: RouteCall, body: unknown, ctx: HttpDoorContext): Promise<void> | void;
 }

@@ -10,9 +10,6 @@ export const SSE_HEADERS: Headers = [
   ["x-accel-buffering", "no"],
 ];
 
-/** The SSE terminator OpenAI's chat, completion and audio streams end with. */
-export const SSE_DONE = "data: [DONE]\n\n";
-
 /**
  * A `data:` frame. The data must be one line (JSON.stringify output is), which
  * keeps this a concatenation on the hot path.
@@ -53,17 +50,10 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
     }
   } catch (e) {
     // The engine never throws after the first chunk; anything here is ours.
-    if (!ex.aborted) void ex.write(sseData(JSON.stringify({ error: { message: SpillwayError.from(e).message, type: "server_error", param: null, code: null } })));
+    if (!ex.aborted) void ex.write(ex.shape.streamError(SpillwayError.from(e)));
   } finally {
     ex.signal.removeEventListener("abort", onAbort);
     if (ex.aborted) stream.cancel(ex.signal.reason);
     ex.end();
   }
-}
-
-/** The in-band SSE error frame: OpenAI's error object under `error`. */
-export function sseErrorFrame(err: SpillwayError, extra = ""): string {
-  return sseData(
-    `{${extra}"error":${JSON.stringify({ message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null })}}`,
-  );
 }

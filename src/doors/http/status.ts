@@ -38,10 +38,3 @@ export function statusLine(status: number): string {
   }
   return line;
 }
-
-/** The OpenAI error body for an error, as JSON text. */
-export function errorBody(err: SpillwayError): string {
-  return JSON.stringify({
-    error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null },
-  });
-}

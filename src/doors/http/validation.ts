@@ -16,7 +16,7 @@ export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
 export function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new SpillwayError(Code.InvalidArgument, "The request body must be a JSON object.", {
-      openAiCode: "invalid_json",
+      reason: "invalid_json",
     });
   }
   const r = schema.safeParse(body);
@@ -27,7 +27,7 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.outpu
   throw new SpillwayError(
     Code.InvalidArgument,
     missing ? `Missing required parameter: '${param}'.` : `Invalid '${param || "body"}': ${issue.message}`,
-    { param: param || undefined, openAiCode: missing ? "missing_required_parameter" : "invalid_value" },
+    { param: param || undefined, reason: missing ? "missing_required_parameter" : "invalid_value" },
   );
 }
 
@@ -39,7 +39,7 @@ export function parseJson(body: Buffer): unknown {
     throw new SpillwayError(
       Code.InvalidArgument,
       `We could not parse the JSON body of your request (${(e as Error).message}).`,
-      { openAiCode: "invalid_json" },
+      { reason: "invalid_json" },
     );
   }
 }

@@ -66,7 +66,7 @@ export function createProfileRegistry(
         throw new SpillwayError(
           Code.NotFound,
           `The realtime model '${id}' does not exist (realtime models: ${ids.join(", ")}; define others in config realtime.profiles).`,
-          { param, openAiCode: "model_not_found" },
+          { param, reason: "model_not_found" },
         );
       }
       return p;

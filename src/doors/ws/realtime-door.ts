@@ -1,3 +1,4 @@
+import { openAiErrorBody } from "../http/shapes/openai/errors.js";
 /**
  * The WebSocket door: `GET /v1/realtime?model=…` upgraded on the HTTP
  * door's uWS app (same port, TLS when the HTTP door has it), speaking the
@@ -64,7 +65,7 @@ function reject(res: uWS.HttpResponse, err: SpillwayError): void {
     res
       .writeStatus(status)
       .writeHeader("content-type", "application/json")
-      .end(JSON.stringify({ error: { message: err.message, type: err.type, param: err.param ?? null, code: err.openAiCode ?? null } }));
+      .end(openAiErrorBody(err));
   });
 }
 

@@ -1,3 +1,4 @@
+import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors.js";
 /**
  * One response of a realtime session: the cascade. The text model streams
  * the reply; the text is cut into sentences and each sentence goes to the
@@ -285,9 +286,9 @@ export class RealtimeResponse {
     this.error = err;
     this.plan.outbox.send({
       type: "error",
-      error: { type: err.type, code: err.openAiCode ?? "response_failed", message: err.message, param: err.param ?? null, event_id: null },
+      error: { ...openAiErrorObject(err, "response_failed"), event_id: null },
     });
-    this.finish("failed", { type: "failed", error: { type: err.type, code: err.openAiCode ?? "response_failed" } });
+    this.finish("failed", { type: "failed", error: { type: openAiErrorType(err), code: err.reason ?? "response_failed" } });
   }
 
   /** Ends the response: aborts the engine streams, closes the items, sends `response.done`. */

@@ -97,7 +97,7 @@ export class RealtimeSession {
       profile = this.opts.profiles.get(modelId || this.opts.profiles.defaultId);
     } catch (e) {
       const err = SpillwayError.from(e);
-      this.error({ code: err.openAiCode ?? "model_not_found", message: err.message, param: "model", eventId: null });
+      this.error({ code: err.reason ?? "model_not_found", message: err.message, param: "model", eventId: null });
       this.opts.socket.end(1008, "unknown realtime model");
       return;
     }
@@ -143,7 +143,7 @@ export class RealtimeSession {
     } catch (e) {
       const err = SpillwayError.from(e);
       if (err.code === Code.Internal) logger.error({ err: e }, "realtime event failed");
-      this.error({ code: err.openAiCode ?? "invalid_value", message: err.message, param: err.param ?? null, eventId: ev.event_id ?? null });
+      this.error({ code: err.reason ?? "invalid_value", message: err.message, param: err.param ?? null, eventId: ev.event_id ?? null });
     }
   }
 
@@ -190,7 +190,7 @@ export class RealtimeSession {
         if (typeof choice !== "string" && !tools.some((t) => t.name === choice.name)) {
           throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.tool_choice': no tool named '${choice.name}' is in 'tools'.`, {
             param: "session.tool_choice",
-            openAiCode: "invalid_value",
+            reason: "invalid_value",
           });
         }
         if (ev.session.model !== undefined) {

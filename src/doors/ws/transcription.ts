@@ -1,3 +1,4 @@
+import { openAiErrorObject } from "../http/shapes/openai/errors.js";
 /**
  * Transcribing a user turn with the profile's speech-to-text model. With
  * server VAD the transcription starts when speech starts and is fed as the
@@ -136,7 +137,7 @@ export class TurnTranscription {
         type: "conversation.item.input_audio_transcription.failed",
         item_id: opts.itemId,
         content_index: 0,
-        error: { type: err.type, code: err.openAiCode ?? "transcription_failed", message: err.message, param: err.param ?? null },
+        error: openAiErrorObject(err, "transcription_failed"),
       });
       return "";
     } finally {

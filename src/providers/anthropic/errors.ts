@@ -9,9 +9,8 @@ const MAX_ERROR_BODY = 64 * 1024;
 interface Mapping {
   readonly code: Code;
   readonly status: number;
-  readonly openAiCode: string;
+  readonly reason: string;
   readonly retryable: boolean;
-  readonly type?: string;
 }
 
 /**
@@ -21,23 +20,23 @@ interface Mapping {
  * (`api_error`) is a 502; `overloaded_error` (Anthropic's 529) a retryable 503.
  */
 const BY_TYPE: Readonly<Record<string, Mapping>> = {
-  invalid_request_error: { code: Code.InvalidArgument, status: 400, openAiCode: "invalid_request", retryable: false },
-  authentication_error: { code: Code.Unauthenticated, status: 401, openAiCode: "invalid_api_key", retryable: false },
-  billing_error: { code: Code.PermissionDenied, status: 402, openAiCode: "insufficient_quota", retryable: false, type: "insufficient_quota" },
-  permission_error: { code: Code.PermissionDenied, status: 403, openAiCode: "permission_denied", retryable: false },
-  not_found_error: { code: Code.NotFound, status: 404, openAiCode: "not_found", retryable: false },
-  request_too_large: { code: Code.ResourceExhausted, status: 413, openAiCode: "request_too_large", retryable: false, type: "invalid_request_error" },
-  rate_limit_error: { code: Code.ResourceExhausted, status: 429, openAiCode: "rate_limit_exceeded", retryable: true },
-  api_error: { code: Code.Unavailable, status: 502, openAiCode: "upstream_error", retryable: true },
-  timeout_error: { code: Code.DeadlineExceeded, status: 504, openAiCode: "timeout", retryable: true },
-  overloaded_error: { code: Code.Unavailable, status: 503, openAiCode: "upstream_overloaded", retryable: true },
+  invalid_request_error: { code: Code.InvalidArgument, status: 400, reason: "invalid_request", retryable: false },
+  authentication_error: { code: Code.Unauthenticated, status: 401, reason: "invalid_api_key", retryable: false },
+  billing_error: { code: Code.PermissionDenied, status: 402, reason: "insufficient_quota", retryable: false },
+  permission_error: { code: Code.PermissionDenied, status: 403, reason: "permission_denied", retryable: false },
+  not_found_error: { code: Code.NotFound, status: 404, reason: "not_found", retryable: false },
+  request_too_large: { code: Code.ResourceExhausted, status: 413, reason: "request_too_large", retryable: false },
+  rate_limit_error: { code: Code.ResourceExhausted, status: 429, reason: "rate_limit_exceeded", retryable: true },
+  api_error: { code: Code.Unavailable, status: 502, reason: "upstream_error", retryable: true },
+  timeout_error: { code: Code.DeadlineExceeded, status: 504, reason: "timeout", retryable: true },
+  overloaded_error: { code: Code.Unavailable, status: 503, reason: "upstream_overloaded", retryable: true },
 };
 
 function byStatus(status: number): Mapping {
   if (status === 529) return BY_TYPE["overloaded_error"]!;
   if (status >= 500) return BY_TYPE["api_error"]!;
   const code = codeForUpstreamStatus(status);
-  return { code, status, openAiCode: "upstream_error", retryable: status === 429 || status === 408 };
+  return { code, status, reason: "upstream_error", retryable: status === 429 || status === 408 };
 }
 
 /**
@@ -55,8 +54,7 @@ export function anthropicError(
   const m = BY_TYPE[errorType] ?? byStatus(status ?? 502);
   return new SpillwayError(m.code, `${provider}: ${message || errorType || "upstream error"}`, {
     httpStatus: m.status,
-    openAiCode: m.openAiCode,
-    type: m.type,
+    reason: m.reason,
     retryable: m.retryable,
     retryAfterMs,
   });

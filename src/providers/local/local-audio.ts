@@ -34,7 +34,7 @@ export function localAudioModels(prefix: string): ModelInfo[] {
 function unsupported(prefix: string, model: string, what: string): SpillwayError {
   return new SpillwayError(Code.InvalidArgument, `The model '${prefix}/${model}' does not support ${what}.`, {
     param: "model",
-    openAiCode: "model_not_supported",
+    reason: "model_not_supported",
   });
 }
 

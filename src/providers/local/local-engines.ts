@@ -32,7 +32,7 @@ export function pocketsphinxStatus(): EngineStatus {
 export function engineUnavailable(modelId: string, reason: string): SpillwayError {
   return new SpillwayError(Code.Unavailable, `The model '${modelId}' is unavailable on this server: ${reason}.`, {
     param: "model",
-    openAiCode: "model_unavailable",
+    reason: "model_unavailable",
     retryable: false,
   });
 }

@@ -58,7 +58,7 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
         throw new SpillwayError(
           Code.NotFound,
           `The model '${name}/${model}' does not exist (local models: ${[...TEXT_MODELS, ...LOCAL_AUDIO_MODELS].map((m) => `${name}/${m}`).join(", ")}).`,
-          { param: "model", openAiCode: "model_not_found" },
+          { param: "model", reason: "model_not_found" },
         );
       }
     },

@@ -48,7 +48,7 @@ function inBandError(provider: string, e: unknown): SpillwayError {
   const message = str(err["message"]) || "the upstream reported an error mid-stream";
   return new SpillwayError(Code.Unavailable, `${provider}: ${message}`, {
     httpStatus: 502,
-    openAiCode: str(err["code"]) || "upstream_error",
+    reason: str(err["code"]) || "upstream_error",
   });
 }
 

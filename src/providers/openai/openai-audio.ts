@@ -172,13 +172,13 @@ function transcript(text: string, kind: TranscriptDelta_Kind, start: number, end
 
 /** An upstream answer that is not what the API promises. */
 function upstreamMalformed(provider: string, what: string): SpillwayError {
-  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, openAiCode: "upstream_error", fromUpstream: true });
+  return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
 }
 
 function upstreamStreamError(provider: string, e: Obj): SpillwayError {
   return new SpillwayError(Code.Unavailable, `${provider}: ${typeof e["message"] === "string" ? e["message"] : "upstream error"}`, {
     httpStatus: 502,
-    openAiCode: typeof e["code"] === "string" ? e["code"] : "upstream_error",
+    reason: typeof e["code"] === "string" ? e["code"] : "upstream_error",
   });
 }
 

@@ -33,7 +33,7 @@ function upstreamFailure(provider: string, e: Obj): SpillwayError {
   const limited = code === "rate_limit_exceeded";
   return new SpillwayError(limited ? Code.ResourceExhausted : Code.Unavailable, `${provider}: ${message}`, {
     httpStatus: limited ? 429 : 502,
-    openAiCode: code || "upstream_error",
+    reason: code || "upstream_error",
   });
 }
 

@@ -69,15 +69,7 @@ export class KeyPool {
     const now = this.now();
     const another = this.restUntil.some((t, j) => j !== i && t <= now);
     if (!another || err.retryable) return err;
-    return new SpillwayError(err.code, err.message, {
-      param: err.param,
-      openAiCode: err.openAiCode,
-      type: err.type,
-      retryable: true,
-      httpStatus: err.httpStatus,
-      fromUpstream: true,
-      cause: err,
-    });
+    return err.with({ retryable: true, fromUpstream: true, cause: err });
   }
 
   /**

@@ -78,7 +78,7 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
         this.fail(
           new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
             httpStatus: 502,
-            openAiCode: "upstream_error",
+            reason: "upstream_error",
             cause: e,
           }),
         );

@@ -54,7 +54,7 @@ export async function* readSseBatches(
         throw new SpillwayError(
           Code.DataLoss,
           `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`,
-          { httpStatus: 502, openAiCode: "upstream_error", cause: parseError },
+          { httpStatus: 502, reason: "upstream_error", cause: parseError },
         );
       }
       if (ready.length > 0) {
@@ -140,7 +140,7 @@ export function parseEventJson(data: string, provider: string): unknown {
   } catch (e) {
     throw new SpillwayError(Code.DataLoss, `${provider}: upstream sent malformed JSON in a stream event`, {
       httpStatus: 502,
-      openAiCode: "upstream_error",
+      reason: "upstream_error",
       cause: e,
     });
   }

@@ -120,7 +120,7 @@ export function connectionError(provider: string, e: unknown, signal: AbortSigna
   const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
   return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
     httpStatus: 502,
-    openAiCode: "upstream_unreachable",
+    reason: "upstream_unreachable",
     fromUpstream: true,
     cause: e,
   });
@@ -160,7 +160,6 @@ export async function upstreamError(provider: string, res: UpstreamResponse): Pr
     // The body is best effort: the status alone still says what happened.
   }
   let message = text.trim() || res.statusText;
-  let type: string | undefined;
   let param: string | undefined;
   let code: string | undefined;
   try {
@@ -168,7 +167,6 @@ export async function upstreamError(provider: string, res: UpstreamResponse): Pr
     const err = j.error;
     if (err && typeof err === "object") {
       if (typeof err.message === "string") message = err.message;
-      if (typeof err.type === "string") type = err.type;
       if (typeof err.param === "string") param = err.param;
       if (typeof err.code === "string") code = err.code;
     }
@@ -178,9 +176,8 @@ export async function upstreamError(provider: string, res: UpstreamResponse): Pr
   const is5xx = res.status >= 500;
   return new SpillwayError(codeForUpstreamStatus(res.status), `${provider}: ${message}`, {
     httpStatus: is5xx ? 502 : res.status,
-    type: is5xx ? "server_error" : type,
     param,
-    openAiCode: is5xx ? "upstream_error" : code,
+    reason: is5xx ? "upstream_error" : code,
     retryable: is5xx || res.status === 429 || res.status === 408,
     retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
     fromUpstream: true,
@@ -198,7 +195,7 @@ export function streamReadError(provider: string, e: unknown, signal: AbortSigna
   if (e instanceof SpillwayError) return e;
   return new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
     httpStatus: 502,
-    openAiCode: "upstream_error",
+    reason: "upstream_error",
     fromUpstream: true,
     cause: e,
   });
@@ -212,7 +209,7 @@ export function streamReadError(provider: string, e: unknown, signal: AbortSigna
 export function upstreamTruncated(provider: string, what: string): SpillwayError {
   return new SpillwayError(Code.DataLoss, `${provider}: the upstream closed the stream before ${what}`, {
     httpStatus: 502,
-    openAiCode: "upstream_truncated",
+    reason: "upstream_truncated",
     fromUpstream: true,
   });
 }

@@ -1,9 +1,11 @@
 import type { HttpRoute } from "../route.js";
+import { openAiShape } from "../shapes/openai/shape.js";
 
 /** `GET /healthz`: the process is up and serving; `pid` tells `--workers` processes apart. */
 export const healthRoute: HttpRoute = {
   method: "get",
   pattern: "/healthz",
+  shape: openAiShape,
   public: true,
   handle(ex) {
     ex.json(200, { status: "ok", pid: process.pid });
@@ -18,8 +20,9 @@ export const healthRoute: HttpRoute = {
 export const readyRoute: HttpRoute = {
   method: "get",
   pattern: "/readyz",
+  shape: openAiShape,
   public: true,
-  async handle(ex, { engine, draining }) {
+  async handle(ex, _call, _body, { engine, draining }) {
     const models = await engine.listModels(ex.signal);
     const providers = engine.router.providers.map((p) => {
       const unavailable = models.filter((m) => !m.available && m.id.startsWith(`${p.name}/`)).map((m) => ({ model: m.id, reason: m.unavailableReason }));
@@ -34,8 +37,9 @@ export const readyRoute: HttpRoute = {
 export const metricsRoute: HttpRoute = {
   method: "get",
   pattern: "/metrics",
+  shape: openAiShape,
   public: true,
-  async handle(ex, { obs }) {
+  async handle(ex, _call, _body, { obs }) {
     const registry = obs.metrics.registry;
     ex.send(200, registry.contentType, await registry.metrics());
   },

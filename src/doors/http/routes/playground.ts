@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { HttpRoute } from "../route.js";
+import { openAiShape } from "../shapes/openai/shape.js";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -23,14 +24,14 @@ for (const name of ["index.html", "app.js", "style.css"]) {
 function serve(name: string): HttpRoute["handle"] {
   return (ex) => {
     const file = FILES.get(name);
-    if (!file) throw new SpillwayError(Code.NotFound, `The playground file '${name}' is not installed.`, { openAiCode: "unknown_url" });
+    if (!file) throw new SpillwayError(Code.NotFound, `The playground file '${name}' is not installed.`, { reason: "unknown_url" });
     ex.send(200, file.type, file.body, [["cache-control", "no-cache"]]);
   };
 }
 
 /** `GET /`: the web playground (chat over SSE, voice over the realtime WebSocket, live metrics). */
 export const playgroundRoutes: readonly HttpRoute[] = [
-  { method: "get", pattern: "/", public: true, handle: serve("index.html") },
-  { method: "get", pattern: "/playground/app.js", public: true, handle: serve("app.js") },
-  { method: "get", pattern: "/playground/style.css", public: true, handle: serve("style.css") },
+  { method: "get", pattern: "/", shape: openAiShape, public: true, handle: serve("index.html") },
+  { method: "get", pattern: "/playground/app.js", shape: openAiShape, public: true, handle: serve("app.js") },
+  { method: "get", pattern: "/playground/style.css", shape: openAiShape, public: true, handle: serve("style.css") },
 ];

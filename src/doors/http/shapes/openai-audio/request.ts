@@ -1,8 +1,8 @@
-import { AudioEncoding } from "../../gen/spillway/v1/chunk.js";
-import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
-import { Code } from "../../engine/code.js";
-import { invalidArgument, SpillwayError } from "../../engine/errors.js";
-import type { MultipartForm, UploadedFile } from "./multipart.js";
+import { AudioEncoding } from "../../../../gen/spillway/v1/chunk.js";
+import type { TranscribeConfig } from "../../../../gen/spillway/v1/request.js";
+import { Code } from "../../../../engine/code.js";
+import { invalidArgument, SpillwayError } from "../../../../engine/errors.js";
+import type { MultipartForm, UploadedFile } from "../../multipart.js";
 
 /** The `response_format`s of OpenAI's transcription API that Spillway produces. */
 export const TRANSCRIPT_FORMATS = ["json", "text", "verbose_json", "srt", "vtt"] as const;
@@ -31,7 +31,7 @@ export function parseTranscription(form: MultipartForm): ParsedTranscription {
   if (!file || file.field !== "file") {
     throw new SpillwayError(Code.InvalidArgument, "Missing required parameter: 'file'.", {
       param: "file",
-      openAiCode: "missing_required_parameter",
+      reason: "missing_required_parameter",
     });
   }
   if (file.size === 0) throw invalidArgument("The audio file is empty.", "file");
@@ -39,7 +39,7 @@ export function parseTranscription(form: MultipartForm): ParsedTranscription {
   if (!model) {
     throw new SpillwayError(Code.InvalidArgument, "Missing required parameter: 'model'.", {
       param: "model",
-      openAiCode: "missing_required_parameter",
+      reason: "missing_required_parameter",
     });
   }
   const streamText = (one(form, "stream") ?? "false").toLowerCase();

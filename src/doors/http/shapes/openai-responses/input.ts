@@ -1,10 +1,10 @@
 import { z } from "zod";
-import type { ContentPart, Message } from "../../gen/spillway/v1/request.js";
-import { makeMessage } from "../../engine/requests.js";
-import { audioPart, filePart, imagePart, joinedText, textPart } from "./shapes/openai/content.js";
-import { Code } from "../../engine/code.js";
-import { SpillwayError, invalidArgument } from "../../engine/errors.js";
-import { fieldPath } from "./validation.js";
+import type { ContentPart, Message } from "../../../../gen/spillway/v1/request.js";
+import { makeMessage } from "../../../../engine/requests.js";
+import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
+import { Code } from "../../../../engine/code.js";
+import { SpillwayError, invalidArgument } from "../../../../engine/errors.js";
+import { fieldPath } from "../../validation.js";
 
 /**
  * Validates `value` against `schema`; a failure is a 400 whose `param` is
@@ -20,7 +20,7 @@ export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefi
   throw new SpillwayError(
     Code.InvalidArgument,
     missing ? `Missing required parameter: '${param}'.` : `Invalid '${param}': ${issue.message}`,
-    { param, openAiCode: missing ? "missing_required_parameter" : "invalid_value" },
+    { param, reason: missing ? "missing_required_parameter" : "invalid_value" },
   );
 }
 

@@ -1,7 +1,7 @@
-import type { Usage } from "../../../gen/spillway/v1/chunk.js";
-import { Code } from "../../../engine/code.js";
-import type { SpillwayError } from "../../../engine/errors.js";
-import type { ResponseEcho } from "../responses-request.js";
+import type { Usage } from "../../../../gen/spillway/v1/chunk.js";
+import { Code } from "../../../../engine/code.js";
+import type { SpillwayError } from "../../../../engine/errors.js";
+import type { ResponseEcho } from "./request.js";
 
 /** `status` of an OpenAI Response object. */
 export type ResponseStatus = "in_progress" | "completed" | "incomplete" | "failed";

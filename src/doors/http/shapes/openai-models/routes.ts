@@ -1,7 +1,8 @@
-import { ModelKind, type ModelInfo } from "../../../gen/spillway/v1/request.js";
-import { Code } from "../../../engine/code.js";
-import { SpillwayError } from "../../../engine/errors.js";
-import type { HttpDoorContext, HttpRoute } from "../route.js";
+import { ModelKind, type ModelInfo } from "../../../../gen/spillway/v1/request.js";
+import { Code } from "../../../../engine/code.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import type { HttpDoorContext, HttpRoute } from "../../route.js";
+import { openAiShape } from "../openai/shape.js";
 
 const STARTED = Math.floor(Date.now() / 1000);
 
@@ -41,7 +42,8 @@ async function allModels(ctx: HttpDoorContext, signal: AbortSignal): Promise<Mod
 export const listModelsRoute: HttpRoute = {
   method: "get",
   pattern: "/v1/models",
-  async handle(ex, ctx) {
+  shape: openAiShape,
+  async handle(ex, _call, _body, ctx) {
     const models = await allModels(ctx, ex.signal);
     ex.json(200, { object: "list", data: models.map(modelJson) });
   },
@@ -51,16 +53,20 @@ export const listModelsRoute: HttpRoute = {
 export const getModelRoute: HttpRoute = {
   method: "get",
   pattern: "/v1/models/*",
-  async handle(ex, ctx) {
+  shape: openAiShape,
+  async handle(ex, _call, _body, ctx) {
     const id = decodeURIComponent(ex.url.slice("/v1/models/".length));
     const models = await allModels(ctx, ex.signal);
     const m = models.find((x) => x.id === id);
     if (!m) {
       throw new SpillwayError(Code.NotFound, `The model '${id}' does not exist.`, {
         param: "model",
-        openAiCode: "model_not_found",
+        reason: "model_not_found",
       });
     }
     ex.json(200, modelJson(m));
   },
 };
+
+/** The OpenAI models routes. */
+export const openAiModelsRoutes: readonly HttpRoute[] = [listModelsRoute, getModelRoute];

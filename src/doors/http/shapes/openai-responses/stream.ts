@@ -1,9 +1,9 @@
-import type { Chunk } from "../../../gen/spillway/v1/chunk.js";
-import type { EngineStream } from "../../../engine/active-stream.js";
-import type { ResponseEcho } from "../responses-request.js";
-import { sseEvent, type StreamEncoder } from "../sse.js";
-import { ResponsesBuilder } from "./responses-builder.js";
-import type { ResponseHead } from "./responses-object.js";
+import type { Chunk } from "../../../../gen/spillway/v1/chunk.js";
+import type { EngineStream } from "../../../../engine/active-stream.js";
+import type { ResponseEcho } from "./request.js";
+import { sseEvent, type StreamEncoder } from "../../sse.js";
+import { ResponsesBuilder } from "./builder.js";
+import type { ResponseHead } from "./json.js";
 
 /** The identity of the Response a stream becomes (`resp_<stream id>`). */
 export function responseHead(stream: EngineStream, echo: ResponseEcho): ResponseHead {

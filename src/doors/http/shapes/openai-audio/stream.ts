@@ -1,7 +1,8 @@
-import type { Chunk, Usage } from "../../../gen/spillway/v1/chunk.js";
-import { SpillwayError } from "../../../engine/errors.js";
-import { SSE_DONE, sseData, sseErrorFrame, type StreamEncoder } from "../sse.js";
-import { TranscriptBuilder, transcriptTokenUsage } from "./transcript.js";
+import type { Chunk, Usage } from "../../../../gen/spillway/v1/chunk.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import { sseData, type StreamEncoder } from "../../sse.js";
+import { SSE_DONE, sseErrorFrame } from "../openai/wire.js";
+import { TranscriptBuilder, transcriptTokenUsage } from "./json.js";
 
 /**
  * Encodes a transcription stream as OpenAI's `transcript.text.delta` events

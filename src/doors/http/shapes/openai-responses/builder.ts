@@ -1,6 +1,6 @@
-import { Finish_Reason, type Chunk, type ToolCallDelta } from "../../../gen/spillway/v1/chunk.js";
-import { SpillwayError } from "../../../engine/errors.js";
-import { responseErrorCode, responseJson, type ResponseHead, type ResponseState } from "./responses-object.js";
+import { Finish_Reason, type Chunk, type ToolCallDelta } from "../../../../gen/spillway/v1/chunk.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import { responseErrorCode, responseJson, type ResponseHead, type ResponseState } from "./json.js";
 
 /**
  * Receives each Responses event as it is made, as wire JSON text: `type`
@@ -206,7 +206,7 @@ export class ResponsesBuilder {
     this.calls.clear();
     this.state.status = "failed";
     this.state.error = { code: responseErrorCode(err), message: err.message };
-    this.emitObject("error", { code: err.openAiCode ?? null, message: err.message, param: err.param ?? null });
+    this.emitObject("error", { code: err.reason ?? null, message: err.message, param: err.param ?? null });
     this.emitResponse("response.failed");
   }
 }

@@ -3,10 +3,23 @@ import type { EngineStream } from "../../../engine/active-stream.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import { emptyUsage } from "../../../engine/payload.js";
 
+/** One reasoning block of a whole generation. */
+export interface CollectedReasoning {
+  text: string;
+  signature: string;
+  encrypted: string;
+  summary: boolean;
+  id: string;
+}
+
 /** A whole text generation, gathered from its stream. */
 export interface CollectedText {
   text: string;
+  /** Reasoning blocks, in order of their index. */
+  reasoning: CollectedReasoning[];
   toolCalls: Array<{ id: string; name: string; arguments: string }>;
+  /** The stop sequence that ended the output, when an upstream said. */
+  stopSequence: string;
   usage: Usage;
   finishReason: Finish_Reason;
 }
@@ -16,13 +29,22 @@ export interface CollectedText {
  * is thrown, so the client gets an error status rather than partial text.
  */
 export async function collectText(stream: EngineStream): Promise<CollectedText> {
-  const out: CollectedText = { text: "", toolCalls: [], usage: emptyUsage(), finishReason: Finish_Reason.REASON_STOP };
+  const out: CollectedText = { text: "", reasoning: [], toolCalls: [], stopSequence: "", usage: emptyUsage(), finishReason: Finish_Reason.REASON_STOP };
   for await (const c of stream) {
     const p = c.payload;
     switch (p?.$case) {
       case "text":
         out.text += p.value.text;
         break;
+      case "reasoning": {
+        const r = p.value;
+        const block = (out.reasoning[r.index] ??= { text: "", signature: "", encrypted: "", summary: r.summary, id: "" });
+        block.text += r.text;
+        block.signature += r.signature;
+        block.encrypted += r.encrypted;
+        if (r.id) block.id = r.id;
+        break;
+      }
       case "toolCall": {
         const t = p.value;
         const call = (out.toolCalls[t.index] ??= { id: "", name: "", arguments: "" });
@@ -36,6 +58,7 @@ export async function collectText(stream: EngineStream): Promise<CollectedText> 
         break;
       case "finish":
         out.finishReason = p.value.reason;
+        out.stopSequence = p.value.stopSequence;
         break;
       case "error":
         throw SpillwayError.fromChunkError(p.value);
@@ -44,5 +67,6 @@ export async function collectText(stream: EngineStream): Promise<CollectedText> 
     }
   }
   out.toolCalls = out.toolCalls.filter(Boolean);
+  out.reasoning = out.reasoning.filter(Boolean);
   return out;
 }

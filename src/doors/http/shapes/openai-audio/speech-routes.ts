@@ -1,14 +1,15 @@
-import type { AudioChunk, Usage } from "../../../gen/spillway/v1/chunk.js";
-import type { EngineStream } from "../../../engine/active-stream.js";
-import { SpillwayError } from "../../../engine/errors.js";
-import { emptyUsage } from "../../../engine/payload.js";
-import { contentTypeOf, encodeAudio } from "../../../audio/encode.js";
-import { speechDeltaFrame, speechDoneFrames } from "../encoders/speech-sse.js";
-import type { HttpExchange } from "../exchange.js";
-import type { HttpRoute } from "../route.js";
-import { sseErrorFrame, SSE_HEADERS } from "../sse.js";
-import { parseSpeech } from "../speech-request.js";
-import { routeHeaders } from "./provider-header.js";
+import type { AudioChunk, Usage } from "../../../../gen/spillway/v1/chunk.js";
+import type { EngineStream } from "../../../../engine/active-stream.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import { emptyUsage } from "../../../../engine/payload.js";
+import { contentTypeOf, encodeAudio } from "../../../../audio/encode.js";
+import { speechDeltaFrame, speechDoneFrames } from "./speech-stream.js";
+import type { HttpExchange } from "../../exchange.js";
+import type { HttpRoute } from "../../route.js";
+import { SSE_HEADERS } from "../../sse.js";
+import { sseErrorFrame } from "../openai/wire.js";
+import { parseSpeech } from "./speech-request.js";
+import { openAiShape } from "../openai/shape.js";
 
 /** What the audio of a stream leaves behind: its usage, or the in-band error that ended it. */
 interface StreamOutcome {
@@ -38,10 +39,12 @@ async function* audioOf(stream: EngineStream, outcome: StreamOutcome): AsyncGene
 export const speechRoute: HttpRoute = {
   method: "post",
   pattern: "/v1/audio/speech",
+  shape: openAiShape,
   body: "json",
-  async handle(ex, { engine }, body) {
+  example: (model) => ({ contentType: "application/json", body: JSON.stringify({ model, input: "hello", voice: "alloy" }) }),
+  async handle(ex, call, body) {
     const parsed = parseSpeech(body);
-    const stream = await engine.synthesize(parsed.request, ex.callOptions());
+    const stream = await call.synthesize(parsed.request);
     const outcome: StreamOutcome = { usage: emptyUsage(), error: undefined };
     const bytes = encodeAudio(audioOf(stream, outcome), parsed.format, stream.signal);
     const onAbort = (): void => stream.cancel(ex.signal.reason);
@@ -50,7 +53,7 @@ export const speechRoute: HttpRoute = {
       // The first bytes decide the status: an encoding failure here is still a 4xx/5xx.
       const first = await bytes.next();
       const sse = parsed.streamFormat === "sse";
-      const headers = [...routeHeaders(stream), ...(sse ? SSE_HEADERS : [["cache-control", "no-cache"] as const])];
+      const headers = sse ? SSE_HEADERS : [["cache-control", "no-cache"] as const];
       ex.start(200, sse ? "text/event-stream" : contentTypeOf(parsed.format), headers);
       if (!first.done) await send(ex, first.value, sse);
       try {

@@ -1,4 +1,4 @@
-import { TranscriptDelta_Kind, type TranscriptDelta, type Usage } from "../../../gen/spillway/v1/chunk.js";
+import { TranscriptDelta_Kind, type TranscriptDelta, type Usage } from "../../../../gen/spillway/v1/chunk.js";
 
 /** A segment of a transcript with its span in the audio (seconds). */
 export interface TranscriptSegment {

@@ -1,4 +1,4 @@
-import { invalidArgument } from "../../engine/errors.js";
+import { invalidArgument } from "../../../engine/errors.js";
 
 /**
  * Checks a function tool's `parameters` as far as every upstream needs it

@@ -1,15 +1,17 @@
-import type { Usage } from "../../../gen/spillway/v1/chunk.js";
-import type { EngineStream } from "../../../engine/active-stream.js";
-import { SpillwayError } from "../../../engine/errors.js";
-import { emptyUsage } from "../../../engine/payload.js";
-import { toSrt, toVtt, TranscriptBuilder, transcriptUsage } from "../encoders/transcript.js";
-import { TranscriptSseEncoder } from "../encoders/transcript-sse.js";
-import type { HttpExchange } from "../exchange.js";
-import { readMultipart } from "../multipart.js";
-import type { HttpRoute } from "../route.js";
-import { pipeStream, SSE_HEADERS } from "../sse.js";
-import { parseTranscription, type ParsedTranscription } from "../transcription-request.js";
-import { routeHeaders } from "./provider-header.js";
+import type { Usage } from "../../../../gen/spillway/v1/chunk.js";
+import type { EngineStream } from "../../../../engine/active-stream.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import { emptyUsage } from "../../../../engine/payload.js";
+import { toSrt, toVtt, TranscriptBuilder, transcriptUsage } from "./json.js";
+import { TranscriptSseEncoder } from "./stream.js";
+import type { HttpExchange } from "../../exchange.js";
+import { readMultipart } from "../../multipart.js";
+import type { HttpRoute } from "../../route.js";
+import { pipeStream, SSE_HEADERS } from "../../sse.js";
+import { parseTranscription, type ParsedTranscription } from "./request.js";
+import { openAiShape } from "../openai/shape.js";
+import { exampleForm } from "./example.js";
+import { speechRoute } from "./speech-routes.js";
 
 /**
  * `POST /v1/audio/transcriptions`: a multipart upload (`file`, `model`,
@@ -22,14 +24,16 @@ import { routeHeaders } from "./provider-header.js";
 export const transcriptionsRoute: HttpRoute = {
   method: "post",
   pattern: "/v1/audio/transcriptions",
+  shape: openAiShape,
   body: "stream",
-  async handle(ex, { engine, config }) {
+  example: exampleForm,
+  async handle(ex, call, _body, { config }) {
     // Registers the body reader before the first await, as uWS requires.
     const form = readMultipart(ex, { maxBytes: config.http.maxUploadBytes });
     const parsed = parseTranscription(await form);
-    const stream = await engine.transcribe(parsed.config, fileBytes(parsed), ex.callOptions());
+    const stream = await call.transcribe(parsed.config, fileBytes(parsed));
     if (parsed.stream) {
-      ex.start(200, "text/event-stream", [...SSE_HEADERS, ...routeHeaders(stream)]);
+      ex.start(200, "text/event-stream", SSE_HEADERS);
       await pipeStream(ex, stream, new TranscriptSseEncoder());
       return;
     }
@@ -51,17 +55,16 @@ async function sendWhole(ex: HttpExchange, stream: EngineStream, parsed: ParsedT
     else if (p?.$case === "usage") usage = p.value;
     else if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
   }
-  const headers = routeHeaders(stream);
   const text = transcript.text.trim();
   switch (parsed.format) {
     case "text":
-      ex.send(200, "text/plain; charset=utf-8", `${text}\n`, headers);
+      ex.send(200, "text/plain; charset=utf-8", `${text}\n`);
       return;
     case "srt":
-      ex.send(200, "text/plain; charset=utf-8", toSrt(transcript.segments), headers);
+      ex.send(200, "text/plain; charset=utf-8", toSrt(transcript.segments));
       return;
     case "vtt":
-      ex.send(200, "text/vtt; charset=utf-8", toVtt(transcript.segments), headers);
+      ex.send(200, "text/vtt; charset=utf-8", toVtt(transcript.segments));
       return;
     case "verbose_json": {
       const last = transcript.segments[transcript.segments.length - 1];
@@ -86,11 +89,13 @@ async function sendWhole(ex: HttpExchange, stream: EngineStream, parsed: ParsedT
           })),
           usage: { type: "duration", seconds: Math.ceil(usage.inputAudioSeconds) },
         },
-        headers,
       );
       return;
     }
     default:
-      ex.json(200, { text, usage: transcriptUsage(usage) }, headers);
+      ex.json(200, { text, usage: transcriptUsage(usage) });
   }
 }
+
+/** The OpenAI audio shape's routes. */
+export const openAiAudioRoutes: readonly HttpRoute[] = [speechRoute, transcriptionsRoute];

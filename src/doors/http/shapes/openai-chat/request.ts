@@ -1,10 +1,10 @@
 import { z } from "zod";
-import type { ContentPart, GenerateRequest, Message, ResponseFormat, Tool } from "../../gen/spillway/v1/request.js";
-import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
-import { invalidArgument } from "../../engine/errors.js";
-import { audioPart, filePart, imagePart, joinedText, textPart } from "./shapes/openai/content.js";
-import { checkToolSchema } from "./tool-schema.js";
-import { extraFields, validate } from "./validation.js";
+import type { ContentPart, GenerateRequest, Message, ResponseFormat, Tool } from "../../../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type } from "../../../../gen/spillway/v1/request.js";
+import { invalidArgument } from "../../../../engine/errors.js";
+import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
+import { checkToolSchema } from "../tool-schema.js";
+import { extraFields, validate } from "../../validation.js";
 
 const chatPart = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("text"), text: z.string() }),

@@ -1,4 +1,7 @@
-import { Finish_Reason, type Usage } from "../../../gen/spillway/v1/chunk.js";
+import type { SpillwayError } from "../../../../engine/errors.js";
+import { sseData } from "../../sse.js";
+import { openAiErrorObject } from "./errors.js";
+import { Finish_Reason, type Usage } from "../../../../gen/spillway/v1/chunk.js";
 
 /** OpenAI's `finish_reason` for the engine's reason. */
 export function finishReasonText(r: Finish_Reason): "stop" | "length" | "tool_calls" | "content_filter" {
@@ -23,4 +26,12 @@ export function usageJson(u: Usage): Record<string, unknown> {
     prompt_tokens_details: { cached_tokens: u.cachedInputTokens },
     completion_tokens_details: { reasoning_tokens: u.reasoningTokens },
   };
+}
+
+/** The SSE terminator OpenAI's chat, completion and audio streams end with. */
+export const SSE_DONE = "data: [DONE]\n\n";
+
+/** The in-band SSE error frame: OpenAI's error object under `error` (after `extra`, e.g. `"type":"error",`). */
+export function sseErrorFrame(err: SpillwayError, extra = ""): string {
+  return sseData(`{${extra}"error":${JSON.stringify(openAiErrorObject(err))}}`);
 }

@@ -1,10 +1,10 @@
 import { z } from "zod";
-import type { SynthesizeRequest } from "../../gen/spillway/v1/request.js";
-import { encodingOf, SPEECH_FORMATS, type SpeechFormat } from "../../audio/encode.js";
-import { DEFAULT_OUTPUT_RATE } from "../../audio/pcm.js";
-import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
-import { validate } from "./validation.js";
+import type { SynthesizeRequest } from "../../../../gen/spillway/v1/request.js";
+import { encodingOf, SPEECH_FORMATS, type SpeechFormat } from "../../../../audio/encode.js";
+import { DEFAULT_OUTPUT_RATE } from "../../../../audio/pcm.js";
+import { Code } from "../../../../engine/code.js";
+import { SpillwayError } from "../../../../engine/errors.js";
+import { validate } from "../../validation.js";
 
 /** The body of `POST /v1/audio/speech`, as far as Spillway checks it. */
 export const speechSchema = z.looseObject({
@@ -31,7 +31,7 @@ export function parseSpeech(body: unknown): ParsedSpeech {
   if (typeof body === "object" && body !== null && (body as Record<string, unknown>)["voice"] === undefined) {
     throw new SpillwayError(Code.InvalidArgument, "Missing required parameter: 'voice'.", {
       param: "voice",
-      openAiCode: "missing_required_parameter",
+      reason: "missing_required_parameter",
     });
   }
   const b = validate(speechSchema, body);

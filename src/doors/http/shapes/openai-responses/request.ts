@@ -1,11 +1,11 @@
 import { z } from "zod";
-import type { GenerateRequest, ReasoningConfig, ResponseFormat, Tool } from "../../gen/spillway/v1/request.js";
-import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
-import { makeMessage } from "../../engine/requests.js";
-import { invalidArgument } from "../../engine/errors.js";
-import { inputMessages } from "./responses-input.js";
-import { checkToolSchema } from "./tool-schema.js";
-import { validate } from "./validation.js";
+import type { GenerateRequest, ReasoningConfig, ResponseFormat, Tool } from "../../../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type } from "../../../../gen/spillway/v1/request.js";
+import { makeMessage } from "../../../../engine/requests.js";
+import { invalidArgument } from "../../../../engine/errors.js";
+import { inputMessages } from "./input.js";
+import { checkToolSchema } from "../tool-schema.js";
+import { validate } from "../../validation.js";
 
 const functionTool = z.looseObject({
   type: z.literal("function"),
@@ -49,6 +49,8 @@ export const responsesSchema = z.looseObject({
   reasoning: z.looseObject({ effort: z.string().nullish(), summary: z.string().nullish() }).nullish(),
   service_tier: z.string().nullish(),
   user: z.string().nullish(),
+  /** Spillway extension, as on chat: model ids to try in order if `model` fails before its first chunk. */
+  fallbacks: z.array(z.string().includes("/", "fallbacks are 'provider/model' ids")).max(5).nullish(),
   previous_response_id: z.null().optional(),
   conversation: z.null().optional(),
   prompt: z.null().optional(),
@@ -75,6 +77,8 @@ export interface ResponseEcho {
 export interface ParsedResponses {
   readonly request: GenerateRequest;
   readonly stream: boolean;
+  /** Per-request fallback model ids, when given. */
+  readonly fallbacks: readonly string[] | undefined;
   readonly echo: ResponseEcho;
 }
 
@@ -186,5 +190,5 @@ export function parseResponses(body: unknown): ParsedResponses {
     text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
     user: b.user ?? null,
   };
-  return { request, stream: b.stream === true, echo };
+  return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
 }

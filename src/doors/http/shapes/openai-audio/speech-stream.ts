@@ -1,5 +1,6 @@
-import type { Usage } from "../../../gen/spillway/v1/chunk.js";
-import { SSE_DONE, sseData } from "../sse.js";
+import type { Usage } from "../../../../gen/spillway/v1/chunk.js";
+import { sseData } from "../../sse.js";
+import { SSE_DONE } from "../openai/wire.js";
 
 /** A `speech.audio.delta` frame: the encoded audio in base64 (the only place it is base64). */
 export function speechDeltaFrame(audio: Uint8Array): string {

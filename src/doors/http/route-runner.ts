@@ -1,0 +1,107 @@
+import type { EngineStream } from "../../engine/active-stream.js";
+import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import { recordRequest } from "../../observability/observability.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import type { HttpExchange } from "./exchange.js";
+import type { HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
+import { parseJson } from "./validation.js";
+
+const JSON_TYPE = /^application\/([\w.+-]*\+)?json\s*(;|$)/;
+
+/**
+ * Headers saying what served a stream: the provider, the model id (which
+ * differs from the requested one after a fallback) and, when the provider
+ * has several keys, the key's name (never the key).
+ */
+export function routeHeaders(stream: EngineStream): Array<readonly [string, string]> {
+  const out: Array<readonly [string, string]> = [
+    ["x-spillway-provider", stream.route.provider.name],
+    ["x-spillway-model", stream.route.id],
+  ];
+  const key = stream.labels["key"];
+  if (key) out.push(["x-spillway-key", key]);
+  return out;
+}
+
+/** The engine, bound to one exchange's policy (see {@link RouteCall}). */
+function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
+  const options = (fallbacks?: readonly string[]): CallOptions => ({
+    signal: ex.signal,
+    principal: ex.principal,
+    requestId: ex.requestId,
+    fallbacks,
+    onStreamEnd: (s) => (ex.summary = s),
+  });
+  const opened = (stream: EngineStream): EngineStream => {
+    ex.addHeaders(routeHeaders(stream));
+    return stream;
+  };
+  return {
+    generate: async (req, fallbacks) => opened(await engine.generate(req, options(fallbacks))),
+    synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
+    transcribe: async (config, audio) => opened(await engine.transcribe(config, audio, options())),
+  };
+}
+
+/**
+ * Runs one request through the door's policy, the same for every route:
+ * refuses while draining (503), authenticates the gateway key from the
+ * headers the route's shape names (401), checks the body's type, size and
+ * JSON (415, 413, 400), hands the handler its {@link RouteCall} (abort on
+ * disconnect, caller, request id, fallbacks, summary, `x-spillway-*`
+ * headers), renders any error in the route's shape, and records one log line
+ * and the metrics when the request ends, however it ends.
+ */
+export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, engine: StreamEngine, inFlight: Set<HttpExchange>): Promise<void> {
+  inFlight.add(ex);
+  let error: unknown;
+  try {
+    if (!route.public) {
+      if (ctx.draining()) {
+        throw new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
+          reason: "server_shutting_down",
+          retryAfterMs: 1000,
+        });
+      }
+      ex.principal = ctx.engine.admission.authenticate(route.shape.key(ex.headers));
+    }
+    let body: unknown;
+    if (route.body === "json") {
+      if (!JSON_TYPE.test(ex.contentType)) {
+        throw new SpillwayError(
+          Code.InvalidArgument,
+          `Unsupported Content-Type '${ex.contentType || "(none)"}': send the body as application/json.`,
+          { httpStatus: 415, reason: "unsupported_media_type" },
+        );
+      }
+      body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
+    }
+    tracePhase(TracePhase.BodyRead);
+    await route.handle(ex, routeCall(ex, engine), body, ctx);
+  } catch (e) {
+    const err = SpillwayError.from(e);
+    error = err;
+    if (err.code === Code.Internal || err.code === Code.Unknown) {
+      ctx.obs.logger.error({ err: e, url: ex.url, requestId: ex.requestId }, "request failed");
+    }
+    if (!ex.aborted) ex.error(err);
+  } finally {
+    inFlight.delete(ex);
+    if (!route.public) {
+      recordRequest(ctx.obs, {
+        requestId: ex.requestId,
+        door: "http",
+        route: route.pattern,
+        shape: route.shape.name,
+        status: ex.aborted ? 499 : ex.status,
+        startedAt: ex.startedAt,
+        summary: ex.summary,
+        error,
+        bytesOut: ex.bytesOut,
+        clientDisconnected: ex.aborted,
+      });
+    }
+  }
+}

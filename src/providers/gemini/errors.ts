@@ -77,7 +77,7 @@ export function googleError(provider: string, error: unknown, httpStatus?: numbe
   const message = str(e["message"]) || str(e["status"]) || "upstream error";
   return new SpillwayError(m.code, `${provider}: ${message}`, {
     httpStatus: m.status,
-    openAiCode: m.reason,
+    reason: m.reason,
     retryable: m.retryable,
     retryAfterMs: retryAfterMs ?? retryInfoMs(e["details"]),
     fromUpstream: true,

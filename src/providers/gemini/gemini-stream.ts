@@ -124,7 +124,7 @@ export class GeminiAnswer {
     if (BAD_CALL.has(this.finish)) {
       throw new SpillwayError(Code.Unavailable, `${this.provider}: the model produced an unusable function call (${this.finish})`, {
         httpStatus: 502,
-        openAiCode: "upstream_bad_tool_call",
+        reason: "upstream_bad_tool_call",
         retryable: true,
         fromUpstream: true,
       });

@@ -49,7 +49,7 @@ function authError(provider: string, e: unknown, signal: AbortSignal): SpillwayE
   if (typeof status === "number" && status >= 400 && status < 500) {
     return new SpillwayError(Code.Unauthenticated, `${provider}: Google refused the credentials (${detail})`, {
       httpStatus: 401,
-      openAiCode: "upstream_auth_failed",
+      reason: "upstream_auth_failed",
       retryable: false,
       fromUpstream: true,
       cause: e,
@@ -57,7 +57,7 @@ function authError(provider: string, e: unknown, signal: AbortSignal): SpillwayE
   }
   return new SpillwayError(Code.Unavailable, `${provider}: could not get a Google access token (${detail})`, {
     httpStatus: 502,
-    openAiCode: "upstream_unreachable",
+    reason: "upstream_unreachable",
     fromUpstream: true,
     cause: e,
   });

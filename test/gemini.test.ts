@@ -244,6 +244,19 @@ describe("gemini provider (AI Studio)", () => {
       ]);
     });
 
+    it("Gemini 3: a replayed call whose signature the client could not keep gets Google's stand-in signature", async () => {
+      fake.script = () => ({ chunks: textAnswer(["ok"]) });
+      const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+        { role: "user", content: "now?" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_n", type: "function", function: { name: "now", arguments: "{}" } }] },
+        { role: "tool", tool_call_id: "call_n", content: "noon" },
+      ];
+      await client.chat.completions.create({ model: "gemini/gemini-3-flash-preview", tools, messages });
+      await client.chat.completions.create({ model: MODEL, tools, messages });
+      assert.deepEqual(fake.requests[0]!.body.contents[1].parts, [{ functionCall: { name: "now", args: {} }, thoughtSignature: "skip_thought_signature_validator" }]);
+      assert.deepEqual(fake.requests[1]!.body.contents[1].parts, [{ functionCall: { name: "now", args: {} } }], "older models get none");
+    });
+
     it("the Responses API round trip: function_call items and their outputs", async () => {
       fake.script = () => ({ chunks: [chunk([{ functionCall: { name: "now", args: {} } }], "STOP", usage(3, 1))] });
       const first = await client.responses.create({ model: MODEL, input: "time?", tools: [{ type: "function", name: "now", parameters: { type: "object", properties: {} }, strict: false }] });

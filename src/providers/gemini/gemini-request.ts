@@ -151,14 +151,28 @@ function parseArgs(m: Message, i: number): Part[] {
 }
 
 /**
+ * Google's documented stand-in signature for replayed Gemini 3 function
+ * calls whose real signature was lost (https://ai.google.dev/gemini-api/docs/thought-signatures):
+ * without one, Gemini 3 refuses the whole request with a 400.
+ */
+export const SKIP_SIGNATURE = "skip_thought_signature_validator";
+
+/** Models that refuse replayed function calls without a thought signature. */
+const needsSignatures = (model: string): boolean => /^gemini-3[.-]/.test(model);
+
+/**
  * A model turn: its content (thought parts with signatures), then its
  * function calls; a signature left over from the content goes on the first
- * call (Gemini 3 signs a step's first call and wants it back there).
+ * call (Gemini 3 signs a step's first call and wants it back there). For
+ * Gemini 3, a turn whose calls carry no signature at all (a client that
+ * does not keep reasoning, such as OpenAI chat) gets {@link SKIP_SIGNATURE}
+ * on its first call.
  */
-function modelParts(m: Message, i: number): Part[] {
+function modelParts(m: Message, i: number, model: string): Part[] {
   const { parts, signature } = messageParts(m, i, true);
   const calls = parseArgs(m, i);
   if (signature && calls[0]) calls[0]["thoughtSignature"] = signature;
+  if (calls[0] && needsSignatures(model) && !calls.some((c) => c["thoughtSignature"])) calls[0]["thoughtSignature"] = SKIP_SIGNATURE;
   return [...parts, ...calls];
 }
 
@@ -189,8 +203,10 @@ function functionResponse(m: Message, i: number, names: ReadonlyMap<string, stri
  * carried back with their `thoughtSignature`, tool calls as `functionCall`
  * parts); `tool` messages `functionResponse` parts; consecutive turns of one
  * role are merged, so the results of one turn's calls go in one user turn.
+ * `model` (the upstream model name) decides whether unsigned calls need a
+ * stand-in signature (Gemini 3).
  */
-export function geminiContents(messages: readonly Message[]): { system: string; contents: Content[] } {
+export function geminiContents(messages: readonly Message[], model = ""): { system: string; contents: Content[] } {
   const system: string[] = [];
   const contents: Content[] = [];
   const names = new Map<string, string>();
@@ -210,7 +226,7 @@ export function geminiContents(messages: readonly Message[]): { system: string; 
       }
       case "assistant":
         for (const c of m.toolCalls) names.set(c.id, c.name);
-        push("model", modelParts(m, i));
+        push("model", modelParts(m, i, model));
         break;
       case "tool":
         push("user", [functionResponse(m, i, names)]);
@@ -290,7 +306,7 @@ function generationConfig(model: string, req: GenerateRequest): Obj {
  */
 export function geminiBody(model: string, req: GenerateRequest): Obj {
   const { system, contents } =
-    req.messages.length > 0 ? geminiContents(req.messages) : { system: "", contents: [{ role: "user" as const, parts: [{ text: req.prompt }] }] };
+    req.messages.length > 0 ? geminiContents(req.messages, model) : { system: "", contents: [{ role: "user" as const, parts: [{ text: req.prompt }] }] };
   const body: Obj = { contents };
   if (system) body["systemInstruction"] = { parts: [{ text: system }] };
   if (req.tools.length > 0) {

@@ -69,6 +69,27 @@ describe("fake Gemini vs @google/genai", () => {
     await assert.rejects(bad.models.generateContent({ model: "gemini-fake-1", contents: "hi" }), (e: unknown) => e instanceof ApiError && e.status === 400 && /API_KEY_INVALID/.test(e.message));
   });
 
+  it("an error mid-stream, framed or bare, ends the SDK's stream with an error", async () => {
+    const err = { error: { code: 500, message: "An internal error has occurred.", status: "INTERNAL" } };
+    fake.script = () => ({ chunks: [chunk([{ text: "par" }]), JSON.stringify(err)], delayMs: 20 });
+    const stream = await ai.models.generateContentStream({ model: "gemini-fake-1", contents: "hi" });
+    const texts: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const c of stream) texts.push(c.text ?? "");
+      })(),
+      (e: unknown) => e instanceof ApiError && e.status === 500,
+    );
+    assert.deepEqual(texts, ["par"]);
+    fake.script = () => ({ chunks: [chunk([{ text: "par" }]), err], delayMs: 20 });
+    const framed = await ai.models.generateContentStream({ model: "gemini-fake-1", contents: "hi" });
+    const got = [];
+    for await (const c of framed) got.push(c);
+    // The SDK hands a framed error event on as a response without candidates; Spillway fails the stream on it.
+    assert.equal(got.length, 2);
+    assert.equal(got[1]!.candidates, undefined);
+  });
+
   it("without alt=sse the stream is one JSON array of the same responses", async () => {
     fake.script = () => ({ chunks: textAnswer(["a", "b"]) });
     const res = await fetch(`${fake.baseUrl}/v1beta/models/gemini-fake-1:streamGenerateContent`, {

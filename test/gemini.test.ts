@@ -408,6 +408,19 @@ describe("gemini provider (AI Studio)", () => {
       assert.match(err.message, /An internal error has occurred/);
     });
 
+    it("a bare JSON error object in the stream (no data: framing) is an in-band error too", async () => {
+      fake.script = () => ({
+        chunks: [chunk([{ text: "partial" }]), JSON.stringify({ error: { code: 429, message: "Resource has been exhausted", status: "RESOURCE_EXHAUSTED" } })],
+        delayMs: 20,
+      });
+      const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: MODEL, messages: [{ role: "user", content: "x" }], stream: true });
+      const events = parseSse(await res.text()).map((e) => e.data);
+      assert.equal(JSON.parse(events[0]!).choices[0].delta.content, "partial");
+      const err = JSON.parse(events.at(-1)!).error;
+      assert.equal(err.code, "rate_limit_exceeded");
+      assert.match(err.message, /Resource has been exhausted/);
+    });
+
     it("Responses: error then response.failed; the SDK sees them", async () => {
       fake.script = () => ({ chunks: broken() });
       const stream = await client.responses.create({ model: MODEL, input: "x", stream: true });

@@ -141,14 +141,16 @@ export class GeminiAnswer {
  * ({@link SsePushStream}). `thought: true` parts become reasoning deltas,
  * a `thoughtSignature` the block's signature; each `functionCall` (Gemini
  * sends calls whole) a tool call with its own index and an id (Gemini's
- * own, else a generated `call_…`). A `data: {"error":…}` event fails the
- * stream with the mapped error (in-band once content has flowed); a body
+ * own, else a generated `call_…`). A `data: {"error":…}` event, or a bare
+ * `{"error":…}` object in the body, fails the stream with the mapped error
+ * (in-band once content has flowed); a body
  * that ends without a `finishReason` is a truncation. Reads without a
  * payload call `alive`.
  */
 export function geminiStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const answer = new GeminiAnswer(provider);
   let emitEnd: ((p: ChunkPayload) => void) | undefined;
+  watchBareErrors(body, provider);
   return new SsePushStream<ChunkPayload>(
     body,
     provider,
@@ -166,6 +168,38 @@ export function geminiStreamPayloads(body: Readable, provider: string, signal: A
     DEFAULT_MAX_EVENT_BYTES,
     alive,
   );
+}
+
+/** Most bytes of a bare JSON error object collected from a stream. */
+const MAX_BARE_ERROR = 64 * 1024;
+
+/**
+ * Google can also put an error into a stream as a bare JSON object
+ * (`{"error":{…}}` without `data:`), which `@google/genai` checks every read
+ * for and the SSE parser would skip. A second `data` listener looks at reads
+ * that start a new line with `{` and, when they hold such an object, destroys
+ * the body with the mapped error, which {@link SsePushStream} reports as the
+ * stream's failure. Other reads cost one byte check.
+ */
+function watchBareErrors(body: Readable, provider: string): void {
+  let pending = "";
+  let atLineStart = true;
+  body.on("data", (b: Buffer) => {
+    let i = 0;
+    while (i < b.length && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x5b || b[i] === 0x2c)) i++;
+    if (pending || (atLineStart && b[i] === 0x7b)) {
+      pending += b.toString("utf8");
+      try {
+        const j = JSON.parse(pending.replace(/^[\s[,]+|[\s\],]+$/g, "")) as unknown;
+        pending = "";
+        if (isObj(j) && isObj(j["error"])) body.destroy(googleError(provider, j["error"]));
+      } catch {
+        if (pending.length > MAX_BARE_ERROR) pending = "";
+      }
+    }
+    const last = b.at(-1);
+    atLineStart = last === 0x0a || last === 0x0d;
+  });
 }
 
 /** The payloads of a non-streamed `:generateContent` answer (one `GenerateContentResponse`). */

@@ -28,7 +28,47 @@ const end = (reason: Finish_Reason): ChunkPayload[] => [
   { $case: "finish", value: { reason, stopSequence: "" } },
 ];
 
+const reasoning = (t: string, summary: boolean, index = 0, extra: Partial<{ encrypted: string; id: string }> = {}): ChunkPayload => ({
+  $case: "reasoning",
+  value: { text: t, signature: "", encrypted: extra.encrypted ?? "", summary, index, id: extra.id ?? "" },
+});
+
 describe("ResponsesBuilder", () => {
+  it("reasoning summaries, then raw reasoning, then text: reasoning items with their events, validated", () => {
+    const { events, builder } = run([
+      reasoning("Think", true, 0, { id: "rs_up" }),
+      reasoning("ing.", true, 0, { encrypted: "enc1" }),
+      reasoning("raw ", false, 1),
+      reasoning("steps", false, 1),
+      text("answer"),
+      ...end(Finish_Reason.REASON_STOP),
+    ]);
+    checkEvents(events);
+    const types = events.map((e) => e.event);
+    assert.deepEqual(types.slice(2, 9), [
+      "response.output_item.added",
+      "response.reasoning_summary_part.added",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.done",
+      "response.reasoning_summary_part.done",
+      "response.output_item.done",
+    ]);
+    assert.ok(types.includes("response.reasoning_text.delta"));
+    const r = builder.response as any;
+    assert.deepEqual(
+      r.output.map((o: any) => o.type),
+      ["reasoning", "reasoning", "message"],
+    );
+    assert.equal(r.output[0].id, "rs_up", "the upstream's item id is kept");
+    assert.deepEqual(r.output[0].summary, [{ type: "summary_text", text: "Thinking." }]);
+    assert.equal(r.output[0].encrypted_content, "enc1");
+    assert.deepEqual(r.output[1].content, [{ type: "reasoning_text", text: "raw steps" }]);
+    assert.equal(r.output[2].content[0].text, "answer");
+    for (const o of r.output) assertSchema("OutputItem", o);
+  });
+
+
   it("text, two calls, then text again: four items, never mixed", () => {
     const { events, builder } = run([
       text("a"),

@@ -33,8 +33,10 @@ export interface RouteCall {
   transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
 }
 
-/** A request body that a route accepts: used by the policy tests that run over every route. */
+/** A request a route accepts: used by the policy tests that run over every route. */
 export interface RouteExample {
+  /** The model the request asks for (a local model the route serves). */
+  readonly model: string;
   readonly contentType: string;
   readonly body: string | Uint8Array;
 }
@@ -54,9 +56,10 @@ export interface HttpRoute {
   /** Served without a gateway key and while draining (health checks). */
   readonly public?: boolean;
   /**
-   * For routes that open engine streams: a minimal valid request for `model`
-   * (the table-driven policy test sends it to every such route).
+   * For routes that open engine streams: a minimal valid request (the
+   * table-driven policy test sends it to every such route; a POST route
+   * without one fails that test).
    */
-  readonly example?: (model: string) => RouteExample;
+  readonly example?: () => RouteExample;
   handle(ex: HttpExchange, call: RouteCall, body: unknown, ctx: HttpDoorContext): Promise<void> | void;
 }

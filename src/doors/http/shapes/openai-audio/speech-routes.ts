@@ -41,7 +41,7 @@ export const speechRoute: HttpRoute = {
   pattern: "/v1/audio/speech",
   shape: openAiShape,
   body: "json",
-  example: (model) => ({ contentType: "application/json", body: JSON.stringify({ model, input: "hello", voice: "alloy" }) }),
+  example: () => ({ model: "local/tts", contentType: "application/json", body: JSON.stringify({ model: "local/tts", input: "hello", voice: "alloy" }) }),
   async handle(ex, call, body) {
     const parsed = parseSpeech(body);
     const stream = await call.synthesize(parsed.request);

@@ -13,7 +13,7 @@ export const chatCompletionsRoute: HttpRoute = {
   pattern: "/v1/chat/completions",
   shape: openAiShape,
   body: "json",
-  example: (model) => ({ contentType: "application/json", body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) }),
+  example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: "hi" }] }) }),
   async handle(ex, call, body) {
     const parsed = parseChatCompletion(body);
     tracePhase(TracePhase.Validated);
@@ -33,7 +33,7 @@ export const completionsRoute: HttpRoute = {
   pattern: "/v1/completions",
   shape: openAiShape,
   body: "json",
-  example: (model) => ({ contentType: "application/json", body: JSON.stringify({ model, prompt: "hi" }) }),
+  example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", prompt: "hi" }) }),
   async handle(ex, call, body) {
     const parsed = parseCompletion(body);
     const stream = await call.generate(parsed.request, parsed.fallbacks);

@@ -1,4 +1,4 @@
-import { Finish_Reason, type Chunk, type ToolCallDelta } from "../../../../gen/spillway/v1/chunk.js";
+import { Finish_Reason, type Chunk, type ReasoningDelta, type ToolCallDelta } from "../../../../gen/spillway/v1/chunk.js";
 import { SpillwayError } from "../../../../engine/errors.js";
 import { responseErrorCode, responseJson, type ResponseHead, type ResponseState } from "./json.js";
 
@@ -19,6 +19,14 @@ interface OpenMessage {
   readonly where: string;
 }
 
+interface OpenReasoning {
+  /** The engine's block index this item holds. */
+  readonly index: number;
+  readonly outputIndex: number;
+  readonly item: Item & { summary: Array<{ type: "summary_text"; text: string }>; content?: Array<{ type: "reasoning_text"; text: string }> };
+  readonly where: string;
+}
+
 interface OpenCall {
   readonly outputIndex: number;
   readonly item: Item & { arguments: string; name: string };
@@ -30,8 +38,11 @@ interface OpenCall {
  * stream events in OpenAI's order: `response.created`, `response.in_progress`,
  * then per output item `output_item.added` → (`content_part.added` →
  * `output_text.delta`… → `output_text.done` → `content_part.done`) or
- * `function_call_arguments.delta`… → `function_call_arguments.done`, then
- * `output_item.done`; finally `response.completed` (or `response.incomplete`
+ * `function_call_arguments.delta`… → `function_call_arguments.done`, or for
+ * a reasoning item `reasoning_summary_part.added` →
+ * `reasoning_summary_text.delta`… → `.done` → `reasoning_summary_part.done`
+ * (summaries) or `content_part.added` → `reasoning_text.delta`… → `.done` →
+ * `content_part.done` (raw reasoning), then `output_item.done`; finally `response.completed` (or `response.incomplete`
  * when the token limit or a content filter cut it short), or `error` then
  * `response.failed`. Every event carries `sequence_number`, from 0.
  *
@@ -55,6 +66,8 @@ export class ResponsesBuilder {
     completedAt: null,
   };
   private message: OpenMessage | undefined;
+  private reasoningItem: OpenReasoning | undefined;
+  private reasonings = 0;
   private readonly calls = new Map<number, OpenCall>();
   private messages = 0;
   /** The error that ended the response, if one did. */
@@ -82,6 +95,9 @@ export class ResponsesBuilder {
     switch (p?.$case) {
       case "text":
         if (p.value.text) this.text(p.value.text);
+        break;
+      case "reasoning":
+        this.reasoning(p.value);
         break;
       case "toolCall":
         this.toolCall(p.value);
@@ -114,6 +130,7 @@ export class ResponsesBuilder {
   }
 
   private text(delta: string): void {
+    this.closeReasoning("completed");
     this.closeCalls();
     const m = (this.message ??= this.openMessage());
     m.part.text += delta;
@@ -144,7 +161,58 @@ export class ResponsesBuilder {
     this.emitObject("response.output_item.done", { output_index: m.outputIndex, item: m.item });
   }
 
+  private reasoning(d: ReasoningDelta): void {
+    if (this.reasoningItem && this.reasoningItem.index !== d.index) this.closeReasoning("completed");
+    if (!this.reasoningItem) {
+      this.closeMessage("completed");
+      this.closeCalls();
+      const outputIndex = this.state.output.length;
+      const id = d.id || `rs_${this.head.id.slice(5)}${this.reasonings++ ? `_${this.reasonings}` : ""}`;
+      const item: OpenReasoning["item"] = { id, type: "reasoning", summary: [], status: "in_progress" };
+      this.state.output.push(item);
+      this.emitObject("response.output_item.added", { output_index: outputIndex, item });
+      this.reasoningItem = { index: d.index, outputIndex, item, where: `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}` };
+    }
+    const r = this.reasoningItem;
+    if (d.encrypted) r.item["encrypted_content"] = `${(r.item["encrypted_content"] as string | undefined) ?? ""}${d.encrypted}`;
+    if (!d.text) return;
+    if (d.summary) {
+      if (r.item.summary.length === 0) {
+        r.item.summary.push({ type: "summary_text", text: "" });
+        this.emit("response.reasoning_summary_part.added", `${r.where},"summary_index":0,"part":{"type":"summary_text","text":""},`);
+      }
+      r.item.summary[0]!.text += d.text;
+      this.emit("response.reasoning_summary_text.delta", `${r.where},"summary_index":0,"delta":${JSON.stringify(d.text)},`);
+      return;
+    }
+    if (!r.item.content) {
+      r.item.content = [{ type: "reasoning_text", text: "" }];
+      this.emit("response.content_part.added", `${r.where},"content_index":0,"part":{"type":"reasoning_text","text":""},`);
+    }
+    r.item.content[0]!.text += d.text;
+    this.emit("response.reasoning_text.delta", `${r.where},"content_index":0,"delta":${JSON.stringify(d.text)},`);
+  }
+
+  private closeReasoning(status: "completed" | "incomplete"): void {
+    const r = this.reasoningItem;
+    if (!r) return;
+    this.reasoningItem = undefined;
+    const summary = r.item.summary[0];
+    if (summary) {
+      this.emit("response.reasoning_summary_text.done", `${r.where},"summary_index":0,"text":${JSON.stringify(summary.text)},`);
+      this.emit("response.reasoning_summary_part.done", `${r.where},"summary_index":0,"part":${JSON.stringify(summary)},`);
+    }
+    const content = r.item.content?.[0];
+    if (content) {
+      this.emit("response.reasoning_text.done", `${r.where},"content_index":0,"text":${JSON.stringify(content.text)},`);
+      this.emit("response.content_part.done", `${r.where},"content_index":0,"part":${JSON.stringify(content)},`);
+    }
+    r.item["status"] = status;
+    this.emitObject("response.output_item.done", { output_index: r.outputIndex, item: r.item });
+  }
+
   private toolCall(d: ToolCallDelta): void {
+    this.closeReasoning("completed");
     this.closeMessage("completed");
     let call = this.calls.get(d.index);
     if (!call) {
@@ -191,6 +259,7 @@ export class ResponsesBuilder {
           ? "content_filter"
           : undefined;
     const itemStatus = cut ? "incomplete" : "completed";
+    this.closeReasoning(itemStatus);
     this.closeMessage(itemStatus);
     this.closeCalls(itemStatus);
     this.state.status = cut ? "incomplete" : "completed";
@@ -203,6 +272,7 @@ export class ResponsesBuilder {
     this.failure = err;
     for (const item of this.state.output) if (item["status"] === "in_progress") item["status"] = "incomplete";
     this.message = undefined;
+    this.reasoningItem = undefined;
     this.calls.clear();
     this.state.status = "failed";
     this.state.error = { code: responseErrorCode(err), message: err.message };

@@ -67,7 +67,7 @@ export function responseJson(head: ResponseHead, state: ResponseState): Record<s
     output: state.output,
     parallel_tool_calls: e.parallelToolCalls,
     previous_response_id: null,
-    reasoning: null,
+    reasoning: e.reasoning,
     store: false,
     temperature: e.temperature,
     text: e.text,

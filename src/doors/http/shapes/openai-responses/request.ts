@@ -71,6 +71,8 @@ export interface ResponseEcho {
   readonly metadata: Readonly<Record<string, string>>;
   readonly text: Readonly<Record<string, unknown>>;
   readonly user: string | null;
+  /** The request's `reasoning` settings, or null. */
+  readonly reasoning: { effort: string | null; summary: string | null } | null;
 }
 
 /** A validated Responses request, normalized for the engine. */
@@ -189,6 +191,7 @@ export function parseResponses(body: unknown): ParsedResponses {
     metadata: b.metadata ?? {},
     text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
     user: b.user ?? null,
+    reasoning: b.reasoning ? { effort: b.reasoning.effort ?? null, summary: b.reasoning.summary ?? null } : null,
   };
   return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
 }

@@ -16,7 +16,7 @@ export const responsesRoute: HttpRoute = {
   pattern: "/v1/responses",
   shape: openAiShape,
   body: "json",
-  example: (model) => ({ contentType: "application/json", body: JSON.stringify({ model, input: "hi" }) }),
+  example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", input: "hi" }) }),
   async handle(ex, call, body) {
     const parsed = parseResponses(body);
     const stream = await call.generate(parsed.request, parsed.fallbacks);

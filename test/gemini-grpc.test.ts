@@ -60,11 +60,11 @@ describe("gemini provider through the gRPC door", () => {
     assert.equal(error, undefined);
     assert.deepEqual(cases(chunks), ["reasoning", "reasoning", "reasoning", "text", "text", "usage", "finish"]);
     assert.deepEqual(
-      reasoning(chunks).map((r) => [r.text, r.signature, r.index]),
+      reasoning(chunks).map((r) => [r.text, r.signature, r.index, r.summary]),
       [
-        ["**Weighing** the", "", 0],
-        [" options", "", 0],
-        ["", "c2lnLTE=", 0],
+        ["**Weighing** the", "", 0, true],
+        [" options", "", 0, true],
+        ["", "c2lnLTE=", 0, false],
       ],
     );
     assert.equal(text(chunks), "Forty-two");

@@ -116,6 +116,20 @@ describe("gemini provider (AI Studio)", () => {
     assert.equal(fake.requests[1]!.body.generationConfig.maxOutputTokens, 50);
   });
 
+  it("Responses: thought parts arrive as a reasoning item with summary text, before the message", async () => {
+    fake.script = () => ({
+      chunks: [chunk([{ text: "Considering", thought: true }]), chunk([{ text: " it", thought: true }]), ...textAnswer(["Yes."], [4, 1])],
+    });
+    const events = await streamResponses(gw.baseUrl, { model: MODEL, input: "?", reasoning: { effort: "medium", summary: "auto" } });
+    const deltas = events.filter((e) => e.data.type === "response.reasoning_summary_text.delta").map((e) => e.data.delta);
+    assert.deepEqual(deltas, ["Considering", " it"]);
+    const final = events.at(-1)!.data.response;
+    assert.deepEqual(final.output.map((o: { type: string }) => o.type), ["reasoning", "message"]);
+    assert.equal(final.output[0].summary[0].text, "Considering it");
+    assert.equal(final.output[1].content[0].text, "Yes.");
+    assert.deepEqual(fake.requests[0]!.body.generationConfig.thinkingConfig, { includeThoughts: true, thinkingBudget: 8192 });
+  });
+
   it("lists the upstream's generateContent models", async () => {
     const models = await client.models.list();
     const ids = models.data.map((m) => m.id);

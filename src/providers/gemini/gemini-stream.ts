@@ -90,7 +90,8 @@ export class GeminiAnswer {
       if (!this.inReasoning) this.blocks++;
       this.inReasoning = true;
       const text = str(p["text"]);
-      if (text || signature) emit(reasoningPayload({ text, signature, index: this.blocks - 1 }));
+      // With includeThoughts Gemini returns thought summaries, not the raw reasoning.
+      if (text || signature) emit(reasoningPayload({ text, signature, summary: text !== "", index: this.blocks - 1 }));
       return;
     }
     if (signature) {

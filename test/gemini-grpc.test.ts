@@ -80,7 +80,7 @@ describe("gemini provider through the gRPC door", () => {
     await readAll(client.generate(generateRequest(MODEL, "x", { reasoning: { effort: "", budgetTokens: 0, summary: "", disabled: true } })));
     assert.deepEqual(
       fake.requests.map((r) => r.body.generationConfig.thinkingConfig),
-      [{ includeThoughts: true, thinkingBudget: 2048 }, { includeThoughts: true, thinkingLevel: "low" }, { thinkingBudget: 0 }],
+      [{ includeThoughts: true, thinkingBudget: 2048 }, { includeThoughts: true, thinkingLevel: "LOW" }, { thinkingBudget: 0 }],
     );
     assert.equal(fake.requests[1]!.url, "/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse");
   });

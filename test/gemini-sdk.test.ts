@@ -7,8 +7,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { ApiError, GoogleGenAI } from "@google/genai";
+import { ApiError, FunctionCallingConfigMode, GoogleGenAI, Type } from "@google/genai";
 import { JWT } from "google-auth-library";
+import { ResponseFormat_Type } from "../src/gen/spillway/v1/request.js";
+import { makeGenerateRequest, makeMessage } from "../src/engine/requests.js";
+import { geminiBody } from "../src/providers/gemini/gemini-request.js";
 import { chunk, startFakeGemini, textAnswer, usage, type FakeGemini } from "./helpers/fake-gemini.js";
 
 describe("fake Gemini vs @google/genai", () => {
@@ -88,6 +91,59 @@ describe("fake Gemini vs @google/genai", () => {
     // The SDK hands a framed error event on as a response without candidates; Spillway fails the stream on it.
     assert.equal(got.length, 2);
     assert.equal(got[1]!.candidates, undefined);
+  });
+
+  it("Spillway's request body is the body Google's SDK sends for the same request", async () => {
+    fake.script = () => ({});
+    const stream = await ai.models.generateContentStream({
+      model: "gemini-fake-1",
+      contents: [
+        { role: "user", parts: [{ text: "weather?" }] },
+        { role: "model", parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }] },
+        { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { temp: 20 } } }] },
+      ],
+      config: {
+        systemInstruction: "Be terse.",
+        maxOutputTokens: 64,
+        temperature: 0.2,
+        topP: 0.9,
+        topK: 40,
+        stopSequences: ["END"],
+        seed: 7,
+        responseMimeType: "application/json",
+        responseSchema: { type: Type.OBJECT, properties: { answer: { type: Type.STRING, nullable: true } }, required: ["answer"] },
+        thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 },
+        tools: [{ functionDeclarations: [{ name: "get_weather", description: "Weather", parameters: { type: Type.OBJECT, properties: { city: { type: Type.STRING } } } }] }],
+        toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY, allowedFunctionNames: ["get_weather"] } },
+      },
+    });
+    for await (const _ of stream) void _;
+    const sdkBody = fake.requests.at(-1)!.body;
+    const ours = geminiBody(
+      "gemini-fake-1",
+      makeGenerateRequest({
+        model: "gemini/gemini-fake-1",
+        messages: [
+          makeMessage({ role: "system", content: "Be terse." }),
+          makeMessage({ role: "user", content: "weather?" }),
+          makeMessage({ role: "assistant", toolCalls: [{ id: "c1", name: "get_weather", arguments: '{"city":"Paris"}' }] }),
+          makeMessage({ role: "tool", toolCallId: "c1", content: '{"temp":20}' }),
+        ],
+        maxTokens: 64,
+        temperature: 0.2,
+        topP: 0.9,
+        topK: 40,
+        stop: ["END"],
+        seed: 7,
+        responseFormat: { type: ResponseFormat_Type.TYPE_JSON_SCHEMA, name: "a", description: "", strict: true, schema: { type: "object", properties: { answer: { type: ["string", "null"] } }, required: ["answer"] } },
+        reasoning: { effort: "low", budgetTokens: 0, summary: "", disabled: false },
+        tools: [{ name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }],
+        toolChoice: "get_weather",
+      }),
+    );
+    // The SDK also labels the system instruction with role "user" (optional on the wire).
+    delete sdkBody.systemInstruction.role;
+    assert.deepEqual(JSON.parse(JSON.stringify(ours)), sdkBody);
   });
 
   it("without alt=sse the stream is one JSON array of the same responses", async () => {

@@ -256,6 +256,9 @@ function toolConfig(req: GenerateRequest): Obj | undefined {
 /** OpenAI reasoning efforts as Gemini 2.5 thinking budgets (as Google's OpenAI compatibility layer maps them). */
 const BUDGETS: Readonly<Record<string, number>> = { none: 0, minimal: 1024, low: 1024, medium: 8192, high: 24576 };
 
+/** Efforts that are Gemini 3 thinking levels (sent in upper case, as Google's SDK sends its `ThinkingLevel` enum). */
+const LEVELS: ReadonlySet<string> = new Set(["minimal", "low", "medium", "high"]);
+
 /**
  * `thinkingConfig`: asked-for reasoning includes thought summaries
  * (`includeThoughts`, streamed as reasoning); a budget is `thinkingBudget`;
@@ -268,7 +271,7 @@ function thinkingConfig(model: string, req: GenerateRequest): Obj | undefined {
   if (r.disabled || r.effort === "none") return { thinkingBudget: 0 };
   const out: Obj = { includeThoughts: true };
   if (r.budgetTokens > 0) out["thinkingBudget"] = r.budgetTokens;
-  else if (r.effort && /gemini-3/.test(model)) out["thinkingLevel"] = r.effort;
+  else if (LEVELS.has(r.effort) && /gemini-3/.test(model)) out["thinkingLevel"] = r.effort.toUpperCase();
   else if (r.effort && BUDGETS[r.effort] !== undefined) out["thinkingBudget"] = BUDGETS[r.effort];
   return out;
 }

@@ -214,7 +214,12 @@ describe("upload limit", () => {
       let closed = false;
       const piece = Buffer.alloc(16 * 1024, 0x61);
       const pump = (): void => {
-        if (response || sent >= declared || sock.destroyed) return;
+        if (response || sock.destroyed) return;
+        if (sent >= declared) {
+          // A chunked body ends with its last-chunk marker.
+          if (chunked) sock.write("0\r\n\r\n");
+          return;
+        }
         const data = chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]) : piece;
         sent += piece.length;
         if (sock.write(data)) setImmediate(pump);
@@ -249,11 +254,13 @@ describe("upload limit", () => {
     assert.ok(r.closed);
   });
 
-  it("stops an undeclared (chunked) upload with 413 once it passes the limit", async () => {
+  it("answers an undeclared (chunked) upload over the limit with 413 after draining it (lingering close)", async () => {
+    // uWS drops a connection whose chunked body outlives its response, which
+    // would lose the answer: the rest is read and dropped (bounded), then answered.
     const size = 5_000_000;
     const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const r = await upload(head, size, true);
     assert.match(r.response, /^HTTP\/1\.1 413 /);
-    assert.ok(r.sent < size / 4, `only ${r.sent} of ${size} bytes were sent before the answer`);
+    assert.match(r.response, /connection: close/i);
   });
 });

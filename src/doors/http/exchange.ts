@@ -24,7 +24,7 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
  */
 const LINGER_MS = 5_000;
 /** …and for at most this many bytes; then the connection is closed. */
-const LINGER_MAX_BYTES = 256 * 1024 * 1024;
+const LINGER_MAX_BYTES = 64 * 1024 * 1024;
 
 type BodyState = "unread" | "reading" | "read" | "discarding";
 
@@ -81,6 +81,8 @@ export class HttpExchange {
   /** The body consumer while reading: gets each piece (valid only during the call). */
   private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
   private bodyRegistered = false;
+  /** An answer held back until a refused chunked body has been drained. */
+  private deferred: ((close: boolean) => void) | undefined;
 
   constructor(
     private readonly res: HttpResponse,
@@ -170,28 +172,54 @@ export class HttpExchange {
     this.bodyRegistered = true;
     let discarded = 0;
     this.res.onData((ab, isLast) => {
+      const discarding = this.bodyState === "discarding";
       if (isLast) this.bodyState = "read";
       const consumer = this.onBody;
       if (consumer) return consumer(ab, isLast);
-      if (this.bodyState !== "discarding") return;
+      if (!discarding) return;
       discarded += ab.byteLength;
-      if (discarded > LINGER_MAX_BYTES && !this.aborted) this.close();
+      if (isLast) this.answerDeferred(false);
+      else if (discarded > LINGER_MAX_BYTES) this.stopLingering();
     });
   }
 
   /**
-   * After an answer that refuses the body: reads and drops what the client
-   * still sends (bounded by {@link LINGER_MS} and {@link LINGER_MAX_BYTES}),
-   * so its answer is not lost to a reset connection.
+   * After refusing the body: reads and drops what the client still sends
+   * (bounded by {@link LINGER_MS} and {@link LINGER_MAX_BYTES}, then the
+   * connection is closed), so its answer is not lost to a reset connection.
+   * With a declared length the answer goes out at once and uWS keeps reading
+   * the body it knows the end of; a chunked body is drained first and
+   * answered at its end (`answer`), since uWS drops a connection whose
+   * chunked body outlives its response.
    */
-  private linger(): void {
-    if (this.bodyState === "read") return;
+  private linger(answer: (close: boolean) => void): void {
     this.bodyState = "discarding";
     this.onBody = undefined;
     this.registerBody();
     setTimeout(() => {
-      if (this.bodyState === "discarding" && !this.aborted) this.close();
+      if (this.bodyState === "discarding") this.stopLingering();
     }, LINGER_MS).unref();
+    if (this.contentLength === undefined) this.deferred = answer;
+    else answer(false);
+  }
+
+  private answerDeferred(close: boolean): boolean {
+    const d = this.deferred;
+    this.deferred = undefined;
+    d?.(close);
+    return d !== undefined;
+  }
+
+  /** The linger bounds are reached: answer (closing once it is written) if not yet, else close now. */
+  private stopLingering(): void {
+    this.bodyState = "read";
+    if (this.answerDeferred(true) || this.aborted) return;
+    this.aborted = true;
+    try {
+      this.res.close();
+    } catch {
+      // uWS refuses access once the response counts as done (the client closed after its answer): nothing left to close.
+    }
   }
 
   /** Adds response headers sent with the head (before it is written). */
@@ -231,8 +259,7 @@ export class HttpExchange {
     }
     const r = this.shape.renderError(err);
     if (this.bodyState !== "read" && !this.aborted && !this.finished) {
-      this.linger();
-      this.send(r.status, r.contentType, r.body, [...r.headers, ["connection", "close"]]);
+      this.linger((close) => this.send(r.status, r.contentType, r.body, [...r.headers, ["connection", "close"]], close));
       return;
     }
     this.send(r.status, r.contentType, r.body, r.headers);

@@ -573,6 +573,19 @@ describe("gemini provider: retries, fallbacks, keys, non-streamed upstream", () 
     }
   });
 
+  it("a baseUrl given with its version is taken as the origin", async () => {
+    const fake = await startFakeGemini();
+    const gw = await startTestGateway({ providers: { gemini: { type: "gemini", baseUrl: `${fake.baseUrl}/v1beta/`, apiKey: "k" } } });
+    try {
+      const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      assert.equal((await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }] })).choices[0]!.message.content, "Hello from Gemini");
+      assert.equal(fake.requests[0]!.url, STREAM_PATH);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
   it("streaming: false uses :generateContent and serves the same answer", async () => {
     const fake = await startFakeGemini(() => ({ chunks: [chunk([{ text: "whole" }]), chunk([{ text: " answer" }, { functionCall: { name: "f", args: { a: 1 } } }], "STOP", usage(4, 3))] }));
     const gw = await startTestGateway({ providers: { gemini: { type: "gemini", baseUrl: fake.baseUrl, apiKey: "k", streaming: false } } });

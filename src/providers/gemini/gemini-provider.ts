@@ -71,7 +71,8 @@ function fromArray(items: readonly ChunkPayload[]): AsyncIterator<ChunkPayload> 
  */
 export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
   const vertex = opts.vertex;
-  const origin = (opts.baseUrl ?? (vertex ? vertexOrigin(vertex.location) : "https://generativelanguage.googleapis.com")).replace(/\/+$/, "");
+  // An origin given with its version (`…/v1beta`, as some tools print it) is taken as the origin.
+  const origin = (opts.baseUrl ?? (vertex ? vertexOrigin(vertex.location) : "https://generativelanguage.googleapis.com")).replace(/\/+$/, "").replace(/\/v1(beta1?)?$/, "");
   const version = opts.apiVersion ?? (vertex ? "v1" : "v1beta");
   const modelsPath = vertex
     ? `${origin}/${version}/projects/${encodeURIComponent(vertex.project)}/locations/${encodeURIComponent(vertex.location)}/publishers/google/models`

@@ -68,7 +68,8 @@ function convert(s: unknown, defs: Defs, depth: number): Obj {
   for (const [k, v] of Object.entries(s)) if (KEPT.has(k)) out[k] = v;
   convertType(s["type"], out);
   const allOf = s["allOf"];
-  if (Array.isArray(allOf) && allOf.length === 1) Object.assign(out, convert(allOf[0], defs, depth), out);
+  // The schema's own keywords win over its one allOf member's.
+  if (Array.isArray(allOf) && allOf.length === 1) Object.assign(out, { ...convert(allOf[0], defs, depth), ...out });
   if ("const" in s && typeof s["const"] === "string") {
     out["enum"] = [s["const"]];
     out["type"] ??= "STRING";

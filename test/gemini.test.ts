@@ -116,6 +116,23 @@ describe("gemini provider (AI Studio)", () => {
     assert.equal(fake.requests[1]!.body.generationConfig.maxOutputTokens, 50);
   });
 
+  it("chat: thought parts arrive as reasoning_content, streamed and not; a lone signature adds nothing", async () => {
+    const answer = () => [chunk([{ text: "Hmm,", thought: true }]), chunk([{ text: " yes", thought: true }]), chunk([{ text: "Yes.", thoughtSignature: "c2ln" }], "STOP", usage(4, 1, { thoughts: 6 }))];
+    fake.script = () => ({ chunks: answer() });
+    const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: MODEL, messages: [{ role: "user", content: "?" }], stream: true, reasoning_effort: "high" });
+    const deltas = parseSse(await res.text())
+      .filter((e) => e.data !== "[DONE]")
+      .map((e) => JSON.parse(e.data).choices[0]?.delta ?? {});
+    assert.deepEqual(deltas.flatMap((d) => (d.reasoning_content ? [d.reasoning_content] : [])), ["Hmm,", " yes"]);
+    assert.deepEqual(deltas.flatMap((d) => (d.content ? [d.content] : [])), ["Yes."]);
+    fake.script = () => ({ chunks: answer() });
+    const r = await postJson(`${gw.baseUrl}/chat/completions`, { model: MODEL, messages: [{ role: "user", content: "?" }], reasoning_effort: "high" });
+    const j = (await r.json()) as { choices: Array<{ message: { content: string; reasoning_content?: string } }>; usage: { completion_tokens_details: { reasoning_tokens: number } } };
+    assert.equal(j.choices[0]!.message.reasoning_content, "Hmm, yes");
+    assert.equal(j.choices[0]!.message.content, "Yes.");
+    assert.equal(j.usage.completion_tokens_details.reasoning_tokens, 6);
+  });
+
   it("Responses: thought parts arrive as a reasoning item with summary text, before the message", async () => {
     fake.script = () => ({
       chunks: [chunk([{ text: "Considering", thought: true }]), chunk([{ text: " it", thought: true }]), ...textAnswer(["Yes."], [4, 1])],

@@ -121,7 +121,7 @@ describe("gemini provider through the gRPC door", () => {
     ]);
   });
 
-  it("earlier thought text goes back as a thought part with its signature; a tool error as {error}", async () => {
+  it("earlier thought text is not sent back, its signature goes on the next part; a tool error as {error}", async () => {
     await readAll(
       client.generate(
         generateRequest(MODEL, "", {
@@ -143,7 +143,7 @@ describe("gemini provider through the gRPC door", () => {
     assert.deepEqual(fake.requests[0]!.body.contents.slice(1), [
       {
         role: "model",
-        parts: [{ text: "I should look it up", thought: true, thoughtSignature: "c2ln" }, { text: "Looking." }, { functionCall: { name: "lookup", args: {} } }],
+        parts: [{ text: "Looking.", thoughtSignature: "c2ln" }, { functionCall: { name: "lookup", args: {} } }],
       },
       { role: "user", parts: [{ functionResponse: { name: "lookup", response: { error: "service down" } } }] },
     ]);

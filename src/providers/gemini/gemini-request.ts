@@ -54,7 +54,11 @@ interface Converted {
   readonly signature: string;
 }
 
-/** The Gemini parts of typed content parts. Reasoning parts are kept only in model turns (see {@link modelParts}). */
+/**
+ * The Gemini parts of typed content parts. Reasoning parts send no text
+ * (Gemini's thoughts are summaries it does not take back); in model turns
+ * their signature goes on the next part, where Gemini put it.
+ */
 function typedParts(contents: readonly ContentPart[], at: string, signatures: boolean): Converted {
   const out: Part[] = [];
   let signature = "";
@@ -83,16 +87,14 @@ function typedParts(contents: readonly ContentPart[], at: string, signatures: bo
         break;
       }
       case "reasoning":
-        if (!signatures) break;
-        // A thought part with its signature; a signature alone belongs to the part that follows it.
-        if (p.value.text) part = { text: p.value.text, thought: true, ...(p.value.signature ? { thoughtSignature: p.value.signature } : {}) };
-        else signature = p.value.signature;
+        // Thought text is a summary Gemini does not read back; its signature belongs to the part that follows.
+        if (signatures && p.value.signature) signature = p.value.signature;
         break;
       default:
         break;
     }
     if (!part) return;
-    if (signature && part["thought"] !== true) {
+    if (signature) {
       part["thoughtSignature"] = signature;
       signature = "";
     }
@@ -199,9 +201,9 @@ function functionResponse(m: Message, i: number, names: ReadonlyMap<string, stri
 
 /**
  * Converts chat messages into Gemini's shape: system and developer messages
- * become `systemInstruction`; assistant turns `model` turns (thought parts
- * carried back with their `thoughtSignature`, tool calls as `functionCall`
- * parts); `tool` messages `functionResponse` parts; consecutive turns of one
+ * become `systemInstruction`; assistant turns `model` turns (a reasoning
+ * block's `thoughtSignature` on the part after it, tool calls as
+ * `functionCall` parts); `tool` messages `functionResponse` parts; consecutive turns of one
  * role are merged, so the results of one turn's calls go in one user turn.
  * `model` (the upstream model name) decides whether unsigned calls need a
  * stand-in signature (Gemini 3).

@@ -74,6 +74,13 @@ describe("gemini provider through the gRPC door", () => {
     assert.deepEqual(fake.requests[0]!.body.generationConfig, { thinkingConfig: { includeThoughts: true, thinkingBudget: 24576 } });
   });
 
+  it("a signature on the last part of a text answer does not split the message (not required back)", async () => {
+    fake.script = () => ({ chunks: [chunk([{ text: "All" }]), chunk([{ text: " done", thoughtSignature: "c2lnLWVuZA==" }]), chunk([{ text: "", thoughtSignature: "c2lnLTI=" }], "STOP", usage(2, 2))] });
+    const { chunks } = await readAll(client.generate(generateRequest(MODEL)));
+    assert.deepEqual(cases(chunks), ["text", "text", "usage", "finish"]);
+    assert.equal(text(chunks), "All done");
+  });
+
   it("reasoning budgets, Gemini 3 thinking levels and disabled reasoning map to thinkingConfig", async () => {
     await readAll(client.generate(generateRequest(MODEL, "x", { reasoning: { effort: "", budgetTokens: 2048, summary: "", disabled: false } })));
     await readAll(client.generate(generateRequest("gemini/gemini-3-pro-preview", "x", { reasoning: { effort: "low", budgetTokens: 0, summary: "", disabled: false } })));

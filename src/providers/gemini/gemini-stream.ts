@@ -63,6 +63,8 @@ export class GeminiAnswer {
   /** Reasoning blocks started so far; the open one has index `blocks - 1`. */
   private blocks = 0;
   private inReasoning = false;
+  /** Text has been emitted since the last reasoning or call (a message is being written). */
+  private inText = false;
   private finish = "";
   private blocked = "";
   private usage: Obj | undefined;
@@ -89,25 +91,33 @@ export class GeminiAnswer {
     if (p["thought"] === true) {
       if (!this.inReasoning) this.blocks++;
       this.inReasoning = true;
+      this.inText = false;
       const text = str(p["text"]);
       // With includeThoughts Gemini returns thought summaries, not the raw reasoning.
       if (text || signature) emit(reasoningPayload({ text, signature, summary: text !== "", index: this.blocks - 1 }));
       return;
     }
-    if (signature) {
-      // Gemini 3 signs the part after its thoughts (a call, or text): kept as the reasoning block's signature.
+    const text = p["text"];
+    // Gemini signs the part after its thoughts (a call, or text): kept as the reasoning block's
+    // signature. A signature on text in the middle of a message (Gemini 3 signs a text answer's
+    // last part) is left out: Gemini does not require it back, and a reasoning block there would
+    // split the message in two for shapes that render blocks as items (Responses).
+    if (signature && !(typeof text === "string" && this.inText)) {
       if (!this.inReasoning) this.blocks++;
       emit(reasoningPayload({ signature, index: this.blocks - 1 }));
     }
-    const text = p["text"];
     if (typeof text === "string") {
       this.inReasoning = false;
-      if (text) emit(textPayload(text));
+      if (text) {
+        this.inText = true;
+        emit(textPayload(text));
+      }
       return;
     }
     const call = p["functionCall"];
     if (isObj(call)) {
       this.inReasoning = false;
+      this.inText = false;
       const args = isObj(call["args"]) ? call["args"] : {};
       emit(toolCallPayload({ index: this.calls++, id: str(call["id"]) || `call_${randomUUID().replaceAll("-", "")}`, name: str(call["name"]), arguments: JSON.stringify(args) }));
     }

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { applyEnv, loadConfig, parseConfig } from "../src/config/load.js";
+import { startGateway } from "../src/gateway.js";
 import { startFakeGemini, textAnswer, type FakeGemini } from "./helpers/fake-gemini.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { postJson } from "./helpers/sse.js";
@@ -139,6 +140,31 @@ describe("gemini provider on Vertex AI", () => {
       startTestGateway({ providers: { vertex: { type: "gemini", vertex: { project: "p", location: "us-central1" }, credentialsFile: "/nonexistent/sa.json" } } }),
       /providers\.vertex\.credentialsFile: cannot read \/nonexistent\/sa\.json/,
     );
+  });
+});
+
+describe("gemini provider and config reload", () => {
+  it("a reload whose Vertex credentials file cannot be read is refused; the old config stays in force", async () => {
+    const fake = await startFakeGemini(() => ({ chunks: textAnswer(["still", " here"]) }));
+    const raw = {
+      http: { host: "127.0.0.1", port: 0 },
+      grpc: { enabled: false },
+      admin: { key: "admin-key-0123456789" },
+      providers: { vertex: { type: "gemini", vertex: { project: "fake-project", location: "us-central1" }, baseUrl: fake.baseUrl, credentialsFile: fake.serviceAccountFile() } },
+    };
+    const broken = { ...raw, providers: { vertex: { ...raw.providers.vertex, credentialsFile: "/nonexistent/sa.json" } } };
+    const gateway = await startGateway(parseConfig(applyEnv(structuredClone(raw), {})), { loadConfig: () => parseConfig(applyEnv(structuredClone(broken), {})) });
+    try {
+      const origin = `http://127.0.0.1:${gateway.httpPort}`;
+      const res = await fetch(`${origin}/admin/reload`, { method: "POST", headers: { authorization: "Bearer admin-key-0123456789" } });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as { error: { message: string } }).error.message, /providers\.vertex\.credentialsFile: cannot read/);
+      const client = new OpenAI({ baseURL: `${origin}/v1`, apiKey: "unused", maxRetries: 0 });
+      assert.equal((await ask(client)).choices[0]!.message.content, "still here");
+    } finally {
+      await gateway.close();
+      await fake.close();
+    }
   });
 });
 

@@ -212,5 +212,7 @@ describe("gemini configuration", () => {
     assert.equal(only.providers["vertex"], undefined);
     const file = parseConfig(applyEnv({ providers: { v: { type: "gemini", vertex: { project: "p", location: "global" }, credentialsFile: "mine.json" } } }, env));
     assert.equal((file.providers["v"] as { credentialsFile: string }).credentialsFile, "mine.json", "a file's own credentialsFile is kept");
+    const vertexNamedGemini = parseConfig(applyEnv({ providers: { gemini: { type: "gemini", vertex: { project: "p", location: "us-central1" } } } }, { GEMINI_API_KEY: "g" }));
+    assert.equal((vertexNamedGemini.providers["gemini"] as { apiKey?: string }).apiKey, undefined, "a Vertex provider named gemini takes no key from the environment");
   });
 });

@@ -80,7 +80,8 @@ function applyGoogleEnv(providers: Raw, env: Env): void {
   const key = env["GOOGLE_API_KEY"] || env["GEMINI_API_KEY"];
   if (key || env["GOOGLE_GEMINI_BASE_URL"]) {
     const p = (providers["gemini"] ??= { type: "gemini" }) as Raw;
-    if (p["type"] === "gemini") {
+    // A `gemini` entry of the file that is a Vertex provider takes no key.
+    if (p["type"] === "gemini" && p["vertex"] === undefined) {
       if (key) p["apiKey"] = key;
       if (env["GOOGLE_GEMINI_BASE_URL"]) p["baseUrl"] = env["GOOGLE_GEMINI_BASE_URL"];
     }

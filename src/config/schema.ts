@@ -81,13 +81,60 @@ const geminiProvider = z
     }
   });
 
+/** AWS Bedrock (Converse API), signed with SigV4; region and endpoint also from AWS_REGION / AWS_ENDPOINT_URL_BEDROCK_RUNTIME. */
+const bedrockProvider = z
+  .strictObject({
+    type: z.literal("bedrock"),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as us-east-1 (or set AWS_REGION)"),
+    /** Endpoint override; `https://bedrock-runtime.{region}.amazonaws.com` when absent. */
+    baseUrl: z.url().optional(),
+    /** Static credentials; AWS's default chain (env, profiles, SSO, instance roles) when absent. */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    sessionToken: z.string().min(1).optional(),
+    profile: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Listed in /v1/models; fetched from Bedrock's control plane when absent. */
+    models: z.array(z.string().min(1)).optional(),
+    /** The control plane (model list); `baseUrl` when that is set, else `https://bedrock.{region}.amazonaws.com`. */
+    controlBaseUrl: z.url().optional(),
+    timeoutMs: ms.optional(),
+    /** `false`: whole answers from `/converse` instead of `/converse-stream`. */
+    stream: z.boolean().optional(),
+  })
+  .refine((p) => (p.accessKeyId === undefined) === (p.secretAccessKey === undefined), {
+    message: "accessKeyId and secretAccessKey go together",
+    path: ["secretAccessKey"],
+  });
+
+/** Azure OpenAI; model ids are deployment names. Also from AZURE_OPENAI_API_KEY / AZURE_OPENAI_ENDPOINT / OPENAI_API_VERSION. */
+const azureProvider = z
+  .strictObject({
+    type: z.literal("azure"),
+    /** `https://<resource>.openai.azure.com`. */
+    baseUrl: z.url(),
+    apiKey: z.string().min(1).optional(),
+    apiKeys,
+    /** An Entra ID access token (Bearer) instead of a key. */
+    azureAdToken: z.string().min(1).optional(),
+    /** `api-version` of the deployment routes (`2024-10-21`), or `v1` for `/openai/v1`. */
+    apiVersion: z.string().regex(/^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$/, "an Azure OpenAI api-version such as 2024-10-21, or v1 (or set OPENAI_API_VERSION)"),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Deployment names listed in /v1/models. */
+    models: z.array(z.string().min(1)).optional(),
+    timeoutMs: ms.optional(),
+    /** Send chats to `/responses` (default: on with apiVersion v1). */
+    responsesApi: z.boolean().optional(),
+  })
+  .refine((p) => !(p.azureAdToken && (p.apiKey || p.apiKeys)), { message: "azureAdToken and apiKey/apiKeys are mutually exclusive", path: ["azureAdToken"] });
+
 const localProvider = z.strictObject({
   type: z.literal("local"),
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, geminiProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, geminiProvider, bedrockProvider, azureProvider, localProvider]);
 
 /**
  * The whole configuration, as read from the config file and the environment.
@@ -137,6 +184,20 @@ export const configSchema = z.strictObject({
        * Off when absent.
        */
       maxEventLoopUtilization: z.number().gt(0).lte(1).optional(),
+      /**
+       * Adaptive concurrency (on by default): while the event loop's p99
+       * delay is over `targetDelayMs`, new streams are limited to fewer than
+       * are open; over the limit a stream waits up to `queueMs`, then gets
+       * 503 + Retry-After / UNAVAILABLE. Unlimited while the loop keeps up.
+       */
+      adaptiveConcurrency: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          targetDelayMs: z.number().positive().default(100),
+          minLimit: z.number().int().min(1).default(16),
+          queueMs: z.number().int().min(0).default(50),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Retries, fallbacks and the circuit breaker. */

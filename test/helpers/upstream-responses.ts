@@ -11,8 +11,23 @@ export interface UpstreamCall {
   pieces: string[];
 }
 
+/** A reasoning output item the fake upstream streams before the answer. */
+export interface UpstreamReasoning {
+  /** The item's id (`rs_…`). */
+  id: string;
+  /** Summary pieces (`response.reasoning_summary_text.delta`) of one summary part. */
+  summary?: string[];
+  /** Several summary parts, each its pieces (instead of `summary`). */
+  summaryParts?: string[][];
+  /** Reasoning text pieces (`response.reasoning_text.delta`, as open-weight models send them). */
+  text?: string[];
+  /** `encrypted_content` of the finished item (`output_item.done`). */
+  encrypted?: string;
+}
+
 /** What the fake upstream's response holds. */
 export interface UpstreamAnswer {
+  reasoning?: UpstreamReasoning;
   text?: string[];
   calls?: UpstreamCall[];
   usage?: { input: number; output: number; cached?: number; reasoning?: number };
@@ -35,6 +50,31 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
   ev("response.created", { response: { ...base, status: "in_progress" } });
   ev("response.in_progress", { response: { ...base, status: "in_progress" } });
   const output: unknown[] = [];
+  if (a.reasoning) {
+    const r = a.reasoning;
+    const item = { id: r.id, type: "reasoning", summary: [] as unknown[] };
+    const outputIndex = output.length;
+    ev("response.output_item.added", { output_index: outputIndex, item });
+    const where = { item_id: r.id, output_index: outputIndex };
+    const parts = r.summaryParts ?? (r.summary ? [r.summary] : []);
+    parts.forEach((pieces, summary_index) => {
+      ev("response.reasoning_summary_part.added", { ...where, summary_index, part: { type: "summary_text", text: "" } });
+      for (const delta of pieces) ev("response.reasoning_summary_text.delta", { ...where, summary_index, delta });
+      const text = pieces.join("");
+      ev("response.reasoning_summary_text.done", { ...where, summary_index, text });
+      ev("response.reasoning_summary_part.done", { ...where, summary_index, part: { type: "summary_text", text } });
+    });
+    for (const delta of r.text ?? []) ev("response.reasoning_text.delta", { ...where, content_index: 0, delta });
+    if (r.text) ev("response.reasoning_text.done", { ...where, content_index: 0, text: r.text.join("") });
+    const done: Record<string, unknown> = {
+      ...item,
+      summary: parts.map((pieces) => ({ type: "summary_text", text: pieces.join("") })),
+      ...(r.text ? { content: [{ type: "reasoning_text", text: r.text.join("") }] } : {}),
+      ...(r.encrypted ? { encrypted_content: r.encrypted } : {}),
+    };
+    ev("response.output_item.done", { output_index: outputIndex, item: done });
+    output.push(done);
+  }
   if (a.text) {
     const item = { id: "msg_up1", type: "message", status: "in_progress", role: "assistant", content: [] as unknown[] };
     ev("response.output_item.added", { output_index: output.length, item });

@@ -5,7 +5,7 @@ import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { isObj, str } from "../shared/json.js";
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
-import { upstreamFetch, type UpstreamResponse } from "../shared/upstream-http.js";
+import { upstreamRequest, type UpstreamResponse } from "../shared/upstream-http.js";
 import { googleHttpError } from "./errors.js";
 import { geminiBody } from "./gemini-request.js";
 import { geminiJsonPayloads, geminiStreamPayloads } from "./gemini-stream.js";
@@ -107,7 +107,7 @@ export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
     for (let i = 0; i < MAX_MODEL_PAGES; i++) {
       const url = `${listUrl}?pageSize=1000${page ? `&pageToken=${encodeURIComponent(page)}` : ""}`;
       const res = await send({}, signal, async (h) => {
-        const r = await upstreamFetch(opts.name, url, { method: "GET", headers: h, signal });
+        const r = await upstreamRequest(opts.name, url, { method: "GET", headers: h, signal });
         if (!r.ok) throw await googleHttpError(opts.name, r);
         return r;
       });
@@ -131,7 +131,7 @@ export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
     const id = encodeURIComponent(shortId(model));
     const url = `${modelsPath}/${id}:${streaming ? "streamGenerateContent?alt=sse" : "generateContent"}`;
     const res = await send(ctx.labels, ctx.signal, async (h) => {
-      const r = await upstreamFetch(opts.name, url, {
+      const r = await upstreamRequest(opts.name, url, {
         method: "POST",
         headers: { ...h, "content-type": "application/json", "x-request-id": ctx.streamId },
         body: JSON.stringify(body),

@@ -13,7 +13,7 @@ import {
 } from "../../engine/payload.js";
 import { count, isObj, obj, str, type Obj } from "../shared/json.js";
 import { SsePushStream } from "../shared/sse-push.js";
-import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 import { googleError } from "./errors.js";
 

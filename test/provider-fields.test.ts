@@ -370,7 +370,7 @@ describe("typed request fields at the upstreams", () => {
           ],
         },
         { type: "reasoning", id: "rs_1", summary: [{ type: "summary_text", text: "sum" }], encrypted_content: "enc" },
-        { type: "message", role: "assistant", content: [{ type: "output_text", text: "Calling." }] },
+        { type: "message", role: "assistant", content: "Calling." },
         { type: "function_call", call_id: "call_1", name: "get", arguments: "{}" },
         { type: "function_call_output", call_id: "call_1", output: "22C" },
         { type: "message", role: "user", content: "go on" },

@@ -46,7 +46,25 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
   const ev = (type: string, fields: Record<string, unknown>): void => {
     frames.push(`event: ${type}\ndata: ${JSON.stringify({ type, ...fields, sequence_number: seq++ })}\n\n`);
   };
-  const base = { id: "resp_up1", object: "response", created_at: 1, model: "gpt-fake", output: [] as unknown[], tools: [], tool_choice: "auto" };
+  // A whole Response object, as OpenAI's schema has it.
+  const base = {
+    id: "resp_up1",
+    object: "response",
+    created_at: 1,
+    model: "gpt-fake",
+    output: [] as unknown[],
+    tools: [],
+    tool_choice: "auto",
+    error: null,
+    incomplete_details: null,
+    instructions: null,
+    metadata: {},
+    parallel_tool_calls: true,
+    temperature: 1,
+    top_p: 1,
+    text: { format: { type: "text" } },
+    truncation: "disabled",
+  };
   ev("response.created", { response: { ...base, status: "in_progress" } });
   ev("response.in_progress", { response: { ...base, status: "in_progress" } });
   const output: unknown[] = [];
@@ -79,11 +97,11 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
     const item = { id: "msg_up1", type: "message", status: "in_progress", role: "assistant", content: [] as unknown[] };
     ev("response.output_item.added", { output_index: output.length, item });
     const where = { item_id: "msg_up1", output_index: output.length, content_index: 0 };
-    ev("response.content_part.added", { ...where, part: { type: "output_text", text: "", annotations: [] } });
+    ev("response.content_part.added", { ...where, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
     for (const delta of a.text) ev("response.output_text.delta", { ...where, delta, logprobs: [] });
     const text = a.text.join("");
     ev("response.output_text.done", { ...where, text, logprobs: [] });
-    const part = { type: "output_text", text, annotations: [] };
+    const part = { type: "output_text", text, annotations: [], logprobs: [] };
     ev("response.content_part.done", { ...where, part });
     const done = { ...item, status: "completed", content: [part] };
     ev("response.output_item.done", { output_index: output.length, item: done });
@@ -104,7 +122,7 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
   const u = a.usage ?? { input: 9, output: 5 };
   const usage = {
     input_tokens: u.input,
-    input_tokens_details: { cached_tokens: u.cached ?? 0 },
+    input_tokens_details: { cached_tokens: u.cached ?? 0, cache_write_tokens: 0 },
     output_tokens: u.output,
     output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
     total_tokens: u.input + u.output,

@@ -57,7 +57,11 @@ function itemsOf(m: Message, i: number): Item[] {
   }
   const out: Item[] = reasoningItems(m);
   const parts = partsOf(m, i, m.role);
-  if (parts.length > 0) out.push({ type: "message", role: m.role, content: parts });
+  // Text alone goes as a string: the one form every role takes (an assistant's
+  // history as `output_text` parts is not an input form in OpenAI's schema).
+  const textOnly = parts.every((p) => p["type"] === "input_text" || p["type"] === "output_text");
+  if (parts.length > 0 && textOnly) out.push({ type: "message", role: m.role, content: parts.map((p) => p["text"]).join("") });
+  else if (parts.length > 0) out.push({ type: "message", role: m.role, content: parts });
   else if (m.contents.length === 0 && (m.content || m.toolCalls.length === 0)) out.push({ type: "message", role: m.role, content: m.content });
   for (const c of m.toolCalls) out.push({ type: "function_call", call_id: c.id, name: c.name, arguments: c.arguments });
   return out;

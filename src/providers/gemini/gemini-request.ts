@@ -103,28 +103,9 @@ function typedParts(contents: readonly ContentPart[], at: string, signatures: bo
   return { parts: out, signature };
 }
 
-/** A message's parts from the deprecated OpenAI chat JSON `parts`, when `contents` is empty. */
-function legacyParts(m: Message, at: string): Part[] {
-  return m.parts.flatMap((p: Record<string, unknown>, j): Part[] => {
-    const where = `${at}.content[${j}]`;
-    if (p["type"] === "text") return typeof p["text"] === "string" && p["text"] ? [{ text: p["text"] }] : [];
-    if (p["type"] === "image_url") {
-      const image = p["image_url"] as { url?: unknown } | string | undefined;
-      const url = typeof image === "string" ? image : image?.url;
-      if (typeof url === "string") return [urlPart(url, "", "image/jpeg", where)];
-    }
-    if (p["type"] === "input_audio") {
-      const a = p["input_audio"] as { data?: unknown; format?: unknown } | undefined;
-      if (typeof a?.data === "string") return [{ inlineData: { mimeType: `audio/${typeof a.format === "string" ? a.format : "wav"}`, data: a.data } }];
-    }
-    throw invalidArgument(`Invalid '${where}.type': content of type '${String(p["type"])}' is not supported by Gemini models.`, `${where}.type`);
-  });
-}
-
 function messageParts(m: Message, i: number, signatures = false): Converted {
   const at = `messages[${i}]`;
   if (m.contents.length > 0) return typedParts(m.contents, at, signatures);
-  if (m.parts.length > 0) return { parts: legacyParts(m, at), signature: "" };
   return { parts: m.content ? [{ text: m.content }] : [], signature: "" };
 }
 

@@ -179,7 +179,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       routing: next.routing,
     });
     admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
-    realtime.reconfigure(next.realtime);
+    realtime.reconfigure(next.realtime, next.providers);
     // Restart-only settings keep their running values.
     current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };
     metrics.configReloads.inc({ outcome: "ok" });
@@ -194,22 +194,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     obs,
     reload: options.requestReload ?? (() => Promise.resolve(reload())),
   });
-  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
-  // The realtime door shares the HTTP port; as a door it drains and closes with the others.
-  const ws: Door = {
-    name: "ws",
-    get active() {
-      return realtime.openSessions;
-    },
-    drain: () => undefined,
-    close: () => {
-      realtime.closeAll();
-      return Promise.resolve();
-    },
-  };
+  // The realtime door shares the HTTP port; it is a Door of its own (drain: 503 on the upgrade).
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs });
   const httpPort = await http.listen(config.http.host, config.http.port);
   metrics.trackActive("http", () => http.active);
-  metrics.trackActive("ws", () => ws.active);
+  metrics.trackActive("ws", () => realtime.active);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
@@ -225,7 +214,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       throw e;
     }
   }
-  const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  const doors: Door[] = [http, realtime, ...(grpc ? [grpc] : [])];
   consoleFeed.start(() => doors.reduce((n, d) => n + d.active, 0));
   // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
   let metricsServer: MetricsServer | undefined;

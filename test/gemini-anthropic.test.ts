@@ -116,7 +116,7 @@ describe("Gemini behind the Anthropic Messages shape", () => {
       tools: [weather],
       messages: [
         { role: "user", content: "Oslo?" },
-        { role: "assistant", content: [thinking as Anthropic.ThinkingBlockParam, use as Anthropic.ToolUseBlockParam] },
+        { role: "assistant", content: [thinking, use] },
         { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "-5C" }] },
       ],
     });

@@ -24,7 +24,8 @@ before(async () => {
       openai: { type: "openai", baseUrl: openai.baseUrl, apiKey: "sk-upstream" },
       deepgram: { type: "deepgram", baseUrl: deepgram.baseUrl, apiKey: DEEPGRAM_KEY },
     },
-    realtime: { profiles: { "phone/text": { stt: "deepgram/nova-3", text: "openai/gpt-fake", tts: "local/tts" } } },
+    // Tones stand in for speech: the energy VAD hears them, Silero (rightly) does not.
+    realtime: { vad: { engine: "energy" }, profiles: { "phone/text": { stt: "deepgram/nova-3", text: "openai/gpt-fake", tts: "local/tts" } } },
   });
 });
 after(async () => {

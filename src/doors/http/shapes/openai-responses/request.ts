@@ -187,5 +187,6 @@ export function parseResponses(body: unknown): ParsedResponses {
     user: b.user ?? null,
     reasoning: b.reasoning ? { effort: b.reasoning.effort ?? null, summary: b.reasoning.summary ?? null } : null,
   };
+  request.stream = b.stream === true;
   return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
 }

@@ -16,6 +16,10 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
+import { createEngineCache } from "./engine/cache/engine-cache.js";
+import { MemoryCacheStore } from "./engine/cache/memory-cache-store.js";
+import { RedisCacheStore } from "./engine/cache/redis-cache-store.js";
+import { createTracing } from "./observability/tracing.js";
 
 /** A running gateway: its doors, the ports they bound, and how to stop it. */
 export interface Gateway {
@@ -54,7 +58,30 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const metrics = createMetrics();
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger() };
+  const tracing = config.tracing.endpoint ? createTracing({ ...config.tracing, endpoint: config.tracing.endpoint }) : undefined;
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), tracing };
+  const cacheStore = !config.cache.enabled
+    ? undefined
+    : config.redis
+      ? new RedisCacheStore({
+          url: config.redis.url,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          maxEntryBytes: config.cache.maxBytes,
+          onError: (e) => obs.logger.warn({ err: (e as Error).message }, "response cache (Redis) failed"),
+        })
+      : new MemoryCacheStore(config.cache.maxBytes);
+  const cache = cacheStore
+    ? createEngineCache({
+        store: cacheStore,
+        ttlSeconds: config.cache.ttlSeconds,
+        maxEntryBytes: config.cache.maxBytes,
+        onStored: (bytes) => {
+          metrics.cacheStores.inc();
+          metrics.cacheStoredBytes.inc(bytes);
+        },
+      })
+    : undefined;
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
@@ -81,6 +108,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
     onFallback: (from, to) => metrics.fallbacks.inc({ from: from.id, to: to.id }),
+    onAttempt: tracing ? (info) => tracing.onAttempt(info) : undefined,
+    cache,
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
@@ -141,6 +170,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
       await admission.close();
+      await cacheStore?.close();
+      await tracing?.shutdown().catch((e: unknown) => obs.logger.warn({ err: (e as Error).message }, "trace export failed at shutdown"));
     },
   };
 }

@@ -28,6 +28,11 @@ export interface Metrics {
   readonly fallbacks: Counter<"from" | "to">;
   readonly tokens: Counter<"direction" | "provider">;
   readonly audioSeconds: Counter<"direction" | "provider">;
+  /** Requests the response cache served (`hit`) or went to the provider for and may store (`miss`). */
+  readonly cacheRequests: Counter<"result">;
+  /** Entries and bytes the response cache stored. */
+  readonly cacheStores: Counter;
+  readonly cacheStoredBytes: Counter;
 }
 
 /** Creates the metrics, with the process metrics (CPU, memory, event loop) in the same registry. */
@@ -79,6 +84,9 @@ export function createMetrics(): Metrics {
     retries: new Counter({ name: "spillway_retries_total", help: "Retries of a provider before the first chunk.", labelNames: ["provider"], registers }),
     fallbacks: new Counter({ name: "spillway_fallbacks_total", help: "Fallbacks from one model to another.", labelNames: ["from", "to"], registers }),
     tokens: new Counter({ name: "spillway_tokens_total", help: "Tokens in (prompt) and out (completion).", labelNames: ["direction", "provider"], registers }),
+    cacheRequests: new Counter({ name: "spillway_cache_requests_total", help: "Requests through the response cache: hit (replayed) or miss (sent to the provider).", labelNames: ["result"], registers }),
+    cacheStores: new Counter({ name: "spillway_cache_stores_total", help: "Complete streams the response cache stored.", registers }),
+    cacheStoredBytes: new Counter({ name: "spillway_cache_stored_bytes_total", help: "Bytes of the entries the response cache stored.", registers }),
     audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
   };
 }

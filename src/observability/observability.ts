@@ -3,11 +3,14 @@ import { Code } from "../engine/code.js";
 import type { StreamSummary } from "../engine/active-stream.js";
 import { SpillwayError } from "../engine/errors.js";
 import type { Metrics } from "./metrics.js";
+import type { RequestSpan, Tracing } from "./tracing.js";
 
 /** Metrics and logs of one gateway, handed to every door. */
 export interface Observability {
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** OpenTelemetry tracing; absent when off (doors then create no spans). */
+  readonly tracing?: Tracing | undefined;
 }
 
 /** What a door knows about a finished request, for its log line and metrics. */
@@ -31,6 +34,8 @@ export interface RequestRecord {
   readonly audioOutSeconds?: number | undefined;
   /** True when the client went away before the end. */
   readonly clientDisconnected: boolean;
+  /** The door's span (tracing on): ended here, its trace id logged. */
+  readonly span?: RequestSpan | undefined;
 }
 
 function outcomeOf(r: RequestRecord): "ok" | "cancelled" | "client_error" | "server_error" {
@@ -48,8 +53,10 @@ function outcomeOf(r: RequestRecord): "ok" | "cancelled" | "client_error" | "ser
 
 /**
  * Records a finished request: one structured log line (id, door, route,
- * model, provider, status, TTFT, duration, tokens, disconnect — never
- * headers, keys or prompt text) and the matching metrics.
+ * model, provider, status, TTFT, duration, tokens, disconnect, `cache`
+ * (`hit`/`miss` when the response cache served or stored it), `traceId` when
+ * traced — never headers, keys or prompt text), the matching metrics, and
+ * ends the request's span.
  */
 export function recordRequest(obs: Observability, r: RequestRecord): void {
   const s = r.summary;
@@ -70,8 +77,11 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     if (s.usage.inputAudioSeconds) m.audioSeconds.inc({ direction: "in", provider }, s.usage.inputAudioSeconds);
     if (s.usage.outputAudioSeconds) m.audioSeconds.inc({ direction: "out", provider }, s.usage.outputAudioSeconds);
   }
+  const cache = s?.labels["cache"];
+  if (cache) m.cacheRequests.inc({ result: cache });
   if (r.bytesOut) m.bytesOut.inc({ door: r.door, route: r.route }, r.bytesOut);
   if (r.audioOutSeconds) m.audioSeconds.inc({ direction: "out", provider: r.door }, r.audioOutSeconds);
+  r.span?.end({ status: r.status, outcome, summary: s, errorCode: r.error !== undefined ? Code[SpillwayError.from(r.error).code] : s && s.outcome !== "ok" ? Code[s.outcome.code] : undefined });
   const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
   obs.logger.info(
     {
@@ -94,6 +104,9 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       bytesOut: r.bytesOut,
       clientDisconnected: r.clientDisconnected,
       error: err ? { code: Code[err.code], message: err.message } : undefined,
+      cache,
+      cachedInputTokens: s?.usage.cachedInputTokens || undefined,
+      traceId: r.span?.traceId,
     },
     "request finished",
   );

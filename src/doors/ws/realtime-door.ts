@@ -17,6 +17,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
+import type { RequestSpan } from "../../observability/tracing.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, type ProfileConfig } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
@@ -56,7 +57,21 @@ const PING_IDLE_SECONDS = 60;
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
+  /** The upgrade request's W3C trace context (tracing on). */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
   session?: RealtimeSession;
+  span?: RequestSpan | undefined;
+}
+
+/** The engine with every call a child of the session's span. */
+function tracedEngine(engine: StreamEngine, traceparent: string): StreamEngine {
+  return {
+    ...engine,
+    generate: (req, o = {}) => engine.generate(req, { ...o, traceparent }),
+    synthesize: (req, o = {}) => engine.synthesize(req, { ...o, traceparent }),
+    transcribe: (config, audio, o = {}) => engine.transcribe(config, audio, { ...o, traceparent }),
+  };
 }
 
 function reject(res: uWS.HttpResponse, err: SpillwayError): void {
@@ -101,14 +116,23 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
         reject(res, SpillwayError.from(e));
         return;
       }
-      const data: SocketData = { handshake, principal };
+      const data: SocketData = opts.obs?.tracing
+        ? { handshake, principal, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
+        : { handshake, principal };
       res.upgrade(data, key, handshake.protocol, extensions, context);
     },
     open(ws) {
       sockets.add(ws);
       const data = ws.getUserData();
+      data.span = opts.obs?.tracing?.startRequest({
+        door: "ws",
+        name: "realtime session",
+        traceparent: data.traceparent,
+        tracestate: data.tracestate,
+        attributes: { "http.route": "/v1/realtime", "gen_ai.operation.name": "realtime", "spillway.realtime.model": data.handshake.model || settings.defaultModel, ...(data.principal && data.principal.index >= 0 ? { "spillway.key.name": data.principal.name } : {}) },
+      });
       const session = new RealtimeSession({
-        engine,
+        engine: data.span ? tracedEngine(engine, data.span.traceparent) : engine,
         profiles,
         socket: ws,
         beta: data.handshake.beta,
@@ -158,7 +182,9 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     },
     close(ws) {
       sockets.delete(ws);
-      ws.getUserData().session?.close();
+      const data = ws.getUserData();
+      data.session?.close();
+      data.span?.end({ status: "closed", outcome: "ok" });
     },
   });
   return {

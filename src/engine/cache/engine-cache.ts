@@ -1,3 +1,5 @@
+import { Code } from "../code.js";
+import { SpillwayError } from "../errors.js";
 import type { GenerateRequest, SynthesizeRequest } from "../../gen/spillway/v1/request.js";
 import type { EngineStream } from "../active-stream.js";
 import type { ChunkPayload } from "../payload.js";
@@ -17,6 +19,20 @@ export type CacheMode = "use" | "refresh" | "bypass";
 
 /** The cache modes, for validating a header. */
 export const CACHE_MODES: readonly CacheMode[] = ["use", "refresh", "bypass"];
+
+/**
+ * A request's `x-spillway-cache` header or gRPC metadata (`use`, `refresh`, `bypass`; absent: the
+ * engine's default, `use`); anything else is a 400 naming the header.
+ */
+export function cacheModeOf(value: string | undefined): CacheMode | undefined {
+  if (!value) return undefined;
+  const v = value.trim().toLowerCase();
+  if ((CACHE_MODES as readonly string[]).includes(v)) return v as CacheMode;
+  throw new SpillwayError(Code.InvalidArgument, `Invalid x-spillway-cache header '${value}': expected one of ${CACHE_MODES.join(", ")}.`, {
+    param: "x-spillway-cache",
+    reason: "invalid_value",
+  });
+}
 
 /**
  * The response cache as the engine uses it (StreamEngineOptions.cache):
@@ -47,11 +63,19 @@ export interface EngineCacheOptions {
   readonly onStored?: ((bytes: number) => void) | undefined;
 }
 
-async function* replayPayloads(payloads: readonly ChunkPayload[]): AsyncGenerator<ChunkPayload> {
-  for (const p of payloads) {
-    if (p.$case === "usage") yield { $case: "usage", value: { ...p.value, cachedInputTokens: Math.max(p.value.cachedInputTokens, p.value.inputTokens) } };
-    else yield p;
-  }
+/** The stored payloads as a provider stream (one resolved promise per payload), the usage marked as cached. */
+function replayPayloads(payloads: readonly ChunkPayload[]): AsyncIterable<ChunkPayload> {
+  let i = 0;
+  const mark = (p: ChunkPayload): ChunkPayload =>
+    p.$case === "usage" ? { $case: "usage", value: { ...p.value, cachedInputTokens: Math.max(p.value.cachedInputTokens, p.value.inputTokens) } } : p;
+  const iterator: AsyncIterator<ChunkPayload> = {
+    next: () => Promise.resolve(i < payloads.length ? { done: false, value: mark(payloads[i++]!) } : { done: true, value: undefined }),
+    return: () => {
+      i = payloads.length;
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 /** Creates the response cache over a store (memory or Redis). */

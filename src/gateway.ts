@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -14,6 +15,10 @@ import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
+import { knownModelIds } from "./config/known-models.js";
+import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
+import { workerScrape } from "./observability/cluster-metrics.js";
+import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
 import { createEngineCache } from "./engine/cache/engine-cache.js";
@@ -35,6 +40,17 @@ export interface Gateway {
   readonly grpcPort: number | undefined;
   /** Metrics and logs. */
   readonly obs: Observability;
+  /** The port `/metrics` is served on when `metrics.port` puts it on its own (else undefined). */
+  readonly metricsPort: number | undefined;
+  /**
+   * Reloads the config (see `GatewayOptions.loadConfig`): keys, limits,
+   * providers, aliases, fallbacks, timeouts and realtime profiles change for
+   * new requests; streams in progress finish on the config they started with.
+   * An invalid config is refused (the old one stays, logged and counted in
+   * `spillway_config_reloads_total{outcome="invalid"}`). Settings only a
+   * restart can change are listed in the outcome and logged.
+   */
+  reload(): ReloadOutcome;
   /**
    * Shuts down: reports not-ready and answers new requests with 503, lets
    * in-flight streams finish for up to `graceMs` (default 0), ends the rest
@@ -50,6 +66,19 @@ const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 export interface GatewayOptions {
   /** Where request log lines go; a JSON logger on stdout when absent. */
   readonly logger?: Logger;
+  /** Labels on the process metrics (`{ worker: "2" }` in a `--workers N` worker). */
+  readonly processLabels?: Readonly<Record<string, string>>;
+  /**
+   * Reads the config again for a reload (`SIGHUP`, `POST /admin/reload`):
+   * `main.ts` re-reads the file and the environment. Without it a reload is
+   * refused.
+   */
+  readonly loadConfig?: () => Config;
+  /**
+   * How `POST /admin/reload` reloads: under `--workers N` the worker asks the
+   * primary, which tells every worker. Default: this gateway's own `reload()`.
+   */
+  readonly requestReload?: () => Promise<ReloadOutcome>;
 }
 
 /**
@@ -57,9 +86,11 @@ export interface GatewayOptions {
  * opens the doors. Ports of 0 bind free ports (see `httpPort`).
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({ knownModels: knownModelIds(config), maxModelLabels: config.metrics.maxModelLabels, processLabels: options.processLabels });
   const tracing = config.tracing.endpoint ? createTracing({ ...config.tracing, endpoint: config.tracing.endpoint }) : undefined;
   const obs: Observability = { metrics, logger: options.logger ?? createLogger(), tracing };
+  // Under --workers N a scrape answers for every worker (the primary sums them).
+  if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
   const cacheStore = !config.cache.enabled
     ? undefined
     : config.redis
@@ -85,6 +116,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
+  let current = config;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const admission = new Admission(config.auth.keys, {
@@ -107,7 +139,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       metrics.upstreamErrors.inc({ provider: route.provider.name, code: Code[err.code] });
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
-    onFallback: (from, to) => metrics.fallbacks.inc({ from: from.id, to: to.id }),
+    onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
     onAttempt: tracing ? (info) => tracing.onAttempt(info) : undefined,
     cache,
     onStreamEnd: (s) => {
@@ -116,7 +148,41 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       }
     },
   });
-  const http = createHttpDoor({ engine, config, obs });
+  const reload = (): ReloadOutcome => {
+    let next: Config;
+    try {
+      if (!options.loadConfig) throw new Error("this gateway was started without a config file to reload");
+      next = options.loadConfig();
+    } catch (e) {
+      const error = (e as Error).message;
+      metrics.configReloads.inc({ outcome: "invalid" });
+      obs.logger.error({ error }, "config reload refused: the old config stays in force");
+      return { ok: false, error };
+    }
+    const restartNeeded = restartOnlyChanges(current, next);
+    engine.reconfigure({
+      router: createRouter(createProviders(next), next.aliases),
+      timeoutMs: next.limits.timeoutMs,
+      idleTimeoutMs: next.limits.idleTimeoutMs,
+      maxStreamMs: next.limits.maxStreamMs,
+      routing: next.routing,
+    });
+    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
+    realtime.reconfigure(next.realtime);
+    // Restart-only settings keep their running values.
+    current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };
+    metrics.configReloads.inc({ outcome: "ok" });
+    obs.logger.info({ providers: engine.router.providers.map((p) => p.name), keys: next.auth.keys.length, restartNeeded }, "config reloaded");
+    return { ok: true, restartNeeded };
+  };
+  const http = createHttpDoor({
+    engine,
+    get config() {
+      return current;
+    },
+    obs,
+    reload: options.requestReload ?? (() => Promise.resolve(reload())),
+  });
   const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
   // The realtime door shares the HTTP port; as a door it drains and closes with the others.
   const ws: Door = {
@@ -149,7 +215,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
   }
   const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
+  let metricsServer: MetricsServer | undefined;
+  const m = config.metrics;
+  if (m.port !== undefined && !cluster.isWorker) {
+    metricsServer = await startMetricsServer({ host: m.host ?? config.http.host, port: m.port, key: m.key, contentType: metrics.registry.contentType, scrape: metrics.scrape });
+  }
   return {
+    metricsPort: metricsServer?.port,
+    reload,
     engine,
     http,
     httpPort,
@@ -169,6 +243,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      await metricsServer?.close();
       await admission.close();
       await cacheStore?.close();
       await tracing?.shutdown().catch((e: unknown) => obs.logger.warn({ err: (e as Error).message }, "trace export failed at shutdown"));

@@ -179,6 +179,31 @@ export const configSchema = z.strictObject({
       maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
     })
     .prefault({}),
+  /** The admin API (`POST /admin/reload`); off unless `key` is set. */
+  admin: z
+    .strictObject({
+      /** Required as `Authorization: Bearer <key>`; the admin routes answer 404 without it configured. */
+      key: z.string().min(16, "an admin key must have at least 16 characters").optional(),
+    })
+    .prefault({}),
+  /** Prometheus metrics. */
+  metrics: z
+    .strictObject({
+      /**
+       * Distinct model ids beyond the configured ones that get their own
+       * `model` label (as first seen); later ones count as `other`.
+       */
+      maxModelLabels: z.number().int().min(0).default(100),
+      /**
+       * Serve `/metrics` on its own port (and `host`) instead of the HTTP
+       * port; with `--workers N` the primary serves it, summed over workers.
+       */
+      port: port.optional(),
+      host: z.string().optional(),
+      /** Require `Authorization: Bearer <key>` for `/metrics`. Default: open, like the health checks. */
+      key: z.string().min(8, "a metrics key must have at least 8 characters").optional(),
+    })
+    .prefault({}),
   /** Graceful shutdown. */
   shutdown: z
     .strictObject({

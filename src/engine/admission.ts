@@ -18,8 +18,10 @@ export interface GatewayKey {
 /** Who is calling: a gateway key's name, or `anonymous` when the gateway is open. */
 export interface Principal {
   readonly name: string;
-  /** Index into the configured keys; -1 for anonymous. */
+  /** Index into the keys configured when it was authenticated; -1 for anonymous. */
   readonly index: number;
+  /** The key's settings as they were when it was authenticated (a reload does not change a call in progress). */
+  readonly key?: GatewayKey | undefined;
 }
 
 /** A granted stream slot; release it once, with the tokens the stream used. */
@@ -48,6 +50,16 @@ export interface AdmissionOptions {
   readonly overloaded?: (() => boolean) | undefined;
 }
 
+/**
+ * Whether `authorization` (`Bearer <key>` or the bare key) carries `expected`,
+ * compared in constant time: for single keys outside the gateway keys
+ * (metrics, admin).
+ */
+export function keyMatches(expected: string, authorization: string | undefined): boolean {
+  const presented = (authorization ?? "").replace(/^bearer\s+/i, "").trim();
+  return timingSafeEqual(sha256(presented), sha256(expected));
+}
+
 const ANONYMOUS: Principal = { name: "anonymous", index: -1 };
 const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
 
@@ -59,9 +71,10 @@ const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
  * shared by every worker and instance), and this process's stream cap.
  */
 export class Admission {
-  private readonly keys: KeyState[];
+  private keys: KeyState[];
   private readonly store: LimitStore;
   private streams = 0;
+  private maxStreams: number;
 
   constructor(
     keys: readonly GatewayKey[],
@@ -69,6 +82,17 @@ export class Admission {
   ) {
     this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
     this.store = opts.store ?? new MemoryLimitStore();
+    this.maxStreams = opts.maxConcurrentStreams;
+  }
+
+  /**
+   * Replaces the keys and the process's stream cap (config reload). Callers
+   * authenticated before keep the key settings they had; per-key usage is
+   * counted by key name, so a key that stays keeps its counts.
+   */
+  reconfigure(keys: readonly GatewayKey[], maxConcurrentStreams: number): void {
+    this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
+    this.maxStreams = maxConcurrentStreams;
   }
 
   /** Closes the store's connections. */
@@ -105,7 +129,8 @@ export class Admission {
       if (timingSafeEqual(digest, this.keys[i]!.digest) && found < 0) found = i;
     }
     if (found < 0) throw new SpillwayError(Code.Unauthenticated, "Incorrect API key provided.", { reason: "invalid_api_key" });
-    return { name: this.keys[found]!.cfg.name, index: found };
+    const cfg = this.keys[found]!.cfg;
+    return { name: cfg.name, index: found, key: cfg };
   }
 
   /**
@@ -117,7 +142,7 @@ export class Admission {
     if (this.required && p.index < 0) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { reason: "missing_api_key" });
     }
-    if (this.streams >= this.opts.maxConcurrentStreams) {
+    if (this.streams >= this.maxStreams) {
       throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
         reason: "server_overloaded",
         retryAfterMs: 1000,
@@ -131,7 +156,8 @@ export class Admission {
         httpStatus: 503,
       });
     }
-    const state = p.index >= 0 ? this.keys[p.index] : undefined;
+    const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
+    const state = cfg ? { cfg } : undefined;
     if (state) checkModels(state.cfg, models);
     this.streams++;
     const limited = state && (state.cfg.rpm !== undefined || state.cfg.tpm !== undefined || state.cfg.maxConcurrentStreams !== undefined);

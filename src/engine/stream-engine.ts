@@ -102,6 +102,7 @@ export interface CallOptions {
  * door can answer with a real status; later failures arrive in-band.
  */
 export interface StreamEngine {
+  /** The router in force (a reload replaces it; calls in progress keep the one they started with). */
   readonly router: Router;
   /** Gateway keys and limits (doors authenticate callers with it). */
   readonly admission: Admission;
@@ -118,7 +119,16 @@ export interface StreamEngine {
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
   /** Whether a provider's circuit is open (it is being skipped). */
   isCircuitOpen(provider: string): boolean;
+  /**
+   * Applies new settings (config reload) to calls that start from now on:
+   * router (providers, aliases), timeouts, retries and fallbacks. Streams in
+   * progress finish with the provider and settings they started with.
+   */
+  reconfigure(next: EngineSettings): void;
 }
+
+/** The settings of a {@link StreamEngine} that a config reload may change. */
+export type EngineSettings = Pick<StreamEngineOptions, "router" | "timeoutMs" | "idleTimeoutMs" | "maxStreamMs" | "routing">;
 
 /** What a call asks of its provider. */
 export type Capability = "generate" | "synthesize" | "transcribe";
@@ -132,16 +142,18 @@ const capabilityText: Record<Capability, string> = {
 
 /** Creates the engine. */
 export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  const maxStreamMs = options.maxStreamMs ?? 600_000;
-  const routing = options.routing;
+  let timeoutMs = options.timeoutMs ?? 30_000;
+  let idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  let maxStreamMs = options.maxStreamMs ?? 600_000;
+  let routing = options.routing;
   const admission = options.admission ?? new Admission([], { maxConcurrentStreams: Infinity });
-  const breaker = new CircuitBreaker({
-    threshold: routing?.breakerThreshold ?? Infinity,
-    cooldownMs: routing?.breakerCooldownMs ?? 30_000,
-  });
-  const { router } = options;
+  const newBreaker = (): CircuitBreaker =>
+    new CircuitBreaker({
+      threshold: routing?.breakerThreshold ?? Infinity,
+      cooldownMs: routing?.breakerCooldownMs ?? 30_000,
+    });
+  let breaker = newBreaker();
+  let { router } = options;
 
   function resolve(modelId: string, capability: Capability): Route {
     if (!modelId) {
@@ -328,8 +340,20 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   }
 
   return {
-    router,
+    get router() {
+      return router;
+    },
     admission,
+    reconfigure(next) {
+      const breakerChanged =
+        next.routing?.breakerThreshold !== routing?.breakerThreshold || next.routing?.breakerCooldownMs !== routing?.breakerCooldownMs;
+      router = next.router;
+      timeoutMs = next.timeoutMs ?? 30_000;
+      idleTimeoutMs = next.idleTimeoutMs ?? 30_000;
+      maxStreamMs = next.maxStreamMs ?? 600_000;
+      routing = next.routing;
+      if (breakerChanged) breaker = newBreaker();
+    },
     generate(req, opts = {}) {
       if (req.messages.length === 0 && !req.prompt) {
         return Promise.reject(

@@ -49,6 +49,8 @@ export interface RealtimeDoor {
   readonly openSessions: number;
   /** Closes every session's socket (1001, going away). */
   closeAll(): void;
+  /** New sessions use these profiles (config reload); open sessions keep theirs. Frame and session limits need a restart. */
+  reconfigure(settings: Pick<RealtimeDoorSettings, "profiles" | "defaultModel">): void;
 }
 
 /** Seconds of silence (pongs included) after which uWS drops a dead peer. */
@@ -87,7 +89,7 @@ function reject(res: uWS.HttpResponse, err: SpillwayError): void {
 /** Registers `/v1/realtime` on `app`. */
 export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOptions): RealtimeDoor {
   const { engine, settings } = opts;
-  const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
+  let profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   app.ws<SocketData>("/v1/realtime", {
     // uWS cuts larger frames off without a close frame (1006); up to twice the
@@ -193,6 +195,9 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     },
     closeAll() {
       for (const ws of [...sockets]) ws.end(1001, "server shutting down");
+    },
+    reconfigure(next) {
+      profiles = createProfileRegistry(next.profiles, next.defaultModel);
     },
   };
 }

@@ -102,6 +102,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
           onError: (e) => obs.logger.warn({ err: (e as Error).message }, "response cache (Redis) failed"),
         })
       : new MemoryCacheStore(config.cache.maxBytes);
+  if (cacheStore instanceof MemoryCacheStore) metrics.trackCacheBytes(() => cacheStore.bytes);
   const cache = cacheStore
     ? createEngineCache({
         store: cacheStore,

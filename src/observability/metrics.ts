@@ -34,6 +34,10 @@ export interface Metrics {
   /** Entries and bytes the response cache stored. */
   readonly cacheStores: Counter;
   readonly cacheStoredBytes: Counter;
+  /** Bytes the embedded response cache holds now (read at scrape time; absent with Redis). */
+  readonly cacheBytes: Gauge;
+  /** Registers how the embedded cache counts its bytes, for `cacheBytes`. */
+  trackCacheBytes(bytes: () => number): void;
   /** Config reloads by outcome (`ok`, `invalid`: refused, the old config stays). */
   readonly configReloads: Counter<"outcome">;
   /** The `model` label value for a model id: bounded (see {@link LabelBound}), so clients cannot grow the series. */
@@ -65,11 +69,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   collectDefaultMetrics({ register: registry, prefix: "spillway_", ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
   const registers = [registry];
   const activeSources = new Map<string, () => number>();
+  let cacheBytes: (() => number) | undefined;
   const models = new LabelBound(options.knownModels ?? [], options.maxModelLabels ?? 100);
   return {
     modelLabel: (id) => models.label(id),
     scrape: () => registry.metrics(),
     trackActive: (door, count) => activeSources.set(door, count),
+    trackCacheBytes: (bytes) => (cacheBytes = bytes),
+    cacheBytes: new Gauge({
+      name: "spillway_cache_bytes",
+      help: "Bytes the embedded response cache holds now.",
+      registers,
+      collect() {
+        if (cacheBytes) this.set(cacheBytes());
+      },
+    }),
     registry,
     requests: new Counter({
       name: "spillway_requests_total",

@@ -59,6 +59,9 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The largest stream the response cache records (bytes): a longer one is passed through unrecorded. */
+const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024;
+
 /** How long `close()` lets gRPC calls end on their own before cancelling them. */
 const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 
@@ -98,7 +101,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
           url: config.redis.url,
           keyPrefix: config.redis.keyPrefix,
           commandTimeoutMs: config.redis.commandTimeoutMs,
-          maxEntryBytes: config.cache.maxBytes,
+          maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
           onError: (e) => obs.logger.warn({ err: (e as Error).message }, "response cache (Redis) failed"),
         })
       : new MemoryCacheStore(config.cache.maxBytes);
@@ -107,7 +110,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ? createEngineCache({
         store: cacheStore,
         ttlSeconds: config.cache.ttlSeconds,
-        maxEntryBytes: config.cache.maxBytes,
+        maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
         onStored: (bytes) => {
           metrics.cacheStores.inc();
           metrics.cacheStoredBytes.inc(bytes);

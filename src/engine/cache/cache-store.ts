@@ -6,8 +6,8 @@
 export interface CacheStore {
   /** The entry under `key`, or `undefined` (absent, expired, or the store failed). */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Stores `value` for `ttlMs`; an entry the store cannot hold is dropped. */
-  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>;
+  /** Stores `value` for `ttlMs`; resolves false when the entry was dropped (too large, the store failed). */
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<boolean>;
   /** Releases connections and memory. */
   close(): Promise<void>;
 }

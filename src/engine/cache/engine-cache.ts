@@ -99,7 +99,9 @@ export function createEngineCache(opts: EngineCacheOptions): EngineCache {
       return new RecordingStream(stream, opts.maxEntryBytes, (payloads) => {
         const bytes = encodeEntry({ routeId, labels, payloads });
         if (bytes.byteLength > opts.maxEntryBytes) return;
-        void opts.store.set(key, bytes, ttlMs).then(() => opts.onStored?.(bytes.byteLength));
+        void opts.store.set(key, bytes, ttlMs).then((stored) => {
+          if (stored) opts.onStored?.(bytes.byteLength);
+        });
       });
     },
   };

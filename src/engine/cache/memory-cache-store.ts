@@ -41,9 +41,9 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve(e.value);
   }
 
-  set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
     this.delete(key);
-    if (value.byteLength > this.maxBytes) return Promise.resolve();
+    if (value.byteLength > this.maxBytes) return Promise.resolve(false);
     while (this.size + value.byteLength > this.maxBytes) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
@@ -51,7 +51,7 @@ export class MemoryCacheStore implements CacheStore {
     }
     this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
     this.size += value.byteLength;
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
 
   close(): Promise<void> {

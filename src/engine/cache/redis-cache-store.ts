@@ -47,12 +47,14 @@ export class RedisCacheStore implements CacheStore {
     }
   }
 
-  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    if (value.byteLength > this.opts.maxEntryBytes) return;
+  async set(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    if (value.byteLength > this.opts.maxEntryBytes) return false;
     try {
       await this.redis.set(this.key(key), Buffer.from(value.buffer, value.byteOffset, value.byteLength), "PX", Math.max(1, Math.round(ttlMs)));
+      return true;
     } catch (e) {
       this.opts.onError?.(e);
+      return false;
     }
   }
 

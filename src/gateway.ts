@@ -94,7 +94,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const obs: Observability = { metrics, logger: options.logger ?? createLogger(), tracing };
   // Under --workers N a scrape answers for every worker (the primary sums them).
   if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
-  const cacheStore = !config.cache.enabled
+  // Built when the cache is on for everyone or for some key (`auth.keys[].cache`); per request the header decides.
+  const cacheStore = !config.cache.enabled && !config.auth.keys.some((k) => k.cache)
     ? undefined
     : config.redis
       ? new RedisCacheStore({
@@ -146,6 +147,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
     onAttempt: tracing ? (info) => tracing.onAttempt(info) : undefined,
     cache,
+    cacheByDefault: cache
+      ? (p) => (p && p.index >= 0 ? current.auth.keys.find((k) => k.name === p.name)?.cache : undefined) ?? current.cache.enabled
+      : undefined,
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });

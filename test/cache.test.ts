@@ -235,6 +235,33 @@ describe("response cache", () => {
   });
 });
 
+describe("response cache: per-key opt-in", () => {
+  it("with cache.enabled false, a key with cache: true uses it by default; others only with the header", async () => {
+    const fake = await startFakeOpenAi(() => ({ events: chatEvents(PARTS, [7, 4]) }));
+    const gw = await startTestGateway({
+      grpc: { enabled: false },
+      auth: { keys: [{ key: KEY_A, name: "opted-in", cache: true }, { key: KEY_B, name: "plain" }] },
+      providers: { openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "k" } },
+    });
+    try {
+      const ask = async (key: string, content: string, headers: Record<string, string> = {}) => {
+        const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: "openai/gpt-fake", messages: [{ role: "user", content }], stream: true }, { headers: { authorization: `Bearer ${key}`, ...headers } });
+        await res.text();
+        return res.headers.get("x-spillway-cache");
+      };
+      assert.equal(await ask(KEY_A, "opt in"), "miss");
+      assert.equal(await ask(KEY_A, "opt in"), "hit");
+      assert.equal(await ask(KEY_B, "plain key"), null, "a key without cache: true bypasses by default");
+      assert.equal(await ask(KEY_B, "plain key"), null);
+      assert.equal(fake.requests.length, 3);
+      assert.equal(await ask(KEY_B, "opt in", { "x-spillway-cache": "use" }), "hit", "the header opts one request in");
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+});
+
 describe("response cache: speech", () => {
   it("caches streamed /v1/audio/speech (SSE and raw bytes) and replays it as the same deltas", async () => {
     const audio = Buffer.alloc(30_000);

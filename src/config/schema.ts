@@ -130,6 +130,8 @@ export const configSchema = z.strictObject({
             maxConcurrentStreams: z.number().int().positive().optional(),
             /** Model ids or `provider/*` patterns this key may use; all when absent. */
             models: z.array(z.string().min(1)).optional(),
+            /** This key's requests use the response cache by default (overrides `cache.enabled` for it). */
+            cache: z.boolean().optional(),
           }),
         )
         .default([]),

@@ -57,6 +57,11 @@ export interface StreamEngineOptions {
   readonly onAttempt?: ((attempt: AttemptInfo) => ((summary: StreamSummary) => void) | undefined) | undefined;
   /** The response cache around `generate` and `synthesize` (src/engine/cache); none when absent. */
   readonly cache?: EngineCache | undefined;
+  /**
+   * Whether a call that names no cache mode uses the cache (`use`) or not
+   * (`bypass`), by caller: per-key opt-in. Always `use` when absent.
+   */
+  readonly cacheByDefault?: ((principal: Principal | undefined) => boolean) | undefined;
 }
 
 /** One attempt of a call, as {@link StreamEngineOptions.onAttempt} sees it. */
@@ -306,7 +311,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   async function throughCache(capability: "generate" | "synthesize", req: GenerateRequest | SynthesizeRequest, opts: CallOptions, start: Start): Promise<EngineStream> {
     const cache = options.cache;
     const models = candidates(req.model, opts);
-    const mode = opts.cache ?? "use";
+    const mode = opts.cache ?? (options.cacheByDefault && !options.cacheByDefault(opts.principal) ? "bypass" : "use");
     if (!cache || mode === "bypass") return openWithFailover(models, capability, opts, start, true);
     let key: string;
     try {

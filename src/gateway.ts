@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { Gauge } from "prom-client";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -8,6 +9,7 @@ import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
 import { LoadMonitor } from "./engine/load-monitor.js";
+import { AdaptiveLimit } from "./engine/adaptive-limit.js";
 import { RedisLimitStore } from "./engine/limits/redis-limit-store.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
@@ -18,6 +20,8 @@ import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
 import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
 import { workerScrape } from "./observability/cluster-metrics.js";
+import { ConsoleFeed } from "./observability/console-feed.js";
+import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
@@ -90,8 +94,28 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const metrics = createMetrics({ knownModels: knownModelIds(config), maxModelLabels: config.metrics.maxModelLabels, processLabels: options.processLabels });
+  const consoleFeed = new ConsoleFeed(200, {
+    providers: async () => {
+      const models = await engine.listModels();
+      return engine.router.providers.map((p) => {
+        const own = models.filter((m) => m.id.startsWith(`${p.name}/`));
+        const unavailable = own.filter((m) => !m.available).map((m) => ({ model: m.id, reason: m.unavailableReason }));
+        const state = engine.isCircuitOpen(p.name) ? "circuit_open" : own.length > 0 && unavailable.length === own.length ? "unavailable" : "ok";
+        return { name: p.name, state, unavailable };
+      });
+    },
+    keys: () =>
+      admission.keySettings.map((k) => ({
+        name: k.name,
+        rpm: k.rpm ?? null,
+        tpm: k.tpm ?? null,
+        maxConcurrentStreams: k.maxConcurrentStreams ?? null,
+        openStreams: admission.openStreamsOf(k.name),
+      })),
+  });
   const tracing = config.tracing.endpoint ? createTracing({ ...config.tracing, endpoint: config.tracing.endpoint }) : undefined;
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), tracing };
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed, tracing };
+  if (cluster.isWorker) answerCollect("console", () => consoleFeed.snapshot());
   // Under --workers N a scrape answers for every worker (the primary sums them).
   if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
   // Built when the cache is on for everyone or for some key (`auth.keys[].cache`); per request the header decides.
@@ -124,9 +148,22 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   let current = config;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
+  const ac = config.limits.adaptiveConcurrency;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, queueMs: ac.queueMs }) : undefined;
+  if (concurrency) {
+    new Gauge({
+      name: "spillway_concurrency_limit",
+      help: "The adaptive concurrency limit of this process (-1 while unlimited: the event loop keeps up).",
+      registers: [metrics.registry],
+      collect() {
+        this.set(concurrency.limit === Infinity ? -1 : concurrency.limit);
+      },
+    });
+  }
   const admission = new Admission(config.auth.keys, {
     maxConcurrentStreams: config.limits.maxConcurrentStreams,
     overloaded: load ? () => load.busy() : undefined,
+    concurrency,
     store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
     failOpen: config.redis?.failOpen,
     leaseTtlMs: config.limits.maxStreamMs + 60_000,
@@ -176,7 +213,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       routing: next.routing,
     });
     admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
-    realtime.reconfigure(next.realtime);
+    realtime.reconfigure(next.realtime, next.providers);
     // Restart-only settings keep their running values.
     current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };
     metrics.configReloads.inc({ outcome: "ok" });
@@ -191,22 +228,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     obs,
     reload: options.requestReload ?? (() => Promise.resolve(reload())),
   });
-  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
-  // The realtime door shares the HTTP port; as a door it drains and closes with the others.
-  const ws: Door = {
-    name: "ws",
-    get active() {
-      return realtime.openSessions;
-    },
-    drain: () => undefined,
-    close: () => {
-      realtime.closeAll();
-      return Promise.resolve();
-    },
-  };
+  // The realtime door shares the HTTP port; it is a Door of its own (drain: 503 on the upgrade).
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs });
   const httpPort = await http.listen(config.http.host, config.http.port);
   metrics.trackActive("http", () => http.active);
-  metrics.trackActive("ws", () => ws.active);
+  metrics.trackActive("ws", () => realtime.active);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
@@ -222,7 +248,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       throw e;
     }
   }
-  const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  const doors: Door[] = [http, realtime, ...(grpc ? [grpc] : [])];
+  consoleFeed.start(() => doors.reduce((n, d) => n + d.active, 0));
   // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
   let metricsServer: MetricsServer | undefined;
   const m = config.metrics;
@@ -251,6 +278,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      concurrency?.stop();
+      consoleFeed.stop();
       await metricsServer?.close();
       await admission.close();
       await cacheStore?.close();

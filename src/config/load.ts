@@ -66,6 +66,7 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (key) p["apiKey"] = key;
     if (url) p["baseUrl"] = url;
   }
+  applyCloudEnv(providers, env);
   return raw;
 }
 
@@ -103,6 +104,40 @@ function applyOtelEnv(raw: Raw, env: Env): void {
   }
   if (service) tracing["serviceName"] = service;
   if (disabled) delete tracing["endpoint"];
+}
+
+/**
+ * Fills cloud providers' settings from the variables their vendors' SDKs
+ * read: Bedrock's `region` from `AWS_REGION` (or `AWS_DEFAULT_REGION`) and
+ * its endpoint from `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` (or
+ * `AWS_ENDPOINT_URL`) and its control plane's from `AWS_ENDPOINT_URL_BEDROCK`, where the file leaves them out. Credentials are
+ * found by AWS's default chain at call time, not here. Azure, as the
+ * openai SDK's `AzureOpenAI` reads them: an `azure` provider is added when
+ * `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`), and
+ * `OPENAI_API_VERSION` is the `apiVersion` of Azure providers that set none.
+ */
+function applyCloudEnv(providers: Raw, env: Env): void {
+  const endpoint = env["AZURE_OPENAI_ENDPOINT"];
+  if (endpoint) {
+    const p = (providers["azure"] ??= { type: "azure" }) as Raw;
+    if (p["type"] === "azure") {
+      p["baseUrl"] ??= endpoint;
+      if (env["AZURE_OPENAI_API_KEY"] && p["azureAdToken"] === undefined) p["apiKey"] ??= env["AZURE_OPENAI_API_KEY"];
+    }
+  }
+  for (const p of Object.values(providers)) {
+    if (typeof p !== "object" || p === null) continue;
+    const q = p as Raw;
+    if (q["type"] === "bedrock") {
+      const region = env["AWS_REGION"] || env["AWS_DEFAULT_REGION"];
+      if (q["region"] === undefined && region) q["region"] = region;
+      const endpoint = env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] || env["AWS_ENDPOINT_URL"];
+      if (q["baseUrl"] === undefined && endpoint) q["baseUrl"] = endpoint;
+      const control = env["AWS_ENDPOINT_URL_BEDROCK"];
+      if (q["controlBaseUrl"] === undefined && control) q["controlBaseUrl"] = control;
+    }
+    if (q["type"] === "azure" && q["apiVersion"] === undefined && env["OPENAI_API_VERSION"]) q["apiVersion"] = env["OPENAI_API_VERSION"];
+  }
 }
 
 function describe(issue: z.core.$ZodIssue): string {

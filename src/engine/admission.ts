@@ -3,6 +3,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
+import type { AdaptiveLimit, Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -48,6 +49,8 @@ export interface AdmissionOptions {
   readonly onStoreError?: ((e: unknown) => void) | undefined;
   /** True while this process is saturated: new streams get 503 (see `LoadMonitor`). */
   readonly overloaded?: (() => boolean) | undefined;
+  /** Adaptive concurrency: a slot per stream, refused past the process's capacity (see `AdaptiveLimit`). */
+  readonly concurrency?: AdaptiveLimit | undefined;
 }
 
 /**
@@ -75,6 +78,7 @@ export class Admission {
   private readonly store: LimitStore;
   private streams = 0;
   private maxStreams: number;
+  private readonly openByKey = new Map<string, number>();
 
   constructor(
     keys: readonly GatewayKey[],
@@ -98,6 +102,16 @@ export class Admission {
   /** Closes the store's connections. */
   close(): Promise<void> {
     return this.store.close();
+  }
+
+  /** The keys' settings (the console shows them, without the keys themselves). */
+  get keySettings(): ReadonlyArray<Omit<GatewayKey, "key">> {
+    return this.keys.map(({ cfg }) => ({ name: cfg.name, rpm: cfg.rpm, tpm: cfg.tpm, maxConcurrentStreams: cfg.maxConcurrentStreams, models: cfg.models }));
+  }
+
+  /** Streams open now in this process under the key named `name`. */
+  openStreamsOf(name: string): number {
+    return this.openByKey.get(name) ?? 0;
   }
 
   /** Whether callers must present a key. */
@@ -134,6 +148,18 @@ export class Admission {
   }
 
   /**
+   * Checks, without counting anything, that `principal` may use every model
+   * in `models` (its key's `models` list; every model when the key has none
+   * or the gateway is open). Throws `PermissionDenied` (403) naming the first
+   * model outside the list. For doors that admit a session before its streams
+   * (the realtime upgrade).
+   */
+  checkModels(principal: Principal | undefined, models: readonly string[]): void {
+    const state = principal && principal.index >= 0 ? this.keys[principal.index] : undefined;
+    if (state) checkModels(state.cfg, models);
+  }
+
+  /**
    * Admits one stream of `models` (the model and any per-request fallbacks)
    * for `principal`, or rejects with 403 / 429 (with Retry-After) / 503.
    */
@@ -156,6 +182,17 @@ export class Admission {
         httpStatus: 503,
       });
     }
+    // Past capacity, refused before anything is counted (the key's limits included).
+    const slot = this.opts.concurrency ? await this.opts.concurrency.acquire() : undefined;
+    try {
+      return await this.admitKey(p, models, slot);
+    } catch (e) {
+      slot?.();
+      throw e;
+    }
+  }
+
+  private async admitKey(p: Principal, models: readonly string[], slot: Release | undefined): Promise<Lease> {
     const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
     const state = cfg ? { cfg } : undefined;
     if (state) checkModels(state.cfg, models);
@@ -186,11 +223,14 @@ export class Admission {
       }
     }
     let released = false;
+    this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 0) + 1);
     return {
       release: (tokens) => {
         if (released) return;
         released = true;
         this.streams--;
+        slot?.();
+        this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 1) - 1);
         if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },
     };

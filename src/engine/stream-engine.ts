@@ -16,7 +16,7 @@ import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createLinkedAbortController } from "./signals.js";
-import { tracePhase, TracePhase } from "../observability/phase-trace.js";
+import { Phase, publishPhase } from "./phase-channel.js";
 import type { CacheMode, EngineCache } from "./cache/engine-cache.js";
 
 /** Retries, fallbacks and circuit breaking. */
@@ -179,7 +179,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
   /** Opens one attempt on one route: resolves once the first chunk is there. */
   async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
-    tracePhase(TracePhase.AttemptStarted);
+    publishPhase(Phase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);

@@ -2,7 +2,10 @@ import type { Logger } from "pino";
 import { Code } from "../engine/code.js";
 import type { StreamSummary } from "../engine/active-stream.js";
 import { SpillwayError } from "../engine/errors.js";
+import type { ConsoleFeed } from "./console-feed.js";
 import type { Metrics } from "./metrics.js";
+// The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
+import "./phase-trace.js";
 import type { RequestSpan, Tracing } from "./tracing.js";
 
 /** Metrics and logs of one gateway, handed to every door. */
@@ -11,6 +14,8 @@ export interface Observability {
   readonly logger: Logger;
   /** OpenTelemetry tracing; absent when off (doors then create no spans). */
   readonly tracing?: Tracing | undefined;
+  /** The console's in-memory feed (the page at `/`); none in tests that do not need it. */
+  readonly console?: ConsoleFeed | undefined;
 }
 
 /** What a door knows about a finished request, for its log line and metrics. */
@@ -21,6 +26,8 @@ export interface RequestRecord {
   readonly route: string;
   /** The wire API shape the request spoke (`openai`, `anthropic`, `grpc`, `realtime`), when the door knows. */
   readonly shape?: string | undefined;
+  /** The gateway key's name (never the key), when the door authenticated one. */
+  readonly caller?: string | undefined;
   /** HTTP status, or the gRPC status name, or `ok`/`error` for WebSocket responses. */
   readonly status: number | string;
   /** performance.now() when the request arrived. */
@@ -92,6 +99,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       shape: r.shape,
       model,
       provider,
+      caller: r.caller,
       key: s?.labels?.["key"],
       status: r.status,
       outcome,
@@ -110,4 +118,19 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     },
     "request finished",
   );
+  obs.console?.add({
+    at: Date.now(),
+    door: r.door,
+    route: r.route,
+    model,
+    provider,
+    key: r.caller ?? "anonymous",
+    status: r.status,
+    outcome,
+    ttftMs: ttftMs === undefined ? null : Math.round(ttftMs * 100) / 100,
+    durationMs: Math.round(durationMs * 100) / 100,
+    inputTokens: s?.usage.inputTokens ?? 0,
+    outputTokens: s?.usage.outputTokens ?? 0,
+    cache: null,
+  });
 }

@@ -1,6 +1,8 @@
 import type { Config } from "../config/schema.js";
 import type { Provider } from "../engine/provider.js";
 import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
+import { createAzureProvider } from "./azure/azure-provider.js";
+import { createBedrockProvider } from "./bedrock/bedrock-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -15,6 +17,16 @@ export function createProviders(config: Config): Provider[] {
       case "openai": {
         const { type: _openai, ...settings } = p;
         out.push(createOpenAiProvider({ name, ...settings }));
+        break;
+      }
+      case "bedrock": {
+        const { type: _bedrock, ...settings } = p;
+        out.push(createBedrockProvider({ name, ...settings }));
+        break;
+      }
+      case "azure": {
+        const { type: _azure, ...settings } = p;
+        out.push(createAzureProvider({ name, ...settings }));
         break;
       }
       case "anthropic": {

@@ -20,6 +20,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { createServer } from "node:net";
 import { logger } from "../observability/logger.js";
+import { relayCollect } from "./collect.js";
 import { primaryScrape, PROMETHEUS_CONTENT_TYPE } from "../observability/cluster-metrics.js";
 import { startMetricsServer, type MetricsServer } from "../observability/metrics-server.js";
 import type { ReloadOutcome } from "../config/reload.js";
@@ -89,6 +90,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
   // Workers' /metrics scrapes come here and are answered with every worker's metrics summed.
   const scrape = primaryScrape();
+  // The console asks every worker for its part through here.
+  relayCollect();
   let metricsServer: MetricsServer | undefined;
   if (opts.metrics?.port !== undefined) {
     metricsServer = await startMetricsServer({ host: opts.metrics.host, port: opts.metrics.port, key: opts.metrics.key, contentType: PROMETHEUS_CONTENT_TYPE, scrape });

@@ -10,12 +10,14 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { Metadata } from "@grpc/grpc-js";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { pino } from "pino";
 import { MemoryCacheStore } from "../src/engine/cache/memory-cache-store.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startFakeOpenAiAudio } from "./helpers/fake-openai-audio.js";
+import { assertAnthropicStream, recordingFetch } from "./helpers/anthropic-events.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { assertSchema } from "./helpers/openapi.js";
 import { redisSkip, startRedis } from "./helpers/redis.js";
@@ -209,6 +211,31 @@ describe("response cache", () => {
     assert.equal(done.type, "response.completed");
     assert.equal(done.response.usage.input_tokens, 7);
     assert.equal(done.response.usage.input_tokens_details.cached_tokens, 7);
+  });
+
+  it("Anthropic Messages: miss then hit through the Anthropic SDK, frames equal and checked, usage as cache reads", async () => {
+    const rec = recordingFetch();
+    const client = new Anthropic({ baseURL: gw.origin, apiKey: KEY_A, fetch: rec.fetch, maxRetries: 0 });
+    const run = async () => {
+      const stream = client.messages.stream({ model: "openai/gpt-fake", max_tokens: 100, messages: [{ role: "user", content: "anthropic one" }] });
+      const msg = await stream.finalMessage();
+      const response = await stream.withResponse().then((r) => r.response);
+      const checked = assertAnthropicStream(await rec.bodies.at(-1)!);
+      return { msg, frames: checked.frames, cache: response.headers.get("x-spillway-cache") };
+    };
+    const before = fake.requests.length;
+    const first = await run();
+    const again = await run();
+    assert.equal(first.cache, "miss");
+    assert.equal(again.cache, "hit");
+    assert.equal(fake.requests.length, before + 1);
+    assert.equal(again.msg.content.map((b) => (b.type === "text" ? b.text : "")).join(""), PARTS.join(""));
+    assert.ok(again.frames.filter((f) => f.event === "content_block_delta").length >= PARTS.length, "deltas, not one aggregated block");
+    const strip = (frames: typeof first.frames) => normalize(JSON.parse(JSON.stringify(frames).replace(/"(input_tokens|cache_read_input_tokens)":\d+/g, '"$1":0')));
+    assert.deepEqual(strip(again.frames), strip(first.frames));
+    assert.equal(first.msg.usage.cache_read_input_tokens, 0);
+    assert.equal(again.msg.usage.cache_read_input_tokens, 7, "the original input tokens, reported as cache reads");
+    assert.equal(again.msg.usage.output_tokens, 4);
   });
 
   it("gRPC Generate goes through the same cache (chunks equal, usage marked)", async () => {

@@ -195,9 +195,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
   const reload = (): ReloadOutcome => {
     let next: Config;
+    let router: ReturnType<typeof createRouter>;
     try {
       if (!options.loadConfig) throw new Error("this gateway was started without a config file to reload");
       next = options.loadConfig();
+      // Providers are built here too: one can refuse its settings (a Vertex credentials file that cannot be read).
+      router = createRouter(createProviders(next), next.aliases);
     } catch (e) {
       const error = (e as Error).message;
       metrics.configReloads.inc({ outcome: "invalid" });
@@ -206,7 +209,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
     const restartNeeded = restartOnlyChanges(current, next);
     engine.reconfigure({
-      router: createRouter(createProviders(next), next.aliases),
+      router,
       timeoutMs: next.limits.timeoutMs,
       idleTimeoutMs: next.limits.idleTimeoutMs,
       maxStreamMs: next.limits.maxStreamMs,

@@ -29,9 +29,11 @@ function intFromEnv(env: Env, name: string): number | undefined {
 /**
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
- * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
+ * `ANTHROPIC_BASE_URL` (as the official SDKs read them), `DEEPGRAM_API_KEY` /
+ * `DEEPGRAM_BASE_URL`, `ELEVENLABS_API_KEY` / `ELEVENLABS_BASE_URL`, the
+ * Google variables of {@link applyGoogleEnv}, and
  * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
- * (HTTPS and WSS on the HTTP port), and the `OTEL_*` exporter variables (see `applyOtelEnv`). An `openai` or `anthropic` provider is
+ * (HTTPS and WSS on the HTTP port), and the `OTEL_*` exporter variables (see `applyOtelEnv`). An `openai`, `anthropic`, `deepgram` or `elevenlabs` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -58,6 +60,8 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   for (const [name, type, keyVar, urlVar, defaultUrl] of [
     ["openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"],
     ["anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"],
+    ["deepgram", "deepgram", "DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "https://api.deepgram.com"],
+    ["elevenlabs", "elevenlabs", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"],
   ] as const) {
     const key = env[keyVar];
     const url = env[urlVar];
@@ -67,6 +71,7 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (url) p["baseUrl"] = url;
   }
   applyCloudEnv(providers, env);
+  applyGoogleEnv(providers, env);
   return raw;
 }
 
@@ -137,6 +142,35 @@ function applyCloudEnv(providers: Raw, env: Env): void {
       if (q["controlBaseUrl"] === undefined && control) q["controlBaseUrl"] = control;
     }
     if (q["type"] === "azure" && q["apiVersion"] === undefined && env["OPENAI_API_VERSION"]) q["apiVersion"] = env["OPENAI_API_VERSION"];
+  }
+}
+
+/**
+ * Gemini from the environment, as Google's `@google/genai` SDK reads it:
+ * `GOOGLE_API_KEY` (which wins) or `GEMINI_API_KEY` configures `gemini`
+ * (AI Studio; `GOOGLE_GEMINI_BASE_URL` moves it); `GOOGLE_GENAI_USE_VERTEXAI=true`
+ * with `GOOGLE_CLOUD_PROJECT` (and `GOOGLE_CLOUD_LOCATION`, default
+ * `us-central1`) configures `vertex`. `GOOGLE_APPLICATION_CREDENTIALS` is
+ * the credentials file of every Vertex provider that names none.
+ */
+function applyGoogleEnv(providers: Raw, env: Env): void {
+  const key = env["GOOGLE_API_KEY"] || env["GEMINI_API_KEY"];
+  if (key || env["GOOGLE_GEMINI_BASE_URL"]) {
+    const p = (providers["gemini"] ??= { type: "gemini" }) as Raw;
+    // A `gemini` entry of the file that is a Vertex provider takes no key.
+    if (p["type"] === "gemini" && p["vertex"] === undefined) {
+      if (key) p["apiKey"] = key;
+      if (env["GOOGLE_GEMINI_BASE_URL"]) p["baseUrl"] = env["GOOGLE_GEMINI_BASE_URL"];
+    }
+  }
+  if (env["GOOGLE_GENAI_USE_VERTEXAI"]?.toLowerCase() === "true" && env["GOOGLE_CLOUD_PROJECT"]) {
+    providers["vertex"] ??= { type: "gemini", vertex: { project: env["GOOGLE_CLOUD_PROJECT"], location: env["GOOGLE_CLOUD_LOCATION"] || "us-central1" } };
+  }
+  const file = env["GOOGLE_APPLICATION_CREDENTIALS"];
+  if (!file) return;
+  for (const p of Object.values(providers)) {
+    const q = p as Raw | null;
+    if (q && typeof q === "object" && q["type"] === "gemini" && q["vertex"] !== undefined && q["credentialsFile"] === undefined) q["credentialsFile"] = file;
   }
 }
 

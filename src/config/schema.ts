@@ -39,6 +39,48 @@ const anthropicProvider = z.strictObject({
   maxTokens: z.number().int().positive().default(4096),
 });
 
+/**
+ * Google Gemini: AI Studio with `apiKey`/`apiKeys`, or Vertex AI with
+ * `vertex: { project, location }` and OAuth (`credentialsFile`, else
+ * Application Default Credentials). `baseUrl` is the origin without a version.
+ */
+const geminiProvider = z
+  .strictObject({
+    type: z.literal("gemini"),
+    baseUrl: z.url().optional(),
+    apiKey: z.string().min(1).optional(),
+    apiKeys,
+    headers: z.record(z.string(), z.string()).optional(),
+    models: z.array(z.string().min(1)).optional(),
+    timeoutMs: ms.optional(),
+    vertex: z
+      .strictObject({
+        project: z.string().min(1),
+        location: z.string().regex(/^[a-z0-9-]+$/, "a Google Cloud location such as us-central1 or global"),
+      })
+      .optional(),
+    /** Vertex: service-account JSON file. */
+    credentialsFile: z.string().min(1).optional(),
+    /** Vertex: OAuth token endpoint (tests, private token services). */
+    tokenUrl: z.url().optional(),
+    /** Path version: `v1beta` (AI Studio) / `v1` (Vertex) by default. */
+    apiVersion: z.string().regex(/^v[0-9][0-9a-z]*$/, "an API version such as v1 or v1beta").optional(),
+    /** False: use the non-streamed `:generateContent`. */
+    streaming: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.vertex) {
+      for (const f of ["apiKey", "apiKeys"] as const) {
+        if (p[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "not used with vertex (Vertex AI takes OAuth tokens: set credentialsFile or GOOGLE_APPLICATION_CREDENTIALS)" });
+      }
+    } else {
+      for (const f of ["credentialsFile", "tokenUrl"] as const) {
+        if (p[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "only used with vertex: { project, location }" });
+      }
+      if (!p.apiKey && !p.apiKeys) ctx.addIssue({ code: "custom", path: ["apiKey"], message: "required for Google AI Studio (or set GEMINI_API_KEY / GOOGLE_API_KEY, or vertex: { project, location })" });
+    }
+  });
+
 /** AWS Bedrock (Converse API), signed with SigV4; region and endpoint also from AWS_REGION / AWS_ENDPOINT_URL_BEDROCK_RUNTIME. */
 const bedrockProvider = z
   .strictObject({
@@ -91,8 +133,60 @@ const localProvider = z.strictObject({
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
+/** Deepgram speech recognition (live WebSocket + pre-recorded REST). */
+const deepgramProvider = z.strictObject({
+  type: z.literal("deepgram"),
+  /** `https://api.deepgram.com`; the live socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.deepgram.com"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** ms of silence that ends a segment (`speech_final`), or false. Default 300. */
+  endpointingMs: z.union([z.number().int().min(10).max(10_000), z.literal(false)]).optional(),
+  /** `utterance_end_ms` (Deepgram takes 1000 or more); 0 turns UtteranceEnd off. Default 1000. */
+  utteranceEndMs: z.union([z.literal(0), z.number().int().min(1000).max(5000)]).optional(),
+  interimResults: z.boolean().optional(),
+  smartFormat: z.boolean().optional(),
+  punctuate: z.boolean().optional(),
+  /** Language when a request names none (BCP-47, e.g. `en-US`). */
+  language: z.string().min(2).optional(),
+  /** Without audio for this long, a KeepAlive is sent (Deepgram closes after 10 s). Default 3000. */
+  keepAliveMs: z.number().int().min(100).max(9000).optional(),
+});
+
+/** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */
+const elevenLabsProvider = z.strictObject({
+  type: z.literal("elevenlabs"),
+  /** `https://api.elevenlabs.io`; the input-streaming socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.elevenlabs.io"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** Voice names (OpenAI's `voice`, e.g. `alloy`) → ElevenLabs voice ids. */
+  voices: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** `voice_settings` sent with every request. */
+  voiceSettings: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  /** Characters buffered before each generation of an input stream (ElevenLabs takes 50–500). */
+  chunkLengthSchedule: z.array(z.number().int().min(50).max(500)).min(1).max(4).optional(),
+  /** Speak realtime responses through the input-streaming socket as the text is written. Default true. */
+  streamInput: z.boolean().optional(),
+});
+
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, bedrockProvider, azureProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [
+  openAiProvider,
+  anthropicProvider,
+  geminiProvider,
+  bedrockProvider,
+  azureProvider,
+  localProvider,
+  deepgramProvider,
+  elevenLabsProvider,
+]);
 
 /**
  * The whole configuration, as read from the config file and the environment.
@@ -151,7 +245,7 @@ export const configSchema = z.strictObject({
       adaptiveConcurrency: z
         .strictObject({
           enabled: z.boolean().default(true),
-          targetDelayMs: z.number().positive().default(100),
+          targetDelayMs: z.number().positive().default(200),
           minLimit: z.number().int().min(1).default(16),
           queueMs: z.number().int().min(0).default(50),
         })

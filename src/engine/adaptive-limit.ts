@@ -24,9 +24,10 @@ export type Release = () => void;
  * the bottleneck (a slow upstream raises time to first chunk but leaves the
  * loop idle).
  *
- * Unlimited while the loop keeps up. When a sample's p99 delay passes
- * `targetDelayMs`, the limit drops to 90% of the streams open (never below
- * `minLimit`); while the loop stays over the target it keeps dropping by 10%;
+ * Unlimited while the loop keeps up. When two samples in a row (one could be
+ * a burst of arrivals) have their p99 delay over `targetDelayMs`, the limit
+ * drops to 90% of the streams open (never below `minLimit`); while the loop
+ * stays over the target it keeps dropping by 10%;
  * once it is under half the target the limit grows by 25% a sample and is
  * lifted when it is four times what is open. A stream over the limit waits
  * up to `queueMs` for a slot, then is refused at once (503 + Retry-After /
@@ -47,6 +48,8 @@ export class AdaptiveLimit {
   /** p99 loop delay of the last sample (ms). */
   delayMs = 0;
   private readonly waiters: Array<() => void> = [];
+  /** Consecutive samples over the target. */
+  private over = 0;
   private readonly histogram: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
 
@@ -63,7 +66,10 @@ export class AdaptiveLimit {
   /** Applies one sample of the loop's p99 delay (ms): the timer's work, callable from tests. */
   update(delayMs: number): void {
     this.delayMs = delayMs;
-    if (delayMs > this.o.targetDelayMs) {
+    this.over = delayMs > this.o.targetDelayMs ? this.over + 1 : 0;
+    // One slow sample is a burst (a thousand connections arriving at once);
+    // two in a row is a process past its capacity.
+    if (this.over >= 2) {
       this.limit = Math.max(this.o.minLimit, Math.floor(Math.min(this.limit, this.inflight) * 0.9));
     } else if (this.limit !== Infinity && delayMs < this.o.targetDelayMs / 2) {
       this.limit = Math.ceil(this.limit * 1.25);

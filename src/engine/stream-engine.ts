@@ -116,6 +116,13 @@ export interface StreamEngine {
   /** Streams synthesized speech. */
   synthesize(req: SynthesizeRequest, opts?: CallOptions): Promise<EngineStream>;
   /**
+   * Streams speech for text that arrives while the stream runs (a text
+   * model's reply as it is written). The text cannot be replayed, so there
+   * are no retries or fallbacks. Fails with `InvalidArgument` (param
+   * `model`) when the model's provider has no `synthesizeStream`.
+   */
+  synthesizeStream(req: SynthesizeRequest, text: AsyncIterable<string>, opts?: CallOptions): Promise<EngineStream>;
+  /**
    * Streams a transcript of audio that arrives while the stream runs. The
    * audio cannot be replayed, so there are no retries or fallbacks.
    */
@@ -136,12 +143,13 @@ export interface StreamEngine {
 export type EngineSettings = Pick<StreamEngineOptions, "router" | "timeoutMs" | "idleTimeoutMs" | "maxStreamMs" | "routing">;
 
 /** What a call asks of its provider. */
-export type Capability = "generate" | "synthesize" | "transcribe";
+export type Capability = "generate" | "synthesize" | "synthesizeStream" | "transcribe";
 type Start = (route: Route, ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
 
 const capabilityText: Record<Capability, string> = {
   generate: "text generation",
   synthesize: "speech synthesis",
+  synthesizeStream: "speech synthesis from streamed text",
   transcribe: "transcription",
 };
 
@@ -369,6 +377,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     },
     synthesize(req, opts = {}) {
       return throughCache("synthesize", req, opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx));
+    },
+    synthesizeStream(req, text, opts = {}) {
+      return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);
     },
     transcribe(config, audio, opts = {}) {
       return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);

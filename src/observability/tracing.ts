@@ -61,7 +61,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-const OPERATION: Record<Capability, string> = { generate: "chat", synthesize: "text_to_speech", transcribe: "speech_to_text" };
+const OPERATION: Record<Capability, string> = { generate: "chat", synthesize: "text_to_speech", synthesizeStream: "text_to_speech", transcribe: "speech_to_text" };
 const propagator = new W3CTraceContextPropagator();
 
 function finishName(r: Finish_Reason): string {

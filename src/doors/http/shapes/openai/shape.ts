@@ -1,3 +1,4 @@
+import { STAINLESS_HEADERS } from "../sdk-headers.js";
 import type { SpillwayError } from "../../../../engine/errors.js";
 import { sseData } from "../../sse.js";
 import { httpStatusOf } from "../../status.js";
@@ -23,7 +24,7 @@ export function retryHeaders(err: SpillwayError): Array<readonly [string, string
 export const openAiShape: Shape = {
   name: "openai",
   headers: ["authorization", "openai-beta"],
-  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", "x-stainless-*"],
+  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", ...STAINLESS_HEADERS],
   key: (h: RequestHeaders) => bearerKey(h["authorization"] ?? ""),
   renderError(err): RenderedError {
     return { status: httpStatusOf(err), contentType: "application/json", body: openAiErrorBody(err), headers: retryHeaders(err) };

@@ -25,6 +25,10 @@ import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
+import { createEngineCache } from "./engine/cache/engine-cache.js";
+import { MemoryCacheStore } from "./engine/cache/memory-cache-store.js";
+import { RedisCacheStore } from "./engine/cache/redis-cache-store.js";
+import { createTracing } from "./observability/tracing.js";
 
 /** A running gateway: its doors, the ports they bound, and how to stop it. */
 export interface Gateway {
@@ -58,6 +62,9 @@ export interface Gateway {
    */
   close(graceMs?: number): Promise<void>;
 }
+
+/** The largest stream the response cache records (bytes): a longer one is passed through unrecorded. */
+const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024;
 
 /** How long `close()` lets gRPC calls end on their own before cancelling them. */
 const GRPC_SHUTDOWN_GRACE_MS = 2_000;
@@ -106,10 +113,35 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         openStreams: admission.openStreamsOf(k.name),
       })),
   });
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed };
+  const tracing = config.tracing.endpoint ? createTracing({ ...config.tracing, endpoint: config.tracing.endpoint }) : undefined;
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed, tracing };
   if (cluster.isWorker) answerCollect("console", () => consoleFeed.snapshot());
   // Under --workers N a scrape answers for every worker (the primary sums them).
   if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
+  // Built when the cache is on for everyone or for some key (`auth.keys[].cache`); per request the header decides.
+  const cacheStore = !config.cache.enabled && !config.auth.keys.some((k) => k.cache)
+    ? undefined
+    : config.redis
+      ? new RedisCacheStore({
+          url: config.redis.url,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
+          onError: (e) => obs.logger.warn({ err: (e as Error).message }, "response cache (Redis) failed"),
+        })
+      : new MemoryCacheStore(config.cache.maxBytes);
+  if (cacheStore instanceof MemoryCacheStore) metrics.trackCacheBytes(() => cacheStore.bytes);
+  const cache = cacheStore
+    ? createEngineCache({
+        store: cacheStore,
+        ttlSeconds: config.cache.ttlSeconds,
+        maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
+        onStored: (bytes) => {
+          metrics.cacheStores.inc();
+          metrics.cacheStoredBytes.inc(bytes);
+        },
+      })
+    : undefined;
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
@@ -150,6 +182,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
     onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
+    onAttempt: tracing ? (info) => tracing.onAttempt(info) : undefined,
+    cache,
+    cacheByDefault: cache
+      ? (p) => (p && p.index >= 0 ? current.auth.keys.find((k) => k.name === p.name)?.cache : undefined) ?? current.cache.enabled
+      : undefined,
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
@@ -248,6 +285,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       consoleFeed.stop();
       await metricsServer?.close();
       await admission.close();
+      await cacheStore?.close();
+      await tracing?.shutdown().catch((e: unknown) => obs.logger.warn({ err: (e as Error).message }, "trace export failed at shutdown"));
     },
   };
 }

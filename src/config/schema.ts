@@ -285,6 +285,8 @@ export const configSchema = z.strictObject({
             maxConcurrentStreams: z.number().int().positive().optional(),
             /** Model ids or `provider/*` patterns this key may use; all when absent. */
             models: z.array(z.string().min(1)).optional(),
+            /** This key's requests use the response cache by default (overrides `cache.enabled` for it). */
+            cache: z.boolean().optional(),
           }),
         )
         .default([]),
@@ -304,6 +306,36 @@ export const configSchema = z.strictObject({
       failOpen: z.boolean().default(true),
     })
     .optional(),
+  /**
+   * OpenTelemetry tracing (OTLP over HTTP/protobuf). Off unless an endpoint is
+   * set here or by `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+   */
+  tracing: z
+    .strictObject({
+      /** The OTLP/HTTP traces URL (`…/v1/traces`); tracing is off when absent. */
+      endpoint: z.url().optional(),
+      /** Headers sent with every export (e.g. a collector's auth). */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** `service.name` of the resource. */
+      serviceName: z.string().min(1).default("spillway"),
+      /** How long spans wait to be batched before export (ms). */
+      exportDelayMs: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
+  /**
+   * The response cache: complete, successful streams of `generate` and
+   * `synthesize` replayed for an identical request. Off by default; in memory
+   * (LRU, bounded by `maxBytes`) or in Redis when `redis.url` is set.
+   */
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** How long an entry is served. */
+      ttlSeconds: z.number().int().positive().default(300),
+      /** Bytes of all entries of the embedded store (and the largest one entry may be). */
+      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    })
+    .prefault({}),
   /** The admin API (`POST /admin/reload`); off unless `key` is set. */
   admin: z
     .strictObject({

@@ -13,13 +13,14 @@ function sorted(map: Readonly<Record<string, string>>): Record<string, string> {
  * and its maps in sorted order. Everything the request carries counts
  * (messages, tools, tool choice, sampling parameters, response format,
  * reasoning, user, metadata, `extra`); the gateway key and request id are
- * not in the request, so they never split entries.
+ * not in the request, so they never split entries, and neither does whether
+ * the client streams (`stream`): a hit replays chunks either way.
  */
 export function cacheKeyOf(capability: "generate" | "synthesize", req: GenerateRequest | SynthesizeRequest, routeId: string): string {
   const hash = createHash("sha256").update(capability).update("\0").update(routeId).update("\0");
   if (capability === "generate") {
     const g = req as GenerateRequest;
-    hash.update(GenerateRequest.encode({ ...g, model: routeId, metadata: sorted(g.metadata), upstreamHeaders: sorted(g.upstreamHeaders) }).finish());
+    hash.update(GenerateRequest.encode({ ...g, model: routeId, metadata: sorted(g.metadata), upstreamHeaders: sorted(g.upstreamHeaders), stream: undefined }).finish());
   } else {
     hash.update(SynthesizeRequest.encode({ ...(req as SynthesizeRequest), model: routeId }).finish());
   }

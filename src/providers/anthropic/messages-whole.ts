@@ -2,7 +2,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
 import { isObj, str } from "../shared/json.js";
-import type { UpstreamResponse } from "../shared/upstream-http.js";
+import { upstreamJson, type UpstreamResponse } from "../shared/upstream-http.js";
 import { mapStopReason, mapUsage } from "./messages-stream.js";
 
 /**
@@ -45,15 +45,5 @@ export function wholeMessagePayloads(j: unknown, provider: string): ChunkPayload
 
 /** Reads a whole Message's JSON body and yields its payloads (see {@link wholeMessagePayloads}). */
 export async function* wholeMessage(res: UpstreamResponse, provider: string): AsyncGenerator<ChunkPayload> {
-  let j: unknown;
-  try {
-    j = await res.json();
-  } catch (e) {
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
-      httpStatus: 502,
-      reason: "upstream_error",
-      fromUpstream: true,
-    });
-  }
-  yield* wholeMessagePayloads(j, provider);
+  yield* wholeMessagePayloads(await upstreamJson(provider, res), provider);
 }

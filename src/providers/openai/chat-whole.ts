@@ -1,7 +1,7 @@
 import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Code } from "../../engine/code.js";
-import type { UpstreamResponse } from "../shared/upstream-http.js";
+import { upstreamJson, type UpstreamResponse } from "../shared/upstream-http.js";
 import { count, isObj, str, type Obj } from "../shared/json.js";
 import { mapFinishReason, mapUsage } from "./chat-stream.js";
 
@@ -43,15 +43,5 @@ export function wholeCompletionPayloads(j: unknown, provider: string, legacy: bo
 
 /** Reads a whole completion's JSON body and yields its payloads (see {@link wholeCompletionPayloads}). */
 export async function* wholeCompletion(res: UpstreamResponse, provider: string, legacy: boolean): AsyncGenerator<ChunkPayload> {
-  let j: unknown;
-  try {
-    j = await res.json();
-  } catch (e) {
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
-      httpStatus: 502,
-      reason: "upstream_error",
-      fromUpstream: true,
-    });
-  }
-  yield* wholeCompletionPayloads(j, provider, legacy);
+  yield* wholeCompletionPayloads(await upstreamJson(provider, res), provider, legacy);
 }

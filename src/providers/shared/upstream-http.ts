@@ -111,6 +111,19 @@ export async function postJson(
   return res;
 }
 
+/** Reads a whole (non-streamed) answer's JSON body; a body that is not JSON is a 502. */
+export async function upstreamJson(provider: string, res: UpstreamResponse): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch (e) {
+    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
+      httpStatus: 502,
+      reason: "upstream_error",
+      fromUpstream: true,
+    });
+  }
+}
+
 /** GETs JSON from an upstream (model lists); same error handling as {@link postJson}. */
 export async function getJson(provider: string, url: string, headers: Record<string, string>, signal: AbortSignal): Promise<unknown> {
   const res = await upstreamRequest(provider, url, { method: "GET", headers, signal });

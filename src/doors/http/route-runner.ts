@@ -5,7 +5,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import { recordRequest } from "../../observability/observability.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { HttpExchange } from "./exchange.js";
-import type { HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
+import type { GenerateOptions, HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
 import { parseJson } from "./validation.js";
 
 const JSON_TYPE = /^application\/([\w.+-]*\+)?json\s*(;|$)/;
@@ -27,8 +27,9 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
 
 /** The engine, bound to one exchange's policy (see {@link RouteCall}). */
 function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
-  const options = (fallbacks?: readonly string[]): CallOptions => ({
-    signal: ex.signal,
+  const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
+    signal: extra?.signal ?? ex.signal,
+    streamId: extra?.streamId,
     principal: ex.principal,
     requestId: ex.requestId,
     fallbacks,
@@ -39,7 +40,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
     return stream;
   };
   return {
-    generate: async (req, fallbacks) => opened(await engine.generate(req, options(fallbacks))),
+    generate: async (req, fallbacks, extra) => opened(await engine.generate(req, options(fallbacks, extra))),
     synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
     transcribe: async (config, audio) => opened(await engine.transcribe(config, audio, options())),
   };

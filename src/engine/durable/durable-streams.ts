@@ -86,6 +86,7 @@ export class Recording {
 
   constructor(
     readonly id: string,
+    readonly ownerName: string,
     readonly background: boolean,
     private readonly owner: DurableStreams,
     private readonly log: StreamLog,
@@ -109,10 +110,14 @@ export class Recording {
     this.stream?.cancel(err);
   }
 
-  /** The call failed before its first chunk: the record is removed (the client got an error status). */
-  async abandon(): Promise<void> {
+  /** Stores the record (the door's request record as JSON text); rejects with 503 when the log is down. */
+  open(request: string): Promise<StreamRecord> {
+    return this.owner.store(this, request);
+  }
+
+  /** The call failed before its first chunk (or the record could not be stored): frees the slot. */
+  abandon(): void {
     this.owner.forget(this);
-    await this.log.delete(this.id).catch(this.onLogError);
     this.resolveDone();
   }
 
@@ -241,13 +246,14 @@ export class DurableStreams {
   }
 
   /**
-   * Creates the record of a new stored stream. Rejects with 429
-   * (`too_many_background_responses`) over the background caps, and with the
-   * log's error (503 when it is down) — before any upstream call is made.
+   * Reserves a new stored stream (before its call is made): rejects with 429
+   * (`too_many_background_responses`) over the background caps. Then
+   * {@link Recording.open} stores its record, {@link Recording.attach} its
+   * chunks; {@link Recording.abandon} if the call fails before its first chunk.
    */
-  async begin(init: { id: string; owner: string; background: boolean; request: string }): Promise<Recording> {
-    if (init.background) {
-      const mine = this.backgroundByOwner.get(init.owner) ?? 0;
+  reserve(id: string, owner: string, background: boolean): Recording {
+    if (background) {
+      const mine = this.backgroundByOwner.get(owner) ?? 0;
       if (mine >= this.maxPerOwner || this.background >= this.maxBackground) {
         throw new SpillwayError(
           Code.ResourceExhausted,
@@ -258,18 +264,37 @@ export class DurableStreams {
         );
       }
     }
-    const record: StreamRecord = { ...init, createdAt: Date.now(), status: "in_progress" };
-    await this.log.create(record, this.retentionMs).catch((e: unknown) => {
-      throw this.unavailable(e);
-    });
-    const rec = new Recording(init.id, init.background, this, this.log, this.maxStreamBytes, this.onLogError);
-    this.running.set(init.id, rec);
-    this.ownerOfRecording.set(rec, init.owner);
-    if (init.background) {
+    const rec = new Recording(id, owner, background, this, this.log, this.maxStreamBytes, this.onLogError);
+    this.running.set(id, rec);
+    this.ownerOfRecording.set(rec, owner);
+    if (background) {
       this.background++;
-      this.backgroundByOwner.set(init.owner, (this.backgroundByOwner.get(init.owner) ?? 0) + 1);
+      this.backgroundByOwner.set(owner, (this.backgroundByOwner.get(owner) ?? 0) + 1);
     }
     return rec;
+  }
+
+  /** @internal Stores a reserved stream's record; 503 when the log is down. */
+  async store(rec: Recording, request: string): Promise<StreamRecord> {
+    const record: StreamRecord = { id: rec.id, owner: rec.ownerName, background: rec.background, request, createdAt: Date.now(), status: "in_progress" };
+    try {
+      await this.log.create(record, this.retentionMs);
+    } catch (e) {
+      this.forget(rec);
+      throw this.unavailable(e);
+    }
+    return record;
+  }
+
+  /** The decoded chunks logged so far (no following). */
+  async snapshot(id: string): Promise<LoggedChunk[]> {
+    const out: LoggedChunk[] = [];
+    try {
+      for await (const e of this.log.read(id, -1, new AbortController().signal, false)) out.push({ chunk: Chunk.decode(e.chunk), at: e.at });
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return out;
   }
 
   /** @internal A recording ended: frees its slot. */

@@ -96,7 +96,7 @@ export class MemoryStreamLog implements StreamLog {
     return Promise.resolve(slot ? { ...slot.record } : undefined);
   }
 
-  async *read(id: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LogEntry> {
+  async *read(id: string, afterSeq: number, signal: AbortSignal, follow = true): AsyncIterable<LogEntry> {
     const slot = this.live(id);
     if (!slot) return;
     let i = 0;
@@ -106,7 +106,7 @@ export class MemoryStreamLog implements StreamLog {
         if (signal.aborted || slot.deleted) return;
         yield slot.entries[i++]!;
       }
-      if (slot.deleted || signal.aborted || TERMINAL_STATUSES.has(slot.record.status)) return;
+      if (!follow || slot.deleted || signal.aborted || TERMINAL_STATUSES.has(slot.record.status)) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           signal.removeEventListener("abort", done);

@@ -92,8 +92,12 @@ export class RedisStreamLog implements StreamLog {
     return { id, owner: h["owner"], createdAt: Number(h["createdAt"]), background: h["background"] === "1", request: h["request"] ?? "{}", status: (h["status"] ?? "in_progress") as StreamStatus };
   }
 
-  async *read(id: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LogEntry> {
+  async *read(id: string, afterSeq: number, signal: AbortSignal, follow = true): AsyncIterable<LogEntry> {
     const k = this.key(id);
+    if (!follow) {
+      yield* await this.snapshot(id, afterSeq);
+      return;
+    }
     const blocking = this.redis.duplicate({ commandTimeout: this.blockMs + this.opts.commandTimeoutMs + 1000, enableOfflineQueue: true });
     blocking.on("error", () => undefined);
     const stop = (): void => blocking.disconnect();
@@ -133,6 +137,16 @@ export class RedisStreamLog implements StreamLog {
       signal.removeEventListener("abort", stop);
       blocking.disconnect();
     }
+  }
+
+  /** The entries logged so far; an unfinished stream whose writer is gone is failed first. */
+  private async snapshot(id: string, afterSeq: number): Promise<LogEntry[]> {
+    const k = this.key(id);
+    const [status, alive] = await Promise.all([this.redis.hget(k, "status"), this.redis.exists(`${k}:alive`)]);
+    if (status === null) return [];
+    if (!TERMINAL_STATUSES.has(status as StreamStatus) && alive === 0) await this.failOrphan(id);
+    const all = await this.redis.xrangeBuffer(`${k}:log`, `0-${afterSeq + 2}`, "+");
+    return all.map(([rawId, fields]) => parseEntry(rawId.toString(), fields));
   }
 
   /** The writer of `id` is gone: appends a failure chunk after the last entry and marks it failed. */

@@ -55,8 +55,9 @@ export interface StreamLog {
    * appended, until the record is terminal and everything was read, the
    * record is deleted, or `signal` aborts. A stream whose writer is gone
    * (its process died) ends with a failure entry the log appends itself.
+   * With `follow` false, only the entries logged so far.
    */
-  read(id: string, afterSeq: number, signal: AbortSignal): AsyncIterable<LogEntry>;
+  read(id: string, afterSeq: number, signal: AbortSignal, follow?: boolean): AsyncIterable<LogEntry>;
   /** Deletes the record and its log; false when there was none. */
   delete(id: string): Promise<boolean>;
   /** Tells the writer of `id`, wherever it runs, to cancel (see {@link StreamLog.onCancel}). */

@@ -113,9 +113,10 @@ export const responsesRoute: HttpRoute = {
   example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", input: "hi" }) }),
   async handle(ex, call, body, ctx) {
     const id = randomUUID().replaceAll("-", "");
-    let parsed = parseResponses(body, [], id);
-    const history = parsed.echo.previousResponseId ? await historyOf(ex, ctx, parsed.echo.previousResponseId) : [];
-    if (history.length > 0) parsed = parseResponses(body, history, id);
+    // The conversation so far is needed before `input` can be checked (a function_call_output answers a stored call).
+    const previous = (body as { previous_response_id?: unknown } | null)?.previous_response_id;
+    const history = typeof previous === "string" && previous ? await historyOf(ex, ctx, previous) : [];
+    const parsed = parseResponses(body, history, id);
     if (!parsed.echo.store) return unstored(ex, call, parsed);
     return stored(ex, call, ctx, parsed, history, id);
   },

@@ -5,6 +5,7 @@ import { startGateway } from "./gateway.js";
 import { logger } from "./observability/logger.js";
 import { runPrimary } from "./workers/primary.js";
 import { isWorker, startWorker, workerEnv } from "./workers/worker.js";
+import { IpcStreamLog } from "./workers/stream-log-ipc.js";
 
 const USAGE = `Usage: spillway [--config FILE] [--port N] [--grpc-port N] [--host ADDR] [--workers N]
 
@@ -40,11 +41,19 @@ async function main(): Promise<void> {
   // Validated in the primary too, so a bad config stops start-up once, with its message.
   const config = loadConfig(values.config ?? env["SPILLWAY_CONFIG"], env);
   if (workers > 1 && !isWorker()) {
-    await runPrimary({ workers, host: config.http.host, port: config.http.port, graceMs: config.shutdown.graceMs, tls: config.http.tls !== undefined });
+    await runPrimary({
+      workers,
+      host: config.http.host,
+      port: config.http.port,
+      graceMs: config.shutdown.graceMs,
+      tls: config.http.tls !== undefined,
+      // Without Redis, the primary holds the stream log every worker shares.
+      streams: config.redis ? undefined : { maxBytes: config.streams.maxBytes, maxCount: config.streams.maxCount },
+    });
     return;
   }
   const lifecycle = isWorker() ? startWorker(config.shutdown.graceMs) : undefined;
-  const gateway = await startGateway(config);
+  const gateway = await startGateway(config, lifecycle && !config.redis ? { streamLog: new IpcStreamLog() } : {});
   if (lifecycle) {
     lifecycle.serve(gateway);
     return;

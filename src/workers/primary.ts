@@ -19,7 +19,9 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { createServer } from "node:net";
+import { MemoryStreamLog } from "../engine/durable/memory-stream-log.js";
 import { logger } from "../observability/logger.js";
+import { serveStreamLog } from "./stream-log-ipc.js";
 import { isReady, WORKER_HTTP_PORT_ENV, type ReadyMessage, type ShutdownMessage } from "./messages.js";
 
 /** Settings of the primary. */
@@ -32,6 +34,8 @@ export interface PrimaryOptions {
   readonly graceMs: number;
   /** Whether the HTTP port serves TLS (for the start-up message). */
   readonly tls?: boolean | undefined;
+  /** Bounds of the embedded stream log the primary serves to its workers; none when Redis holds it. */
+  readonly streams?: { readonly maxBytes: number; readonly maxCount: number } | undefined;
 }
 
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -70,6 +74,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   let stopping = false;
   let failed = false;
   const restarts: number[] = [];
+  if (opts.streams) serveStreamLog(new MemoryStreamLog(opts.streams));
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
 
   const stop = (signal: string, code = 0): void => {

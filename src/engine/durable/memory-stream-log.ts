@@ -125,6 +125,13 @@ export class MemoryStreamLog implements StreamLog {
     return Promise.resolve(true);
   }
 
+  /** The seq of the last entry of `id` (-1 when none), and whether it ended; undefined when unknown. */
+  tail(id: string): { lastSeq: number; ended: boolean } | undefined {
+    const slot = this.live(id);
+    if (!slot) return undefined;
+    return { lastSeq: slot.entries.at(-1)?.seq ?? -1, ended: TERMINAL_STATUSES.has(slot.record.status) };
+  }
+
   requestCancel(id: string): Promise<void> {
     this.cancelHandler?.(id);
     return Promise.resolve();

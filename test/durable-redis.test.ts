@@ -44,12 +44,12 @@ async function startProcess(redisUrl: string, tokenDelayMs: number): Promise<Pro
   const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
       const line = out.split("\n").find((l) => l.includes("spillway listening"));
       if (line) resolve((JSON.parse(line) as { http: number }).http);
     });
-    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     child.on("exit", () => reject(new Error(`gateway exited early: ${out}`)));
   });
   return { child, exit, client: new OpenAI({ apiKey: KEY, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }) };
@@ -120,6 +120,28 @@ describe("durable streams on Redis, two gateway processes", { skip: redisSkip },
     assert.equal(err.code, "instance_lost");
     const stored = await b.client.responses.retrieve(id);
     assert.equal(stored.status, "failed");
+  });
+});
+
+describe("shutdown with background responses running", { skip: redisSkip }, () => {
+  it("a background response that outlives the grace ends failed with a reason another instance serves", async () => {
+    const redis = await startRedis();
+    const cfg = { redis: { url: redis.url }, providers: { local: { type: "local", tokenDelayMs: 30 } } };
+    const one = await startTestGateway(cfg);
+    const two = await startTestGateway(cfg);
+    try {
+      const c1 = new OpenAI({ apiKey: "x", baseURL: one.baseUrl, maxRetries: 0 });
+      const c2 = new OpenAI({ apiKey: "x", baseURL: two.baseUrl, maxRetries: 0 });
+      const created = await c1.responses.create({ model: "local/echo", input: WORDS, background: true });
+      await one.gateway.close(0);
+      const events = await collect(await c2.responses.retrieve(created.id, { stream: true }));
+      assert.equal(events.at(-1)!.type, "response.failed");
+      assert.equal(events.find((e) => e.type === "error")!.code, "server_shutting_down");
+      assert.equal((await c2.responses.retrieve(created.id)).status, "failed");
+    } finally {
+      await two.close();
+      await redis.stop();
+    }
   });
 });
 

@@ -142,7 +142,7 @@ export class IpcStreamLog implements StreamLog {
         const p = this.pending.get(m.rid);
         if (!p) return;
         this.pending.delete(m.rid);
-        if (m.error) p.reject(new SpillwayError(m.error.code as Code, m.error.message, { reason: m.error.reason, httpStatus: m.error.httpStatus }));
+        if (m.error) p.reject(new SpillwayError(m.error.code, m.error.message, { reason: m.error.reason, httpStatus: m.error.httpStatus }));
         else p.resolve(m.value);
       } else if (is<EntryMessage>(m, "spillway:log-entry")) {
         this.readers.get(m.rid)?.(fromWire(m.entry));
@@ -182,7 +182,7 @@ export class IpcStreamLog implements StreamLog {
     const queue: LogEntry[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
-    let failure: unknown;
+    let failure: Error | undefined;
     this.readers.set(rid, (e) => {
       queue.push(e);
       wake?.();
@@ -196,7 +196,7 @@ export class IpcStreamLog implements StreamLog {
       },
       (e: unknown) => {
         finished = true;
-        failure = e;
+        failure = e instanceof Error ? e : new Error(String(e));
         wake?.();
       },
     );

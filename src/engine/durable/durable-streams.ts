@@ -78,6 +78,8 @@ export class Recording {
   private flushing: Promise<void> | undefined;
   private cancelRequested = false;
   private bytes = 0;
+  private next = 0;
+  private ended = false;
   private status: StreamStatus = "in_progress";
   private stream: EngineStream | undefined;
   /** Resolves when the record has its final status in the log. */
@@ -121,44 +123,66 @@ export class Recording {
     this.resolveDone();
   }
 
-  /** Logs every chunk of `stream` as it passes, then the final status. */
+  /**
+   * Logs one chunk of `stream` (call for each, in order) and returns the
+   * chunk to pass on: the same, or a replacement (a cancel's error becomes a
+   * `cancelled` finish; past the byte cap the stream is stopped and an error
+   * chunk takes its place). Synchronous, so a door can record on its hot path
+   * without another async layer; then {@link Recording.end}.
+   */
+  record(stream: EngineStream, original: Chunk): Chunk {
+    this.stream ??= stream;
+    let chunk = original;
+    if (this.cancelRequested && chunk.payload?.$case === "error" && chunk.payload.value.grpcCode === (Code.Canceled as number)) {
+      chunk = cancelledChunk(chunk.streamId, chunk.seq);
+    }
+    let bytes = Chunk.encode(chunk).finish();
+    this.bytes += bytes.length;
+    if (this.bytes > this.maxBytes && !isTerminal(chunk)) {
+      const err = new SpillwayError(Code.ResourceExhausted, `The stream exceeded the stream log's limit of ${this.maxBytes} bytes and was stopped.`, {
+        reason: "stream_log_too_large",
+      });
+      stream.cancel(err);
+      chunk = errorChunk(chunk.streamId, chunk.seq, err);
+      bytes = Chunk.encode(chunk).finish();
+    }
+    this.next = chunk.seq + 1;
+    this.write(chunk, bytes);
+    if (isTerminal(chunk)) this.ended = true;
+    return chunk;
+  }
+
+  /**
+   * Ends the recording once the consumer is done with the stream: if no
+   * terminal chunk was logged (the client left, or the stream was cancelled
+   * without one) the stream is cancelled and a terminal chunk is logged;
+   * then the final status. Resolves when the log has it.
+   */
+  async end(stream: EngineStream): Promise<void> {
+    if (!this.ended) {
+      this.ended = true;
+      stream.cancel();
+      const last =
+        this.cancelRequested || !this.background
+          ? cancelledChunk(stream.id, this.next)
+          : errorChunk(stream.id, this.next, new SpillwayError(Code.Aborted, "The stream stopped before it finished.", { reason: "stream_aborted" }));
+      this.write(last, Chunk.encode(last).finish());
+    }
+    await this.finish();
+  }
+
+  /** Logs every chunk of `stream` as it passes ({@link Recording.record}), then {@link Recording.end}. */
   async *attach(stream: EngineStream): AsyncGenerator<Chunk> {
     this.stream = stream;
     if (this.cancelRequested) stream.cancel();
-    let ended = false;
-    let next = 0;
     try {
       for await (const original of stream) {
-        let chunk = original;
-        if (this.cancelRequested && chunk.payload?.$case === "error" && chunk.payload.value.grpcCode === Code.Canceled) {
-          chunk = cancelledChunk(chunk.streamId, chunk.seq);
-        }
-        let bytes = Chunk.encode(chunk).finish();
-        this.bytes += bytes.length;
-        if (this.bytes > this.maxBytes && !isTerminal(chunk)) {
-          const err = new SpillwayError(Code.ResourceExhausted, `The stream exceeded the stream log's limit of ${this.maxBytes} bytes and was stopped.`, {
-            reason: "stream_log_too_large",
-          });
-          stream.cancel(err);
-          chunk = errorChunk(chunk.streamId, chunk.seq, err);
-          bytes = Chunk.encode(chunk).finish();
-        }
-        next = chunk.seq + 1;
-        this.write(chunk, bytes);
-        if (isTerminal(chunk)) ended = true;
+        const chunk = this.record(stream, original);
         yield chunk;
-        if (ended) break;
+        if (this.ended) break;
       }
     } finally {
-      if (!ended) {
-        // The consumer stopped early (its client left) or the stream was cancelled without a terminal chunk.
-        stream.cancel();
-        const last = this.cancelRequested || !this.background
-          ? cancelledChunk(stream.id, next)
-          : errorChunk(stream.id, next, new SpillwayError(Code.Aborted, "The stream stopped before it finished.", { reason: "stream_aborted" }));
-        this.write(last, Chunk.encode(last).finish());
-      }
-      await this.finish();
+      await this.end(stream);
     }
   }
 
@@ -174,7 +198,12 @@ export class Recording {
   private write(chunk: Chunk, bytes: Uint8Array): void {
     this.at = Date.now();
     this.status = statusOf(chunk) ?? this.status;
-    this.pending.push({ seq: chunk.seq, at: this.at, chunk: bytes, last: isTerminal(chunk) });
+    const entry: LogEntry = { seq: chunk.seq, at: this.at, chunk: bytes, last: isTerminal(chunk) };
+    if (this.log.appendNow) {
+      this.log.appendNow(this.id, [entry]);
+      return;
+    }
+    this.pending.push(entry);
     this.flushing ??= this.flush();
   }
 

@@ -70,15 +70,19 @@ export class MemoryStreamLog implements StreamLog {
   }
 
   append(id: string, entries: readonly LogEntry[]): Promise<void> {
+    this.appendNow(id, entries);
+    return Promise.resolve();
+  }
+
+  appendNow(id: string, entries: readonly LogEntry[]): void {
     const slot = this.slots.get(id);
-    if (!slot) return Promise.resolve();
+    if (!slot) return;
     for (const e of entries) {
       slot.entries.push(e);
       slot.bytes += e.chunk.length;
       this.bytes += e.chunk.length;
     }
     this.wake(slot);
-    return Promise.resolve();
   }
 
   setStatus(id: string, status: StreamStatus): Promise<void> {

@@ -49,11 +49,29 @@ export class RedisStreamLog implements StreamLog {
     this.blockMs = opts.blockMs ?? 500;
   }
 
+  /** Waits (up to a few command timeouts) for the connection to be up: at start, or while it reconnects. */
+  private async connected(): Promise<void> {
+    if (this.redis.status === "ready") return;
+    const redis = this.redis;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off("ready", onReady);
+        reject(new Error("Redis is not connected"));
+      }, this.opts.commandTimeoutMs * 4);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once("ready", onReady);
+    });
+  }
+
   private key(id: string): string {
     return `${this.opts.keyPrefix}:stream:{${id}}`;
   }
 
   async create(record: StreamRecord, ttlMs: number): Promise<void> {
+    await this.connected();
     const k = this.key(record.id);
     this.ttl.set(record.id, ttlMs);
     await this.redis
@@ -87,6 +105,7 @@ export class RedisStreamLog implements StreamLog {
   }
 
   async get(id: string): Promise<StreamRecord | undefined> {
+    await this.connected();
     const h = await this.redis.hgetall(this.key(id));
     if (!h["owner"]) return undefined;
     return { id, owner: h["owner"], createdAt: Number(h["createdAt"]), background: h["background"] === "1", request: h["request"] ?? "{}", status: (h["status"] ?? "in_progress") as StreamStatus };

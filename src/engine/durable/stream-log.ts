@@ -46,6 +46,8 @@ export interface StreamLog {
   create(record: StreamRecord, ttlMs: number): Promise<void>;
   /** Appends entries (in seq order) and wakes followers. */
   append(id: string, entries: readonly LogEntry[]): Promise<void>;
+  /** For an in-process log: {@link StreamLog.append} done synchronously (no promise per chunk on the hot path). */
+  appendNow?(id: string, entries: readonly LogEntry[]): void;
   /** Sets the status; a terminal one ends every follower once it has read the whole log. */
   setStatus(id: string, status: StreamStatus): Promise<void>;
   /** The record, or undefined when unknown, deleted or expired. */

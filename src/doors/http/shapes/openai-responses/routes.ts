@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { EngineStream } from "../../../../engine/active-stream.js";
-import { ownerOf, type LoggedChunk } from "../../../../engine/durable/durable-streams.js";
+import { isTerminal, ownerOf } from "../../../../engine/durable/durable-streams.js";
 import type { HttpExchange } from "../../exchange.js";
 import type { HttpDoorContext, HttpRoute, RouteCall } from "../../route.js";
-import { pipeStream, SSE_HEADERS } from "../../sse.js";
+import { pipeStream, sseEvent, SSE_HEADERS } from "../../sse.js";
 import { openAiShape } from "../openai/shape.js";
 import { ResponsesBuilder } from "./builder.js";
 import { parseResponses, type ParsedResponses } from "./request.js";
-import { storedEvents, storedHead, storedRequest, storedResponse, type StoredRequest } from "./stored.js";
+import { storedHead, storedRequest, storedResponse, type StoredRequest } from "./stored.js";
 import { followResponse, ownRecord, storedResponsesRoutes } from "./stored-routes.js";
 import { responseHead, ResponsesSseEncoder } from "./stream.js";
 
@@ -65,34 +65,37 @@ async function stored(ex: HttpExchange, call: RouteCall, ctx: HttpDoorContext, p
     ex.json(200, storedResponse(record, []));
     return;
   }
-  const tee = rec.attach(stream);
-  const live: AsyncIterable<LoggedChunk> = {
-    async *[Symbol.asyncIterator]() {
-      for await (const chunk of tee) yield { chunk, at: rec.at };
-    },
-  };
-  if (parsed.stream) {
-    ex.start(200, "text/event-stream", SSE_HEADERS);
-    const onAbort = (): void => stream.cancel(ex.signal.reason);
-    ex.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const text of storedEvents(record, live, -1)) {
+  // The hot path: one loop, no extra async layers — record each chunk, render it, write it.
+  let at = record.createdAt;
+  let out = "";
+  const builder = new ResponsesBuilder(storedHead(record, request), parsed.stream ? (type, json) => (out += sseEvent(type, json)) : undefined, () => at);
+  const onAbort = (): void => stream.cancel(ex.signal.reason);
+  ex.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (parsed.stream) ex.start(200, "text/event-stream", SSE_HEADERS);
+    let started = false;
+    for await (const original of stream) {
+      const chunk = rec.record(stream, original);
+      at = rec.at;
+      if (!started) {
+        started = true;
+        builder.start();
+      }
+      builder.push(chunk);
+      if (parsed.stream && out) {
         if (ex.aborted) break;
-        const wait = ex.write(text);
+        const wait = ex.write(out);
+        out = "";
         if (wait) await wait;
       }
-    } finally {
-      ex.signal.removeEventListener("abort", onAbort);
-      ex.end();
+      if (isTerminal(chunk)) break;
     }
-    return;
+  } finally {
+    ex.signal.removeEventListener("abort", onAbort);
+    await rec.end(stream);
+    if (parsed.stream) ex.end();
   }
-  let at = record.createdAt;
-  const builder = new ResponsesBuilder(storedHead(record, request), undefined, () => at);
-  for await (const c of live) {
-    at = c.at;
-    builder.push(c.chunk);
-  }
+  if (parsed.stream) return;
   if (builder.failure) throw builder.failure;
   ex.json(200, builder.response);
 }

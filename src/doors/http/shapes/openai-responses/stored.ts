@@ -67,11 +67,11 @@ export async function* storedEvents(record: StreamRecord, chunks: AsyncIterable<
   const stored = storedRequest(record);
   let at = record.createdAt;
   let out = "";
-  let builder: ResponsesBuilder | undefined;
+  const ref: { builder?: ResponsesBuilder } = {};
   const sink = (type: string, json: string): void => {
-    if (builder!.nextSequenceNumber - 1 > startingAfter) out += sseEvent(type, json);
+    if (ref.builder!.nextSequenceNumber - 1 > startingAfter) out += sseEvent(type, json);
   };
-  builder = new ResponsesBuilder(storedHead(record, stored), sink, () => at);
+  const builder = (ref.builder = new ResponsesBuilder(storedHead(record, stored), sink, () => at));
   let started = false;
   for await (const c of chunks) {
     at = c.at;

@@ -20,7 +20,9 @@ function notFound(id: string): SpillwayError {
 /** The caller's stored response `id`, or 404 (unknown, expired, deleted, or someone else's: indistinguishable). */
 export async function ownRecord(ex: HttpExchange, ctx: HttpDoorContext, id: string, param?: string): Promise<StreamRecord> {
   const streamId = streamIdOf(id);
-  const record = streamId ? await ctx.engine.streams.get(streamId, ownerOf(ex.principal)) : undefined;
+  const found = streamId ? await ctx.engine.streams.get(streamId, ownerOf(ex.principal)) : undefined;
+  // A resumable chat stream shares the log but is no Response.
+  const record = found && (JSON.parse(found.request) as { echo?: unknown }).echo ? found : undefined;
   if (!record) {
     const err = notFound(id);
     if (param) return Promise.reject(new SpillwayError(Code.NotFound, err.message, { httpStatus: 404, reason: "previous_response_not_found", param }));

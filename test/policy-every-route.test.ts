@@ -112,6 +112,7 @@ describe("one policy over every route and door", () => {
         return streamCode(s);
       },
     },
+    attach: { engine: false, call: (c, md) => streamCode(c.attach({ streamId: "0".repeat(32) }, md)) },
     listModels: {
       engine: false,
       call: (c, md) => code(new Promise((resolve, reject) => c.listModels({}, md, (e, r) => (e ? reject(e) : resolve(r))))),

@@ -108,7 +108,9 @@ export class MemoryStreamLog implements StreamLog {
     for (;;) {
       while (i < slot.entries.length) {
         if (signal.aborted || slot.deleted) return;
-        yield slot.entries[i++]!;
+        const e = slot.entries[i++]!;
+        // Entries logged after the read began are skipped here too.
+        if (e.seq > afterSeq) yield e;
       }
       if (!follow || slot.deleted || signal.aborted || TERMINAL_STATUSES.has(slot.record.status)) return;
       await new Promise<void>((resolve) => {

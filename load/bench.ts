@@ -13,6 +13,8 @@
  *   --workers N          gateway workers for the latency/throughput runs (default 1)
  *   --pin                gateway on CPU 0, mock and load generator on the other CPUs (taskset)
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
+ *   --adaptive           keep the gateway's adaptive concurrency on (its default; off in the benchmark otherwise,
+ *                        so a refusal does not count as a failed stream while capacity is measured)
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -29,6 +31,7 @@ import { portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillwa
 import { markdown, type BenchResults } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
 import { voiceTurns } from "./voice.js";
+import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
 import { createServer } from "node:net";
 
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(ROOT, "load/results") },
     pin: { type: "boolean", default: false },
     shed: { type: "string" },
+    adaptive: { type: "boolean" },
   },
 });
 
@@ -66,8 +70,8 @@ const BULK_SHAPE: MockShape = { chunks: 200, bytes: 16, delayMs: 0, firstMs: 0 }
 const SLOW_SHAPE: MockShape = { chunks: 1000, bytes: 16, delayMs: 5000, firstMs: 0 };
 
 const plan = quick
-  ? { rates: [500], rateSeconds: 2, maxRates: [100, 250, 500], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2, voice: [[1, 1]] as Array<[number, number]> }
-  : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5, voice: [[1, 3], [4, 3], [8, 3]] as Array<[number, number]> };
+  ? { rates: [500], rateSeconds: 2, maxRates: [100, 250, 500], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2, voice: [[1, 1]] as Array<[number, number]>, voiceProviders: [] as Array<[number, number]> }
+  : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5, voice: [[1, 3], [4, 3], [8, 3]] as Array<[number, number]>, voiceProviders: [[1, 5], [20, 3]] as Array<[number, number]> };
 
 if (values.rates) plan.rates = values.rates.split(",").map(Number);
 
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
     throughput: [],
     memory: [],
     voice: [],
+    voiceProviders: [],
     compare: { rates: [], throughput: [], notes: [] },
     notes,
   };
@@ -135,7 +140,7 @@ async function main(): Promise<void> {
     procs.push(mock);
     const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel, pid: mock.child.pid };
     for (const t of [direct.url]) assertLoopback(new URL(t).hostname);
-    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed) });
+    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true });
     procs.push(gw);
     const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];
@@ -170,6 +175,12 @@ async function main(): Promise<void> {
         const row = await voiceTurns(url, gw.child.pid!, callers, turns);
         results.voice.push(row);
         log(`voice ×${callers}: ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms, ${row.cpuMsPerTurn} ms CPU/turn`);
+      }
+      // The same turns through streaming speech providers (fakes at realistic latencies): what the gateway adds.
+      // Not in --quick: it starts two more processes, and CI's smoke run has a time budget.
+      for (const row of plan.voiceProviders.length > 0 ? await voiceProviderTurns(mock.port, plan.voiceProviders) : []) {
+        results.voiceProviders.push(row);
+        log(`voice (deepgram → text → elevenlabs) ×${row.callers}: ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms (providers ${FLOOR_MS} ms, gateway +${row.addedP50} ms), ${row.cpuMsPerTurn} ms CPU/turn`);
       }
     }
     if (only.has("compare") && compare.includes("portkey")) {
@@ -235,6 +246,7 @@ async function main(): Promise<void> {
     ...results.throughput.filter((r) => r.result.errors > 0).map((r) => `${r.target}/${r.door} throughput: ${r.result.errors} streams failed`),
     ...results.memory.filter((r) => r.held < r.streams).map((r) => `${r.target}/${r.door} memory: held ${r.held} of ${r.streams}`),
     ...results.voice.filter((r) => r.errors > 0).map((r) => `voice ×${r.callers}: ${r.errors} turns failed (${r.errorSamples.join("; ")})`),
+    ...results.voiceProviders.filter((r) => r.errors > 0).map((r) => `voice (providers) ×${r.callers}: ${r.errors} turns failed (${r.errorSamples.join("; ")})`),
   ];
   if (quick && failed.length > 0) throw new Error(`streams failed in the smoke run:\n${failed.join("\n")}`);
 }

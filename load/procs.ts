@@ -118,24 +118,37 @@ export interface SpillwayOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** `limits.maxEventLoopUtilization`: shed new streams while the loop is this busy. */
   readonly shed?: number | undefined;
+  /**
+   * Keep the gateway's adaptive concurrency on (its default). Off unless asked:
+   * the benchmark measures what the process can serve, and a refusal would
+   * count as a failed stream. Ignored for trees that predate the setting.
+   */
+  readonly adaptive?: boolean | undefined;
+  /** More providers and realtime profiles (e.g. the fake speech providers of the voice benchmark), merged into the config. */
+  readonly extra?: { providers?: Record<string, unknown>; profiles?: Record<string, unknown> } | undefined;
 }
 
 /** Starts Spillway (src/main.ts) on free ports against the mock; resolves with its ports. */
 export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPort: number; grpcPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
   const config = join(dir, "bench.json");
-  const profiles = Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }]));
+  const profiles = {
+    ...Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }])),
+    ...o.extra?.profiles,
+  };
   const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles } } : {};
   const root = o.root ?? ROOT;
+  const knowsAdaptive = existsSync(join(root, "src/config/schema.ts")) && readFileSync(join(root, "src/config/schema.ts"), "utf8").includes("adaptiveConcurrency");
+  const adaptive = knowsAdaptive ? { adaptiveConcurrency: { enabled: o.adaptive === true } } : {};
   writeFileSync(
     config,
     JSON.stringify({
       http: { host: "127.0.0.1", port: 0 },
       grpc: { host: "127.0.0.1", port: 0 },
-      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
+      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000, ...adaptive, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
       routing: { maxAttempts: 1 },
       shutdown: { graceMs: 0 },
-      providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] } },
+      providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] }, ...o.extra?.providers },
       ...realtime,
     }),
   );

@@ -1,6 +1,7 @@
 /** The benchmark's markdown tables, from the JSON it writes. */
 import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.js";
 import type { VoiceRow } from "./voice.js";
+import type { VoiceProviderRow } from "./voice-providers.js";
 import { ratio } from "./stats.js";
 
 /** Everything one run measured (the JSON file's shape). */
@@ -15,6 +16,8 @@ export interface BenchResults {
   readonly memory: MemoryRow[];
   /** Voice turns through the realtime door. */
   readonly voice: VoiceRow[];
+  /** Voice turns through fake streaming speech providers (Deepgram → text → ElevenLabs); absent in older runs. */
+  readonly voiceProviders: VoiceProviderRow[];
   /** Non-streamed requests through each gateway (the Portkey side by side). */
   readonly compare: {
     readonly rates: RateRow[];
@@ -103,6 +106,20 @@ export function markdown(b: BenchResults): string {
       table(
         ["callers at once", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "→ first audio max ms", "gateway CPU ms / turn"],
         b.voice.map((v) => [String(v.callers), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.firstAudio.max, 1), f(v.cpuMsPerTurn, 1)]),
+      ),
+      "",
+    );
+  }
+  if ((b.voiceProviders ?? []).length > 0) {
+    const floor = b.voiceProviders[0]!.floorMs;
+    out.push(
+      "## Voice turns through streaming speech providers",
+      "",
+      `As above, through a profile of fake Deepgram → fake text model → fake ElevenLabs (load/speech-fakes.ts, another process): recognizer final 150 ms after the end of input, text model 300 ms to a first token that ends a sentence, synthesis 150 ms to its first byte — ${floor} ms from \`speech_stopped\` for the providers alone. "Added" is the first audio p50 minus that.`,
+      "",
+      table(
+        ["callers at once", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "added p50 ms", "gateway CPU ms / turn"],
+        b.voiceProviders.map((v) => [String(v.callers), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.addedP50, 1), f(v.cpuMsPerTurn, 1)]),
       ),
       "",
     );

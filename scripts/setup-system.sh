@@ -5,12 +5,13 @@
 #   espeak-ng                         local speech synthesis (local/tts-*)
 #   pocketsphinx, pocketsphinx-en-us  local transcription (local/stt-*)
 #   ffmpeg                            opus/aac/flac output, m4a and other input formats
+#   sox                               test audio (speech mixed with noise for the VAD tests)
 #   redis-server                      shared state across instances (tests start their own)
 #   curl                              used by the tests as a real client
 #   chromium                          the playground's browser test (Playwright drives it)
 #   openssl                           self-signed certificates for the TLS tests
 set -euo pipefail
-PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg redis-server curl chromium openssl)
+PACKAGES=(espeak-ng pocketsphinx pocketsphinx-en-us ffmpeg sox redis-server curl chromium openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

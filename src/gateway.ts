@@ -1,3 +1,5 @@
+import cluster from "node:cluster";
+import { Gauge } from "prom-client";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -7,6 +9,7 @@ import { createHttpDoor, type HttpDoor } from "./doors/http/http-door.js";
 import { attachRealtimeDoor, type RealtimeDoor } from "./doors/ws/realtime-door.js";
 import { Admission } from "./engine/admission.js";
 import { LoadMonitor } from "./engine/load-monitor.js";
+import { AdaptiveLimit } from "./engine/adaptive-limit.js";
 import { RedisLimitStore } from "./engine/limits/redis-limit-store.js";
 import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
@@ -17,6 +20,12 @@ import { MemoryStreamLog } from "./engine/durable/memory-stream-log.js";
 import { RedisStreamLog } from "./engine/durable/redis-stream-log.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
+import { knownModelIds } from "./config/known-models.js";
+import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
+import { workerScrape } from "./observability/cluster-metrics.js";
+import { ConsoleFeed } from "./observability/console-feed.js";
+import { answerCollect } from "./workers/collect.js";
+import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
 import type { StreamLog } from "./engine/durable/stream-log.js";
@@ -35,6 +44,17 @@ export interface Gateway {
   readonly grpcPort: number | undefined;
   /** Metrics and logs. */
   readonly obs: Observability;
+  /** The port `/metrics` is served on when `metrics.port` puts it on its own (else undefined). */
+  readonly metricsPort: number | undefined;
+  /**
+   * Reloads the config (see `GatewayOptions.loadConfig`): keys, limits,
+   * providers, aliases, fallbacks, timeouts and realtime profiles change for
+   * new requests; streams in progress finish on the config they started with.
+   * An invalid config is refused (the old one stays, logged and counted in
+   * `spillway_config_reloads_total{outcome="invalid"}`). Settings only a
+   * restart can change are listed in the outcome and logged.
+   */
+  reload(): ReloadOutcome;
   /**
    * Shuts down: reports not-ready and answers new requests with 503, lets
    * in-flight streams finish for up to `graceMs` (default 0), ends the rest
@@ -52,6 +72,19 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** The stream log to use without Redis (e.g. the primary's, over IPC); an embedded one when absent. */
   readonly streamLog?: StreamLog;
+  /** Labels on the process metrics (`{ worker: "2" }` in a `--workers N` worker). */
+  readonly processLabels?: Readonly<Record<string, string>>;
+  /**
+   * Reads the config again for a reload (`SIGHUP`, `POST /admin/reload`):
+   * `main.ts` re-reads the file and the environment. Without it a reload is
+   * refused.
+   */
+  readonly loadConfig?: () => Config;
+  /**
+   * How `POST /admin/reload` reloads: under `--workers N` the worker asks the
+   * primary, which tells every worker. Default: this gateway's own `reload()`.
+   */
+  readonly requestReload?: () => Promise<ReloadOutcome>;
 }
 
 /**
@@ -59,16 +92,52 @@ export interface GatewayOptions {
  * opens the doors. Ports of 0 bind free ports (see `httpPort`).
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const metrics = createMetrics();
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger() };
+  const metrics = createMetrics({ knownModels: knownModelIds(config), maxModelLabels: config.metrics.maxModelLabels, processLabels: options.processLabels });
+  const consoleFeed = new ConsoleFeed(200, {
+    providers: async () => {
+      const models = await engine.listModels();
+      return engine.router.providers.map((p) => {
+        const own = models.filter((m) => m.id.startsWith(`${p.name}/`));
+        const unavailable = own.filter((m) => !m.available).map((m) => ({ model: m.id, reason: m.unavailableReason }));
+        const state = engine.isCircuitOpen(p.name) ? "circuit_open" : own.length > 0 && unavailable.length === own.length ? "unavailable" : "ok";
+        return { name: p.name, state, unavailable };
+      });
+    },
+    keys: () =>
+      admission.keySettings.map((k) => ({
+        name: k.name,
+        rpm: k.rpm ?? null,
+        tpm: k.tpm ?? null,
+        maxConcurrentStreams: k.maxConcurrentStreams ?? null,
+        openStreams: admission.openStreamsOf(k.name),
+      })),
+  });
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed };
+  if (cluster.isWorker) answerCollect("console", () => consoleFeed.snapshot());
+  // Under --workers N a scrape answers for every worker (the primary sums them).
+  if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
+  let current = config;
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
+  const ac = config.limits.adaptiveConcurrency;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, queueMs: ac.queueMs }) : undefined;
+  if (concurrency) {
+    new Gauge({
+      name: "spillway_concurrency_limit",
+      help: "The adaptive concurrency limit of this process (-1 while unlimited: the event loop keeps up).",
+      registers: [metrics.registry],
+      collect() {
+        this.set(concurrency.limit === Infinity ? -1 : concurrency.limit);
+      },
+    });
+  }
   const admission = new Admission(config.auth.keys, {
     maxConcurrentStreams: config.limits.maxConcurrentStreams,
     overloaded: load ? () => load.busy() : undefined,
+    concurrency,
     store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
     failOpen: config.redis?.failOpen,
     leaseTtlMs: config.limits.maxStreamMs + 60_000,
@@ -99,30 +168,53 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       metrics.upstreamErrors.inc({ provider: route.provider.name, code: Code[err.code] });
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
-    onFallback: (from, to) => metrics.fallbacks.inc({ from: from.id, to: to.id }),
+    onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
       }
     },
   });
-  const http = createHttpDoor({ engine, config, obs });
-  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, obs });
-  // The realtime door shares the HTTP port; as a door it drains and closes with the others.
-  const ws: Door = {
-    name: "ws",
-    get active() {
-      return realtime.openSessions;
-    },
-    drain: () => undefined,
-    close: () => {
-      realtime.closeAll();
-      return Promise.resolve();
-    },
+  const reload = (): ReloadOutcome => {
+    let next: Config;
+    try {
+      if (!options.loadConfig) throw new Error("this gateway was started without a config file to reload");
+      next = options.loadConfig();
+    } catch (e) {
+      const error = (e as Error).message;
+      metrics.configReloads.inc({ outcome: "invalid" });
+      obs.logger.error({ error }, "config reload refused: the old config stays in force");
+      return { ok: false, error };
+    }
+    const restartNeeded = restartOnlyChanges(current, next);
+    engine.reconfigure({
+      router: createRouter(createProviders(next), next.aliases),
+      timeoutMs: next.limits.timeoutMs,
+      idleTimeoutMs: next.limits.idleTimeoutMs,
+      maxStreamMs: next.limits.maxStreamMs,
+      routing: next.routing,
+    });
+    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
+    realtime.reconfigure(next.realtime, next.providers);
+    // Restart-only settings keep their running values.
+    current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };
+    metrics.configReloads.inc({ outcome: "ok" });
+    obs.logger.info({ providers: engine.router.providers.map((p) => p.name), keys: next.auth.keys.length, restartNeeded }, "config reloaded");
+    return { ok: true, restartNeeded };
   };
+  const http = createHttpDoor({
+    engine,
+    get config() {
+      return current;
+    },
+    obs,
+    reload: options.requestReload ?? (() => Promise.resolve(reload())),
+  });
+  // The realtime door shares the HTTP port; it is a Door of its own (drain: 503 on the upgrade).
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs });
   const httpPort = await http.listen(config.http.host, config.http.port);
   metrics.trackActive("http", () => http.active);
-  metrics.trackActive("ws", () => ws.active);
+  metrics.trackActive("ws", () => realtime.active);
   let grpc: GrpcDoor | undefined;
   let grpcPort: number | undefined;
   if (config.grpc.enabled) {
@@ -138,8 +230,17 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       throw e;
     }
   }
-  const doors: Door[] = [http, ws, ...(grpc ? [grpc] : [])];
+  const doors: Door[] = [http, realtime, ...(grpc ? [grpc] : [])];
+  consoleFeed.start(() => doors.reduce((n, d) => n + d.active, 0));
+  // `metrics.port`: /metrics on a port of its own (the primary serves it under --workers N).
+  let metricsServer: MetricsServer | undefined;
+  const m = config.metrics;
+  if (m.port !== undefined && !cluster.isWorker) {
+    metricsServer = await startMetricsServer({ host: m.host ?? config.http.host, port: m.port, key: m.key, contentType: metrics.registry.contentType, scrape: metrics.scrape });
+  }
   return {
+    metricsPort: metricsServer?.port,
+    reload,
     engine,
     http,
     httpPort,
@@ -160,6 +261,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
       await streams.close();
+      concurrency?.stop();
+      consoleFeed.stop();
+      await metricsServer?.close();
       await admission.close();
     },
   };

@@ -63,8 +63,10 @@ describe("anthropic provider", () => {
     for await (const c of stream) chunks.push(c);
     for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
     assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? "").join(""), "Hello there");
+    // With include_usage: the finish chunk, then the usage chunk with `choices: []` (OpenAI's form).
+    assert.equal(chunks.at(-2)!.choices[0]!.finish_reason, "stop");
     const last = chunks.at(-1)!;
-    assert.equal(last.choices[0]!.finish_reason, "stop");
+    assert.deepEqual(last.choices, []);
     assert.deepEqual([last.usage!.prompt_tokens, last.usage!.completion_tokens, last.usage!.total_tokens], [12, 3, 15]);
 
     const req = fake.requests[0]!;

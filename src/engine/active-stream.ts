@@ -2,7 +2,7 @@ import { Finish_Reason, type Chunk, type Usage } from "../gen/spillway/v1/chunk.
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LinkedAbortController } from "./signals.js";
-import { emptyUsage, mergeUsage, type ChunkPayload } from "./payload.js";
+import { emptyUsage, maxUsage, type ChunkPayload } from "./payload.js";
 import type { Route } from "./router.js";
 
 /** Timeouts of one stream, in milliseconds. */
@@ -179,7 +179,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       const p = r.value;
       switch (p.$case) {
         case "usage":
-          mergeUsage(this.usage, p.value);
+          maxUsage(this.usage, p.value);
           continue;
         case "finish":
           this.finishReason = p.value.reason;

@@ -3,6 +3,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
+import type { AdaptiveLimit, Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -18,8 +19,10 @@ export interface GatewayKey {
 /** Who is calling: a gateway key's name, or `anonymous` when the gateway is open. */
 export interface Principal {
   readonly name: string;
-  /** Index into the configured keys; -1 for anonymous. */
+  /** Index into the keys configured when it was authenticated; -1 for anonymous. */
   readonly index: number;
+  /** The key's settings as they were when it was authenticated (a reload does not change a call in progress). */
+  readonly key?: GatewayKey | undefined;
 }
 
 /** A granted stream slot; release it once, with the tokens the stream used. */
@@ -46,6 +49,18 @@ export interface AdmissionOptions {
   readonly onStoreError?: ((e: unknown) => void) | undefined;
   /** True while this process is saturated: new streams get 503 (see `LoadMonitor`). */
   readonly overloaded?: (() => boolean) | undefined;
+  /** Adaptive concurrency: a slot per stream, refused past the process's capacity (see `AdaptiveLimit`). */
+  readonly concurrency?: AdaptiveLimit | undefined;
+}
+
+/**
+ * Whether `authorization` (`Bearer <key>` or the bare key) carries `expected`,
+ * compared in constant time: for single keys outside the gateway keys
+ * (metrics, admin).
+ */
+export function keyMatches(expected: string, authorization: string | undefined): boolean {
+  const presented = (authorization ?? "").replace(/^bearer\s+/i, "").trim();
+  return timingSafeEqual(sha256(presented), sha256(expected));
 }
 
 const ANONYMOUS: Principal = { name: "anonymous", index: -1 };
@@ -59,9 +74,11 @@ const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
  * shared by every worker and instance), and this process's stream cap.
  */
 export class Admission {
-  private readonly keys: KeyState[];
+  private keys: KeyState[];
   private readonly store: LimitStore;
   private streams = 0;
+  private maxStreams: number;
+  private readonly openByKey = new Map<string, number>();
 
   constructor(
     keys: readonly GatewayKey[],
@@ -69,11 +86,32 @@ export class Admission {
   ) {
     this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
     this.store = opts.store ?? new MemoryLimitStore();
+    this.maxStreams = opts.maxConcurrentStreams;
+  }
+
+  /**
+   * Replaces the keys and the process's stream cap (config reload). Callers
+   * authenticated before keep the key settings they had; per-key usage is
+   * counted by key name, so a key that stays keeps its counts.
+   */
+  reconfigure(keys: readonly GatewayKey[], maxConcurrentStreams: number): void {
+    this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
+    this.maxStreams = maxConcurrentStreams;
   }
 
   /** Closes the store's connections. */
   close(): Promise<void> {
     return this.store.close();
+  }
+
+  /** The keys' settings (the console shows them, without the keys themselves). */
+  get keySettings(): ReadonlyArray<Omit<GatewayKey, "key">> {
+    return this.keys.map(({ cfg }) => ({ name: cfg.name, rpm: cfg.rpm, tpm: cfg.tpm, maxConcurrentStreams: cfg.maxConcurrentStreams, models: cfg.models }));
+  }
+
+  /** Streams open now in this process under the key named `name`. */
+  openStreamsOf(name: string): number {
+    return this.openByKey.get(name) ?? 0;
   }
 
   /** Whether callers must present a key. */
@@ -105,7 +143,20 @@ export class Admission {
       if (timingSafeEqual(digest, this.keys[i]!.digest) && found < 0) found = i;
     }
     if (found < 0) throw new SpillwayError(Code.Unauthenticated, "Incorrect API key provided.", { reason: "invalid_api_key" });
-    return { name: this.keys[found]!.cfg.name, index: found };
+    const cfg = this.keys[found]!.cfg;
+    return { name: cfg.name, index: found, key: cfg };
+  }
+
+  /**
+   * Checks, without counting anything, that `principal` may use every model
+   * in `models` (its key's `models` list; every model when the key has none
+   * or the gateway is open). Throws `PermissionDenied` (403) naming the first
+   * model outside the list. For doors that admit a session before its streams
+   * (the realtime upgrade).
+   */
+  checkModels(principal: Principal | undefined, models: readonly string[]): void {
+    const state = principal && principal.index >= 0 ? this.keys[principal.index] : undefined;
+    if (state) checkModels(state.cfg, models);
   }
 
   /**
@@ -117,7 +168,7 @@ export class Admission {
     if (this.required && p.index < 0) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { reason: "missing_api_key" });
     }
-    if (this.streams >= this.opts.maxConcurrentStreams) {
+    if (this.streams >= this.maxStreams) {
       throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
         reason: "server_overloaded",
         retryAfterMs: 1000,
@@ -131,7 +182,19 @@ export class Admission {
         httpStatus: 503,
       });
     }
-    const state = p.index >= 0 ? this.keys[p.index] : undefined;
+    // Past capacity, refused before anything is counted (the key's limits included).
+    const slot = this.opts.concurrency ? await this.opts.concurrency.acquire() : undefined;
+    try {
+      return await this.admitKey(p, models, slot);
+    } catch (e) {
+      slot?.();
+      throw e;
+    }
+  }
+
+  private async admitKey(p: Principal, models: readonly string[], slot: Release | undefined): Promise<Lease> {
+    const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
+    const state = cfg ? { cfg } : undefined;
     if (state) checkModels(state.cfg, models);
     this.streams++;
     const limited = state && (state.cfg.rpm !== undefined || state.cfg.tpm !== undefined || state.cfg.maxConcurrentStreams !== undefined);
@@ -160,11 +223,14 @@ export class Admission {
       }
     }
     let released = false;
+    this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 0) + 1);
     return {
       release: (tokens) => {
         if (released) return;
         released = true;
         this.streams--;
+        slot?.();
+        this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 1) - 1);
         if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },
     };

@@ -60,8 +60,12 @@ export function emptyUsage(): Usage {
   };
 }
 
-/** Adds `b` into `a` (upstreams may report usage in several pieces). */
-export function mergeUsage(a: Usage, b: Usage): void {
+/**
+ * Folds `b` into `a` by taking the larger of each count: upstreams report
+ * usage in several pieces, each cumulative (Anthropic's `message_start`
+ * then `message_delta`), so the largest value seen is the total.
+ */
+export function maxUsage(a: Usage, b: Usage): void {
   a.inputTokens = Math.max(a.inputTokens, b.inputTokens);
   a.outputTokens = Math.max(a.outputTokens, b.outputTokens);
   a.cachedInputTokens = Math.max(a.cachedInputTokens, b.cachedInputTokens);

@@ -4,6 +4,7 @@ import type {
   SynthesizeRequest,
   TranscribeConfig,
 } from "../gen/spillway/v1/request.js";
+import type { AudioEncoding } from "../gen/spillway/v1/chunk.js";
 import type { ChunkPayload } from "./payload.js";
 
 /** What a provider gets with every call. */
@@ -60,6 +61,19 @@ export interface Provider {
   generate?(model: string, req: GenerateRequest, ctx: ProviderContext): AsyncIterable<ChunkPayload>;
   /** Streams synthesized audio. */
   synthesize?(model: string, req: SynthesizeRequest, ctx: ProviderContext): AsyncIterable<ChunkPayload>;
+  /**
+   * Streams speech for text that arrives while the stream runs (a text
+   * model's reply as it is written), read as it arrives; `req.input`, when
+   * set, is spoken first. Optional: callers without it synthesize the text
+   * in pieces (sentence by sentence) with `synthesize`.
+   */
+  synthesizeStream?(model: string, req: SynthesizeRequest, text: AsyncIterable<string>, ctx: ProviderContext): AsyncIterable<ChunkPayload>;
+  /**
+   * Encodings `synthesize` / `synthesizeStream` produce themselves when asked
+   * (e.g. G.711 for telephony), so a door can ask for them instead of PCM.
+   * Absent: only PCM may be asked for with certainty.
+   */
+  readonly nativeSpeechEncodings?: readonly AudioEncoding[] | undefined;
   /** Streams a transcript of `audio`, read as it arrives. */
   transcribe?(
     model: string,

@@ -18,7 +18,7 @@ import type { Route, Router } from "./router.js";
 import { createLinkedAbortController } from "./signals.js";
 import { DurableStreams } from "./durable/durable-streams.js";
 import { MemoryStreamLog } from "./durable/memory-stream-log.js";
-import { tracePhase, TracePhase } from "../observability/phase-trace.js";
+import { Phase, publishPhase } from "./phase-channel.js";
 
 /** Retries, fallbacks and circuit breaking. */
 export interface RoutingOptions extends RetryOptions {
@@ -79,6 +79,7 @@ export interface CallOptions {
  * door can answer with a real status; later failures arrive in-band.
  */
 export interface StreamEngine {
+  /** The router in force (a reload replaces it; calls in progress keep the one they started with). */
   readonly router: Router;
   /** Gateway keys and limits (doors authenticate callers with it). */
   readonly admission: Admission;
@@ -86,6 +87,13 @@ export interface StreamEngine {
   generate(req: GenerateRequest, opts?: CallOptions): Promise<EngineStream>;
   /** Streams synthesized speech. */
   synthesize(req: SynthesizeRequest, opts?: CallOptions): Promise<EngineStream>;
+  /**
+   * Streams speech for text that arrives while the stream runs (a text
+   * model's reply as it is written). The text cannot be replayed, so there
+   * are no retries or fallbacks. Fails with `InvalidArgument` (param
+   * `model`) when the model's provider has no `synthesizeStream`.
+   */
+  synthesizeStream(req: SynthesizeRequest, text: AsyncIterable<string>, opts?: CallOptions): Promise<EngineStream>;
   /**
    * Streams a transcript of audio that arrives while the stream runs. The
    * audio cannot be replayed, so there are no retries or fallbacks.
@@ -97,29 +105,41 @@ export interface StreamEngine {
   isCircuitOpen(provider: string): boolean;
   /** Stored streams: record, follow, cancel, delete (see {@link DurableStreams}). */
   readonly streams: DurableStreams;
+  /**
+   * Applies new settings (config reload) to calls that start from now on:
+   * router (providers, aliases), timeouts, retries and fallbacks. Streams in
+   * progress finish with the provider and settings they started with.
+   */
+  reconfigure(next: EngineSettings): void;
 }
 
-type Capability = "generate" | "synthesize" | "transcribe";
+/** The settings of a {@link StreamEngine} that a config reload may change. */
+export type EngineSettings = Pick<StreamEngineOptions, "router" | "timeoutMs" | "idleTimeoutMs" | "maxStreamMs" | "routing">;
+
+type Capability = "generate" | "synthesize" | "synthesizeStream" | "transcribe";
 type Start = (route: Route, ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
 
 const capabilityText: Record<Capability, string> = {
   generate: "text generation",
   synthesize: "speech synthesis",
+  synthesizeStream: "speech synthesis from streamed text",
   transcribe: "transcription",
 };
 
 /** Creates the engine. */
 export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  const maxStreamMs = options.maxStreamMs ?? 600_000;
-  const routing = options.routing;
+  let timeoutMs = options.timeoutMs ?? 30_000;
+  let idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  let maxStreamMs = options.maxStreamMs ?? 600_000;
+  let routing = options.routing;
   const admission = options.admission ?? new Admission([], { maxConcurrentStreams: Infinity });
-  const breaker = new CircuitBreaker({
-    threshold: routing?.breakerThreshold ?? Infinity,
-    cooldownMs: routing?.breakerCooldownMs ?? 30_000,
-  });
-  const { router } = options;
+  const newBreaker = (): CircuitBreaker =>
+    new CircuitBreaker({
+      threshold: routing?.breakerThreshold ?? Infinity,
+      cooldownMs: routing?.breakerCooldownMs ?? 30_000,
+    });
+  let breaker = newBreaker();
+  let { router } = options;
 
   function resolve(modelId: string, capability: Capability): Route {
     if (!modelId) {
@@ -140,7 +160,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
   /** Opens one attempt on one route: resolves once the first chunk is there. */
   async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start): Promise<EngineStream> {
-    tracePhase(TracePhase.AttemptStarted);
+    publishPhase(Phase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
@@ -254,8 +274,20 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   }
 
   return {
-    router,
+    get router() {
+      return router;
+    },
     admission,
+    reconfigure(next) {
+      const breakerChanged =
+        next.routing?.breakerThreshold !== routing?.breakerThreshold || next.routing?.breakerCooldownMs !== routing?.breakerCooldownMs;
+      router = next.router;
+      timeoutMs = next.timeoutMs ?? 30_000;
+      idleTimeoutMs = next.idleTimeoutMs ?? 30_000;
+      maxStreamMs = next.maxStreamMs ?? 600_000;
+      routing = next.routing;
+      if (breakerChanged) breaker = newBreaker();
+    },
     generate(req, opts = {}) {
       if (req.messages.length === 0 && !req.prompt) {
         return Promise.reject(
@@ -266,6 +298,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     },
     synthesize(req, opts = {}) {
       return openWithFailover(candidates(req.model, opts), "synthesize", opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx), true);
+    },
+    synthesizeStream(req, text, opts = {}) {
+      return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);
     },
     transcribe(config, audio, opts = {}) {
       return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { LabelBound } from "./label-bound.js";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -28,15 +29,41 @@ export interface Metrics {
   readonly fallbacks: Counter<"from" | "to">;
   readonly tokens: Counter<"direction" | "provider">;
   readonly audioSeconds: Counter<"direction" | "provider">;
+  /** Config reloads by outcome (`ok`, `invalid`: refused, the old config stays). */
+  readonly configReloads: Counter<"outcome">;
+  /** The `model` label value for a model id: bounded (see {@link LabelBound}), so clients cannot grow the series. */
+  modelLabel(id: string): string;
+  /**
+   * What a scrape of `/metrics` answers: this registry's text, or under
+   * `--workers N` every worker's summed (set by the gateway in a worker).
+   */
+  scrape: () => Promise<string>;
+}
+
+/** Settings of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Model ids that always keep their own `model` label (the configured ones). */
+  readonly knownModels?: Iterable<string>;
+  /** Further distinct model ids given their own label, as first seen; the rest are `other`. Default 100. */
+  readonly maxModelLabels?: number;
+  /**
+   * Labels on the process metrics (CPU, memory, event loop) — `{ worker: "2" }`
+   * in a `--workers N` worker, so those stay per worker when the primary sums
+   * every worker's metrics.
+   */
+  readonly processLabels?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Creates the metrics, with the process metrics (CPU, memory, event loop) in the same registry. */
-export function createMetrics(): Metrics {
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "spillway_" });
+  collectDefaultMetrics({ register: registry, prefix: "spillway_", ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
   const registers = [registry];
   const activeSources = new Map<string, () => number>();
+  const models = new LabelBound(options.knownModels ?? [], options.maxModelLabels ?? 100);
   return {
+    modelLabel: (id) => models.label(id),
+    scrape: () => registry.metrics(),
     trackActive: (door, count) => activeSources.set(door, count),
     registry,
     requests: new Counter({
@@ -79,6 +106,7 @@ export function createMetrics(): Metrics {
     retries: new Counter({ name: "spillway_retries_total", help: "Retries of a provider before the first chunk.", labelNames: ["provider"], registers }),
     fallbacks: new Counter({ name: "spillway_fallbacks_total", help: "Fallbacks from one model to another.", labelNames: ["from", "to"], registers }),
     tokens: new Counter({ name: "spillway_tokens_total", help: "Tokens in (prompt) and out (completion).", labelNames: ["direction", "provider"], registers }),
+    configReloads: new Counter({ name: "spillway_config_reloads_total", help: "Config reloads by outcome (invalid: refused, the old config stays).", labelNames: ["outcome"], registers }),
     audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
   };
 }

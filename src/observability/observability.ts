@@ -2,12 +2,17 @@ import type { Logger } from "pino";
 import { Code } from "../engine/code.js";
 import type { StreamSummary } from "../engine/active-stream.js";
 import { SpillwayError } from "../engine/errors.js";
+import type { ConsoleFeed } from "./console-feed.js";
 import type { Metrics } from "./metrics.js";
+// The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
+import "./phase-trace.js";
 
 /** Metrics and logs of one gateway, handed to every door. */
 export interface Observability {
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The console's in-memory feed (the page at `/`); none in tests that do not need it. */
+  readonly console?: ConsoleFeed | undefined;
 }
 
 /** What a door knows about a finished request, for its log line and metrics. */
@@ -18,6 +23,8 @@ export interface RequestRecord {
   readonly route: string;
   /** The wire API shape the request spoke (`openai`, `anthropic`, `grpc`, `realtime`), when the door knows. */
   readonly shape?: string | undefined;
+  /** The gateway key's name (never the key), when the door authenticated one. */
+  readonly caller?: string | undefined;
   /** HTTP status, or the gRPC status name, or `ok`/`error` for WebSocket responses. */
   readonly status: number | string;
   /** performance.now() when the request arrived. */
@@ -60,7 +67,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
   const ttftMs = s?.firstChunkAt !== undefined ? s.firstChunkAt - r.startedAt : undefined;
   const durationMs = (s?.endedAt ?? now) - r.startedAt;
   const m = obs.metrics;
-  m.requests.inc({ door: r.door, route: r.route, model, provider, outcome, status: String(r.status) });
+  m.requests.inc({ door: r.door, route: r.route, model: m.modelLabel(model), provider, outcome, status: String(r.status) });
   if (s) {
     if (ttftMs !== undefined) m.timeToFirstChunk.observe({ door: r.door, route: r.route, provider }, ttftMs / 1000);
     m.streamDuration.observe({ door: r.door, route: r.route, provider }, durationMs / 1000);
@@ -82,6 +89,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       shape: r.shape,
       model,
       provider,
+      caller: r.caller,
       key: s?.labels?.["key"],
       status: r.status,
       outcome,
@@ -97,4 +105,19 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     },
     "request finished",
   );
+  obs.console?.add({
+    at: Date.now(),
+    door: r.door,
+    route: r.route,
+    model,
+    provider,
+    key: r.caller ?? "anonymous",
+    status: r.status,
+    outcome,
+    ttftMs: ttftMs === undefined ? null : Math.round(ttftMs * 100) / 100,
+    durationMs: Math.round(durationMs * 100) / 100,
+    inputTokens: s?.usage.inputTokens ?? 0,
+    outputTokens: s?.usage.outputTokens ?? 0,
+    cache: null,
+  });
 }

@@ -1,6 +1,10 @@
 import type { Config } from "../config/schema.js";
 import type { Provider } from "../engine/provider.js";
 import { createAnthropicProvider } from "./anthropic/anthropic-provider.js";
+import { createAzureProvider } from "./azure/azure-provider.js";
+import { createBedrockProvider } from "./bedrock/bedrock-provider.js";
+import { createDeepgramProvider } from "./deepgram/deepgram-provider.js";
+import { createElevenLabsProvider } from "./elevenlabs/elevenlabs-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -17,9 +21,29 @@ export function createProviders(config: Config): Provider[] {
         out.push(createOpenAiProvider({ name, ...settings }));
         break;
       }
+      case "bedrock": {
+        const { type: _bedrock, ...settings } = p;
+        out.push(createBedrockProvider({ name, ...settings }));
+        break;
+      }
+      case "azure": {
+        const { type: _azure, ...settings } = p;
+        out.push(createAzureProvider({ name, ...settings }));
+        break;
+      }
       case "anthropic": {
         const { type: _anthropic, ...settings } = p;
         out.push(createAnthropicProvider({ name, ...settings }));
+        break;
+      }
+      case "deepgram": {
+        const { type: _deepgram, ...settings } = p;
+        out.push(createDeepgramProvider({ name, ...settings }));
+        break;
+      }
+      case "elevenlabs": {
+        const { type: _elevenlabs, ...settings } = p;
+        out.push(createElevenLabsProvider({ name, ...settings }));
         break;
       }
     }

@@ -1,4 +1,5 @@
 /** The IPC messages between the primary process and its gateway workers. */
+import type { ReloadOutcome } from "../config/reload.js";
 
 /** A worker's gateway is listening. */
 export interface ReadyMessage {
@@ -24,4 +25,27 @@ export function isReady(m: unknown): m is ReadyMessage {
 /** Whether `m` is a {@link ShutdownMessage}. */
 export function isShutdown(m: unknown): m is ShutdownMessage {
   return typeof m === "object" && m !== null && (m as { type?: unknown }).type === "spillway:shutdown";
+}
+
+/** The primary tells a worker to reload the config (SIGHUP, or an admin request). */
+export interface ReloadMessage {
+  readonly type: "spillway:reload";
+}
+
+/** A worker asks the primary to reload every worker (`POST /admin/reload`). */
+export interface ReloadRequestMessage {
+  readonly type: "spillway:reload-request";
+  readonly id: number;
+}
+
+/** The primary's answer to a {@link ReloadRequestMessage}: its own check of the new config. */
+export interface ReloadReplyMessage {
+  readonly type: "spillway:reload-reply";
+  readonly id: number;
+  readonly outcome: ReloadOutcome;
+}
+
+/** Whether `m` is an IPC message of `type`. */
+export function isMessageOf<T extends { type: string }>(m: unknown, type: T["type"]): m is T {
+  return typeof m === "object" && m !== null && (m as { type?: unknown }).type === type;
 }

@@ -22,7 +22,20 @@ import { createServer } from "node:net";
 import { MemoryStreamLog } from "../engine/durable/memory-stream-log.js";
 import { logger } from "../observability/logger.js";
 import { serveStreamLog } from "./stream-log-ipc.js";
-import { isReady, WORKER_HTTP_PORT_ENV, type ReadyMessage, type ShutdownMessage } from "./messages.js";
+import { relayCollect } from "./collect.js";
+import { primaryScrape, PROMETHEUS_CONTENT_TYPE } from "../observability/cluster-metrics.js";
+import { startMetricsServer, type MetricsServer } from "../observability/metrics-server.js";
+import type { ReloadOutcome } from "../config/reload.js";
+import {
+  isMessageOf,
+  isReady,
+  WORKER_HTTP_PORT_ENV,
+  type ReadyMessage,
+  type ReloadMessage,
+  type ReloadReplyMessage,
+  type ReloadRequestMessage,
+  type ShutdownMessage,
+} from "./messages.js";
 
 /** Settings of the primary. */
 export interface PrimaryOptions {
@@ -36,6 +49,10 @@ export interface PrimaryOptions {
   readonly tls?: boolean | undefined;
   /** Bounds of the embedded stream log the primary serves to its workers; none when Redis holds it. */
   readonly streams?: { readonly maxBytes: number; readonly maxCount: number } | undefined;
+  /** Re-reads and checks the config (SIGHUP and admin reloads are checked here once, then every worker reloads). */
+  readonly loadConfig?: (() => unknown) | undefined;
+  /** `metrics.port` etc.: the primary then serves every worker's metrics, summed, on that port. */
+  readonly metrics?: { readonly host: string; readonly port: number | undefined; readonly key: string | undefined } | undefined;
 }
 
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -76,6 +93,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const restarts: number[] = [];
   if (opts.streams) serveStreamLog(new MemoryStreamLog(opts.streams));
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
+  // Workers' /metrics scrapes come here and are answered with every worker's metrics summed.
+  const scrape = primaryScrape();
+  // The console asks every worker for its part through here.
+  relayCollect();
+  let metricsServer: MetricsServer | undefined;
+  if (opts.metrics?.port !== undefined) {
+    metricsServer = await startMetricsServer({ host: opts.metrics.host, port: opts.metrics.port, key: opts.metrics.key, contentType: PROMETHEUS_CONTENT_TYPE, scrape });
+  }
 
   const stop = (signal: string, code = 0): void => {
     if (stopping) return;
@@ -102,13 +127,37 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
             else w.process.kill("SIGTERM");
           }),
       ),
-    ).then(() => {
+    ).then(async () => {
+      await metricsServer?.close();
       logger.info("stopped");
       process.exit(failed ? 1 : 0);
     });
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
+
+  // Reload: the primary checks the new config once (for its log and the admin
+  // answer), then tells every worker, each of which re-reads it (and counts a
+  // refusal in its metrics) and applies it to its new requests.
+  const reloadAll = (why: string): ReloadOutcome => {
+    let outcome: ReloadOutcome = { ok: true, restartNeeded: [] };
+    try {
+      opts.loadConfig?.();
+    } catch (e) {
+      outcome = { ok: false, error: (e as Error).message };
+    }
+    if (outcome.ok) logger.info({ why }, "reloading the config in every worker");
+    else logger.error({ why, error: outcome.error }, "config reload refused: the old config stays in force");
+    const m: ReloadMessage = { type: "spillway:reload" };
+    for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(m);
+    return outcome;
+  };
+  process.on("SIGHUP", () => reloadAll("SIGHUP"));
+  cluster.on("message", (worker, m: unknown) => {
+    if (!isMessageOf<ReloadRequestMessage>(m, "spillway:reload-request")) return;
+    const reply: ReloadReplyMessage = { type: "spillway:reload-reply", id: m.id, outcome: reloadAll("admin request") };
+    if (worker.isConnected()) worker.send(reply);
+  });
 
   const onExit = (w: Worker, code: number | null, signal: string | null): void => {
     if (stopping) return;
@@ -145,7 +194,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   await Promise.all(rest.map((w) => waitReady(w).catch(() => undefined)));
   if (stopping) return;
   logger.info(
-    { http: ready.http, grpc: ready.grpc, workers: opts.workers, providers: ready.providers },
+    { http: ready.http, grpc: ready.grpc, metrics: metricsServer?.port, workers: opts.workers, providers: ready.providers },
     `spillway listening on ${opts.tls ? "https" : "http"}://${opts.host}:${ready.http} (${opts.workers} workers)`,
   );
 }

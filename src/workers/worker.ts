@@ -6,7 +6,8 @@
 import cluster from "node:cluster";
 import type { Gateway } from "../gateway.js";
 import { logger } from "../observability/logger.js";
-import { isShutdown, WORKER_HTTP_PORT_ENV, type ReadyMessage } from "./messages.js";
+import type { ReloadOutcome } from "../config/reload.js";
+import { isMessageOf, isShutdown, WORKER_HTTP_PORT_ENV, type ReadyMessage, type ReloadMessage, type ReloadReplyMessage, type ReloadRequestMessage } from "./messages.js";
 
 /** Whether this process is a gateway worker started by the primary. */
 export function isWorker(): boolean {
@@ -46,9 +47,12 @@ export function startWorker(graceMs: number): WorkerLifecycle {
   };
   process.on("message", (m: unknown) => {
     if (isShutdown(m)) stop("primary");
+    else if (isMessageOf<ReloadMessage>(m, "spillway:reload")) gateway?.reload();
   });
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
+  // A SIGHUP to the whole group reaches the primary too, which tells every worker to reload.
+  process.on("SIGHUP", () => undefined);
   // The primary died: do not serve on as an orphan.
   process.once("disconnect", () => stop("primary gone"));
   return {
@@ -64,4 +68,29 @@ export function startWorker(graceMs: number): WorkerLifecycle {
       if (requested) stop(requested);
     },
   };
+}
+
+let nextReload = 0;
+
+/**
+ * In a worker, `POST /admin/reload`: asks the primary, which checks the new
+ * config and tells every worker to reload; resolves with the primary's check.
+ */
+export function requestReloadFromPrimary(): Promise<ReloadOutcome> {
+  return new Promise((resolve) => {
+    const id = nextReload++;
+    const timer = setTimeout(() => {
+      process.off("message", onReply);
+      resolve({ ok: false, error: "the primary did not answer the reload request" });
+    }, 10_000);
+    const onReply = (m: unknown): void => {
+      if (!isMessageOf<ReloadReplyMessage>(m, "spillway:reload-reply") || m.id !== id) return;
+      clearTimeout(timer);
+      process.off("message", onReply);
+      resolve(m.outcome);
+    };
+    process.on("message", onReply);
+    const req: ReloadRequestMessage = { type: "spillway:reload-request", id };
+    process.send?.(req);
+  });
 }

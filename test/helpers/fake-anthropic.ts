@@ -7,6 +7,7 @@
  * the gateway aborted.
  */
 import type { ServerResponse } from "node:http";
+import type Anthropic from "@anthropic-ai/sdk";
 import { startRecordingServer, type RecordedRequest } from "./recording-server.js";
 
 /** What the fake does for one request. */
@@ -77,10 +78,33 @@ export function toolUseBlock(index: number, id: string, name: string, pieces: st
   ];
 }
 
-/** `message_delta` (stop reason, cumulative output usage) and `message_stop`. */
-export function messageEnd(stopReason: string, outputTokens: number): unknown[] {
+/** The events of one `thinking` block: its text in `parts` (`thinking_delta`s), then its `signature_delta`. */
+export function thinkingBlock(index: number, parts: string[], signature: string): Anthropic.RawMessageStreamEvent[] {
   return [
-    { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: outputTokens } },
+    { type: "content_block_start", index, content_block: { type: "thinking", thinking: "", signature: "" } },
+    ...parts.map((thinking): Anthropic.RawMessageStreamEvent => ({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking } })),
+    { type: "content_block_delta", index, delta: { type: "signature_delta", signature } },
+    { type: "content_block_stop", index },
+  ];
+}
+
+/** The events of one `redacted_thinking` block (its data arrives whole in the start event). */
+export function redactedThinkingBlock(index: number, data: string): Anthropic.RawMessageStreamEvent[] {
+  return [
+    { type: "content_block_start", index, content_block: { type: "redacted_thinking", data } },
+    { type: "content_block_stop", index },
+  ];
+}
+
+/**
+ * `message_delta` (stop reason, the stop sequence that matched, cumulative
+ * output usage; `thinkingTokens` as `output_tokens_details.thinking_tokens`)
+ * and `message_stop`.
+ */
+export function messageEnd(stopReason: string, outputTokens: number, stopSequence: string | null = null, thinkingTokens?: number): unknown[] {
+  const usage = { output_tokens: outputTokens, ...(thinkingTokens === undefined ? {} : { output_tokens_details: { thinking_tokens: thinkingTokens } }) };
+  return [
+    { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: stopSequence }, usage },
     { type: "message_stop" },
   ];
 }

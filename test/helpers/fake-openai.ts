@@ -61,16 +61,42 @@ export function chatChunk(content: string | null, extra: Record<string, unknown>
   };
 }
 
-/** A usage-only chunk, as OpenAI sends with include_usage. */
-export function usageChunk(prompt: number, completion: number): unknown {
+/** A usage-only chunk, as OpenAI sends with include_usage; `reasoning` fills `completion_tokens_details.reasoning_tokens`. */
+export function usageChunk(prompt: number, completion: number, reasoning?: number): unknown {
   return {
     id: "chatcmpl-fake",
     object: "chat.completion.chunk",
     created: 1,
     model: "gpt-fake",
     choices: [],
-    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    usage: {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      ...(reasoning === undefined ? {} : { completion_tokens_details: { reasoning_tokens: reasoning } }),
+    },
   };
+}
+
+/**
+ * A streamed answer that reasons first, as OpenAI-compatible reasoning
+ * servers send it: `reasoning` pieces in `delta.reasoning_content` (DeepSeek,
+ * vLLM) or `delta.reasoning` (OpenRouter, Ollama) with `content: null`, then
+ * the answer, then usage with the reasoning tokens.
+ */
+export function reasoningChatEvents(
+  reasoning: string[],
+  parts: string[],
+  field: "reasoning_content" | "reasoning" = "reasoning_content",
+  usage: [number, number, number] = [5, reasoning.length + parts.length, reasoning.length],
+): unknown[] {
+  return [
+    chatChunk(null, { role: "assistant", content: null }),
+    ...reasoning.map((r) => chatChunk(null, { content: null, [field]: r })),
+    ...parts.map((p) => chatChunk(p)),
+    chatChunk(null, {}, "stop"),
+    usageChunk(usage[0], usage[1], usage[2]),
+  ];
 }
 
 /** A normal streamed chat answer made of `parts`. */

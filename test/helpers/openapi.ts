@@ -15,6 +15,7 @@ const path = fileURLToPath(new URL("../../../shared/openai/openapi.yaml", import
 export const openApiSkip: string | undefined = existsSync(path) ? undefined : `OpenAPI document not found at ${path}`;
 
 /**
+ * Makes the document checkable by JSON Schema (see the comments inside).
  * OpenAPI 3.0's `nullable: true` still appears in places of the 3.1
  * document; JSON Schema does not know it, so it is rewritten as a type union
  * with null, which is what it means.
@@ -30,6 +31,14 @@ function fixNullable(node: unknown): void {
     delete o["nullable"];
     if (typeof o["type"] === "string") o["type"] = [o["type"], "null"];
     if (Array.isArray(o["enum"]) && !o["enum"].includes(null)) o["enum"].push(null);
+  }
+  // The document's unions are meant as "one of these shapes", but several
+  // overlap (a user message with a content list is both an EasyInputMessage
+  // and an InputMessage), so JSON Schema's exactly-one `oneOf` would refuse
+  // values OpenAI accepts: check "at least one" instead.
+  if (Array.isArray(o["oneOf"])) {
+    o["anyOf"] = o["oneOf"];
+    delete o["oneOf"];
   }
   for (const v of Object.values(o)) fixNullable(v);
 }

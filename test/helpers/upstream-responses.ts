@@ -11,8 +11,23 @@ export interface UpstreamCall {
   pieces: string[];
 }
 
+/** A reasoning output item the fake upstream streams before the answer. */
+export interface UpstreamReasoning {
+  /** The item's id (`rs_…`). */
+  id: string;
+  /** Summary pieces (`response.reasoning_summary_text.delta`) of one summary part. */
+  summary?: string[];
+  /** Several summary parts, each its pieces (instead of `summary`). */
+  summaryParts?: string[][];
+  /** Reasoning text pieces (`response.reasoning_text.delta`, as open-weight models send them). */
+  text?: string[];
+  /** `encrypted_content` of the finished item (`output_item.done`). */
+  encrypted?: string;
+}
+
 /** What the fake upstream's response holds. */
 export interface UpstreamAnswer {
+  reasoning?: UpstreamReasoning;
   text?: string[];
   calls?: UpstreamCall[];
   usage?: { input: number; output: number; cached?: number; reasoning?: number };
@@ -31,19 +46,62 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
   const ev = (type: string, fields: Record<string, unknown>): void => {
     frames.push(`event: ${type}\ndata: ${JSON.stringify({ type, ...fields, sequence_number: seq++ })}\n\n`);
   };
-  const base = { id: "resp_up1", object: "response", created_at: 1, model: "gpt-fake", output: [] as unknown[], tools: [], tool_choice: "auto" };
+  // A whole Response object, as OpenAI's schema has it.
+  const base = {
+    id: "resp_up1",
+    object: "response",
+    created_at: 1,
+    model: "gpt-fake",
+    output: [] as unknown[],
+    tools: [],
+    tool_choice: "auto",
+    error: null,
+    incomplete_details: null,
+    instructions: null,
+    metadata: {},
+    parallel_tool_calls: true,
+    temperature: 1,
+    top_p: 1,
+    text: { format: { type: "text" } },
+    truncation: "disabled",
+  };
   ev("response.created", { response: { ...base, status: "in_progress" } });
   ev("response.in_progress", { response: { ...base, status: "in_progress" } });
   const output: unknown[] = [];
+  if (a.reasoning) {
+    const r = a.reasoning;
+    const item = { id: r.id, type: "reasoning", summary: [] as unknown[] };
+    const outputIndex = output.length;
+    ev("response.output_item.added", { output_index: outputIndex, item });
+    const where = { item_id: r.id, output_index: outputIndex };
+    const parts = r.summaryParts ?? (r.summary ? [r.summary] : []);
+    parts.forEach((pieces, summary_index) => {
+      ev("response.reasoning_summary_part.added", { ...where, summary_index, part: { type: "summary_text", text: "" } });
+      for (const delta of pieces) ev("response.reasoning_summary_text.delta", { ...where, summary_index, delta });
+      const text = pieces.join("");
+      ev("response.reasoning_summary_text.done", { ...where, summary_index, text });
+      ev("response.reasoning_summary_part.done", { ...where, summary_index, part: { type: "summary_text", text } });
+    });
+    for (const delta of r.text ?? []) ev("response.reasoning_text.delta", { ...where, content_index: 0, delta });
+    if (r.text) ev("response.reasoning_text.done", { ...where, content_index: 0, text: r.text.join("") });
+    const done: Record<string, unknown> = {
+      ...item,
+      summary: parts.map((pieces) => ({ type: "summary_text", text: pieces.join("") })),
+      ...(r.text ? { content: [{ type: "reasoning_text", text: r.text.join("") }] } : {}),
+      ...(r.encrypted ? { encrypted_content: r.encrypted } : {}),
+    };
+    ev("response.output_item.done", { output_index: outputIndex, item: done });
+    output.push(done);
+  }
   if (a.text) {
     const item = { id: "msg_up1", type: "message", status: "in_progress", role: "assistant", content: [] as unknown[] };
     ev("response.output_item.added", { output_index: output.length, item });
     const where = { item_id: "msg_up1", output_index: output.length, content_index: 0 };
-    ev("response.content_part.added", { ...where, part: { type: "output_text", text: "", annotations: [] } });
+    ev("response.content_part.added", { ...where, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
     for (const delta of a.text) ev("response.output_text.delta", { ...where, delta, logprobs: [] });
     const text = a.text.join("");
     ev("response.output_text.done", { ...where, text, logprobs: [] });
-    const part = { type: "output_text", text, annotations: [] };
+    const part = { type: "output_text", text, annotations: [], logprobs: [] };
     ev("response.content_part.done", { ...where, part });
     const done = { ...item, status: "completed", content: [part] };
     ev("response.output_item.done", { output_index: output.length, item: done });
@@ -64,7 +122,7 @@ export function upstreamResponses(a: UpstreamAnswer): string[] {
   const u = a.usage ?? { input: 9, output: 5 };
   const usage = {
     input_tokens: u.input,
-    input_tokens_details: { cached_tokens: u.cached ?? 0 },
+    input_tokens_details: { cached_tokens: u.cached ?? 0, cache_write_tokens: 0 },
     output_tokens: u.output,
     output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
     total_tokens: u.input + u.output,

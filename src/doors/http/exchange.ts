@@ -381,6 +381,7 @@ export class HttpExchange {
     this.res.writeStatus(statusLine(status));
     this.res.writeHeader("content-type", contentType);
     this.res.writeHeader("x-request-id", this.requestId);
+    if (this.shape.requestIdHeader) this.res.writeHeader(this.shape.requestIdHeader, this.requestId);
     for (const [k, v] of COMMON_HEADERS) this.res.writeHeader(k, v);
     for (const [k, v] of headers) this.res.writeHeader(k, v);
     for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);

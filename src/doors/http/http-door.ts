@@ -50,7 +50,16 @@ export function createHttpDoor(options: HttpDoorOptions, routes: readonly HttpRo
   const inFlight = new Set<HttpExchange>();
   let listenSocket: uWS.us_listen_socket | undefined;
   let draining = false;
-  const ctx: HttpDoorContext = { engine: options.engine, config: options.config, obs: options.obs, draining: () => draining };
+  const ctx: HttpDoorContext = {
+    engine: options.engine,
+    // Read at each request: a config reload applies to the requests after it.
+    get config() {
+      return options.config;
+    },
+    obs: options.obs,
+    reload: options.reload,
+    draining: () => draining,
+  };
   const corsHeaders = [...new Set(shapes.flatMap((s) => s.corsHeaders))].join(", ");
 
   const allowed = new Map<string, string[]>();

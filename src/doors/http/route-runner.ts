@@ -96,6 +96,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
         door: "http",
         route: route.pattern,
         shape: route.shape.name,
+        caller: ex.principal?.name,
         status: ex.aborted ? 499 : ex.status,
         startedAt: ex.startedAt,
         summary: ex.summary,

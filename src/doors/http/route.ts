@@ -1,3 +1,4 @@
+import type { ReloadOutcome } from "../../config/reload.js";
 import type { Config } from "../../config/schema.js";
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
@@ -18,6 +19,8 @@ export interface HttpDoorContext {
   readonly draining: () => boolean;
   /** Metrics and logs. */
   readonly obs: Observability;
+  /** Reloads the config everywhere (`POST /admin/reload`). */
+  readonly reload: () => Promise<ReloadOutcome>;
 }
 
 /**

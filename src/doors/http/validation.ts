@@ -1,17 +1,26 @@
 import type { z } from "zod";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { fieldProblem } from "../field-path.js";
 
-/** `messages[0].content`, the way OpenAI names a field in its errors. */
-export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = "";
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
+/**
+ * Validates `value` against `schema`; a failure is a 400 whose message and
+ * `param` name the field at fault by its full path, `prefix` included
+ * (`input[2].call_id`).
+ */
+export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefix: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const p = fieldProblem(r.error, value, prefix);
+  throw new SpillwayError(Code.InvalidArgument, p.message, {
+    param: p.param || undefined,
+    reason: p.missing ? "missing_required_parameter" : "invalid_value",
+  });
 }
 
 /**
- * Validates a request body against a zod schema; a failure becomes a 400
- * `invalid_request_error` whose message and `param` name the field at fault.
+ * Validates a request body (a JSON object) against a zod schema; a failure
+ * becomes a 400 whose message and `param` name the field at fault.
  */
 export function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -19,16 +28,7 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.outpu
       reason: "invalid_json",
     });
   }
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const param = fieldPath(issue.path);
-  const missing = issue.code === "invalid_type" && issue.input === undefined;
-  throw new SpillwayError(
-    Code.InvalidArgument,
-    missing ? `Missing required parameter: '${param}'.` : `Invalid '${param || "body"}': ${issue.message}`,
-    { param: param || undefined, reason: missing ? "missing_required_parameter" : "invalid_value" },
-  );
+  return validateAt(schema, body, "");
 }
 
 /** Parses a JSON body; malformed JSON is a 400 naming the problem. */

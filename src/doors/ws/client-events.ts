@@ -5,6 +5,7 @@
  * {@link parseClientEvent} turns a text frame into a typed event or a
  * {@link RealtimeProblem} naming the field at fault.
  */
+import { fieldProblem } from "../field-path.js";
 import { z } from "zod";
 
 const nonNeg = z.number().int().min(0);
@@ -203,12 +204,6 @@ export interface RealtimeProblem {
   readonly eventId: string | null;
 }
 
-function path(p: ReadonlyArray<PropertyKey>): string {
-  let out = "";
-  for (const k of p) out += typeof k === "number" ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out;
-}
-
 /** Parses one text frame. */
 export function parseClientEvent(text: string): ClientEvent | RealtimeProblem {
   let raw: unknown;
@@ -240,12 +235,10 @@ export function parseClientEvent(text: string): ClientEvent | RealtimeProblem {
   }
   const r = clientEvent.safeParse(raw);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const param = path(issue.path);
-  const missing = issue.code === "invalid_type" && issue.input === undefined;
+  const { param, missing, message } = fieldProblem(r.error, raw);
   return {
     code: missing ? "missing_required_parameter" : "invalid_value",
-    message: missing ? `Missing required parameter: '${param}'.` : `Invalid '${param}': ${issue.message}`,
+    message,
     param: param || null,
     eventId: eventIdValue,
   };

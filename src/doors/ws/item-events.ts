@@ -6,7 +6,7 @@
  * session to send as `error` events.
  */
 import { InputDecoder, type RealtimeAudioFormat } from "./audio/formats.js";
-import { decodeBase64Strict } from "./audio/pcm.js";
+import { decodeBase64Strict } from "./audio/base64.js";
 import type { ClientItem, RealtimeProblem } from "./client-events.js";
 import type { Conversation, ConversationItem, ItemContent } from "./conversation.js";
 import { newId } from "./outbox.js";

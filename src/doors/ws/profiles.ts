@@ -1,7 +1,8 @@
 /**
  * Voice profiles: a realtime model id (`local/realtime`) names a cascade of
  * three engine models — speech to text, text generation, text to speech —
- * from any providers. `local/realtime` (the local engines) is always
+ * from any providers, or an upstream speech-to-speech model the door relays
+ * to (`upstream`). `local/realtime` (the local engines) is always
  * defined; config `realtime.profiles` adds or overrides others.
  */
 import { Code } from "../../engine/code.js";
@@ -21,13 +22,30 @@ export interface VoiceProfile {
   readonly voice: string;
   /** Default instructions (system message). */
   readonly instructions: string;
+  /**
+   * An upstream speech-to-speech model (`openai/gpt-realtime`) the door
+   * relays the session to; the cascade fields are empty then.
+   */
+  readonly upstream?: string | undefined;
+}
+
+/**
+ * Every model a session on `profile` uses, its own id first: what a gateway
+ * key must allow for the session to open. A transcription-only session uses
+ * the speech-to-text model alone.
+ */
+export function profileModels(profile: VoiceProfile, transcription = false): string[] {
+  if (profile.upstream) return [...new Set([profile.id, profile.upstream])];
+  const used = transcription ? [profile.stt] : [profile.stt, profile.text, profile.tts];
+  return [...new Set([profile.id, ...used])];
 }
 
 /** A profile as written in config. */
 export interface ProfileConfig {
-  readonly stt: string;
-  readonly text: string;
-  readonly tts: string;
+  readonly stt?: string | undefined;
+  readonly text?: string | undefined;
+  readonly tts?: string | undefined;
+  readonly upstream?: string | undefined;
   readonly voice?: string | undefined;
   readonly instructions?: string | undefined;
 }
@@ -54,7 +72,15 @@ export function createProfileRegistry(
 ): ProfileRegistry {
   const all = new Map<string, VoiceProfile>();
   for (const [id, p] of Object.entries({ [LOCAL_REALTIME_MODEL]: LOCAL_PROFILE, ...profiles })) {
-    all.set(id, { id, stt: p.stt, text: p.text, tts: p.tts, voice: p.voice ?? "alloy", instructions: p.instructions ?? "" });
+    all.set(id, {
+      id,
+      stt: p.stt ?? "",
+      text: p.text ?? "",
+      tts: p.tts ?? "",
+      voice: p.voice ?? "alloy",
+      instructions: p.instructions ?? "",
+      ...(p.upstream ? { upstream: p.upstream } : {}),
+    });
   }
   const ids = [...all.keys()];
   return {

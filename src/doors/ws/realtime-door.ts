@@ -1,25 +1,36 @@
-import { openAiErrorBody } from "../http/shapes/openai/errors.js";
 /**
  * The WebSocket door: `GET /v1/realtime?model=…` upgraded on the HTTP
  * door's uWS app (same port, TLS when the HTTP door has it), speaking the
  * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
- * gateway keys, echoes one of the offered subprotocols, and hands the socket
- * to a {@link RealtimeSession}. Frames over `maxFrameBytes` get an `error`
+ * gateway keys and the profile's models against the key's model list (401 /
+ * 403 on the handshake; 503 while draining), echoes one of the offered
+ * subprotocols, and hands the socket to a {@link RealtimeSession} (a
+ * cascade) or an {@link UpstreamRealtimeSession} (a profile naming an
+ * upstream Realtime model). Frames over `maxFrameBytes` get an `error`
  * event and close the socket with 1009; the server pings idle sockets and drops dead ones; sessions
  * end after `maxSessionMinutes`, or `idleTimeoutSeconds` without a client
  * event; a closed socket cancels all of its session's work.
  */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Counter } from "prom-client";
 import type uWS from "uWebSockets.js";
+import { loadSileroModel } from "../../audio/silero-model.js";
+import type { ProviderConfig } from "../../config/schema.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
+import type { Door } from "../door.js";
+import { openAiErrorBody } from "../http/shapes/openai/errors.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
-import { createProfileRegistry, type ProfileConfig } from "./profiles.js";
+import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
+import type { VadEngine } from "./turn-detector.js";
+import { resolveUpstreamProfiles } from "./upstream/upstream-profiles.js";
+import { UpstreamRealtimeSession } from "./upstream/upstream-session.js";
 
 /** The settings of the realtime door (config `realtime`). */
 export interface RealtimeDoorSettings {
@@ -30,25 +41,68 @@ export interface RealtimeDoorSettings {
   readonly maxSessionMinutes: number;
   readonly idleTimeoutSeconds: number;
   readonly highWaterBytes: number;
+  /** Turn detection engine (default Silero, loaded once per process) and an optional model file. */
+  readonly vad?: { readonly engine: VadEngine; readonly modelPath?: string | undefined } | undefined;
+  /** Connect + upstream `session.created` for upstream profiles (ms; default 10 s). */
+  readonly upstreamConnectTimeoutMs?: number | undefined;
 }
 
 /** What the door is made with. */
 export interface RealtimeDoorOptions {
   readonly engine: StreamEngine;
   readonly settings: RealtimeDoorSettings;
+  /** The configured providers, for profiles with an `upstream` model (config `providers`). */
+  readonly providers?: Readonly<Record<string, ProviderConfig>> | undefined;
   /** Sees every server event of every session (tests, tracing). */
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Metrics and logs: one record per response (door `ws`). */
   readonly obs?: Observability | undefined;
 }
 
-/** The realtime door, attached to an app. */
-export interface RealtimeDoor {
-  /** Open sessions. */
+/**
+ * The realtime door, attached to an app: the door contract (`drain`,
+ * `close(grace)`, `active`) that the gateway sequences at shutdown.
+ */
+export interface RealtimeDoor extends Door {
+  /** `ws`. */
+  readonly name: "ws";
+  /** Open sessions (sockets past the upgrade, not yet closed). */
+  readonly active: number;
+  /** Same as {@link active}. */
+  readonly activeCount: number;
+  /** Same as {@link active} (the older name). */
   readonly openSessions: number;
-  /** Closes every session's socket (1001, going away). */
+  /** True once {@link drain} was called. */
+  readonly draining: boolean;
+  /**
+   * Refuses new work: from now on an upgrade is answered with HTTP 503
+   * (`server_shutting_down`, `Retry-After: 1`). Open sessions go on.
+   * Idempotent.
+   */
+  drain(): void;
+  /**
+   * Drains, waits up to `graceMs` while any session is busy (a
+   * response running or a user turn being heard), then ends every session
+   * left with the door's own signal: an `error` event (`server_error`,
+   * code `server_shutting_down`) and a close frame 1001 (going away).
+   * Resolves once those are sent; never rejects.
+   */
+  close(graceMs: number): Promise<void>;
+  /** Ends every session at once, as `close(0)` does (kept for callers of the old name). */
   closeAll(): void;
+  /**
+   * New sessions use these profiles (config reload), with upstream profiles
+   * resolved against `providers` (the old providers when absent); open
+   * sessions keep theirs. A profile that does not resolve keeps the old
+   * profiles in force (logged). Frame, session and VAD limits need a restart.
+   */
+  reconfigure(settings: Pick<RealtimeDoorSettings, "profiles" | "defaultModel">, providers?: Readonly<Record<string, ProviderConfig>>): void;
 }
+
+/** Seconds a refused upgrade tells the client to wait (`Retry-After`) while draining. */
+const DRAIN_RETRY_AFTER_SECONDS = 1;
+/** How often `close(grace)` looks whether sessions are still busy. */
+const BUSY_POLL_MS = 25;
 
 /** Seconds of silence (pongs included) after which uWS drops a dead peer. */
 const PING_IDLE_SECONDS = 60;
@@ -56,24 +110,54 @@ const PING_IDLE_SECONDS = 60;
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
-  session?: RealtimeSession;
+  session?: RealtimeSession | UpstreamRealtimeSession;
+  openedAt?: number;
 }
 
+const UPGRADE_STATUS: Partial<Record<Code, string>> = {
+  [Code.Unauthenticated]: "401 Unauthorized",
+  [Code.PermissionDenied]: "403 Forbidden",
+  [Code.Unavailable]: "503 Service Unavailable",
+};
+
+/** Answers an upgrade request with an HTTP error instead of a WebSocket (no 101). */
 function reject(res: uWS.HttpResponse, err: SpillwayError): void {
-  const status = err.code === Code.Unauthenticated ? "401 Unauthorized" : err.code === Code.PermissionDenied ? "403 Forbidden" : "400 Bad Request";
+  const status = UPGRADE_STATUS[err.code] ?? "400 Bad Request";
   res.cork(() => {
-    res
-      .writeStatus(status)
-      .writeHeader("content-type", "application/json")
-      .end(openAiErrorBody(err));
+    res.writeStatus(status).writeHeader("content-type", "application/json");
+    if (err.retryAfterMs !== undefined) res.writeHeader("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+    res.end(openAiErrorBody(err));
+  });
+}
+
+function shuttingDown(): SpillwayError {
+  return new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
+    reason: "server_shutting_down",
+    retryAfterMs: DRAIN_RETRY_AFTER_SECONDS * 1000,
+    httpStatus: 503,
   });
 }
 
 /** Registers `/v1/realtime` on `app`. */
 export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOptions): RealtimeDoor {
   const { engine, settings } = opts;
-  const profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
+  let profiles = createProfileRegistry(settings.profiles, settings.defaultModel);
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  const vadEngine = settings.vad?.engine ?? "silero";
+  // Loaded now (once per process), so the first session does not wait for it; a failure is logged by the first detector that falls back.
+  const vadModel = vadEngine === "silero" ? loadSileroModel(settings.vad?.modelPath) : undefined;
+  vadModel?.catch(() => undefined);
+  let currentProviders = opts.providers ?? {};
+  let upstreams = resolveUpstreamProfiles(profiles, currentProviders, engine);
+  const sessionSeconds = opts.obs
+    ? new Counter({
+        name: "spillway_realtime_session_seconds_total",
+        help: "Seconds realtime sessions were open, by realtime model and kind (cascade or upstream).",
+        labelNames: ["model", "kind"],
+        registers: [opts.obs.metrics.registry],
+      })
+    : undefined;
+  let draining = false;
   app.ws<SocketData>("/v1/realtime", {
     // uWS cuts larger frames off without a close frame (1006); up to twice the
     // limit they reach `message`, which closes cleanly with 1009 and a reason.
@@ -96,7 +180,9 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       const extensions = req.getHeader("sec-websocket-extensions");
       let principal: Principal | undefined;
       try {
+        if (draining) throw shuttingDown();
         principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
+        admitProfile(engine, profiles, principal, handshake);
       } catch (e) {
         reject(res, SpillwayError.from(e));
         return;
@@ -107,6 +193,31 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     open(ws) {
       sockets.add(ws);
       const data = ws.getUserData();
+      data.openedAt = performance.now();
+      const upstream = upstreams.get(data.handshake.model || profiles.defaultId);
+      if (upstream) {
+        const relay = new UpstreamRealtimeSession({
+          socket: ws,
+          target: upstream.target,
+          route: upstream.route,
+          profileId: data.handshake.model || profiles.defaultId,
+          beta: data.handshake.beta,
+          transcription: data.handshake.transcription,
+          principal: data.principal,
+          admission: engine.admission,
+          limits: {
+            idleMs: settings.idleTimeoutSeconds * 1000,
+            maxFrameBytes: settings.maxFrameBytes,
+            highWaterBytes: settings.highWaterBytes,
+            connectTimeoutMs: settings.upstreamConnectTimeoutMs ?? 10_000,
+          },
+          observe: opts.observe,
+          obs: opts.obs,
+        });
+        data.session = relay;
+        relay.start();
+        return;
+      }
       const session = new RealtimeSession({
         engine,
         profiles,
@@ -119,6 +230,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           maxSessionMs: settings.maxSessionMinutes > 0 ? settings.maxSessionMinutes * 60_000 : 24 * 3_600_000,
           idleMs: settings.idleTimeoutSeconds * 1000,
         },
+        vad: { engine: vadEngine, model: vadModel },
         ...(opts.observe ? { observe: opts.observe } : {}),
         onResponseEnd: (end, closed) => {
           if (!opts.obs) return;
@@ -158,15 +270,76 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     },
     close(ws) {
       sockets.delete(ws);
-      ws.getUserData().session?.close();
+      const data = ws.getUserData();
+      data.session?.close();
+      if (data.openedAt !== undefined) {
+        const kind = data.session instanceof UpstreamRealtimeSession ? "upstream" : "cascade";
+        const asked = data.handshake.model || profiles.defaultId;
+        const model = profiles.ids.includes(asked) ? asked : "unknown";
+        sessionSeconds?.inc({ model, kind }, (performance.now() - data.openedAt) / 1000);
+      }
     },
   });
+  const endAll = (): void => {
+    draining = true;
+    for (const ws of [...sockets]) {
+      const session = ws.getUserData().session;
+      if (session) session.shutdown("The server is shutting down; reconnect to another instance.");
+      else ws.end(1001, "server shutting down");
+    }
+  };
+  const busy = (): boolean => [...sockets].some((ws) => ws.getUserData().session?.busy === true);
   return {
+    name: "ws",
+    get active() {
+      return sockets.size;
+    },
+    get activeCount() {
+      return sockets.size;
+    },
     get openSessions() {
       return sockets.size;
     },
-    closeAll() {
-      for (const ws of [...sockets]) ws.end(1001, "server shutting down");
+    get draining() {
+      return draining;
+    },
+    drain() {
+      draining = true;
+    },
+    async close(graceMs = 0) {
+      draining = true;
+      const until = Date.now() + graceMs;
+      while (busy() && Date.now() < until) await sleep(Math.min(BUSY_POLL_MS, Math.max(1, until - Date.now())));
+      endAll();
+    },
+    closeAll: endAll,
+    reconfigure(next, providers) {
+      const nextProfiles = createProfileRegistry(next.profiles, next.defaultModel);
+      let nextUpstreams;
+      try {
+        nextUpstreams = resolveUpstreamProfiles(nextProfiles, providers ?? currentProviders, engine);
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, "realtime profiles not reloaded: the old ones stay in force");
+        return;
+      }
+      profiles = nextProfiles;
+      upstreams = nextUpstreams;
+      if (providers) currentProviders = providers;
     },
   };
+}
+
+/**
+ * Refuses an upgrade whose profile (or a model it uses) the caller's key may
+ * not use: 403 on the handshake, before `session.created`. An unknown profile
+ * passes here and is refused in the session (error event, close 1008).
+ */
+function admitProfile(engine: StreamEngine, profiles: ProfileRegistry, principal: Principal, handshake: Handshake): void {
+  let profile;
+  try {
+    profile = profiles.get(handshake.model || profiles.defaultId);
+  } catch {
+    return;
+  }
+  engine.admission.checkModels(principal, profileModels(profile, handshake.transcription));
 }

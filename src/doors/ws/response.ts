@@ -1,10 +1,15 @@
 import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors.js";
 /**
  * One response of a realtime session: the cascade. The text model streams
- * the reply; the text is cut into sentences and each sentence goes to the
- * speech model as soon as it is complete, so the first audio is out while
- * the text model is still writing. Audio deltas wait for the socket
- * (`Outbox.ready`), which pauses the speech stream, which pauses synthesis.
+ * the reply. When the profile's speech model takes streamed text
+ * (`engine.synthesizeStream`, e.g. ElevenLabs' input-streaming socket) the
+ * text goes to it as it is written, over one speech stream opened when the
+ * response starts; otherwise the text is cut into sentences and each
+ * sentence goes to the speech model as soon as it is complete. Either way
+ * the first audio is out while the text model is still writing (see
+ * speech-output.ts for the choice and the encoding). Audio deltas wait for
+ * the socket (`Outbox.ready`), which pauses the speech stream, which pauses
+ * synthesis.
  *
  * Function calls the text model makes become `function_call` items (the
  * client runs them and sends `function_call_output` items back).
@@ -14,18 +19,19 @@ import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors
  * — and sends `response.done` with status `cancelled`; nothing of the
  * response is sent after its `response.done`.
  */
-import { AudioEncoding, Finish_Reason } from "../../gen/spillway/v1/chunk.js";
-import type { GenerateRequest, Tool } from "../../gen/spillway/v1/request.js";
+import { Finish_Reason } from "../../gen/spillway/v1/chunk.js";
+import type { GenerateRequest, SynthesizeRequest, Tool } from "../../gen/spillway/v1/request.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
 import { AsyncQueue } from "./async-queue.js";
-import { OutputEncoder, SESSION_RATE, type RealtimeAudioFormat } from "./audio/formats.js";
+import type { RealtimeAudioFormat } from "./audio/formats.js";
 import type { Conversation } from "./conversation.js";
 import { newId, type Outbox } from "./outbox.js";
 import { ResponseOutputs } from "./response-outputs.js";
 import { SentenceSplitter } from "./sentence-splitter.js";
+import { SpeechOutput, speechPlan, type SpeechPlan } from "./speech-output.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
 
 /** Why a response was cancelled. */
@@ -75,8 +81,27 @@ export interface ResponseEnd {
   readonly textSummary: StreamSummary | undefined;
 }
 
-/** Largest audio delta sent (bytes before base64): 200 ms of pcm16 at 24 kHz. */
-const MAX_DELTA_BYTES = 9600;
+/** Where the text model's text goes: the speech model's input, sentence by sentence or as written. */
+interface TextSink {
+  push(text: string): void;
+  end(): void;
+  fail(e: unknown): void;
+}
+
+/** Cuts text into sentences for sentence-by-sentence speech. */
+function sentenceSink(sentences: AsyncQueue<string>): TextSink {
+  const splitter = new SentenceSplitter();
+  return {
+    push: (text) => {
+      for (const s of splitter.push(text)) sentences.push(s);
+    },
+    end: () => {
+      for (const s of splitter.flush()) sentences.push(s);
+      sentences.close();
+    },
+    fail: (e) => sentences.fail(e),
+  };
+}
 
 type Status = "completed" | "cancelled" | "failed" | "incomplete";
 
@@ -96,7 +121,7 @@ export class RealtimeResponse {
   private firstAudioAt = 0;
   private textSummary: StreamSummary | undefined;
   private error: SpillwayError | undefined;
-  private readonly encoder: OutputEncoder;
+  private readonly output: SpeechOutput;
   /** Resolves after `response.done` was sent. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -110,7 +135,7 @@ export class RealtimeResponse {
       audio: plan.audio,
       addToConversation: plan.addToConversation,
     });
-    this.encoder = new OutputEncoder(plan.outputFormat);
+    this.output = new SpeechOutput(plan.outputFormat);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -145,8 +170,11 @@ export class RealtimeResponse {
         plan.engine.generate(req, { signal: this.controller.signal, principal: plan.principal, onStreamEnd: (s) => (this.textSummary = s) }),
       );
       if (!text) return;
-      const sentences = new AsyncQueue<string>();
-      await Promise.all([this.pumpText(text, sentences), plan.audio ? this.pumpSpeech(sentences) : Promise.resolve()]);
+      const speech = speechPlan(plan.engine, plan.ttsModel, plan.outputFormat);
+      const queue = new AsyncQueue<string>();
+      const sink: TextSink = speech.streamed ? { push: (t) => queue.push(t), end: () => queue.close(), fail: (e) => queue.fail(e) } : sentenceSink(queue);
+      const speak = !plan.audio ? Promise.resolve() : speech.streamed ? this.pumpStreamedSpeech(queue, speech) : this.pumpSpeech(queue, speech);
+      await Promise.all([this.pumpText(text, sink), speak]);
       this.complete();
     } catch (e) {
       this.fail(e);
@@ -174,8 +202,7 @@ export class RealtimeResponse {
     return s;
   }
 
-  private async pumpText(stream: EngineStream, sentences: AsyncQueue<string>): Promise<void> {
-    const splitter = new SentenceSplitter();
+  private async pumpText(stream: EngineStream, sink: TextSink): Promise<void> {
     const { outbox } = this.plan;
     try {
       for await (const chunk of stream) {
@@ -187,7 +214,7 @@ export class RealtimeResponse {
             this.outputs.addText(p.value.text);
             if (this.plan.audio) {
               outbox.send({ type: "response.output_audio_transcript.delta", ...this.outputs.where(), delta: p.value.text });
-              for (const s of splitter.push(p.value.text)) sentences.push(s);
+              sink.push(p.value.text);
             } else {
               outbox.send({ type: "response.output_text.delta", ...this.outputs.where(), delta: p.value.text });
             }
@@ -208,57 +235,67 @@ export class RealtimeResponse {
             break;
         }
       }
-      for (const s of splitter.flush()) sentences.push(s);
-      sentences.close();
+      sink.end();
     } catch (e) {
-      sentences.fail(e);
+      sink.fail(e);
       throw e;
     } finally {
       this.streams.delete(stream);
     }
   }
 
-  private async pumpSpeech(sentences: AsyncQueue<string>): Promise<void> {
+  /** The speech request of this response for `input` ("" for streamed text). */
+  private speechRequest(input: string, speech: SpeechPlan): SynthesizeRequest {
+    const { plan } = this;
+    return { model: plan.ttsModel, input, voice: plan.voice, encoding: speech.encoding, speed: plan.speed, sampleRate: speech.sampleRate, instructions: "" };
+  }
+
+  /** Sentence by sentence: one speech stream per sentence, in order. */
+  private async pumpSpeech(sentences: AsyncQueue<string>, speech: SpeechPlan): Promise<void> {
     const { plan } = this;
     for await (const sentence of sentences) {
       if (this.finished) return;
-      const stream = await this.open(() =>
-        plan.engine.synthesize(
-          {
-            model: plan.ttsModel,
-            input: sentence,
-            voice: plan.voice,
-            encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
-            speed: plan.speed,
-            sampleRate: SESSION_RATE,
-            instructions: "",
-          },
-          { signal: this.controller.signal, principal: plan.principal },
-        ),
-      );
+      const stream = await this.open(() => plan.engine.synthesize(this.speechRequest(sentence, speech), { signal: this.controller.signal, principal: plan.principal }));
       if (!stream) return;
-      try {
-        for await (const chunk of stream) {
-          if (this.finished) return;
-          const p = chunk.payload;
-          if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
-          if (p?.$case !== "audio") continue;
-          const bytes = this.encoder.encode(p.value.data, p.value.sampleRate || SESSION_RATE);
-          for (let at = 0; at < bytes.length; at += MAX_DELTA_BYTES) {
-            await plan.outbox.ready();
-            if (this.finished) return;
-            const piece = bytes.subarray(at, at + MAX_DELTA_BYTES);
-            const ms = this.encoder.durationMs(piece.length);
-            this.outputs.addAudioMs(ms);
-            this.audioMs += ms;
-            if (this.firstAudioAt === 0) this.firstAudioAt = performance.now();
-            this.audioBytes += piece.length;
-            plan.outbox.send({ type: "response.output_audio.delta", ...this.outputs.where(), delta: piece.toString("base64") });
-          }
+      if (!(await this.sendAudio(stream))) return;
+    }
+  }
+
+  /** As written: one speech stream fed the text as it comes (opened now, while the text model thinks). */
+  private async pumpStreamedSpeech(text: AsyncQueue<string>, speech: SpeechPlan): Promise<void> {
+    const { plan } = this;
+    const stream = await this.open(() =>
+      plan.engine.synthesizeStream(this.speechRequest("", speech), text, { signal: this.controller.signal, principal: plan.principal }),
+    );
+    if (stream) await this.sendAudio(stream);
+  }
+
+  /** Sends a speech stream's audio as deltas, each when the socket can take it; false once the response ended. */
+  private async sendAudio(stream: EngineStream): Promise<boolean> {
+    const { plan } = this;
+    try {
+      for await (const chunk of stream) {
+        if (this.finished) return false;
+        const p = chunk.payload;
+        if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
+        if (p?.$case !== "audio") continue;
+        const bytes = this.output.encode(p.value);
+        const max = this.output.maxDeltaBytes;
+        for (let at = 0; at < bytes.length; at += max) {
+          await plan.outbox.ready();
+          if (this.finished) return false;
+          const piece = bytes.subarray(at, at + max);
+          const ms = this.output.durationMs(piece.length);
+          this.outputs.addAudioMs(ms);
+          this.audioMs += ms;
+          if (this.firstAudioAt === 0) this.firstAudioAt = performance.now();
+          this.audioBytes += piece.length;
+          plan.outbox.send({ type: "response.output_audio.delta", ...this.outputs.where(), delta: piece.toString("base64") });
         }
-      } finally {
-        this.streams.delete(stream);
       }
+      return !this.finished;
+    } finally {
+      this.streams.delete(stream);
     }
   }
 

@@ -7,7 +7,11 @@ import type { RealtimeAudioFormat } from "./audio/formats.js";
 import type { FunctionTool, SessionUpdate, ToolChoice } from "./client-events.js";
 import type { VoiceProfile } from "./profiles.js";
 
-/** Turn detection settings (`server_vad`; `semantic_vad` is served by the same detector). */
+/**
+ * Turn detection settings. `semantic_vad` is not semantic: it runs the same
+ * detector as `server_vad` (Silero, or the energy fallback), its `eagerness`
+ * choosing the silence duration that ends a turn; it does not look at words.
+ */
 export interface TurnDetection {
   type: "server_vad" | "semantic_vad";
   threshold: number;

@@ -13,19 +13,21 @@ import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
-import { decodeBase64Strict } from "./audio/pcm.js";
+import { decodeBase64Strict } from "./audio/base64.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";
 import { IdleTimeout } from "./idle-timeout.js";
 import { InputAudioBuffer } from "./input-buffer.js";
 import { newId, Outbox, type EventSocket } from "./outbox.js";
-import type { ProfileRegistry } from "./profiles.js";
+import { profileModels, type ProfileRegistry } from "./profiles.js";
 import { responsePlan } from "./response-plan.js";
 import { RealtimeResponse, type CancelReason, type ResponseEnd, type ResponsePlan } from "./response.js";
 import { applySessionUpdate, newSessionSettings, sessionJson, type SessionSettings } from "./session-config.js";
 import { TurnTranscription } from "./transcription.js";
-import { EnergyVad, type VadEvent } from "./vad.js";
+import { createTurnDetector, type TurnDetector, type VadEngine } from "./turn-detector.js";
+import type { VadEvent } from "./vad.js";
+import type { SileroModel } from "../../audio/silero-model.js";
 
 /** Limits of a session (config `realtime`). */
 export interface SessionLimits {
@@ -56,6 +58,8 @@ export interface SessionOptions {
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Called when each response ends (logs, metrics); `closed` when the socket was gone by then. */
   readonly onResponseEnd?: (end: ResponseEnd, closed: boolean) => void;
+  /** The turn detector: Silero over the shared `model` (default), or the energy VAD. */
+  readonly vad?: { readonly engine: VadEngine; readonly model: Promise<SileroModel> | undefined } | undefined;
 }
 
 /** Below this, a commit is refused (OpenAI's rule). */
@@ -68,7 +72,7 @@ export class RealtimeSession {
   private readonly conversation = new Conversation();
   private readonly buffer = new InputAudioBuffer(SESSION_RATE);
   private decoder = new InputDecoder("audio/pcm");
-  private vad: EnergyVad | undefined;
+  private vad: TurnDetector | undefined;
   /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
   private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
   private readonly lifetime = new AbortController();
@@ -169,10 +173,26 @@ export class RealtimeSession {
     this.outbox.onDrain();
   }
 
+  /** True while a response runs or is queued, or a user turn is being heard (server VAD). */
+  get busy(): boolean {
+    return this.responses.size > 0 || this.live !== undefined;
+  }
+
+  /**
+   * The server is going away: an `error` event (`server_error`, code
+   * `server_shutting_down`, `message`), then close 1001 (going away). The
+   * close callback cancels whatever still runs.
+   */
+  shutdown(message: string): void {
+    this.error({ code: "server_shutting_down", message, param: null, eventId: null }, "server_error");
+    this.opts.socket.end(1001, "server shutting down");
+  }
+
   /** The socket closed: cancel every transcription and response, send nothing more. */
   close(): void {
     clearTimeout(this.idleTimer);
     this.idleTurn.disarm();
+    this.vad?.close();
     this.outbox.onClose();
     this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
     this.live?.transcription.cancel();
@@ -194,7 +214,15 @@ export class RealtimeSession {
           });
         }
         if (ev.session.model !== undefined) {
-          this.settings.profile = this.opts.profiles.get(ev.session.model, "session.model");
+          const profile = this.opts.profiles.get(ev.session.model, "session.model");
+          if (profile.upstream) {
+            throw new SpillwayError(Code.InvalidArgument, `Invalid 'session.model': '${profile.id}' is an upstream realtime model; open a new session with it.`, {
+              param: "session.model",
+              reason: "invalid_value",
+            });
+          }
+          this.opts.engine.admission.checkModels(this.opts.principal, profileModels(profile, this.settings.type === "transcription"));
+          this.settings.profile = profile;
           this.settings.transcription.model = this.settings.profile.stt;
         }
         const before = this.settings.inputFormat;
@@ -248,12 +276,22 @@ export class RealtimeSession {
   private configureVad(): void {
     const td = this.settings.turnDetection;
     if (!td) {
+      this.vad?.close();
       this.vad = undefined;
       return;
     }
     const s = { threshold: td.threshold, prefixPaddingMs: td.prefixPaddingMs, silenceDurationMs: td.silenceDurationMs };
-    if (this.vad) this.vad.configure(s);
-    else this.vad = new EnergyVad(s, SESSION_RATE);
+    if (this.vad) {
+      this.vad.configure(s);
+      return;
+    }
+    const choice = this.opts.vad ?? { engine: "energy", model: undefined };
+    this.vad = createTurnDetector(choice.engine, choice.model, {
+      settings: s,
+      sampleRate: SESSION_RATE,
+      startMs: this.buffer.positionMs,
+      onEvent: (e) => this.onVadEvent(e),
+    });
   }
 
   private append(audio: string, eventId: string | null): void {
@@ -291,11 +329,22 @@ export class RealtimeSession {
     this.buffer.append(samples);
     this.live?.transcription.push(samples);
     const vad = this.vad;
-    const td = this.settings.turnDetection;
-    if (!vad || !td) return;
-    for (const e of vad.push(samples)) this.onVad(e);
-    // Between turns keep only what prefix padding needs, so silence never fills the buffer.
-    if (!vad.inSpeech) this.buffer.keepLast(td.prefixPaddingMs + 100);
+    if (!vad || !this.settings.turnDetection) return;
+    vad.push(samples);
+    this.trimBetweenTurns();
+  }
+
+  /** Between turns keep only what a future speech start (with its prefix padding) needs, so silence never fills the buffer. */
+  private trimBetweenTurns(): void {
+    const vad = this.vad;
+    if (vad && !vad.inSpeech && !this.live) this.buffer.dropBefore(vad.retainFromMs);
+  }
+
+  /** A detector event (at once for the energy VAD, after inference for Silero). */
+  private onVadEvent(e: VadEvent): void {
+    if (this.outbox.isClosed || !this.settings.turnDetection) return;
+    this.onVad(e);
+    this.trimBetweenTurns();
   }
 
   private onVad(e: VadEvent): void {

@@ -10,7 +10,7 @@ import { openAiErrorObject } from "../http/shapes/openai/errors.js";
  * `….completed` — or `….failed`, after which the turn goes on with an empty
  * transcript.
  */
-import { AudioEncoding, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk.js";
+import { AudioEncoding, TranscriptDelta_Kind, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -35,6 +35,13 @@ export interface TranscriptionOptions {
   readonly signal: AbortSignal;
   /** Who is calling (gateway key), for admission. */
   readonly principal: Principal | undefined;
+  /**
+   * Sees the recognizer's own speech events as they come (not held): Deepgram
+   * sends `SPEECH_STARTED`, and `SPEECH_STOPPED` when its endpointing or
+   * utterance end says the speaker stopped, positions in ms of this turn's
+   * audio. A session may end the turn on them (docs/ARCHITECTURE.md). Optional.
+   */
+  readonly onSpeech?: ((e: SpeechEvent) => void) | undefined;
 }
 
 /** One turn's transcription, running while its audio arrives. */
@@ -123,6 +130,8 @@ export class TurnTranscription {
           } else if (p.value.kind === TranscriptDelta_Kind.KIND_FINAL) {
             finals.push(p.value.text);
           }
+        } else if (p.$case === "speech") {
+          if (!this.controller.signal.aborted) opts.onSpeech?.(p.value);
         } else if (p.$case === "usage") {
           seconds = p.value.inputAudioSeconds;
         } else if (p.$case === "error") {

@@ -5,12 +5,11 @@
  * starts after {@link MIN_SPEECH_MS} of frames at or above `threshold`, and
  * stops after `silenceDurationMs` of frames below it.
  *
- * Why not a model: the maintained npm VADs are Silero (ONNX, via
- * onnxruntime-node: a large native dependency) or WebRTC's GMM VAD as WASM
- * (@echogarden/fvad-wasm: 8/16/32/48 kHz only and no 0–1 threshold to map
- * OpenAI's `threshold` onto). An energy VAD is exact about what it does,
- * tested here, and fine for close-talking microphones; noisy rooms want a
- * model (the interface is small on purpose, so one can replace it).
+ * The default turn detector is Silero VAD (`silero-vad.ts`); this one is
+ * the fallback when the model cannot be loaded, and what config
+ * `realtime.vad.engine: energy` picks. It is exact about what it does and
+ * fine for close-talking microphones, but any noise as loud as speech
+ * starts a turn.
  */
 
 /** The `server_vad` settings the detector uses. */
@@ -57,9 +56,15 @@ export class EnergyVad {
   private loudMs = 0;
   private quietMs = 0;
 
+  /**
+   * @param startMs - the session position (ms) of the first sample pushed, so
+   *   events are positions in the session's audio even when the detector
+   *   starts late (turn detection switched on mid-session)
+   */
   constructor(
     private settings: VadSettings,
     readonly sampleRate: number,
+    private readonly startMs = 0,
   ) {
     this.frameSamples = Math.round((sampleRate * FRAME_MS) / 1000);
   }
@@ -67,6 +72,12 @@ export class EnergyVad {
   /** True between `speech_started` and `speech_stopped`. */
   get inSpeech(): boolean {
     return this.speaking;
+  }
+
+  /** Audio before this position (ms) can be part of no future event: what a caller may drop between turns. */
+  get retainFromMs(): number {
+    const from = this.loudRunStart >= 0 ? this.loudRunStart : this.ms(this.position);
+    return Math.max(0, from - this.settings.prefixPaddingMs);
   }
 
   /** Changes the settings; takes effect from the next frame. */
@@ -104,7 +115,7 @@ export class EnergyVad {
   }
 
   private ms(samples: number): number {
-    return Math.floor((samples * 1000) / this.sampleRate);
+    return this.startMs + Math.floor((samples * 1000) / this.sampleRate);
   }
 
   private step(loud: boolean, frameStartMs: number): VadEvent | undefined {
@@ -119,7 +130,7 @@ export class EnergyVad {
       if (this.loudMs < MIN_SPEECH_MS) return undefined;
       this.speaking = true;
       this.quietMs = 0;
-      return { type: "speech_started", audioStartMs: Math.max(0, this.loudRunStart - this.settings.prefixPaddingMs) };
+      return { type: "speech_started", audioStartMs: Math.max(this.startMs, this.loudRunStart - this.settings.prefixPaddingMs) };
     }
     if (loud) {
       this.quietMs = 0;

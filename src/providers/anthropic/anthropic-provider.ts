@@ -3,7 +3,9 @@ import { ModelKind, type ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
-import { getJson, upstreamFetch } from "../shared/upstream-http.js";
+import { invalidArgument } from "../../engine/errors.js";
+import { Phase, publishPhase } from "../../engine/phase-channel.js";
+import { getJson, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
 import { anthropicStreamPayloads } from "./messages-stream.js";
@@ -24,6 +26,30 @@ export interface AnthropicProviderOptions extends UpstreamProviderOptions {
 
 /** The Messages API version Spillway speaks. */
 export const ANTHROPIC_VERSION = "2023-06-01";
+
+/**
+ * The request headers of one call: the provider's, plus what the client
+ * sent for Anthropic upstreams (`GenerateRequest.upstream_headers`): its
+ * `anthropic-version` replaces the default, its `anthropic-beta` flags are
+ * added to the configured ones (each flag once). Nothing else the client
+ * sent is forwarded. A value that is not printable ASCII is a 400 naming the header.
+ */
+export function anthropicHeaders(base: Readonly<Record<string, string>>, fromClient: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = Object.fromEntries(Object.entries(base).map(([k, v]) => [k.toLowerCase(), v]));
+  const client = new Map(Object.entries(fromClient).map(([k, v]) => [k.toLowerCase(), v]));
+  for (const name of ["anthropic-version", "anthropic-beta"]) {
+    const v = client.get(name);
+    if (v !== undefined && !/^[\x20-\x7e]*$/.test(v)) throw invalidArgument(`Invalid '${name}' header: only printable ASCII is allowed.`, name);
+  }
+  const version = client.get("anthropic-version");
+  if (version) out["anthropic-version"] = version;
+  const beta = client.get("anthropic-beta");
+  if (beta) {
+    const flags = [...(out["anthropic-beta"] ?? "").split(","), ...beta.split(",")].map((f) => f.trim()).filter(Boolean);
+    out["anthropic-beta"] = [...new Set(flags)].join(",");
+  }
+  return out;
+}
 
 /** How long a fetched model list is reused (ms). */
 const MODEL_LIST_TTL_MS = 60_000;
@@ -71,13 +97,14 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
     },
     generate(model, req, ctx) {
       return new LazyStream(async () => {
+        publishPhase(Phase.ProviderOpened);
         const body = messagesBody(model, req, opts.maxTokens);
-        const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...headers };
+        const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...anthropicHeaders(headers, req.upstreamHeaders) };
         const res = await keys.withKey(
           ctx.labels,
           reqHeaders,
           async (h) => {
-            const r = await upstreamFetch(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
+            const r = await upstreamRequest(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
             if (!r.ok) throw await anthropicHttpError(opts.name, r);
             return r;
           },

@@ -1,16 +1,17 @@
 import {
   finishPayload,
   FinishReason,
+  reasoningPayload,
   textPayload,
   toolCallPayload,
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { anthropicError } from "./errors.js";
-import { type Obj, isObj, str, count as num } from "../shared/json.js";
+import { type Obj, isObj, obj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
 
 /** Maps Anthropic's `stop_reason` to the engine's finish reason. */
@@ -42,6 +43,7 @@ function mapUsage(u: Obj): ChunkPayload {
     inputTokens: num(u["input_tokens"]) + cacheRead + cacheWrite,
     outputTokens: num(u["output_tokens"]),
     cachedInputTokens: cacheRead,
+    reasoningTokens: num(obj(u["output_tokens_details"])["thinking_tokens"]),
   });
 }
 
@@ -57,8 +59,12 @@ interface ToolBlock {
  * `error`) into chunk payloads. Text blocks become text deltas; each
  * `tool_use` block becomes a tool call numbered in order of appearance, its
  * `input_json_delta`s the argument pieces (a call with no input gets `{}`).
- * Thinking blocks and unknown events are skipped, as Anthropic's versioning
- * policy asks. An `error` event fails the stream with the mapped error (the
+ * Each `thinking` block becomes a reasoning block numbered in order of
+ * appearance among the reasoning blocks (its `thinking_delta`s the text,
+ * its `signature_delta` the signature), each `redacted_thinking` block one
+ * with its data as `encrypted`. The stop sequence that ended the output
+ * (`stop_reason: stop_sequence`) rides on the finish. Unknown blocks and
+ * events are skipped, as Anthropic's versioning policy asks. An `error` event fails the stream with the mapped error (the
  * engine makes it in-band once content has flowed); a body that ends before
  * `message_stop` is a truncation and fails too. Events are mapped as the
  * socket delivers them ({@link SsePushStream}); `ping`s call `alive`, so a
@@ -66,6 +72,8 @@ interface ToolBlock {
  */
 export function anthropicStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const tools = new Map<number, ToolBlock>();
+  /** Anthropic block index → reasoning block index. */
+  const thinking = new Map<number, number>();
   return new SsePushStream<ChunkPayload>(body, provider, {
     onEvent(ev, emit) {
       if (ev.event === "ping") return false;
@@ -81,6 +89,14 @@ export function anthropicStreamPayloads(body: Readable, provider: string, signal
         case "content_block_start": {
           const block = isObj(j["content_block"]) ? j["content_block"] : {};
           if (block["type"] === "text" && str(block["text"])) emit(textPayload(str(block["text"])));
+          if (block["type"] === "thinking" || block["type"] === "redacted_thinking") {
+            const index = thinking.size;
+            thinking.set(num(j["index"]), index);
+            const text = str(block["thinking"]);
+            const signature = str(block["signature"]);
+            const encrypted = str(block["data"]);
+            if (text || signature || encrypted) emit(reasoningPayload({ index, text, signature, encrypted }));
+          }
           if (block["type"] === "tool_use") {
             const t: ToolBlock = { index: tools.size, hasArguments: false };
             tools.set(num(j["index"]), t);
@@ -91,6 +107,12 @@ export function anthropicStreamPayloads(body: Readable, provider: string, signal
         case "content_block_delta": {
           const d = isObj(j["delta"]) ? j["delta"] : {};
           if (d["type"] === "text_delta" && str(d["text"])) emit(textPayload(str(d["text"])));
+          if (d["type"] === "thinking_delta" || d["type"] === "signature_delta") {
+            const index = thinking.get(num(j["index"]));
+            const text = str(d["thinking"]);
+            const signature = str(d["signature"]);
+            if (index !== undefined && (text || signature)) emit(reasoningPayload({ index, text, signature }));
+          }
           if (d["type"] === "input_json_delta") {
             const t = tools.get(num(j["index"]));
             const piece = str(d["partial_json"]);
@@ -113,7 +135,7 @@ export function anthropicStreamPayloads(body: Readable, provider: string, signal
           const d = isObj(j["delta"]) ? j["delta"] : {};
           if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
           const reason = str(d["stop_reason"]);
-          if (reason) emit(finishPayload(mapStopReason(reason)));
+          if (reason) emit(finishPayload(mapStopReason(reason), reason === "stop_sequence" ? str(d["stop_sequence"]) : ""));
           return false;
         }
         case "message_stop":

@@ -3,13 +3,14 @@ import { SpillwayError } from "../../engine/errors.js";
 import {
   finishPayload,
   FinishReason,
+  reasoningPayload,
   textPayload,
   toolCallPayload,
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
@@ -53,8 +54,17 @@ function inBandError(provider: string, e: unknown): SpillwayError {
 }
 
 /**
+ * Maps a host's own fields of one streamed chunk (Azure's content filter
+ * results), after the shared mapping of the same chunk; may emit payloads.
+ */
+export type ChatChunkHook = (chunk: Obj, emit: (p: ChunkPayload) => void) => void;
+
+/**
  * Translates an OpenAI-style SSE body (chat completions, or legacy
- * completions when `legacy` is set) into chunk payloads. A body that ends
+ * completions when `legacy` is set) into chunk payloads: content as text,
+ * `delta.reasoning_content` / `delta.reasoning` (the reasoning
+ * OpenAI-compatible servers stream) as one reasoning block, tool calls,
+ * usage with `completion_tokens_details.reasoning_tokens`. A body that ends
  * with neither `[DONE]` nor a `finish_reason` is a truncation and fails the
  * stream; so do malformed events and in-band `error` objects. Events are
  * mapped synchronously as the socket delivers them ({@link SsePushStream}).
@@ -65,6 +75,7 @@ export function openAiStreamPayloads(
   signal: AbortSignal,
   legacy: boolean,
   alive?: () => void,
+  onChunk?: ChatChunkHook,
 ): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
   return new SsePushStream<ChunkPayload>(body, provider, {
@@ -81,6 +92,9 @@ export function openAiStreamPayloads(
           if (text) emit(textPayload(text));
         } else if (isObj(c["delta"])) {
           const d = c["delta"];
+          // DeepSeek, vLLM (before 0.10) and others: `reasoning_content`; OpenRouter, Ollama, newer vLLM: `reasoning`.
+          const reasoning = str(d["reasoning_content"]) || str(d["reasoning"]);
+          if (reasoning) emit(reasoningPayload({ text: reasoning }));
           const content = str(d["content"]);
           if (content) emit(textPayload(content));
           const calls = d["tool_calls"];
@@ -102,10 +116,12 @@ export function openAiStreamPayloads(
         const reason = str(c["finish_reason"]);
         if (reason) {
           finished = true;
-          emit(finishPayload(mapFinishReason(reason)));
+          // vLLM names the stop string that matched in `stop_reason` (a number when it was a stop token).
+          emit(finishPayload(mapFinishReason(reason), reason === "stop" ? str(c["stop_reason"]) : ""));
         }
       }
       if (isObj(j["usage"])) emit(mapUsage(j["usage"]));
+      onChunk?.(j, emit);
       return false;
     },
     onBodyEnd() {

@@ -4,8 +4,9 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { Provider, ProviderContext } from "../../engine/provider.js";
-import { parseEventJson, readSseEvents } from "../shared/sse-reader.js";
-import { postJson, upstreamError, upstreamFetch } from "../shared/upstream-http.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
+import { SsePushStream } from "../shared/sse-push.js";
+import { postJson, streamReadError, upstreamError, upstreamRequest, type UpstreamResponse } from "../shared/upstream-http.js";
 import { streamMultipart } from "./openai-multipart.js";
 import { type Obj, isObj, amount as num } from "../shared/json.js";
 
@@ -13,8 +14,8 @@ import { type Obj, isObj, amount as num } from "../shared/json.js";
 export interface OpenAiUpstream {
   /** The provider's name (prefix of its model ids). */
   readonly name: string;
-  /** Base URL including `/v1`. */
-  readonly base: string;
+  /** The URL of an API route (`/audio/speech`, `/audio/transcriptions`) for `model` (see `OpenAiDialect.url`). */
+  readonly url: (route: string, model: string) => string;
   /**
    * Runs one upstream request with the provider's headers plus `extra`,
    * authorized with a key from its pool (rotating, resting refused keys).
@@ -61,7 +62,7 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
   if (req.speed && req.speed !== 1) body["speed"] = req.speed;
   if (req.instructions) body["instructions"] = req.instructions;
   if (speechSse(model)) body["stream_format"] = "sse";
-  const res = await up.send(ctx, {}, (h) => postJson(up.name, `${up.base}/audio/speech`, body, h, ctx.signal));
+  const res = await up.send(ctx, {}, (h) => postJson(up.name, up.url("/audio/speech", model), body, h, ctx.signal));
   const audio = (data: Uint8Array): ChunkPayload => ({
     $case: "audio",
     value: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), encoding, sampleRate: encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ? OPENAI_PCM_RATE : 0, channels: 1 },
@@ -71,19 +72,31 @@ export async function* openAiSpeech(up: OpenAiUpstream, model: string, req: Synt
     yield finishPayload(FinishReason.REASON_STOP);
     return;
   }
-  for await (const e of readSseEvents(res.body, up.name)) {
-    if (e.data === "[DONE]") break;
-    const j = parseEventJson(e.data, up.name);
-    if (!isObj(j)) continue;
-    if (j["type"] === "speech.audio.delta" && typeof j["audio"] === "string") yield audio(Buffer.from(j["audio"], "base64"));
-    else if (j["type"] === "speech.audio.done") {
-      const u = isObj(j["usage"]) ? j["usage"] : {};
-      yield usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) });
-      yield finishPayload(FinishReason.REASON_STOP);
-      return;
-    } else if (isObj(j["error"])) throw upstreamStreamError(up.name, j["error"]);
-  }
-  throw upstreamMalformed(up.name, "a speech stream without speech.audio.done");
+  yield* new SsePushStream<ChunkPayload>(
+    res.stream,
+    up.name,
+    {
+      onEvent(e, emit) {
+        if (e.data === "[DONE]") throw upstreamMalformed(up.name, "a speech stream without speech.audio.done");
+        const j = parseEventJson(e.data, up.name);
+        if (!isObj(j)) return false;
+        if (j["type"] === "speech.audio.delta" && typeof j["audio"] === "string") emit(audio(Buffer.from(j["audio"], "base64")));
+        else if (j["type"] === "speech.audio.done") {
+          const u = isObj(j["usage"]) ? j["usage"] : {};
+          emit(usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) }));
+          emit(finishPayload(FinishReason.REASON_STOP));
+          return true;
+        } else if (isObj(j["error"])) throw upstreamStreamError(up.name, j["error"]);
+        return false;
+      },
+      onBodyEnd() {
+        throw upstreamMalformed(up.name, "a speech stream without speech.audio.done");
+      },
+      readError: (e) => streamReadError(up.name, e, ctx.signal),
+    },
+    DEFAULT_MAX_EVENT_BYTES,
+    ctx.alive,
+  );
 }
 
 /** GPT-4o transcription models stream text deltas; `whisper-1` (and unknown models) answer whole. */
@@ -119,12 +132,12 @@ export async function* openAiTranscribe(
     data: audio,
   });
   const res = await up.send(ctx, { "content-type": form.contentType }, async (headers) => {
-    const r = await upstreamFetch(up.name, `${up.base}/audio/transcriptions`, { method: "POST", headers, body: form.body, signal: ctx.signal });
+    const r = await upstreamRequest(up.name, up.url("/audio/transcriptions", model), { method: "POST", headers, body: form.body, signal: ctx.signal });
     if (!r.ok) throw await upstreamError(up.name, r);
     return r;
   });
   if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    yield* transcriptEvents(up.name, res.body);
+    yield* transcriptEvents(up.name, res, ctx);
     return;
   }
   const j: unknown = await res.json();
@@ -146,24 +159,41 @@ export async function* openAiTranscribe(
   yield finishPayload(FinishReason.REASON_STOP);
 }
 
-async function* transcriptEvents(provider: string, body: AsyncIterable<Uint8Array>): AsyncGenerator<ChunkPayload> {
+/**
+ * A streamed transcription's SSE, read like every upstream stream
+ * ({@link SsePushStream}: comments and pings count as life, the body's end
+ * is drained after `transcript.text.done` so the connection is reused).
+ */
+function transcriptEvents(provider: string, res: UpstreamResponse, ctx: ProviderContext): AsyncIterableIterator<ChunkPayload> {
   let sawDelta = false;
-  for await (const e of readSseEvents(body, provider)) {
-    if (e.data === "[DONE]") break;
-    const j = parseEventJson(e.data, provider);
-    if (!isObj(j)) continue;
-    if (j["type"] === "transcript.text.delta" && typeof j["delta"] === "string") {
-      sawDelta = true;
-      yield transcript(j["delta"], TranscriptDelta_Kind.KIND_DELTA, 0, 0);
-    } else if (j["type"] === "transcript.text.done") {
-      if (!sawDelta && typeof j["text"] === "string" && j["text"]) yield transcript(j["text"], TranscriptDelta_Kind.KIND_FINAL, 0, 0);
-      const u = isObj(j["usage"]) ? j["usage"] : {};
-      yield usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) });
-      yield finishPayload(FinishReason.REASON_STOP);
-      return;
-    } else if (isObj(j["error"])) throw upstreamStreamError(provider, j["error"]);
-  }
-  throw upstreamMalformed(provider, "a transcription stream without transcript.text.done");
+  return new SsePushStream<ChunkPayload>(
+    res.stream,
+    provider,
+    {
+      onEvent(e, emit) {
+        if (e.data === "[DONE]") throw upstreamMalformed(provider, "a transcription stream without transcript.text.done");
+        const j = parseEventJson(e.data, provider);
+        if (!isObj(j)) return false;
+        if (j["type"] === "transcript.text.delta" && typeof j["delta"] === "string") {
+          sawDelta = true;
+          emit(transcript(j["delta"], TranscriptDelta_Kind.KIND_DELTA, 0, 0));
+        } else if (j["type"] === "transcript.text.done") {
+          if (!sawDelta && typeof j["text"] === "string" && j["text"]) emit(transcript(j["text"], TranscriptDelta_Kind.KIND_FINAL, 0, 0));
+          const u = isObj(j["usage"]) ? j["usage"] : {};
+          emit(usagePayload({ inputTokens: num(u["input_tokens"]), outputTokens: num(u["output_tokens"]), totalTokens: num(u["total_tokens"]) }));
+          emit(finishPayload(FinishReason.REASON_STOP));
+          return true;
+        } else if (isObj(j["error"])) throw upstreamStreamError(provider, j["error"]);
+        return false;
+      },
+      onBodyEnd() {
+        throw upstreamMalformed(provider, "a transcription stream without transcript.text.done");
+      },
+      readError: (e) => streamReadError(provider, e, ctx.signal),
+    },
+    DEFAULT_MAX_EVENT_BYTES,
+    ctx.alive,
+  );
 }
 
 function transcript(text: string, kind: TranscriptDelta_Kind, start: number, end: number): ChunkPayload {

@@ -1,5 +1,5 @@
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
@@ -7,7 +7,7 @@ import { LazyStream } from "../shared/lazy-stream.js";
 import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
-import { openAiStreamPayloads } from "./chat-stream.js";
+import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
 import { fitsResponsesApi, responsesBody } from "./responses-body.js";
 import { responsesStreamPayloads } from "./responses-stream.js";
 
@@ -21,6 +21,23 @@ export interface OpenAiProviderOptions extends UpstreamProviderOptions {
   readonly apiKey?: string | undefined;
   /** Send chats that fit it to the upstream's native `/responses` (see responses-body.ts). */
   readonly responsesApi?: boolean | undefined;
+  /** Where the routes live and how keys are sent, for hosts that lay OpenAI's API out their own way (Azure); OpenAI's layout when absent. */
+  readonly dialect?: OpenAiDialect | undefined;
+  /** Makes, per streamed chat, a hook run on each chunk after the shared mapping (see `openAiStreamPayloads`), for a host's own fields (Azure's content filter results). */
+  readonly chunkHook?: (() => ChatChunkHook) | undefined;
+}
+
+/**
+ * How one host lays out the OpenAI API: route URLs and the key's header.
+ * OpenAI's own: `{baseUrl}{route}` and `authorization: Bearer <key>`.
+ */
+export interface OpenAiDialect {
+  /** The URL of `route` (`/chat/completions`, `/completions`, `/responses`, `/audio/speech`, `/audio/transcriptions`) for `model`. */
+  readonly url: (route: string, model: string) => string;
+  /** The model list's URL; when undefined nothing is fetched and only configured `models` are listed. */
+  readonly modelsUrl: string | undefined;
+  /** The header that carries a key. */
+  readonly authHeader: (key: string) => readonly [string, string];
 }
 
 const MODEL_LIST_TTL_MS = 60_000;
@@ -33,10 +50,14 @@ const MODEL_LIST_TIMEOUT_MS = 5_000;
  */
 export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
   const base = opts.baseUrl.replace(/\/+$/, "");
+  const dialect: OpenAiDialect = opts.dialect ?? { url: (route) => `${base}${route}`, modelsUrl: `${base}/models`, authHeader: (k) => ["authorization", `Bearer ${k}`] };
   const headers: Record<string, string> = { ...opts.headers };
   const keys = KeyPool.from(opts.apiKey, opts.apiKeys);
   const first = keys.pick();
-  if (first) headers["authorization"] = `Bearer ${first.key}`;
+  if (first) {
+    const [h, v] = dialect.authHeader(first.key);
+    headers[h] = v;
+  }
   let cached: { at: number; models: ModelInfo[] } | undefined;
 
   const info = (m: string): ModelInfo => ({
@@ -52,14 +73,15 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     timeoutMs: opts.timeoutMs,
     ...openAiAudioMethods({
       name: opts.name,
-      base,
-      send: (ctx, extra, run) => keys.withKey(ctx.labels, { ...headers, ...extra, "x-request-id": ctx.streamId }, run),
+      url: dialect.url,
+      send: (ctx, extra, run) => keys.withKey(ctx.labels, { ...headers, ...extra, "x-request-id": ctx.streamId }, run, dialect.authHeader),
     }),
     async listModels(signal) {
       if (opts.models) return opts.models.map(info);
+      if (dialect.modelsUrl === undefined) return [];
       if (cached && Date.now() - cached.at < MODEL_LIST_TTL_MS) return cached.models;
       const timeout = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
-      const j = await getJson(opts.name, `${base}/models`, headers, signal ? AbortSignal.any([signal, timeout]) : timeout);
+      const j = await getJson(opts.name, dialect.modelsUrl, headers, signal ? AbortSignal.any([signal, timeout]) : timeout);
       const data = (j as { data?: unknown }).data;
       const models = Array.isArray(data)
         ? data.flatMap((m: unknown) => {
@@ -73,14 +95,14 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     generate(model, req, ctx) {
       // Opened on the engine's first pull; then every pull goes straight to the payload stream.
       return new LazyStream(async () => {
-        tracePhase(TracePhase.ProviderOpened);
+        publishPhase(Phase.ProviderOpened);
         const legacy = req.messages.length === 0;
         const native = opts.responsesApi === true && fitsResponsesApi(req);
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
-        const url = `${base}${native ? "/responses" : legacy ? "/completions" : "/chat/completions"}`;
-        const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal));
+        const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
+        const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal), dialect.authHeader);
         if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive);
+        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
       });
     },
   };

@@ -1,50 +1,68 @@
-import type { GenerateRequest, Message } from "../../gen/spillway/v1/request.js";
+import { ResponseFormat_Type, type GenerateRequest, type Message, type ResponseFormat } from "../../gen/spillway/v1/request.js";
+import { familyExtra } from "../shared/request-fields.js";
+import { jsonSchemaFormat, reasoningEffort } from "./chat-request.js";
+import { responsesPart } from "./openai-content.js";
 
 /** A Responses API input item as sent upstream. */
 type Item = Record<string, unknown>;
 
 /**
- * Request fields (from the engine's `extra`) that the Responses API takes
- * as they are, and chat fields it takes under another shape. Any other
- * extra field is chat-only, and the request goes to `/chat/completions`.
+ * `extra.openai` fields the Responses API takes as they are. Any other
+ * `extra.openai` field is chat-only, and the request goes to `/chat/completions`.
  */
-const PASSED_AS_IS = new Set(["user", "metadata", "service_tier", "prompt_cache_key", "safety_identifier", "top_logprobs"]);
-const TRANSLATED = new Set(["response_format", "reasoning_effort"]);
+const PASSED_AS_IS = new Set(["prompt_cache_key", "safety_identifier", "top_logprobs", "truncation", "prompt_cache_retention"]);
 
 /**
- * Whether a request can go to an upstream's `/responses`: it is a chat
- * (not a legacy prompt), has no stop sequences (the Responses API has none)
- * and no chat-only extra fields.
+ * Whether a request can go to an upstream's `/responses`: it is a chat (not
+ * a legacy prompt) with no field the Responses API lacks — stop sequences,
+ * `seed`, penalties, audio input — and no chat-only `extra.openai` field.
  */
 export function fitsResponsesApi(req: GenerateRequest): boolean {
   if (req.messages.length === 0 || req.stop.length > 0) return false;
-  return Object.keys(req.extra ?? {}).every((k) => PASSED_AS_IS.has(k) || TRANSLATED.has(k));
+  if (req.seed !== undefined || req.presencePenalty !== undefined || req.frequencyPenalty !== undefined) return false;
+  if (req.messages.some((m) => m.contents.some((p) => p.part?.$case === "inputAudio"))) return false;
+  return Object.keys(familyExtra(req, "openai")).every((k) => PASSED_AS_IS.has(k));
 }
 
-/** Converts a chat content part back into a Responses input part. */
-function inputPart(p: Record<string, unknown>, role: string): Item {
-  switch (p["type"]) {
-    case "text":
-      return { type: role === "assistant" ? "output_text" : "input_text", text: p["text"] };
-    case "image_url": {
-      const image = p["image_url"] as { url?: unknown; detail?: unknown } | undefined;
-      return { type: "input_image", image_url: image?.url, detail: image?.detail ?? "auto" };
-    }
-    case "file": {
-      const file = (p["file"] ?? {}) as Record<string, unknown>;
-      return { type: "input_file", ...file };
-    }
-    default:
-      return p;
+/**
+ * An earlier turn's reasoning as a Responses `reasoning` item. Only items
+ * the OpenAI Responses API made (they have an `rs_…` id) go back; reasoning
+ * of other upstreams (Anthropic thinking, with its signature) means nothing to it.
+ */
+function reasoningItems(m: Message): Item[] {
+  return m.contents.flatMap((p): Item[] => {
+    if (p.part?.$case !== "reasoning" || !p.part.value.id) return [];
+    const r = p.part.value;
+    const item: Item = { type: "reasoning", id: r.id, summary: r.summary && r.text ? [{ type: "summary_text", text: r.text }] : [] };
+    if (!r.summary && r.text) item["content"] = [{ type: "reasoning_text", text: r.text }];
+    if (r.encrypted) item["encrypted_content"] = r.encrypted;
+    return [item];
+  });
+}
+
+/** A message's typed parts as Responses input parts (those it has a form for); `i` is the message's index, for errors. */
+function partsOf(m: Message, i: number, role: string): Item[] {
+  return m.contents.flatMap((p, j) => {
+    const part = responsesPart(p, role, `messages[${i}].content[${j}]`);
+    return part ? [part] : [];
+  });
+}
+
+function itemsOf(m: Message, i: number): Item[] {
+  if (m.role === "tool") {
+    // A function_call_output takes a string, or input parts when the result carries images or files.
+    const parts = partsOf(m, i, "user");
+    const output = m.contents.length === 0 ? m.content : parts.every((p) => p["type"] === "input_text") ? parts.map((p) => p["text"]).join("") : parts;
+    return [{ type: "function_call_output", call_id: m.toolCallId, output }];
   }
-}
-
-function itemsOf(m: Message): Item[] {
-  if (m.role === "tool") return [{ type: "function_call_output", call_id: m.toolCallId, output: m.content }];
-  const out: Item[] = [];
-  const parts = m.parts as Array<Record<string, unknown>>;
-  if (parts.length > 0) out.push({ type: "message", role: m.role, content: parts.map((p) => inputPart(p, m.role)) });
-  else if (m.content || m.toolCalls.length === 0) out.push({ type: "message", role: m.role, content: m.content });
+  const out: Item[] = reasoningItems(m);
+  const parts = partsOf(m, i, m.role);
+  // Text alone goes as a string: the one form every role takes (an assistant's
+  // history as `output_text` parts is not an input form in OpenAI's schema).
+  const textOnly = parts.every((p) => p["type"] === "input_text" || p["type"] === "output_text");
+  if (parts.length > 0 && textOnly) out.push({ type: "message", role: m.role, content: parts.map((p) => p["text"]).join("") });
+  else if (parts.length > 0) out.push({ type: "message", role: m.role, content: parts });
+  else if (m.contents.length === 0 && (m.content || m.toolCalls.length === 0)) out.push({ type: "message", role: m.role, content: m.content });
   for (const c of m.toolCalls) out.push({ type: "function_call", call_id: c.id, name: c.name, arguments: c.arguments });
   return out;
 }
@@ -54,28 +72,46 @@ function toolChoice(choice: string): unknown {
   return { type: "function", name: choice };
 }
 
-/** Maps chat's `response_format` to the Responses API's `text.format`. */
-function textFormat(rf: unknown): unknown {
-  const f = (rf ?? {}) as Record<string, unknown>;
-  if (f["type"] === "json_schema") return { type: "json_schema", ...(f["json_schema"] as Record<string, unknown>) };
-  return f["type"] ? { type: f["type"] } : undefined;
+/** The request's output format as the Responses API's `text.format`. */
+function textFormat(f: ResponseFormat | undefined): unknown {
+  switch (f?.type) {
+    case ResponseFormat_Type.TYPE_TEXT:
+      return { type: "text" };
+    case ResponseFormat_Type.TYPE_JSON_OBJECT:
+      return { type: "json_object" };
+    case ResponseFormat_Type.TYPE_JSON_SCHEMA:
+      return { type: "json_schema", ...jsonSchemaFormat(f) };
+    default:
+      return undefined;
+  }
 }
 
 /**
  * Builds the body of an upstream `POST /responses` from a normalized
  * request: messages become input items (tool calls → `function_call`,
- * tool messages → `function_call_output`), tools are function tools with
- * `strict` explicit (the Responses API would default it to true), and
- * `store` is false: Spillway keeps the conversation with the client.
+ * tool messages → `function_call_output`, reasoning parts with an OpenAI id
+ * → `reasoning` items with their `encrypted_content`), tools are function
+ * tools with `strict` explicit (the Responses API would default it to true),
+ * and `store` is false: Spillway keeps the conversation with the client. So
+ * that reasoning can be carried back without stored state, a request that
+ * asks for reasoning (or carries reasoning back) includes
+ * `reasoning.encrypted_content`.
  */
 export function responsesBody(model: string, req: GenerateRequest): Record<string, unknown> {
-  const extra: Record<string, unknown> = req.extra ?? {};
+  const extra = familyExtra(req, "openai");
   const body: Record<string, unknown> = {};
   for (const k of PASSED_AS_IS) if (extra[k] !== undefined) body[k] = extra[k];
-  const format = textFormat(extra["response_format"]);
+  const format = textFormat(req.responseFormat);
   if (format) body["text"] = { format };
-  if (extra["reasoning_effort"] !== undefined) body["reasoning"] = { effort: extra["reasoning_effort"] };
-  Object.assign(body, { model, input: req.messages.flatMap(itemsOf), stream: true, store: false });
+  const effort = reasoningEffort(req.reasoning);
+  const summary = req.reasoning && !req.reasoning.disabled ? req.reasoning.summary : "";
+  if (effort || summary) body["reasoning"] = { ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) };
+  const input = req.messages.flatMap((m, i) => itemsOf(m, i));
+  if (body["reasoning"] || input.some((i) => i["type"] === "reasoning")) body["include"] = ["reasoning.encrypted_content"];
+  if (req.user) body["user"] = req.user;
+  if (Object.keys(req.metadata).length > 0) body["metadata"] = req.metadata;
+  if (req.serviceTier) body["service_tier"] = req.serviceTier;
+  Object.assign(body, { model, input, stream: true, store: false });
   if (req.maxTokens !== undefined) body["max_output_tokens"] = req.maxTokens;
   if (req.temperature !== undefined) body["temperature"] = req.temperature;
   if (req.topP !== undefined) body["top_p"] = req.topP;

@@ -3,13 +3,14 @@ import { SpillwayError } from "../../engine/errors.js";
 import {
   finishPayload,
   FinishReason,
+  reasoningPayload,
   textPayload,
   toolCallPayload,
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
 import type { Readable } from "node:stream";
-import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-reader.js";
+import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
@@ -43,6 +44,14 @@ interface Call {
   sent: boolean;
 }
 
+/** A reasoning output item being streamed: its reasoning block index, whether text came, the summary part being streamed. */
+interface ReasoningItem {
+  readonly index: number;
+  readonly id: string;
+  sentText: boolean;
+  summaryIndex: number;
+}
+
 /**
  * Translates an upstream's Responses API SSE into chunk payloads, so the
  * engine path stays the one every door uses: `output_text.delta` (and
@@ -50,12 +59,31 @@ interface Call {
  * call numbered in order of appearance, its `function_call_arguments.delta`s
  * the argument pieces (or the `.done` text when no delta came);
  * `response.completed` / `response.incomplete` bring usage and the finish
- * reason. `error` and `response.failed` fail the stream; a body that ends
+ * reason. Each `reasoning` output item becomes a reasoning block numbered in
+ * order of appearance, carrying the item's id: `reasoning_summary_text.delta`s
+ * as summary text (the parts of a summary joined by a blank line, as the
+ * Responses shape reads them back), `reasoning_text.delta`s as reasoning text, and at
+ * `output_item.done` its `encrypted_content` (and its summary, when no
+ * delta brought it). `error` and `response.failed` fail the stream; a body that ends
  * without a terminal event is a truncation and fails too.
  */
 export function responsesStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const calls = new Map<string, Call>();
   let nextIndex = 0;
+  const reasoning = new Map<string, ReasoningItem>();
+  let nextReasoning = 0;
+  const reasoningOf = (j: Obj): ReasoningItem | undefined => reasoning.get(str(j["item_id"])) ?? reasoning.get(`#${num(j["output_index"])}`);
+  const reasoningText = (j: Obj, summary: boolean, emit: (p: ChunkPayload) => void): void => {
+    const r = reasoningOf(j);
+    const text = str(j["delta"]);
+    if (!r || !text) return;
+    // A summary in several parts reads as paragraphs: a new part starts after a blank line.
+    const part = summary ? num(j["summary_index"]) : r.summaryIndex;
+    const lead = summary && r.sentText && part !== r.summaryIndex ? "\n\n" : "";
+    r.summaryIndex = part;
+    r.sentText = true;
+    emit(reasoningPayload({ index: r.index, id: r.id, text: lead + text, summary }));
+  };
   const callOf = (j: Obj): Call | undefined => calls.get(str(j["item_id"])) ?? calls.get(`#${num(j["output_index"])}`);
   return new SsePushStream<ChunkPayload>(
     body,
@@ -69,8 +97,32 @@ export function responsesStreamPayloads(body: Readable, provider: string, signal
           case "response.refusal.delta":
             if (str(j["delta"])) emit(textPayload(str(j["delta"])));
             return false;
+          case "response.reasoning_summary_text.delta":
+            reasoningText(j, true, emit);
+            return false;
+          case "response.reasoning_text.delta":
+            reasoningText(j, false, emit);
+            return false;
+          case "response.output_item.done": {
+            const item = obj(j["item"]);
+            const r = item["type"] === "reasoning" ? reasoningOf({ item_id: item["id"], output_index: j["output_index"] }) : undefined;
+            if (!r) return false;
+            if (!r.sentText && Array.isArray(item["summary"])) {
+              const text = item["summary"].map((p: unknown) => str(obj(p)["text"])).join("\n\n");
+              if (text) emit(reasoningPayload({ index: r.index, id: r.id, text, summary: true }));
+            }
+            const encrypted = str(item["encrypted_content"]);
+            if (encrypted) emit(reasoningPayload({ index: r.index, id: r.id, encrypted }));
+            return false;
+          }
           case "response.output_item.added": {
             const item = obj(j["item"]);
+            if (item["type"] === "reasoning") {
+              const r: ReasoningItem = { index: nextReasoning++, id: str(item["id"]), sentText: false, summaryIndex: 0 };
+              reasoning.set(r.id, r);
+              reasoning.set(`#${num(j["output_index"])}`, r);
+              return false;
+            }
             if (item["type"] !== "function_call") return false;
             const call: Call = { index: nextIndex++, sent: false };
             calls.set(str(item["id"]), call);

@@ -1,9 +1,10 @@
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { createParser, type EventSourceMessage, type EventSourceParser } from "eventsource-parser";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { DEFAULT_MAX_EVENT_BYTES } from "./sse-reader.js";
+import { PushQueue, type PushFraming, type PushSink } from "./push-queue.js";
+import { DEFAULT_MAX_EVENT_BYTES } from "./sse-events.js";
 
 /** Turns one upstream's SSE events into items (chunk payloads), synchronously. */
 export interface SseMapper<T> {
@@ -19,63 +20,24 @@ export interface SseMapper<T> {
   readError(e: unknown): Error;
 }
 
-/** Items queued before the upstream socket is paused (backpressure). */
-const HIGH_WATER = 64;
-/** Queued items under which a paused socket is resumed. */
-const LOW_WATER = 16;
-/**
- * After the end marker, how long the rest of the body may take to arrive
- * before the request is closed (ms). Reading it to its end keeps the
- * upstream connection for the next request (with TLS, a new one costs a
- * handshake); an upstream that keeps sending past this is cut off.
- */
-const DRAIN_AFTER_END_MS = 1_000;
-
-/**
- * The hot path from an upstream SSE body to the engine: the body's `data`
- * events are parsed (eventsource-parser) and mapped to items in the same
- * turn as the socket read, and the items are handed to the engine from a
- * queue. Per upstream read this costs one callback and, when the engine is
- * waiting, one promise — not a chain of async generators per event (the
- * benchmark showed that chain as most of the per-chunk cost).
- *
- * Backpressure: the socket is paused while {@link HIGH_WATER} items wait
- * unread, and resumed once the engine has taken them down to
- * {@link LOW_WATER}. After the end marker the rest of the body is read and
- * dropped for up to {@link DRAIN_AFTER_END_MS}, so that the connection goes
- * back to the pool; a body still open then is destroyed.
- * `return()` (the engine cancelled the stream) destroys the body, closing
- * the upstream request. A read that yields no item (pings, comments, a
- * role-only delta) calls `alive`, so the engine's timeouts count silence on
- * the wire rather than gaps between items.
- */
-export class SsePushStream<T> implements AsyncIterableIterator<T> {
-  private readonly queue: T[] = [];
-  private head = 0;
-  private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
-  private error: Error | undefined;
-  /** No more items will come (end marker, clean end, failure or return()). */
-  private finished = false;
-  private bodyEnded = false;
-  private paused = false;
-  private readonly parser;
+/** SSE framing for {@link PushQueue}: eventsource-parser fed with each read, events handed to a mapper. */
+class SseFraming<T> implements PushFraming<T> {
+  private readonly parser: EventSourceParser;
   private readonly decoder = new StringDecoder("utf8");
-  /** Whether the read being parsed produced an item. */
-  private emitted = false;
+  /** The sink of the read being parsed (the parser's callbacks have no argument for it). */
+  private sink: PushSink<T> | undefined;
 
   constructor(
-    private readonly body: Readable,
     provider: string,
     private readonly mapper: SseMapper<T>,
-    maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
-    private readonly alive?: (() => void) | undefined,
+    maxEventBytes: number,
   ) {
     this.parser = createParser({
       maxBufferSize: maxEventBytes,
       onEvent: this.onEvent,
       onError: (e) => {
         if (e.type !== "max-buffer-size-exceeded") return;
-        this.fail(
+        this.sink?.fail(
           new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
             httpStatus: 502,
             reason: "upstream_error",
@@ -84,142 +46,45 @@ export class SsePushStream<T> implements AsyncIterableIterator<T> {
         );
       },
     });
-    body.on("data", this.onData);
-    body.on("end", this.onEnd);
-    body.on("error", this.onError);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
+  onData(bytes: Buffer, sink: PushSink<T>): void {
+    this.sink = sink;
+    // undici hands Buffers whatever the encoding; a multi-byte character may span two reads.
+    this.parser.feed(this.decoder.write(bytes));
   }
 
-  next(): Promise<IteratorResult<T>> {
-    if (this.head < this.queue.length) {
-      const value = this.queue[this.head]!;
-      this.head++;
-      if (this.head === this.queue.length) {
-        this.queue.length = 0;
-        this.head = 0;
-      }
-      if (this.paused && this.queue.length - this.head <= LOW_WATER) this.resume();
-      return Promise.resolve({ done: false, value });
-    }
-    const err = this.error;
-    if (err) {
-      this.error = undefined;
-      return Promise.reject(err);
-    }
-    if (this.finished) return Promise.resolve({ done: true, value: undefined });
-    if (this.paused) this.resume();
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+  onEnd(sink: PushSink<T>): void {
+    this.sink = sink;
+    this.parser.feed(this.decoder.end());
+    if (!sink.finished) this.mapper.onBodyEnd();
   }
 
-  /** The consumer stopped early: nothing more is read, the upstream request is closed. */
-  return(): Promise<IteratorResult<T>> {
-    this.finished = true;
-    this.error = undefined;
-    this.queue.length = 0;
-    this.head = 0;
-    this.settle();
-    if (!this.bodyEnded) this.body.destroy();
-    return Promise.resolve({ done: true, value: undefined });
+  readError(e: unknown): Error {
+    return this.mapper.readError(e);
   }
-
-  private readonly onData = (bytes: Buffer): void => {
-    if (this.finished) return;
-    this.emitted = false;
-    try {
-      // undici hands Buffers whatever the encoding; a multi-byte character may span two reads.
-      this.parser.feed(this.decoder.write(bytes));
-    } catch (e) {
-      this.fail(this.mapper.readError(e));
-      return;
-    }
-    if (!this.emitted) this.alive?.();
-  };
 
   private readonly onEvent = (ev: EventSourceMessage): void => {
-    if (this.finished) return;
+    const sink = this.sink;
+    if (!sink || sink.finished) return;
     try {
-      if (this.mapper.onEvent(ev, this.emit)) this.markDone();
+      if (this.mapper.onEvent(ev, sink.emit)) sink.done();
     } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
+      sink.fail(e instanceof Error ? e : new Error(String(e)));
     }
   };
+}
 
-  private readonly emit = (item: T): void => {
-    if (this.finished) return;
-    this.emitted = true;
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w.resolve({ done: false, value: item });
-      return;
-    }
-    this.queue.push(item);
-    if (!this.paused && this.queue.length - this.head >= HIGH_WATER) {
-      this.paused = true;
-      this.body.pause();
-    }
-  };
-
-  private readonly onEnd = (): void => {
-    this.bodyEnded = true;
-    if (this.finished) return;
-    try {
-      this.parser.feed(this.decoder.end());
-      this.mapper.onBodyEnd();
-    } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
-      return;
-    }
-    this.finished = true;
-    this.settle();
-  };
-
-  private readonly onError = (e: unknown): void => {
-    this.bodyEnded = true;
-    if (this.finished) return;
-    this.fail(this.mapper.readError(e));
-  };
-
-  /** The end marker: deliver what is queued, then done; read the body's end (briefly) so the connection is kept. */
-  private markDone(): void {
-    this.finished = true;
-    this.settle();
-    if (this.paused) this.resume();
-    if (this.bodyEnded) return;
-    const timer = setTimeout(() => {
-      if (!this.bodyEnded) this.body.destroy();
-    }, DRAIN_AFTER_END_MS);
-    timer.unref();
-    this.body.once("close", () => clearTimeout(timer));
-  }
-
-  private fail(err: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.error = err;
-    this.settle();
-    if (!this.bodyEnded) this.body.destroy();
-  }
-
-  /** Wakes a waiting consumer once nothing is queued and no more will come. */
-  private settle(): void {
-    const w = this.waiter;
-    if (!w || this.head < this.queue.length) return;
-    this.waiter = undefined;
-    const err = this.error;
-    if (err) {
-      this.error = undefined;
-      w.reject(err);
-    } else w.resolve({ done: true, value: undefined });
-  }
-
-  private resume(): void {
-    this.paused = false;
-    this.body.resume();
+/**
+ * The hot path from an upstream SSE body to the engine: the body's `data`
+ * events are parsed (eventsource-parser) and mapped to items in the same
+ * turn as the socket read, then handed to the engine from the shared
+ * {@link PushQueue} (backpressure at 64/16 queued items, `alive` on reads
+ * that yield nothing, the body's end drained after the end marker so the
+ * connection is kept, `return()` closing the upstream request).
+ */
+export class SsePushStream<T> extends PushQueue<T> {
+  constructor(body: Readable, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
+    super(body, new SseFraming(provider, mapper, maxEventBytes), alive);
   }
 }

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
+import { Phase, publishPhase } from "../../engine/phase-channel.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -74,12 +74,12 @@ export class UpstreamResponse {
  * aborting the call aborts the request (and its body) at once. Connection
  * failures become `Unavailable` (HTTP 502); the status is left to the caller.
  */
-export async function upstreamFetch(provider: string, url: string, init: UpstreamRequest): Promise<UpstreamResponse> {
+export async function upstreamRequest(provider: string, url: string, init: UpstreamRequest): Promise<UpstreamResponse> {
   const body = init.body === undefined || typeof init.body === "string" || init.body instanceof Uint8Array ? init.body : Readable.from(init.body);
   try {
-    tracePhase(TracePhase.UpstreamSent);
+    publishPhase(Phase.UpstreamSent);
     const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers: init.headers, body: body ?? null, signal: init.signal });
-    tracePhase(TracePhase.UpstreamHeaders);
+    publishPhase(Phase.UpstreamHeaders);
     return new UpstreamResponse(data);
   } catch (e) {
     throw connectionError(provider, e, init.signal);
@@ -97,7 +97,7 @@ export async function postJson(
   headers: Record<string, string>,
   signal: AbortSignal,
 ): Promise<UpstreamResponse> {
-  const res = await upstreamFetch(provider, url, {
+  const res = await upstreamRequest(provider, url, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
@@ -109,7 +109,7 @@ export async function postJson(
 
 /** GETs JSON from an upstream (model lists); same error handling as {@link postJson}. */
 export async function getJson(provider: string, url: string, headers: Record<string, string>, signal: AbortSignal): Promise<unknown> {
-  const res = await upstreamFetch(provider, url, { method: "GET", headers, signal });
+  const res = await upstreamRequest(provider, url, { method: "GET", headers, signal });
   if (!res.ok) throw await upstreamError(provider, res);
   return await res.json();
 }

@@ -226,6 +226,74 @@ async function refreshMetrics() {
   }
 }
 
+// ---- Console: GET /v1/spillway/console once a second while the tab is open.
+function cell(row, text, bad = false) {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (bad) td.className = "bad";
+}
+
+function fillTable(id, rows, columns) {
+  const body = $(id).tBodies[0];
+  body.innerHTML = "";
+  for (const r of rows) {
+    const tr = body.insertRow();
+    for (const [value, bad] of columns(r)) cell(tr, value, bad);
+  }
+}
+
+function chart(id, points) {
+  const svg = $(id);
+  svg.innerHTML = "";
+  const values = points.filter((p) => p !== null);
+  if (values.length === 0) return;
+  const max = Math.max(1, ...values);
+  const step = 600 / Math.max(1, points.length - 1);
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", points.map((v, i) => `${(i * step).toFixed(1)},${(120 - ((v ?? 0) / max) * 110).toFixed(1)}`).join(" "));
+  line.dataset.points = String(points.length);
+  line.dataset.max = String(max);
+  svg.append(line);
+}
+
+const limit = (used, max) => (max === null ? String(used) : `${used} / ${max}`);
+
+async function refreshConsole() {
+  if (!$("console").classList.contains("active")) return;
+  const res = await fetch("/v1/spillway/console", { headers: authHeaders() });
+  if (!res.ok) return;
+  const c = await res.json();
+  const series = c.series.slice(-300);
+  chart("chart-ttft", series.map((s) => s.ttftMs));
+  chart("chart-active", series.map((s) => s.active));
+  fillTable("console-providers", c.providers, (p) => [
+    [p.name, false],
+    [p.state, p.state !== "ok"],
+    [p.unavailable.map((u) => `${u.model}: ${u.reason}`).join("; "), false],
+  ]);
+  fillTable("console-keys", c.keys, (k) => [
+    [k.name, false],
+    [limit(k.requestsLastMinute, k.rpm), k.rpm !== null && k.requestsLastMinute >= k.rpm],
+    [limit(k.tokensLastMinute, k.tpm), k.tpm !== null && k.tokensLastMinute >= k.tpm],
+    [limit(k.openStreams, k.maxConcurrentStreams), false],
+  ]);
+  fillTable("console-requests", c.requests.slice(0, 100), (r) => [
+    [new Date(r.at).toLocaleTimeString(), false],
+    [r.door, false],
+    [r.route, false],
+    [r.model, false],
+    [r.provider, false],
+    [r.key, false],
+    [String(r.status), typeof r.status === "number" ? r.status >= 400 : r.status !== "OK" && r.status !== "ok"],
+    [r.ttftMs === null ? "–" : r.ttftMs.toFixed(1), false],
+    [r.durationMs.toFixed(1), false],
+    [`${r.inputTokens} / ${r.outputTokens}`, false],
+    [r.cache ?? "–", false],
+  ]);
+}
+
 void loadModels();
 void refreshMetrics();
 setInterval(refreshMetrics, 2000);
+setInterval(() => void refreshConsole().catch(() => undefined), 1000);
+for (const tab of document.querySelectorAll('.tab[data-tab="console"]')) tab.addEventListener("click", () => void refreshConsole());

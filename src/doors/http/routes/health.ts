@@ -1,5 +1,8 @@
 import type { HttpRoute } from "../route.js";
 import { openAiShape } from "../shapes/openai/shape.js";
+import { Code } from "../../../engine/code.js";
+import { SpillwayError } from "../../../engine/errors.js";
+import { keyMatches } from "../../../engine/admission.js";
 
 /** `GET /healthz`: the process is up and serving; `pid` tells `--workers` processes apart. */
 export const healthRoute: HttpRoute = {
@@ -33,14 +36,23 @@ export const readyRoute: HttpRoute = {
   },
 };
 
-/** `GET /metrics`: Prometheus text format (no gateway key needed, like the health checks). */
+/**
+ * `GET /metrics`: Prometheus text format, for the whole gateway (summed over
+ * `--workers N`). Open like the health checks unless `metrics.key` is set;
+ * not here at all when `metrics.port` puts it on a port of its own.
+ */
 export const metricsRoute: HttpRoute = {
   method: "get",
   pattern: "/metrics",
   shape: openAiShape,
   public: true,
-  async handle(ex, _call, _body, { obs }) {
-    const registry = obs.metrics.registry;
-    ex.send(200, registry.contentType, await registry.metrics());
+  async handle(ex, _call, _body, { obs, config }) {
+    if (config.metrics.port !== undefined) {
+      throw new SpillwayError(Code.NotFound, "Metrics are served on their own port (metrics.port).", { reason: "unknown_url" });
+    }
+    if (config.metrics.key && !keyMatches(config.metrics.key, ex.headers["authorization"])) {
+      throw new SpillwayError(Code.Unauthenticated, "A metrics key is required: send it as 'Authorization: Bearer <key>'.", { reason: "invalid_api_key" });
+    }
+    ex.send(200, obs.metrics.registry.contentType, await obs.metrics.scrape());
   },
 };

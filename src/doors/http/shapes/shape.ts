@@ -26,6 +26,8 @@ export interface Shape {
   readonly headers: readonly string[];
   /** Request headers browsers may send (`access-control-allow-headers`). */
   readonly corsHeaders: readonly string[];
+  /** A response header of its own that carries the request id too (Anthropic's `request-id`); `x-request-id` is always sent. */
+  readonly requestIdHeader?: string;
   /** The gateway key the client presented ("" for none). */
   key(headers: RequestHeaders): string;
   /** Whether a request that matched no route is most likely this shape's (for its 404 body). */

@@ -2,27 +2,8 @@ import { z } from "zod";
 import type { ContentPart, Message } from "../../../../gen/spillway/v1/request.js";
 import { makeMessage } from "../../../../engine/requests.js";
 import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
-import { Code } from "../../../../engine/code.js";
-import { SpillwayError, invalidArgument } from "../../../../engine/errors.js";
-import { fieldPath } from "../../validation.js";
-
-/**
- * Validates `value` against `schema`; a failure is a 400 whose `param` is
- * the field's full path, `prefix` included (`input[2].call_id`).
- */
-export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefix: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const rest = fieldPath(issue.path);
-  const param = rest ? (rest.startsWith("[") ? `${prefix}${rest}` : `${prefix}.${rest}`) : prefix;
-  const missing = issue.code === "invalid_type" && issue.input === undefined;
-  throw new SpillwayError(
-    Code.InvalidArgument,
-    missing ? `Missing required parameter: '${param}'.` : `Invalid '${param}': ${issue.message}`,
-    { param, reason: missing ? "missing_required_parameter" : "invalid_value" },
-  );
-}
+import { invalidArgument } from "../../../../engine/errors.js";
+import { validateAt } from "../../validation.js";
 
 const part = z.looseObject({ type: z.string().min(1) });
 const messageItem = z.looseObject({

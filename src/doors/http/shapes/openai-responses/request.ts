@@ -5,7 +5,7 @@ import { makeMessage } from "../../../../engine/requests.js";
 import { invalidArgument } from "../../../../engine/errors.js";
 import { inputMessages } from "./input.js";
 import { checkToolSchema } from "../tool-schema.js";
-import { validate } from "../../validation.js";
+import { validate, validateAt } from "../../validation.js";
 
 const functionTool = z.looseObject({
   type: z.literal("function"),
@@ -114,13 +114,7 @@ function toolsOf(b: ResponsesBody): { tools: Tool[]; echo: Array<Record<string, 
     if (raw.type !== "function") {
       throw invalidArgument(`Invalid '${at}.type': Spillway supports only 'function' tools, got '${raw.type}'.`, `${at}.type`);
     }
-    const r = functionTool.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      const field = issue.path.map(String).join(".");
-      throw invalidArgument(`Invalid '${at}.${field}': ${issue.message}`, `${at}.${field}`);
-    }
-    const t = r.data;
+    const t = validateAt(functionTool, raw, at);
     if (names.has(t.name)) throw invalidArgument(`Invalid '${at}.name': duplicate function name '${t.name}'.`, `${at}.name`);
     names.add(t.name);
     checkToolSchema(t.parameters, `${at}.parameters`);

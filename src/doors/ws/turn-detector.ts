@@ -1,0 +1,94 @@
+/**
+ * Turn detection for `server_vad` / `semantic_vad`: one interface over the
+ * detectors, and the choice between them. Silero VAD (a neural model,
+ * `silero-vad.ts`) is the default; the energy VAD (`vad.ts`) is used when
+ * config says `realtime.vad.engine: energy`, and as the fallback when the
+ * model cannot be loaded. Both report positions in ms of session audio, so
+ * results do not depend on how the client cuts its frames.
+ */
+import type { SileroModel } from "../../audio/silero-model.js";
+import { SileroVad } from "./silero-vad.js";
+import { EnergyVad, type VadEvent, type VadSettings } from "./vad.js";
+
+/** Which detector runs. */
+export type VadEngine = "silero" | "energy";
+
+/** A streaming turn detector over one session's input audio. */
+export interface TurnDetector {
+  /** The detector actually running (`energy` once Silero fell back). */
+  readonly engine: VadEngine;
+  /** True between `speech_started` and `speech_stopped` (as far as the detector has heard). */
+  readonly inSpeech: boolean;
+  /** Audio before this session position (ms) can be part of no future event. */
+  readonly retainFromMs: number;
+  /** Changes the settings; takes effect from the next frame. */
+  configure(settings: VadSettings): void;
+  /**
+   * Feeds session audio. Events go to the `onEvent` callback: at once (energy)
+   * or when inference of the frames has run (Silero), always in order.
+   */
+  push(samples: Int16Array): void;
+  /** Forgets the speech state and any audio not yet analysed (a commit or a clear). */
+  reset(): void;
+  /** Stops: no event is reported after this. */
+  close(): void;
+}
+
+/** What a detector is made with. */
+export interface TurnDetectorOptions {
+  readonly settings: VadSettings;
+  /** Rate of the pushed audio. */
+  readonly sampleRate: number;
+  /** Session position (ms) of the first pushed sample. */
+  readonly startMs: number;
+  /** Receives speech events, in order. */
+  readonly onEvent: (e: VadEvent) => void;
+}
+
+/**
+ * A detector for `engine`: Silero over `model` (the shared, possibly still
+ * loading model; a rejected one makes the detector run the energy VAD), or
+ * the energy VAD.
+ */
+export function createTurnDetector(engine: VadEngine, model: Promise<SileroModel> | undefined, opts: TurnDetectorOptions): TurnDetector {
+  if (engine === "silero" && model) return new SileroVad(model, opts);
+  return new EnergyDetector(opts);
+}
+
+/** The energy VAD behind the {@link TurnDetector} interface (events reported synchronously). */
+class EnergyDetector implements TurnDetector {
+  readonly engine = "energy";
+  private readonly vad: EnergyVad;
+  private closed = false;
+
+  constructor(private readonly opts: TurnDetectorOptions) {
+    this.vad = new EnergyVad(opts.settings, opts.sampleRate, opts.startMs);
+  }
+
+  get inSpeech(): boolean {
+    return this.vad.inSpeech;
+  }
+
+  get retainFromMs(): number {
+    return this.vad.retainFromMs;
+  }
+
+  configure(settings: VadSettings): void {
+    this.vad.configure(settings);
+  }
+
+  push(samples: Int16Array): void {
+    for (const e of this.vad.push(samples)) {
+      if (this.closed) return;
+      this.opts.onEvent(e);
+    }
+  }
+
+  reset(): void {
+    this.vad.reset();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

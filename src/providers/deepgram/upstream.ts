@@ -1,0 +1,35 @@
+import type { ProviderContext } from "../../engine/provider.js";
+import type { UpstreamSocket } from "../shared/upstream-socket.js";
+
+/** Recognition settings sent with every live stream (config of the `deepgram` provider). */
+export interface DeepgramListenSettings {
+  /** `endpointing` (ms of silence that ends a segment with `speech_final`), or false to turn it off. Default 300. */
+  readonly endpointingMs: number | false;
+  /** `utterance_end_ms`: a gap after the last final word that sends `UtteranceEnd`. Default 1000; 0 leaves it off. */
+  readonly utteranceEndMs: number;
+  /** `interim_results`. Default true. */
+  readonly interimResults: boolean;
+  /** `smart_format`. Default true. */
+  readonly smartFormat: boolean;
+  /** `punctuate`. Default true. */
+  readonly punctuate: boolean;
+  /** Language when the request names none ("" for Deepgram's default). */
+  readonly language: string;
+  /** Without audio for this long (ms), a `KeepAlive` is sent (Deepgram closes after 10 s). Default 3000. */
+  readonly keepAliveMs: number;
+}
+
+/** Where a Deepgram upstream lives, as its provider knows it. */
+export interface DeepgramUpstream {
+  /** The provider's name (prefix of its model ids). */
+  readonly name: string;
+  /** `https://api.deepgram.com` (no `/v1`). */
+  readonly base: string;
+  /** The same host as ws:// or wss://. */
+  readonly wsBase: string;
+  readonly settings: DeepgramListenSettings;
+  /** Runs one upstream HTTP request with the provider's headers plus `extra`, authorized with a key from its pool. */
+  readonly send: <T>(ctx: ProviderContext, extra: Readonly<Record<string, string>>, run: (headers: Record<string, string>) => Promise<T>) => Promise<T>;
+  /** Opens the live WebSocket `url`, authorized with a key from the pool. */
+  readonly connect: (ctx: ProviderContext, url: string) => Promise<UpstreamSocket>;
+}

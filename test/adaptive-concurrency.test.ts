@@ -1,0 +1,117 @@
+/**
+ * Adaptive concurrency (on by default): while the gateway's event loop is
+ * past its capacity, new streams are refused at once on every door — HTTP
+ * 503 + Retry-After, gRPC UNAVAILABLE, a realtime `error` event — while the
+ * streams already open go on; once the loop keeps up again, new streams are
+ * served. The saturation is real: this process, which runs the gateway,
+ * spins its own event loop. No timing is asserted, only what is refused.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status } from "@grpc/grpc-js";
+import { AdaptiveLimit } from "../src/engine/adaptive-limit.js";
+import { SpillwayError } from "../src/engine/errors.js";
+import { startTestGateway } from "./helpers/gateway.js";
+import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
+import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
+import { postJson } from "./helpers/sse.js";
+
+/** Keeps this process's event loop ~95% busy until stopped. */
+function saturate(): () => void {
+  const timer = setInterval(() => {
+    const end = performance.now() + 95;
+    while (performance.now() < end) {
+      // Busy: this is the load.
+    }
+  }, 100);
+  return () => clearInterval(timer);
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting: ${what}`);
+}
+
+describe("adaptive concurrency, unit", () => {
+  it("is unlimited while the loop keeps up; limits below what is open after two slow samples; lifts after", async () => {
+    const a = new AdaptiveLimit({ targetDelayMs: 100, minLimit: 2, queueMs: 10, sampleMs: 60_000 });
+    try {
+      const held = await Promise.all(Array.from({ length: 10 }, () => a.acquire()));
+      a.update(10);
+      assert.equal(a.limit, Infinity);
+      a.update(500);
+      assert.equal(a.limit, Infinity, "one slow sample is a burst, not overload");
+      a.update(500);
+      assert.equal(a.limit, 9, "90% of the 10 open");
+      await assert.rejects(a.acquire(), (e: unknown) => e instanceof SpillwayError && e.httpStatus === 503 && e.retryAfterMs === 1000);
+      // A release wakes a waiter: the queue hands the slot on.
+      held.pop()!();
+      held.pop()!();
+      const waited = await a.acquire();
+      assert.equal(a.inflight, 9);
+      for (let i = 0; i < 20 && a.limit !== Infinity; i++) a.update(10);
+      assert.equal(a.limit, Infinity, "lifted once the loop has room again");
+      waited();
+      for (const r of held) r();
+      assert.equal(a.inflight, 0);
+    } finally {
+      a.stop();
+    }
+  });
+});
+
+describe("adaptive concurrency on every door", () => {
+  it("refuses new streams while the loop is saturated (HTTP 503, gRPC UNAVAILABLE, realtime error), open streams go on, then serves again", async () => {
+    const gw = await startTestGateway({
+      providers: { local: { type: "local", tokenDelayMs: 200 } },
+      limits: { adaptiveConcurrency: { targetDelayMs: 50, minLimit: 2, queueMs: 20 } },
+    });
+    const grpc = spillwayClient(gw.grpcAddress!);
+    const rt = await RealtimeTestClient.connect(realtimeUrl(gw.origin));
+    try {
+      // Four slow streams stay open through the saturation.
+      const words = Array.from({ length: 25 }, (_, i) => `w${i}`).join(" ");
+      const open = Array.from({ length: 4 }, () =>
+        postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: words }], stream: true }).then((r) => r.text()),
+      );
+      await sleep(300);
+      const stop = saturate();
+      try {
+        await until(async () => {
+          const r = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "x" }] });
+          await r.arrayBuffer();
+          return r.status === 503;
+        }, "an HTTP refusal");
+        const res = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "x" }] });
+        assert.equal(res.status, 503);
+        assert.equal(res.headers.get("retry-after"), "1");
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, "server_overloaded");
+        const g = await readAll(grpc.generate(generateRequest("local/echo", "x")));
+        assert.equal(g.error?.code, status.UNAVAILABLE);
+        const from = rt.all("error").length;
+        rt.send({ type: "response.create", response: { modalities: ["text"], instructions: "say x" } });
+        const err = await rt.next("error", () => true, 10_000, from);
+        assert.match(JSON.stringify(err), /server_overloaded/);
+      } finally {
+        stop();
+      }
+      // The streams open before the saturation finished whole.
+      for (const text of await Promise.all(open)) assert.match(text, /w24[\s\S]*\[DONE\]/);
+      await until(async () => {
+        const r = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "back" }] });
+        await r.arrayBuffer();
+        return r.status === 200;
+      }, "served again over HTTP");
+      const ok = await readAll(grpc.generate(generateRequest("local/echo", "back")));
+      assert.equal(ok.error, undefined);
+    } finally {
+      await rt.close();
+      grpc.close();
+      await gw.close();
+    }
+  });
+});

@@ -36,7 +36,7 @@ async function unstored(ex: HttpExchange, call: RouteCall, parsed: ParsedRespons
 /**
  * Stored (the default): the chunks go to the stream log as they pass. In
  * the foreground the client's connection drives the stream (it leaving
- * aborts the generation, which ends `cancelled`, as OpenAI does); with
+ * aborts the generation, which ends `cancelled`: OpenAI documents only background responses as surviving a disconnect); with
  * `background` a recorder consumes it with nobody connected, and a
  * streaming client is one follower of the log.
  */

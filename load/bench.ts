@@ -9,7 +9,9 @@
  *   --compare LIST       also measure, on the same mock in the same run:
  *                        `portkey` (installed on demand into load/.cache/),
  *                        `spillway@DIR` (another Spillway tree, e.g. a git
- *                        worktree of an older commit, for before/after)
+ *                        worktree of an older commit, for before/after),
+ *                        `tracing` (this tree again with OpenTelemetry tracing on,
+ *                        exporting to a sink in the bench process: CPU µs per stream on vs off)
  *   --workers N          gateway workers for the latency/throughput runs (default 1)
  *   --pin                gateway on CPU 0, mock and load generator on the other CPUs (taskset)
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
@@ -34,6 +36,10 @@ import { voiceTurns } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
 import { createServer } from "node:net";
+import { createServer as createHttpServer, type Server } from "node:http";
+
+/** OTLP sinks of `--compare tracing`, closed at the end. */
+const sinks: Server[] = [];
 
 const { values } = parseArgs({
   options: {
@@ -150,6 +156,16 @@ async function main(): Promise<void> {
       procs.push(other);
       others.push({ name: `spillway@${root.split("/").pop()}`, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });
     }
+    if (compare.includes("tracing")) {
+      // The same tree with tracing on; the OTLP sink answers 200 and drops the spans (its CPU is the bench's, not the gateway's).
+      const sink = createHttpServer((req, res) => req.resume().on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf" }).end()));
+      await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+      sinks.push(sink);
+      const endpoint = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+      const traced = await startSpillway({ mockPort: mock.port, workers, realtime: {}, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } });
+      procs.push(traced);
+      others.push(...spillwayTargets("spillway+tracing", traced.httpPort, traced.grpcPort, traced.child.pid).filter((t) => t.door !== "ws"));
+    }
 
     // Warm-up: a fresh process runs cold (JIT, pools) and, open loop, never catches up on
     // the backlog it builds in its first second; every gateway door gets a few seconds of
@@ -231,6 +247,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAll();
+    for (const s of sinks) s.close();
   }
   const md = markdown(results);
   mkdirSync(values.out, { recursive: true });

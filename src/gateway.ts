@@ -29,6 +29,10 @@ import { startMetricsServer, type MetricsServer } from "./observability/metrics-
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
 import type { StreamLog } from "./engine/durable/stream-log.js";
+import { createEngineCache } from "./engine/cache/engine-cache.js";
+import { MemoryCacheStore } from "./engine/cache/memory-cache-store.js";
+import { RedisCacheStore } from "./engine/cache/redis-cache-store.js";
+import { createTracing } from "./observability/tracing.js";
 
 /** A running gateway: its doors, the ports they bound, and how to stop it. */
 export interface Gateway {
@@ -62,6 +66,9 @@ export interface Gateway {
    */
   close(graceMs?: number): Promise<void>;
 }
+
+/** The largest stream the response cache records (bytes): a longer one is passed through unrecorded. */
+const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024;
 
 /** How long `close()` lets gRPC calls end on their own before cancelling them. */
 const GRPC_SHUTDOWN_GRACE_MS = 2_000;
@@ -112,10 +119,35 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         openStreams: admission.openStreamsOf(k.name),
       })),
   });
-  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed };
+  const tracing = config.tracing.endpoint ? createTracing({ ...config.tracing, endpoint: config.tracing.endpoint }) : undefined;
+  const obs: Observability = { metrics, logger: options.logger ?? createLogger(), console: consoleFeed, tracing };
   if (cluster.isWorker) answerCollect("console", () => consoleFeed.snapshot());
   // Under --workers N a scrape answers for every worker (the primary sums them).
   if (cluster.isWorker) metrics.scrape = workerScrape(metrics.registry);
+  // Built when the cache is on for everyone or for some key (`auth.keys[].cache`); per request the header decides.
+  const cacheStore = !config.cache.enabled && !config.auth.keys.some((k) => k.cache)
+    ? undefined
+    : config.redis
+      ? new RedisCacheStore({
+          url: config.redis.url,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
+          onError: (e) => obs.logger.warn({ err: (e as Error).message }, "response cache (Redis) failed"),
+        })
+      : new MemoryCacheStore(config.cache.maxBytes);
+  if (cacheStore instanceof MemoryCacheStore) metrics.trackCacheBytes(() => cacheStore.bytes);
+  const cache = cacheStore
+    ? createEngineCache({
+        store: cacheStore,
+        ttlSeconds: config.cache.ttlSeconds,
+        maxEntryBytes: Math.min(config.cache.maxBytes, MAX_CACHE_ENTRY_BYTES),
+        onStored: (bytes) => {
+          metrics.cacheStores.inc();
+          metrics.cacheStoredBytes.inc(bytes);
+        },
+      })
+    : undefined;
   const shutdown = new AbortController();
   // Every open stream listens to the shutdown signal: thousands is normal.
   setMaxListeners(0, shutdown.signal);
@@ -169,6 +201,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (retrying) metrics.retries.inc({ provider: route.provider.name });
     },
     onFallback: (from, to) => metrics.fallbacks.inc({ from: metrics.modelLabel(from.id), to: metrics.modelLabel(to.id) }),
+    onAttempt: tracing ? (info) => tracing.onAttempt(info) : undefined,
+    cache,
+    cacheByDefault: cache
+      ? (p) => (p && p.index >= 0 ? current.auth.keys.find((k) => k.name === p.name)?.cache : undefined) ?? current.cache.enabled
+      : undefined,
     onStreamEnd: (s) => {
       if (s.outcome !== "ok" && s.outcome.code !== Code.Canceled) {
         metrics.upstreamErrors.inc({ provider: s.route.provider.name, code: Code[s.outcome.code] });
@@ -177,9 +214,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
   const reload = (): ReloadOutcome => {
     let next: Config;
+    let router: ReturnType<typeof createRouter>;
     try {
       if (!options.loadConfig) throw new Error("this gateway was started without a config file to reload");
       next = options.loadConfig();
+      // Providers are built here too: one can refuse its settings (a Vertex credentials file that cannot be read).
+      router = createRouter(createProviders(next), next.aliases);
     } catch (e) {
       const error = (e as Error).message;
       metrics.configReloads.inc({ outcome: "invalid" });
@@ -188,7 +228,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
     const restartNeeded = restartOnlyChanges(current, next);
     engine.reconfigure({
-      router: createRouter(createProviders(next), next.aliases),
+      router,
       timeoutMs: next.limits.timeoutMs,
       idleTimeoutMs: next.limits.idleTimeoutMs,
       maxStreamMs: next.limits.maxStreamMs,
@@ -265,6 +305,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       consoleFeed.stop();
       await metricsServer?.close();
       await admission.close();
+      await cacheStore?.close();
+      await tracing?.shutdown().catch((e: unknown) => obs.logger.warn({ err: (e as Error).message }, "trace export failed at shutdown"));
     },
   };
 }

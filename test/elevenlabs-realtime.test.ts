@@ -37,6 +37,8 @@ function gatewayConfig(streamInput?: boolean): Record<string, any> {
       },
     },
     realtime: {
+      // Tones stand in for speech here: the energy VAD hears them, Silero (rightly) does not.
+      vad: { engine: "energy" },
       profiles: { "phone/agent": { stt: "deepgram/nova-3", text: "openai/gpt-fake", tts: "elevenlabs/eleven_flash_v2_5", voice: "alloy" } },
     },
   };

@@ -30,9 +30,10 @@ function intFromEnv(env: Env, name: string): number | undefined {
  * Applies the environment on top of the file's settings: `PORT`, `HOST`,
  * `GRPC_PORT`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY` /
  * `ANTHROPIC_BASE_URL` (as the official SDKs read them), `DEEPGRAM_API_KEY` /
- * `DEEPGRAM_BASE_URL`, `ELEVENLABS_API_KEY` / `ELEVENLABS_BASE_URL`, and
+ * `DEEPGRAM_BASE_URL`, `ELEVENLABS_API_KEY` / `ELEVENLABS_BASE_URL`, the
+ * Google variables of {@link applyGoogleEnv}, and
  * `SPILLWAY_LOCAL_TOKEN_DELAY_MS`, `REDIS_URL`, `SPILLWAY_TLS_CERT` / `SPILLWAY_TLS_KEY`
- * (HTTPS and WSS on the HTTP port). An `openai`, `anthropic`, `deepgram` or `elevenlabs` provider is
+ * (HTTPS and WSS on the HTTP port), and the `OTEL_*` exporter variables (see `applyOtelEnv`). An `openai`, `anthropic`, `deepgram` or `elevenlabs` provider is
  * added only when its key or base URL is set; `local` is always there.
  */
 export function applyEnv(raw: Raw, env: Env): Raw {
@@ -49,6 +50,8 @@ export function applyEnv(raw: Raw, env: Env): Raw {
   if (grpcPort !== undefined) grpc["port"] = grpcPort;
 
   if (env["REDIS_URL"]) raw["redis"] = { ...(raw["redis"] as Raw | undefined), url: env["REDIS_URL"] };
+
+  applyOtelEnv(raw, env);
 
   const local = (providers["local"] ??= { type: "local" }) as Raw;
   const delay = intFromEnv(env, "SPILLWAY_LOCAL_TOKEN_DELAY_MS");
@@ -68,7 +71,44 @@ export function applyEnv(raw: Raw, env: Env): Raw {
     if (url) p["baseUrl"] = url;
   }
   applyCloudEnv(providers, env);
+  applyGoogleEnv(providers, env);
   return raw;
+}
+
+/**
+ * The standard OpenTelemetry exporter variables, on top of the file's
+ * `tracing`: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/traces`), `OTEL_EXPORTER_OTLP_HEADERS`
+ * / `_TRACES_HEADERS` (`k=v,k2=v2`, URL-encoded values), `OTEL_SERVICE_NAME`.
+ * Only `http/protobuf` is spoken: another `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`
+ * is refused; `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turns tracing off.
+ */
+function applyOtelEnv(raw: Raw, env: Env): void {
+  const base = env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  const traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"];
+  const headers = env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] ?? env["OTEL_EXPORTER_OTLP_HEADERS"];
+  const service = env["OTEL_SERVICE_NAME"];
+  const disabled = env["OTEL_SDK_DISABLED"]?.toLowerCase() === "true" || env["OTEL_TRACES_EXPORTER"]?.toLowerCase() === "none";
+  if (!base && !traces && !headers && !service && !disabled) return;
+  for (const name of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+    const v = env[name];
+    if (v && v !== "http/protobuf") throw new ConfigError(`environment: ${name} must be 'http/protobuf' (the only OTLP protocol Spillway exports), got '${v}'`);
+  }
+  const tracing = section(raw, "tracing");
+  if (traces) tracing["endpoint"] = traces;
+  else if (base) tracing["endpoint"] = `${base.replace(/\/+$/, "")}/v1/traces`;
+  if (headers) {
+    const parsed: Record<string, string> = { ...(tracing["headers"] as Record<string, string> | undefined) };
+    for (const pair of headers.split(",")) {
+      if (!pair.trim()) continue;
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new ConfigError(`environment: OTEL_EXPORTER_OTLP_HEADERS must be 'name=value' pairs separated by commas, got '${pair.trim()}'`);
+      parsed[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    }
+    tracing["headers"] = parsed;
+  }
+  if (service) tracing["serviceName"] = service;
+  if (disabled) delete tracing["endpoint"];
 }
 
 /**
@@ -102,6 +142,35 @@ function applyCloudEnv(providers: Raw, env: Env): void {
       if (q["controlBaseUrl"] === undefined && control) q["controlBaseUrl"] = control;
     }
     if (q["type"] === "azure" && q["apiVersion"] === undefined && env["OPENAI_API_VERSION"]) q["apiVersion"] = env["OPENAI_API_VERSION"];
+  }
+}
+
+/**
+ * Gemini from the environment, as Google's `@google/genai` SDK reads it:
+ * `GOOGLE_API_KEY` (which wins) or `GEMINI_API_KEY` configures `gemini`
+ * (AI Studio; `GOOGLE_GEMINI_BASE_URL` moves it); `GOOGLE_GENAI_USE_VERTEXAI=true`
+ * with `GOOGLE_CLOUD_PROJECT` (and `GOOGLE_CLOUD_LOCATION`, default
+ * `us-central1`) configures `vertex`. `GOOGLE_APPLICATION_CREDENTIALS` is
+ * the credentials file of every Vertex provider that names none.
+ */
+function applyGoogleEnv(providers: Raw, env: Env): void {
+  const key = env["GOOGLE_API_KEY"] || env["GEMINI_API_KEY"];
+  if (key || env["GOOGLE_GEMINI_BASE_URL"]) {
+    const p = (providers["gemini"] ??= { type: "gemini" }) as Raw;
+    // A `gemini` entry of the file that is a Vertex provider takes no key.
+    if (p["type"] === "gemini" && p["vertex"] === undefined) {
+      if (key) p["apiKey"] = key;
+      if (env["GOOGLE_GEMINI_BASE_URL"]) p["baseUrl"] = env["GOOGLE_GEMINI_BASE_URL"];
+    }
+  }
+  if (env["GOOGLE_GENAI_USE_VERTEXAI"]?.toLowerCase() === "true" && env["GOOGLE_CLOUD_PROJECT"]) {
+    providers["vertex"] ??= { type: "gemini", vertex: { project: env["GOOGLE_CLOUD_PROJECT"], location: env["GOOGLE_CLOUD_LOCATION"] || "us-central1" } };
+  }
+  const file = env["GOOGLE_APPLICATION_CREDENTIALS"];
+  if (!file) return;
+  for (const p of Object.values(providers)) {
+    const q = p as Raw | null;
+    if (q && typeof q === "object" && q["type"] === "gemini" && q["vertex"] !== undefined && q["credentialsFile"] === undefined) q["credentialsFile"] = file;
   }
 }
 

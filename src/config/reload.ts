@@ -12,6 +12,8 @@ export function restartOnlyChanges(current: Config, next: Config): string[] {
   if (!same(current.http, next.http)) out.push("http");
   if (!same(current.grpc, next.grpc)) out.push("grpc");
   if (!same(current.redis, next.redis)) out.push("redis");
+  if (!same(current.tracing, next.tracing)) out.push("tracing");
+  if (!same(current.cache, next.cache)) out.push("cache");
   if (current.metrics.port !== next.metrics.port || current.metrics.host !== next.metrics.host) out.push("metrics.port");
   const { profiles: _a, defaultModel: _b, ...rtNow } = current.realtime;
   const { profiles: _c, defaultModel: _d, ...rtNext } = next.realtime;

@@ -39,6 +39,48 @@ const anthropicProvider = z.strictObject({
   maxTokens: z.number().int().positive().default(4096),
 });
 
+/**
+ * Google Gemini: AI Studio with `apiKey`/`apiKeys`, or Vertex AI with
+ * `vertex: { project, location }` and OAuth (`credentialsFile`, else
+ * Application Default Credentials). `baseUrl` is the origin without a version.
+ */
+const geminiProvider = z
+  .strictObject({
+    type: z.literal("gemini"),
+    baseUrl: z.url().optional(),
+    apiKey: z.string().min(1).optional(),
+    apiKeys,
+    headers: z.record(z.string(), z.string()).optional(),
+    models: z.array(z.string().min(1)).optional(),
+    timeoutMs: ms.optional(),
+    vertex: z
+      .strictObject({
+        project: z.string().min(1),
+        location: z.string().regex(/^[a-z0-9-]+$/, "a Google Cloud location such as us-central1 or global"),
+      })
+      .optional(),
+    /** Vertex: service-account JSON file. */
+    credentialsFile: z.string().min(1).optional(),
+    /** Vertex: OAuth token endpoint (tests, private token services). */
+    tokenUrl: z.url().optional(),
+    /** Path version: `v1beta` (AI Studio) / `v1` (Vertex) by default. */
+    apiVersion: z.string().regex(/^v[0-9][0-9a-z]*$/, "an API version such as v1 or v1beta").optional(),
+    /** False: use the non-streamed `:generateContent`. */
+    streaming: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.vertex) {
+      for (const f of ["apiKey", "apiKeys"] as const) {
+        if (p[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "not used with vertex (Vertex AI takes OAuth tokens: set credentialsFile or GOOGLE_APPLICATION_CREDENTIALS)" });
+      }
+    } else {
+      for (const f of ["credentialsFile", "tokenUrl"] as const) {
+        if (p[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "only used with vertex: { project, location }" });
+      }
+      if (!p.apiKey && !p.apiKeys) ctx.addIssue({ code: "custom", path: ["apiKey"], message: "required for Google AI Studio (or set GEMINI_API_KEY / GOOGLE_API_KEY, or vertex: { project, location })" });
+    }
+  });
+
 /** AWS Bedrock (Converse API), signed with SigV4; region and endpoint also from AWS_REGION / AWS_ENDPOINT_URL_BEDROCK_RUNTIME. */
 const bedrockProvider = z
   .strictObject({
@@ -138,6 +180,7 @@ const elevenLabsProvider = z.strictObject({
 export const providerConfigSchema = z.discriminatedUnion("type", [
   openAiProvider,
   anthropicProvider,
+  geminiProvider,
   bedrockProvider,
   azureProvider,
   localProvider,
@@ -242,6 +285,8 @@ export const configSchema = z.strictObject({
             maxConcurrentStreams: z.number().int().positive().optional(),
             /** Model ids or `provider/*` patterns this key may use; all when absent. */
             models: z.array(z.string().min(1)).optional(),
+            /** This key's requests use the response cache by default (overrides `cache.enabled` for it). */
+            cache: z.boolean().optional(),
           }),
         )
         .default([]),
@@ -279,6 +324,36 @@ export const configSchema = z.strictObject({
       maxBackgroundPerKey: z.number().int().positive().default(16),
       /** Background generations running at once, per process. */
       maxBackground: z.number().int().positive().default(256),
+    })
+    .prefault({}),
+  /**
+   * OpenTelemetry tracing (OTLP over HTTP/protobuf). Off unless an endpoint is
+   * set here or by `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+   */
+  tracing: z
+    .strictObject({
+      /** The OTLP/HTTP traces URL (`…/v1/traces`); tracing is off when absent. */
+      endpoint: z.url().optional(),
+      /** Headers sent with every export (e.g. a collector's auth). */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** `service.name` of the resource. */
+      serviceName: z.string().min(1).default("spillway"),
+      /** How long spans wait to be batched before export (ms). */
+      exportDelayMs: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
+  /**
+   * The response cache: complete, successful streams of `generate` and
+   * `synthesize` replayed for an identical request. Off by default; in memory
+   * (LRU, bounded by `maxBytes`) or in Redis when `redis.url` is set.
+   */
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** How long an entry is served. */
+      ttlSeconds: z.number().int().positive().default(300),
+      /** Bytes of all entries of the embedded store (and the largest one entry may be). */
+      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
     })
     .prefault({}),
   /** The admin API (`POST /admin/reload`); off unless `key` is set. */

@@ -11,7 +11,7 @@ import { Admission, type Lease, type Principal } from "./admission.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
-import type { ChunkPayload } from "./payload.js";
+import { emptyUsage, type ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
@@ -19,6 +19,7 @@ import { createLinkedAbortController } from "./signals.js";
 import { DurableStreams } from "./durable/durable-streams.js";
 import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
+import type { CacheMode, EngineCache } from "./cache/engine-cache.js";
 
 /** Retries, fallbacks and circuit breaking. */
 export interface RoutingOptions extends RetryOptions {
@@ -51,6 +52,33 @@ export interface StreamEngineOptions {
   readonly onFallback?: (from: Route, to: Route) => void;
   /** Stored streams; an embedded log with default bounds when absent. */
   readonly streams?: DurableStreams;
+  /**
+   * Observes every attempt (tracing): called as an attempt starts, before its
+   * provider is; the function it returns is called once when the attempt ends,
+   * however it ends (failed before its first chunk, or the stream's end).
+   * Nothing is done per attempt when absent.
+   */
+  readonly onAttempt?: ((attempt: AttemptInfo) => ((summary: StreamSummary) => void) | undefined) | undefined;
+  /** The response cache around `generate` and `synthesize` (src/engine/cache); none when absent. */
+  readonly cache?: EngineCache | undefined;
+  /**
+   * Whether a call that names no cache mode uses the cache (`use`) or not
+   * (`bypass`), by caller: per-key opt-in. Always `use` when absent.
+   */
+  readonly cacheByDefault?: ((principal: Principal | undefined) => boolean) | undefined;
+}
+
+/** One attempt of a call, as {@link StreamEngineOptions.onAttempt} sees it. */
+export interface AttemptInfo {
+  readonly capability: Capability;
+  readonly route: Route;
+  readonly call: CallOptions;
+  /** The provider's context (its `signal` is the one passed to every upstream request of the attempt). */
+  readonly ctx: ProviderContext;
+  /** 1 for the call's first attempt, counting retries and fallbacks. */
+  readonly attempt: number;
+  /** True when the attempt replays a cached stream. */
+  readonly cached: boolean;
 }
 
 /** Per-call options a door passes to the engine. */
@@ -69,6 +97,10 @@ export interface CallOptions {
   readonly fallbacks?: readonly string[] | undefined;
   /** Called once when the stream this call opened ends (not for failed attempts). */
   readonly onStreamEnd?: ((summary: StreamSummary) => void) | undefined;
+  /** The W3C `traceparent` of the door's span for this call (tracing on), the parent of each attempt's span. */
+  readonly traceparent?: string | undefined;
+  /** How the response cache treats this call (when the engine has one): `use` (default), `refresh`, `bypass`. */
+  readonly cache?: CacheMode | undefined;
 }
 
 /**
@@ -116,7 +148,8 @@ export interface StreamEngine {
 /** The settings of a {@link StreamEngine} that a config reload may change. */
 export type EngineSettings = Pick<StreamEngineOptions, "router" | "timeoutMs" | "idleTimeoutMs" | "maxStreamMs" | "routing">;
 
-type Capability = "generate" | "synthesize" | "synthesizeStream" | "transcribe";
+/** What a call asks of its provider. */
+export type Capability = "generate" | "synthesize" | "synthesizeStream" | "transcribe";
 type Start = (route: Route, ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
 
 const capabilityText: Record<Capability, string> = {
@@ -159,7 +192,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   }
 
   /** Opens one attempt on one route: resolves once the first chunk is there. */
-  async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start): Promise<EngineStream> {
+  async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
     publishPhase(Phase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
     const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
@@ -168,12 +201,18 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
     const ref: { stream?: ActiveStream } = {};
     const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch() };
+    const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
     try {
       source = start(route, ctx);
     } catch (e) {
       controller.cleanup();
-      throw SpillwayError.from(e);
+      const err = SpillwayError.from(e);
+      if (observed) {
+        const now = performance.now();
+        observed({ id, route, labels, outcome: err, finishReason: undefined, usage: emptyUsage(), chunks: 0, startedAt: now, firstChunkAt: undefined, endedAt: now });
+      }
+      throw err;
     }
     const stream = new ActiveStream(
       id,
@@ -183,6 +222,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       { firstChunkMs: route.provider.timeoutMs ?? timeoutMs, idleMs: idleTimeoutMs, deadline },
       labels,
       (summary) => {
+        observed?.(summary);
         // A failed attempt that will be retried is not the end of the call.
         if (summary.firstChunkAt === undefined && summary.outcome !== "ok") return;
         lease.release(summary.usage.totalTokens);
@@ -225,6 +265,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     }
     let lastError: SpillwayError | undefined;
     let previous: Route | undefined;
+    let attempts = 0;
     try {
       for (const route of routes) {
         if (!route) continue;
@@ -241,7 +282,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
             break;
           }
           try {
-            const stream = await attempt(route, opts, lease, start);
+            const stream = await attempt(route, opts, lease, start, capability, ++attempts);
             breaker.success(name);
             return stream;
           } catch (e) {
@@ -273,6 +314,50 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     return [model, ...(opts.fallbacks ?? routing?.fallbacks[model] ?? [])];
   }
 
+  /**
+   * A call through the response cache: `use` replays a stored stream when
+   * there is one, else (and with `refresh`) opens the call live and stores it
+   * if it completes; `bypass` or no cache opens it live, untouched. The key is
+   * the request with its model resolved (aliases), so two spellings of one
+   * model share entries. A hit is admitted like any call (allow-list, rpm,
+   * streams) and charges no tokens.
+   */
+  async function throughCache(capability: "generate" | "synthesize", req: GenerateRequest | SynthesizeRequest, opts: CallOptions, start: Start): Promise<EngineStream> {
+    const cache = options.cache;
+    const models = candidates(req.model, opts);
+    const mode = opts.cache ?? (options.cacheByDefault && !options.cacheByDefault(opts.principal) ? "bypass" : "use");
+    if (!cache || mode === "bypass") return openWithFailover(models, capability, opts, start, true);
+    let key: string;
+    try {
+      key = cache.keyOf(capability, req, router.resolve(req.model).id);
+    } catch {
+      // An unknown model: the live path refuses it (after admission).
+      return openWithFailover(models, capability, opts, start, true);
+    }
+    if (mode === "use") {
+      const hit = await cache.get(key);
+      if (hit) {
+        let route: Route | undefined;
+        try {
+          route = resolve(hit.routeId, capability);
+        } catch {
+          route = undefined;
+        }
+        if (route) {
+          const lease = await admission.admit(opts.principal, [req.model]);
+          const free: Lease = { release: () => lease.release(0) };
+          try {
+            return await attempt(route, opts, free, (_r, ctx) => cache.replay(hit, ctx), capability, 1, true);
+          } catch (e) {
+            lease.release(0);
+            throw e;
+          }
+        }
+      }
+    }
+    return cache.record(key, await openWithFailover(models, capability, opts, start, true));
+  }
+
   return {
     get router() {
       return router;
@@ -294,10 +379,10 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
           new SpillwayError(Code.InvalidArgument, "messages must not be empty", { param: "messages", reason: "missing_required_parameter" }),
         );
       }
-      return openWithFailover(candidates(req.model, opts), "generate", opts, (r, ctx) => r.provider.generate!(r.model, req, ctx), true);
+      return throughCache("generate", req, opts, (r, ctx) => r.provider.generate!(r.model, req, ctx));
     },
     synthesize(req, opts = {}) {
-      return openWithFailover(candidates(req.model, opts), "synthesize", opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx), true);
+      return throughCache("synthesize", req, opts, (r, ctx) => r.provider.synthesize!(r.model, req, ctx));
     },
     synthesizeStream(req, text, opts = {}) {
       return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);

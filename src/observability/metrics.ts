@@ -29,6 +29,15 @@ export interface Metrics {
   readonly fallbacks: Counter<"from" | "to">;
   readonly tokens: Counter<"direction" | "provider">;
   readonly audioSeconds: Counter<"direction" | "provider">;
+  /** Requests the response cache served (`hit`) or went to the provider for and may store (`miss`). */
+  readonly cacheRequests: Counter<"result">;
+  /** Entries and bytes the response cache stored. */
+  readonly cacheStores: Counter;
+  readonly cacheStoredBytes: Counter;
+  /** Bytes the embedded response cache holds now (read at scrape time; absent with Redis). */
+  readonly cacheBytes: Gauge;
+  /** Registers how the embedded cache counts its bytes, for `cacheBytes`. */
+  trackCacheBytes(bytes: () => number): void;
   /** Config reloads by outcome (`ok`, `invalid`: refused, the old config stays). */
   readonly configReloads: Counter<"outcome">;
   /** The `model` label value for a model id: bounded (see {@link LabelBound}), so clients cannot grow the series. */
@@ -60,11 +69,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   collectDefaultMetrics({ register: registry, prefix: "spillway_", ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
   const registers = [registry];
   const activeSources = new Map<string, () => number>();
+  let cacheBytes: (() => number) | undefined;
   const models = new LabelBound(options.knownModels ?? [], options.maxModelLabels ?? 100);
   return {
     modelLabel: (id) => models.label(id),
     scrape: () => registry.metrics(),
     trackActive: (door, count) => activeSources.set(door, count),
+    trackCacheBytes: (bytes) => (cacheBytes = bytes),
+    cacheBytes: new Gauge({
+      name: "spillway_cache_bytes",
+      help: "Bytes the embedded response cache holds now.",
+      registers,
+      collect() {
+        if (cacheBytes) this.set(cacheBytes());
+      },
+    }),
     registry,
     requests: new Counter({
       name: "spillway_requests_total",
@@ -106,6 +125,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     retries: new Counter({ name: "spillway_retries_total", help: "Retries of a provider before the first chunk.", labelNames: ["provider"], registers }),
     fallbacks: new Counter({ name: "spillway_fallbacks_total", help: "Fallbacks from one model to another.", labelNames: ["from", "to"], registers }),
     tokens: new Counter({ name: "spillway_tokens_total", help: "Tokens in (prompt) and out (completion).", labelNames: ["direction", "provider"], registers }),
+    cacheRequests: new Counter({ name: "spillway_cache_requests_total", help: "Requests through the response cache: hit (replayed) or miss (sent to the provider).", labelNames: ["result"], registers }),
+    cacheStores: new Counter({ name: "spillway_cache_stores_total", help: "Complete streams the response cache stored.", registers }),
+    cacheStoredBytes: new Counter({ name: "spillway_cache_stored_bytes_total", help: "Bytes of the entries the response cache stored.", registers }),
     configReloads: new Counter({ name: "spillway_config_reloads_total", help: "Config reloads by outcome (invalid: refused, the old config stays).", labelNames: ["outcome"], registers }),
     audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
   };

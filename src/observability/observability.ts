@@ -6,11 +6,14 @@ import type { ConsoleFeed } from "./console-feed.js";
 import type { Metrics } from "./metrics.js";
 // The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
 import "./phase-trace.js";
+import type { RequestSpan, Tracing } from "./tracing.js";
 
 /** Metrics and logs of one gateway, handed to every door. */
 export interface Observability {
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** OpenTelemetry tracing; absent when off (doors then create no spans). */
+  readonly tracing?: Tracing | undefined;
   /** The console's in-memory feed (the page at `/`); none in tests that do not need it. */
   readonly console?: ConsoleFeed | undefined;
 }
@@ -38,6 +41,8 @@ export interface RequestRecord {
   readonly audioOutSeconds?: number | undefined;
   /** True when the client went away before the end. */
   readonly clientDisconnected: boolean;
+  /** The door's span (tracing on): ended here, its trace id logged. */
+  readonly span?: RequestSpan | undefined;
 }
 
 function outcomeOf(r: RequestRecord): "ok" | "cancelled" | "client_error" | "server_error" {
@@ -55,8 +60,10 @@ function outcomeOf(r: RequestRecord): "ok" | "cancelled" | "client_error" | "ser
 
 /**
  * Records a finished request: one structured log line (id, door, route,
- * model, provider, status, TTFT, duration, tokens, disconnect — never
- * headers, keys or prompt text) and the matching metrics.
+ * model, provider, status, TTFT, duration, tokens, disconnect, `cache`
+ * (`hit`/`miss` when the response cache served or stored it), `traceId` when
+ * traced — never headers, keys or prompt text), the matching metrics, and
+ * ends the request's span.
  */
 export function recordRequest(obs: Observability, r: RequestRecord): void {
   const s = r.summary;
@@ -77,8 +84,11 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     if (s.usage.inputAudioSeconds) m.audioSeconds.inc({ direction: "in", provider }, s.usage.inputAudioSeconds);
     if (s.usage.outputAudioSeconds) m.audioSeconds.inc({ direction: "out", provider }, s.usage.outputAudioSeconds);
   }
+  const cache = s?.labels["cache"];
+  if (cache) m.cacheRequests.inc({ result: cache });
   if (r.bytesOut) m.bytesOut.inc({ door: r.door, route: r.route }, r.bytesOut);
   if (r.audioOutSeconds) m.audioSeconds.inc({ direction: "out", provider: r.door }, r.audioOutSeconds);
+  r.span?.end({ status: r.status, outcome, summary: s, errorCode: r.error !== undefined ? Code[SpillwayError.from(r.error).code] : s && s.outcome !== "ok" ? Code[s.outcome.code] : undefined });
   const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
   obs.logger.info(
     {
@@ -102,6 +112,9 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       bytesOut: r.bytesOut,
       clientDisconnected: r.clientDisconnected,
       error: err ? { code: Code[err.code], message: err.message } : undefined,
+      cache,
+      cachedInputTokens: s?.usage.cachedInputTokens || undefined,
+      traceId: r.span?.traceId,
     },
     "request finished",
   );

@@ -5,6 +5,7 @@ import { createAzureProvider } from "./azure/azure-provider.js";
 import { createBedrockProvider } from "./bedrock/bedrock-provider.js";
 import { createDeepgramProvider } from "./deepgram/deepgram-provider.js";
 import { createElevenLabsProvider } from "./elevenlabs/elevenlabs-provider.js";
+import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
 
@@ -34,6 +35,11 @@ export function createProviders(config: Config): Provider[] {
       case "anthropic": {
         const { type: _anthropic, ...settings } = p;
         out.push(createAnthropicProvider({ name, ...settings }));
+        break;
+      }
+      case "gemini": {
+        const { type: _gemini, ...settings } = p;
+        out.push(createGeminiProvider({ name, ...settings }));
         break;
       }
       case "deepgram": {

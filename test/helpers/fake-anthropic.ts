@@ -126,10 +126,61 @@ function frame(e: unknown): string {
   return `event: ${(e as { type: string }).type}\ndata: ${JSON.stringify(e)}\n\n`;
 }
 
-async function answer(res: ServerResponse, s: AnthropicScript): Promise<void> {
+/**
+ * The whole Message a real Anthropic server sends for a non-streamed request
+ * (`stream` false or absent): the scripted events folded into content
+ * blocks, the stop reason and the usage.
+ */
+export function wholeMessage(events: readonly unknown[]): Record<string, unknown> {
+  const blocks: Array<Record<string, any>> = [];
+  const json: string[] = [];
+  let message: Record<string, any> = { id: "msg_fake", type: "message", role: "assistant", model: "claude-fake-1" };
+  let usage: Record<string, unknown> = {};
+  let stop: Record<string, unknown> = {};
+  for (const e of events) {
+    if (typeof e !== "object" || e === null) continue;
+    const j = e as Record<string, any>;
+    if (j["type"] === "message_start") {
+      message = { ...message, ...j["message"] };
+      usage = { ...usage, ...j["message"]?.usage };
+    } else if (j["type"] === "content_block_start") {
+      blocks[j["index"] as number] = { ...j["content_block"] };
+      json[j["index"] as number] = "";
+    } else if (j["type"] === "content_block_delta") {
+      const b = blocks[j["index"] as number]!;
+      const d = j["delta"] as Record<string, any>;
+      if (d["type"] === "text_delta") b["text"] = `${b["text"] ?? ""}${d["text"]}`;
+      if (d["type"] === "thinking_delta") b["thinking"] = `${b["thinking"] ?? ""}${d["thinking"]}`;
+      if (d["type"] === "signature_delta") b["signature"] = `${b["signature"] ?? ""}${d["signature"]}`;
+      if (d["type"] === "input_json_delta") json[j["index"] as number] += d["partial_json"] as string;
+    } else if (j["type"] === "message_delta") {
+      stop = { ...j["delta"] };
+      usage = { ...usage, ...j["usage"] };
+    }
+  }
+  blocks.forEach((b, i) => {
+    if (b["type"] === "tool_use") b["input"] = json[i] ? JSON.parse(json[i]) : (b["input"] ?? {});
+  });
+  return { ...message, content: blocks.filter(Boolean), stop_reason: stop["stop_reason"] ?? "end_turn", stop_sequence: stop["stop_sequence"] ?? null, usage };
+}
+
+async function answer(res: ServerResponse, s: AnthropicScript, stream = true): Promise<void> {
   if (s.status && s.status >= 300) {
     res.writeHead(s.status, { "content-type": "application/json", "request-id": "req_fake", ...s.headers });
     res.end(JSON.stringify({ type: "error", error: { type: s.errorType ?? "api_error", message: s.errorMessage ?? `fake failure ${s.status}` } }));
+    return;
+  }
+  if (!stream) {
+    // Non-streamed, as the real API answers it: one Message, or the error a stream would have ended with, as a status.
+    const events = s.events ?? [];
+    const failed = events.find((e) => typeof e === "object" && e !== null && (e as { type?: unknown }).type === "error") as { error: { type: string } } | undefined;
+    if (failed) {
+      const status: Record<string, number> = { overloaded_error: 529, rate_limit_error: 429, api_error: 500, invalid_request_error: 400 };
+      res.writeHead(status[failed.error.type] ?? 500, { "content-type": "application/json", "request-id": "req_fake" }).end(JSON.stringify(failed));
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json", "request-id": "req_fake", ...s.headers });
+    res.end(JSON.stringify(wholeMessage(s.events ?? textAnswer(["Hello", " from", " Claude"]))));
     return;
   }
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": "req_fake", ...s.headers });
@@ -156,7 +207,8 @@ export async function startFakeAnthropic(script: FakeAnthropic["script"] = () =>
       res.end(JSON.stringify({ data: [{ type: "model", id: "claude-fake-1", display_name: "Claude Fake" }], has_more: false }));
       return;
     }
-    void answer(res, fake.script(rec)).catch(() => undefined);
+    const body = rec.body as { stream?: unknown } | undefined;
+    void answer(res, fake.script(rec), typeof body !== "object" || body === null || body.stream === true).catch(() => undefined);
   });
   const fake: FakeAnthropic = {
     baseUrl: `http://127.0.0.1:${server.port}`,

@@ -74,7 +74,6 @@ function sessionJson(model: string, instructions: string): Record<string, unknow
     audio: {
       input: {
         format: { type: "audio/pcm", rate: 24000 },
-        transcription: null,
         turn_detection: { type: "server_vad", threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 500, create_response: true, interrupt_response: true, idle_timeout_ms: null },
       },
       output: { format: { type: "audio/pcm", rate: 24000 }, voice: "marin", speed: 1 },

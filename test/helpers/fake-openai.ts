@@ -116,7 +116,47 @@ export function completionChunk(text: string, finish: string | null = null): unk
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function answer(_req: RecordedRequest, res: ServerResponse, s: FakeScript): Promise<void> {
+/**
+ * The whole answer a real OpenAI server sends for a non-streamed request
+ * (`stream` false or absent): the scripted chunks folded into one
+ * `chat.completion` (or `text_completion`) — content joined, tool calls
+ * merged by index, the finish reason, the usage.
+ */
+export function wholeAnswer(events: readonly unknown[], legacy: boolean): Record<string, unknown> {
+  let content = "";
+  let reasoning = "";
+  let finish: string | null = null;
+  let usage: unknown;
+  const calls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }> = [];
+  for (const e of events) {
+    if (typeof e !== "object" || e === null) continue;
+    const j = e as { choices?: Array<Record<string, any>>; usage?: unknown };
+    if (j.usage) usage = j.usage;
+    const c = j.choices?.[0];
+    if (!c) continue;
+    if (c["finish_reason"]) finish = c["finish_reason"] as string;
+    if (legacy) content += (c["text"] as string | undefined) ?? "";
+    const d = c["delta"] as Record<string, any> | undefined;
+    if (!d) continue;
+    content += (d["content"] as string | null | undefined) ?? "";
+    reasoning += (d["reasoning_content"] as string | undefined) ?? "";
+    for (const tc of (d["tool_calls"] as Array<Record<string, any>> | undefined) ?? []) {
+      const call = (calls[tc["index"] as number] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+      if (tc["id"]) call.id = tc["id"] as string;
+      if (tc["function"]?.name) call.function.name = tc["function"].name as string;
+      call.function.arguments += (tc["function"]?.arguments as string | undefined) ?? "";
+    }
+  }
+  if (legacy) {
+    return { id: "cmpl-fake", object: "text_completion", created: 1, model: "gpt-fake", choices: [{ text: content, index: 0, logprobs: null, finish_reason: finish ?? "stop" }], usage };
+  }
+  const message: Record<string, unknown> = { role: "assistant", content: content || null, refusal: null };
+  if (reasoning) message["reasoning_content"] = reasoning;
+  if (calls.length > 0) message["tool_calls"] = calls.filter(Boolean);
+  return { id: "chatcmpl-fake", object: "chat.completion", created: 1, model: "gpt-fake", choices: [{ index: 0, message, logprobs: null, finish_reason: finish ?? "stop" }], usage };
+}
+
+async function answer(req: RecordedRequest, res: ServerResponse, s: FakeScript): Promise<void> {
   if (s.headerDelayMs) await sleep(s.headerDelayMs);
   if (res.destroyed) return;
   if (s.json !== undefined) {
@@ -126,6 +166,14 @@ async function answer(_req: RecordedRequest, res: ServerResponse, s: FakeScript)
   if (s.status && s.status >= 300) {
     res.writeHead(s.status, { "content-type": "application/json", ...s.headers });
     res.end(JSON.stringify(s.errorBody ?? { error: { message: `fake failure ${s.status}`, type: "server_error", param: null, code: null } }));
+    return;
+  }
+  const body = req.body as { stream?: unknown } | undefined;
+  const path = req.url.split("?")[0] ?? "";
+  if (typeof body === "object" && body !== null && body.stream !== true && (path.endsWith("/chat/completions") || path.endsWith("/completions"))) {
+    // Non-streamed, as the real API answers it: one JSON body.
+    const events = (s.events ?? chatEvents(["Hello", " world"])).filter((e) => typeof e === "object");
+    res.writeHead(200, { "content-type": "application/json", ...s.headers }).end(JSON.stringify(wholeAnswer(events, !path.endsWith("/chat/completions"))));
     return;
   }
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...s.headers });

@@ -7,6 +7,7 @@ import type { CallOptions } from "../../engine/stream-engine.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest } from "../../observability/observability.js";
+import { cacheModeOf } from "../../engine/cache/engine-cache.js";
 import { admitCall } from "./auth.js";
 import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
@@ -21,6 +22,12 @@ export interface StreamingCall extends SurfaceCall, ChunkSink {
   end(): unknown;
   /** `emit("error", status)` ends the call with that status. */
   emit(event: "error", status: Error): boolean;
+}
+
+/** One metadata value as a string ("" when absent). */
+function metadataText(metadata: Metadata, name: string): string {
+  const v = metadata.get(name)[0];
+  return typeof v === "string" ? v : "";
 }
 
 /** The call's `x-request-id` metadata, or a new id. */
@@ -59,10 +66,18 @@ export async function serveStream(
   const startedAt = performance.now();
   let summary: StreamSummary | undefined;
   let error: unknown;
+  const span = ctx.obs?.tracing?.startRequest({
+    door: "grpc",
+    name: call.getPath().replace(/^\//, ""),
+    traceparent: metadataText(call.metadata, "traceparent"),
+    tracestate: metadataText(call.metadata, "tracestate"),
+    attributes: { "rpc.system": "grpc", "rpc.method": call.getPath() },
+  });
   ctx.active.calls++;
   try {
     const granted = await admitCall(ctx, call.metadata, call.getPath());
-    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s) });
+    const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
+    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
     await pipeToCall(call, stream, scope.signal);
     if (!call.cancelled) call.end();
   } catch (e) {
@@ -82,6 +97,7 @@ export async function serveStream(
         summary,
         error,
         clientDisconnected: call.cancelled && error === undefined,
+        span,
       });
     }
   }

@@ -11,8 +11,11 @@ import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 /** Headers sent on every response. */
 const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["access-control-allow-origin", "*"],
-  ["access-control-expose-headers", "x-request-id, x-spillway-provider, x-spillway-model, x-spillway-key, retry-after"],
+  ["access-control-expose-headers", "x-request-id, request-id, x-spillway-provider, x-spillway-model, x-spillway-key, x-spillway-cache, retry-after"],
 ];
+
+/** Request headers the route runner reads for every shape: W3C trace context and the cache mode. */
+const POLICY_HEADERS = ["traceparent", "tracestate", "x-spillway-cache"] as const;
 
 /** Response headers as name/value pairs. */
 export type Headers = ReadonlyArray<readonly [string, string]>;
@@ -102,6 +105,8 @@ export class HttpExchange {
     this.shape = shape;
     const headers: Record<string, string> = {};
     for (const name of shape.headers) headers[name] = req.getHeader(name);
+    // Policy headers every route honours (tracing, response cache), whatever its shape.
+    for (const name of POLICY_HEADERS) headers[name] = req.getHeader(name);
     this.headers = headers;
     const hasBody = (this.contentLength !== undefined && this.contentLength > 0) || req.getHeader("transfer-encoding") !== "";
     this.bodyState = hasBody ? "unread" : "read";

@@ -2,7 +2,9 @@ import type { EngineStream } from "../../engine/active-stream.js";
 import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { cacheModeOf } from "../../engine/cache/engine-cache.js";
 import { recordRequest } from "../../observability/observability.js";
+import type { RequestSpan } from "../../observability/tracing.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { HttpExchange } from "./exchange.js";
 import type { GenerateOptions, HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
@@ -22,11 +24,14 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
   ];
   const key = stream.labels["key"];
   if (key) out.push(["x-spillway-key", key]);
+  const cache = stream.labels["cache"];
+  if (cache) out.push(["x-spillway-cache", cache]);
   return out;
 }
 
 /** The engine, bound to one exchange's policy (see {@link RouteCall}). */
-function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
+function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined): RouteCall {
+  const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
   const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
     signal: extra?.signal ?? ex.signal,
     streamId: extra?.streamId,
@@ -34,6 +39,8 @@ function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
     requestId: ex.requestId,
     fallbacks,
     onStreamEnd: (s) => (ex.summary = s),
+    traceparent: span?.traceparent,
+    cache,
   });
   const opened = (stream: EngineStream): EngineStream => {
     ex.addHeaders(routeHeaders(stream));
@@ -58,6 +65,15 @@ function routeCall(ex: HttpExchange, engine: StreamEngine): RouteCall {
 export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, engine: StreamEngine, inFlight: Set<HttpExchange>): Promise<void> {
   inFlight.add(ex);
   let error: unknown;
+  const span = route.public
+    ? undefined
+    : ctx.obs.tracing?.startRequest({
+        door: "http",
+        name: `${route.method.toUpperCase()} ${route.pattern}`,
+        traceparent: ex.headers["traceparent"],
+        tracestate: ex.headers["tracestate"],
+        attributes: { "http.request.method": route.method.toUpperCase(), "http.route": route.pattern, "url.path": ex.url, "spillway.request_id": ex.requestId, "spillway.shape": route.shape.name },
+      });
   try {
     if (!route.public) {
       if (ctx.draining()) {
@@ -80,7 +96,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
     }
     tracePhase(TracePhase.BodyRead);
-    await route.handle(ex, routeCall(ex, engine), body, ctx);
+    await route.handle(ex, routeCall(ex, engine, span), body, ctx);
   } catch (e) {
     const err = SpillwayError.from(e);
     error = err;
@@ -103,6 +119,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
         error,
         bytesOut: ex.bytesOut,
         clientDisconnected: ex.aborted,
+        span,
       });
     }
   }

@@ -25,6 +25,7 @@ import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
 import type { Door } from "../door.js";
 import { openAiErrorBody } from "../http/shapes/openai/errors.js";
+import type { RequestSpan } from "../../observability/tracing.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
@@ -110,8 +111,22 @@ const PING_IDLE_SECONDS = 60;
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
+  /** The upgrade request's W3C trace context (tracing on). */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
   session?: RealtimeSession | UpstreamRealtimeSession;
   openedAt?: number;
+  span?: RequestSpan | undefined;
+}
+
+/** The engine with every call a child of the session's span. */
+function tracedEngine(engine: StreamEngine, traceparent: string): StreamEngine {
+  return {
+    ...engine,
+    generate: (req, o = {}) => engine.generate(req, { ...o, traceparent }),
+    synthesize: (req, o = {}) => engine.synthesize(req, { ...o, traceparent }),
+    transcribe: (config, audio, o = {}) => engine.transcribe(config, audio, { ...o, traceparent }),
+  };
 }
 
 const UPGRADE_STATUS: Partial<Record<Code, string>> = {
@@ -187,12 +202,21 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
         reject(res, SpillwayError.from(e));
         return;
       }
-      const data: SocketData = { handshake, principal };
+      const data: SocketData = opts.obs?.tracing
+        ? { handshake, principal, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
+        : { handshake, principal };
       res.upgrade(data, key, handshake.protocol, extensions, context);
     },
     open(ws) {
       sockets.add(ws);
       const data = ws.getUserData();
+      data.span = opts.obs?.tracing?.startRequest({
+        door: "ws",
+        name: "realtime session",
+        traceparent: data.traceparent,
+        tracestate: data.tracestate,
+        attributes: { "http.route": "/v1/realtime", "gen_ai.operation.name": "realtime", "spillway.realtime.model": data.handshake.model || profiles.defaultId, ...(data.principal && data.principal.index >= 0 ? { "spillway.key.name": data.principal.name } : {}) },
+      });
       data.openedAt = performance.now();
       const upstream = upstreams.get(data.handshake.model || profiles.defaultId);
       if (upstream) {
@@ -219,7 +243,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
         return;
       }
       const session = new RealtimeSession({
-        engine,
+        engine: data.span ? tracedEngine(engine, data.span.traceparent) : engine,
         profiles,
         socket: ws,
         beta: data.handshake.beta,
@@ -272,6 +296,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       sockets.delete(ws);
       const data = ws.getUserData();
       data.session?.close();
+      data.span?.end({ status: "closed", outcome: "ok" });
       if (data.openedAt !== undefined) {
         const kind = data.session instanceof UpstreamRealtimeSession ? "upstream" : "cascade";
         const asked = data.handshake.model || profiles.defaultId;

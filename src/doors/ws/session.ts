@@ -7,6 +7,7 @@
  * `interrupt_response`) cancels the running and queued responses at once.
  * Bad input gets an `error` event naming the problem; the session goes on.
  */
+import { SpeechEvent_Type, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -408,7 +409,25 @@ export class RealtimeSession {
       itemId,
       signal: this.lifetime.signal,
       principal: this.opts.principal,
+      onSpeech: (e) => this.onRecognizerSpeech(itemId, e),
     });
+  }
+
+  /**
+   * A streaming recognizer's endpointing (Deepgram `speech_final` /
+   * `UtteranceEnd`) said the speaker stopped: with server turn detection on
+   * and the VAD still hearing this turn, the turn ends now, as if the VAD had
+   * said so — whichever comes first ends it. The VAD is reset, so its own
+   * stop for this turn never comes; barge-in (speech starts) stays the VAD's.
+   */
+  private onRecognizerSpeech(itemId: string, e: SpeechEvent): void {
+    const td = this.settings.turnDetection;
+    if (!td || e.type !== SpeechEvent_Type.TYPE_SPEECH_STOPPED || this.outbox.isClosed) return;
+    if (this.live?.itemId !== itemId || !this.vad?.inSpeech) return;
+    this.vad.reset();
+    this.outbox.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: this.buffer.positionMs, item_id: itemId });
+    this.commitTurn(itemId, td.createResponse && this.settings.type === "realtime");
+    this.trimBetweenTurns();
   }
 
   /** Finishes a committed item's transcription; the next turn task waits for its transcript. */

@@ -8,6 +8,7 @@ import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import { getJson, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
+import { wholeMessage } from "./messages-whole.js";
 import { anthropicStreamPayloads } from "./messages-stream.js";
 
 /** Settings of one Anthropic upstream. */
@@ -99,7 +100,8 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
       return new LazyStream(async () => {
         publishPhase(Phase.ProviderOpened);
         const body = messagesBody(model, req, opts.maxTokens);
-        const reqHeaders = { "content-type": "application/json", accept: "text/event-stream", ...anthropicHeaders(headers, req.upstreamHeaders) };
+        const whole = req.stream === false;
+        const reqHeaders = { "content-type": "application/json", accept: whole ? "application/json" : "text/event-stream", ...anthropicHeaders(headers, req.upstreamHeaders) };
         const res = await keys.withKey(
           ctx.labels,
           reqHeaders,
@@ -110,6 +112,7 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
           },
           (k) => ["x-api-key", k],
         );
+        if (whole) return wholeMessage(res, opts.name);
         return anthropicStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
       });
     },

@@ -160,7 +160,8 @@ export function messagesBody(model: string, req: GenerateRequest, defaultMaxToke
   const source = req.messages.length > 0 ? req.messages : [makeMessage({ role: "user", content: req.prompt })];
   const { system, messages } = anthropicMessages(source, req.systemCacheControl);
   const { thinking, maxTokens } = thinkingConfig(req.reasoning, req.maxTokens, defaultMaxTokens);
-  const body: Record<string, unknown> = { ...familyExtra(req, "anthropic"), model, max_tokens: maxTokens, messages, stream: true };
+  // A client waiting for the whole answer gets a whole (non-streamed) upstream call.
+  const body: Record<string, unknown> = { ...familyExtra(req, "anthropic"), model, max_tokens: maxTokens, messages, stream: req.stream !== false };
   if (system !== undefined) body["system"] = system;
   if (thinking) body["thinking"] = thinking;
   if (req.temperature !== undefined) body["temperature"] = req.temperature;

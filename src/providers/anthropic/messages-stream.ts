@@ -36,7 +36,7 @@ export function mapStopReason(reason: string): FinishReason {
  * tokens apart from `input_tokens`; OpenAI's input count includes them, so
  * they are added back in, with cache reads as `cachedInputTokens`.
  */
-function mapUsage(u: Obj): ChunkPayload {
+export function mapUsage(u: Obj): ChunkPayload {
   const cacheRead = num(u["cache_read_input_tokens"]);
   const cacheWrite = num(u["cache_creation_input_tokens"]);
   return usagePayload({

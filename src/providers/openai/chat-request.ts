@@ -62,8 +62,13 @@ function responseFormat(f: ResponseFormat | undefined): unknown {
   }
 }
 
-/** Fields every streamed request gets: streaming with usage in the last chunk. */
-const STREAM_FIELDS = { stream: true, stream_options: { include_usage: true } } as const;
+/**
+ * Streamed requests get streaming with usage in the last chunk; a client
+ * waiting for the whole answer (`stream: false`) gets a non-streamed request.
+ */
+function streamFields(req: GenerateRequest): Record<string, unknown> {
+  return req.stream === false ? { stream: false } : { stream: true, stream_options: { include_usage: true } };
+}
 
 /**
  * The fields chat and legacy completions share: `extra.openai` first (the
@@ -96,7 +101,7 @@ export function chatCompletionsBody(model: string, req: GenerateRequest): Record
     ...commonFields(req),
     model,
     messages: req.messages.map(toOpenAiMessage),
-    ...STREAM_FIELDS,
+    ...streamFields(req),
   };
   if (Object.keys(req.metadata).length > 0) body["metadata"] = req.metadata;
   if (req.serviceTier) body["service_tier"] = req.serviceTier;
@@ -123,5 +128,5 @@ export function chatCompletionsBody(model: string, req: GenerateRequest): Record
 
 /** Builds the upstream body of the legacy `POST /completions`. */
 export function completionsBody(model: string, req: GenerateRequest): Record<string, unknown> {
-  return { ...commonFields(req), model, prompt: req.prompt, ...STREAM_FIELDS };
+  return { ...commonFields(req), model, prompt: req.prompt, ...streamFields(req) };
 }

@@ -8,6 +8,7 @@ import { getJson, postJson } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
+import { wholeCompletion } from "./chat-whole.js";
 import { fitsResponsesApi, responsesBody } from "./responses-body.js";
 import { responsesStreamPayloads } from "./responses-stream.js";
 
@@ -97,11 +98,14 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
       return new LazyStream(async () => {
         publishPhase(Phase.ProviderOpened);
         const legacy = req.messages.length === 0;
+        // A host with its own per-chunk fields (Azure's content filter) keeps streaming: its hook reads chunks.
         const native = opts.responsesApi === true && fitsResponsesApi(req);
+        if (opts.chunkHook && req.stream === false) req = { ...req, stream: true };
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
         const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
         const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal), dialect.authHeader);
         if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
+        if (req.stream === false && !native) return wholeCompletion(res, opts.name, legacy);
         return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
       });
     },

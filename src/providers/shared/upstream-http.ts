@@ -4,6 +4,7 @@ import { request, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
+import { upstreamTraceparent } from "../../observability/trace-carrier.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -78,7 +79,10 @@ export async function upstreamRequest(provider: string, url: string, init: Upstr
   const body = init.body === undefined || typeof init.body === "string" || init.body instanceof Uint8Array ? init.body : Readable.from(init.body);
   try {
     publishPhase(Phase.UpstreamSent);
-    const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers: init.headers, body: body ?? null, signal: init.signal });
+    // Tracing on: the attempt's span continues upstream (W3C trace context).
+    const traceparent = upstreamTraceparent(init.signal);
+    const headers = traceparent ? { ...init.headers, traceparent } : init.headers;
+    const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers, body: body ?? null, signal: init.signal });
     publishPhase(Phase.UpstreamHeaders);
     return new UpstreamResponse(data);
   } catch (e) {

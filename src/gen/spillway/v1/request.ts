@@ -238,6 +238,13 @@ export interface GenerateRequest {
    * (e.g. `anthropic-beta`); each provider forwards only the ones it knows.
    */
   upstreamHeaders: { [key: string]: string };
+  /**
+   * False when the client waits for the whole answer (a non-streamed
+   * request): providers with a non-streamed API then ask their upstream for
+   * it whole, which costs both sides less than a stream. Unset or true:
+   * streamed. The engine's stream to the door is the same either way.
+   */
+  stream?: boolean | undefined;
 }
 
 export interface GenerateRequest_MetadataEntry {
@@ -1331,6 +1338,7 @@ function createBaseGenerateRequest(): GenerateRequest {
     frequencyPenalty: undefined,
     systemCacheControl: undefined,
     upstreamHeaders: {},
+    stream: undefined,
   };
 }
 
@@ -1402,6 +1410,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     globalThis.Object.entries(message.upstreamHeaders).forEach(([key, value]: [string, string]) => {
       GenerateRequest_UpstreamHeadersEntry.encode({ key: key as any, value }, writer.uint32(178).fork()).join();
     });
+    if (message.stream !== undefined) {
+      writer.uint32(184).bool(message.stream);
+    }
     return writer;
   },
 
@@ -1598,6 +1609,14 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             if (entry22.value !== undefined) {
               message.upstreamHeaders[entry22.key] = entry22.value;
             }
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.stream = reader.bool();
             continue;
           }
         }

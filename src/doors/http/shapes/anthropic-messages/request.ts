@@ -358,7 +358,10 @@ function requestOf(b: Body, headers: RequestHeaders, maxTokens: number | undefin
  */
 export function parseMessages(body: unknown, headers: RequestHeaders): ParsedMessages {
   const b = validate(messagesSchema, body);
-  return { request: requestOf(b, headers, b.max_tokens), stream: b.stream === true, fallbacks: b.fallbacks };
+  const request = requestOf(b, headers, b.max_tokens);
+  // A client that waits for the whole answer lets providers ask for it whole.
+  request.stream = b.stream === true;
+  return { request, stream: b.stream === true, fallbacks: b.fallbacks };
 }
 
 /** Validates a `POST /v1/messages/count_tokens` body; the request is what `messages` would send. */

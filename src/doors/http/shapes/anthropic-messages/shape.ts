@@ -1,3 +1,4 @@
+import { STAINLESS_HEADERS } from "../sdk-headers.js";
 import type { SpillwayError } from "../../../../engine/errors.js";
 import { sseEvent } from "../../sse.js";
 import { bearerKey, retryHeaders } from "../openai/shape.js";
@@ -12,18 +13,6 @@ export const ANTHROPIC_UPSTREAM_HEADERS = ["anthropic-version", "anthropic-beta"
  * `dangerouslyAllowBrowser`): CORS allows no wildcards in header names, so
  * the `x-stainless-*` ones are listed one by one.
  */
-const STAINLESS_HEADERS = [
-  "x-stainless-arch",
-  "x-stainless-lang",
-  "x-stainless-os",
-  "x-stainless-package-version",
-  "x-stainless-retry-count",
-  "x-stainless-runtime",
-  "x-stainless-runtime-version",
-  "x-stainless-timeout",
-  "x-stainless-helper-method",
-  "x-stainless-stream-helper",
-];
 
 /** The key an Anthropic client presents: `x-api-key` (the SDKs' `apiKey`), else `Authorization: Bearer` (`authToken`, Claude Code's `ANTHROPIC_AUTH_TOKEN`). */
 export function anthropicKey(h: RequestHeaders): string {

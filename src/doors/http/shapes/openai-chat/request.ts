@@ -236,6 +236,7 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
   if (typeof choice === "object" && choice && !tools.some((t) => t.name === choice.function.name)) {
     throw invalidArgument(`Invalid 'tool_choice': no tool named '${choice.function.name}' is in 'tools'.`, "tool_choice");
   }
+  request.stream = b.stream === true;
   return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true, fallbacks: b.fallbacks ?? undefined };
 }
 
@@ -252,5 +253,6 @@ export function parseCompletion(body: unknown): ParsedGenerate {
     parallelToolCalls: undefined,
   };
   if (!prompt) throw invalidArgument("Invalid 'prompt': must not be empty.", "prompt");
+  request.stream = b.stream === true;
   return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true, fallbacks: b.fallbacks ?? undefined };
 }

@@ -199,6 +199,8 @@ export function parseResponses(body: unknown, history: readonly unknown[] = [], 
     store: b.store !== false,
     previousResponseId: b.previous_response_id ?? null,
   };
+  // A background generation streams upstream (a recorder consumes it, and a cancel stops it mid-way).
+  request.stream = b.stream === true || b.background === true;
   return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo, inputItems: normalizeItems(b.input, idPrefix) };
 }
 

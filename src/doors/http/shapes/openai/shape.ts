@@ -1,3 +1,4 @@
+import { STAINLESS_HEADERS } from "../sdk-headers.js";
 import type { SpillwayError } from "../../../../engine/errors.js";
 import { sseData } from "../../sse.js";
 import { httpStatusOf } from "../../status.js";
@@ -24,7 +25,7 @@ export const openAiShape: Shape = {
   name: "openai",
   // `last-event-id` + `x-spillway-resumable`: resumable chat streams (openai-chat/resumable.ts).
   headers: ["authorization", "openai-beta", "last-event-id", "x-spillway-resumable"],
-  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", "x-stainless-*", "last-event-id", "x-spillway-resumable"],
+  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", ...STAINLESS_HEADERS, "last-event-id", "x-spillway-resumable"],
   key: (h: RequestHeaders) => bearerKey(h["authorization"] ?? ""),
   renderError(err): RenderedError {
     return { status: httpStatusOf(err), contentType: "application/json", body: openAiErrorBody(err), headers: retryHeaders(err) };

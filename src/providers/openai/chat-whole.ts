@@ -1,0 +1,57 @@
+import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
+import { SpillwayError } from "../../engine/errors.js";
+import { Code } from "../../engine/code.js";
+import type { UpstreamResponse } from "../shared/upstream-http.js";
+import { count, isObj, str, type Obj } from "../shared/json.js";
+import { mapFinishReason, mapUsage } from "./chat-stream.js";
+
+/**
+ * The payloads of a whole (non-streamed) `chat.completion` or legacy
+ * `text_completion`: reasoning, text, each tool call whole with its index,
+ * usage and finish — the same payloads the stream mapper makes, so every
+ * shape renders them alike. A body without a choice is a 502.
+ */
+export function wholeCompletionPayloads(j: unknown, provider: string, legacy: boolean): ChunkPayload[] {
+  const c = isObj(j) && Array.isArray(j["choices"]) ? (j["choices"][0] as unknown) : undefined;
+  if (!isObj(c)) {
+    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream answered without a choice`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
+  }
+  const out: ChunkPayload[] = [];
+  if (legacy) {
+    const text = str(c["text"]);
+    if (text) out.push(textPayload(text));
+  } else if (isObj(c["message"])) {
+    const m: Obj = c["message"];
+    const reasoning = str(m["reasoning_content"]) || str(m["reasoning"]);
+    if (reasoning) out.push(reasoningPayload({ text: reasoning }));
+    const content = str(m["content"]) || str(m["refusal"]);
+    if (content) out.push(textPayload(content));
+    const calls = m["tool_calls"];
+    if (Array.isArray(calls)) {
+      calls.forEach((tc: unknown, index) => {
+        if (!isObj(tc)) return;
+        const fn = isObj(tc["function"]) ? tc["function"] : {};
+        out.push(toolCallPayload({ index: typeof tc["index"] === "number" ? count(tc["index"]) : index, id: str(tc["id"]), name: str(fn["name"]), arguments: str(fn["arguments"]) }));
+      });
+    }
+  }
+  if (isObj(j) && isObj(j["usage"])) out.push(mapUsage(j["usage"]));
+  const reason = str(c["finish_reason"]) || "stop";
+  out.push(finishPayload(mapFinishReason(reason), reason === "stop" ? str(c["stop_reason"]) : ""));
+  return out;
+}
+
+/** Reads a whole completion's JSON body and yields its payloads (see {@link wholeCompletionPayloads}). */
+export async function* wholeCompletion(res: UpstreamResponse, provider: string, legacy: boolean): AsyncGenerator<ChunkPayload> {
+  let j: unknown;
+  try {
+    j = await res.json();
+  } catch (e) {
+    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
+      httpStatus: 502,
+      reason: "upstream_error",
+      fromUpstream: true,
+    });
+  }
+  yield* wholeCompletionPayloads(j, provider, legacy);
+}

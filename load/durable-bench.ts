@@ -75,7 +75,6 @@ async function run(port: number, store: boolean): Promise<number> {
 
 async function measure(name: string, mockPort: number, redisUrl: string | undefined, store: boolean): Promise<Record<string, unknown>> {
   const gw = await gateway(mockPort, redisUrl);
-  console.error("gateway", name, gw.port);
   try {
     await run(gw.port, store); // warm-up (JIT, connection pools)
     const cpu0 = cpuMicros(gw.pid);
@@ -91,9 +90,7 @@ async function measure(name: string, mockPort: number, redisUrl: string | undefi
   }
 }
 
-console.error("starting mock");
 const mock = await startMock();
-console.error("mock", mock.port);
 const redis = await startRedis();
 try {
   const plain = await measure("plain (store: false)", mock.port, undefined, false);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,27 @@ function send(port: number, method: string, path: string, body?: unknown): Promi
     req.on("error", reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
+}
+
+/** The direct children of `pid` (the primary's workers). */
+function childrenOf(pid: number): number[] {
+  const out = new Set<number>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    for (const p of readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/)) if (p) out.add(Number(p));
+  }
+  return [...out];
+}
+
+/** `send`, retried while no worker listens (they are being replaced). */
+async function sendWhenUp(port: number, method: string, path: string): Promise<{ status: number; text: string }> {
+  for (let i = 0; ; i++) {
+    try {
+      return await send(port, method, path);
+    } catch (e) {
+      if (i > 500) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
 function sseEvents(text: string): Array<{ type: string; sequence_number: number; delta?: string }> {
@@ -55,6 +77,18 @@ describe("--workers 2: one embedded stream log for every worker", () => {
   });
   after(() => {
     child?.kill("SIGKILL");
+  });
+
+  it("workers killed while one runs a background stream: the primary fails it (instance_lost), a client on a new worker sees it end", async () => {
+    const input = Array.from({ length: 300 }, (_, i) => `k${i}`).join(" ");
+    const created = await send(port, "POST", "/v1/responses", { model: "local/echo", input, background: true });
+    const id = (JSON.parse(created.text) as { id: string }).id;
+    for (const pid of childrenOf(child.pid!)) process.kill(pid, "SIGKILL");
+    const r = await sendWhenUp(port, "GET", `/v1/responses/${id}?stream=true`);
+    assert.equal(r.status, 200, r.text);
+    const events = sseEvents(r.text) as Array<{ type: string; code?: string }>;
+    assert.equal(events.at(-1)!.type, "response.failed");
+    assert.equal(events.find((e) => e.type === "error")?.code, "instance_lost");
   });
 
   it("retrieve and resume find a background response from any worker, while it runs and after", async () => {

@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { Metadata, status } from "@grpc/grpc-js";
 import OpenAI from "openai";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
-import { readAll, spillwayClient } from "./helpers/grpc.js";
+import type { Chunk } from "../src/gen/spillway/v1/chunk.js";
+import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 
 const KEYS = [
   { key: "sk-grpc-attach-a1", name: "a" },
@@ -47,6 +48,36 @@ describe("gRPC Attach", () => {
       assert.equal(other.error?.code, status.NOT_FOUND);
       const bad = await readAll(client.attach({ streamId: "x" }, md(KEYS[0]!.key)));
       assert.equal(bad.error?.code, status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("Generate with x-spillway-resumable: a call lost mid-stream is resumed with Attach, exactly the rest", async () => {
+    const client = spillwayClient(gw.grpcAddress!);
+    try {
+      const m = md(KEYS[0]!.key);
+      m.set("x-spillway-resumable", "true");
+      const call = client.generate(generateRequest("local/echo", TEXT), m);
+      const got: Chunk[] = [];
+      await new Promise<void>((resolve) => {
+        call.on("data", (c: Chunk) => {
+          got.push(c);
+          if (got.length === 3) {
+            call.cancel(); // the client loses the call
+            resolve();
+          }
+        });
+      });
+      call.on("error", () => undefined);
+      const last = got.at(-1)!;
+      const rest = await readAll(client.attach({ streamId: last.streamId, afterSeq: last.seq }, md(KEYS[0]!.key)));
+      assert.equal(rest.error, undefined);
+      const all = [...got, ...rest.chunks];
+      assert.deepEqual(all.map((c) => c.seq), all.map((_, i) => i), "no gap, no duplicate");
+      const text = all.map((c) => (c.payload?.$case === "text" ? c.payload.value.text : "")).join("");
+      assert.equal(text.replace(/\s+/g, " ").trim(), TEXT);
+      assert.equal(all.at(-1)!.payload?.$case, "finish");
     } finally {
       client.close();
     }

@@ -15,6 +15,9 @@ import { Code } from "./engine/code.js";
 import { SpillwayError } from "./engine/errors.js";
 import { createRouter } from "./engine/router.js";
 import { createStreamEngine, type StreamEngine } from "./engine/stream-engine.js";
+import { DurableStreams } from "./engine/durable/durable-streams.js";
+import { MemoryStreamLog } from "./engine/durable/memory-stream-log.js";
+import { RedisStreamLog } from "./engine/durable/redis-stream-log.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
@@ -25,6 +28,7 @@ import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
 import type { Observability } from "./observability/observability.js";
 import { createProviders } from "./providers/index.js";
+import type { StreamLog } from "./engine/durable/stream-log.js";
 import { createEngineCache } from "./engine/cache/engine-cache.js";
 import { MemoryCacheStore } from "./engine/cache/memory-cache-store.js";
 import { RedisCacheStore } from "./engine/cache/redis-cache-store.js";
@@ -73,6 +77,8 @@ const GRPC_SHUTDOWN_GRACE_MS = 2_000;
 export interface GatewayOptions {
   /** Where request log lines go; a JSON logger on stdout when absent. */
   readonly logger?: Logger;
+  /** The stream log to use without Redis (e.g. the primary's, over IPC); an embedded one when absent. */
+  readonly streamLog?: StreamLog;
   /** Labels on the process metrics (`{ worker: "2" }` in a `--workers N` worker). */
   readonly processLabels?: Readonly<Record<string, string>>;
   /**
@@ -169,7 +175,20 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     leaseTtlMs: config.limits.maxStreamMs + 60_000,
     onStoreError: (e) => obs.logger.warn({ err: (e as Error).message }, "rate-limit store (Redis) failed"),
   });
+  const sc = config.streams;
+  const streams = new DurableStreams({
+    log: config.redis
+      ? new RedisStreamLog({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs, maxLifeMs: config.limits.maxStreamMs + sc.retentionMs })
+      : (options.streamLog ?? new MemoryStreamLog({ maxBytes: sc.maxBytes, maxCount: sc.maxCount })),
+    retentionMs: sc.retentionMs,
+    maxStreamMs: config.limits.maxStreamMs,
+    maxStreamBytes: sc.maxStreamBytes,
+    maxBackgroundPerOwner: sc.maxBackgroundPerKey,
+    maxBackground: sc.maxBackground,
+    onLogError: (e) => obs.logger.warn({ err: (e as Error).message }, "stream log failed"),
+  });
   const engine = createStreamEngine({
+    streams,
     router,
     timeoutMs: config.limits.timeoutMs,
     idleTimeoutMs: config.limits.idleTimeoutMs,
@@ -281,6 +300,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       // 4. …and each door ends what is left its own way and stops listening.
       await Promise.all(doors.map((d) => d.close(d === grpc ? GRPC_SHUTDOWN_GRACE_MS : 200)));
       load?.stop();
+      await streams.close();
       concurrency?.stop();
       consoleFeed.stop();
       await metricsServer?.close();

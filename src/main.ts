@@ -6,6 +6,7 @@ import { startGateway } from "./gateway.js";
 import { logger } from "./observability/logger.js";
 import { runPrimary } from "./workers/primary.js";
 import { isWorker, requestReloadFromPrimary, startWorker, workerEnv } from "./workers/worker.js";
+import { IpcStreamLog } from "./workers/stream-log-ipc.js";
 
 const USAGE = `Usage: spillway [--config FILE] [--port N] [--grpc-port N] [--host ADDR] [--workers N]
 
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
       port: config.http.port,
       graceMs: config.shutdown.graceMs,
       tls: config.http.tls !== undefined,
+      // Without Redis, the primary holds the stream log every worker shares.
+      streams: config.redis ? undefined : { maxBytes: config.streams.maxBytes, maxCount: config.streams.maxCount },
       metrics: { host: config.metrics.host ?? config.http.host, port: config.metrics.port, key: config.metrics.key },
       loadConfig: reread,
     });
@@ -57,7 +60,15 @@ async function main(): Promise<void> {
   const lifecycle = isWorker() ? startWorker(config.shutdown.graceMs) : undefined;
   const gateway = await startGateway(
     config,
-    isWorker() ? { processLabels: { worker: String(cluster.worker?.id ?? 0) }, loadConfig: reread, requestReload: requestReloadFromPrimary } : { loadConfig: reread },
+    isWorker()
+      ? {
+          processLabels: { worker: String(cluster.worker?.id ?? 0) },
+          loadConfig: reread,
+          requestReload: requestReloadFromPrimary,
+          // Without Redis, every worker shares the primary's stream log.
+          ...(config.redis ? {} : { streamLog: new IpcStreamLog() }),
+        }
+      : { loadConfig: reread },
   );
   if (lifecycle) {
     lifecycle.serve(gateway);

@@ -139,7 +139,7 @@ describe("POST /v1/responses with local/echo", () => {
       ],
       ["tool parameters not an object", { model: "local/echo", input: "hi", tools: [{ type: "function", name: "f", parameters: "x" }] }, "tools[0].parameters"],
       ["tool_choice names no tool", { model: "local/echo", input: "hi", tool_choice: { type: "function", name: "g" } }, "tool_choice.name"],
-      ["previous_response_id", { model: "local/echo", input: "hi", previous_response_id: "resp_1" }, "previous_response_id"],
+      ["previous_response_id not a string", { model: "local/echo", input: "hi", previous_response_id: 5 }, "previous_response_id"],
       ["max_output_tokens", { model: "local/echo", input: "hi", max_output_tokens: 0 }, "max_output_tokens"],
     ];
     for (const [name, body, param] of cases) {

@@ -38,7 +38,8 @@ describe("one policy over every route and door", () => {
   const routes = ROUTES.filter((r) => !r.public);
 
   it("every POST route has an example request (so it can be held to the policy)", () => {
-    const missing = routes.filter((r) => r.method === "post" && !r.example).map((r) => r.pattern);
+    // Routes on one stored object (`/v1/responses/:id/cancel`) open no engine stream.
+    const missing = routes.filter((r) => r.method === "post" && !r.example && !r.pattern.includes(":")).map((r) => r.pattern);
     assert.deepEqual(missing, []);
   });
 
@@ -66,7 +67,8 @@ describe("one policy over every route and door", () => {
     }
     it(`HTTP ${route.method.toUpperCase()} ${route.pattern}: a valid key is served`, async () => {
       const res = await send(route, "sk-policy-full-1");
-      assert.equal(res.status, 200, await res.clone().text());
+      // A route on one stored object is served past the policy: the id in the pattern is unknown (404).
+      assert.equal(res.status, route.pattern.includes(":") ? 404 : 200, await res.clone().text());
       assert.equal(res.headers.get("x-request-id")?.length ? true : false, true);
       if (route.example) assert.equal(res.headers.get("x-spillway-model"), route.example().model, "x-spillway-* headers on every engine route");
       await res.arrayBuffer();
@@ -110,6 +112,7 @@ describe("one policy over every route and door", () => {
         return streamCode(s);
       },
     },
+    attach: { engine: false, call: (c, md) => streamCode(c.attach({ streamId: "0".repeat(32) }, md)) },
     listModels: {
       engine: false,
       call: (c, md) => code(new Promise((resolve, reject) => c.listModels({}, md, (e, r) => (e ? reject(e) : resolve(r))))),

@@ -307,6 +307,26 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   /**
+   * Stored streams (OpenAI Responses `store` / `background`, chat `Last-Event-ID`,
+   * gRPC `Attach`): kept in the embedded log, or in Redis when `redis.url` is set.
+   */
+  streams: z
+    .strictObject({
+      /** How long a finished stream stays retrievable (ms); OpenAI keeps background responses 10 minutes. */
+      retentionMs: z.number().int().positive().default(600_000),
+      /** Embedded log: chunk bytes held in all (oldest finished logs are evicted first). */
+      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+      /** Embedded log: streams held. */
+      maxCount: z.number().int().positive().default(10_000),
+      /** Chunk bytes one stream may log; a stream past it fails with `stream_log_too_large`. */
+      maxStreamBytes: z.number().int().positive().default(8 * 1024 * 1024),
+      /** Background generations running at once per gateway key, per process. */
+      maxBackgroundPerKey: z.number().int().positive().default(16),
+      /** Background generations running at once, per process. */
+      maxBackground: z.number().int().positive().default(256),
+    })
+    .prefault({}),
+  /**
    * OpenTelemetry tracing (OTLP over HTTP/protobuf). Off unless an endpoint is
    * set here or by `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
    */

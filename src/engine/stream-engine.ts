@@ -16,6 +16,8 @@ import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createLinkedAbortController } from "./signals.js";
+import { DurableStreams } from "./durable/durable-streams.js";
+import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
 import type { CacheMode, EngineCache } from "./cache/engine-cache.js";
 
@@ -48,6 +50,8 @@ export interface StreamEngineOptions {
   readonly onAttemptFailed?: (route: Route, error: SpillwayError, retrying: boolean) => void;
   /** Called when a call moves on to a fallback model. */
   readonly onFallback?: (from: Route, to: Route) => void;
+  /** Stored streams; an embedded log with default bounds when absent. */
+  readonly streams?: DurableStreams;
   /**
    * Observes every attempt (tracing): called as an attempt starts, before its
    * provider is; the function it returns is called once when the attempt ends,
@@ -131,6 +135,8 @@ export interface StreamEngine {
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
   /** Whether a provider's circuit is open (it is being skipped). */
   isCircuitOpen(provider: string): boolean;
+  /** Stored streams: record, follow, cancel, delete (see {@link DurableStreams}). */
+  readonly streams: DurableStreams;
   /**
    * Applies new settings (config reload) to calls that start from now on:
    * router (providers, aliases), timeouts, retries and fallbacks. Streams in
@@ -389,6 +395,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       return lists.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
     },
     isCircuitOpen: (provider) => breaker.isOpen(provider),
+    streams: options.streams ?? new DurableStreams({ log: new MemoryStreamLog(), maxStreamMs }),
   };
 }
 

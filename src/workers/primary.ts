@@ -19,7 +19,9 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { createServer } from "node:net";
+import { MemoryStreamLog } from "../engine/durable/memory-stream-log.js";
 import { logger } from "../observability/logger.js";
+import { serveStreamLog } from "./stream-log-ipc.js";
 import { relayCollect } from "./collect.js";
 import { primaryScrape, PROMETHEUS_CONTENT_TYPE } from "../observability/cluster-metrics.js";
 import { startMetricsServer, type MetricsServer } from "../observability/metrics-server.js";
@@ -45,6 +47,8 @@ export interface PrimaryOptions {
   readonly graceMs: number;
   /** Whether the HTTP port serves TLS (for the start-up message). */
   readonly tls?: boolean | undefined;
+  /** Bounds of the embedded stream log the primary serves to its workers; none when Redis holds it. */
+  readonly streams?: { readonly maxBytes: number; readonly maxCount: number } | undefined;
   /** Re-reads and checks the config (SIGHUP and admin reloads are checked here once, then every worker reloads). */
   readonly loadConfig?: (() => unknown) | undefined;
   /** `metrics.port` etc.: the primary then serves every worker's metrics, summed, on that port. */
@@ -87,6 +91,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   let stopping = false;
   let failed = false;
   const restarts: number[] = [];
+  if (opts.streams) serveStreamLog(new MemoryStreamLog(opts.streams));
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
   // Workers' /metrics scrapes come here and are answered with every worker's metrics summed.
   const scrape = primaryScrape();

@@ -48,3 +48,14 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: 
     if (signal.aborted) stream.cancel(signal.reason);
   }
 }
+
+/**
+ * Writes chunks that need no cancelling (a stored stream's log) to a call
+ * with the same backpressure as {@link pipeToCall}; stops when `signal` aborts.
+ */
+export async function pipeChunks(sink: ChunkSink, chunks: AsyncIterable<Chunk>, signal: AbortSignal): Promise<void> {
+  for await (const chunk of chunks) {
+    if (signal.aborted) break;
+    if (!sink.write(chunk)) await drained(sink, signal);
+  }
+}

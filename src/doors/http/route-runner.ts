@@ -7,7 +7,7 @@ import { recordRequest } from "../../observability/observability.js";
 import type { RequestSpan } from "../../observability/tracing.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { HttpExchange } from "./exchange.js";
-import type { HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
+import type { GenerateOptions, HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
 import { parseJson } from "./validation.js";
 
 const JSON_TYPE = /^application\/([\w.+-]*\+)?json\s*(;|$)/;
@@ -32,8 +32,9 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
 /** The engine, bound to one exchange's policy (see {@link RouteCall}). */
 function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined): RouteCall {
   const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
-  const options = (fallbacks?: readonly string[]): CallOptions => ({
-    signal: ex.signal,
+  const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
+    signal: extra?.signal ?? ex.signal,
+    streamId: extra?.streamId,
     principal: ex.principal,
     requestId: ex.requestId,
     fallbacks,
@@ -46,7 +47,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
     return stream;
   };
   return {
-    generate: async (req, fallbacks) => opened(await engine.generate(req, options(fallbacks))),
+    generate: async (req, fallbacks, extra) => opened(await engine.generate(req, options(fallbacks, extra))),
     synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
     transcribe: async (config, audio) => opened(await engine.transcribe(config, audio, options())),
   };

@@ -13,7 +13,7 @@ import type { Shape } from "./shapes/shape.js";
  * its {@link RouteCall}, which carries the request's policy.
  */
 export interface HttpDoorContext {
-  readonly engine: Pick<StreamEngine, "router" | "admission" | "listModels" | "isCircuitOpen">;
+  readonly engine: Pick<StreamEngine, "router" | "admission" | "listModels" | "isCircuitOpen" | "streams">;
   readonly config: Config;
   /** True once the server is draining for shutdown. */
   readonly draining: () => boolean;
@@ -31,9 +31,20 @@ export interface HttpDoorContext {
  * request's log line; the stream's `x-spillway-*` headers go on the response.
  */
 export interface RouteCall {
-  generate(req: GenerateRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
+  /**
+   * With `options.streamId`, the stream gets that id; with `options.signal`,
+   * the call runs under that signal instead of the client's connection (a
+   * detached, background generation: the client leaving does not abort it).
+   */
+  generate(req: GenerateRequest, fallbacks?: readonly string[], options?: GenerateOptions): Promise<EngineStream>;
   synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
   transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
+}
+
+/** Per-call choices of {@link RouteCall.generate}. */
+export interface GenerateOptions {
+  readonly streamId?: string;
+  readonly signal?: AbortSignal;
 }
 
 /** A request a route accepts: used by the policy tests that run over every route. */

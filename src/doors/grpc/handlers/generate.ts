@@ -4,10 +4,16 @@ import type { GenerateRequest } from "../../../gen/spillway/v1/request.js";
 import type { GrpcDoorContext } from "../context.js";
 import { serveStream } from "../serve.js";
 import { validateGenerate } from "../validation.js";
+import { RESUMABLE_METADATA, serveResumableGenerate } from "./attach.js";
 
-/** `Generate`: a chat or prompt → a stream of text / tool-call chunks, usage and finish last. */
+/**
+ * `Generate`: a chat or prompt → a stream of text / tool-call chunks, usage
+ * and finish last. With `x-spillway-resumable: true` metadata the stream is
+ * stored and runs on if the call is lost (resume with `Attach`).
+ */
 export function generateHandler(ctx: GrpcDoorContext): handleServerStreamingCall<GenerateRequest, Chunk> {
   return (call) => {
+    if (call.metadata.get(RESUMABLE_METADATA)[0] === "true") return serveResumableGenerate(call, ctx, () => validateGenerate(call.request));
     void serveStream(call, ctx, (opts) => {
       validateGenerate(call.request);
       return ctx.engine.generate(call.request, opts);

@@ -1,5 +1,6 @@
 import type { SpillwayServiceServer } from "../../../gen/spillway/v1/service.js";
 import type { GrpcDoorContext } from "../context.js";
+import { attachHandler } from "./attach.js";
 import { generateHandler } from "./generate.js";
 import { listModelsHandler } from "./list-models.js";
 import { synthesizeHandler } from "./synthesize.js";
@@ -12,5 +13,6 @@ export function createSpillwayService(ctx: GrpcDoorContext): SpillwayServiceServ
     synthesize: synthesizeHandler(ctx),
     transcribe: transcribeHandler(ctx),
     listModels: listModelsHandler(ctx),
+    attach: attachHandler(ctx),
   };
 }

@@ -23,6 +23,7 @@ import {
 } from "@grpc/grpc-js";
 import { Chunk } from "./chunk.js";
 import {
+  AttachRequest,
   GenerateRequest,
   ListModelsRequest,
   ListModelsResponse,
@@ -77,6 +78,19 @@ export const SpillwayServiceService = {
     responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
+  /**
+   * Replays a stored stream's chunks after after_seq, then follows it live until it ends.
+   * Only the gateway key that created the stream may attach (NOT_FOUND for any other).
+   */
+  attach: {
+    path: "/spillway.v1.SpillwayService/Attach" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttachRequest): Buffer => Buffer.from(AttachRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachRequest => AttachRequest.decode(value),
+    responseSerialize: (value: Chunk): Buffer => Buffer.from(Chunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Chunk => Chunk.decode(value),
+  },
 } as const;
 
 export interface SpillwayServiceServer extends UntypedServiceImplementation {
@@ -88,6 +102,11 @@ export interface SpillwayServiceServer extends UntypedServiceImplementation {
   transcribe: handleBidiStreamingCall<TranscribeRequest, Chunk>;
   /** Lists the models the gateway can route to. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
+  /**
+   * Replays a stored stream's chunks after after_seq, then follows it live until it ends.
+   * Only the gateway key that created the stream may attach (NOT_FOUND for any other).
+   */
+  attach: handleServerStreamingCall<AttachRequest, Chunk>;
 }
 
 export interface SpillwayServiceClient extends Client {
@@ -121,6 +140,12 @@ export interface SpillwayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Replays a stored stream's chunks after after_seq, then follows it live until it ends.
+   * Only the gateway key that created the stream may attach (NOT_FOUND for any other).
+   */
+  attach(request: AttachRequest, options?: Partial<CallOptions>): ClientReadableStream<Chunk>;
+  attach(request: AttachRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<Chunk>;
 }
 
 export const SpillwayServiceClient = makeGenericClientConstructor(

@@ -5,6 +5,7 @@ import { openAiShape } from "../openai/shape.js";
 import { chatCompletionJson, completionJson } from "./json.js";
 import { parseChatCompletion, parseCompletion } from "./request.js";
 import { ChatSseEncoder, CompletionSseEncoder } from "./stream.js";
+import { resumableMode, resumeChat, storeChat } from "./resumable.js";
 import { tracePhase, TracePhase } from "../../../../observability/phase-trace.js";
 
 /** `POST /v1/chat/completions`: streamed (SSE) or whole. */
@@ -14,9 +15,12 @@ export const chatCompletionsRoute: HttpRoute = {
   shape: openAiShape,
   body: "json",
   example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: "hi" }] }) }),
-  async handle(ex, call, body) {
+  async handle(ex, call, body, ctx) {
+    const mode = resumableMode(ex);
+    if (mode === "resume") return resumeChat(ex, ctx);
     const parsed = parseChatCompletion(body);
     tracePhase(TracePhase.Validated);
+    if (mode === "store") return storeChat(ex, call, ctx, parsed);
     const stream = await call.generate(parsed.request, parsed.fallbacks);
     if (parsed.stream) {
       ex.start(200, "text/event-stream", SSE_HEADERS);

@@ -31,8 +31,9 @@ export class ChatSseEncoder implements StreamEncoder {
   private roleSent = false;
   private usage: Usage | undefined;
 
+  /** `stream`: what the chunks are labelled with (an open engine stream, or a stored one's id, time and model). */
   constructor(
-    stream: EngineStream,
+    stream: Pick<EngineStream, "id" | "created"> & { readonly route: { readonly model: string } },
     private readonly includeUsage: boolean,
   ) {
     this.choices = `{"id":"chatcmpl-${stream.id}","object":"chat.completion.chunk","created":${stream.created},"model":${JSON.stringify(stream.route.model)},"choices":`;
@@ -94,8 +95,9 @@ export class CompletionSseEncoder implements StreamEncoder {
   private readonly head: string;
   private usage: Usage | undefined;
 
+  /** `stream`: what the chunks are labelled with (an open engine stream, or a stored one's id, time and model). */
   constructor(
-    stream: EngineStream,
+    stream: Pick<EngineStream, "id" | "created"> & { readonly route: { readonly model: string } },
     private readonly includeUsage: boolean,
   ) {
     this.choices = `{"id":"cmpl-${stream.id}","object":"text_completion","created":${stream.created},"model":${JSON.stringify(stream.route.model)},"choices":`;

@@ -73,10 +73,20 @@ export class ResponsesBuilder {
   /** The error that ended the response, if one did. */
   failure: SpillwayError | undefined;
 
+  /**
+   * `now` is the clock for `completed_at` (epoch ms): a stored stream passes
+   * the time each chunk was logged, so a replay renders the same events.
+   */
   constructor(
     private readonly head: ResponseHead,
     private readonly sink: ResponsesEventSink = () => undefined,
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** The `sequence_number` the next event gets (the last one emitted is this minus one). */
+  get nextSequenceNumber(): number {
+    return this.seq;
+  }
 
   /** The Response object as it stands. */
   get response(): Record<string, unknown> {
@@ -252,6 +262,7 @@ export class ResponsesBuilder {
   }
 
   private finish(reason: Finish_Reason): void {
+    if (reason === Finish_Reason.REASON_CANCELLED) return this.cancelled();
     const cut =
       reason === Finish_Reason.REASON_LENGTH
         ? "max_output_tokens"
@@ -264,8 +275,21 @@ export class ResponsesBuilder {
     this.closeCalls(itemStatus);
     this.state.status = cut ? "incomplete" : "completed";
     this.state.incompleteReason = cut;
-    if (!cut) this.state.completedAt = Math.floor(Date.now() / 1000);
+    if (!cut) this.state.completedAt = Math.floor(this.now() / 1000);
     this.emitResponse(cut ? "response.incomplete" : "response.completed");
+  }
+
+  /**
+   * A cancelled (background) response: open items end `incomplete`, status
+   * `cancelled`. OpenAI documents no stream event for it; Spillway ends the
+   * stream with `response.cancelled` carrying the Response object.
+   */
+  private cancelled(): void {
+    this.closeReasoning("incomplete");
+    this.closeMessage("incomplete");
+    this.closeCalls("incomplete");
+    this.state.status = "cancelled";
+    this.emitResponse("response.cancelled");
   }
 
   private fail(err: SpillwayError): void {

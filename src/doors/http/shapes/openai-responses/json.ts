@@ -4,7 +4,7 @@ import type { SpillwayError } from "../../../../engine/errors.js";
 import type { ResponseEcho } from "./request.js";
 
 /** `status` of an OpenAI Response object. */
-export type ResponseStatus = "in_progress" | "completed" | "incomplete" | "failed";
+export type ResponseStatus = "queued" | "in_progress" | "completed" | "incomplete" | "failed" | "cancelled";
 
 /** What identifies a Response: ids, time and model. */
 export interface ResponseHead {
@@ -57,7 +57,7 @@ export function responseJson(head: ResponseHead, state: ResponseState): Record<s
     object: "response",
     created_at: head.createdAt,
     status: state.status,
-    background: false,
+    background: e.background,
     completed_at: state.completedAt,
     error: state.error,
     incomplete_details: state.incompleteReason ? { reason: state.incompleteReason } : null,
@@ -66,9 +66,9 @@ export function responseJson(head: ResponseHead, state: ResponseState): Record<s
     model: head.model,
     output: state.output,
     parallel_tool_calls: e.parallelToolCalls,
-    previous_response_id: null,
+    previous_response_id: e.previousResponseId,
     reasoning: e.reasoning,
-    store: false,
+    store: e.store,
     temperature: e.temperature,
     text: e.text,
     tool_choice: e.toolChoice,

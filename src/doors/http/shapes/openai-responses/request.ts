@@ -51,10 +51,11 @@ export const responsesSchema = z.looseObject({
   user: z.string().nullish(),
   /** Spillway extension, as on chat: model ids to try in order if `model` fails before its first chunk. */
   fallbacks: z.array(z.string().includes("/", "fallbacks are 'provider/model' ids")).max(5).nullish(),
-  previous_response_id: z.null().optional(),
+  previous_response_id: z.string().min(1).nullish(),
   conversation: z.null().optional(),
   prompt: z.null().optional(),
-  background: z.literal(false).nullish(),
+  store: z.boolean().nullish(),
+  background: z.boolean().nullish(),
 });
 
 type ResponsesBody = z.output<typeof responsesSchema>;
@@ -73,6 +74,9 @@ export interface ResponseEcho {
   readonly user: string | null;
   /** The request's `reasoning` settings, or null. */
   readonly reasoning: { effort: string | null; summary: string | null } | null;
+  readonly background: boolean;
+  readonly store: boolean;
+  readonly previousResponseId: string | null;
 }
 
 /** A validated Responses request, normalized for the engine. */
@@ -82,14 +86,14 @@ export interface ParsedResponses {
   /** Per-request fallback model ids, when given. */
   readonly fallbacks: readonly string[] | undefined;
   readonly echo: ResponseEcho;
+  /** This request's input items, normalized (`type` and `id` on each), as `input_items` lists them. */
+  readonly inputItems: Array<Record<string, unknown>>;
 }
 
 /** Fields that need stored state, which a stateless gateway cannot honour. */
 const STATEFUL: Record<string, string> = {
-  previous_response_id: "Spillway keeps no stored responses: send the whole conversation in 'input'",
-  conversation: "Spillway keeps no conversations: send the whole conversation in 'input'",
+  conversation: "Spillway keeps no conversations: use 'previous_response_id', or send the whole conversation in 'input'",
   prompt: "Spillway keeps no stored prompts: send 'instructions' and 'input'",
-  background: "background responses need stored responses, which Spillway does not keep",
 };
 
 function checkStateless(body: unknown): void {
@@ -141,14 +145,19 @@ function reasoningOf(b: ResponsesBody): ReasoningConfig | undefined {
  * Validates a `POST /v1/responses` body and turns it into the engine's
  * GenerateRequest: `instructions` become a leading system message (the role
  * every OpenAI-compatible server knows), `input` becomes messages (see
- * {@link inputMessages}), `max_output_tokens` the token limit. Fields that
- * need stored state (`previous_response_id`, `conversation`, `prompt`,
- * `background`) are refused with a 400 naming them.
+ * {@link inputMessages}), `max_output_tokens` the token limit. `history`
+ * (the items of a `previous_response_id` chain: its inputs and outputs) goes
+ * before `input`; `instructions` are never carried over, as with OpenAI.
+ * `conversation` and `prompt` are refused with a 400 naming them; `background`
+ * without `store` too.
  */
-export function parseResponses(body: unknown): ParsedResponses {
+export function parseResponses(body: unknown, history: readonly unknown[] = [], idPrefix = ""): ParsedResponses {
   checkStateless(body);
   const b = validate(responsesSchema, body);
-  const messages = inputMessages(b.input);
+  if (b.background === true && b.store === false) {
+    throw invalidArgument("Invalid 'store': background responses must be stored ('store' must not be false with 'background': true).", "store");
+  }
+  const messages = inputMessages(history.length > 0 ? [...history, ...(typeof b.input === "string" ? [{ role: "user", content: b.input }] : b.input)] : b.input);
   if (b.instructions) messages.unshift(makeMessage({ role: "system", content: b.instructions }));
   if (messages.length === 0) throw invalidArgument("Invalid 'input': must contain at least one message.", "input");
   const { tools, echo: toolsEcho } = toolsOf(b);
@@ -186,7 +195,26 @@ export function parseResponses(body: unknown): ParsedResponses {
     text: b.text?.format ? { format: b.text.format } : { format: { type: "text" } },
     user: b.user ?? null,
     reasoning: b.reasoning ? { effort: b.reasoning.effort ?? null, summary: b.reasoning.summary ?? null } : null,
+    background: b.background === true,
+    store: b.store !== false,
+    previousResponseId: b.previous_response_id ?? null,
   };
-  request.stream = b.stream === true;
-  return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo };
+  // A background generation streams upstream (a recorder consumes it, and a cancel stops it mid-way).
+  request.stream = b.stream === true || b.background === true;
+  return { request, stream: b.stream === true, fallbacks: b.fallbacks ?? undefined, echo, inputItems: normalizeItems(b.input, idPrefix) };
+}
+
+/** Input items as stored: a string is one user message; each item gets its `type` and an `id`. */
+function normalizeItems(input: string | readonly unknown[], idPrefix: string): Array<Record<string, unknown>> {
+  const raw: unknown[] = typeof input === "string" ? [{ type: "message", role: "user", content: [{ type: "input_text", text: input }] }] : [...input];
+  return raw.map((item, i) => {
+    const it = { ...(item as Record<string, unknown>) };
+    it["type"] ??= "message";
+    if (it["type"] === "message") {
+      if (typeof it["content"] === "string") it["content"] = [{ type: it["role"] === "assistant" ? "output_text" : "input_text", text: it["content"] }];
+      it["status"] ??= "completed";
+    }
+    if (typeof it["id"] !== "string") it["id"] = `${it["type"] === "message" ? "msg" : "item"}_${idPrefix}_in${i}`;
+    return it;
+  });
 }

@@ -23,8 +23,9 @@ export function retryHeaders(err: SpillwayError): Array<readonly [string, string
  */
 export const openAiShape: Shape = {
   name: "openai",
-  headers: ["authorization", "openai-beta"],
-  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", ...STAINLESS_HEADERS],
+  // `last-event-id` + `x-spillway-resumable`: resumable chat streams (openai-chat/resumable.ts).
+  headers: ["authorization", "openai-beta", "last-event-id", "x-spillway-resumable"],
+  corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", ...STAINLESS_HEADERS, "last-event-id", "x-spillway-resumable"],
   key: (h: RequestHeaders) => bearerKey(h["authorization"] ?? ""),
   renderError(err): RenderedError {
     return { status: httpStatusOf(err), contentType: "application/json", body: openAiErrorBody(err), headers: retryHeaders(err) };

@@ -8,10 +8,30 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import WebSocket from "ws";
 import { ROUTES } from "../src/doors/http/routes/index.js";
 import { SpillwayServiceService, type SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient, synthesizeRequest, transcribeConfig } from "./helpers/grpc.js";
+import { realtimeUrl, RealtimeTestClient } from "./helpers/realtime.js";
+
+/** Tries a realtime upgrade: the HTTP status it was refused with, or 101 when it opened. */
+function upgradeStatus(url: string, key: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, key ? { headers: { authorization: `Bearer ${key}` } } : {});
+    ws.once("open", () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once("error", (e) => {
+      if (!/Unexpected server response/.test(e.message)) reject(e);
+    });
+  });
+}
 
 const KEYS = [
   { key: "sk-policy-full-1", name: "full" },
@@ -121,6 +141,26 @@ describe("one policy over every route and door", () => {
 
   it("every RPC of the service has a way to be called here", () => {
     assert.deepEqual(Object.keys(SpillwayServiceService).sort(), Object.keys(RPCS).sort());
+  });
+
+  // The realtime door: the upgrade is where a session is admitted, each response an engine call.
+  it("WebSocket /v1/realtime: no key / wrong key → 401, a profile outside the key's list → 403, a valid key opens; over the rate → an error event", async () => {
+    const url = realtimeUrl(gw.origin);
+    assert.equal(await upgradeStatus(url, undefined), 401);
+    assert.equal(await upgradeStatus(url, "sk-policy-wrong-9"), 401);
+    assert.equal(await upgradeStatus(url, "sk-policy-openai-2"), 403);
+    assert.equal(await upgradeStatus(url, "sk-policy-full-1"), 101);
+    // The rpm key is spent by the HTTP and gRPC cases: a response is refused in-band.
+    const c = await RealtimeTestClient.connect(url, { headers: { authorization: "Bearer sk-policy-rpm-3" } });
+    try {
+      await c.next("session.created");
+      c.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] } });
+      c.send({ type: "response.create", response: { output_modalities: ["text"] } });
+      const err = await c.next("error");
+      assert.match(JSON.stringify(err), /rate_limit_exceeded|Rate limit/);
+    } finally {
+      await c.close();
+    }
   });
 
   const md = (key: string | undefined): Metadata => {

@@ -20,6 +20,8 @@ import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { postJson } from "./helpers/sse.js";
 
 const PATH = "/v1/projects/fake-project/locations/us-central1/publishers/google/models/gemini-fake-1:streamGenerateContent?alt=sse";
+/** Where a non-streamed request goes: the whole answer from :generateContent. */
+const WHOLE_PATH = "/v1/projects/fake-project/locations/us-central1/publishers/google/models/gemini-fake-1:generateContent";
 const ask = (c: OpenAI) => c.chat.completions.create({ model: "vertex/gemini-fake-1", messages: [{ role: "user", content: "hi" }] });
 
 describe("gemini provider on Vertex AI", () => {
@@ -49,8 +51,8 @@ describe("gemini provider on Vertex AI", () => {
       assert.equal(text, "from vertex");
       assert.equal((await ask(client)).choices[0]!.message.content, "from vertex");
       assert.equal(fake.tokens.length, before + 1, "one token for both calls");
-      const calls = fake.requests.filter((r) => r.url.includes(":streamGenerateContent"));
-      assert.deepEqual(calls.map((r) => r.url), [PATH, PATH]);
+      const calls = fake.requests.filter((r) => r.url.includes("enerateContent"));
+      assert.deepEqual(calls.map((r) => r.url), [PATH, WHOLE_PATH]);
       assert.deepEqual(calls.map((r) => r.headers["authorization"]), [`Bearer ${fake.tokens.at(-1)}`, `Bearer ${fake.tokens.at(-1)}`]);
       assert.equal(calls[0]!.headers["x-goog-api-key"], undefined);
       const token = fake.requests.find((r) => r.url === "/token")!;
@@ -74,7 +76,7 @@ describe("gemini provider on Vertex AI", () => {
       fake.tokenExpiresIn = 3600;
       await ask(client);
       await ask(client);
-      const used = fake.requests.filter((r) => r.url === PATH).map((r) => r.headers["authorization"]);
+      const used = fake.requests.filter((r) => r.url === WHOLE_PATH).map((r) => r.headers["authorization"]);
       const [a, b, c] = used;
       assert.notEqual(a, b, "the expiring token was replaced");
       assert.equal(b, c, "the fresh token was reused");

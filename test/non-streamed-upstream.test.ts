@@ -12,6 +12,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { messageEnd, messageStart, startFakeAnthropic, textBlock, toolUseBlock, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { chatChunk, startFakeOpenAi, usageChunk, type FakeUpstream } from "./helpers/fake-openai.js";
+import { chunk, startFakeGemini, usage, type FakeGemini } from "./helpers/fake-gemini.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 
 const toolCallEvents = (): unknown[] => [
@@ -29,14 +30,17 @@ const TOOLS = [
 describe("non-streamed requests stay non-streamed upstream", () => {
   let openai: FakeUpstream;
   let anthropic: FakeAnthropic;
+  let gemini: FakeGemini;
   let gw: TestGateway;
   before(async () => {
     openai = await startFakeOpenAi(() => ({ events: toolCallEvents() }));
     anthropic = await startFakeAnthropic();
+    gemini = await startFakeGemini(() => ({ chunks: [chunk([{ functionCall: { name: "get_weather", args: { city: "Oslo" } } }], "STOP", usage(8, 3))] }));
     gw = await startTestGateway({
       providers: {
         openai: { type: "openai", baseUrl: openai.baseUrl, apiKey: "sk-up" },
         anthropic: { type: "anthropic", baseUrl: anthropic.baseUrl, apiKey: "sk-ant" },
+        gemini: { type: "gemini", baseUrl: gemini.baseUrl, apiKey: "g-key" },
       },
     });
   });
@@ -44,6 +48,17 @@ describe("non-streamed requests stay non-streamed upstream", () => {
     await gw.close();
     await openai.close();
     await anthropic.close();
+    await gemini.close();
+  });
+
+  it("Gemini: a non-streamed chat takes the whole answer from :generateContent; the call and usage come back", async () => {
+    const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: "gemini/gemini-fake-1", messages: [{ role: "user", content: "weather" }], tools: TOOLS });
+    assert.match(gemini.requests.at(-1)!.url, /:generateContent$/);
+    const call = r.choices[0]!.message.tool_calls?.[0];
+    assert.deepEqual(call?.type === "function" ? [call.function.name, JSON.parse(call.function.arguments)] : [], ["get_weather", { city: "Oslo" }]);
+    assert.equal(r.choices[0]!.finish_reason, "tool_calls");
+    assert.deepEqual([r.usage?.prompt_tokens, r.usage?.completion_tokens], [8, 3]);
   });
 
   it("chat: stream false upstream; the tool calls and usage come back unchanged", async () => {

@@ -31,7 +31,7 @@ export interface GeminiProviderOptions extends Omit<UpstreamProviderOptions, "ba
   readonly tokenUrl?: string | undefined;
   /** API version in the path: `v1beta` for AI Studio, `v1` for Vertex, by default. */
   readonly apiVersion?: string | undefined;
-  /** False: call the non-streamed `:generateContent` and emit its answer at once. Default true. */
+  /** Forces `:streamGenerateContent` (true) or `:generateContent` (false) for every request; by default a non-streamed client request takes the whole answer and a streamed one streams. */
   readonly streaming?: boolean | undefined;
 }
 
@@ -81,7 +81,6 @@ export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
   const tokens: VertexTokens | undefined = vertex
     ? createVertexTokens({ provider: opts.name, credentialsFile: opts.credentialsFile, tokenUrl: opts.tokenUrl })
     : undefined;
-  const streaming = opts.streaming !== false;
   let cached: { at: number; models: ModelInfo[] } | undefined;
 
   const info = (m: string): ModelInfo => ({
@@ -127,7 +126,9 @@ export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
     return models;
   };
 
-  const open = async (model: string, body: unknown, ctx: ProviderContext): Promise<AsyncIterator<ChunkPayload>> => {
+  const open = async (model: string, body: unknown, ctx: ProviderContext, wantsStream: boolean): Promise<AsyncIterator<ChunkPayload>> => {
+    // A client waiting for the whole answer gets it from :generateContent (unless config says one way for all).
+    const streaming = opts.streaming ?? wantsStream;
     const id = encodeURIComponent(shortId(model));
     const url = `${modelsPath}/${id}:${streaming ? "streamGenerateContent?alt=sse" : "generateContent"}`;
     const res = await send(ctx.labels, ctx.signal, async (h) => {
@@ -157,7 +158,7 @@ export function createGeminiProvider(opts: GeminiProviderOptions): Provider {
     },
     generate(model, req, ctx) {
       // Opened on the engine's first pull; the body is built there too, so bad content fails the call, not the caller.
-      return new LazyStream(() => open(model, geminiBody(model, req), ctx));
+      return new LazyStream(() => open(model, geminiBody(model, req), ctx, req.stream !== false));
     },
   };
 }

@@ -65,7 +65,7 @@ const geminiProvider = z
     tokenUrl: z.url().optional(),
     /** Path version: `v1beta` (AI Studio) / `v1` (Vertex) by default. */
     apiVersion: z.string().regex(/^v[0-9][0-9a-z]*$/, "an API version such as v1 or v1beta").optional(),
-    /** False: use the non-streamed `:generateContent`. */
+    /** Forces `:streamGenerateContent` (true) or `:generateContent` (false) for every request; by default it follows the client. */
     streaming: z.boolean().optional(),
   })
   .superRefine((p, ctx) => {

@@ -11,8 +11,8 @@ const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
  */
 export interface Metrics {
   readonly registry: Registry;
-  /** Finished requests by door, route, model, provider, outcome and status. */
-  readonly requests: Counter<"door" | "route" | "model" | "provider" | "outcome" | "status">;
+  /** Finished requests by door, route, API shape, model, provider, outcome and status. */
+  readonly requests: Counter<"door" | "route" | "shape" | "model" | "provider" | "outcome" | "status">;
   /** Time from request to first chunk. */
   readonly timeToFirstChunk: Histogram<"door" | "route" | "provider">;
   /** Time from request to the end of the stream. */
@@ -87,8 +87,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     requests: new Counter({
       name: "spillway_requests_total",
-      help: "Finished requests by door, route, model, provider, outcome and status.",
-      labelNames: ["door", "route", "model", "provider", "outcome", "status"],
+      help: "Finished requests by door, route, API shape, model, provider, outcome and status.",
+      labelNames: ["door", "route", "shape", "model", "provider", "outcome", "status"],
       registers,
     }),
     timeToFirstChunk: new Histogram({

@@ -74,7 +74,8 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
   const ttftMs = s?.firstChunkAt !== undefined ? s.firstChunkAt - r.startedAt : undefined;
   const durationMs = (s?.endedAt ?? now) - r.startedAt;
   const m = obs.metrics;
-  m.requests.inc({ door: r.door, route: r.route, model: m.modelLabel(model), provider, outcome, status: String(r.status) });
+  const shape = r.shape ?? (r.door === "ws" ? "realtime" : r.door);
+  m.requests.inc({ door: r.door, route: r.route, shape, model: m.modelLabel(model), provider, outcome, status: String(r.status) });
   if (s) {
     if (ttftMs !== undefined) m.timeToFirstChunk.observe({ door: r.door, route: r.route, provider }, ttftMs / 1000);
     m.streamDuration.observe({ door: r.door, route: r.route, provider }, durationMs / 1000);

@@ -30,9 +30,10 @@ describe("console in Chromium", { skip }, () => {
       // A provider nothing listens for: one failure opens its circuit.
       providers: { local: { type: "local", tokenDelayMs: 5 }, broken: { type: "openai", baseUrl: "http://127.0.0.1:9/v1", apiKey: "x" } },
       routing: { maxAttempts: 1, breakerThreshold: 1, breakerCooldownMs: 600_000 },
+      cache: { enabled: true },
     });
     const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: KEY, maxRetries: 0 });
-    for (let i = 0; i < 5; i++) await client.chat.completions.create({ model: "local/echo", messages: [{ role: "user", content: `${PROMPT} ${i}` }] });
+    for (let i = 0; i < 5; i++) await client.chat.completions.create({ model: "local/echo", messages: [{ role: "user", content: `${PROMPT} ${i % 4}` }] });
     await assert.rejects(client.chat.completions.create({ model: "broken/gpt", messages: [{ role: "user", content: "x" }] }));
     mkdirSync(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({
@@ -66,6 +67,8 @@ describe("console in Chromium", { skip }, () => {
     const ok = rows.find((r) => r[3] === "local/echo")!;
     assert.deepEqual([ok[1], ok[2], ok[4], ok[5], ok[6]], ["http", "/v1/chat/completions", "local", "team-a", "200"]);
     assert.ok(rows.some((r) => r[3] === "none" || r[4] === "broken" || r[6] === "502"), "the failed request is listed");
+    assert.ok(rows.some((r) => r[10] === "hit"), "a request the cache served shows as a hit");
+    assert.ok(rows.some((r) => r[10] === "miss"), "and one it stored as a miss");
     const providers = await page.$$eval("#console-providers tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
     assert.deepEqual(providers.find((p) => p[0] === "local")?.[1], "ok");
     assert.deepEqual(providers.find((p) => p[0] === "broken")?.[1], "circuit_open");

@@ -132,6 +132,6 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
     durationMs: Math.round(durationMs * 100) / 100,
     inputTokens: s?.usage.inputTokens ?? 0,
     outputTokens: s?.usage.outputTokens ?? 0,
-    cache: null,
+    cache: cache ?? null,
   });
 }

@@ -125,6 +125,11 @@ const azureProvider = z
     timeoutMs: ms.optional(),
     /** Send chats to `/responses` (default: on with apiVersion v1). */
     responsesApi: z.boolean().optional(),
+    /**
+     * `api-version` of realtime profiles `{ upstream: azure/<deployment> }` (default `apiVersion`):
+     * `v1` opens the GA `/openai/v1/realtime?model=…`, a dated preview version `/openai/realtime?api-version=…&deployment=…`.
+     */
+    realtimeApiVersion: z.string().regex(/^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$/, "an Azure OpenAI api-version such as 2025-04-01-preview, or v1").optional(),
   })
   .refine((p) => !(p.azureAdToken && (p.apiKey || p.apiKeys)), { message: "azureAdToken and apiKey/apiKeys are mutually exclusive", path: ["azureAdToken"] });
 
@@ -400,7 +405,8 @@ export const configSchema = z.strictObject({
       /**
        * Realtime model ids → cascades (speech-to-text, text, text-to-speech
        * models from any providers), or `{ upstream: provider/model }`: an
-       * upstream speech-to-speech model (an `openai` provider's Realtime API)
+       * upstream speech-to-speech model (an `openai` provider's Realtime API,
+       * or an `azure` provider's realtime deployment: `azure/<deployment>`)
        * the door relays to. `local/realtime` is built in.
        */
       profiles: z

@@ -1,6 +1,7 @@
 /**
  * A fake OpenAI Realtime upstream (GA event names) on loopback: a `ws`
- * server at `/v1/realtime?model=…` that checks nothing but records the
+ * server at `/v1/realtime?model=…` that checks nothing (unless its `gate`
+ * is set: see fake-azure-realtime.ts) but records the
  * upgrade (URL, headers) and every client event, answers `session.update`,
  * `input_audio_buffer.append`/`commit`, `conversation.item.create`,
  * `response.create` (transcript + audio deltas, then `response.done` with
@@ -8,7 +9,7 @@
  * upgrade with a status, answer slowly (first byte), close mid-stream, or
  * answer `response.create` with an `error` event.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 
@@ -51,6 +52,13 @@ export interface FakeOpenAiRealtime {
   /** Upgrade requests received (also refused ones). */
   readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders }>;
   behaviour: RealtimeFakeBehaviour;
+  /**
+   * Checks an upgrade before it is answered (after `slowFirstByteMs`): a
+   * refusal (status + JSON body) or undefined to accept. None by default.
+   */
+  gate: ((url: string, headers: IncomingHttpHeaders) => { status: number; body: unknown } | undefined) | undefined;
+  /** The upgrade handler, to serve the same fake on another server (a TLS one). */
+  readonly handleUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Resolves with the next accepted connection. */
   nextConnection(): Promise<RealtimeFakeConnection>;
   close(): Promise<void>;
@@ -119,6 +127,8 @@ export async function startFakeOpenAiRealtime(behaviour: RealtimeFakeBehaviour =
     connections,
     upgrades,
     behaviour,
+    gate: undefined,
+    handleUpgrade: (req, socket, head) => onUpgrade(req, socket, head),
     nextConnection: () => new Promise((resolve) => waiters.push(resolve)),
     close: async () => {
       for (const c of connections) c.socket.terminate();
@@ -128,7 +138,9 @@ export async function startFakeOpenAiRealtime(behaviour: RealtimeFakeBehaviour =
     },
   };
 
-  server.on("upgrade", (req, socket: Duplex, head) => {
+  server.on("upgrade", (req, socket: Duplex, head) => onUpgrade(req, socket, head));
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const b = fake.behaviour;
     upgrades.push({ url: req.url ?? "", headers: req.headers });
     const answer = (): void => {
@@ -138,14 +150,22 @@ export async function startFakeOpenAiRealtime(behaviour: RealtimeFakeBehaviour =
         socket.end(`HTTP/1.1 ${b.rejectStatus} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
         return;
       }
+      const refused = fake.gate?.(req.url ?? "", req.headers);
+      if (refused) {
+        const body = JSON.stringify(refused.body);
+        socket.end(`HTTP/1.1 ${refused.status} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => serve(ws, req.url ?? "", req.headers));
     };
     if (b.slowFirstByteMs) setTimeout(answer, b.slowFirstByteMs);
     else answer();
-  });
+  }
 
   function serve(ws: WebSocket, url: string, headers: IncomingHttpHeaders): void {
-    const model = new URL(url, "http://x").searchParams.get("model") ?? "";
+    const query = new URL(url, "http://x").searchParams;
+    // Azure's preview form names the deployment instead of the model.
+    const model = query.get("model") ?? query.get("deployment") ?? "";
     const events: Array<Record<string, any>> = [];
     const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
     const conn: RealtimeFakeConnection = { url, headers, events, closed, socket: ws };

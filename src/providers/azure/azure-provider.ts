@@ -13,6 +13,8 @@ export interface AzureProviderOptions extends UpstreamProviderOptions {
   readonly azureAdToken?: string | undefined;
   /** `api-version` of the deployment routes (`2024-10-21`), or `v1` for the `/openai/v1/…` surface. */
   readonly apiVersion: string;
+  /** `api-version` of realtime profiles' WebSocket (`v1`: the GA `/openai/v1/realtime`); default `apiVersion`. See `azure-realtime.ts`. */
+  readonly realtimeApiVersion?: string | undefined;
   /** Send chats that fit it to `/responses` (default: on with `apiVersion: v1`). */
   readonly responsesApi?: boolean | undefined;
   /** Deployment names to list in `/v1/models`; else the data plane's deployments list (api-version 2022-12-01) is asked. */
@@ -21,6 +23,11 @@ export interface AzureProviderOptions extends UpstreamProviderOptions {
 
 /** The last api-version whose data plane lists deployments. */
 const DEPLOYMENTS_LIST_VERSION = "2022-12-01";
+
+/** The resource's base URL: `endpoint` without trailing slashes or a trailing `/openai`. */
+export function azureResourceBase(endpoint: string): string {
+  return endpoint.replace(/\/+$/, "").replace(/\/openai$/, "");
+}
 
 /**
  * Azure's layout of the OpenAI API. Dated versions: `POST
@@ -31,7 +38,7 @@ const DEPLOYMENTS_LIST_VERSION = "2022-12-01";
  * model list is the data plane's deployments list of api-version 2022-12-01.
  */
 export function azureDialect(endpoint: string, apiVersion: string): OpenAiDialect {
-  const base = endpoint.replace(/\/+$/, "").replace(/\/openai$/, "");
+  const base = azureResourceBase(endpoint);
   const version = `api-version=${encodeURIComponent(apiVersion)}`;
   return {
     url:
@@ -53,7 +60,7 @@ export function azureDialect(endpoint: string, apiVersion: string): OpenAiDialec
  * builder sends `stream_options.include_usage`.
  */
 export function createAzureProvider(opts: AzureProviderOptions): Provider {
-  const { azureAdToken, apiVersion, responsesApi, ...rest } = opts;
+  const { azureAdToken, apiVersion, responsesApi, realtimeApiVersion: _realtime, ...rest } = opts;
   const headers: Record<string, string> = { ...opts.headers };
   if (azureAdToken) headers["authorization"] = `Bearer ${azureAdToken}`;
   return createOpenAiProvider({

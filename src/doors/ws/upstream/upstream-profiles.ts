@@ -2,7 +2,8 @@
  * The upstream realtime profiles of a door, resolved once when the door is
  * attached: each `upstream: provider/model` profile gets its endpoint
  * (`upstream-target.ts`) and its engine route (for log and metric labels).
- * A profile that names a missing or non-OpenAI provider, or a model that
+ * A profile that names a missing provider or one not of type openai or
+ * azure, an unknown Azure deployment, or a model that
  * provider refuses, throws at start with the config field named.
  */
 import type { ProviderConfig } from "../../../config/schema.js";

@@ -95,7 +95,7 @@ export async function startFakeAzureRealtime(opts: FakeAzureRealtimeOptions): Pr
     tls = server;
     tlsEndpoint = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
   }
-  const closeInner = inner.close;
+  const closeInner = inner.close.bind(inner);
   return Object.assign(inner, {
     endpoint: inner.baseUrl.replace(/\/v1$/, ""),
     tlsEndpoint,

@@ -47,7 +47,8 @@ let fake: FakeAzureRealtime;
 let tg: TestGateway;
 
 function gatewayConfig(endpoint: string, realtime: Record<string, any> = {}): Record<string, any> {
-  const models = [DEPLOYMENT, PREVIEW_DEPLOYMENT, "gpt-4o-mini-dep"];
+  // "gone-dep" is configured but not deployed at the (fake) resource.
+  const models = [DEPLOYMENT, PREVIEW_DEPLOYMENT, "gpt-4o-mini-dep", "gone-dep"];
   return {
     providers: {
       // Chats on a GA dated version, realtime on the GA v1 endpoint.
@@ -68,6 +69,7 @@ function gatewayConfig(endpoint: string, realtime: Record<string, any> = {}): Re
         [PREVIEW]: { upstream: `azprev/${PREVIEW_DEPLOYMENT}` },
         [ENTRA_PROFILE]: { upstream: `azentra/${DEPLOYMENT}` },
         [BAD_KEY]: { upstream: `azbad/${DEPLOYMENT}` },
+        "voice/azure-gone": { upstream: "azure/gone-dep" },
       },
       ...realtime,
     },
@@ -257,6 +259,15 @@ describe("Azure upstream faults", () => {
     assert.match(err.error.message, /Access denied due to invalid subscription key/);
     assert.equal(fake.upgrades[upgrades]?.headers["api-key"], "not-the-key");
     assert.ok(!err.error.message.includes("not-the-key"), "the key is not echoed to the client");
+  });
+
+  it("a deployment Azure does not have: its 404 DeploymentNotFound is an error event naming it, then close 1011", async () => {
+    const c = await open("voice/azure-gone");
+    assert.equal((await c.closed).code, 1011);
+    const err = c.all("error")[0]!;
+    assert.equal(err.error.code, "upstream_refused");
+    assert.match(err.error.message, /HTTP 404/);
+    assert.match(err.error.message, /deployment for this resource does not exist/);
   });
 
   it("the upstream closes mid-stream: an error event (upstream_closed), then close 1011, after the audio already relayed", async () => {

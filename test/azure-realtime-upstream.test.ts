@@ -21,6 +21,8 @@ import OpenAI, { AzureOpenAI } from "openai";
 import { OpenAIRealtimeWS } from "openai/realtime/ws";
 import pino from "pino";
 import WebSocket from "ws";
+import { applyEnv, parseConfig } from "../src/config/load.js";
+import { resolveUpstreamTarget } from "../src/doors/ws/upstream/upstream-target.js";
 import { azureRealtimeEndpoint, azureRealtimeUrl } from "../src/providers/azure/azure-realtime.js";
 import { startFakeAzureRealtime, type FakeAzureRealtime } from "./helpers/fake-azure-realtime.js";
 import { DELTA_BYTES } from "./helpers/fake-openai-realtime.js";
@@ -131,6 +133,15 @@ describe("the Azure realtime endpoint", () => {
     const entra = azureRealtimeEndpoint({ baseUrl: "https://r.openai.azure.com", apiVersion: "2025-04-01-preview", azureAdToken: "t" }, "rt");
     assert.equal(entra.form, "preview");
     assert.deepEqual(entra.headers, { authorization: "Bearer t" });
+  });
+
+  it("from the environment as AzureOpenAI reads it: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION", () => {
+    const env = { AZURE_OPENAI_ENDPOINT: "https://res.openai.azure.com/", AZURE_OPENAI_API_KEY: "env-key", OPENAI_API_VERSION: "2025-04-01-preview" };
+    const config = parseConfig(applyEnv({ realtime: { profiles: { "azure/rt": { upstream: "azure/rt" } } } }, env));
+    const target = resolveUpstreamTarget("azure/rt", "azure/rt", config.providers);
+    assert.equal(target.url, "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=rt");
+    assert.equal(target.headers["api-key"], "env-key");
+    assert.equal(target.model, "rt");
   });
 
   it("the fake accepts what the official SDK's OpenAIRealtimeWS.azure() sends, and the gateway's preview upgrade is the same request", async () => {

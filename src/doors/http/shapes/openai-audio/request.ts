@@ -106,7 +106,10 @@ export function parseTranscription(fields: Fields, file: FilePart | undefined, h
  * When the file part begins: the request to start recognizing with, if
  * its model is known by then (else undefined: the file waits for the rest of
  * the form). The fields sent so far are validated (400s naming the field).
- * Recognition is `live` unless the form already said `stream=false`.
+ * Recognition is `live` when `stream=true` came before the file, or when
+ * `stream` has not come yet and the model came in {@link MODEL_HEADER} (the
+ * caller asked for an early start; the field may follow the file).
+ * Otherwise the whole file is transcribed, its upload starting at once.
  */
 export function parseAtFileStart(fields: Fields, file: FilePart | undefined, headerModel?: string): EarlyTranscription | undefined {
   const part = fileOf(file);
@@ -114,7 +117,8 @@ export function parseAtFileStart(fields: Fields, file: FilePart | undefined, hea
   if (!model) return undefined;
   const stream = streamOf(fields);
   formatOf(fields);
-  return { config: configOf(fields, model, part, stream !== false), stream };
+  const live = stream === true || (stream === undefined && !!headerModel);
+  return { config: configOf(fields, model, part, live), stream };
 }
 
 /**

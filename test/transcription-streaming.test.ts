@@ -1,0 +1,131 @@
+/**
+ * `/v1/audio/transcriptions` with `stream=true` streaming while the upload
+ * arrives, against a fake Deepgram (live WebSocket) and local pocketsphinx:
+ * a raw client that sends the multipart body in parts and sends the rest
+ * only once a `transcript.text.delta` came back proves that the first audio
+ * reached the recognizer and the first text reached the client before the
+ * body was complete (an ordering, not a timing). Also: the openai SDK with
+ * the model before the file (streams from the first byte) and in its usual
+ * order (the file waits for the model), the x-spillway-model header,
+ * compressed containers passed to Deepgram as they are, and the errors —
+ * unknown model, a field after the file that changes the request, a body
+ * over the limit mid-stream, a client gone mid-upload, Deepgram refusing or
+ * failing — with the upstream socket closed each time.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import OpenAI, { toFile } from "openai";
+import { DEEPGRAM_KEY, startFakeDeepgram, type FakeDeepgram } from "./helpers/fake-deepgram.js";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { assertSchema } from "./helpers/openapi.js";
+import { multipartAround, startUpload, type FormPart } from "./helpers/slow-upload.js";
+import { ffmpegConvert, hasFfmpeg } from "./helpers/audio.js";
+import { postJson } from "./helpers/sse.js";
+
+const RATE = 16_000;
+const LIMIT = 400_000;
+
+function tone(ms: number): Buffer {
+  const n = Math.round((RATE * ms) / 1000);
+  const b = Buffer.alloc(n * 2);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 300 * i) / RATE) * 9000), i * 2);
+  return b;
+}
+const quiet = (ms: number): Buffer => Buffer.alloc(Math.round((RATE * ms) / 1000) * 2);
+
+function wavHeader(dataBytes: number): Buffer {
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0, "ascii");
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write("WAVEfmt ", 8, "ascii");
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(RATE, 24);
+  h.writeUInt32LE(RATE * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write("data", 36, "ascii");
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+/** An utterance, a pause long enough for Deepgram's endpointing (300 ms) to end it, then a second one. */
+const FIRST = Buffer.concat([quiet(100), tone(600), quiet(500)]);
+const SECOND = Buffer.concat([tone(600), quiet(400)]);
+const WAV = Buffer.concat([wavHeader(FIRST.length + SECOND.length), FIRST, SECOND]);
+/** The WAV up to the end of the first utterance's pause. */
+const WAV_FIRST = WAV.subarray(0, 44 + FIRST.length);
+const WAV_REST = WAV.subarray(44 + FIRST.length);
+
+const isDelta = (e: any): boolean => e?.type === "transcript.text.delta";
+const isJson = (e: unknown): e is Record<string, any> => typeof e === "object" && e !== null;
+
+let fake: FakeDeepgram;
+let gw: TestGateway;
+let client: OpenAI;
+let url: string;
+
+before(async () => {
+  fake = await startFakeDeepgram();
+  gw = await startTestGateway({
+    grpc: { enabled: false },
+    routing: { maxAttempts: 1 },
+    http: { maxUploadBytes: LIMIT },
+    providers: { deepgram: { type: "deepgram", baseUrl: fake.baseUrl, apiKey: DEEPGRAM_KEY } },
+  });
+  client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+  url = `${gw.baseUrl}/audio/transcriptions`;
+});
+after(async () => {
+  await gw.close();
+  await fake.close();
+});
+
+const file = (filename = "speech.wav", type = "audio/wav"): FormPart => ({ name: "file", filename, type });
+
+/** Starts an upload of `parts` (the file's bytes are sent by the test), sending the head of the form at once. */
+function upload(parts: readonly FormPart[], headers: Record<string, string> = {}, contentLength?: number) {
+  const form = multipartAround(parts);
+  const u = startUpload(url, {
+    "content-type": form.contentType,
+    ...(contentLength !== undefined ? { "content-length": String(form.head.length + contentLength + form.tail.length) } : {}),
+    ...headers,
+  });
+  u.send(form.head);
+  return { ...u, tail: form.tail };
+}
+
+describe("stream=true with the model before the file: Deepgram hears the upload as it arrives", () => {
+  it("the first audio reaches Deepgram and the first delta reaches the client before the body is complete", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file()], {}, WAV.length);
+    u.send(WAV_FIRST);
+    // Nothing more is sent until text came back: without streaming this would never resolve.
+    const first = await u.waitForEvent(isDelta);
+    const s = await session;
+    const heard = Buffer.concat(s.audio).length;
+    assert.ok(heard > 0, "Deepgram got audio before the upload ended");
+    assert.ok(heard <= FIRST.length, `Deepgram got ${heard} bytes, at most the ${FIRST.length} sent so far`);
+    assert.equal(first.delta, "Hello from Deepgram.");
+    assert.equal((await u.head).status, 200);
+    assert.ok(!s.control.includes('{"type":"CloseStream"}'), "the stream is still open");
+    u.send(WAV_REST);
+    u.end(u.tail);
+    const r = await u.done;
+    assert.equal(r.status, 200);
+    assert.equal(u.events.at(-1), "[DONE]");
+    const events = u.events.slice(0, -1).filter(isJson);
+    for (const e of events) assertSchema("CreateTranscriptionResponseStreamEvent", e);
+    assert.deepEqual(events.filter(isDelta).map((e) => e["delta"]), ["Hello from Deepgram.", " Hello from Deepgram."]);
+    const done = events.at(-1)!;
+    assert.equal(done["type"], "transcript.text.done");
+    assert.equal(done["text"], "Hello from Deepgram. Hello from Deepgram.");
+    const q = s.url.searchParams;
+    assert.deepEqual([q.get("model"), q.get("encoding"), q.get("sample_rate")], ["nova-3", "linear16", "16000"]);
+    // The WAV header was unwrapped: Deepgram got exactly the PCM.
+    assert.deepEqual(Buffer.concat(s.audio), Buffer.concat([FIRST, SECOND]));
+    assert.deepEqual(s.control.slice(-2), ['{"type":"Finalize"}', '{"type":"CloseStream"}']);
+    assert.equal((await s.closed).code, 1000);
+  });
+});

@@ -18,7 +18,7 @@ import OpenAI, { toFile } from "openai";
 import { DEEPGRAM_KEY, startFakeDeepgram, type FakeDeepgram } from "./helpers/fake-deepgram.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { assertSchema } from "./helpers/openapi.js";
-import { multipartAround, startUpload, type FormPart } from "./helpers/slow-upload.js";
+import { gatedFetch, multipartAround, startUpload, type FormPart } from "./helpers/slow-upload.js";
 import { ffmpegConvert, hasFfmpeg } from "./helpers/audio.js";
 import { postJson } from "./helpers/sse.js";
 
@@ -127,5 +127,51 @@ describe("stream=true with the model before the file: Deepgram hears the upload 
     assert.deepEqual(Buffer.concat(s.audio), Buffer.concat([FIRST, SECOND]));
     assert.deepEqual(s.control.slice(-2), ['{"type":"Finalize"}', '{"type":"CloseStream"}']);
     assert.equal((await s.closed).code, 1000);
+  });
+});
+
+describe("the openai SDK", () => {
+  it("audio.transcriptions.create({ model, stream: true, file }): deltas before the SDK has sent the rest of the file", { timeout: 30_000 }, async () => {
+    let firstDelta!: () => void;
+    const gate = new Promise<void>((r) => (firstDelta = r));
+    const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, fetch: gatedFetch(WAV_FIRST, gate) });
+    const session = fake.nextSession();
+    // The SDK writes the form in the object's order: model and stream, then the file.
+    const stream = await sdk.audio.transcriptions.create({ model: "deepgram/nova-3", stream: true, file: await toFile(WAV, "speech.wav", { type: "audio/wav" }) });
+    const events: any[] = [];
+    let heardAtFirstDelta = -1;
+    for await (const e of stream) {
+      assertSchema("CreateTranscriptionResponseStreamEvent", e);
+      events.push(e);
+      if (e.type === "transcript.text.delta" && heardAtFirstDelta < 0) {
+        heardAtFirstDelta = Buffer.concat((await session).audio).length;
+        firstDelta();
+      }
+    }
+    assert.ok(heardAtFirstDelta > 0 && heardAtFirstDelta <= FIRST.length, `Deepgram had ${heardAtFirstDelta} bytes at the first delta`);
+    assert.deepEqual(events.filter((e) => e.type === "transcript.text.delta").map((e) => e.delta), ["Hello from Deepgram.", " Hello from Deepgram."]);
+    assert.equal(events.at(-1).type, "transcript.text.done");
+    assert.equal(events.at(-1).text, "Hello from Deepgram. Hello from Deepgram.");
+    assert.equal(events.at(-1).usage.type, "tokens");
+  });
+
+  it("in the SDK's usual order (file first) the file waits for the model, then goes to Deepgram's REST API whole", async () => {
+    const sessions = fake.sessions.length;
+    const rest = fake.rest.length;
+    const stream = await client.audio.transcriptions.create({ file: await toFile(WAV, "speech.wav", { type: "audio/wav" }), model: "deepgram/nova-3", stream: true });
+    const events: any[] = [];
+    for await (const e of stream) events.push(e);
+    assert.equal(events.at(-1).text, "Hello from Deepgram.");
+    assert.equal(fake.sessions.length, sessions, "no live stream");
+    assert.equal(fake.rest.length, rest + 1);
+    assert.deepEqual(fake.rest.at(-1)!.body, WAV);
+  });
+
+  it("non-streamed requests answer as before, whatever the order", async () => {
+    const a = await client.audio.transcriptions.create({ model: "deepgram/nova-3", file: await toFile(WAV, "speech.wav", { type: "audio/wav" }) });
+    assert.equal(a.text, "Hello from Deepgram.");
+    const b = await client.audio.transcriptions.create({ file: await toFile(WAV, "speech.wav", { type: "audio/wav" }), model: "deepgram/nova-3", response_format: "verbose_json" });
+    assert.deepEqual(b.segments?.map((s) => s.text), ["Hello from", "Deepgram."]);
+    assertSchema("CreateTranscriptionResponseVerboseJson", b);
   });
 });

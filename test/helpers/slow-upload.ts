@@ -132,3 +132,42 @@ export function startUpload(url: string, headers: Record<string, string>): SlowU
     done,
   };
 }
+
+/**
+ * A `fetch` for the openai SDK (its `fetch` option) over node:http that
+ * sends the request body up to the end of the first occurrence of `marker`
+ * and the rest only once `gate` resolves, while handing the SDK the response as
+ * soon as its head arrives. (undici's fetch sends request bodies half
+ * duplex: it would not show a response before the whole body was sent.)
+ */
+export function gatedFetch(marker: Uint8Array, gate: Promise<unknown>): typeof fetch {
+  return async (input, init) => {
+    const req = new Request(input as string | URL, init);
+    const body = Buffer.from(await req.arrayBuffer());
+    const found = body.indexOf(marker);
+    if (found < 0) throw new Error("gatedFetch: the marker is not in the body");
+    const at = found + marker.length;
+    const headers: Record<string, string> = {};
+    req.headers.forEach((v, k) => (headers[k] = v));
+    headers["content-length"] = String(body.length);
+    return new Promise<Response>((resolve, reject) => {
+      const r = request(req.url, { method: req.method, headers });
+      r.on("error", reject);
+      r.on("response", (res) => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+        const stream = new ReadableStream<Uint8Array>({
+          start(c) {
+            res.on("data", (d: Buffer) => c.enqueue(new Uint8Array(d)));
+            res.on("end", () => c.close());
+            res.on("error", (e) => c.error(e));
+          },
+          cancel: () => void res.destroy(),
+        });
+        resolve(new Response(stream, { status: res.statusCode ?? 0, headers: h }));
+      });
+      r.write(body.subarray(0, at));
+      void gate.then(() => r.end(body.subarray(at)));
+    });
+  };
+}

@@ -20,6 +20,12 @@ export interface FilePart {
   readonly bytes: AsyncIterable<Buffer>;
   /** Bytes of the part received so far. */
   readonly size: () => number;
+  /**
+   * The text fields that came before this part in the form. (By the time a
+   * handler looks, later fields of the same network read may be parsed
+   * already; this does not depend on how the body was cut into reads.)
+   */
+  readonly fieldsBefore: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A multipart form while it arrives (see {@link openMultipart}). */
@@ -109,9 +115,10 @@ export function openMultipart(ex: HttpExchange, limits: MultipartLimits): Multip
   parser.on("file", (name, stream, info) => {
     const q = new UploadQueue();
     queue = q;
+    const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
     stream.on("data", (c: Buffer) => q.push(c));
     stream.on("end", () => q.end());
-    file.resolve({ field: name, filename: info.filename ?? "", mimeType: info.mimeType, bytes: q, size: () => q.size });
+    file.resolve({ field: name, filename: info.filename ?? "", mimeType: info.mimeType, bytes: q, size: () => q.size, fieldsBefore });
   });
   parser.on("filesLimit", () => fail(malformed("send one file per request")));
   parser.on("fieldsLimit", () => fail(malformed("the form has too many fields")));

@@ -42,7 +42,7 @@ export const transcriptionsRoute: HttpRoute = {
     const form = openMultipart(ex, { maxBytes: config.http.maxUploadBytes });
     const header = ex.headers[MODEL_HEADER] || undefined;
     const part = await form.file;
-    const early = part && parseAtFileStart(form.fields, part, header);
+    const early = part && parseAtFileStart(part.fieldsBefore, part, header);
     if (!early) {
       await form.done;
       const parsed = parseTranscription(form.fields, part, header);

@@ -175,3 +175,204 @@ describe("the openai SDK", () => {
     assertSchema("CreateTranscriptionResponseVerboseJson", b);
   });
 });
+
+describe("the x-spillway-model header: recognition starts at the first byte in any field order", () => {
+  it("stream=true before the file, model after it: deltas during the upload", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    const u = upload([{ name: "stream", value: "true" }, file(), { name: "model", value: "deepgram/nova-3" }], { "x-spillway-model": "deepgram/nova-3" }, WAV.length);
+    u.send(WAV_FIRST);
+    const first = await u.waitForEvent(isDelta);
+    assert.equal(first.delta, "Hello from Deepgram.");
+    assert.ok(Buffer.concat((await session).audio).length <= FIRST.length);
+    u.send(WAV_REST);
+    u.end(u.tail);
+    assert.equal((await u.done).status, 200);
+    assert.equal(u.events.filter(isJson).at(-1)!["text"], "Hello from Deepgram. Hello from Deepgram.");
+  });
+
+  it("the SDK's order (file, model, stream): Deepgram hears the file while it uploads; the text streams once the form says stream=true", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    const u = upload([file(), { name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }], { "x-spillway-model": "deepgram/nova-3" });
+    u.send(WAV_FIRST);
+    const s = await session;
+    // Resolves only if the audio went up before the rest of the body was sent.
+    await s.waitForAudio(FIRST.length);
+    assert.equal(u.events.length, 0, "no events before the form said how to answer");
+    u.send(WAV_REST);
+    u.end(u.tail);
+    assert.equal((await u.done).status, 200);
+    const events = u.events.filter(isJson);
+    for (const e of events) assertSchema("CreateTranscriptionResponseStreamEvent", e);
+    assert.deepEqual(events.filter(isDelta).map((e) => e["delta"]), ["Hello from Deepgram.", " Hello from Deepgram."]);
+  });
+
+  it("a model field that differs from the header is a 400 naming 'model' (an error event once streaming); the upstream socket is closed", { timeout: 30_000 }, async () => {
+    const early = upload([{ name: "model", value: "deepgram/nova-2" }, file()], { "x-spillway-model": "deepgram/nova-3" });
+    early.send(WAV);
+    early.end(early.tail);
+    const r = await early.done;
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.body).error.param, "model");
+    const session = fake.nextSession();
+    const u = upload([{ name: "stream", value: "true" }, file(), { name: "model", value: "deepgram/nova-2" }], { "x-spillway-model": "deepgram/nova-3" });
+    u.send(WAV_FIRST);
+    await u.waitForEvent(isDelta);
+    u.send(WAV_REST);
+    u.end(u.tail);
+    await u.done;
+    const err = u.events.filter(isJson).find((e) => e["type"] === "error")!;
+    assert.equal(err["error"].param, "model");
+    assert.match(err["error"].message, /differs from the x-spillway-model header/);
+    const s = await session;
+    assert.ok(!s.control.includes('{"type":"CloseStream"}'), "the recognizer was not told the audio was complete");
+    assert.equal((await s.closed).byClient, true);
+  });
+
+  it("a language after the file, once recognition started, is a 400 naming 'language' (send it first)", { timeout: 30_000 }, async () => {
+    const u = upload([file(), { name: "model", value: "deepgram/nova-3" }, { name: "language", value: "de" }], { "x-spillway-model": "deepgram/nova-3" });
+    u.send(WAV);
+    u.end(u.tail);
+    const r = await u.done;
+    assert.equal(r.status, 400);
+    const e = JSON.parse(r.body).error;
+    assert.equal(e.param, "language");
+    assert.match(e.message, /before the 'file' part/);
+  });
+});
+
+describe("containers", () => {
+  it("MP3 goes to Deepgram's live socket as it is (no encoding: Deepgram reads the container)", { skip: hasFfmpeg ? false : "ffmpeg is not installed", timeout: 30_000 }, async () => {
+    const mp3 = await ffmpegConvert(WAV, "mp3");
+    const session = fake.nextSession();
+    const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file("speech.mp3", "audio/mpeg")], {}, mp3.length);
+    u.send(mp3);
+    u.end(u.tail);
+    assert.equal((await u.done).status, 200);
+    const s = await session;
+    assert.equal(s.url.searchParams.get("encoding"), null);
+    assert.equal(s.url.searchParams.get("sample_rate"), null);
+    assert.deepEqual(Buffer.concat(s.audio), mp3);
+    const events = u.events.filter(isJson);
+    assert.ok(events.filter(isDelta).length >= 2, JSON.stringify(events));
+    assert.equal(events.at(-1)!["type"], "transcript.text.done");
+  });
+
+  it("M4A (its index may be at the end) goes to the REST API whole", { skip: hasFfmpeg ? false : "ffmpeg is not installed", timeout: 30_000 }, async () => {
+    const m4a = await ffmpegConvert(WAV, "m4a");
+    const sessions = fake.sessions.length;
+    const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file("speech.m4a", "audio/mp4")], {}, m4a.length);
+    u.send(m4a);
+    u.end(u.tail);
+    assert.equal((await u.done).status, 200);
+    assert.equal(fake.sessions.length, sessions);
+    assert.deepEqual(fake.rest.at(-1)!.body, m4a);
+    assert.equal(u.events.filter(isJson).at(-1)!["text"], "Hello from Deepgram.");
+  });
+});
+
+describe("bad input and failures while streaming", () => {
+  const expectError = async (u: ReturnType<typeof upload>, status: number, param: string | null, message: RegExp): Promise<void> => {
+    const r = await u.done;
+    assert.equal(r.status, status, r.body);
+    const e = JSON.parse(r.body).error;
+    assert.equal(e.param, param);
+    assert.match(e.message, message);
+  };
+
+  it("an unknown model before the file is refused before the upload has finished", async () => {
+    const u = upload([{ name: "model", value: "nope/whisper" }, { name: "stream", value: "true" }, file()], {}, WAV.length);
+    u.send(WAV_FIRST);
+    const h = await u.head;
+    assert.ok(h.status === 400 || h.status === 404, `status ${h.status}`);
+    u.destroy();
+  });
+
+  it("no file part is a 400 naming 'file'; a file part of another name too; a JSON body a 415", async () => {
+    const a = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }]);
+    a.end(Buffer.from("--slow-upload-boundary--\r\n"));
+    await expectError(a, 400, "file", /Missing required parameter: 'file'/);
+    const b = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "audio", filename: "a.wav", type: "audio/wav" }]);
+    b.send(WAV);
+    b.end(b.tail);
+    await expectError(b, 400, "file", /Missing required parameter: 'file'/);
+    const c = await postJson(url, { model: "deepgram/nova-3", stream: true }, { headers: { "x-spillway-model": "deepgram/nova-3" } });
+    assert.equal(c.status, 415);
+    assert.match(((await c.json()) as any).error.message, /multipart\/form-data/);
+  });
+
+  it("a file first with no model anywhere is a 400 naming 'model'; an empty file a 400 naming 'file'", async () => {
+    const a = upload([file(), { name: "stream", value: "true" }]);
+    a.send(WAV);
+    a.end(a.tail);
+    await expectError(a, 400, "model", /Missing required parameter: 'model'/);
+    const b = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file()]);
+    b.end(b.tail);
+    await expectError(b, 400, "file", /empty/);
+  });
+
+  it("a body over the limit mid-stream: an error event saying so, the recognizer stopped and Deepgram's socket closed", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    // Chunked: no declared length, so the limit is found while reading.
+    const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file()]);
+    u.send(WAV_FIRST);
+    await u.waitForEvent(isDelta);
+    const more = quiet(250);
+    while (u.sent() < LIMIT + more.length) u.send(more);
+    const err = await u.waitForEvent((e) => e?.type === "error");
+    assert.match(err.error.message, /larger than the limit of 400000 bytes/);
+    assert.equal(err.error.code, "request_too_large");
+    const s = await session;
+    assert.equal((await s.closed).byClient, true, "the gateway closed the upstream socket");
+    assert.ok(!s.control.includes('{"type":"CloseStream"}'));
+    assert.ok(Buffer.concat(s.audio).length < LIMIT, "Deepgram did not get the audio past the limit");
+    const r = await u.done;
+    assert.ok(!r.body.includes("[DONE]"));
+    u.destroy();
+  });
+
+  it("a client that goes away mid-upload: Deepgram's socket is closed without CloseStream", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file()], {}, WAV.length);
+    u.send(WAV_FIRST);
+    await u.waitForEvent(isDelta);
+    u.destroy();
+    const s = await session;
+    assert.equal((await s.closed).byClient, true);
+    assert.ok(!s.control.includes('{"type":"CloseStream"}'));
+  });
+
+  it("Deepgram refusing the stream: a real status before the upload has finished", async () => {
+    fake.script = { refuseStatus: 400, refuseBody: { err_code: "Bad Request", err_msg: "No such model/language/tier combination found.", request_id: "r" } };
+    try {
+      const u = upload([{ name: "model", value: "deepgram/nova-9" }, { name: "stream", value: "true" }, file()], {}, WAV.length);
+      u.send(WAV_FIRST);
+      const h = await u.head;
+      assert.equal(h.status, 400);
+      u.destroy();
+      const r = await u.done;
+      const e = JSON.parse(r.body).error;
+      assert.equal(e.param, "model");
+      assert.match(e.message, /No such model/);
+    } finally {
+      fake.script = {};
+    }
+  });
+
+  it("Deepgram failing mid-stream: an error event after what was heard, no [DONE]", { timeout: 30_000 }, async () => {
+    fake.script = { closeAfterResults: 3 };
+    try {
+      const u = upload([{ name: "model", value: "deepgram/nova-3" }, { name: "stream", value: "true" }, file()], {}, WAV.length);
+      u.send(WAV);
+      u.end(u.tail);
+      const r = await u.done;
+      assert.equal(r.status, 200);
+      const events = u.events.filter(isJson);
+      const err = events.find((e) => e["type"] === "error")!;
+      assert.ok(err, JSON.stringify(u.events));
+      assert.match(err["error"].message, /deepgram/i);
+      assert.ok(!u.events.includes("[DONE]"));
+    } finally {
+      fake.script = {};
+    }
+  });
+});

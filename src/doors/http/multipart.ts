@@ -118,6 +118,8 @@ export function openMultipart(ex: HttpExchange, limits: MultipartLimits): Multip
     const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
     stream.on("data", (c: Buffer) => q.push(c));
     stream.on("end", () => q.end());
+    // A form cut short (the client gone, the parser destroyed) errors the part: the form fails, the process does not.
+    stream.on("error", (e: Error) => fail(malformed(e.message)));
     file.resolve({ field: name, filename: info.filename ?? "", mimeType: info.mimeType, bytes: q, size: () => q.size, fieldsBefore });
   });
   parser.on("filesLimit", () => fail(malformed("send one file per request")));

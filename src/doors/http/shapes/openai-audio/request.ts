@@ -103,22 +103,22 @@ export function parseTranscription(fields: Fields, file: FilePart | undefined, h
 }
 
 /**
- * When the file part begins: the request to start recognizing with, if
- * its model is known by then (else undefined: the file waits for the rest of
- * the form). The fields sent so far are validated (400s naming the field).
- * Recognition is `live` when `stream=true` came before the file, or when
- * `stream` has not come yet and the model came in {@link MODEL_HEADER} (the
- * caller asked for an early start; the field may follow the file).
- * Otherwise the whole file is transcribed, its upload starting at once.
+ * When the file part begins: the request to start recognizing with at once,
+ * or undefined when the file waits for the rest of the form. Recognition
+ * starts early when the model is known and the caller asked for it: with
+ * `stream=true` before the file, or with {@link MODEL_HEADER}. It is then
+ * `live` unless `stream=false` came first. A non-streamed form without the
+ * header waits, as it always did, so that fields after its file (the
+ * openai SDK writes them in the object's order) still count. The fields
+ * sent so far are validated (400s naming the field).
  */
 export function parseAtFileStart(fields: Fields, file: FilePart | undefined, headerModel?: string): EarlyTranscription | undefined {
   const part = fileOf(file);
   const model = modelOf(fields, headerModel);
-  if (!model) return undefined;
   const stream = streamOf(fields);
+  if (!model || (stream !== true && !headerModel)) return undefined;
   formatOf(fields);
-  const live = stream === true || (stream === undefined && !!headerModel);
-  return { config: configOf(fields, model, part, live), stream };
+  return { config: configOf(fields, model, part, stream !== false), stream };
 }
 
 /**

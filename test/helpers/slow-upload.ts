@@ -142,7 +142,7 @@ export function startUpload(url: string, headers: Record<string, string>): SlowU
  */
 export function gatedFetch(marker: Uint8Array, gate: Promise<unknown>): typeof fetch {
   return async (input, init) => {
-    const req = new Request(input as string | URL, init);
+    const req = new Request(input, init);
     const body = Buffer.from(await req.arrayBuffer());
     const found = body.indexOf(marker);
     if (found < 0) throw new Error("gatedFetch: the marker is not in the body");

@@ -13,6 +13,9 @@
  * failing — with the upstream socket closed each time.
  */
 import assert from "node:assert/strict";
+import { createReadStream, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI, { toFile } from "openai";
 import { DEEPGRAM_KEY, startFakeDeepgram, type FakeDeepgram } from "./helpers/fake-deepgram.js";
@@ -165,6 +168,18 @@ describe("the openai SDK", () => {
     assert.equal(fake.sessions.length, sessions, "no live stream");
     assert.equal(fake.rest.length, rest + 1);
     assert.deepEqual(fake.rest.at(-1)!.body, WAV);
+  });
+
+  it("a file given as a stream (fs.createReadStream) is written after the fields whatever the object's order: live", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-test-"));
+    const path = join(dir, "speech.wav");
+    writeFileSync(path, WAV);
+    const session = fake.nextSession();
+    const stream = await client.audio.transcriptions.create({ file: createReadStream(path), model: "deepgram/nova-3", stream: true });
+    const events: any[] = [];
+    for await (const e of stream) events.push(e);
+    assert.equal(events.at(-1).text, "Hello from Deepgram. Hello from Deepgram.");
+    assert.equal((await session).url.searchParams.get("encoding"), "linear16");
   });
 
   it("non-streamed requests answer as before, whatever the order", async () => {

@@ -221,6 +221,21 @@ describe("the x-spillway-model header: recognition starts at the first byte in a
     assert.deepEqual(events.filter(isDelta).map((e) => e["delta"]), ["Hello from Deepgram.", " Hello from Deepgram."]);
   });
 
+  it("non-streamed with the header: recognized live during the upload, answered whole (verbose_json segments from Deepgram's finals)", { timeout: 30_000 }, async () => {
+    const session = fake.nextSession();
+    const u = upload([file(), { name: "response_format", value: "verbose_json" }], { "x-spillway-model": "deepgram/nova-3" });
+    u.send(WAV_FIRST);
+    await (await session).waitForAudio(FIRST.length);
+    u.send(WAV_REST);
+    u.end(u.tail);
+    const r = await u.done;
+    assert.equal(r.status, 200);
+    const body = JSON.parse(r.body);
+    assertSchema("CreateTranscriptionResponseVerboseJson", body);
+    assert.equal(body.text, "Hello from Deepgram. Hello from Deepgram.");
+    assert.equal(body.segments.length, 2);
+  });
+
   it("a model field that differs from the header is a 400 naming 'model' (an error event once streaming); the upstream socket is closed", { timeout: 30_000 }, async () => {
     const early = upload([{ name: "model", value: "deepgram/nova-2" }, file()], { "x-spillway-model": "deepgram/nova-3" });
     early.send(WAV);

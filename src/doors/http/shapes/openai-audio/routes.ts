@@ -21,12 +21,13 @@ const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.hea
  * `POST /v1/audio/transcriptions`: a multipart upload (`file`, `model`,
  * `stream`, `response_format`, `language`, `prompt`) read with busboy as it
  * arrives, within `http.maxUploadBytes` (413 otherwise, without reading the
- * rest). When the model is known as the file part begins (a `model` field
- * before it, or the `x-spillway-model` header), recognition starts with the
- * file's first byte, `live` unless `stream=false` came first; fields after
- * the file are checked at the form's end, before the recognizer hears the
- * end of the audio. Otherwise (the openai SDK's order: `file` first) the
- * file waits in memory for the rest of the form and is transcribed whole.
+ * rest). When the file part begins with its model known and an early start
+ * asked for (`model` and `stream=true` before it, or the `x-spillway-model`
+ * header: see `parseAtFileStart`), recognition starts with the file's first
+ * byte, `live` unless `stream=false` came first; fields after the file are
+ * checked at the form's end, before the recognizer hears the end of the
+ * audio. Otherwise (the openai SDK's usual order: `file` first) the file
+ * waits in memory for the rest of the form, as before.
  * With `stream=true` the text streams as `transcript.text.delta` events as
  * it is recognized — during the upload, when it started early; otherwise
  * the whole transcript is sent as json, text, verbose_json, srt or vtt.
@@ -53,12 +54,12 @@ export const transcriptionsRoute: HttpRoute = {
     // client hears, not what the recognizer made of its audio stopping.
     let lateError: SpillwayError | undefined;
     const whyFailed = (): SpillwayError | undefined => lateError ?? form.error();
-    const complete = form.done.then(
-      () => parseAtFormEnd(form.fields, part, early, header),
-    ).catch((e: unknown) => {
-      lateError = SpillwayError.from(e);
-      throw lateError;
-    });
+    const complete = form.done
+      .then(() => parseAtFormEnd(form.fields, part, early, header))
+      .catch((e: unknown) => {
+        lateError = SpillwayError.from(e);
+        throw lateError;
+      });
     complete.catch(() => undefined);
     let stream: EngineStream;
     try {

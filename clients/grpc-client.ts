@@ -160,6 +160,7 @@ async function transcribe(file: string): Promise<void> {
         sampleRate: wav?.sampleRate ?? 0,
         filename: file,
         mimeType: "",
+        live: false,
       },
     },
   });

@@ -13,7 +13,12 @@
  *
  * with injectable faults: a refused handshake, a close mid-stream, a close
  * with an error reason, a slow first message, a slow recognizer.
+ *
+ * A live stream opened without `encoding` carries a container (WAV, MP3,
+ * Ogg, WebM…) that Deepgram reads itself: the fake decodes it as it arrives
+ * with ffmpeg (as a stand-in for Deepgram's decoder) to 16 kHz linear16.
  */
+import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -44,6 +49,8 @@ export interface LiveSession {
   readonly headers: IncomingMessage["headers"];
   /** Audio bytes received, as received. */
   readonly audio: Buffer[];
+  /** Resolves once at least `bytes` audio bytes have been received (when they arrive, not by polling). */
+  readonly waitForAudio: (bytes: number) => Promise<void>;
   /** Text messages the client sent (KeepAlive, Finalize, CloseStream). */
   readonly control: string[];
   /** Messages the fake sent. */
@@ -151,12 +158,17 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
   function serveLive(ws: WebSocket, url: URL, headers: IncomingMessage["headers"], s: DeepgramScript): void {
     let serverClosed = false;
     let resolveClosed!: (v: { code: number; byClient: boolean }) => void;
-    const session: LiveSession = { url, headers, audio: [], control: [], sent: [], closed: new Promise((r) => (resolveClosed = r)) };
+    let received = 0;
+    const audioWaiters: Array<{ bytes: number; resolve: () => void }> = [];
+    const waitForAudio = (bytes: number): Promise<void> =>
+      received >= bytes ? Promise.resolve() : new Promise((resolve) => audioWaiters.push({ bytes, resolve }));
+    const session: LiveSession = { url, headers, audio: [], waitForAudio, control: [], sent: [], closed: new Promise((r) => (resolveClosed = r)) };
     sessions.push(session);
     for (const w of waiters.splice(0)) w(session);
     const q = url.searchParams;
+    const container = !q.has("encoding");
     const encoding = q.get("encoding") ?? "linear16";
-    const rate = Number(q.get("sample_rate") ?? 16000);
+    const rate = container ? 16000 : Number(q.get("sample_rate") ?? 16000);
     const endpointing = q.get("endpointing") === "false" ? Infinity : Number(q.get("endpointing") ?? 10);
     const utteranceEnd = q.get("utterance_end_ms") ? Number(q.get("utterance_end_ms")) : Infinity;
     const interim = q.get("interim_results") === "true";
@@ -217,14 +229,35 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
       return max;
     };
 
+    const decoder = container
+      ? spawn("ffmpeg", ["-hide_banner", "-nostdin", "-loglevel", "error", "-probesize", "32", "-analyzeduration", "0", "-i", "pipe:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"], { stdio: ["pipe", "pipe", "ignore"] })
+      : undefined;
+    decoder?.stdin.on("error", () => undefined);
+    decoder?.stdout.on("data", (b: Buffer) => onPcm(b));
+    const decoded = decoder ? new Promise<void>((r) => decoder.stdout.on("close", () => r())) : Promise.resolve();
+    /** Waits until the container audio received so far has been decoded and heard (its end: Finalize, CloseStream). */
+    const flushDecoder = (): Promise<void> => {
+      decoder?.stdin.end();
+      return decoded;
+    };
+
     const onAudio = (bytes: Buffer): void => {
       session.audio.push(bytes);
+      received += bytes.length;
+      for (let i = audioWaiters.length - 1; i >= 0; i--) {
+        if (received >= audioWaiters[i]!.bytes) audioWaiters.splice(i, 1)[0]!.resolve();
+      }
       if (s.errorClose && !failed) {
         failed = true;
         serverClosed = true;
         ws.close(s.errorClose.code, s.errorClose.reason);
         return;
       }
+      if (decoder) decoder.stdin.write(bytes);
+      else onPcm(bytes);
+    };
+
+    const onPcm = (bytes: Buffer): void => {
       let pcm: Int16Array;
       if (encoding === "mulaw") pcm = decodeUlaw(bytes);
       else if (encoding === "alaw") pcm = decodeAlaw(bytes);
@@ -262,11 +295,19 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
       }
     };
 
+    let control: Promise<void> = Promise.resolve();
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) return onAudio(data);
       const text = data.toString("utf8");
       session.control.push(text);
       const type = (JSON.parse(text) as { type?: string }).type;
+      if (decoder && (type === "Finalize" || type === "CloseStream")) {
+        control = control.then(flushDecoder).then(() => onControl(type));
+        return;
+      }
+      onControl(type);
+    });
+    const onControl = (type: string | undefined): void => {
       if (type === "Finalize" && (speaking || revealed > 0)) finalize(false, { from_finalize: true });
       if (type === "CloseStream") {
         send({ type: "Metadata", transaction_key: "deprecated", request_id: "req-1", sha256: "x", created: new Date().toISOString(), duration: ms / 1000, channels: 1, models: ["m"], model_info: {} });
@@ -275,8 +316,11 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
           ws.close(1000);
         });
       }
+    };
+    ws.on("close", (code) => {
+      decoder?.kill();
+      resolveClosed({ code, byClient: !serverClosed });
     });
-    ws.on("close", (code) => resolveClosed({ code, byClient: !serverClosed }));
   }
 
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

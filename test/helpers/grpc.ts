@@ -74,6 +74,7 @@ export function transcribeConfig(model: string, sampleRate: number, extra: Parti
     sampleRate,
     filename: "",
     mimeType: "",
+    live: false,
     ...extra,
   };
 }

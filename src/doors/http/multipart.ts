@@ -2,27 +2,49 @@ import busboy from "busboy";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { HttpExchange } from "./exchange.js";
+import { UploadQueue } from "./upload-queue.js";
 
-/** The file part of a multipart form, held in memory (within the upload limit). */
-export interface UploadedFile {
+/** The file part of a form being read: its headers at once, its bytes as they arrive. */
+export interface FilePart {
   /** The form field that carried it (`file`). */
   readonly field: string;
   readonly filename: string;
   readonly mimeType: string;
-  /** Its bytes, in the pieces they arrived in. */
-  readonly chunks: readonly Buffer[];
-  readonly size: number;
+  /**
+   * Its bytes, as they arrive (one reader). Bytes not read yet wait in
+   * memory, bounded by the upload limit: a reader that starts late (once
+   * the form is complete) gets them all. Ends at the end of the part;
+   * throws the form's error (413, malformed, client gone) as soon as it
+   * happens, dropping what was not read.
+   */
+  readonly bytes: AsyncIterable<Buffer>;
+  /** Bytes of the part received so far. */
+  readonly size: () => number;
+  /**
+   * The text fields that came before this part in the form. (By the time a
+   * handler looks, later fields of the same network read may be parsed
+   * already; this does not depend on how the body was cut into reads.)
+   */
+  readonly fieldsBefore: ReadonlyMap<string, readonly string[]>;
 }
 
-/** A parsed multipart form. */
-export interface MultipartForm {
-  /** Text fields; repeated names (`include[]`) keep every value. */
+/** A multipart form while it arrives (see {@link openMultipart}). */
+export interface MultipartReader {
+  /** Text fields received so far; grows as the form arrives. Repeated names keep every value. */
   readonly fields: ReadonlyMap<string, readonly string[]>;
-  /** The first file part, if any. */
-  readonly file: UploadedFile | undefined;
+  /**
+   * Resolves when the first file part begins (the fields sent before it are
+   * in {@link fields} by then), or with undefined when the form ends without
+   * one; rejects when the form fails first.
+   */
+  readonly file: Promise<FilePart | undefined>;
+  /** Resolves when the whole form has been read; rejects with its error (413, 400, 415, client gone). */
+  readonly done: Promise<void>;
+  /** The form's error once it has failed (set at once, before any promise settles), else undefined. */
+  readonly error: () => SpillwayError | undefined;
 }
 
-/** Limits of {@link readMultipart}. */
+/** Limits of {@link openMultipart}. */
 export interface MultipartLimits {
   /** Largest body (bytes); a larger upload is refused with 413 before the rest is read. */
   readonly maxBytes: number;
@@ -35,22 +57,27 @@ export interface MultipartLimits {
 const MULTIPART = /^multipart\/form-data\s*;/i;
 
 /**
- * Reads a `multipart/form-data` body with busboy as it arrives. Must be
- * called before the handler's first `await` (uWS hands body data only to a
- * handler registered at once). The body is parsed chunk by chunk and never
- * held beyond `maxBytes`: an upload declared or found larger fails with 413
- * at once, without reading the rest. The form is complete when the promise
- * resolves, since fields may follow the file (the openai SDK sends `file`
- * first). Anything but a multipart body is a 415; a malformed one a 400.
+ * Reads a `multipart/form-data` body with busboy as it arrives, exposing
+ * each part as soon as it starts: fields as they come, the (one) file part
+ * with its bytes streaming. Must be called before the handler's first
+ * `await` (uWS hands body data only to a handler registered at once). The
+ * body is never held beyond `maxBytes`: an upload declared or found larger
+ * fails with 413 at once, without reading the rest. Anything but a
+ * multipart body is a 415; a malformed one, or more than one file, a 400.
  */
-export function readMultipart(ex: HttpExchange, limits: MultipartLimits): Promise<MultipartForm> {
+export function openMultipart(ex: HttpExchange, limits: MultipartLimits): MultipartReader {
+  const fields = new Map<string, string[]>();
+  const failed = (e: SpillwayError): MultipartReader => {
+    const rejected = Promise.reject(e);
+    rejected.catch(() => undefined);
+    return { fields, file: rejected, done: rejected, error: () => e };
+  };
   if (!MULTIPART.test(ex.rawContentType)) {
-    return Promise.reject(
-      new SpillwayError(
-        Code.InvalidArgument,
-        `Unsupported Content-Type '${ex.contentType || "(none)"}': send the audio as multipart/form-data.`,
-        { httpStatus: 415, reason: "unsupported_media_type" },
-      ),
+    return failed(
+      new SpillwayError(Code.InvalidArgument, `Unsupported Content-Type '${ex.contentType || "(none)"}': send the audio as multipart/form-data.`, {
+        httpStatus: 415,
+        reason: "unsupported_media_type",
+      }),
     );
   }
   let parser: busboy.Busboy;
@@ -65,50 +92,67 @@ export function readMultipart(ex: HttpExchange, limits: MultipartLimits): Promis
       },
     });
   } catch (e) {
-    return Promise.reject(malformed((e as Error).message));
+    return failed(malformed((e as Error).message));
   }
-  const fields = new Map<string, string[]>();
-  let file: UploadedFile | undefined;
-  return new Promise<MultipartForm>((resolve, reject) => {
-    let failed = false;
-    const fail = (err: SpillwayError): void => {
-      if (failed) return;
-      failed = true;
-      reject(err);
-    };
-    parser.on("field", (name, value, info) => {
-      if (info.valueTruncated) fail(malformed(`the form field '${name}' is too long`));
-      const list = fields.get(name) ?? [];
-      list.push(value);
-      fields.set(name, list);
-    });
-    parser.on("file", (name, stream, info) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on("data", (c: Buffer) => {
-        chunks.push(c);
-        size += c.length;
-      });
-      stream.on("end", () => {
-        file ??= { field: name, filename: info.filename ?? "", mimeType: info.mimeType, chunks, size };
-      });
-    });
-    parser.on("filesLimit", () => fail(malformed("send one file per request")));
-    parser.on("fieldsLimit", () => fail(malformed("the form has too many fields")));
-    parser.on("error", (e: Error) => fail(malformed(e.message)));
-    parser.on("close", () => {
-      if (!failed) resolve({ fields, file });
-    });
-    ex.streamBody(limits.maxBytes, (chunk) => {
-      if (!failed) parser.write(chunk);
-    }).then(
-      () => parser.end(),
-      (e: unknown) => {
-        fail(SpillwayError.from(e));
-        parser.destroy();
-      },
-    );
+  const file = settleable<FilePart | undefined>();
+  const done = settleable<void>();
+  let queue: UploadQueue | undefined;
+  let error: SpillwayError | undefined;
+  const fail = (err: SpillwayError): void => {
+    if (error) return;
+    error = err;
+    queue?.fail(err);
+    done.reject(err);
+    // Before any file part `file` fails too (after it, it is settled already).
+    file.reject(err);
+  };
+  parser.on("field", (name, value, info) => {
+    if (info.valueTruncated) fail(malformed(`the form field '${name}' is too long`));
+    const list = fields.get(name) ?? [];
+    list.push(value);
+    fields.set(name, list);
   });
+  parser.on("file", (name, stream, info) => {
+    const q = new UploadQueue();
+    queue = q;
+    const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
+    stream.on("data", (c: Buffer) => q.push(c));
+    stream.on("end", () => q.end());
+    // A form cut short (the client gone, the parser destroyed) errors the part: the form fails, the process does not.
+    stream.on("error", (e: Error) => fail(malformed(e.message)));
+    file.resolve({ field: name, filename: info.filename ?? "", mimeType: info.mimeType, bytes: q, size: () => q.size, fieldsBefore });
+  });
+  parser.on("filesLimit", () => fail(malformed("send one file per request")));
+  parser.on("fieldsLimit", () => fail(malformed("the form has too many fields")));
+  parser.on("error", (e: Error) => fail(malformed(e.message)));
+  parser.on("close", () => {
+    if (error) return;
+    queue?.end();
+    file.resolve(undefined);
+    done.resolve();
+  });
+  ex.streamBody(limits.maxBytes, (chunk) => {
+    if (!error) parser.write(chunk);
+  }).then(
+    () => parser.end(),
+    (e: unknown) => {
+      fail(SpillwayError.from(e));
+      parser.destroy();
+    },
+  );
+  return { fields, file: file.promise, done: done.promise, error: () => error };
+}
+
+/** A promise with its settle functions; whoever awaits it sees a rejection, which is never unhandled. */
+function settleable<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 function malformed(detail: string): SpillwayError {

@@ -110,6 +110,7 @@ export class TurnTranscription {
           sampleRate: SESSION_RATE,
           filename: "speech.wav",
           mimeType: "audio/wav",
+          live: true,
         },
         this.audio,
         { signal: this.controller.signal, principal: opts.principal },

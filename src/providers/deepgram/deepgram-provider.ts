@@ -6,7 +6,7 @@ import { connectUpstreamSocket } from "../shared/upstream-socket.js";
 import { deepgramError } from "./errors.js";
 import { isLiveEncoding } from "./live-audio.js";
 import { deepgramLive } from "./live.js";
-import { deepgramPrerecorded } from "./prerecorded.js";
+import { deepgramFile } from "./live-file.js";
 import type { DeepgramListenSettings, DeepgramUpstream } from "./upstream.js";
 
 /** Settings of a Deepgram upstream (config `type: deepgram`). */
@@ -31,8 +31,8 @@ export function deepgramBases(baseUrl: string): { base: string; wsBase: string }
  * Speech recognition by Deepgram (`deepgram/nova-3`). Live audio — 16-bit
  * PCM, a streamed WAV, G.711 (gRPC `Transcribe`, the realtime door) — is
  * streamed over the `/v1/listen` WebSocket with interim results,
- * endpointing and speech events; uploaded files (`/v1/audio/transcriptions`,
- * other encodings) go to the REST API in one request. Keys are sent as
+ * endpointing and speech events; so are uploaded files asked for `live`
+ * results (see live-file.ts); other files go to the REST API in one request. Keys are sent as
  * `Authorization: Token …`, picked from the provider's pool.
  */
 export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider {
@@ -69,6 +69,6 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     timeoutMs: opts.timeoutMs,
     listModels: () => Promise.resolve((opts.models ?? DEFAULT_MODELS).map(info)),
     transcribe: (model, config, audio, ctx) =>
-      isLiveEncoding(config.encoding) ? deepgramLive(up, model, config, audio, ctx) : deepgramPrerecorded(up, model, config, audio, ctx),
+      isLiveEncoding(config.encoding) ? deepgramLive(up, model, config, audio, ctx) : deepgramFile(up, model, config, audio, ctx),
   };
 }

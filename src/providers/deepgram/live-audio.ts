@@ -4,7 +4,8 @@
  * telephony audio reaches Deepgram as `mulaw` 8 kHz, never resampled); a
  * WAV stream (the realtime door's, or a gRPC client's) is unwrapped to
  * `linear16` at its own rate, because the query must name the rate before
- * the first frame and a streamed WAV's sizes are unknown.
+ * the first frame and a streamed WAV's sizes are unknown. A compressed
+ * container (no encoding declared) goes as it is, without `encoding`.
  */
 import { AudioEncoding } from "../../gen/spillway/v1/chunk.js";
 import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
@@ -26,7 +27,7 @@ export function isLiveEncoding(e: AudioEncoding): boolean {
 export interface LiveAudio {
   /** `encoding`, `sample_rate`, `channels` query parameters. */
   readonly params: Readonly<Record<string, string>>;
-  /** Bytes per second of what is sent (for the audio's duration). */
+  /** Bytes per second of what is sent (for the audio's duration); 0 when unknown (a compressed container). */
   readonly bytesPerSecond: number;
   /** Audio already read from the source while finding the format (WAV header and what followed it). */
   readonly first: readonly Uint8Array[];
@@ -53,6 +54,9 @@ export async function openLiveAudio(config: TranscribeConfig, audio: AsyncIterat
       const rate = config.sampleRate;
       return { params: { encoding: "linear16", sample_rate: String(rate), channels: "1" }, bytesPerSecond: rate * 2, first: [], convert: same };
     }
+    case AudioEncoding.AUDIO_ENCODING_UNSPECIFIED:
+      // A container (MP3, Ogg, WebM, FLAC, AAC: see live-file.ts): sent as it is, Deepgram reads its format.
+      return { params: {}, bytesPerSecond: 0, first: [], convert: same };
     default: {
       const parser = new WavStreamParser();
       const first: Uint8Array[] = [];

@@ -73,7 +73,7 @@ export async function* deepgramLive(
     }
     if (pump.error) throw pump.error;
     if (!pump.closeSent || socket.closed?.code !== 1000) throw socketClosedError(up.name, socket.closed, "live transcription");
-    yield usagePayload({ inputAudioSeconds: results.seconds || pump.bytes / format.bytesPerSecond });
+    yield usagePayload({ inputAudioSeconds: results.seconds || (format.bytesPerSecond ? pump.bytes / format.bytesPerSecond : 0) });
     yield finishPayload(FinishReason.REASON_STOP);
   } finally {
     pump.stop();

@@ -288,6 +288,14 @@ export interface TranscribeConfig {
   filename: string;
   /** Media type of the uploaded file (e.g. `audio/wav`), when known. */
   mimeType: string;
+  /**
+   * The audio is arriving as the call runs and the caller reads text as it is
+   * heard (an HTTP upload with `stream=true` whose model came before the
+   * file). A provider with both a streaming recognizer and a whole-file API
+   * (Deepgram: live WebSocket vs. REST) then uses the streaming one, even
+   * for a file; providers with only one way ignore it.
+   */
+  live: boolean;
 }
 
 /** A message of a Transcribe call: a config first, then audio bytes. */
@@ -1859,7 +1867,7 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
 };
 
 function createBaseTranscribeConfig(): TranscribeConfig {
-  return { model: "", language: "", prompt: "", encoding: 0, sampleRate: 0, filename: "", mimeType: "" };
+  return { model: "", language: "", prompt: "", encoding: 0, sampleRate: 0, filename: "", mimeType: "", live: false };
 }
 
 export const TranscribeConfig: MessageFns<TranscribeConfig> = {
@@ -1884,6 +1892,9 @@ export const TranscribeConfig: MessageFns<TranscribeConfig> = {
     }
     if (message.mimeType !== "") {
       writer.uint32(58).string(message.mimeType);
+    }
+    if (message.live !== false) {
+      writer.uint32(64).bool(message.live);
     }
     return writer;
   },
@@ -1955,6 +1966,14 @@ export const TranscribeConfig: MessageFns<TranscribeConfig> = {
             }
 
             message.mimeType = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.live = reader.bool();
             continue;
           }
         }

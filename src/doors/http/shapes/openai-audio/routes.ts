@@ -5,55 +5,106 @@ import { emptyUsage } from "../../../../engine/payload.js";
 import { toSrt, toVtt, TranscriptBuilder, transcriptUsage } from "./json.js";
 import { TranscriptSseEncoder } from "./stream.js";
 import type { HttpExchange } from "../../exchange.js";
-import { readMultipart } from "../../multipart.js";
+import { openMultipart } from "../../multipart.js";
 import type { HttpRoute } from "../../route.js";
 import { pipeStream, SSE_HEADERS } from "../../sse.js";
-import { parseTranscription, type ParsedTranscription } from "./request.js";
+import { MODEL_HEADER, parseAtFileStart, parseAtFormEnd, parseTranscription, type ParsedTranscription } from "./request.js";
+import type { Shape } from "../shape.js";
 import { openAiShape } from "../openai/shape.js";
 import { exampleForm } from "./example.js";
 import { speechRoute } from "./speech-routes.js";
+
+/** The OpenAI shape, also reading the {@link MODEL_HEADER} request header. */
+const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.headers, MODEL_HEADER] };
 
 /**
  * `POST /v1/audio/transcriptions`: a multipart upload (`file`, `model`,
  * `stream`, `response_format`, `language`, `prompt`) read with busboy as it
  * arrives, within `http.maxUploadBytes` (413 otherwise, without reading the
- * rest). With `stream=true` the text streams as `transcript.text.delta`
- * events while the engine recognizes it; otherwise the whole transcript is
- * sent as json, text, verbose_json, srt or vtt.
+ * rest). When the file part begins with its model known and an early start
+ * asked for (`model` and `stream=true` before it, or the `x-spillway-model`
+ * header: see `parseAtFileStart`), recognition starts with the file's first
+ * byte, `live` unless `stream=false` came first; fields after the file are
+ * checked at the form's end, before the recognizer hears the end of the
+ * audio. Otherwise (the openai SDK's usual order: `file` first) the file
+ * waits in memory for the rest of the form, as before.
+ * With `stream=true` the text streams as `transcript.text.delta` events as
+ * it is recognized — during the upload, when it started early; otherwise
+ * the whole transcript is sent as json, text, verbose_json, srt or vtt.
  */
 export const transcriptionsRoute: HttpRoute = {
   method: "post",
   pattern: "/v1/audio/transcriptions",
-  shape: openAiShape,
+  shape: transcriptionShape,
   body: "stream",
   example: exampleForm,
   async handle(ex, call, _body, { config }) {
     // Registers the body reader before the first await, as uWS requires.
-    const form = readMultipart(ex, { maxBytes: config.http.maxUploadBytes });
-    const parsed = parseTranscription(await form);
-    const stream = await call.transcribe(parsed.config, fileBytes(parsed));
-    if (parsed.stream) {
-      ex.start(200, "text/event-stream", SSE_HEADERS);
-      await pipeStream(ex, stream, new TranscriptSseEncoder());
+    const form = openMultipart(ex, { maxBytes: config.http.maxUploadBytes });
+    const header = ex.headers[MODEL_HEADER] || undefined;
+    const part = await form.file;
+    const early = part && parseAtFileStart(part.fieldsBefore, part, header);
+    if (!early) {
+      await form.done;
+      const parsed = parseTranscription(form.fields, part, header);
+      await respond(ex, await call.transcribe(parsed.config, part!.bytes), parsed, form.error);
       return;
     }
-    await sendWhole(ex, stream, parsed);
+    // The form's own failure (413, a late field, the client gone) is what the
+    // client hears, not what the recognizer made of its audio stopping.
+    let lateError: SpillwayError | undefined;
+    const whyFailed = (): SpillwayError | undefined => lateError ?? form.error();
+    const complete = form.done
+      .then(() => parseAtFormEnd(form.fields, part, early, header))
+      .catch((e: unknown) => {
+        lateError = SpillwayError.from(e);
+        throw lateError;
+      });
+    complete.catch(() => undefined);
+    let stream: EngineStream;
+    try {
+      stream = await call.transcribe(early.config, audioThen(part.bytes, complete));
+    } catch (e) {
+      throw whyFailed() ?? e;
+    }
+    let parsed: ParsedTranscription;
+    if (early.stream === true) parsed = { config: early.config, stream: true, format: "json" };
+    else {
+      try {
+        parsed = await complete;
+      } catch (e) {
+        stream.cancel(e);
+        throw e;
+      }
+    }
+    await respond(ex, stream, parsed, whyFailed);
   },
 };
 
-// eslint-disable-next-line @typescript-eslint/require-await -- an async iterable over chunks already received
-async function* fileBytes(parsed: ParsedTranscription): AsyncGenerator<Uint8Array> {
-  yield* parsed.file.chunks;
+/** The file's bytes, then — before the end of the audio — the rest of the form, complete and valid. */
+async function* audioThen(bytes: AsyncIterable<Buffer>, complete: Promise<unknown>): AsyncGenerator<Uint8Array> {
+  yield* bytes;
+  await complete;
 }
 
-async function sendWhole(ex: HttpExchange, stream: EngineStream, parsed: ParsedTranscription): Promise<void> {
+/** Sends the transcript, streamed or whole; an error chunk is reported as `whyFailed()` when that says why. */
+async function respond(ex: HttpExchange, stream: EngineStream, parsed: ParsedTranscription, whyFailed: () => SpillwayError | undefined): Promise<void> {
+  if (parsed.stream) {
+    ex.start(200, "text/event-stream", SSE_HEADERS);
+    await pipeStream(ex, stream, new TranscriptSseEncoder(whyFailed));
+    return;
+  }
+  await sendWhole(ex, stream, parsed, whyFailed);
+}
+
+async function sendWhole(ex: HttpExchange, stream: EngineStream, parsed: ParsedTranscription, whyFailed: () => SpillwayError | undefined): Promise<void> {
   const transcript = new TranscriptBuilder();
   let usage: Usage = emptyUsage();
   for await (const c of stream) {
     const p = c.payload;
     if (p?.$case === "transcript") transcript.push(p.value);
     else if (p?.$case === "usage") usage = p.value;
-    else if (p?.$case === "error") throw SpillwayError.fromChunkError(p.value);
+    else if (p?.$case === "error") throw whyFailed() ?? SpillwayError.fromChunkError(p.value);
   }
   const text = transcript.text.trim();
   switch (parsed.format) {

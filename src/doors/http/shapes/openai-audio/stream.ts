@@ -7,11 +7,15 @@ import { TranscriptBuilder, transcriptTokenUsage } from "./json.js";
 /**
  * Encodes a transcription stream as OpenAI's `transcript.text.delta` events
  * (with the seed's `text` key beside `delta`), then `transcript.text.done`
- * with the full text and usage, then `data: [DONE]`.
+ * with the full text and usage, then `data: [DONE]`. An error chunk becomes
+ * an `error` event; when `whyFailed` names a cause the door knows better (the
+ * upload failed, so the recognizer's input stopped), that cause is reported.
  */
 export class TranscriptSseEncoder implements StreamEncoder {
   private readonly transcript = new TranscriptBuilder();
   private usage: Usage | undefined;
+
+  constructor(private readonly whyFailed: () => SpillwayError | undefined = () => undefined) {}
 
   encode(chunk: Chunk): string {
     const p = chunk.payload;
@@ -31,7 +35,7 @@ export class TranscriptSseEncoder implements StreamEncoder {
         return sseData(JSON.stringify(done)) + SSE_DONE;
       }
       case "error":
-        return sseErrorFrame(SpillwayError.fromChunkError(p.value), `"type":"error",`);
+        return sseErrorFrame(this.whyFailed() ?? SpillwayError.fromChunkError(p.value), `"type":"error",`);
       default:
         return "";
     }

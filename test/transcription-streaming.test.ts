@@ -192,6 +192,13 @@ describe("the openai SDK", () => {
 });
 
 describe("the x-spillway-model header: recognition starts at the first byte in any field order", () => {
+  it("is allowed in a browser's CORS preflight", async () => {
+    const res = await fetch(`${gw.origin}/v1/audio/transcriptions`, { method: "OPTIONS" });
+    assert.equal(res.status, 204);
+    const allowed = (res.headers.get("access-control-allow-headers") ?? "").split(/,\s*/);
+    assert.ok(allowed.includes("x-spillway-model"), allowed.join(","));
+  });
+
   it("stream=true before the file, model after it: deltas during the upload", { timeout: 30_000 }, async () => {
     const session = fake.nextSession();
     const u = upload([{ name: "stream", value: "true" }, file(), { name: "model", value: "deepgram/nova-3" }], { "x-spillway-model": "deepgram/nova-3" }, WAV.length);

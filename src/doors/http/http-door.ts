@@ -60,7 +60,8 @@ export function createHttpDoor(options: HttpDoorOptions, routes: readonly HttpRo
     reload: options.reload,
     draining: () => draining,
   };
-  const corsHeaders = [...new Set(shapes.flatMap((s) => s.corsHeaders))].join(", ");
+  // Every shape's CORS headers, including a route's own variant of its shape.
+  const corsHeaders = [...new Set([...shapes, ...routes.map((r) => r.shape)].flatMap((s) => s.corsHeaders))].join(", ");
 
   const allowed = new Map<string, string[]>();
   for (const route of routes) {

@@ -15,7 +15,7 @@ import { exampleForm } from "./example.js";
 import { speechRoute } from "./speech-routes.js";
 
 /** The OpenAI shape, also reading the {@link MODEL_HEADER} request header. */
-const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.headers, MODEL_HEADER] };
+const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.headers, MODEL_HEADER], corsHeaders: [...openAiShape.corsHeaders, MODEL_HEADER] };
 
 /**
  * `POST /v1/audio/transcriptions`: a multipart upload (`file`, `model`,

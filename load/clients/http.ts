@@ -67,8 +67,11 @@ export function createHttpClient(o: HttpClientOptions): LoadClient {
         open(
           (res) => {
             if (res.statusCode !== 200) {
+              // A refusal is timed at its status line: what a client would act on.
+              const refused = res.statusCode === 503 && res.headers["retry-after"] !== undefined;
+              const at = performance.now() - t0;
               res.resume();
-              res.on("end", () => resolve({ ok: false, ttftMs: undefined, chunks: 0, error: `HTTP ${res.statusCode}` }));
+              res.on("end", () => resolve({ ok: false, ttftMs: undefined, chunks: 0, error: `HTTP ${res.statusCode}`, ...(refused ? { refused, refusalMs: at } : {}) }));
               return;
             }
             if (!o.stream) {

@@ -1,0 +1,158 @@
+/**
+ * Overload with adaptive concurrency on (the gateway's default; issue 16):
+ * for each door, the capacity (the highest open-loop rate whose TTFT p99
+ * stays under the bound with no error and no refusal, load/scenarios.ts
+ * maxRate), the unloaded TTFT p99 (a light rate), then open loop at 2× and
+ * 4× the capacity. Each overload step records the streams served per second
+ * against the capacity, the served streams' TTFT p99 against the unloaded
+ * p99, the time to a refusal (HTTP 503 + Retry-After, gRPC UNAVAILABLE, a
+ * realtime `server_overloaded` error event), failures other than refusals,
+ * the gateway's RSS before and after, and whether it is still up.
+ *
+ * Latency counts from each stream's scheduled start on every door (the
+ * realtime door's includes opening the session), so a gateway that is slow
+ * to accept work cannot hide it.
+ */
+import type { Door, JobResult } from "./loadgen.js";
+import type { MockShape } from "./mock-upstream.js";
+import { rssTree, runJob } from "./procs.js";
+import { job, log, maxRate, type MaxRateRow, type Target } from "./scenarios.js";
+import { ratio } from "./stats.js";
+
+/** Settings of the overload runs. */
+export interface OverloadPlan {
+  /** Rates the capacity search steps through (streams/s). */
+  readonly searchRates: readonly number[];
+  readonly searchSeconds: number;
+  /** TTFT p99 bound of the capacity search (ms). */
+  readonly boundMs: number;
+  /** Rate and length of the unloaded run. */
+  readonly unloadedRate: number;
+  readonly unloadedSeconds: number;
+  /** Multiples of the capacity to offer. */
+  readonly multiples: readonly number[];
+  /** Length of each overload step (s). */
+  readonly seconds: number;
+}
+
+/** One overload step of one door. */
+export interface OverloadStep {
+  readonly multiple: number;
+  /** Offered streams/s. */
+  readonly rate: number;
+  readonly result: JobResult;
+  /** Streams completed per second of the schedule. */
+  readonly servedPerS: number;
+  /** servedPerS / capacity. */
+  readonly servedShare: number | undefined;
+  /** Served streams' TTFT p99 / the unloaded p99. */
+  readonly p99VsUnloaded: number | undefined;
+  readonly rssBeforeMiB: number;
+  readonly rssAfterMiB: number;
+  /** The gateway process still running after the step. */
+  readonly alive: boolean;
+}
+
+/** Everything measured for one door. */
+export interface OverloadRow {
+  readonly door: Door;
+  readonly capacity: number;
+  readonly search: MaxRateRow;
+  readonly unloaded: JobResult;
+  readonly steps: OverloadStep[];
+}
+
+const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+
+/**
+ * Runs the search, the unloaded run and the overload steps against `t` (a
+ * door of a gateway with adaptive concurrency on); `pid` is the gateway's
+ * main process, `alive()` whether it still runs.
+ */
+export async function overloadDoor(t: Target, pid: number, alive: () => boolean, shape: MockShape, plan: OverloadPlan): Promise<OverloadRow> {
+  const search = await maxRate(t, plan.searchRates, plan.searchSeconds, plan.boundMs, shape);
+  const capacity = search.maxRate;
+  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
+  log(`overload ${t.door}: capacity ${capacity}/s, unloaded p99 ${unloaded.ttft.p99} ms`);
+  const steps: OverloadStep[] = [];
+  for (const multiple of capacity > 0 ? plan.multiples : []) {
+    const rate = capacity * multiple;
+    const rssBefore = rssTree(pid);
+    const result = await runJob(job(t, shape, { mode: "rate", rate, seconds: plan.seconds, drainMs: 15_000 }));
+    const rssAfter = rssTree(pid);
+    const servedPerS = Math.round(result.ok / plan.seconds);
+    const step: OverloadStep = {
+      multiple,
+      rate,
+      result,
+      servedPerS,
+      servedShare: ratio(servedPerS, capacity),
+      p99VsUnloaded: ratio(result.ttft.p99, unloaded.ttft.p99),
+      rssBeforeMiB: mib(rssBefore),
+      rssAfterMiB: mib(rssAfter),
+      alive: alive(),
+    };
+    steps.push(step);
+    log(
+      `overload ${t.door} ${multiple}× (${rate}/s): served ${servedPerS}/s (${step.servedShare} of capacity), p99 ${result.ttft.p99} ms (${step.p99VsUnloaded}× unloaded), refused ${result.refused ?? 0} (p50 ${result.refusal?.p50} ms, p99 ${result.refusal?.p99} ms), errors ${result.errors}, late ${result.lateStarts}, RSS ${step.rssBeforeMiB} → ${step.rssAfterMiB} MiB`,
+    );
+    // Let the backlog clear (and the limit recover) before the next step.
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  return { door: t.door, capacity, search, unloaded, steps };
+}
+
+const f = (v: number | undefined, d = 1): string => (v === undefined ? "–" : v.toFixed(d));
+
+/** The overload tables as markdown, with the issue's aims read off. */
+export function overloadMarkdown(rows: readonly OverloadRow[], boundMs: number): string {
+  const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
+  out.push(
+    `Capacity: the highest open-loop rate with TTFT p99 ≤ ${boundMs} ms and no error or refusal. Then open loop at each multiple of it. Latency from each stream's scheduled start (realtime: session setup included). Served/s = streams completed / seconds of the schedule.`,
+    "",
+  );
+  const head = ["door", "capacity /s", "unloaded p99 ms", "offered", "served /s", "served / capacity", "served TTFT p50 ms", "served TTFT p99 ms", "p99 / unloaded", "refused", "refusal p50 ms", "refusal p99 ms", "errors", "late starts", "RSS before → after MiB", "up after"];
+  const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
+  for (const r of rows) {
+    if (r.steps.length === 0) lines.push(`| ${r.door} | ${r.capacity} | ${f(r.unloaded.ttft.p99)} | – | – | – | – | – | – | – | – | – | – | – | – | – |`);
+    for (const s of r.steps) {
+      lines.push(
+        `| ${[
+          r.door,
+          String(r.capacity),
+          f(r.unloaded.ttft.p99),
+          `${s.multiple}× = ${s.rate}/s`,
+          String(s.servedPerS),
+          f(s.servedShare, 2),
+          f(s.result.ttft.p50),
+          f(s.result.ttft.p99),
+          s.p99VsUnloaded === undefined ? "–" : `${s.p99VsUnloaded.toFixed(1)}×`,
+          `${s.result.refused ?? 0} / ${s.result.started}`,
+          f(s.result.refusal?.p50, 2),
+          f(s.result.refusal?.p99, 2),
+          String(s.result.errors),
+          String(s.result.lateStarts),
+          `${f(s.rssBeforeMiB)} → ${f(s.rssAfterMiB)}`,
+          s.alive ? "yes" : "**no**",
+        ].join(" | ")} |`,
+      );
+    }
+  }
+  out.push(...lines, "");
+  out.push("Capacity search steps (rate: p99 ms / errors+refusals):", "");
+  for (const r of rows) out.push(`- ${r.door}: ${r.search.steps.map((s) => `${s.rate}: ${f(s.p99)}/${s.errors}`).join(", ")}`);
+  out.push("");
+  const aims: string[] = [];
+  for (const r of rows) {
+    for (const s of r.steps) {
+      const served = s.servedShare !== undefined && s.servedShare >= 0.9;
+      const p99 = s.p99VsUnloaded !== undefined && s.p99VsUnloaded <= 3;
+      const refusal = (s.result.refused ?? 0) === 0 || (s.result.refusal?.p99 ?? Infinity) < 5;
+      aims.push(
+        `- ${r.door} ${s.multiple}×: served ≥ 90% of capacity **${served ? "met" : "missed"}**; p99 ≤ 3× unloaded **${p99 ? "met" : "missed"}**; refusals < 5 ms (p99) **${refusal ? "met" : "missed"}**; errors other than refusals: ${s.result.errors}${s.result.errorSamples.length ? ` (${s.result.errorSamples.slice(0, 3).join("; ")})` : ""}; gateway up: ${s.alive ? "yes" : "NO"}`,
+      );
+    }
+  }
+  if (aims.length > 0) out.push("Aims (issue 16) in this run:", "", ...aims, "");
+  return out.join("\n");
+}

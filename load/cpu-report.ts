@@ -96,8 +96,10 @@ export function cpuMarkdown(c: CpuResults): string {
     body.push(line);
   }
   out.push(table(cleanHead, body), "");
+  const anyPerChunk = rows.some((r) => r.mode.endsWith("-c200"));
   out.push(
-    "Per chunk: (CPU per request of a 200-chunk stream − that of a 2-chunk stream) / 198, from the medians; the mock writes each event on its own, 1 ms apart. Streamed modes likewise (one write per event).",
+    (anyPerChunk ? "Per chunk: (CPU per request of a 200-chunk stream − that of a 2-chunk stream) / 198, from the medians. " : "") +
+      "Streamed answers: role, 20 content chunks, finish, usage, `[DONE]`, each event its own write, 1 ms apart.",
     "",
   );
 

@@ -7,7 +7,8 @@
  * With `fromSchedule`, latency counts from the stream's scheduled start
  * instead (connection and session setup included): what an open-loop
  * overload run must count, or a gateway slow to accept sessions would look
- * fast. An `error` event with code `server_overloaded` is a refusal.
+ * fast. An `error` event with code `server_overloaded` is a refusal, timed
+ * from the `response.create` it refuses (the session itself was accepted).
  */
 import WebSocket from "ws";
 import type { Held, LoadClient, Outcome } from "./types.js";
@@ -44,6 +45,8 @@ export function createWsClient(o: WsClientOptions): LoadClient {
     run(scheduled) {
       return new Promise<Outcome>((resolve) => {
         let t0 = scheduled;
+        // The refused request is the `response.create`: a refusal is timed from it.
+        let asked = scheduled;
         let ttft: number | undefined;
         let chunks = 0;
         let settled = false;
@@ -59,7 +62,8 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           (type, e, socket) => {
             if (type === "session.created") {
               socket.send(ITEM);
-              if (!o.fromSchedule) t0 = performance.now();
+              asked = performance.now();
+              if (!o.fromSchedule) t0 = asked;
               socket.send(RESPONSE);
             } else if (type === "response.output_text.delta" || type === "response.text.delta") {
               ttft ??= performance.now() - t0;
@@ -70,7 +74,7 @@ export function createWsClient(o: WsClientOptions): LoadClient {
               settle(ok ? { ok, ttftMs: ttft, chunks } : { ok, ttftMs: ttft, chunks, error: `response ${status}` });
             } else if (type === "error") {
               const refused = (e["error"] as { code?: unknown } | undefined)?.code === "server_overloaded";
-              settle({ ok: false, ttftMs: ttft, chunks, error: JSON.stringify(e["error"]).slice(0, 200), ...(refused ? { refused, refusalMs: performance.now() - t0 } : {}) });
+              settle({ ok: false, ttftMs: ttft, chunks, error: JSON.stringify(e["error"]).slice(0, 200), ...(refused ? { refused, refusalMs: performance.now() - asked } : {}) });
             }
           },
           (err) => settle({ ok: false, ttftMs: ttft, chunks, error: err.message }),

@@ -56,9 +56,12 @@ export interface CpuMode {
  * are generated; written all at once, a relay would see one read per stream).
  */
 export const STREAM_SHAPE: MockShape = { chunks: 20, bytes: 16, delayMs: 1, firstMs: 0 };
-/** The two ends of the per-chunk difference. */
+/** The two ends of the per-chunk difference, events written one by one 1 ms apart. */
 export const SHORT_SHAPE: MockShape = { chunks: 2, bytes: 16, delayMs: 1, firstMs: 0 };
 export const LONG_SHAPE: MockShape = { chunks: 200, bytes: 16, delayMs: 1, firstMs: 0 };
+/** The same in a burst: the whole answer in one write (what a fast upstream's buffered stream looks like). */
+export const SHORT_BURST: MockShape = { chunks: 2, bytes: 16, delayMs: 0, firstMs: 0 };
+export const LONG_BURST: MockShape = { chunks: 200, bytes: 16, delayMs: 0, firstMs: 0 };
 
 /** The modes of a full run, in the order of a round. */
 export function cpuModes(quick: boolean): CpuMode[] {
@@ -73,12 +76,15 @@ export function cpuModes(quick: boolean): CpuMode[] {
   for (const door of ["sse", "grpc", "ws"] as const) {
     perChunk.push({ id: `${door}-c2`, door, shape: SHORT_SHAPE }, { id: `${door}-c200`, door, shape: LONG_SHAPE });
   }
+  for (const door of ["sse", "grpc", "ws"] as const) {
+    perChunk.push({ id: `${door}-burst-c2`, door, shape: SHORT_BURST }, { id: `${door}-burst-c200`, door, shape: LONG_BURST });
+  }
   return [...base, ...perChunk];
 }
 
 /** The realtime profiles a gateway needs for the CPU modes: profile id → mock text model. */
 export function cpuRealtimeProfiles(): Record<string, string> {
-  return Object.fromEntries([STREAM_SHAPE, SHORT_SHAPE, LONG_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)]));
+  return Object.fromEntries([STREAM_SHAPE, SHORT_SHAPE, LONG_SHAPE, SHORT_BURST, LONG_BURST].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)]));
 }
 
 /** One turn's figures. */
@@ -197,10 +203,14 @@ export async function cpuPerRequest(
   }));
 }
 
-/** CPU µs per extra chunk of `door` for `target`: (200-chunk − 2-chunk) / 198, from the medians. */
-export function perChunkUs(rows: readonly CpuRow[], door: Door, target: string): number | undefined {
-  const long = rows.find((r) => r.mode === `${door}-c200` && r.target === target);
-  const short = rows.find((r) => r.mode === `${door}-c2` && r.target === target);
+/**
+ * CPU µs per extra chunk of `door` for `target`: (200-chunk − 2-chunk) / 198,
+ * from the medians; `burst`: the answers written in one piece.
+ */
+export function perChunkUs(rows: readonly CpuRow[], door: Door, target: string, burst = false): number | undefined {
+  const k = burst ? `${door}-burst` : door;
+  const long = rows.find((r) => r.mode === `${k}-c200` && r.target === target);
+  const short = rows.find((r) => r.mode === `${k}-c2` && r.target === target);
   if (long?.cpuUs === undefined || short?.cpuUs === undefined) return undefined;
   return (long.cpuUs - short.cpuUs) / (long.chunks - short.chunks);
 }

@@ -59,6 +59,7 @@ export interface OverloadRow {
   readonly capacity: number;
   readonly search: MaxRateRow;
   readonly unloaded: JobResult;
+  readonly unloadedRate: number;
   readonly steps: OverloadStep[];
 }
 
@@ -72,8 +73,10 @@ const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
 export async function overloadDoor(t: Target, pid: number, alive: () => boolean, shape: MockShape, plan: OverloadPlan): Promise<OverloadRow> {
   const search = await maxRate(t, plan.searchRates, plan.searchSeconds, plan.boundMs, shape);
   const capacity = search.maxRate;
-  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
-  log(`overload ${t.door}: capacity ${capacity}/s, unloaded p99 ${unloaded.ttft.p99} ms`);
+  // Unloaded: the plan's light rate, or a quarter of a lower capacity (a busy host).
+  const unloadedRate = Math.max(10, Math.min(plan.unloadedRate, Math.floor(capacity / 4)));
+  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: unloadedRate, seconds: plan.unloadedSeconds }));
+  log(`overload ${t.door}: capacity ${capacity}/s, unloaded (${unloadedRate}/s) p99 ${unloaded.ttft.p99} ms`);
   const steps: OverloadStep[] = [];
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
@@ -99,7 +102,7 @@ export async function overloadDoor(t: Target, pid: number, alive: () => boolean,
     // Let the backlog clear (and the limit recover) before the next step.
     await new Promise((r) => setTimeout(r, 2_000));
   }
-  return { door: t.door, capacity, search, unloaded, steps };
+  return { door: t.door, capacity, search, unloaded, unloadedRate, steps };
 }
 
 const f = (v: number | undefined, d = 1): string => (v === undefined ? "–" : v.toFixed(d));
@@ -111,16 +114,16 @@ export function overloadMarkdown(rows: readonly OverloadRow[], boundMs: number):
     `Capacity: the highest open-loop rate with TTFT p99 ≤ ${boundMs} ms and no error or refusal. Then open loop at each multiple of it. Latency from each stream's scheduled start (realtime: session setup included). Served/s = streams completed / seconds of the schedule.`,
     "",
   );
-  const head = ["door", "capacity /s", "unloaded p99 ms", "offered", "served /s", "served / capacity", "served TTFT p50 ms", "served TTFT p99 ms", "p99 / unloaded", "refused", "refusal p50 ms", "refusal p99 ms", "errors", "late starts", "RSS before → after MiB", "up after"];
+  const head = ["door", "capacity /s", "unloaded p99 ms (at /s)", "offered", "served /s", "served / capacity", "served TTFT p50 ms", "served TTFT p99 ms", "p99 / unloaded", "refused", "refusal p50 ms", "refusal p99 ms", "errors", "late starts", "RSS before → after MiB", "up after"];
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
-    if (r.steps.length === 0) lines.push(`| ${r.door} | ${r.capacity} | ${f(r.unloaded.ttft.p99)} | – | – | – | – | – | – | – | – | – | – | – | – | – |`);
+    if (r.steps.length === 0) lines.push(`| ${r.door} | ${r.capacity} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | – | – | – | – | – | – | – | – | – | – | – | – | – |`);
     for (const s of r.steps) {
       lines.push(
         `| ${[
           r.door,
           String(r.capacity),
-          f(r.unloaded.ttft.p99),
+          `${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`,
           `${s.multiple}× = ${s.rate}/s`,
           String(s.servedPerS),
           f(s.servedShare, 2),

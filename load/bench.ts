@@ -95,8 +95,8 @@ const realtimeProfiles = { ...Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_S
 const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3, seconds: 3, connections: 32 };
 /** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
 const overloadPlan: OverloadPlan = quick
-  ? { searchRates: [50, 100, 200], searchSeconds: 2, boundMs, unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3 }
-  : { searchRates: [25, 50, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500], searchSeconds: 5, boundMs, unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20 };
+  ? { searchRates: [50, 100, 200], searchSeconds: 2, boundMs, unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, capacityConcurrency: 50, capacitySeconds: 2 }
+  : { searchRates: [25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000], searchSeconds: 3, boundMs, unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, capacityConcurrency: 200, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [

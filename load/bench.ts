@@ -17,6 +17,9 @@
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
  *   --adaptive           keep the gateway's adaptive concurrency on (its default; off in the benchmark otherwise,
  *                        so a refusal does not count as a failed stream while capacity is measured)
+ *   --adaptive-target MS, --adaptive-queue MS
+ *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
+ *                        runs' gateway (default: the gateway's defaults), to try a tuning
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -44,7 +47,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
-import { overloadDoor, type OverloadPlan } from "./overload.js";
+import { fillWith, overloadDoor, refusalCost, type OverloadPlan } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
 const sinks: Server[] = [];
@@ -62,10 +65,17 @@ const { values } = parseArgs({
     pin: { type: "boolean", default: false },
     shed: { type: "string" },
     adaptive: { type: "boolean" },
+    "adaptive-target": { type: "string" },
+    "adaptive-queue": { type: "string" },
   },
 });
 
 const quick = values.quick;
+/** Overrides of the overload gateway's adaptive concurrency settings. */
+const adaptiveSettings: Record<string, number> = {
+  ...(values["adaptive-target"] !== undefined ? { targetDelayMs: Number(values["adaptive-target"]) } : {}),
+  ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
+};
 const workers = Number(values.workers);
 const boundMs = Number(values.bound);
 const wsExists = existsSync(join(ROOT, "src/doors/ws/realtime-door.ts"));
@@ -292,11 +302,26 @@ async function main(): Promise<void> {
       // A fresh mock and gateway with adaptive concurrency on, the gateway's default.
       const mock3 = await startMock();
       procs.push(mock3);
-      const g = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true });
+      // First what a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
+      const capped = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings, maxConcurrentStreams: 8 });
+      procs.push(capped);
+      const ct = spillwayTargets("spillway", capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
+      for (const t of ct) await throughput(t, 8, quick ? 1 : 3, RATE_SHAPE);
+      const worker = startTurnWorker();
+      let costs;
+      try {
+        const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
+        costs = await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 8), 32, quick ? 1 : 3);
+      } finally {
+        await worker.stop();
+        await capped.stop();
+        procs.splice(procs.indexOf(capped), 1);
+      }
+      const g = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings });
       procs.push(g);
       const targets = spillwayTargets("spillway", g.httpPort, g.grpcPort, g.child.pid).map((t) => ({ ...t, fromSchedule: true }));
       for (const t of targets) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
-      results.overload = { boundMs, rows: [] };
+      results.overload = { boundMs, rows: [], refusalCost: costs, adaptiveSettings };
       for (const t of targets) results.overload.rows.push(await overloadDoor(forShape(t, RATE_SHAPE), g.child.pid!, () => g.child.exitCode === null && g.child.signalCode === null, RATE_SHAPE, overloadPlan));
       await stopAll();
     }

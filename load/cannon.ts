@@ -89,7 +89,10 @@ export type TurnJob = { readonly kind: "cannon"; readonly job: CannonJob } | { r
 /** What a turn measured: completed requests and failures (the load side's own view). */
 export interface TurnResult {
   readonly ok: number;
+  /** Failures and refusals. */
   readonly failed: number;
+  /** Of `failed`, refusals (gateway over capacity; closed-loop turns only). */
+  readonly refused: number;
   readonly requestsPerS: number;
   readonly errorSamples: readonly string[];
 }
@@ -135,12 +138,12 @@ export function startTurnWorker(): TurnWorker {
 async function turn(t: TurnJob): Promise<TurnResult> {
   if (t.kind === "cannon") {
     const r = await run(t.job);
-    return { ok: r.ok, failed: r.failed, requestsPerS: r.requestsPerS, errorSamples: [] };
+    return { ok: r.ok, failed: r.failed, refused: 0, requestsPerS: r.requestsPerS, errorSamples: [] };
   }
   const client = clientFor(t.job);
   try {
     const r = await runClosed(client, t.job);
-    return { ok: r.ok, failed: r.errors + (r.refused ?? 0), requestsPerS: Math.round(r.ok / Math.max(r.elapsedS, 0.001)), errorSamples: r.errorSamples };
+    return { ok: r.ok, failed: r.errors + (r.refused ?? 0), refused: r.refused ?? 0, requestsPerS: Math.round(r.ok / Math.max(r.elapsedS, 0.001)), errorSamples: r.errorSamples };
   } finally {
     client.close();
   }

@@ -50,7 +50,7 @@ export interface JobResult {
   readonly errors: number;
   /** Refused as over capacity (HTTP 503 + Retry-After, gRPC UNAVAILABLE, realtime `server_overloaded`). Absent in older results. */
   readonly refused?: number;
-  /** From the scheduled start to the refusal, ms. */
+  /** From each refused request's actual send (realtime: its `response.create`) to the refusal, ms. */
   readonly refusal?: Summary;
   /** A few distinct error messages. */
   readonly errorSamples: readonly string[];

@@ -48,6 +48,8 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
 
   return {
     run(t0) {
+      // A refusal is timed from the actual send: the gateway's answer time, not the generator's lag.
+      const sent = performance.now();
       return new Promise<Outcome>((resolve) => {
         let ttft: number | undefined;
         let chunks = 0;
@@ -64,7 +66,7 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
         call.on("error", (e: ServiceError) => {
           // The gateway's refusal: UNAVAILABLE with its retry-after trailer (a dead channel is UNAVAILABLE without one).
           const refused = e.code === status.UNAVAILABLE && (e.metadata?.get("spillway-retry-after-ms").length ?? 0) > 0;
-          resolve({ ok: false, ttftMs: ttft, chunks, error: e.message, ...(refused ? { refused, refusalMs: performance.now() - t0 } : {}) });
+          resolve({ ok: false, ttftMs: ttft, chunks, error: e.message, ...(refused ? { refused, refusalMs: performance.now() - sent } : {}) });
         });
         call.on("end", () => {
           const ok = finished && chunks >= o.expectChunks && !inBandError;

@@ -15,7 +15,7 @@ export interface Outcome {
    * event with code `server_overloaded`): counted apart from failures.
    */
   readonly refused?: boolean;
-  /** When refused: from the scheduled start to the refusal, ms. */
+  /** When refused: from the request's actual send (realtime: its `response.create`) to the refusal, ms. */
   readonly refusalMs?: number;
 }
 

@@ -303,15 +303,15 @@ async function main(): Promise<void> {
       const mock3 = await startMock();
       procs.push(mock3);
       // First what a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
-      const capped = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings, maxConcurrentStreams: 8 });
+      const capped = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings, maxConcurrentStreams: 32 });
       procs.push(capped);
       const ct = spillwayTargets("spillway", capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
-      for (const t of ct) await throughput(t, 8, quick ? 1 : 3, RATE_SHAPE);
+      for (const t of ct) await throughput(t, 16, quick ? 1 : 3, RATE_SHAPE);
       const worker = startTurnWorker();
       let costs;
       try {
         const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
-        costs = await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 8), 32, quick ? 1 : 3);
+        costs = await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 3);
       } finally {
         await worker.stop();
         await capped.stop();

@@ -143,8 +143,9 @@ export interface RefusalCostRow {
  * stream and the process CPU-bound, offering k× its capacity leaves
  * (1 − k·r) / (1 − r) of it for served streams — ≥ 90% at 4× needs r ≤ 3.2%,
  * at 2× r ≤ 9%. Measured by CPU time, not latency (sound on a shared host):
- * `hold()` fills the gateway's hard stream cap, `targets` are then refused
- * in a closed loop, then `release()` and the same loop is served.
+ * `fill()` fills the gateway's hard stream cap (which must be `concurrency`),
+ * `targets` are then refused in a closed loop, then the slots are released
+ * and the same loop is served.
  */
 export async function refusalCost(
   worker: TurnWorker,
@@ -172,8 +173,9 @@ export async function refusalCost(
     const c0 = cpuTree(pid);
     const r = await worker.run({ kind: "closed", job: job(t, shape, { mode: "closed", concurrency, seconds }) });
     const cpu = cpuTree(pid) - c0;
-    const servedUs = r.ok > 0 ? (cpu * 1000) / r.ok : undefined;
     const ref = refused.get(t.door)!;
+    // Should a stream of this loop still be refused (the cap is the loop's size), its cost is taken out.
+    const servedUs = r.ok > 0 ? Math.max(0, cpu * 1000 - r.refused * (ref.us ?? 0)) / r.ok : undefined;
     const q = ref.us !== undefined && servedUs !== undefined ? ref.us / servedUs : undefined;
     const predict = (k: number): number | undefined => (q === undefined ? undefined : Math.max(0, Math.round(((1 - k * q) / (1 - q)) * 100) / 100));
     const row = { door: t.door, refusedUs: ref.us, refused: ref.n, servedUs, served: r.ok, ratio: q, predicted2x: predict(2), predicted4x: predict(4), errorSamples: [...ref.samples, ...r.errorSamples].slice(0, 4) };

@@ -17,10 +17,18 @@
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
  *   --adaptive           keep the gateway's adaptive concurrency on (its default; off in the benchmark otherwise,
  *                        so a refusal does not count as a failed stream while capacity is measured)
+ *   --adaptive-target MS, --adaptive-queue MS
+ *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
+ *                        runs' gateway (default: the gateway's defaults), to try a tuning
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
- *   --only LIST          fixed,max,throughput,memory,voice,compare (default: all)
+ *   --only LIST          fixed,max,throughput,memory,voice,compare,cpu,overload (default: all;
+ *                        --quick: all but overload)
+ *                        cpu: CPU µs per request in turns (direct, nginx relay when
+ *                        /usr/sbin/nginx exists, Spillway, the --compare targets), load/cpu.ts
+ *                        overload: capacity per door, then 2× and 4× it open loop with
+ *                        adaptive concurrency on (load/overload.ts)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -35,8 +43,11 @@ import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from
 import { voiceTurns } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
-import { createServer } from "node:net";
 import { createServer as createHttpServer, type Server } from "node:http";
+import { startTurnWorker } from "./cannon.js";
+import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
+import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
+import { fillWith, overloadDoor, refusalCost, type OverloadPlan } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
 const sinks: Server[] = [];
@@ -54,16 +65,23 @@ const { values } = parseArgs({
     pin: { type: "boolean", default: false },
     shed: { type: "string" },
     adaptive: { type: "boolean" },
+    "adaptive-target": { type: "string" },
+    "adaptive-queue": { type: "string" },
   },
 });
 
 const quick = values.quick;
+/** Overrides of the overload gateway's adaptive concurrency settings. */
+const adaptiveSettings: Record<string, number> = {
+  ...(values["adaptive-target"] !== undefined ? { targetDelayMs: Number(values["adaptive-target"]) } : {}),
+  ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
+};
 const workers = Number(values.workers);
 const boundMs = Number(values.bound);
 const wsExists = existsSync(join(ROOT, "src/doors/ws/realtime-door.ts"));
 const doors = new Set((values.doors ?? (wsExists ? "sse,grpc,ws" : "sse,grpc")).split(",") as Door[]);
 if (!wsExists) doors.delete("ws");
-const only = new Set((values.only ?? "fixed,max,throughput,memory,voice,compare").split(","));
+const only = new Set((values.only ?? (quick ? "fixed,max,throughput,memory,voice,compare,cpu" : "fixed,max,throughput,memory,voice,compare,cpu,overload")).split(","));
 const compare = values.compare.split(",").filter(Boolean);
 // --pin: the gateway(s) on CPU 0, the mock and the load generators on CPU 1 (taskset).
 if (values.pin) setPinning({ gateway: "0", others: availableParallelism() > 2 ? `1-${availableParallelism() - 1}` : "1" });
@@ -81,7 +99,14 @@ const plan = quick
 
 if (values.rates) plan.rates = values.rates.split(",").map(Number);
 
-const realtimeProfiles = Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)]));
+const realtimeProfiles = { ...Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)])), ...cpuRealtimeProfiles() };
+
+/** CPU per request: rounds of turns (quick: one short round of the four main modes). */
+const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3, seconds: 3, connections: 32 };
+/** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
+const overloadPlan: OverloadPlan = quick
+  ? { searchRates: [50, 100, 200], searchSeconds: 2, boundMs, unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, capacityConcurrency: 50, capacitySeconds: 2 }
+  : { searchRates: [25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000], searchSeconds: 3, boundMs, unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, capacityConcurrency: 200, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [
@@ -107,16 +132,6 @@ function typeErrorOf(log: string): string {
   return m ? `; its log: \`${m[0].trim()}\`` : "";
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
   const started = new Date();
   const procs: Proc[] = [];
@@ -125,7 +140,7 @@ async function main(): Promise<void> {
     startedAt: started.toISOString(),
     command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}`,
     machine: { cores: availableParallelism(), node: process.version, cpu: cpus()[0]?.model ?? "?" },
-    settings: { quick, workers, boundMs, doors: [...doors], plan, shapes: { rate: RATE_SHAPE, bulk: BULK_SHAPE, slow: SLOW_SHAPE } },
+    settings: { quick, workers, boundMs, doors: [...doors], plan, cpuPlan, overloadPlan, shapes: { rate: RATE_SHAPE, bulk: BULK_SHAPE, slow: SLOW_SHAPE } },
     fixedRates: [],
     maxRates: [],
     throughput: [],
@@ -150,11 +165,23 @@ async function main(): Promise<void> {
     procs.push(gw);
     const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];
+    /** Other Spillway trees (`--compare spillway@DIR`), for the CPU turns. */
+    const otherTrees: CpuTarget[] = [];
     for (const c of compare.filter((c) => c.startsWith("spillway@"))) {
       const root = c.slice("spillway@".length);
-      const other = await startSpillway({ mockPort: mock.port, workers, realtime: {}, root });
+      const rtOther = existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? cpuRealtimeProfiles() : {};
+      const other = await startSpillway({ mockPort: mock.port, workers, realtime: rtOther, root });
       procs.push(other);
-      others.push({ name: `spillway@${root.split("/").pop()}`, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });
+      const name = `spillway@${root.replace(/\/+$/, "").split("/").pop()}`;
+      others.push({ name, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });
+      otherTrees.push({
+        name,
+        pid: other.child.pid!,
+        http: `http://127.0.0.1:${other.httpPort}`,
+        grpc: `127.0.0.1:${other.grpcPort}`,
+        ...(Object.keys(rtOther).length > 0 ? { wsPort: other.httpPort, realtimeModel: (s: MockShape) => `mock/rt-${mockModel(s)}` } : {}),
+        model: (s) => `mock/${mockModel(s)}`,
+      });
     }
     if (compare.includes("tracing")) {
       // The same tree with tracing on; the OTLP sink answers 200 and drops the spans (its CPU is the bench's, not the gateway's).
@@ -172,6 +199,52 @@ async function main(): Promise<void> {
     // traffic before anything is measured.
     for (const t of [...mine, ...others]) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
 
+    if (only.has("cpu")) {
+      const cpuTargets: CpuTarget[] = [{ name: "direct", pid: mock.child.pid!, http: direct.url, model: mockModel }];
+      const cpuNotes: string[] = [];
+      let nginx: (Proc & { port: number }) | undefined;
+      if (nginxAvailable()) {
+        nginx = await startNginx(mock.port);
+        procs.push(nginx);
+        cpuTargets.push({ name: "nginx", pid: nginx.child.pid!, http: `http://127.0.0.1:${nginx.port}`, model: mockModel });
+        cpuNotes.push(`nginx: ${NGINX_BIN}, one worker, generated config (load/nginx.ts): proxy_pass to the mock over a keep-alive upstream, proxy_buffering off, no access log; CPU of master + worker.`);
+      } else {
+        cpuNotes.push(`nginx is not installed (${NGINX_BIN}): no relay floor in this run.`);
+      }
+      cpuTargets.push(...otherTrees, {
+        name: "spillway",
+        pid: gw.child.pid!,
+        http: `http://127.0.0.1:${gw.httpPort}`,
+        grpc: `127.0.0.1:${gw.grpcPort}`,
+        ...(doors.has("ws") ? { wsPort: gw.httpPort, realtimeModel: (s: MockShape) => `mock/rt-${mockModel(s)}` } : {}),
+        model: (s) => `mock/${mockModel(s)}`,
+      });
+      let pk: (Proc & { output(): string }) | undefined;
+      if (compare.includes("portkey")) {
+        const pkPort = await freePort();
+        pk = await startPortkey(pkPort);
+        procs.push(pk);
+        const headers = { "x-portkey-provider": "openai", "x-portkey-custom-host": `http://127.0.0.1:${mock.port}/v1`, authorization: "Bearer unused" };
+        cpuTargets.push({ name: "portkey", pid: pk.child.pid!, http: `http://127.0.0.1:${pkPort}`, model: mockModel, headers });
+        cpuNotes.push(`Portkey ${portkeyVersion()} (\`--headless\`, headers x-portkey-provider: openai, x-portkey-custom-host: the mock), non-streamed and streamed chat only.`);
+      }
+      cpuNotes.push(
+        `Spillway: ${workers} worker${workers > 1 ? "s" : ""}, CPU of primary + worker${workers > 1 ? "s" : ""}; adaptive concurrency ${values.adaptive === true ? "on" : "off (so a refusal cannot pass for a cheap request)"}; gRPC turns: closed loop of ${cpuPlan.connections} calls on the generated grpc-js client; realtime turns: ${cpuPlan.connections} sessions back to back, each a new WebSocket + a text response (session setup included in its cost).`,
+      );
+      const worker = startTurnWorker();
+      try {
+        // Portkey: the two chat modes only (its streaming fails on Node 20; the row records whether it still does).
+        const rows = await cpuPerRequest(worker, cpuTargets, cpuModes(quick), mock.child.pid!, cpuPlan, (t, m) => t.name === "portkey" && m.id !== "json" && m.id !== "sse");
+        results.cpu = { plan: cpuPlan, rows, notes: cpuNotes };
+      } finally {
+        await worker.stop();
+        for (const p of [pk, nginx]) {
+          if (!p) continue;
+          await p.stop();
+          procs.splice(procs.indexOf(p), 1);
+        }
+      }
+    }
     if (only.has("fixed")) {
       const targets = [direct, ...mine.filter((t) => t.door === "sse"), ...others, ...mine.filter((t) => t.door !== "sse")];
       results.fixedRates.push(...(await fixedRates(targets, plan.rates, plan.rateSeconds, RATE_SHAPE)));
@@ -224,8 +297,35 @@ async function main(): Promise<void> {
       await pk.stop();
       procs.splice(procs.indexOf(pk), 1);
     }
-    // Memory last, each door on a fresh gateway so earlier runs' heap does not blur it.
     await stopAll();
+    if (only.has("overload")) {
+      // A fresh mock and gateway with adaptive concurrency on, the gateway's default.
+      const mock3 = await startMock();
+      procs.push(mock3);
+      // First what a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
+      const capped = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings, maxConcurrentStreams: 32 });
+      procs.push(capped);
+      const ct = spillwayTargets("spillway", capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
+      for (const t of ct) await throughput(t, 16, quick ? 1 : 3, RATE_SHAPE);
+      const worker = startTurnWorker();
+      let costs;
+      try {
+        const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
+        costs = await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 3);
+      } finally {
+        await worker.stop();
+        await capped.stop();
+        procs.splice(procs.indexOf(capped), 1);
+      }
+      const g = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings });
+      procs.push(g);
+      const targets = spillwayTargets("spillway", g.httpPort, g.grpcPort, g.child.pid).map((t) => ({ ...t, fromSchedule: true }));
+      for (const t of targets) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
+      results.overload = { boundMs, rows: [], refusalCost: costs, adaptiveSettings };
+      for (const t of targets) results.overload.rows.push(await overloadDoor(forShape(t, RATE_SHAPE), g.child.pid!, () => g.child.exitCode === null && g.child.signalCode === null, RATE_SHAPE, overloadPlan));
+      await stopAll();
+    }
+    // Memory last, each door on a fresh gateway so earlier runs' heap does not blur it.
     if (only.has("memory")) {
       const mock2 = await startMock();
       procs.push(mock2);
@@ -263,6 +363,8 @@ async function main(): Promise<void> {
     ...results.throughput.filter((r) => r.result.errors > 0).map((r) => `${r.target}/${r.door} throughput: ${r.result.errors} streams failed`),
     ...results.memory.filter((r) => r.held < r.streams).map((r) => `${r.target}/${r.door} memory: held ${r.held} of ${r.streams}`),
     ...results.voice.filter((r) => r.errors > 0).map((r) => `voice ×${r.callers}: ${r.errors} turns failed (${r.errorSamples.join("; ")})`),
+    ...(results.cpu?.rows ?? []).filter((r) => r.target !== "portkey" && (r.failed > 0 || r.samples.length === 0)).map((r) => `cpu ${r.mode} ${r.target}: ${r.failed} requests failed (${r.errorSamples.join("; ")})`),
+    ...(results.overload?.rows ?? []).flatMap((r) => r.steps.filter((s) => !s.alive).map((s) => `overload ${r.door} ${s.multiple}×: the gateway died`)),
     ...results.voiceProviders.filter((r) => r.errors > 0).map((r) => `voice (providers) ×${r.callers}: ${r.errors} turns failed (${r.errorSamples.join("; ")})`),
   ];
   if (quick && failed.length > 0) throw new Error(`streams failed in the smoke run:\n${failed.join("\n")}`);

@@ -38,13 +38,20 @@ export interface Job {
   readonly count?: number;
   /** How long after the schedule ends streams may still finish. Default 10 000. */
   readonly drainMs?: number;
+  /** Realtime door: count latency from the scheduled start, session setup included (see load/clients/ws.ts). */
+  readonly fromSchedule?: boolean;
 }
 
 /** What a `rate` or `closed` job measured. */
 export interface JobResult {
   readonly started: number;
   readonly ok: number;
+  /** Failures, refusals not included. */
   readonly errors: number;
+  /** Refused as over capacity (HTTP 503 + Retry-After, gRPC UNAVAILABLE, realtime `server_overloaded`). Absent in older results. */
+  readonly refused?: number;
+  /** From each refused request's actual send (realtime: its `response.create`) to the refusal, ms. */
+  readonly refusal?: Summary;
   /** A few distinct error messages. */
   readonly errorSamples: readonly string[];
   /** Latency to the first chunk (whole response for `json`), ms. */
@@ -73,12 +80,14 @@ export function clientFor(job: Job): LoadClient {
     case "grpc":
       return createGrpcClient({ address: job.target, model: job.model, expectChunks: job.expectChunks });
     case "ws":
-      return createWsClient({ url: job.target, expectChunks: job.expectChunks });
+      return createWsClient({ url: job.target, expectChunks: job.expectChunks, ...(job.fromSchedule ? { fromSchedule: true } : {}) });
   }
 }
 
 class Recorder {
   readonly ttfts: number[] = [];
+  readonly refusals: number[] = [];
+  refused = 0;
   ok = 0;
   errors = 0;
   chunks = 0;
@@ -94,6 +103,9 @@ class Recorder {
     if (o.ok) {
       this.ok++;
       if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
+    } else if (o.refused) {
+      this.refused++;
+      if (o.refusalMs !== undefined) this.refusals.push(o.refusalMs);
     } else {
       this.errors++;
       if (this.samples.size < 5 && o.error) this.samples.add(o.error);
@@ -105,6 +117,8 @@ class Recorder {
       started: this.started,
       ok: this.ok,
       errors: this.errors + unfinished,
+      refused: this.refused,
+      refusal: summarize(this.refusals),
       errorSamples: [...this.samples, ...(unfinished > 0 ? [`${unfinished} unfinished at the drain limit`] : [])],
       ttft: summarize(this.ttfts),
       chunks: this.chunks,

@@ -124,6 +124,10 @@ export interface SpillwayOptions {
    * count as a failed stream. Ignored for trees that predate the setting.
    */
   readonly adaptive?: boolean | undefined;
+  /** Overrides of `limits.adaptiveConcurrency` (targetDelayMs, minLimit, queueMs) when it is on. */
+  readonly adaptiveSettings?: Readonly<Record<string, number>> | undefined;
+  /** `limits.maxConcurrentStreams`, the hard cap (default here 100 000: the benchmark measures the process, not the cap). */
+  readonly maxConcurrentStreams?: number | undefined;
   /** More providers and realtime profiles (e.g. the fake speech providers of the voice benchmark), merged into the config. */
   readonly extra?: { providers?: Record<string, unknown>; profiles?: Record<string, unknown> } | undefined;
 }
@@ -139,13 +143,13 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
   const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles } } : {};
   const root = o.root ?? ROOT;
   const knowsAdaptive = existsSync(join(root, "src/config/schema.ts")) && readFileSync(join(root, "src/config/schema.ts"), "utf8").includes("adaptiveConcurrency");
-  const adaptive = knowsAdaptive ? { adaptiveConcurrency: { enabled: o.adaptive === true } } : {};
+  const adaptive = knowsAdaptive ? { adaptiveConcurrency: { enabled: o.adaptive === true, ...(o.adaptive === true ? o.adaptiveSettings : {}) } } : {};
   writeFileSync(
     config,
     JSON.stringify({
       http: { host: "127.0.0.1", port: 0 },
       grpc: { host: "127.0.0.1", port: 0 },
-      limits: { maxConcurrentStreams: 100_000, idleTimeoutMs: 120_000, ...adaptive, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
+      limits: { maxConcurrentStreams: o.maxConcurrentStreams ?? 100_000, idleTimeoutMs: 120_000, ...adaptive, ...(o.shed !== undefined ? { maxEventLoopUtilization: o.shed } : {}) },
       routing: { maxAttempts: 1 },
       shutdown: { graceMs: 0 },
       providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${o.mockPort}/v1`, models: ["m"] }, ...o.extra?.providers },

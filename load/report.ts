@@ -3,6 +3,8 @@ import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.
 import type { VoiceRow } from "./voice.js";
 import type { VoiceProviderRow } from "./voice-providers.js";
 import { ratio } from "./stats.js";
+import { cpuMarkdown, type CpuResults } from "./cpu-report.js";
+import { overloadMarkdown, refusalCostMarkdown, type OverloadRow, type RefusalCostRow } from "./overload.js";
 
 /** Everything one run measured (the JSON file's shape). */
 export interface BenchResults {
@@ -24,6 +26,10 @@ export interface BenchResults {
     readonly throughput: ThroughputRow[];
     readonly notes: string[];
   };
+  /** CPU per request in turns (issue 16); absent in older runs and when not measured. */
+  cpu?: CpuResults | undefined;
+  /** Overload runs with adaptive concurrency on (issue 16); absent when not measured. */
+  overload?: { readonly boundMs: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number> | undefined } | undefined;
   readonly notes: string[];
 }
 
@@ -135,6 +141,9 @@ export function markdown(b: BenchResults): string {
     for (const n of b.compare.notes) out.push(`- ${n}`);
     out.push("");
   }
+  if (b.cpu && b.cpu.rows.length > 0) out.push(cpuMarkdown(b.cpu), "");
+  if (b.overload && b.overload.rows.length > 0) out.push(overloadMarkdown(b.overload.rows, b.overload.boundMs), "");
+  if (b.overload?.refusalCost && b.overload.refusalCost.length > 0) out.push(refusalCostMarkdown(b.overload.refusalCost), "");
   if (b.notes.length > 0) out.push("## Notes", "", ...b.notes.map((n) => `- ${n}`), "");
   return out.join("\n");
 }

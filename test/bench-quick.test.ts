@@ -9,10 +9,11 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { nginxAvailable } from "../load/nginx.js";
 import { ROOT } from "../load/procs.js";
 
 describe("npm run bench -- --quick", () => {
-  it("runs green and prints every table, for SSE, gRPC and WebSocket (text and voice)", { timeout: 300_000 }, async () => {
+  it("runs green and prints every table, for SSE, gRPC and WebSocket (text and voice), CPU per request included", { timeout: 300_000 }, async () => {
     const out = mkdtempSync(join(tmpdir(), "spillway-bench-quick-"));
     const child = spawn("npm", ["run", "bench", "--", "--quick", "--out", out], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -27,6 +28,7 @@ describe("npm run bench -- --quick", () => {
       "## Chunks relayed end to end",
       "## Memory per open stream",
       "## Voice turns through the realtime door",
+      "## CPU per request",
     ]) {
       assert.ok(stdout.includes(heading), `missing table: ${heading}`);
     }
@@ -37,7 +39,18 @@ describe("npm run bench -- --quick", () => {
       throughput: Array<{ target: string; door: string; chunksPerS: number }>;
       memory: Array<{ door: string; held: number; streams: number; kibPerStream?: number }>;
       voice: Array<{ turns: number; errors: number; firstAudio: { p50?: number } }>;
+      cpu?: { rows: Array<{ mode: string; target: string; cpuUs?: number; mockCpuUs?: number; failed: number }> };
     };
+    // CPU per request in turns (issue 16): every door of the gateway, the mock alone, and nginx's relay when installed.
+    const cpu = r.cpu?.rows ?? [];
+    const targets = ["direct", "spillway", ...(nginxAvailable() ? ["nginx"] : [])];
+    for (const t of targets) {
+      for (const mode of t === "spillway" ? ["json", "sse", "grpc", "ws"] : ["json", "sse"]) {
+        const row = cpu.find((x) => x.target === t && x.mode === mode);
+        assert.ok(row && (row.cpuUs ?? 0) > 0 && (row.mockCpuUs ?? 0) > 0 && row.failed === 0, `cpu ${mode}/${t}: row missing, failed or without CPU`);
+      }
+    }
+    assert.match(stdout, /\| non-streamed chat \| [\d.]+ \|/, "the CPU table has a non-streamed row");
     // Realtime sessions streaming microphone audio: speech in, synthesized speech out.
     assert.ok(r.voice.length > 0 && r.voice.every((v) => v.turns > 0 && v.errors === 0 && (v.firstAudio.p50 ?? 0) > 0), "voice turns missing or failed");
     for (const door of ["sse", "grpc", "ws"]) {

@@ -11,9 +11,13 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { completeBody, startTurnWorker } from "../load/cannon.js";
+import { cpuPerRequest, perChunkUs, type CpuRow } from "../load/cpu.js";
+import { cpuMarkdown } from "../load/cpu-report.js";
 import { mockModel } from "../load/mock-upstream.js";
-import { cpuTree, ROOT, runJob, startMock, startSpillway, type Proc } from "../load/procs.js";
-import { memory, wsUrl, type Target } from "../load/scenarios.js";
+import { nginxAvailable, nginxConfig, startNginx } from "../load/nginx.js";
+import { cpuTree, holdStreams, ROOT, runJob, startMock, startSpillway, type Proc } from "../load/procs.js";
+import { job, memory, wsUrl, type Target } from "../load/scenarios.js";
 
 const SHAPE = { chunks: 5, bytes: 8, delayMs: 2, firstMs: 0 };
 const SLOW = { chunks: 100, bytes: 8, delayMs: 3000, firstMs: 0 };
@@ -92,6 +96,178 @@ describe("benchmark harness", () => {
       assert.equal(row.held, 30, `${t.door}: ${row.errorSamples.join("; ")}`);
       assert.ok(row.rssHeldMiB > 0 && row.kibPerStream !== undefined);
     }
+  });
+});
+
+describe("CPU per request (issue 16)", () => {
+  let mock: Proc & { port: number };
+  let gw: Proc & { httpPort: number; grpcPort: number };
+
+  before(async () => {
+    mock = await startMock();
+    gw = await startSpillway({ mockPort: mock.port, workers: 1, realtime: { [`mock/rt-${mockModel(SHAPE)}`]: mockModel(SHAPE) } });
+  });
+  after(async () => {
+    await gw?.stop();
+    await mock?.stop();
+  });
+
+  it("measures each target in turns: CPU per request of the target and of the fake upstream, every door of a gateway", async () => {
+    const worker = startTurnWorker();
+    try {
+      const rows = await cpuPerRequest(
+        worker,
+        [
+          { name: "direct", pid: mock.child.pid!, http: `http://127.0.0.1:${mock.port}`, model: mockModel },
+          { name: "spillway", pid: gw.child.pid!, http: `http://127.0.0.1:${gw.httpPort}`, grpc: `127.0.0.1:${gw.grpcPort}`, wsPort: gw.httpPort, model: (s) => `mock/${mockModel(s)}`, realtimeModel: (s) => `mock/rt-${mockModel(s)}` },
+        ],
+        [
+          { id: "json", door: "json", shape: SHAPE },
+          { id: "sse", door: "sse", shape: SHAPE },
+          { id: "grpc", door: "grpc", shape: SHAPE },
+          { id: "ws", door: "ws", shape: SHAPE },
+        ],
+        mock.child.pid!,
+        { rounds: 1, seconds: 1, connections: 4 },
+      );
+      const got = rows.map((r) => `${r.mode}/${r.target}`).sort();
+      // gRPC and realtime only where there is such a door.
+      assert.deepEqual(got, ["grpc/spillway", "json/direct", "json/spillway", "sse/direct", "sse/spillway", "ws/spillway"]);
+      for (const r of rows) {
+        assert.equal(r.failed, 0, `${r.mode}/${r.target}: ${r.errorSamples.join("; ")}`);
+        assert.equal(r.samples.length, 1);
+        assert.ok(r.samples[0]!.ok > 0 && (r.cpuUs ?? 0) > 0, `${r.mode}/${r.target}: no CPU per request`);
+        // Every request through the gateway reached the upstream, which spent CPU on it.
+        assert.ok((r.mockCpuUs ?? 0) > 0, `${r.mode}/${r.target}: no upstream CPU`);
+      }
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("nginx relays the mock's answers, streamed and whole, and its CPU (master + worker) is read", { skip: !nginxAvailable() && "nginx is not installed" }, async () => {
+    const ng = await startNginx(mock.port);
+    const worker = startTurnWorker();
+    try {
+      const c0 = cpuTree(ng.child.pid!);
+      for (const stream of [false, true]) {
+        const r = await worker.run({ kind: "cannon", job: { origin: `http://127.0.0.1:${ng.port}`, model: mockModel(SHAPE), stream, expectChunks: SHAPE.chunks, connections: 4, seconds: 1 } });
+        assert.ok(r.ok > 0, `stream=${stream}: nothing relayed`);
+        assert.equal(r.failed, 0, `stream=${stream}: ${r.failed} failed`);
+      }
+      assert.ok(cpuTree(ng.child.pid!) > c0, "no CPU time counted for nginx");
+    } finally {
+      await worker.stop();
+      await ng.stop();
+    }
+    assert.notEqual(ng.child.exitCode ?? ng.child.signalCode, null, "nginx stopped");
+  });
+
+  it("the nginx config relays without buffering over a keep-alive upstream", () => {
+    const c = nginxConfig("/tmp/x", 8080, 9090);
+    assert.match(c, /proxy_buffering off;/);
+    assert.match(c, /keepalive \d+;/);
+    assert.match(c, /server 127\.0\.0\.1:9090;/);
+    assert.match(c, /listen 127\.0\.0\.1:8080/);
+    assert.match(c, /access_log off;/);
+  });
+
+  it("counts a request only when its answer was whole", () => {
+    const event = (c: string): string => `data: {"choices":[{"delta":{"content":"${c}"}}]}\n\n`;
+    const full = event("xx").repeat(5) + "data: [DONE]\n\n";
+    assert.equal(completeBody({ stream: true, expectChunks: 5 }, full), true);
+    assert.equal(completeBody({ stream: true, expectChunks: 5 }, event("xx").repeat(4) + "data: [DONE]\n\n"), false, "a chunk short");
+    assert.equal(completeBody({ stream: true, expectChunks: 5 }, event("xx").repeat(5)), false, "no [DONE]");
+    assert.equal(completeBody({ stream: false, expectChunks: 5 }, '{"choices":[{"finish_reason":"stop"}],"usage":{}}'), true);
+    assert.equal(completeBody({ stream: false, expectChunks: 5 }, '{"error":{}}'), false);
+  });
+
+  it("prints the table with before/after, nginx and Portkey ratios, per-chunk costs and the aims", () => {
+    const row = (mode: string, target: string, cpuUs: number, chunks = 20): CpuRow => ({
+      mode,
+      door: mode.startsWith("grpc") ? "grpc" : mode === "json" ? "json" : "sse",
+      target,
+      chunks,
+      samples: [{ round: 0, ok: 100, failed: 0, requestsPerS: 100, cpuUs, mockCpuUs: 10 }],
+      cpuUs,
+      mockCpuUs: 10,
+      requestsPerS: 100,
+      failed: 0,
+      errorSamples: [],
+    });
+    const rows = [
+      row("json", "nginx", 20),
+      row("json", "spillway@old", 200),
+      row("json", "spillway", 60),
+      row("json", "portkey", 900),
+      row("sse", "nginx", 100),
+      row("sse", "spillway", 140),
+      row("sse-c2", "spillway", 100, 2),
+      row("sse-c200", "spillway", 1090, 200),
+      row("grpc-c2", "spillway", 100, 2),
+      row("grpc-c200", "spillway", 2080, 200),
+    ];
+    assert.equal(perChunkUs(rows, "sse", "spillway"), 5);
+    assert.equal(perChunkUs(rows, "grpc", "spillway"), 10);
+    const md = cpuMarkdown({ plan: { rounds: 1, seconds: 1, connections: 32 }, rows, notes: [] });
+    assert.match(md, /\| mode \| nginx relay \| spillway@old \| spillway \(this tree\) \| portkey \| this tree \/ spillway@old \| spillway@old \/ nginx \| spillway \/ nginx \| portkey \/ spillway \|/);
+    assert.match(md, /\| non-streamed chat \| 20\.0 \| 200 \| 60\.0 \| 900 \| 0\.30× \| 10\.00× \| 3\.00× \| 15\.00× \|/);
+    assert.match(md, /non-streamed chat, spillway \/ nginx: 3\.00× — \*\*met\*\*/);
+    assert.match(md, /non-streamed chat, spillway \/ portkey: 1\/15\.0 — \*\*met\*\*/);
+    assert.match(md, /streamed chat \(22 events\), spillway \/ nginx: 1\.40× — \*\*met\*\*/);
+    assert.match(md, /gRPC per chunk \/ SSE per chunk \(spillway, events 1 ms apart\): 2\.00× — \*\*missed\*\*/);
+    assert.match(md, /\| per chunk: SSE \(events 1 ms apart\) \| – \| – \| 5\.0 \|/);
+  });
+});
+
+describe("refusals (adaptive concurrency, the stream cap) are counted apart from failures", () => {
+  let mock: Proc & { port: number };
+  let gw: Proc & { httpPort: number; grpcPort: number };
+
+  before(async () => {
+    mock = await startMock();
+    // The hard cap makes refusals certain without timing: two slow streams fill it.
+    gw = await startSpillway({ mockPort: mock.port, workers: 1, maxConcurrentStreams: 2, realtime: { "mock/rt-fast": mockModel(SHAPE) } });
+  });
+  after(async () => {
+    await gw?.stop();
+    await mock?.stop();
+  });
+
+  const targets = (): Target[] => [
+    { name: "spillway", door: "sse", url: `http://127.0.0.1:${gw.httpPort}`, model: (s) => `mock/${mockModel(s)}` },
+    { name: "spillway", door: "grpc", url: `127.0.0.1:${gw.grpcPort}`, model: (s) => `mock/${mockModel(s)}` },
+    { name: "spillway", door: "ws", url: wsUrl(gw.httpPort, "mock/rt-fast"), model: () => "", fromSchedule: true },
+  ];
+
+  it("on every door: refused while the gateway is full (503 + Retry-After, UNAVAILABLE, server_overloaded), served after", async () => {
+    const sse = targets()[0]!;
+    const h = await holdStreams(job(sse, SLOW, { mode: "hold", count: 2 }));
+    try {
+      assert.equal(h.held, 2, h.errorSamples.join("; "));
+      for (const t of targets()) {
+        const r = await runJob(job(t, SHAPE, { mode: "rate", rate: 20, seconds: 1 }));
+        assert.equal(r.refused, 20, `${t.door}: ${r.errorSamples.join("; ")}`);
+        assert.equal(r.errors, 0, `${t.door}: a refusal counted as a failure`);
+        assert.equal(r.ok, 0);
+        assert.equal(r.refusal?.n, 20, `${t.door}: every refusal timed`);
+        assert.ok((r.refusal?.p50 ?? -1) >= 0);
+      }
+    } finally {
+      await h.release();
+    }
+    // 5 streams 200 ms apart: never more than the cap of 2 at once.
+    for (const t of targets()) {
+      const r = await runJob(job(t, SHAPE, { mode: "rate", rate: 5, seconds: 1 }));
+      assert.equal(r.ok, 5, `${t.door} after: ${r.refused} refused, ${r.errorSamples.join("; ")}`);
+      assert.equal(r.refused, 0);
+    }
+  });
+
+  it("a failure that is not a refusal is an error (an unknown model: 404)", async () => {
+    const r = await runJob({ door: "sse", target: `http://127.0.0.1:${gw.httpPort}`, model: "nope/none", expectChunks: 1, mode: "rate", rate: 10, seconds: 1 });
+    assert.equal(r.errors, 10, r.errorSamples.join("; "));
+    assert.equal(r.refused, 0);
   });
 });
 

@@ -3,7 +3,7 @@
  * several channels (`grpc.use_local_subchannel_pool` so each is its own
  * HTTP/2 connection, which lets a gateway with several workers share them).
  */
-import { credentials } from "@grpc/grpc-js";
+import { credentials, status, type ServiceError } from "@grpc/grpc-js";
 import type { Chunk } from "../../src/gen/spillway/v1/chunk.js";
 import type { GenerateRequest } from "../../src/gen/spillway/v1/request.js";
 import { SpillwayServiceClient } from "../../src/gen/spillway/v1/service.js";
@@ -48,6 +48,8 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
 
   return {
     run(t0) {
+      // A refusal is timed from the actual send: the gateway's answer time, not the generator's lag.
+      const sent = performance.now();
       return new Promise<Outcome>((resolve) => {
         let ttft: number | undefined;
         let chunks = 0;
@@ -61,7 +63,11 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
           else if (k === "finish") finished = true;
           else if (k === "error") inBandError = c.payload?.$case === "error" ? c.payload.value.message : "error";
         });
-        call.on("error", (e) => resolve({ ok: false, ttftMs: ttft, chunks, error: e.message }));
+        call.on("error", (e: ServiceError) => {
+          // The gateway's refusal: UNAVAILABLE with its retry-after trailer (a dead channel is UNAVAILABLE without one).
+          const refused = e.code === status.UNAVAILABLE && (e.metadata?.get("spillway-retry-after-ms").length ?? 0) > 0;
+          resolve({ ok: false, ttftMs: ttft, chunks, error: e.message, ...(refused ? { refused, refusalMs: performance.now() - sent } : {}) });
+        });
         call.on("end", () => {
           const ok = finished && chunks >= o.expectChunks && !inBandError;
           resolve(ok ? { ok, ttftMs: ttft, chunks } : { ok, ttftMs: ttft, chunks, error: inBandError ?? `short stream (${chunks} chunks)` });

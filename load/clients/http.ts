@@ -57,6 +57,8 @@ export function createHttpClient(o: HttpClientOptions): LoadClient {
 
   return {
     run(t0) {
+      // A refusal is timed from the actual send: the gateway's answer time, not the generator's lag.
+      const sent = performance.now();
       return new Promise<Outcome>((resolve) => {
         let ttft: number | undefined;
         let chunks = 0;
@@ -67,8 +69,11 @@ export function createHttpClient(o: HttpClientOptions): LoadClient {
         open(
           (res) => {
             if (res.statusCode !== 200) {
+              // A refusal is timed at its status line: what a client would act on.
+              const refused = res.statusCode === 503 && res.headers["retry-after"] !== undefined;
+              const at = performance.now() - sent;
               res.resume();
-              res.on("end", () => resolve({ ok: false, ttftMs: undefined, chunks: 0, error: `HTTP ${res.statusCode}` }));
+              res.on("end", () => resolve({ ok: false, ttftMs: undefined, chunks: 0, error: `HTTP ${res.statusCode}`, ...(refused ? { refused, refusalMs: at } : {}) }));
               return;
             }
             if (!o.stream) {

@@ -9,6 +9,14 @@ export interface Outcome {
   readonly chunks: number;
   /** Why it failed. */
   readonly error?: string;
+  /**
+   * The gateway refused it as over capacity (HTTP 503 with Retry-After, gRPC
+   * UNAVAILABLE with the gateway's retry-after trailer, a realtime `error`
+   * event with code `server_overloaded`): counted apart from failures.
+   */
+  readonly refused?: boolean;
+  /** When refused: from the request's actual send (realtime: its `response.create`) to the refusal, ms. */
+  readonly refusalMs?: number;
 }
 
 /** A stream held open after its first chunk (memory measurements). */

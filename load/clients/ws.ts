@@ -4,6 +4,11 @@
  * text item and asks for a text response; the stream's latency is from
  * `response.create` to the first `response.output_text.delta`, its chunks
  * the text deltas, its end `response.done` with status `completed`.
+ * With `fromSchedule`, latency counts from the stream's scheduled start
+ * instead (connection and session setup included): what an open-loop
+ * overload run must count, or a gateway slow to accept sessions would look
+ * fast. An `error` event with code `server_overloaded` is a refusal, timed
+ * from the `response.create` it refuses (the session itself was accepted).
  */
 import WebSocket from "ws";
 import type { Held, LoadClient, Outcome } from "./types.js";
@@ -13,6 +18,8 @@ export interface WsClientOptions {
   /** `ws://127.0.0.1:PORT/v1/realtime?model=…` */
   readonly url: string;
   readonly expectChunks: number;
+  /** Count latency from the scheduled start (default: from `response.create`). */
+  readonly fromSchedule?: boolean;
 }
 
 const ITEM = JSON.stringify({
@@ -35,9 +42,11 @@ function session(url: string, onEvent: (type: string, e: Record<string, unknown>
 export function createWsClient(o: WsClientOptions): LoadClient {
   const open = new Set<WebSocket>();
   return {
-    run() {
+    run(scheduled) {
       return new Promise<Outcome>((resolve) => {
-        let t0 = 0;
+        let t0 = scheduled;
+        // The refused request is the `response.create`: a refusal is timed from it.
+        let asked = scheduled;
         let ttft: number | undefined;
         let chunks = 0;
         let settled = false;
@@ -53,7 +62,8 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           (type, e, socket) => {
             if (type === "session.created") {
               socket.send(ITEM);
-              t0 = performance.now();
+              asked = performance.now();
+              if (!o.fromSchedule) t0 = asked;
               socket.send(RESPONSE);
             } else if (type === "response.output_text.delta" || type === "response.text.delta") {
               ttft ??= performance.now() - t0;
@@ -63,7 +73,8 @@ export function createWsClient(o: WsClientOptions): LoadClient {
               const ok = status === "completed" && chunks > 0;
               settle(ok ? { ok, ttftMs: ttft, chunks } : { ok, ttftMs: ttft, chunks, error: `response ${status}` });
             } else if (type === "error") {
-              settle({ ok: false, ttftMs: ttft, chunks, error: JSON.stringify(e["error"]).slice(0, 200) });
+              const refused = (e["error"] as { code?: unknown } | undefined)?.code === "server_overloaded";
+              settle({ ok: false, ttftMs: ttft, chunks, error: JSON.stringify(e["error"]).slice(0, 200), ...(refused ? { refused, refusalMs: performance.now() - asked } : {}) });
             }
           },
           (err) => settle({ ok: false, ttftMs: ttft, chunks, error: err.message }),

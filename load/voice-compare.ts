@@ -1,8 +1,9 @@
 /**
- * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--profile]`:
+ * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--profile]`:
  * the voice rows of `npm run bench` through the fake speech providers
  * (load/voice-providers.ts), for this tree and another Spillway tree (a
- * worktree of an older commit) back to back, `--rounds` times, in one run —
+ * worktree of an older commit) back to back, `--rounds` times, in one run
+ * (each gateway first serves `--warm` turns of one caller, as in the bench) —
  * the before/after figures of docs/PERFORMANCE.md. `--profile` runs this
  * tree's gateway with `--cpu-prof` (profiles in load/results/profiles/) and
  * prints its functions with the most self time.
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "2" },
     callers: { type: "string", default: "20" },
     turns: { type: "string", default: "3" },
+    warm: { type: "string", default: "5" },
     profile: { type: "boolean", default: false },
     top: { type: "string", default: "30" },
   },
@@ -51,7 +53,9 @@ const row = (name: string, r: VoiceProviderRow): string =>
   `${name.padEnd(10)} ×${r.callers} ${r.turns} turns ${r.errors} errors | transcribed p50 ${r.transcribed.p50?.toFixed(1)} | first text p50 ${r.firstText?.p50?.toFixed(1)} | first audio p50 ${r.firstAudio.p50?.toFixed(1)} p90 ${r.firstAudio.p90?.toFixed(1)} | added p50 ${r.addedP50} | CPU/turn ${r.cpuMsPerTurn} ms`;
 
 const mock = await startMock();
+// As in `npm run bench`: one caller's turns first (JIT, model load), on the same gateway.
 const plan: Array<[number, number]> = [[Number(values.callers), Number(values.turns)]];
+if (Number(values.warm) > 0) plan.unshift([1, Number(values.warm)]);
 const dir = join(ROOT, "load/results/profiles");
 try {
   for (let round = 1; round <= Number(values.rounds); round++) {
@@ -61,10 +65,11 @@ try {
     for (const [name, root] of trees) {
       mkdirSync(dir, { recursive: true });
       const had = new Set(readdirSync(dir));
-      const env = values.profile && !root ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : undefined;
-      const [r] = await voiceProviderTurns(mock.port, plan, { root, env });
-      console.log(`round ${round} ${row(name, r!)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-      if (env) {
+      const nodeArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
+      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs })) {
+        console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+      }
+      if (nodeArgs) {
         const fresh = readdirSync(dir).filter((f) => !had.has(f) && f.endsWith(".cpuprofile"));
         for (const f of fresh) console.log(`profile ${f}:\n${topFunctions(join(dir, f), Number(values.top)).join("\n")}`);
       }

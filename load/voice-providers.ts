@@ -56,6 +56,8 @@ export interface VoiceGatewayOptions {
   readonly root?: string | undefined;
   /** Extra environment for the gateway (e.g. `NODE_OPTIONS=--cpu-prof`). */
   readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Extra node flags for the gateway (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[] | undefined;
 }
 
 /** Runs `turns` turns for each of `callers` concurrent callers per plan row through the fake speech providers. */
@@ -69,6 +71,7 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
       realtime: {},
       ...(gateway.root ? { root: gateway.root } : {}),
       ...(gateway.env ? { env: gateway.env } : {}),
+      nodeArgs: gateway.nodeArgs,
       extra: {
         providers: {
           fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },

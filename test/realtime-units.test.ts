@@ -64,14 +64,31 @@ describe("energy VAD", () => {
 describe("input audio buffer", () => {
   it("maps session positions to samples when dropping and keeping", () => {
     const b = new InputAudioBuffer(24_000);
-    b.append(samples(silence(1000)));
+    b.append(silence(1000));
     b.keepLast(400);
     assert.equal(Math.round(b.durationMs), 400);
-    b.append(samples(silence(600)));
+    b.append(silence(600));
     b.dropBefore(1200); // session time: buffer spans 600..1600 ms
     assert.equal(Math.round(b.durationMs), 400);
-    assert.equal(b.take().length, 9600);
+    assert.equal(b.take().length, 9600 * 2);
     assert.equal(b.durationMs, 0);
+  });
+
+  it("keeps G.711 bytes as they came (8 kHz, one byte a sample), and the timeline across a change of format", () => {
+    const b = new InputAudioBuffer(8000, 1);
+    const ulaw = Buffer.from(Array.from({ length: 8000 }, (_, i) => i % 256));
+    b.append(ulaw.subarray(0, 4000));
+    b.append(ulaw.subarray(4000));
+    assert.equal(b.durationMs, 1000);
+    b.dropBefore(250);
+    assert.deepEqual(b.peek(), ulaw.subarray(2000));
+    assert.equal(b.positionMs, 1000);
+    // To pcm16 24 kHz: three times the samples, two bytes each; the session position is unchanged.
+    b.reformat(24_000, 2, (bytes) => Buffer.alloc(bytes.length * 6));
+    assert.equal(b.positionMs, 1000);
+    assert.equal(b.length, 6000 * 3);
+    b.append(silence(500));
+    assert.equal(b.positionMs, 1500);
   });
 });
 

@@ -13,7 +13,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
-import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
+import { convertWire, decodeWire, formatBytesPerSample, formatRate, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/base64.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
@@ -71,8 +71,8 @@ export class RealtimeSession {
   private readonly outbox: Outbox;
   private settings!: SessionSettings;
   private readonly conversation = new Conversation();
-  private readonly buffer = new InputAudioBuffer(SESSION_RATE);
-  private decoder = new InputDecoder("audio/pcm");
+  /** Uncommitted input, as it came (pcm16 24 kHz or G.711 8 kHz). */
+  private readonly buffer = new InputAudioBuffer(SESSION_RATE, 2);
   private vad: TurnDetector | undefined;
   /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
   private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
@@ -228,7 +228,7 @@ export class RealtimeSession {
         }
         const before = this.settings.inputFormat;
         applySessionUpdate(this.settings, ev.session);
-        if (this.settings.inputFormat !== before) this.decoder = new InputDecoder(this.settings.inputFormat);
+        if (this.settings.inputFormat !== before) this.inputFormatChanged(before);
         this.configureVad();
         this.outbox.send({ type: "session.updated", session: sessionJson(this.settings, this.opts.beta) });
         return;
@@ -274,6 +274,16 @@ export class RealtimeSession {
     }
   }
 
+  /** The input format changed: buffered audio is converted, and a detector at another rate starts over. */
+  private inputFormatChanged(before: SessionSettings["inputFormat"]): void {
+    const after = this.settings.inputFormat;
+    this.buffer.reformat(formatRate(after), formatBytesPerSample(after), (bytes) => convertWire(before, after, bytes));
+    if (formatRate(after) !== formatRate(before)) {
+      this.vad?.close();
+      this.vad = undefined;
+    }
+  }
+
   private configureVad(): void {
     const td = this.settings.turnDetection;
     if (!td) {
@@ -289,7 +299,8 @@ export class RealtimeSession {
     const choice = this.opts.vad ?? { engine: "energy", model: undefined };
     this.vad = createTurnDetector(choice.engine, choice.model, {
       settings: s,
-      sampleRate: SESSION_RATE,
+      // Audio at the input format's own rate (G.711 decoded, not resampled).
+      sampleRate: formatRate(this.settings.inputFormat),
       startMs: this.buffer.positionMs,
       onEvent: (e) => this.onVadEvent(e),
     });
@@ -305,19 +316,22 @@ export class RealtimeSession {
   }
 
   private appendBytes(bytes: Uint8Array, eventId: string | null): void {
-    let samples: Int16Array;
+    const format = this.settings.inputFormat;
+    const vad = this.settings.turnDetection ? this.vad : undefined;
+    let samples: Int16Array | undefined;
     try {
-      samples = this.decoder.decode(bytes);
+      // The detector hears decoded samples; the buffer and the transcription keep the bytes as they came.
+      if (vad || format === "audio/pcm") samples = decodeWire(format, bytes);
     } catch (e) {
       this.error({
         code: "invalid_audio_format",
-        message: `Invalid 'audio' for input format ${this.settings.inputFormat}: ${(e as Error).message}.`,
+        message: `Invalid 'audio' for input format ${format}: ${(e as Error).message}.`,
         param: "audio",
         eventId,
       });
       return;
     }
-    const addMs = (samples.length * 1000) / SESSION_RATE;
+    const addMs = (bytes.length * 1000) / formatBytesPerSample(format) / formatRate(format);
     if (this.buffer.durationMs + addMs > this.opts.limits.maxInputAudioMs) {
       this.error({
         code: "input_audio_buffer_full",
@@ -327,10 +341,9 @@ export class RealtimeSession {
       });
       return;
     }
-    this.buffer.append(samples);
-    this.live?.transcription.push(samples);
-    const vad = this.vad;
-    if (!vad || !this.settings.turnDetection) return;
+    this.buffer.append(bytes);
+    this.live?.transcription.push(bytes);
+    if (!vad || !samples) return;
     vad.push(samples);
     this.trimBetweenTurns();
   }
@@ -406,6 +419,7 @@ export class RealtimeSession {
       model: t.model,
       language: t.language,
       prompt: t.prompt,
+      format: this.settings.inputFormat,
       itemId,
       signal: this.lifetime.signal,
       principal: this.opts.principal,
@@ -431,7 +445,7 @@ export class RealtimeSession {
   }
 
   /** Finishes a committed item's transcription; the next turn task waits for its transcript. */
-  private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Int16Array | undefined): void {
+  private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Uint8Array | undefined): void {
     if (audio) transcription.push(audio);
     transcription.end();
     transcription.release();
@@ -449,7 +463,7 @@ export class RealtimeSession {
     const { item, audio } = built;
     const previous = this.conversation.add(item, previousId ?? undefined);
     this.outbox.itemAdded(previous, itemJson(item, this.opts.beta));
-    for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.samples);
+    for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.bytes);
     if (audio.length === 0) this.outbox.itemDone(itemJson(item, this.opts.beta));
     else this.enqueue(() => Promise.resolve(this.outbox.itemDone(itemJson(item, this.opts.beta))));
   }

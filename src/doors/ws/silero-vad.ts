@@ -38,7 +38,11 @@ export class SileroVad implements TurnDetector {
   private model: SileroModel | undefined;
   private state: SileroState | undefined;
   private fallback: EnergyVad | undefined;
-  private readonly queue: Int16Array[] = [];
+  /** Whole frames (16 kHz, floats) not analysed yet, with the input samples each completed. */
+  private readonly queue: Array<{ readonly frame: Float32Array; readonly inSamples: number }> = [];
+  /** Input samples pushed into the current (incomplete) frame. */
+  private fillIn = 0;
+  private detach: (() => void) | undefined;
   private running = false;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
@@ -47,6 +51,8 @@ export class SileroVad implements TurnDetector {
   private resampler: Resampler;
   private frame = new Float32Array(SILERO_FRAME);
   private fill = 0;
+  /** Input pushed before the model was loaded. */
+  private early: Int16Array[] = [];
   /** Input samples taken off the queue (analysed or dropped by a reset). */
   private consumedIn = 0;
   /** Session position (ms) of the first frame since the last reset. */
@@ -92,8 +98,28 @@ export class SileroVad implements TurnDetector {
       this.emitAll(this.fallback.push(samples));
       return;
     }
-    this.queue.push(samples);
+    if (!this.model) {
+      // Until the model is loaded, keep the input as it came (the fallback may need it).
+      this.early.push(samples);
+    } else {
+      this.cut(samples);
+    }
     if (!this.running) void this.run();
+  }
+
+  /** Resamples `samples` to 16 kHz and cuts them into whole frames on the queue (the rest waits for more). */
+  private cut(samples: Int16Array): void {
+    const pcm = this.resampler.push(samples);
+    this.fillIn += samples.length;
+    for (let i = 0; i < pcm.length; i++) {
+      this.frame[this.fill++] = pcm[i]! / 32768;
+      if (this.fill < SILERO_FRAME) continue;
+      // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
+      this.queue.push({ frame: this.frame, inSamples: this.fillIn });
+      this.fillIn = 0;
+      this.frame = new Float32Array(SILERO_FRAME);
+      this.fill = 0;
+    }
   }
 
   reset(): void {
@@ -103,25 +129,32 @@ export class SileroVad implements TurnDetector {
       this.fallback.reset();
       return;
     }
-    for (const c of this.queue) this.consumedIn += c.length;
+    for (const c of this.queue) this.consumedIn += c.inSamples;
+    for (const c of this.early) this.consumedIn += c.length;
+    this.consumedIn += this.fillIn;
     this.queue.length = 0;
+    this.early = [];
+    this.fillIn = 0;
     this.baseMs = this.positionMs();
     this.frames = 0;
     this.fill = 0;
     this.frame = new Float32Array(SILERO_FRAME);
     this.resampler = new Resampler(this.opts.sampleRate, SILERO_RATE);
+    // A new object: a frame still in flight advances the old state, not this one.
     if (this.model) this.state = this.model.newState();
   }
 
   close(): void {
     this.closed = true;
     this.queue.length = 0;
+    this.early = [];
+    this.detach?.();
     this.wakeIdle();
   }
 
   /** Resolves once every pushed frame has been analysed (at once when none waits). */
   whenIdle(): Promise<void> {
-    if (!this.running && (this.queue.length === 0 || this.closed || this.fallback)) return Promise.resolve();
+    if (!this.running && ((this.queue.length === 0 && this.early.length === 0) || this.closed || this.fallback)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -143,35 +176,37 @@ export class SileroVad implements TurnDetector {
     this.running = true;
     try {
       if (!this.model) {
+        let model: SileroModel;
         try {
-          this.model = await this.modelPromise;
-          this.state = this.model.newState();
+          model = await this.modelPromise;
         } catch (e) {
           this.fallBack(e);
           return;
         }
+        if (this.closed) return;
+        this.model = model;
+        this.state = model.newState();
+        this.detach = model.attach();
+        const early = this.early;
+        this.early = [];
+        for (const c of early) this.cut(c);
       }
-      chunks: while (this.queue.length > 0 && !this.closed) {
-        const chunk = this.queue.shift()!;
-        this.consumedIn += chunk.length;
-        const pcm = this.resampler.push(chunk);
-        for (let i = 0; i < pcm.length; i++) {
-          this.frame[this.fill++] = pcm[i]! / 32768;
-          if (this.fill < SILERO_FRAME) continue;
-          this.fill = 0;
-          const generation = this.generation;
-          let p: number;
-          try {
-            p = await this.model.probability(this.frame, this.state!);
-          } catch (e) {
-            this.fallBack(e);
-            return;
-          }
-          if (this.closed) return;
-          // A reset while the frame ran: the rest of this chunk is audio from before it.
-          if (generation !== this.generation) continue chunks;
-          this.step(p);
+      while (this.queue.length > 0 && !this.closed) {
+        const { frame, inSamples } = this.queue[0]!;
+        const generation = this.generation;
+        let p: number;
+        try {
+          p = await this.model.probability(frame, this.state!);
+        } catch (e) {
+          this.fallBack(e);
+          return;
         }
+        if (this.closed) return;
+        // A reset while the frame ran: the queue was emptied, the frame is from before it.
+        if (generation !== this.generation) continue;
+        this.queue.shift();
+        this.consumedIn += inSamples;
+        this.step(p);
       }
     } finally {
       this.running = false;
@@ -223,10 +258,14 @@ export class SileroVad implements TurnDetector {
       warned = true;
       logger.warn({ err: (e as Error)?.message ?? String(e) }, "Silero VAD unavailable; realtime turn detection uses the energy VAD");
     }
+    this.detach?.();
     this.clearSpeech();
     this.fallback = new EnergyVad(this.settings, this.opts.sampleRate, this.positionMs());
-    const queued = this.queue.splice(0);
-    for (const c of queued) {
+    // Audio cut into frames is gone as input samples; only what came before the model loaded (the usual case: it failed to load) is replayed.
+    for (const c of this.queue) this.consumedIn += c.inSamples;
+    this.queue.length = 0;
+    const early = this.early.splice(0);
+    for (const c of early) {
       this.consumedIn += c.length;
       this.emitAll(this.fallback.push(c));
     }

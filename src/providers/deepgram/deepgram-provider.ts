@@ -4,7 +4,7 @@ import { KeyPool } from "../shared/key-pool.js";
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
 import { connectUpstreamSocket } from "../shared/upstream-socket.js";
 import { deepgramError } from "./errors.js";
-import { isLiveEncoding } from "./live-audio.js";
+import { isLiveEncoding, LIVE_ENCODINGS } from "./live-audio.js";
 import { deepgramLive } from "./live.js";
 import { deepgramPrerecorded } from "./prerecorded.js";
 import type { DeepgramListenSettings, DeepgramUpstream } from "./upstream.js";
@@ -67,6 +67,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
+    nativeTranscribeEncodings: LIVE_ENCODINGS,
     listModels: () => Promise.resolve((opts.models ?? DEFAULT_MODELS).map(info)),
     transcribe: (model, config, audio, ctx) =>
       isLiveEncoding(config.encoding) ? deepgramLive(up, model, config, audio, ctx) : deepgramPrerecorded(up, model, config, audio, ctx),

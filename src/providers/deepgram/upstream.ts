@@ -17,6 +17,13 @@ export interface DeepgramListenSettings {
   readonly language: string;
   /** Without audio for this long (ms), a `KeepAlive` is sent (Deepgram closes after 10 s). Default 3000. */
   readonly keepAliveMs: number;
+  /**
+   * Live audio is sent in frames of about this many ms (pieces that come
+   * closer together are joined; a piece alone goes after this long; the end
+   * of the input flushes at once). Deepgram recommends 20–100 ms; each frame
+   * is one socket write. 0 sends every piece as it comes. Default 100.
+   */
+  readonly chunkMs: number;
 }
 
 /** Where a Deepgram upstream lives, as its provider knows it. */

@@ -7,6 +7,7 @@ import { decodeBase64Strict } from "../src/doors/ws/audio/base64.js";
 import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { parseHandshake } from "../src/doors/ws/handshake.js";
 import { InputAudioBuffer } from "../src/doors/ws/input-buffer.js";
+import { RationalResampler } from "../src/audio/rational-resample.js";
 import { SentenceSplitter } from "../src/doors/ws/sentence-splitter.js";
 import { EnergyVad, frameScore, type VadEvent } from "../src/doors/ws/vad.js";
 import { silence, tone } from "./helpers/realtime.js";
@@ -58,6 +59,26 @@ describe("energy VAD", () => {
     const quiet = Buffer.concat([tone(300, 440, 0.03), silence(600)]);
     assert.equal(run(new EnergyVad({ ...settings, threshold: 0.3 }, 24_000), quiet).length, 2);
     assert.equal(run(new EnergyVad({ ...settings, threshold: 0.8 }, 24_000), quiet).length, 0);
+  });
+});
+
+describe("the VAD's 24 → 16 kHz resampler", () => {
+  const tone24k = (hz: number): Int16Array => Int16Array.from({ length: 24_000 }, (_, i) => Math.round(Math.sin((2 * Math.PI * hz * i) / 24_000) * 10_000));
+  const rms = (x: Float32Array): number => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+
+  it("keeps speech frequencies, removes what 16 kHz cannot carry, and does not depend on how the input is cut", () => {
+    const low = tone24k(1000);
+    const whole = new RationalResampler(24_000, 16_000).push(low);
+    assert.ok(Math.abs(whole.length - 16_000) <= 1, `${whole.length} samples`);
+    const expected = 10_000 / 32768 / Math.SQRT2;
+    assert.ok(Math.abs(rms(whole.subarray(100)) - expected) / expected < 0.03, `1 kHz rms ${rms(whole)}`);
+    const r = new RationalResampler(24_000, 16_000);
+    const pieces: number[] = [];
+    for (let i = 0; i < low.length; i += 479) pieces.push(...r.push(low.subarray(i, i + 479)));
+    assert.equal(pieces.length, whole.length);
+    assert.ok(pieces.every((v, i) => Math.abs(v - whole[i]!) < 1e-6));
+    const high = new RationalResampler(24_000, 16_000).push(tone24k(10_000));
+    assert.ok(rms(high.subarray(100)) < expected * 0.01, `10 kHz rms ${rms(high)}`);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * Turn detection with Silero VAD: session audio (24 kHz) is resampled to
- * 16 kHz and cut into 32 ms frames; each frame's speech probability comes
+ * Turn detection with Silero VAD: session audio (24 kHz pcm16, or 8 kHz
+ * decoded G.711) is resampled to 16 kHz and cut into 32 ms frames; each frame's speech probability comes
  * from the shared model (`audio/silero-model.ts`), with this session's own
  * recurrent state. The settings keep their OpenAI meaning:
  *
@@ -19,6 +19,7 @@
  * model fails to load, or inference fails, the detector says so once in the
  * log and goes on with the energy VAD over the same audio.
  */
+import { RationalResampler } from "../../audio/rational-resample.js";
 import { Resampler } from "../../audio/resample.js";
 import { SILERO_FRAME, SILERO_FRAME_MS, SILERO_RATE, type SileroModel, type SileroState } from "../../audio/silero-model.js";
 import { logger } from "../../observability/logger.js";
@@ -31,6 +32,30 @@ export const MIN_SPEECH_FRAMES = 2;
 export const NEGATIVE_MARGIN = 0.15;
 
 let warned = false;
+
+/**
+ * Session audio → the model's 16 kHz floats: a polyphase filter down from
+ * 24 kHz (cheap: only the output samples are computed), interpolation up
+ * from 8 kHz (telephony), a plain conversion at 16 kHz.
+ */
+function toModelRate(rate: number): { push(s: Int16Array): Float32Array } {
+  if (rate > SILERO_RATE) {
+    try {
+      return new RationalResampler(rate, SILERO_RATE);
+    } catch {
+      // Not a small ratio (44.1 kHz …): the general resampler below.
+    }
+  }
+  const r = new Resampler(rate, SILERO_RATE);
+  return {
+    push(s) {
+      const pcm = r.push(s);
+      const out = new Float32Array(pcm.length);
+      for (let i = 0; i < pcm.length; i++) out[i] = pcm[i]! / 32768;
+      return out;
+    },
+  };
+}
 
 /** A Silero-backed {@link TurnDetector}. */
 export class SileroVad implements TurnDetector {
@@ -48,7 +73,7 @@ export class SileroVad implements TurnDetector {
   private closed = false;
   /** Bumped by `reset`: inference results of older audio are dropped. */
   private generation = 0;
-  private resampler: Resampler;
+  private resampler: { push(s: Int16Array): Float32Array };
   private frame = new Float32Array(SILERO_FRAME);
   private fill = 0;
   /** Input pushed before the model was loaded. */
@@ -69,7 +94,7 @@ export class SileroVad implements TurnDetector {
     private readonly opts: TurnDetectorOptions,
   ) {
     this.settings = opts.settings;
-    this.resampler = new Resampler(opts.sampleRate, SILERO_RATE);
+    this.resampler = toModelRate(opts.sampleRate);
     this.baseMs = opts.startMs;
   }
 
@@ -111,9 +136,13 @@ export class SileroVad implements TurnDetector {
   private cut(samples: Int16Array): void {
     const pcm = this.resampler.push(samples);
     this.fillIn += samples.length;
-    for (let i = 0; i < pcm.length; i++) {
-      this.frame[this.fill++] = pcm[i]! / 32768;
-      if (this.fill < SILERO_FRAME) continue;
+    let at = 0;
+    while (at < pcm.length) {
+      const n = Math.min(SILERO_FRAME - this.fill, pcm.length - at);
+      this.frame.set(pcm.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill < SILERO_FRAME) break;
       // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
       this.queue.push({ frame: this.frame, inSamples: this.fillIn });
       this.fillIn = 0;
@@ -139,7 +168,7 @@ export class SileroVad implements TurnDetector {
     this.frames = 0;
     this.fill = 0;
     this.frame = new Float32Array(SILERO_FRAME);
-    this.resampler = new Resampler(this.opts.sampleRate, SILERO_RATE);
+    this.resampler = toModelRate(this.opts.sampleRate);
     // A new object: a frame still in flight advances the old state, not this one.
     if (this.model) this.state = this.model.newState();
   }

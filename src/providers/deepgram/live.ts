@@ -8,7 +8,9 @@
  * that pauses, a gRPC client that stops sending for a while), so Deepgram
  * does not close the stream (it does after 10 s, NET-0001). At the end of
  * the input `Finalize` flushes what Deepgram still holds and `CloseStream`
- * asks for the last results and `Metadata`; the stream ends when Deepgram
+ * asks for the last results and `Metadata`; the stream ends with that
+ * `Metadata` (Deepgram's last message; the gateway closes the socket rather
+ * than wait for Deepgram's close, a round trip later), or when Deepgram
  * closes with 1000. Any other close, a close before `CloseStream`, or an
  * `Error` message fails the stream; aborting the call closes the socket.
  */
@@ -55,6 +57,8 @@ export async function* deepgramLive(
   const socket = await up.connect(ctx, liveUrl(up, model, config, format));
   const pump = new AudioPump(socket, format, source, ctx, up.settings.keepAliveMs, up.settings.chunkMs);
   const results = new LiveResults();
+  /** Metadata came after CloseStream: Deepgram's last message, so the stream is complete without waiting for its close. */
+  let complete = false;
   try {
     for await (const m of socket) {
       if (m.text === undefined) continue;
@@ -73,9 +77,13 @@ export async function* deepgramLive(
         });
       }
       yield* results.map(j);
+      if (j["type"] === "Metadata" && pump.closeSent) {
+        complete = true;
+        break;
+      }
     }
     if (pump.error) throw pump.error;
-    if (!pump.closeSent || socket.closed?.code !== 1000) throw socketClosedError(up.name, socket.closed, "live transcription");
+    if (!complete && (!pump.closeSent || socket.closed?.code !== 1000)) throw socketClosedError(up.name, socket.closed, "live transcription");
     yield usagePayload({ inputAudioSeconds: results.seconds || pump.bytes / format.bytesPerSecond });
     yield finishPayload(FinishReason.REASON_STOP);
   } finally {

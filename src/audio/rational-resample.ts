@@ -24,8 +24,10 @@ export class RationalResampler {
   private readonly down: number;
   /** phases[p][m] = h[p + up·m] · up / 32768. */
   private readonly phases: Float32Array[];
-  /** The last TAPS_PER_PHASE − 1 input samples of the previous chunk (oldest first). */
-  private history = new Float32Array(TAPS_PER_PHASE - 1);
+  /** Input as floats: the last TAPS_PER_PHASE − 1 samples of the previous chunk (oldest first), then the chunk. Reused. */
+  private buf = new Float32Array(TAPS_PER_PHASE - 1 + 960);
+  /** Output, reused. */
+  private out = new Float32Array(640);
   /** Position of the next output, in upsampled samples from the start of the next chunk. */
   private next = 0;
 
@@ -56,15 +58,25 @@ export class RationalResampler {
     });
   }
 
-  /** Converts the next chunk; returns the output samples it completes, as floats in [-1, 1]. */
+  /**
+   * Converts the next chunk; returns the output samples it completes, as
+   * floats in [-1, 1] — a view of the converter's own buffer, valid until
+   * the next call (copy what must be kept).
+   */
   push(input: Int16Array): Float32Array {
     const k = TAPS_PER_PHASE;
-    const buf = new Float32Array(k - 1 + input.length);
-    buf.set(this.history);
+    if (this.buf.length < k - 1 + input.length) {
+      const grown = new Float32Array(k - 1 + input.length);
+      grown.set(this.buf.subarray(0, k - 1));
+      this.buf = grown;
+    }
+    const buf = this.buf;
     for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
     const { up, down, phases } = this;
     const limit = input.length * up;
-    const out = new Float32Array(Math.max(0, Math.ceil((limit - this.next) / down)));
+    const need = Math.max(0, Math.ceil((limit - this.next) / down));
+    if (this.out.length < need) this.out = new Float32Array(need);
+    const out = this.out;
     let t = this.next;
     let o = 0;
     for (; t < limit; t += down) {
@@ -77,7 +89,8 @@ export class RationalResampler {
       out[o++] = acc > 1 ? 1 : acc < -1 ? -1 : acc;
     }
     this.next = t - limit;
-    this.history = buf.slice(buf.length - (k - 1));
-    return o === out.length ? out : out.subarray(0, o);
+    // The chunk's last samples become the history of the next one.
+    buf.copyWithin(0, input.length, input.length + k - 1);
+    return out.subarray(0, o);
   }
 }

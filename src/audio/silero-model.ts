@@ -50,6 +50,8 @@ export interface SileroModel {
    * makes batches wait their window).
    */
   attach(): () => void;
+  /** Inferences run and frames analysed so far (frames / batches is the mean batch). */
+  readonly stats: { batches: number; frames: number };
 }
 
 /**
@@ -128,10 +130,13 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   let attached = 0;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
+  const stats = { batches: 0, frames: 0 };
 
   /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
   async function runBatch(items: Pending[]): Promise<void> {
     const b = items.length;
+    stats.batches++;
+    stats.frames += b;
     const input = new Float32Array(b * SILERO_FRAME);
     const h = new Float32Array(b * STATE);
     const c = new Float32Array(b * STATE);
@@ -187,6 +192,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   }
 
   return {
+    stats,
     newState: () => ({ h: new Float32Array(STATE), c: new Float32Array(STATE) }),
     probability(frame, state) {
       return new Promise<number>((resolve, reject) => {

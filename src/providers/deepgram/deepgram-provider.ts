@@ -48,7 +48,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     punctuate: opts.punctuate ?? true,
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
-    chunkMs: opts.chunkMs ?? 100,
+    chunkMs: opts.chunkMs ?? 60,
   };
   const up: DeepgramUpstream = {
     name: opts.name,

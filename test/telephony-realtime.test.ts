@@ -118,6 +118,28 @@ describe("telephony audio with Deepgram and ElevenLabs", () => {
     });
   }
 
+  it("a change of input format in the middle of a turn: the turn's recognizer hears the rest converted to its format", async () => {
+    openai.script = () => ({ events: chatEvents(["Hi."]) });
+    const c = await phoneSession("audio/pcm");
+    const dgSession = deepgram.nextSession();
+    const first = Buffer.concat([silence(300), tone(400)]);
+    for (let i = 0; i < first.length; i += 960) c.send({ type: "input_audio_buffer.append", audio: first.subarray(i, i + 960).toString("base64") });
+    await c.next("input_audio_buffer.speech_started");
+    c.send({ type: "session.update", session: { type: "realtime", audio: { input: { format: { type: "audio/pcmu" } } } } });
+    await c.next("session.updated");
+    appendG711(c, g711("audio/pcmu", Buffer.concat([tone(400), silence(900)])));
+    const t = await c.next("conversation.item.input_audio_transcription.completed");
+    assert.equal(t.transcript, "Hello from Deepgram.");
+    const dg = await dgSession;
+    assert.equal(dg.url.searchParams.get("encoding"), "linear16");
+    // pcm16 at 24 kHz throughout: the µ-law part arrived as 48 bytes a ms, not 8.
+    const heard = Buffer.concat(dg.audio).length;
+    assert.ok(heard >= (400 + 400 + 500) * 48, `${heard} bytes`);
+    assert.equal(heard % 2, 0);
+    await c.next("response.done");
+    await c.close();
+  });
+
   it("pcm16 input goes to Deepgram as linear16 at 24 kHz, no WAV header, bytes unchanged", async () => {
     openai.script = () => ({ events: chatEvents(["Hi."]) });
     const c = await phoneSession("audio/pcm");

@@ -29,6 +29,7 @@ import { TurnTranscription } from "./transcription.js";
 import { createTurnDetector, type TurnDetector, type VadEngine } from "./turn-detector.js";
 import type { VadEvent } from "./vad.js";
 import type { SileroModel } from "../../audio/silero-model.js";
+import { Resampler } from "../../audio/resample.js";
 
 /** Limits of a session (config `realtime`). */
 export interface SessionLimits {
@@ -74,6 +75,9 @@ export class RealtimeSession {
   /** Uncommitted input, as it came (pcm16 24 kHz or G.711 8 kHz). */
   private readonly buffer = new InputAudioBuffer(SESSION_RATE, 2);
   private vad: TurnDetector | undefined;
+  /** The rate the detector was made for, and a converter when the input format changed to another rate since. */
+  private vadRate = SESSION_RATE;
+  private vadResampler: Resampler | undefined;
   /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
   private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
   private readonly lifetime = new AbortController();
@@ -278,10 +282,8 @@ export class RealtimeSession {
   private inputFormatChanged(before: SessionSettings["inputFormat"]): void {
     const after = this.settings.inputFormat;
     this.buffer.reformat(formatRate(after), formatBytesPerSample(after), (bytes) => convertWire(before, after, bytes));
-    if (formatRate(after) !== formatRate(before)) {
-      this.vad?.close();
-      this.vad = undefined;
-    }
+    // The detector keeps its rate (and its speech state): the new format's audio is converted for it.
+    this.vadResampler = formatRate(after) === this.vadRate ? undefined : new Resampler(formatRate(after), this.vadRate);
   }
 
   private configureVad(): void {
@@ -297,6 +299,8 @@ export class RealtimeSession {
       return;
     }
     const choice = this.opts.vad ?? { engine: "energy", model: undefined };
+    this.vadRate = formatRate(this.settings.inputFormat);
+    this.vadResampler = undefined;
     this.vad = createTurnDetector(choice.engine, choice.model, {
       settings: s,
       // Audio at the input format's own rate (G.711 decoded, not resampled).
@@ -342,9 +346,9 @@ export class RealtimeSession {
       return;
     }
     this.buffer.append(bytes);
-    this.live?.transcription.push(bytes);
+    this.live?.transcription.push(bytes, format);
     if (!vad || !samples) return;
-    vad.push(samples);
+    vad.push(this.vadResampler ? this.vadResampler.push(samples) : samples);
     this.trimBetweenTurns();
   }
 
@@ -368,7 +372,7 @@ export class RealtimeSession {
       this.buffer.dropBefore(e.audioStartMs);
       this.live?.transcription.cancel();
       this.live = { itemId, transcription: this.transcription(itemId) };
-      this.live.transcription.push(this.buffer.peek());
+      this.live.transcription.push(this.buffer.peek(), this.settings.inputFormat);
       this.idleTurn.disarm();
       this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: itemId });
       if (td.interruptResponse) this.cancelAll("turn_detected");
@@ -446,7 +450,7 @@ export class RealtimeSession {
 
   /** Finishes a committed item's transcription; the next turn task waits for its transcript. */
   private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Uint8Array | undefined): void {
-    if (audio) transcription.push(audio);
+    if (audio) transcription.push(audio, this.settings.inputFormat);
     transcription.end();
     transcription.release();
     this.enqueue(async () => {

@@ -19,7 +19,7 @@ import { toBytes } from "../../audio/pcm.js";
 import { wavHeader } from "../../audio/wav.js";
 import { createLinkedAbortController } from "../../engine/signals.js";
 import { AsyncQueue } from "./async-queue.js";
-import { decodeWire, formatBytesPerSample, formatRate, type RealtimeAudioFormat } from "./audio/formats.js";
+import { convertWire, decodeWire, formatBytesPerSample, formatRate, type RealtimeAudioFormat } from "./audio/formats.js";
 import type { Outbox, ServerEvent } from "./outbox.js";
 
 /** What a transcription is made with. */
@@ -98,8 +98,12 @@ export class TurnTranscription {
     this.result = this.run();
   }
 
-  /** Feeds audio in the session's input format (whole samples). */
-  push(bytes: Uint8Array): void {
+  /**
+   * Feeds audio (whole samples) in the transcription's format, or in `format`
+   * when the session's input format changed since it started (converted).
+   */
+  push(bytes: Uint8Array, format: RealtimeAudioFormat = this.format): void {
+    if (format !== this.format) bytes = convertWire(format, this.format, bytes);
     if (bytes.length === 0) return;
     this.bytes += bytes.length;
     const wavOfG711 = this.input.encoding === AudioEncoding.AUDIO_ENCODING_WAV && this.format !== "audio/pcm";

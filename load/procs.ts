@@ -116,6 +116,8 @@ export interface SpillwayOptions {
   readonly root?: string;
   /** Extra environment for the gateway (e.g. SPILLWAY_PHASE_TRACE). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Extra node flags for the gateway (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[] | undefined;
   /** `limits.maxEventLoopUtilization`: shed new streams while the loop is this busy. */
   readonly shed?: number | undefined;
   /**
@@ -156,7 +158,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
       ...realtime,
     }),
   );
-  const child = spawn(process.execPath, [...TSX, join(root, "src/main.ts"), "--config", config, "--workers", String(o.workers)], {
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), ...TSX, join(root, "src/main.ts"), "--config", config, "--workers", String(o.workers)], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
     env: cleanEnv({ LOG_LEVEL: "info", ...o.env }),

@@ -50,8 +50,18 @@ async function startFakes(): Promise<Proc & { urls: { deepgram: string; openai: 
   };
 }
 
+/** Which gateway runs the voice rows (default: this tree, as the bench starts it). */
+export interface VoiceGatewayOptions {
+  /** Another Spillway tree (e.g. a worktree of an older commit, for before/after). */
+  readonly root?: string | undefined;
+  /** Extra environment for the gateway (e.g. `NODE_OPTIONS=--cpu-prof`). */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Extra node flags for the gateway (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[] | undefined;
+}
+
 /** Runs `turns` turns for each of `callers` concurrent callers per plan row through the fake speech providers. */
-export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<readonly [number, number]>): Promise<VoiceProviderRow[]> {
+export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<readonly [number, number]>, gateway: VoiceGatewayOptions = {}): Promise<VoiceProviderRow[]> {
   const fakes = await startFakes();
   let gw: (Proc & { httpPort: number }) | undefined;
   try {
@@ -59,6 +69,9 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
       mockPort,
       workers: 1,
       realtime: {},
+      ...(gateway.root ? { root: gateway.root } : {}),
+      ...(gateway.env ? { env: gateway.env } : {}),
+      nodeArgs: gateway.nodeArgs,
       extra: {
         providers: {
           fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },

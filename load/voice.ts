@@ -23,6 +23,9 @@ export interface VoiceRow {
   /** From `speech_stopped`, ms. */
   readonly transcribed: Summary;
   readonly firstAudio: Summary;
+  /** From `speech_stopped` to `response.created` and to the first text delta, ms (absent in older results). */
+  readonly created?: Summary | undefined;
+  readonly firstText?: Summary | undefined;
   /** Gateway CPU (its processes and the speech engines they ran) per completed turn, ms. */
   readonly cpuMsPerTurn: number | undefined;
 }

@@ -26,7 +26,6 @@ after(async () => {
   await fake.close();
 });
 
-const samples = (b: Buffer): Int16Array => new Int16Array(new Uint8Array(b).buffer);
 
 describe("TurnTranscription with deepgram", () => {
   it("reports SPEECH_STOPPED from Deepgram's endpointing before the input ends", async () => {
@@ -49,10 +48,10 @@ describe("TurnTranscription with deepgram", () => {
         if (e.type === SpeechEvent_Type.TYPE_SPEECH_STOPPED) stopped();
       },
     });
-    t.push(samples(Buffer.concat([silence(100), tone(600)])));
+    t.push(Buffer.concat([silence(100), tone(600)]));
     // 20 ms of silence at a time, until Deepgram says the speaker stopped (300 ms endpointing) — the input is still open.
     for (let i = 0; i < 100 && events.every((e) => e.type !== SpeechEvent_Type.TYPE_SPEECH_STOPPED); i++) {
-      t.push(samples(silence(20)));
+      t.push(silence(20));
       await new Promise((r) => setTimeout(r, 20));
     }
     await stoppedSeen;

@@ -7,6 +7,7 @@ import { decodeBase64Strict } from "../src/doors/ws/audio/base64.js";
 import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { parseHandshake } from "../src/doors/ws/handshake.js";
 import { InputAudioBuffer } from "../src/doors/ws/input-buffer.js";
+import { RationalResampler } from "../src/audio/rational-resample.js";
 import { SentenceSplitter } from "../src/doors/ws/sentence-splitter.js";
 import { EnergyVad, frameScore, type VadEvent } from "../src/doors/ws/vad.js";
 import { silence, tone } from "./helpers/realtime.js";
@@ -61,17 +62,54 @@ describe("energy VAD", () => {
   });
 });
 
+describe("the VAD's 24 → 16 kHz resampler", () => {
+  const tone24k = (hz: number): Int16Array => Int16Array.from({ length: 24_000 }, (_, i) => Math.round(Math.sin((2 * Math.PI * hz * i) / 24_000) * 10_000));
+  const rms = (x: Float32Array): number => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+
+  it("keeps speech frequencies, removes what 16 kHz cannot carry, and does not depend on how the input is cut", () => {
+    const low = tone24k(1000);
+    const whole = new RationalResampler(24_000, 16_000).push(low);
+    assert.ok(Math.abs(whole.length - 16_000) <= 1, `${whole.length} samples`);
+    const expected = 10_000 / 32768 / Math.SQRT2;
+    assert.ok(Math.abs(rms(whole.subarray(100)) - expected) / expected < 0.03, `1 kHz rms ${rms(whole)}`);
+    const r = new RationalResampler(24_000, 16_000);
+    const pieces: number[] = [];
+    for (let i = 0; i < low.length; i += 479) pieces.push(...r.push(low.subarray(i, i + 479)));
+    assert.equal(pieces.length, whole.length);
+    assert.ok(pieces.every((v, i) => Math.abs(v - whole[i]!) < 1e-6));
+    const high = new RationalResampler(24_000, 16_000).push(tone24k(10_000));
+    assert.ok(rms(high.subarray(100)) < expected * 0.01, `10 kHz rms ${rms(high)}`);
+  });
+});
+
 describe("input audio buffer", () => {
   it("maps session positions to samples when dropping and keeping", () => {
     const b = new InputAudioBuffer(24_000);
-    b.append(samples(silence(1000)));
+    b.append(silence(1000));
     b.keepLast(400);
     assert.equal(Math.round(b.durationMs), 400);
-    b.append(samples(silence(600)));
+    b.append(silence(600));
     b.dropBefore(1200); // session time: buffer spans 600..1600 ms
     assert.equal(Math.round(b.durationMs), 400);
-    assert.equal(b.take().length, 9600);
+    assert.equal(b.take().length, 9600 * 2);
     assert.equal(b.durationMs, 0);
+  });
+
+  it("keeps G.711 bytes as they came (8 kHz, one byte a sample), and the timeline across a change of format", () => {
+    const b = new InputAudioBuffer(8000, 1);
+    const ulaw = Buffer.from(Array.from({ length: 8000 }, (_, i) => i % 256));
+    b.append(ulaw.subarray(0, 4000));
+    b.append(ulaw.subarray(4000));
+    assert.equal(b.durationMs, 1000);
+    b.dropBefore(250);
+    assert.deepEqual(b.peek(), ulaw.subarray(2000));
+    assert.equal(b.positionMs, 1000);
+    // To pcm16 24 kHz: three times the samples, two bytes each; the session position is unchanged.
+    b.reformat(24_000, 2, (bytes) => Buffer.alloc(bytes.length * 6));
+    assert.equal(b.positionMs, 1000);
+    assert.equal(b.length, 6000 * 3);
+    b.append(silence(500));
+    assert.equal(b.positionMs, 1500);
   });
 });
 

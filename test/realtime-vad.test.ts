@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Resampler } from "../src/audio/resample.js";
 import { loadSileroModel, SILERO_FRAME, SILERO_FRAME_MS, type SileroModel } from "../src/audio/silero-model.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
 import { createTurnDetector, type TurnDetector, type VadEngine } from "../src/doors/ws/turn-detector.js";
@@ -110,6 +111,48 @@ describe("Silero VAD vs the energy VAD on noisy speech", () => {
     await detect(d, events, audio.pcm);
     assert.equal(d.engine, "energy");
     assert.deepEqual(events, await run("energy", audio.pcm));
+  });
+
+  it("frames of several streams at once run as one batch, each with its own state: the same probabilities as one by one", async () => {
+    const frames = (seed: number): Float32Array[] =>
+      Array.from({ length: 6 }, (_, f) => new Float32Array(SILERO_FRAME).map((_, i) => Math.sin((i + f * SILERO_FRAME) / (3 + seed)) * 0.05 * (seed + 1)));
+    const inputs = [frames(0), frames(1), frames(2)];
+    const alone = [];
+    for (const fs of inputs) {
+      const state = model.newState();
+      const ps = [];
+      for (const f of fs) ps.push(await model.probability(f, state));
+      alone.push(ps);
+    }
+    // Three attached streams, each with a frame waiting: they run together.
+    const detach = inputs.map(() => model.attach());
+    const states = inputs.map(() => model.newState());
+    const together: number[][] = [[], [], []];
+    for (let f = 0; f < 6; f++) {
+      const ps = await Promise.all(inputs.map((fs, k) => model.probability(fs[f]!, states[k]!)));
+      ps.forEach((p, k) => together[k]!.push(p));
+    }
+    for (const d of detach) d();
+    for (let k = 0; k < 3; k++) for (let f = 0; f < 6; f++) assert.ok(Math.abs(together[k]![f]! - alone[k]![f]!) < 1e-4, `stream ${k} frame ${f}: ${together[k]![f]} vs ${alone[k]![f]}`);
+  });
+
+  it("sessions at once (batched inference) find the same turns as one alone", async () => {
+    const one = await run("silero", audio.pcm);
+    const all = await Promise.all([run("silero", audio.pcm), run("silero", audio.pcm), run("silero", audio.pcm)]);
+    for (const events of all) assert.deepEqual(events, one);
+  });
+
+  it("8 kHz audio (a phone line's, decoded G.711): Silero hears it upsampled to 16 kHz and finds the speech within 300 ms of its edges", async () => {
+    const pcm8k = new Resampler(24_000, 8000).push(samples(audio.pcm));
+    const events: VadEvent[] = [];
+    const d = createTurnDetector("silero", Promise.resolve(model), { settings: SETTINGS, sampleRate: 8000, startMs: 0, onEvent: (e) => events.push(e) });
+    for (let i = 0; i < pcm8k.length; i += 160) d.push(pcm8k.slice(i, i + 160));
+    await (d as SileroVad).whenIdle();
+    const [start] = starts(events);
+    assert.equal(starts(events).length, 1, JSON.stringify(events));
+    assert.ok(Math.abs(start! + SETTINGS.prefixPaddingMs - audio.speechStartMs) <= EDGE_TOLERANCE_MS, `start ${start}`);
+    const [stop] = stops(events);
+    assert.ok(Math.abs(stop! - SETTINGS.silenceDurationMs - audio.speechEndMs) <= EDGE_TOLERANCE_MS, `stop ${stop}`);
   });
 
   it("CPU per 32 ms frame (measured, reported as a diagnostic)", async (t) => {

@@ -4,17 +4,19 @@
  * model file, shared by every stream; each stream keeps its own recurrent
  * state (`h`, `c`). The model takes 512-sample frames of 16 kHz audio
  * (32 ms) as float32 in [-1, 1] and returns the probability that the frame
- * is speech.
+ * is speech. Frames of different streams that wait at the same time run as
+ * one batch (the model's batch dimension; each row keeps its own state), which
+ * costs a third of separate runs per frame with many sessions at once.
  *
  * onnxruntime-node's `run()` executes synchronously inside a `setImmediate`,
- * so each frame blocks the event loop for the time of one inference (about
- * 0.1 ms of CPU per 32 ms frame measured on this project's machine); frames
- * of one stream are run one after the other, so other work interleaves.
+ * so each batch blocks the event loop for the time of one inference (about
+ * 0.12 ms for one frame, 0.8 ms for 20, measured on this project's machine);
+ * frames of one stream are run one after the other, so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
  */
 import { createRequire } from "node:module";
-import type { InferenceSession, Tensor } from "onnxruntime-node";
+import type { InferenceSession } from "onnxruntime-node";
 
 /** Sample rate the model runs at. */
 export const SILERO_RATE = 16_000;
@@ -23,10 +25,10 @@ export const SILERO_FRAME = 512;
 /** Length of a model frame (ms). */
 export const SILERO_FRAME_MS = (SILERO_FRAME * 1000) / SILERO_RATE;
 
-/** The recurrent state of one audio stream (the model's `h` and `c`). */
+/** The recurrent state of one audio stream (the model's `h` and `c`, 2 × 64 floats each). */
 export interface SileroState {
-  h: Tensor;
-  c: Tensor;
+  h: Float32Array;
+  c: Float32Array;
 }
 
 /** A loaded model, shared by every stream of the process. */
@@ -35,9 +37,39 @@ export interface SileroModel {
   newState(): SileroState;
   /**
    * The speech probability of one frame of {@link SILERO_FRAME} samples in
-   * [-1, 1]; advances `state`. Rejects when the runtime fails.
+   * [-1, 1]; advances `state`. `frame` and `state` must not change until
+   * the promise settles. Frames of different streams asked for at
+   * about the same time run as one batched inference (see
+   * {@link SileroBatchOptions}). Rejects when the runtime fails.
    */
   probability(frame: Float32Array, state: SileroState): Promise<number>;
+  /**
+   * Counts a stream as running until the returned function is called: while
+   * every running stream has a frame waiting, the batch runs at once instead
+   * of waiting out the window. Optional to call (a stream not counted only
+   * makes batches wait their window).
+   */
+  attach(): () => void;
+  /** Inferences run and frames analysed so far (frames / batches is the mean batch). */
+  readonly stats: { batches: number; frames: number };
+}
+
+/**
+ * How frames of different streams are batched. One inference of B frames
+ * costs far less than B inferences of one (about 120 µs for one frame, 42 µs
+ * per frame at B = 20, measured on this project's machine), so with many
+ * sessions at once the model runs on batches.
+ */
+export interface SileroBatchOptions {
+  /**
+   * Longest a frame waits for frames of other streams (ms). Default 8: a
+   * frame is 32 ms of audio, so events come at most that much later. A batch
+   * runs before that when it is full or when every attached stream has a
+   * frame waiting (so one session alone never waits).
+   */
+  readonly windowMs?: number;
+  /** Most frames per inference. Default 32. */
+  readonly maxBatch?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -55,7 +87,7 @@ const loaded = new Map<string, Promise<SileroModel>>();
  * file cannot be loaded, or the file is not a Silero v4 model (inputs
  * `input`, `sr`, `h`, `c`; outputs `output`, `hn`, `cn`).
  */
-export function loadSileroModel(path?: string): Promise<SileroModel> {
+export function loadSileroModel(path?: string, batch: SileroBatchOptions = {}): Promise<SileroModel> {
   let file: string;
   try {
     file = path ?? defaultSileroModelPath();
@@ -64,13 +96,22 @@ export function loadSileroModel(path?: string): Promise<SileroModel> {
   }
   let p = loaded.get(file);
   if (!p) {
-    p = open(file);
+    p = open(file, batch);
     loaded.set(file, p);
   }
   return p;
 }
 
-async function open(file: string): Promise<SileroModel> {
+interface Pending {
+  readonly frame: Float32Array;
+  readonly state: SileroState;
+  readonly resolve: (p: number) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+const STATE = 2 * 64;
+
+async function open(file: string, batch: SileroBatchOptions): Promise<SileroModel> {
   const ort = await import("onnxruntime-node");
   const session: InferenceSession = await ort.InferenceSession.create(file, {
     // One thread: a 32 ms frame takes ~0.1 ms; more threads only add hand-offs.
@@ -83,15 +124,91 @@ async function open(file: string): Promise<SileroModel> {
     throw new Error(`${file} is not a Silero VAD v4 model (inputs ${session.inputNames.join(", ")}; outputs ${session.outputNames.join(", ")})`);
   }
   const sr = new ort.Tensor("int64", BigInt64Array.from([BigInt(SILERO_RATE)]), []);
-  const zeros = (): Tensor => new ort.Tensor("float32", new Float32Array(2 * 64), [2, 1, 64]);
+  const windowMs = batch.windowMs ?? 8;
+  const maxBatch = batch.maxBatch ?? 32;
+  let pending: Pending[] = [];
+  let attached = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  const stats = { batches: 0, frames: 0 };
+
+  /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
+  async function runBatch(items: Pending[]): Promise<void> {
+    const b = items.length;
+    stats.batches++;
+    stats.frames += b;
+    const input = new Float32Array(b * SILERO_FRAME);
+    const h = new Float32Array(b * STATE);
+    const c = new Float32Array(b * STATE);
+    for (let i = 0; i < b; i++) {
+      const it = items[i]!;
+      input.set(it.frame, i * SILERO_FRAME);
+      for (let l = 0; l < 2; l++) {
+        h.set(it.state.h.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
+        c.set(it.state.c.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
+      }
+    }
+    const out = await session.run({
+      input: new ort.Tensor("float32", input, [b, SILERO_FRAME]),
+      sr,
+      h: new ort.Tensor("float32", h, [2, b, 64]),
+      c: new ort.Tensor("float32", c, [2, b, 64]),
+    });
+    const p = out["output"]!.data as Float32Array;
+    const hn = out["hn"]!.data as Float32Array;
+    const cn = out["cn"]!.data as Float32Array;
+    for (let i = 0; i < b; i++) {
+      const it = items[i]!;
+      for (let l = 0; l < 2; l++) {
+        it.state.h.set(hn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
+        it.state.c.set(cn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
+      }
+      it.resolve(p[i]!);
+    }
+  }
+
+  function flush(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (running || pending.length === 0) return;
+    const items = pending.slice(0, maxBatch);
+    pending = pending.slice(items.length);
+    running = true;
+    runBatch(items)
+      .catch((e: unknown) => {
+        for (const it of items) it.reject(e);
+      })
+      .finally(() => {
+        running = false;
+        // Frames that came while the batch ran have waited long enough.
+        if (pending.length > 0) flush();
+      });
+  }
+
+  function schedule(): void {
+    if (running) return;
+    if (pending.length >= maxBatch || pending.length >= attached) flush();
+    else timer ??= setTimeout(flush, windowMs);
+  }
+
   return {
-    newState: () => ({ h: zeros(), c: zeros() }),
-    async probability(frame, state) {
-      const input = new ort.Tensor("float32", frame, [1, frame.length]);
-      const out = await session.run({ input, sr, h: state.h, c: state.c });
-      state.h = out["hn"]!;
-      state.c = out["cn"]!;
-      return (out["output"]!.data as Float32Array)[0]!;
+    stats,
+    newState: () => ({ h: new Float32Array(STATE), c: new Float32Array(STATE) }),
+    probability(frame, state) {
+      return new Promise<number>((resolve, reject) => {
+        pending.push({ frame, state, resolve, reject });
+        schedule();
+      });
+    },
+    attach() {
+      attached++;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        attached--;
+        if (pending.length > 0 && pending.length >= attached && !running) flush();
+      };
     },
   };
 }

@@ -74,6 +74,12 @@ export interface Provider {
    * Absent: only PCM may be asked for with certainty.
    */
   readonly nativeSpeechEncodings?: readonly AudioEncoding[] | undefined;
+  /**
+   * Encodings `transcribe` takes as they are, streamed as they arrive (e.g.
+   * G.711 or raw PCM for a live recognizer), so a door can send audio as it
+   * came instead of wrapping it in a WAV. Absent: send a WAV.
+   */
+  readonly nativeTranscribeEncodings?: readonly AudioEncoding[] | undefined;
   /** Streams a transcript of `audio`, read as it arrives. */
   transcribe?(
     model: string,

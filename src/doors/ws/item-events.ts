@@ -17,7 +17,8 @@ export type ItemProblem = Omit<RealtimeProblem, "eventId">;
 /** A new item, and the audio parts still to transcribe. */
 export interface BuiltItem {
   readonly item: ConversationItem;
-  readonly audio: ReadonlyArray<{ readonly part: ItemContent; readonly samples: Int16Array }>;
+  /** Input audio of the item: `samples` decoded to session PCM (24 kHz), `bytes` as they came in the input format. */
+  readonly audio: ReadonlyArray<{ readonly part: ItemContent; readonly samples: Int16Array; readonly bytes: Uint8Array }>;
 }
 
 type MessageItem = Extract<ClientItem, { type: "message" }>;
@@ -51,7 +52,7 @@ export function buildItem(
     return { item, audio: [] };
   }
   const content: ItemContent[] = [];
-  const audio: Array<{ part: ItemContent; samples: Int16Array }> = [];
+  const audio: Array<{ part: ItemContent; samples: Int16Array; bytes: Uint8Array }> = [];
   for (const [i, c] of ci.content.entries()) {
     const param = `item.content[${i}]`;
     // Beta content types: `text` and `audio` (assistant), `input_text` (user/system).
@@ -75,10 +76,10 @@ export function buildItem(
       } catch {
         samples = undefined;
       }
-      if (!samples) {
+      if (!samples || !bytes) {
         return { code: "invalid_value", message: `Invalid '${param}.audio': it must be base64 ${inputFormat} audio.`, param: `${param}.audio` };
       }
-      audio.push({ part, samples });
+      audio.push({ part, samples, bytes });
     }
     content.push(part);
   }

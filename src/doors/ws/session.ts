@@ -13,7 +13,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
-import { InputDecoder, SESSION_RATE } from "./audio/formats.js";
+import { convertWire, decodeWire, formatBytesPerSample, formatRate, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/base64.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
@@ -29,6 +29,7 @@ import { TurnTranscription } from "./transcription.js";
 import { createTurnDetector, type TurnDetector, type VadEngine } from "./turn-detector.js";
 import type { VadEvent } from "./vad.js";
 import type { SileroModel } from "../../audio/silero-model.js";
+import { Resampler } from "../../audio/resample.js";
 
 /** Limits of a session (config `realtime`). */
 export interface SessionLimits {
@@ -71,9 +72,12 @@ export class RealtimeSession {
   private readonly outbox: Outbox;
   private settings!: SessionSettings;
   private readonly conversation = new Conversation();
-  private readonly buffer = new InputAudioBuffer(SESSION_RATE);
-  private decoder = new InputDecoder("audio/pcm");
+  /** Uncommitted input, as it came (pcm16 24 kHz or G.711 8 kHz). */
+  private readonly buffer = new InputAudioBuffer(SESSION_RATE, 2);
   private vad: TurnDetector | undefined;
+  /** The rate the detector was made for, and a converter when the input format changed to another rate since. */
+  private vadRate = SESSION_RATE;
+  private vadResampler: Resampler | undefined;
   /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
   private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
   private readonly lifetime = new AbortController();
@@ -228,7 +232,7 @@ export class RealtimeSession {
         }
         const before = this.settings.inputFormat;
         applySessionUpdate(this.settings, ev.session);
-        if (this.settings.inputFormat !== before) this.decoder = new InputDecoder(this.settings.inputFormat);
+        if (this.settings.inputFormat !== before) this.inputFormatChanged(before);
         this.configureVad();
         this.outbox.send({ type: "session.updated", session: sessionJson(this.settings, this.opts.beta) });
         return;
@@ -274,6 +278,14 @@ export class RealtimeSession {
     }
   }
 
+  /** The input format changed: buffered audio is converted, and a detector at another rate starts over. */
+  private inputFormatChanged(before: SessionSettings["inputFormat"]): void {
+    const after = this.settings.inputFormat;
+    this.buffer.reformat(formatRate(after), formatBytesPerSample(after), (bytes) => convertWire(before, after, bytes));
+    // The detector keeps its rate (and its speech state): the new format's audio is converted for it.
+    this.vadResampler = formatRate(after) === this.vadRate ? undefined : new Resampler(formatRate(after), this.vadRate);
+  }
+
   private configureVad(): void {
     const td = this.settings.turnDetection;
     if (!td) {
@@ -287,9 +299,12 @@ export class RealtimeSession {
       return;
     }
     const choice = this.opts.vad ?? { engine: "energy", model: undefined };
+    this.vadRate = formatRate(this.settings.inputFormat);
+    this.vadResampler = undefined;
     this.vad = createTurnDetector(choice.engine, choice.model, {
       settings: s,
-      sampleRate: SESSION_RATE,
+      // Audio at the input format's own rate (G.711 decoded, not resampled).
+      sampleRate: formatRate(this.settings.inputFormat),
       startMs: this.buffer.positionMs,
       onEvent: (e) => this.onVadEvent(e),
     });
@@ -305,19 +320,22 @@ export class RealtimeSession {
   }
 
   private appendBytes(bytes: Uint8Array, eventId: string | null): void {
-    let samples: Int16Array;
+    const format = this.settings.inputFormat;
+    const vad = this.settings.turnDetection ? this.vad : undefined;
+    let samples: Int16Array | undefined;
     try {
-      samples = this.decoder.decode(bytes);
+      // The detector hears decoded samples; the buffer and the transcription keep the bytes as they came.
+      if (vad || format === "audio/pcm") samples = decodeWire(format, bytes);
     } catch (e) {
       this.error({
         code: "invalid_audio_format",
-        message: `Invalid 'audio' for input format ${this.settings.inputFormat}: ${(e as Error).message}.`,
+        message: `Invalid 'audio' for input format ${format}: ${(e as Error).message}.`,
         param: "audio",
         eventId,
       });
       return;
     }
-    const addMs = (samples.length * 1000) / SESSION_RATE;
+    const addMs = (bytes.length * 1000) / formatBytesPerSample(format) / formatRate(format);
     if (this.buffer.durationMs + addMs > this.opts.limits.maxInputAudioMs) {
       this.error({
         code: "input_audio_buffer_full",
@@ -327,11 +345,10 @@ export class RealtimeSession {
       });
       return;
     }
-    this.buffer.append(samples);
-    this.live?.transcription.push(samples);
-    const vad = this.vad;
-    if (!vad || !this.settings.turnDetection) return;
-    vad.push(samples);
+    this.buffer.append(bytes);
+    this.live?.transcription.push(bytes, format);
+    if (!vad || !samples) return;
+    vad.push(this.vadResampler ? this.vadResampler.push(samples) : samples);
     this.trimBetweenTurns();
   }
 
@@ -355,7 +372,7 @@ export class RealtimeSession {
       this.buffer.dropBefore(e.audioStartMs);
       this.live?.transcription.cancel();
       this.live = { itemId, transcription: this.transcription(itemId) };
-      this.live.transcription.push(this.buffer.peek());
+      this.live.transcription.push(this.buffer.peek(), this.settings.inputFormat);
       this.idleTurn.disarm();
       this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: itemId });
       if (td.interruptResponse) this.cancelAll("turn_detected");
@@ -406,6 +423,7 @@ export class RealtimeSession {
       model: t.model,
       language: t.language,
       prompt: t.prompt,
+      format: this.settings.inputFormat,
       itemId,
       signal: this.lifetime.signal,
       principal: this.opts.principal,
@@ -431,8 +449,8 @@ export class RealtimeSession {
   }
 
   /** Finishes a committed item's transcription; the next turn task waits for its transcript. */
-  private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Int16Array | undefined): void {
-    if (audio) transcription.push(audio);
+  private transcribeItem(part: ItemContent, transcription: TurnTranscription, audio: Uint8Array | undefined): void {
+    if (audio) transcription.push(audio, this.settings.inputFormat);
     transcription.end();
     transcription.release();
     this.enqueue(async () => {
@@ -449,7 +467,7 @@ export class RealtimeSession {
     const { item, audio } = built;
     const previous = this.conversation.add(item, previousId ?? undefined);
     this.outbox.itemAdded(previous, itemJson(item, this.opts.beta));
-    for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.samples);
+    for (const a of audio) this.transcribeItem(a.part, this.transcription(item.id), a.bytes);
     if (audio.length === 0) this.outbox.itemDone(itemJson(item, this.opts.beta));
     else this.enqueue(() => Promise.resolve(this.outbox.itemDone(itemJson(item, this.opts.beta))));
   }

@@ -1,6 +1,6 @@
 /**
- * Turn detection with Silero VAD: session audio (24 kHz) is resampled to
- * 16 kHz and cut into 32 ms frames; each frame's speech probability comes
+ * Turn detection with Silero VAD: session audio (24 kHz pcm16, or 8 kHz
+ * decoded G.711) is resampled to 16 kHz and cut into 32 ms frames; each frame's speech probability comes
  * from the shared model (`audio/silero-model.ts`), with this session's own
  * recurrent state. The settings keep their OpenAI meaning:
  *
@@ -19,6 +19,7 @@
  * model fails to load, or inference fails, the detector says so once in the
  * log and goes on with the energy VAD over the same audio.
  */
+import { RationalResampler } from "../../audio/rational-resample.js";
 import { Resampler } from "../../audio/resample.js";
 import { SILERO_FRAME, SILERO_FRAME_MS, SILERO_RATE, type SileroModel, type SileroState } from "../../audio/silero-model.js";
 import { logger } from "../../observability/logger.js";
@@ -32,21 +33,51 @@ export const NEGATIVE_MARGIN = 0.15;
 
 let warned = false;
 
+/**
+ * Session audio → the model's 16 kHz floats: a polyphase filter down from
+ * 24 kHz (cheap: only the output samples are computed), interpolation up
+ * from 8 kHz (telephony), a plain conversion at 16 kHz.
+ */
+function toModelRate(rate: number): { push(s: Int16Array): Float32Array } {
+  if (rate > SILERO_RATE) {
+    try {
+      return new RationalResampler(rate, SILERO_RATE);
+    } catch {
+      // Not a small ratio (44.1 kHz …): the general resampler below.
+    }
+  }
+  const r = new Resampler(rate, SILERO_RATE);
+  return {
+    push(s) {
+      const pcm = r.push(s);
+      const out = new Float32Array(pcm.length);
+      for (let i = 0; i < pcm.length; i++) out[i] = pcm[i]! / 32768;
+      return out;
+    },
+  };
+}
+
 /** A Silero-backed {@link TurnDetector}. */
 export class SileroVad implements TurnDetector {
   private settings: VadSettings;
   private model: SileroModel | undefined;
   private state: SileroState | undefined;
   private fallback: EnergyVad | undefined;
-  private readonly queue: Int16Array[] = [];
+  /** Whole frames (16 kHz, floats) not analysed yet, with the input samples each completed. */
+  private readonly queue: Array<{ readonly frame: Float32Array; readonly inSamples: number }> = [];
+  /** Input samples pushed into the current (incomplete) frame. */
+  private fillIn = 0;
+  private detach: (() => void) | undefined;
   private running = false;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   /** Bumped by `reset`: inference results of older audio are dropped. */
   private generation = 0;
-  private resampler: Resampler;
+  private resampler: { push(s: Int16Array): Float32Array };
   private frame = new Float32Array(SILERO_FRAME);
   private fill = 0;
+  /** Input pushed before the model was loaded. */
+  private early: Int16Array[] = [];
   /** Input samples taken off the queue (analysed or dropped by a reset). */
   private consumedIn = 0;
   /** Session position (ms) of the first frame since the last reset. */
@@ -63,7 +94,7 @@ export class SileroVad implements TurnDetector {
     private readonly opts: TurnDetectorOptions,
   ) {
     this.settings = opts.settings;
-    this.resampler = new Resampler(opts.sampleRate, SILERO_RATE);
+    this.resampler = toModelRate(opts.sampleRate);
     this.baseMs = opts.startMs;
   }
 
@@ -92,8 +123,32 @@ export class SileroVad implements TurnDetector {
       this.emitAll(this.fallback.push(samples));
       return;
     }
-    this.queue.push(samples);
+    if (!this.model) {
+      // Until the model is loaded, keep the input as it came (the fallback may need it).
+      this.early.push(samples);
+    } else {
+      this.cut(samples);
+    }
     if (!this.running) void this.run();
+  }
+
+  /** Resamples `samples` to 16 kHz and cuts them into whole frames on the queue (the rest waits for more). */
+  private cut(samples: Int16Array): void {
+    const pcm = this.resampler.push(samples);
+    this.fillIn += samples.length;
+    let at = 0;
+    while (at < pcm.length) {
+      const n = Math.min(SILERO_FRAME - this.fill, pcm.length - at);
+      this.frame.set(pcm.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill < SILERO_FRAME) break;
+      // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
+      this.queue.push({ frame: this.frame, inSamples: this.fillIn });
+      this.fillIn = 0;
+      this.frame = new Float32Array(SILERO_FRAME);
+      this.fill = 0;
+    }
   }
 
   reset(): void {
@@ -103,25 +158,32 @@ export class SileroVad implements TurnDetector {
       this.fallback.reset();
       return;
     }
-    for (const c of this.queue) this.consumedIn += c.length;
+    for (const c of this.queue) this.consumedIn += c.inSamples;
+    for (const c of this.early) this.consumedIn += c.length;
+    this.consumedIn += this.fillIn;
     this.queue.length = 0;
+    this.early = [];
+    this.fillIn = 0;
     this.baseMs = this.positionMs();
     this.frames = 0;
     this.fill = 0;
     this.frame = new Float32Array(SILERO_FRAME);
-    this.resampler = new Resampler(this.opts.sampleRate, SILERO_RATE);
+    this.resampler = toModelRate(this.opts.sampleRate);
+    // A new object: a frame still in flight advances the old state, not this one.
     if (this.model) this.state = this.model.newState();
   }
 
   close(): void {
     this.closed = true;
     this.queue.length = 0;
+    this.early = [];
+    this.detach?.();
     this.wakeIdle();
   }
 
   /** Resolves once every pushed frame has been analysed (at once when none waits). */
   whenIdle(): Promise<void> {
-    if (!this.running && (this.queue.length === 0 || this.closed || this.fallback)) return Promise.resolve();
+    if (!this.running && ((this.queue.length === 0 && this.early.length === 0) || this.closed || this.fallback)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -143,35 +205,37 @@ export class SileroVad implements TurnDetector {
     this.running = true;
     try {
       if (!this.model) {
+        let model: SileroModel;
         try {
-          this.model = await this.modelPromise;
-          this.state = this.model.newState();
+          model = await this.modelPromise;
         } catch (e) {
           this.fallBack(e);
           return;
         }
+        if (this.closed) return;
+        this.model = model;
+        this.state = model.newState();
+        this.detach = model.attach();
+        const early = this.early;
+        this.early = [];
+        for (const c of early) this.cut(c);
       }
-      chunks: while (this.queue.length > 0 && !this.closed) {
-        const chunk = this.queue.shift()!;
-        this.consumedIn += chunk.length;
-        const pcm = this.resampler.push(chunk);
-        for (let i = 0; i < pcm.length; i++) {
-          this.frame[this.fill++] = pcm[i]! / 32768;
-          if (this.fill < SILERO_FRAME) continue;
-          this.fill = 0;
-          const generation = this.generation;
-          let p: number;
-          try {
-            p = await this.model.probability(this.frame, this.state!);
-          } catch (e) {
-            this.fallBack(e);
-            return;
-          }
-          if (this.closed) return;
-          // A reset while the frame ran: the rest of this chunk is audio from before it.
-          if (generation !== this.generation) continue chunks;
-          this.step(p);
+      while (this.queue.length > 0 && !this.closed) {
+        const { frame, inSamples } = this.queue[0]!;
+        const generation = this.generation;
+        let p: number;
+        try {
+          p = await this.model.probability(frame, this.state!);
+        } catch (e) {
+          this.fallBack(e);
+          return;
         }
+        if (this.closed) return;
+        // A reset while the frame ran: the queue was emptied, the frame is from before it.
+        if (generation !== this.generation) continue;
+        this.queue.shift();
+        this.consumedIn += inSamples;
+        this.step(p);
       }
     } finally {
       this.running = false;
@@ -223,10 +287,14 @@ export class SileroVad implements TurnDetector {
       warned = true;
       logger.warn({ err: (e as Error)?.message ?? String(e) }, "Silero VAD unavailable; realtime turn detection uses the energy VAD");
     }
+    this.detach?.();
     this.clearSpeech();
     this.fallback = new EnergyVad(this.settings, this.opts.sampleRate, this.positionMs());
-    const queued = this.queue.splice(0);
-    for (const c of queued) {
+    // Audio cut into frames is gone as input samples; only what came before the model loaded (the usual case: it failed to load) is replayed.
+    for (const c of this.queue) this.consumedIn += c.inSamples;
+    this.queue.length = 0;
+    const early = this.early.splice(0);
+    for (const c of early) {
       this.consumedIn += c.length;
       this.emitAll(this.fallback.push(c));
     }

@@ -19,7 +19,7 @@ import { toBytes } from "../../audio/pcm.js";
 import { wavHeader } from "../../audio/wav.js";
 import { createLinkedAbortController } from "../../engine/signals.js";
 import { AsyncQueue } from "./async-queue.js";
-import { SESSION_RATE } from "./audio/formats.js";
+import { convertWire, decodeWire, formatBytesPerSample, formatRate, type RealtimeAudioFormat } from "./audio/formats.js";
 import type { Outbox, ServerEvent } from "./outbox.js";
 
 /** What a transcription is made with. */
@@ -29,6 +29,8 @@ export interface TranscriptionOptions {
   readonly model: string;
   readonly language: string;
   readonly prompt: string;
+  /** Format of the pushed audio (the session's input format). Default `audio/pcm` (24 kHz). */
+  readonly format?: RealtimeAudioFormat | undefined;
   /** The user item the transcript belongs to. */
   readonly itemId: string;
   /** Aborts the transcription (the session ended). */
@@ -44,29 +46,68 @@ export interface TranscriptionOptions {
   readonly onSpeech?: ((e: SpeechEvent) => void) | undefined;
 }
 
+const RAW: Readonly<Record<RealtimeAudioFormat, AudioEncoding>> = {
+  "audio/pcm": AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+  "audio/pcmu": AudioEncoding.AUDIO_ENCODING_PCMU,
+  "audio/pcma": AudioEncoding.AUDIO_ENCODING_PCMA,
+};
+
+/**
+ * How a turn's audio goes to the speech-to-text model: as it came (pcm16,
+ * or G.711 byte for byte) when the model's provider takes that encoding as
+ * a live stream (`nativeTranscribeEncodings`: Deepgram), else as a streamed
+ * WAV of 16-bit PCM at the format's own rate (G.711 decoded, not resampled).
+ */
+export interface TranscriptionInput {
+  readonly encoding: AudioEncoding;
+  readonly sampleRate: number;
+}
+
+/** The input plan for `model` hearing `format`; a model that does not resolve gets the WAV plan (its call fails later, as an event). */
+export function transcriptionInput(engine: StreamEngine, model: string, format: RealtimeAudioFormat): TranscriptionInput {
+  let native: readonly AudioEncoding[] = [];
+  try {
+    native = engine.router.resolve(model).provider.nativeTranscribeEncodings ?? [];
+  } catch {
+    // Unknown model: the engine reports it when the transcription starts.
+  }
+  const raw = RAW[format];
+  return { encoding: native.includes(raw) ? raw : AudioEncoding.AUDIO_ENCODING_WAV, sampleRate: formatRate(format) };
+}
+
 /** One turn's transcription, running while its audio arrives. */
 export class TurnTranscription {
   private readonly audio = new AsyncQueue<Uint8Array>();
   private readonly controller: ReturnType<typeof createLinkedAbortController>;
   private held: ServerEvent[] | undefined = [];
-  private samples = 0;
+  /** Bytes pushed, in the session's input format. */
+  private bytes = 0;
   private stream: EngineStream | undefined;
+  private readonly format: RealtimeAudioFormat;
+  private readonly input: TranscriptionInput;
   /** The transcript ("" when the transcription failed or was cancelled). */
   readonly result: Promise<string>;
 
   constructor(private readonly opts: TranscriptionOptions) {
     this.controller = createLinkedAbortController(opts.signal);
+    this.format = opts.format ?? "audio/pcm";
+    this.input = transcriptionInput(opts.engine, opts.model, this.format);
     // A streamed WAV (size unknown): every engine reads it, and upstream APIs
     // that take a file upload need a recognizable format, which raw PCM is not.
-    this.audio.push(wavHeader(SESSION_RATE));
+    if (this.input.encoding === AudioEncoding.AUDIO_ENCODING_WAV) this.audio.push(wavHeader(this.input.sampleRate));
     this.result = this.run();
   }
 
-  /** Feeds audio (session PCM). */
-  push(samples: Int16Array): void {
-    if (samples.length === 0) return;
-    this.samples += samples.length;
-    this.audio.push(Buffer.from(toBytes(samples)));
+  /**
+   * Feeds audio (whole samples) in the transcription's format, or in `format`
+   * when the session's input format changed since it started (converted).
+   */
+  push(bytes: Uint8Array, format: RealtimeAudioFormat = this.format): void {
+    if (format !== this.format) bytes = convertWire(format, this.format, bytes);
+    if (bytes.length === 0) return;
+    this.bytes += bytes.length;
+    const wavOfG711 = this.input.encoding === AudioEncoding.AUDIO_ENCODING_WAV && this.format !== "audio/pcm";
+    this.audio.push(wavOfG711 ? toBytes(decodeWire(this.format, bytes)) : bytes);
   }
 
   /** No more audio: the engine finishes the transcript. */
@@ -106,10 +147,9 @@ export class TurnTranscription {
           model: opts.model,
           language: opts.language,
           prompt: opts.prompt,
-          encoding: AudioEncoding.AUDIO_ENCODING_WAV,
-          sampleRate: SESSION_RATE,
-          filename: "speech.wav",
-          mimeType: "audio/wav",
+          encoding: this.input.encoding,
+          sampleRate: this.input.sampleRate,
+          ...(this.input.encoding === AudioEncoding.AUDIO_ENCODING_WAV ? { filename: "speech.wav", mimeType: "audio/wav" } : { filename: "", mimeType: "" }),
           live: true,
         },
         this.audio,
@@ -159,7 +199,7 @@ export class TurnTranscription {
       item_id: opts.itemId,
       content_index: 0,
       transcript,
-      usage: { type: "duration", seconds: Math.round((seconds || this.samples / SESSION_RATE) * 1000) / 1000 },
+      usage: { type: "duration", seconds: Math.round((seconds || this.bytes / formatBytesPerSample(this.format) / formatRate(this.format)) * 1000) / 1000 },
     });
     return transcript;
   }

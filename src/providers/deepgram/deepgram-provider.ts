@@ -4,7 +4,7 @@ import { KeyPool } from "../shared/key-pool.js";
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
 import { connectUpstreamSocket } from "../shared/upstream-socket.js";
 import { deepgramError } from "./errors.js";
-import { isLiveEncoding } from "./live-audio.js";
+import { isLiveEncoding, LIVE_ENCODINGS } from "./live-audio.js";
 import { deepgramLive } from "./live.js";
 import { deepgramFile } from "./live-file.js";
 import type { DeepgramListenSettings, DeepgramUpstream } from "./upstream.js";
@@ -48,6 +48,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     punctuate: opts.punctuate ?? true,
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
+    chunkMs: opts.chunkMs ?? 60,
   };
   const up: DeepgramUpstream = {
     name: opts.name,
@@ -67,6 +68,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
+    nativeTranscribeEncodings: LIVE_ENCODINGS,
     listModels: () => Promise.resolve((opts.models ?? DEFAULT_MODELS).map(info)),
     transcribe: (model, config, audio, ctx) =>
       isLiveEncoding(config.encoding) ? deepgramLive(up, model, config, audio, ctx) : deepgramFile(up, model, config, audio, ctx),

@@ -14,13 +14,16 @@ import { toBytes } from "../../audio/pcm.js";
 import { WavStreamParser } from "../../audio/wav.js";
 
 /** Encodings sent over the live WebSocket; everything else (files) goes to the REST API. */
+export const LIVE_ENCODINGS: readonly AudioEncoding[] = [
+  AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+  AudioEncoding.AUDIO_ENCODING_WAV,
+  AudioEncoding.AUDIO_ENCODING_PCMU,
+  AudioEncoding.AUDIO_ENCODING_PCMA,
+];
+
+/** True for the encodings of {@link LIVE_ENCODINGS}. */
 export function isLiveEncoding(e: AudioEncoding): boolean {
-  return (
-    e === AudioEncoding.AUDIO_ENCODING_PCM_S16LE ||
-    e === AudioEncoding.AUDIO_ENCODING_WAV ||
-    e === AudioEncoding.AUDIO_ENCODING_PCMU ||
-    e === AudioEncoding.AUDIO_ENCODING_PCMA
-  );
+  return LIVE_ENCODINGS.includes(e);
 }
 
 /** A live stream's audio, ready to send. */

@@ -1,11 +1,16 @@
 /**
  * Live recognition over Deepgram's WebSocket (`/v1/listen`): the audio goes
- * up as binary frames as it arrives, results come back as it is heard. A
+ * up as binary frames as it arrives, joined into frames of about `chunkMs`
+ * (60 ms by default: one socket write per 60 ms instead of one per 20 ms
+ * piece of a realtime client; the end of the input is sent at once),
+ * results come back as it is heard. A
  * `KeepAlive` goes up whenever no audio came for `keepAliveMs` (a caller
  * that pauses, a gRPC client that stops sending for a while), so Deepgram
  * does not close the stream (it does after 10 s, NET-0001). At the end of
  * the input `Finalize` flushes what Deepgram still holds and `CloseStream`
- * asks for the last results and `Metadata`; the stream ends when Deepgram
+ * asks for the last results and `Metadata`; the stream ends with that
+ * `Metadata` (Deepgram's last message; the gateway closes the socket rather
+ * than wait for Deepgram's close, a round trip later), or when Deepgram
  * closes with 1000. Any other close, a close before `CloseStream`, or an
  * `Error` message fails the stream; aborting the call closes the socket.
  */
@@ -50,8 +55,10 @@ export async function* deepgramLive(
   const source = audio[Symbol.asyncIterator]();
   const format = await openLiveAudio(config, source);
   const socket = await up.connect(ctx, liveUrl(up, model, config, format));
-  const pump = new AudioPump(socket, format, source, ctx, up.settings.keepAliveMs);
+  const pump = new AudioPump(socket, format, source, ctx, up.settings.keepAliveMs, up.settings.chunkMs);
   const results = new LiveResults();
+  /** Metadata came after CloseStream: Deepgram's last message, so the stream is complete without waiting for its close. */
+  let complete = false;
   try {
     for await (const m of socket) {
       if (m.text === undefined) continue;
@@ -70,9 +77,13 @@ export async function* deepgramLive(
         });
       }
       yield* results.map(j);
+      if (j["type"] === "Metadata" && pump.closeSent) {
+        complete = true;
+        break;
+      }
     }
     if (pump.error) throw pump.error;
-    if (!pump.closeSent || socket.closed?.code !== 1000) throw socketClosedError(up.name, socket.closed, "live transcription");
+    if (!complete && (!pump.closeSent || socket.closed?.code !== 1000)) throw socketClosedError(up.name, socket.closed, "live transcription");
     yield usagePayload({ inputAudioSeconds: results.seconds || (format.bytesPerSecond ? pump.bytes / format.bytesPerSecond : 0) });
     yield finishPayload(FinishReason.REASON_STOP);
   } finally {
@@ -93,6 +104,11 @@ class AudioPump {
   keepAlives = 0;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Audio not sent yet (joined into one frame of about `chunkMs`). */
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly chunkBytes: number;
 
   constructor(
     private readonly socket: UpstreamSocket,
@@ -100,7 +116,9 @@ class AudioPump {
     private readonly source: AsyncIterator<Uint8Array>,
     private readonly ctx: ProviderContext,
     private readonly keepAliveMs: number,
+    private readonly chunkMs: number,
   ) {
+    this.chunkBytes = Math.floor((format.bytesPerSecond * chunkMs) / 1000);
     void this.run().catch((e: unknown) => {
       this.error = SpillwayError.from(e);
       socket.close(1000, "input failed");
@@ -112,6 +130,8 @@ class AudioPump {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.flushTimer);
+    this.pending = [];
     void this.source.return?.()?.catch(() => undefined);
   }
 
@@ -126,10 +146,28 @@ class AudioPump {
     this.timer.unref();
   }
 
+  /** Queues audio; a frame goes when `chunkMs` of it is there, or `chunkMs` after its first piece. */
   private send(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    this.socket.send(bytes);
-    this.bytes += bytes.length;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= this.chunkBytes) {
+      this.flush();
+    } else if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => this.flush(), this.chunkMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingBytes === 0 || this.stopped || !this.socket.isOpen) return;
+    const frame = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.socket.send(frame);
+    this.bytes += frame.length;
     this.ctx.alive?.();
     this.arm();
   }
@@ -150,6 +188,7 @@ class AudioPump {
     // An input that ended because its call was cancelled (gRPC ends the request stream first) is not a finished input.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.stopped || this.ctx.signal.aborted) return;
+    this.flush();
     this.socket.send('{"type":"Finalize"}');
     this.closeSent = this.socket.send('{"type":"CloseStream"}');
   }

@@ -17,6 +17,15 @@ export interface DeepgramListenSettings {
   readonly language: string;
   /** Without audio for this long (ms), a `KeepAlive` is sent (Deepgram closes after 10 s). Default 3000. */
   readonly keepAliveMs: number;
+  /**
+   * Live audio is sent in frames of about this many ms (pieces that come
+   * closer together are joined; a piece alone goes after this long; the end
+   * of the input flushes at once). Deepgram recommends 20–100 ms; each frame
+   * is one socket write, and Deepgram hears audio (so its endpointing hears
+   * silence) up to `chunkMs` − 20 ms later than with a realtime client's
+   * 20 ms pieces. 0 sends every piece as it comes. Default 60.
+   */
+  readonly chunkMs: number;
 }
 
 /** Where a Deepgram upstream lives, as its provider knows it. */

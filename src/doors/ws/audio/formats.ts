@@ -13,6 +13,36 @@ export function formatRate(f: RealtimeAudioFormat): number {
   return f === "audio/pcm" ? SESSION_RATE : 8000;
 }
 
+/** Bytes per sample of a format on the wire (2 for pcm16, 1 for G.711). */
+export function formatBytesPerSample(f: RealtimeAudioFormat): number {
+  return f === "audio/pcm" ? 2 : 1;
+}
+
+/**
+ * Client audio in `format` as 16-bit samples at the format's own rate (no
+ * resampling): a view of the bytes for pcm16 (a copy when they are not
+ * 2-byte aligned), a table decode for G.711. Throws an Error naming the
+ * problem when pcm16 bytes are not whole samples.
+ */
+export function decodeWire(format: RealtimeAudioFormat, bytes: Uint8Array): Int16Array {
+  switch (format) {
+    case "audio/pcm":
+      if (bytes.length % 2 !== 0) {
+        throw new Error(`audio/pcm audio is 16-bit samples, so its length must be even; got ${bytes.length} bytes`);
+      }
+      return toSamples(bytes);
+    case "audio/pcmu":
+      return decodeUlaw(bytes);
+    case "audio/pcma":
+      return decodeAlaw(bytes);
+  }
+}
+
+/** Audio in format `from` as audio in format `to` (decoded, resampled, encoded). Throws as {@link decodeWire}. */
+export function convertWire(from: RealtimeAudioFormat, to: RealtimeAudioFormat, bytes: Uint8Array): Buffer {
+  return new OutputEncoder(to).encode(toBytes(decodeWire(from, bytes)), formatRate(from));
+}
+
 /**
  * Turns client audio in `format` into session PCM (24 kHz samples). Stateful:
  * one per input stream, so resampling is continuous across appends. Throws
@@ -27,17 +57,7 @@ export class InputDecoder {
 
   /** Decodes one piece of input audio. */
   decode(bytes: Uint8Array): Int16Array {
-    switch (this.format) {
-      case "audio/pcm":
-        if (bytes.length % 2 !== 0) {
-          throw new Error(`audio/pcm audio is 16-bit samples, so its length must be even; got ${bytes.length} bytes`);
-        }
-        return toSamples(bytes);
-      case "audio/pcmu":
-        return this.resampler.push(decodeUlaw(bytes));
-      case "audio/pcma":
-        return this.resampler.push(decodeAlaw(bytes));
-    }
+    return this.resampler.push(decodeWire(this.format, bytes));
   }
 }
 

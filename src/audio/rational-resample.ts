@@ -1,0 +1,96 @@
+/**
+ * A streaming polyphase FIR resampler for rates whose ratio is a small
+ * fraction (24 kHz → 16 kHz is 2/3), computing only the output samples: per
+ * output sample one phase of the filter, {@link TAPS_PER_PHASE} multiplies,
+ * where `Resampler` (resample.ts) low-passes every input sample and then
+ * interpolates. Made for analysis (the Silero VAD's 16 kHz input), so it
+ * returns floats in [-1, 1]: about a fifth of `Resampler`'s CPU for
+ * 24 → 16 kHz, with a shorter filter (a wider transition band, from about
+ * 5.5 kHz, which a speech detector does not mind; not for audio people hear).
+ */
+
+/** Filter taps per output phase. */
+export const TAPS_PER_PHASE = 24;
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** A 24 → 16 kHz (or any L/M) converter; state carries across chunks. */
+export class RationalResampler {
+  /** Up and down factors. */
+  private readonly up: number;
+  private readonly down: number;
+  /** phases[p][m] = h[p + up·m] · up / 32768. */
+  private readonly phases: Float32Array[];
+  /** Input as floats: the last TAPS_PER_PHASE − 1 samples of the previous chunk (oldest first), then the chunk. Reused. */
+  private buf = new Float32Array(TAPS_PER_PHASE - 1 + 960);
+  /** Output, reused. */
+  private out = new Float32Array(640);
+  /** Position of the next output, in upsampled samples from the start of the next chunk. */
+  private next = 0;
+
+  constructor(
+    readonly inRate: number,
+    readonly outRate: number,
+  ) {
+    const g = gcd(inRate, outRate);
+    this.up = outRate / g;
+    this.down = inRate / g;
+    if (this.up > 16 || this.down > 16) throw new Error(`RationalResampler: ${inRate} → ${outRate} Hz is not a small ratio`);
+    const n = this.up * TAPS_PER_PHASE;
+    // Cutoff at 90% of the lower Nyquist rate, as a fraction of the upsampled rate.
+    const fc = (0.5 / Math.max(this.up, this.down)) * 0.9;
+    const h = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const x = i - (n - 1) / 2;
+      const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
+      const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (n - 1));
+      h[i] = sinc * w;
+      sum += h[i]!;
+    }
+    this.phases = Array.from({ length: this.up }, (_, p) => {
+      const taps = new Float32Array(TAPS_PER_PHASE);
+      for (let m = 0; m < TAPS_PER_PHASE; m++) taps[m] = ((h[p + this.up * m]! / sum) * this.up) / 32768;
+      return taps;
+    });
+  }
+
+  /**
+   * Converts the next chunk; returns the output samples it completes, as
+   * floats in [-1, 1] — a view of the converter's own buffer, valid until
+   * the next call (copy what must be kept).
+   */
+  push(input: Int16Array): Float32Array {
+    const k = TAPS_PER_PHASE;
+    if (this.buf.length < k - 1 + input.length) {
+      const grown = new Float32Array(k - 1 + input.length);
+      grown.set(this.buf.subarray(0, k - 1));
+      this.buf = grown;
+    }
+    const buf = this.buf;
+    for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
+    const { up, down, phases } = this;
+    const limit = input.length * up;
+    const need = Math.max(0, Math.ceil((limit - this.next) / down));
+    if (this.out.length < need) this.out = new Float32Array(need);
+    const out = this.out;
+    let t = this.next;
+    let o = 0;
+    for (; t < limit; t += down) {
+      const j = Math.floor(t / up);
+      const taps = phases[t - j * up]!;
+      // y = Σ h[p + up·m] · x[j − m]; x[j] is buf[k − 1 + j].
+      let acc = 0;
+      let at = k - 1 + j;
+      for (let m = 0; m < k; m++) acc += taps[m]! * buf[at--]!;
+      out[o++] = acc > 1 ? 1 : acc < -1 ? -1 : acc;
+    }
+    this.next = t - limit;
+    // The chunk's last samples become the history of the next one.
+    buf.copyWithin(0, input.length, input.length + k - 1);
+    return out.subarray(0, o);
+  }
+}

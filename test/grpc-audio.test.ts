@@ -137,7 +137,8 @@ describe("gRPC door with local speech engines", () => {
 
   it("Transcribe counts audio as life: a live stream with a silence longer than the timeouts is served; a silent client is not", async (t) => {
     if (skipUnless(t, "local/tts") || skipUnless(t, "local/stt")) return;
-    const strict = await startTestGateway({ limits: { timeoutMs: 600, idleTimeoutMs: 600 } });
+    // Timeouts long enough for pocketsphinx to finish the utterance on a loaded machine, short against the silence.
+    const strict = await startTestGateway({ limits: { timeoutMs: 1500, idleTimeoutMs: 1500 } });
     const c = spillwayClient(strict.grpcAddress!);
     try {
       const speech = await readAll(c.synthesize(synthesizeRequest("local/tts", "hello world. this is a test.", { sampleRate: RATE })));
@@ -150,9 +151,9 @@ describe("gRPC door with local speech engines", () => {
         call.on("end", () => resolve(undefined));
       });
       call.write({ input: { $case: "config", value: transcribeConfig("local/stt", RATE) } });
-      // 2 s of silence sent in real time (a microphone before anyone speaks): over three times the timeout.
+      // 5 s of silence sent in real time (a microphone before anyone speaks): over three times the timeout.
       const tenth = (RATE / 10) * 2;
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 50; i++) {
         call.write({ input: { $case: "audio", value: Buffer.alloc(tenth) } });
         await sleep(100);
       }

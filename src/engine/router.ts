@@ -32,7 +32,8 @@ export function createRouter(
   return {
     providers,
     resolve(modelId: string): Route {
-      const id = aliases[modelId] ?? modelId;
+      // Own keys only: a model named 'constructor' or 'valueOf' is not an alias.
+      const id = Object.hasOwn(aliases, modelId) ? aliases[modelId]! : modelId;
       const slash = id.indexOf("/");
       if (slash <= 0 || slash === id.length - 1) {
         throw new SpillwayError(

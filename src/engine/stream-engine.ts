@@ -311,7 +311,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   }
 
   function candidates(model: string, opts: CallOptions): string[] {
-    return [model, ...(opts.fallbacks ?? routing?.fallbacks[model] ?? [])];
+    const configured = routing && Object.hasOwn(routing.fallbacks, model) ? routing.fallbacks[model] : undefined;
+    return [model, ...(opts.fallbacks ?? configured ?? [])];
   }
 
   /**

@@ -51,7 +51,7 @@ export function anthropicError(
   status?: number,
   retryAfterMs?: number,
 ): SpillwayError {
-  const m = BY_TYPE[errorType] ?? byStatus(status ?? 502);
+  const m = (Object.hasOwn(BY_TYPE, errorType) ? BY_TYPE[errorType] : undefined) ?? byStatus(status ?? 502);
   return new SpillwayError(m.code, `${provider}: ${message || errorType || "upstream error"}`, {
     httpStatus: m.status,
     reason: m.reason,

@@ -72,7 +72,7 @@ function retryInfoMs(details: unknown): number | undefined {
 export function googleError(provider: string, error: unknown, httpStatus?: number, retryAfterMs?: number): SpillwayError {
   const e = isObj(error) ? error : {};
   const numeric = typeof e["code"] === "number" ? e["code"] : undefined;
-  let m = BY_STATUS[str(e["status"])] ?? byHttpStatus(httpStatus ?? numeric ?? 502);
+  let m = (Object.hasOwn(BY_STATUS, str(e["status"])) ? BY_STATUS[str(e["status"])] : undefined) ?? byHttpStatus(httpStatus ?? numeric ?? 502);
   if (detailReasons(e["details"]).some((r) => BAD_KEY_REASONS.has(r))) m = BY_STATUS["UNAUTHENTICATED"]!;
   const message = str(e["message"]) || str(e["status"]) || "upstream error";
   return new SpillwayError(m.code, `${provider}: ${message}`, {

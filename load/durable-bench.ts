@@ -44,7 +44,7 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-async function gateway(root: string, mockPort: number, redisUrl: string | undefined): Promise<{ port: number; pid: number; stop: () => void }> {
+async function gateway(root: string, mockPort: number, redisUrl: string | undefined): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "spillway-durable-bench-"));
   const config = join(dir, "c.json");
   writeFileSync(
@@ -127,7 +127,7 @@ const mock = await startMock();
 const redis = await startRedis();
 try {
   const trees = values.compare ? [values.compare, ROOT] : [ROOT];
-  const results = trees.map(() => ({}) as Record<string, Record<string, unknown> | undefined>);
+  const results: Array<Record<string, Record<string, unknown> | undefined>> = trees.map(() => ({}));
   // Row by row, alternating trees, so both see the same machine load.
   for (const kind of KINDS) {
     if (!ROWS.has(kind.key)) continue;

@@ -84,8 +84,10 @@ function cancelledChunk(streamId: string, seq: number): Chunk {
 
 /**
  * One stored stream being written: {@link Recording.attach} wraps the engine
- * stream so that every chunk is logged (protobuf bytes) before the consumer
- * sees it; {@link Recording.runDetached} consumes it with nobody connected.
+ * stream so that every chunk is logged (protobuf bytes) as the consumer
+ * gets it — in the embedded log at once, in a shared one (IPC, Redis) in one
+ * append per event-loop turn, one batch in flight at a time;
+ * {@link Recording.runDetached} consumes it with nobody connected.
  */
 export class Recording {
   /** Epoch ms of the last chunk logged (renderers take their clock from it). */
@@ -226,6 +228,8 @@ export class Recording {
 
   private async flush(): Promise<void> {
     try {
+      // Batch what this turn of the event loop logs (the chunks of one upstream read): one append, not one per chunk.
+      await new Promise<void>((r) => setImmediate(r));
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];

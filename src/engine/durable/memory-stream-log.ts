@@ -1,5 +1,6 @@
 import { Code } from "../code.js";
 import { SpillwayError } from "../errors.js";
+import { ENTRY_HEADER, packAt, unpackAt } from "./packed-entries.js";
 import { TERMINAL_STATUSES, type LogEntry, type StreamLog, type StreamRecord, type StreamStatus } from "./stream-log.js";
 
 /** Bounds of a {@link MemoryStreamLog}. */
@@ -12,17 +13,12 @@ export interface MemoryStreamLogOptions {
   readonly now?: () => number;
 }
 
-/**
- * Bytes before each packed entry: chunk length (u32), logging time (f64),
- * seq (u32), flags (u8: 1 = last).
- */
-const HEADER = 17;
 /** First capacity of a log's packed buffer (it doubles as it fills, and is trimmed when the stream ends). */
 const FIRST_CAPACITY = 2048;
 
 /**
  * One stored stream. Its entries are packed into one growing byte buffer
- * (a header, then the chunk bytes, per entry) rather than kept as one
+ * (see `packed-entries.ts`) rather than kept as one
  * `Uint8Array` per chunk: thousands of retained logs are then a few
  * thousand objects for the GC to mark, not a few hundred thousand.
  */
@@ -43,7 +39,7 @@ interface Slot {
 }
 
 function packInto(slot: Slot, e: LogEntry): number {
-  const need = HEADER + e.chunk.length;
+  const need = ENTRY_HEADER + e.chunk.length;
   if (slot.bytes + need > slot.data.length) {
     let cap = Math.max(slot.data.length * 2, FIRST_CAPACITY);
     while (cap < slot.bytes + need) cap *= 2;
@@ -52,24 +48,9 @@ function packInto(slot: Slot, e: LogEntry): number {
     slot.data = data;
     slot.view = new DataView(data.buffer);
   }
-  const at = slot.bytes;
-  slot.view.setUint32(at, e.chunk.length);
-  slot.view.setFloat64(at + 4, e.at);
-  slot.view.setUint32(at + 12, e.seq);
-  slot.data[at + 16] = e.last ? 1 : 0;
-  slot.data.set(e.chunk, at + HEADER);
-  slot.bytes += need;
+  slot.bytes = packAt(slot.data, slot.view, slot.bytes, e);
   slot.lastSeq = e.seq;
   return need;
-}
-
-/** The entry packed at byte `at` of `slot` (its chunk a view of the slot's buffer), and where the next one starts. */
-function unpack(slot: Slot, at: number): { entry: LogEntry; next: number } {
-  const len = slot.view.getUint32(at);
-  const start = at + HEADER;
-  const last = slot.data[at + 16] === 1;
-  const entry: LogEntry = { seq: slot.view.getUint32(at + 12), at: slot.view.getFloat64(at + 4), chunk: slot.data.subarray(start, start + len), ...(last ? { last } : {}) };
-  return { entry, next: start + len };
 }
 
 /**
@@ -165,7 +146,7 @@ export class MemoryStreamLog implements StreamLog {
     for (;;) {
       while (at < slot.bytes) {
         if (signal.aborted || slot.deleted) return;
-        const { entry, next } = unpack(slot, at);
+        const { entry, next } = unpackAt(slot.data, slot.view, at);
         at = next;
         if (entry.seq > afterSeq) yield entry;
       }

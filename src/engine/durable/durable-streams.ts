@@ -92,7 +92,8 @@ function cancelledChunk(streamId: string, seq: number): Chunk {
 export class Recording {
   /** Epoch ms of the last chunk logged (renderers take their clock from it). */
   at = Date.now();
-  private readonly controller = new AbortController();
+  /** Made on first use: only a background call runs under it. */
+  private controller: AbortController | undefined;
   private pending: LogEntry[] = [];
   private flushing: Promise<void> | undefined;
   private cancelRequested = false;
@@ -119,15 +120,21 @@ export class Recording {
 
   /** The signal a background call runs under: aborted by {@link Recording.cancel} only (and the engine's shutdown). */
   get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.cancelRequested && !this.controller.signal.aborted) this.controller.abort(this.cancelError());
     return this.controller.signal;
+  }
+
+  private cancelError(): SpillwayError {
+    return new SpillwayError(Code.Canceled, "The response was cancelled.", { reason: "response_cancelled" });
   }
 
   /** Cancels the generation: the upstream is aborted and the stream ends `cancelled`. */
   cancel(): void {
     if (this.cancelRequested) return;
     this.cancelRequested = true;
-    const err = new SpillwayError(Code.Canceled, "The response was cancelled.", { reason: "response_cancelled" });
-    this.controller.abort(err);
+    const err = this.cancelError();
+    this.controller?.abort(err);
     this.stream?.cancel(err);
   }
 

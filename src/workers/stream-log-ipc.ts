@@ -80,7 +80,7 @@ export function serveStreamLog(log: MemoryStreamLog): void {
         return;
       case "setStatus":
         if (TERMINAL_STATUSES.has(a[1] as StreamStatus)) writers.delete(a[0] as string);
-        log.setStatus(a[0] as string, a[1] as StreamStatus).then(reply, fail);
+        log.setStatus(a[0] as string, a[1] as StreamStatus, a[2] as string | undefined).then(reply, fail);
         return;
       case "get":
         log.get(a[0] as string).then(reply, fail);
@@ -169,8 +169,8 @@ export class IpcStreamLog implements StreamLog {
     await this.call("append", [id, entries.map(toWire)]);
   }
 
-  async setStatus(id: string, status: StreamStatus): Promise<void> {
-    await this.call("setStatus", [id, status]);
+  async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
+    await this.call("setStatus", request === undefined ? [id, status] : [id, status, request]);
   }
 
   async get(id: string): Promise<StreamRecord | undefined> {

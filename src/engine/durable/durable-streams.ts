@@ -138,9 +138,40 @@ export class Recording {
     this.stream?.cancel(err);
   }
 
-  /** Stores the record (the door's request record as JSON text); rejects with 503 when the log is down. */
-  open(request: string): Promise<StreamRecord> {
-    return this.owner.store(this, request);
+  /**
+   * Stores the record (the door's request record as JSON text) with status
+   * `in_progress`, or `queued` for a background call that has not started
+   * (then {@link Recording.startDetached}); rejects with 503 when the log is down.
+   */
+  open(request: string, status: "queued" | "in_progress" = "in_progress"): Promise<StreamRecord> {
+    return this.owner.store(this, request, status);
+  }
+
+  /**
+   * Runs a queued background call: when `generating` resolves (its first
+   * chunk is in), the record becomes `in_progress` with the request record
+   * `started` returns (e.g. with the upstream's model) — in the log before
+   * any chunk — and the stream is consumed with nobody connected
+   * ({@link Recording.runDetached}). When it fails first, the log gets one
+   * terminal chunk (seq 0): the error, or a `cancelled` finish if this was
+   * cancelled while queued.
+   */
+  startDetached(generating: Promise<EngineStream>, started: (stream: EngineStream) => string): void {
+    generating
+      .then(
+        async (stream) => {
+          this.stream = stream;
+          await this.log.setStatus(this.id, "in_progress", started(stream)).catch(this.onLogError);
+          this.runDetached(stream);
+        },
+        async (e: unknown) => {
+          const chunk = this.cancelRequested ? cancelledChunk(this.id, 0) : errorChunk(this.id, 0, SpillwayError.from(e));
+          this.ended = true;
+          this.write(chunk, encodeChunk(chunk));
+          await this.finish();
+        },
+      )
+      .catch(this.onLogError);
   }
 
   /** The call failed before its first chunk (or the record could not be stored): frees the slot. */
@@ -332,8 +363,8 @@ export class DurableStreams {
   }
 
   /** @internal Stores a reserved stream's record; 503 when the log is down. */
-  async store(rec: Recording, request: string): Promise<StreamRecord> {
-    const record: StreamRecord = { id: rec.id, owner: rec.ownerName, background: rec.background, request, createdAt: Date.now(), status: "in_progress" };
+  async store(rec: Recording, request: string, status: StreamStatus = "in_progress"): Promise<StreamRecord> {
+    const record: StreamRecord = { id: rec.id, owner: rec.ownerName, background: rec.background, request, createdAt: Date.now(), status };
     try {
       await this.log.create(record, this.retentionMs);
     } catch (e) {

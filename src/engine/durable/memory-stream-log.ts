@@ -115,10 +115,11 @@ export class MemoryStreamLog implements StreamLog {
     this.wake(slot);
   }
 
-  setStatus(id: string, status: StreamStatus): Promise<void> {
+  setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
     const slot = this.slots.get(id);
     if (slot) {
       slot.record.status = status;
+      if (request !== undefined) slot.record.request = request;
       if (TERMINAL_STATUSES.has(status) && slot.endedAt === undefined) {
         slot.endedAt = this.now();
         this.finished.set(id, slot);

@@ -120,9 +120,9 @@ export class RedisStreamLog implements StreamLog {
     if (failed) throw failed[0]!;
   }
 
-  async setStatus(id: string, status: StreamStatus): Promise<void> {
+  async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
     const k = this.key(id);
-    const m = this.redis.multi().hset(k, "status", status);
+    const m = this.redis.multi().hset(k, request === undefined ? { status } : { status, request });
     if (TERMINAL_STATUSES.has(status)) {
       const ttl = this.ttl.get(id) ?? Number((await this.redis.hget(k, "ttl")) ?? 600_000);
       this.ttl.delete(id);

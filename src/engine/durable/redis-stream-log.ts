@@ -53,7 +53,8 @@ export class RedisStreamLog implements StreamLog {
   private ready: Promise<void> | undefined;
 
   constructor(private readonly opts: RedisStreamLogOptions) {
-    this.redis = new Redis(opts.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: opts.commandTimeoutMs });
+    // Auto-pipelining: the commands every stream issues in one event-loop turn go out in one write.
+    this.redis = new Redis(opts.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: opts.commandTimeoutMs, enableAutoPipelining: true });
     this.redis.on("error", () => undefined);
     this.aliveTtlMs = opts.aliveTtlMs ?? 3000;
     this.blockMs = opts.blockMs ?? 500;
@@ -91,12 +92,12 @@ export class RedisStreamLog implements StreamLog {
     const k = this.key(record.id);
     this.ttl.set(record.id, ttlMs);
     this.unexpired.add(record.id);
-    await this.redis
-      .multi()
-      .hset(k, { owner: record.owner, createdAt: String(record.createdAt), background: record.background ? "1" : "0", request: record.request, status: record.status, ttl: String(ttlMs) })
-      .pexpire(k, this.opts.maxLifeMs)
-      .set(`${k}:alive`, "1", "PX", this.aliveTtlMs)
-      .exec();
+    // Plain commands (auto-pipelined with other streams'), not MULTI: one connection runs them in order.
+    await Promise.all([
+      this.redis.hset(k, { owner: record.owner, createdAt: String(record.createdAt), background: record.background ? "1" : "0", request: record.request, status: record.status, ttl: String(ttlMs) }),
+      this.redis.pexpire(k, this.opts.maxLifeMs),
+      this.redis.set(`${k}:alive`, "1", "PX", this.aliveTtlMs),
+    ]);
   }
 
   async append(id: string, entries: readonly LogEntry[]): Promise<void> {
@@ -107,29 +108,25 @@ export class RedisStreamLog implements StreamLog {
     const entryId = `0-${entries[entries.length - 1]!.seq + 1}`;
     const last = entries.some((e) => e.last);
     const first = this.unexpired.delete(id);
-    if (!first) {
-      await (last ? this.redis.xadd(k, entryId, "b", buf, "e", "1") : this.redis.xadd(k, entryId, "b", buf));
-      return;
-    }
-    const p = this.redis.pipeline();
-    if (last) p.xadd(k, entryId, "b", buf, "e", "1");
-    else p.xadd(k, entryId, "b", buf);
-    p.pexpire(k, this.opts.maxLifeMs);
-    const results = (await p.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0]!;
+    const added = last ? this.redis.xadd(k, entryId, "b", buf, "e", "1") : this.redis.xadd(k, entryId, "b", buf);
+    await (first ? Promise.all([added, this.redis.pexpire(k, this.opts.maxLifeMs)]) : added);
   }
 
   async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
     const k = this.key(id);
-    const m = this.redis.multi().hset(k, request === undefined ? { status } : { status, request });
-    if (TERMINAL_STATUSES.has(status)) {
-      const ttl = this.ttl.get(id) ?? Number((await this.redis.hget(k, "ttl")) ?? 600_000);
-      this.ttl.delete(id);
-      this.unexpired.delete(id);
-      m.pexpire(k, ttl).pexpire(`${k}:log`, ttl).del(`${k}:alive`);
+    if (!TERMINAL_STATUSES.has(status)) {
+      await this.redis.hset(k, request === undefined ? { status } : { status, request });
+      return;
     }
-    await m.exec();
+    const ttl = this.ttl.get(id) ?? Number((await this.redis.hget(k, "ttl")) ?? 600_000);
+    this.ttl.delete(id);
+    this.unexpired.delete(id);
+    await Promise.all([
+      this.redis.hset(k, request === undefined ? { status } : { status, request }),
+      this.redis.pexpire(k, ttl),
+      this.redis.pexpire(`${k}:log`, ttl),
+      this.redis.del(`${k}:alive`),
+    ]);
   }
 
   async get(id: string): Promise<StreamRecord | undefined> {
@@ -145,7 +142,7 @@ export class RedisStreamLog implements StreamLog {
       yield* await this.snapshot(id, afterSeq);
       return;
     }
-    const blocking = this.redis.duplicate({ commandTimeout: this.blockMs + this.opts.commandTimeoutMs + 1000, enableOfflineQueue: true });
+    const blocking = this.redis.duplicate({ commandTimeout: this.blockMs + this.opts.commandTimeoutMs + 1000, enableOfflineQueue: true, enableAutoPipelining: false });
     blocking.on("error", () => undefined);
     const stop = (): void => blocking.disconnect();
     signal.addEventListener("abort", stop, { once: true });
@@ -228,7 +225,7 @@ export class RedisStreamLog implements StreamLog {
   }
 
   onCancel(handler: (id: string) => void): void {
-    const sub = (this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined }));
+    const sub = (this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, enableAutoPipelining: false }));
     sub.on("error", () => undefined);
     sub.on("message", (_channel: string, id: string) => handler(id));
     void sub.subscribe(`${this.opts.keyPrefix}:stream-cancel`).catch(() => undefined);

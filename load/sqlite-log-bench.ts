@@ -173,8 +173,10 @@ async function worker(): Promise<void> {
     const streams = new DurableStreams({ log });
     const rec = streams.reserve("f".repeat(32), "0:bench", false);
     await rec.open("{}");
+    // Writes start once the follower follows (so no delay counts its start-up).
+    const go = new Promise<void>((r) => process.on("message", (m: { type?: string }) => m.type === "go" && r()));
     process.send!({ type: "bench-open" });
-    await new Promise((r) => setTimeout(r, 200));
+    await go;
     for (let s = 0; s < FOLLOW; s++) {
       rec.record(fakeStream, { ...chunkOf("f".repeat(32), s), payload: s === FOLLOW - 1 ? chunkOf("", CHUNKS - 1).payload : chunkOf("", 0).payload });
       await new Promise((r) => setTimeout(r, GAP));
@@ -186,6 +188,7 @@ async function worker(): Promise<void> {
   const delays: number[] = [];
   const t0 = cpuUs();
   const w0 = performance.now();
+  process.send!({ type: "following" });
   for await (const e of log.read("f".repeat(32), -1, new AbortController().signal)) delays.push(Date.now() - e.at);
   process.send!({ type: "bench", delays, cpuPerSec: (cpuUs() - t0) / ((performance.now() - w0) / 1000) });
 }
@@ -205,6 +208,7 @@ async function ipcRows(): Promise<void> {
   const slow = fork("slow-write");
   await new Promise<void>((res) => slow.on("message", (m: { type: string }) => m.type === "bench-open" && res()));
   const follower = fork("follow");
+  follower.on("message", (m: { type: string }) => m.type === "following" && slow.send({ type: "go" }));
   const f = (await result(follower)) as { delays: number[]; cpuPerSec: number };
   follower.kill();
   slow.kill();

@@ -38,13 +38,21 @@ const STREAMS = Number(values.streams);
 const CONCURRENCY = Number(values.concurrency);
 const CHUNKS = Number(values.chunks);
 
-/** utime + stime of a process, in µs (clock ticks of 10 ms). */
+/** utime + stime of a process and its live descendants (a primary's workers), in µs (clock ticks of 10 ms). */
 function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  let us = (Number(fields[11]) + Number(fields[12])) * 10_000;
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ").filter(Boolean);
+  } catch {
+    // No children file (or the process is gone): itself only.
+  }
+  for (const c of children) us += cpuMicros(Number(c));
+  return us;
 }
 
-async function gateway(root: string, mockPort: number, redisUrl: string | undefined): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+async function gateway(root: string, mockPort: number, redisUrl: string | undefined, workers: number): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "spillway-durable-bench-"));
   const config = join(dir, "c.json");
   writeFileSync(
@@ -60,7 +68,7 @@ async function gateway(root: string, mockPort: number, redisUrl: string | undefi
     }),
   );
   const prof = values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", values["cpu-prof"]] : [];
-  const child = spawn(process.execPath, [...prof, ...TSX, join(root, "src/main.ts"), "--config", config, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "info" } });
+  const child = spawn(process.execPath, [...prof, ...TSX, join(root, "src/main.ts"), "--config", config, "--workers", String(workers)], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "info" } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -97,8 +105,8 @@ async function run(port: number, store: boolean): Promise<number> {
   return events;
 }
 
-async function measure(name: string, root: string, mockPort: number, redisUrl: string | undefined, store: boolean): Promise<Record<string, unknown>> {
-  const gw = await gateway(root, mockPort, redisUrl);
+async function measure(name: string, root: string, mockPort: number, redisUrl: string | undefined, store: boolean, workers: number): Promise<Record<string, unknown>> {
+  const gw = await gateway(root, mockPort, redisUrl, workers);
   try {
     await run(gw.port, store); // warm-up (JIT, connection pools)
     const cpu0 = cpuMicros(gw.pid);
@@ -118,9 +126,12 @@ const ratio = (a: Record<string, unknown> | undefined, b: Record<string, unknown
   a && b ? Number(((a["cpuMicrosPerStream"] as number) / (b["cpuMicrosPerStream"] as number)).toFixed(2)) : undefined;
 
 const KINDS = [
-  { key: "plain", name: "plain (store: false)", redis: false, store: false },
-  { key: "embedded", name: "stored, embedded log", redis: false, store: true },
-  { key: "redis", name: "stored, Redis", redis: true, store: true },
+  { key: "plain", name: "plain (store: false)", redis: false, store: false, workers: 1 },
+  { key: "embedded", name: "stored, embedded log", redis: false, store: true, workers: 1 },
+  { key: "redis", name: "stored, Redis", redis: true, store: true, workers: 1 },
+  // Opt-in (`--rows plain2,embedded2`): two workers, the embedded log held by the primary over IPC; CPU of all three processes.
+  { key: "plain2", name: "plain (store: false), --workers 2", redis: false, store: false, workers: 2 },
+  { key: "embedded2", name: "stored, embedded log over IPC, --workers 2", redis: false, store: true, workers: 2 },
 ] as const;
 
 const mock = await startMock();
@@ -131,10 +142,10 @@ try {
   // Row by row, alternating trees, so both see the same machine load.
   for (const kind of KINDS) {
     if (!ROWS.has(kind.key)) continue;
-    for (const [i, root] of trees.entries()) results[i]![kind.key] = await measure(kind.name, root, mock.port, kind.redis ? redis.url : undefined, kind.store);
+    for (const [i, root] of trees.entries()) results[i]![kind.key] = await measure(kind.name, root, mock.port, kind.redis ? redis.url : undefined, kind.store, kind.workers);
   }
   for (const [i, r] of results.entries()) {
-    console.log(JSON.stringify({ tree: trees[i], embeddedOverPlain: ratio(r["embedded"], r["plain"]), redisOverPlain: ratio(r["redis"], r["plain"]) }));
+    console.log(JSON.stringify({ tree: trees[i], embeddedOverPlain: ratio(r["embedded"], r["plain"]), redisOverPlain: ratio(r["redis"], r["plain"]), ipcOverPlainWith2Workers: ratio(r["embedded2"], r["plain2"]) }));
   }
   if (results.length === 2) {
     const [before, after] = results as [Record<string, Record<string, unknown> | undefined>, Record<string, Record<string, unknown> | undefined>];

@@ -4,7 +4,8 @@
  * IPC channel; each worker's {@link IpcStreamLog} forwards to it. A retrieve
  * or resume that lands on another worker than the one generating therefore
  * sees the same log, live. Chunks travel base64-encoded in the JSON IPC
- * messages. When a worker dies, the primary fails the streams it was still
+ * messages: an append is one message per batch (the recorder's, one per
+ * event-loop turn), its entries packed as in `packed-entries.ts`. When a worker dies, the primary fails the streams it was still
  * writing (a failure chunk with reason `instance_lost`), so no follower hangs.
  */
 import cluster, { type Worker } from "node:cluster";
@@ -14,6 +15,7 @@ import { SpillwayError } from "../engine/errors.js";
 import type { MemoryStreamLog } from "../engine/durable/memory-stream-log.js";
 import type { LogEntry, StreamLog, StreamRecord, StreamStatus } from "../engine/durable/stream-log.js";
 import { TERMINAL_STATUSES } from "../engine/durable/stream-log.js";
+import { pack, unpack } from "../engine/durable/packed-entries.js";
 
 type Op = "create" | "append" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
 
@@ -75,9 +77,13 @@ export function serveStreamLog(log: MemoryStreamLog): void {
         writers.set((a[0] as StreamRecord).id, worker.id);
         log.create(a[0] as StreamRecord, a[1] as number).then(reply, fail);
         return;
-      case "append":
-        log.append(a[0] as string, (a[1] as WireEntry[]).map(fromWire)).then(reply, fail);
+      case "append": {
+        const appended = log.append(a[0] as string, unpack(Buffer.from(a[1] as string, "base64")));
+        // rid 0: the worker wants no reply (see IpcStreamLog.append).
+        if (m.rid) appended.then(reply, fail);
+        else appended.catch(() => undefined);
         return;
+      }
       case "setStatus":
         if (TERMINAL_STATUSES.has(a[1] as StreamStatus)) writers.delete(a[0] as string);
         log.setStatus(a[0] as string, a[1] as StreamStatus, a[2] as string | undefined).then(reply, fail);
@@ -165,8 +171,20 @@ export class IpcStreamLog implements StreamLog {
     await this.call("create", [record, ttlMs]);
   }
 
-  async append(id: string, entries: readonly LogEntry[]): Promise<void> {
-    await this.call("append", [id, entries.map(toWire)]);
+  /**
+   * One message per batch, the entries packed (`packed-entries.ts`, base64
+   * in the JSON channel), and no reply: the embedded log cannot refuse an
+   * append, and the channel is ordered, so the writer's next `setStatus`
+   * (awaited) is answered only after the primary has every append before
+   * it. Half the messages of a request/reply per batch. Rejects only when
+   * the primary is gone.
+   */
+  append(id: string, entries: readonly LogEntry[]): Promise<void> {
+    if (!process.connected || !process.send) return Promise.reject(new SpillwayError(Code.Unavailable, "the primary process is gone"));
+    const packed = pack(entries);
+    const m: Request = { type: "spillway:log", rid: 0, op: "append", args: [id, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString("base64")] };
+    process.send(m);
+    return Promise.resolve();
   }
 
   async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {

@@ -17,7 +17,7 @@ import type { LogEntry, StreamLog, StreamRecord, StreamStatus } from "../engine/
 import { TERMINAL_STATUSES } from "../engine/durable/stream-log.js";
 import { pack, unpack } from "../engine/durable/packed-entries.js";
 
-type Op = "create" | "append" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
+type Op = "create" | "append" | "appendMany" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
 
 interface Request {
   readonly type: "spillway:log";
@@ -76,6 +76,10 @@ export function serveStreamLog(log: MemoryStreamLog): void {
       case "create":
         writers.set((a[0] as StreamRecord).id, worker.id);
         log.create(a[0] as StreamRecord, a[1] as number).then(reply, fail);
+        return;
+      case "appendMany":
+        // [id, packed base64] per stream, in the order the worker logged them; no reply.
+        for (const [id, b64] of a as Array<[string, string]>) log.append(id, unpack(Buffer.from(b64, "base64"))).catch(() => undefined);
         return;
       case "append": {
         const appended = log.append(a[0] as string, unpack(Buffer.from(a[1] as string, "base64")));
@@ -140,6 +144,9 @@ export class IpcStreamLog implements StreamLog {
   private rid = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private readonly readers = new Map<number, (e: LogEntry) => void>();
+  /** Appends of this turn, sent as one message. */
+  private outbox: Array<[string, string]> = [];
+  private outboxQueued = false;
   private cancelHandler: ((id: string) => void) | undefined;
 
   constructor() {
@@ -160,6 +167,7 @@ export class IpcStreamLog implements StreamLog {
 
   private call(op: Op, args: unknown[], rid = ++this.rid): Promise<unknown> {
     if (!process.connected || !process.send) return Promise.reject(new SpillwayError(Code.Unavailable, "the primary process is gone"));
+    this.sendOutbox(); // appends logged before this request reach the primary before it
     return new Promise((resolve, reject) => {
       this.pending.set(rid, { resolve, reject });
       const m: Request = { type: "spillway:log", rid, op, args };
@@ -172,20 +180,33 @@ export class IpcStreamLog implements StreamLog {
   }
 
   /**
-   * One message per batch, the entries packed (`packed-entries.ts`, base64
-   * in the JSON channel), and no reply: the embedded log cannot refuse an
-   * append, and the channel is ordered, so the writer's next `setStatus`
-   * (awaited) is answered only after the primary has every append before
-   * it. Half the messages of a request/reply per batch. Rejects only when
-   * the primary is gone.
+   * Queues the batch (its entries packed, `packed-entries.ts`, base64 in the
+   * JSON channel) for the turn's one `appendMany` message, which carries
+   * every stream's batches of this event-loop turn, and asks no reply: the
+   * embedded log cannot refuse an append, and the channel is ordered — any
+   * request (a `setStatus`, awaited) first sends what is queued — so the
+   * primary has every chunk before it answers. Rejects only when the
+   * primary is gone.
    */
   append(id: string, entries: readonly LogEntry[]): Promise<void> {
     if (!process.connected || !process.send) return Promise.reject(new SpillwayError(Code.Unavailable, "the primary process is gone"));
     const packed = pack(entries);
-    const m: Request = { type: "spillway:log", rid: 0, op: "append", args: [id, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString("base64")] };
-    process.send(m);
+    this.outbox.push([id, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString("base64")]);
+    if (!this.outboxQueued) {
+      this.outboxQueued = true;
+      // setImmediate, not nextTick: recorders flush in the check phase, and ticks run between its callbacks.
+      setImmediate(this.sendOutbox);
+    }
     return Promise.resolve();
   }
+
+  private readonly sendOutbox = (): void => {
+    this.outboxQueued = false;
+    if (this.outbox.length === 0 || !process.connected || !process.send) return;
+    const m: Request = { type: "spillway:log", rid: 0, op: "appendMany", args: this.outbox };
+    this.outbox = [];
+    process.send(m);
+  };
 
   async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
     await this.call("setStatus", request === undefined ? [id, status] : [id, status, request]);

@@ -4,8 +4,9 @@
  * IPC channel; each worker's {@link IpcStreamLog} forwards to it. A retrieve
  * or resume that lands on another worker than the one generating therefore
  * sees the same log, live. Chunks travel base64-encoded in the JSON IPC
- * messages: an append is one message per batch (the recorder's, one per
- * event-loop turn), its entries packed as in `packed-entries.ts`. When a worker dies, the primary fails the streams it was still
+ * messages: every stream's appends of one event-loop turn go in one
+ * unreplied `appendMany` message, their entries packed as in
+ * `packed-entries.ts`. When a worker dies, the primary fails the streams it was still
  * writing (a failure chunk with reason `instance_lost`), so no follower hangs.
  */
 import cluster, { type Worker } from "node:cluster";
@@ -17,7 +18,7 @@ import type { LogEntry, StreamLog, StreamRecord, StreamStatus } from "../engine/
 import { TERMINAL_STATUSES } from "../engine/durable/stream-log.js";
 import { pack, unpack } from "../engine/durable/packed-entries.js";
 
-type Op = "create" | "append" | "appendMany" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
+type Op = "create" | "appendMany" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
 
 interface Request {
   readonly type: "spillway:log";
@@ -81,13 +82,6 @@ export function serveStreamLog(log: MemoryStreamLog): void {
         // [id, packed base64] per stream, in the order the worker logged them; no reply.
         for (const [id, b64] of a as Array<[string, string]>) log.append(id, unpack(Buffer.from(b64, "base64"))).catch(() => undefined);
         return;
-      case "append": {
-        const appended = log.append(a[0] as string, unpack(Buffer.from(a[1] as string, "base64")));
-        // rid 0: the worker wants no reply (see IpcStreamLog.append).
-        if (m.rid) appended.then(reply, fail);
-        else appended.catch(() => undefined);
-        return;
-      }
       case "setStatus":
         if (TERMINAL_STATUSES.has(a[1] as StreamStatus)) writers.delete(a[0] as string);
         log.setStatus(a[0] as string, a[1] as StreamStatus, a[2] as string | undefined).then(reply, fail);

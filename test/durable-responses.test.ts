@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { assertSchema } from "./helpers/openapi.js";
 
 type Event = { type: string; sequence_number: number; delta?: string; response?: { status: string; output_text?: string; output: Array<{ content?: Array<{ text: string }> }> } };
 
@@ -106,7 +107,11 @@ describe("stored and background responses (openai SDK, local/echo)", () => {
     assert.equal(again.status, "cancelled");
     const events: Event[] = [];
     for await (const e of (await alice.responses.retrieve(created.id, { stream: true })) as AsyncIterable<Event>) events.push(e);
-    assert.equal(events.at(-1)!.type, "response.cancelled");
+    // OpenAI's ResponseStreamEvent has no response.cancelled (only a webhook is called that): the stream ends response.incomplete, status cancelled.
+    assert.equal(events.at(-1)!.type, "response.incomplete");
+    assert.equal(events.at(-1)!.response!.status, "cancelled");
+    for (const e of events) assertSchema("ResponseStreamEvent", e);
+    assert.deepEqual(events.slice(0, 2).map((e) => [e.type, e.response!.status]), [["response.created", "queued"], ["response.queued", "queued"]]);
     assert.ok(textOf((await alice.responses.retrieve(created.id)) as unknown as Parameters<typeof textOf>[0]).length < (WORDS + " " + WORDS).length, "stopped before the end");
   });
 

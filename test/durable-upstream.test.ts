@@ -10,8 +10,9 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
 import { chatChunk, chatEvents, startFakeOpenAi, usageChunk, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { assertSchema } from "./helpers/openapi.js";
 
-type Event = { type: string; sequence_number: number; delta?: string; response?: { id: string } };
+type Event = { type: string; sequence_number: number; delta?: string; response?: { id: string; status: string; model: string } };
 
 describe("stored responses with an OpenAI upstream", () => {
   let fake: FakeUpstream;
@@ -68,6 +69,72 @@ describe("stored responses with an OpenAI upstream", () => {
     await aborted;
     const ended = await client.responses.retrieve(fgId);
     assert.equal(ended.status, "cancelled", "a stored foreground response whose client left ends cancelled");
+  });
+
+  it("a background response is queued until its upstream's first chunk, then in_progress (response.queued, as OpenAI); every event and object validates", async () => {
+    let release!: () => void;
+    const until = new Promise<void>((r) => (release = r));
+    let seen!: () => void;
+    const requested = new Promise<void>((r) => (seen = r));
+    fake.script = () => {
+      seen();
+      return { events: chatEvents(["queued ", "then ", "done"]), gate: { index: 0, until } };
+    };
+    const created = await client.responses.create({ model: "openai/gpt-fake", input: "q", background: true });
+    assert.equal(created.status, "queued");
+    assertSchema("Response", created);
+    await requested; // the upstream has the request and holds its first chunk
+    const meanwhile = await client.responses.retrieve(created.id);
+    assert.equal(meanwhile.status, "queued");
+    assert.equal(meanwhile.model, "gpt-fake");
+    const events: Event[] = [];
+    for await (const e of (await client.responses.retrieve(created.id, { stream: true })) as AsyncIterable<Event>) {
+      events.push(e);
+      if (e.type === "response.queued") release(); // a follower of a queued response gets created + queued at once
+    }
+    assert.deepEqual(
+      events.slice(0, 3).map((e) => [e.type, e.sequence_number, e.response?.status]),
+      [
+        ["response.created", 0, "queued"],
+        ["response.queued", 1, "queued"],
+        ["response.in_progress", 2, "in_progress"],
+      ],
+    );
+    assert.equal(events.at(-1)!.type, "response.completed");
+    for (const e of events) assertSchema("ResponseStreamEvent", e);
+    const done = await client.responses.retrieve(created.id);
+    assert.equal(done.status, "completed");
+    assert.equal(done.output_text, "queued then done");
+    assertSchema("Response", done);
+    const replay: Event[] = [];
+    for await (const e of (await client.responses.retrieve(created.id, { stream: true })) as AsyncIterable<Event>) replay.push(e);
+    assert.deepEqual(replay, events, "a replay renders the queued phase as it was");
+  });
+
+  it("cancel of a queued background response aborts its upstream request; it ends cancelled (response.incomplete, no invented event)", async () => {
+    fake.script = () => ({ events: chatEvents(["never"]), gate: { index: 0, until: new Promise(() => undefined) } });
+    const aborted = fake.nextAbort();
+    const created = await client.responses.create({ model: "openai/gpt-fake", input: "q", background: true, stream: true });
+    let id = "";
+    for await (const e of created as AsyncIterable<Event>) {
+      id ||= e.response?.id ?? "";
+      if (e.type === "response.queued") break;
+    }
+    const r = await client.responses.cancel(id);
+    assert.equal(r.status, "cancelled");
+    await aborted;
+    const events: Event[] = [];
+    for await (const e of (await client.responses.retrieve(id, { stream: true })) as AsyncIterable<Event>) events.push(e);
+    assert.deepEqual(events.map((e) => e.type), ["response.created", "response.queued", "response.in_progress", "response.incomplete"]);
+    assert.equal(events.at(-1)!.response!.status, "cancelled");
+    for (const e of events) assertSchema("ResponseStreamEvent", e);
+  });
+
+  it("a background create that is refused (unknown model) is still an HTTP error, not a queued response", async () => {
+    await assert.rejects(
+      client.responses.create({ model: "nope/unknown", input: "q", background: true }),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status !== undefined && e.status >= 400 && e.status < 500,
+    );
   });
 
   it("previous_response_id sends the whole conversation upstream (inputs, outputs, tool calls)", async () => {

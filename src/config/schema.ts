@@ -321,7 +321,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** How long a finished stream stays retrievable (ms); OpenAI keeps background responses 10 minutes. */
       retentionMs: z.number().int().positive().default(600_000),
-      /** Embedded log: chunk bytes held in all (oldest finished logs are evicted first). */
+      /** Embedded log: bytes held in all (chunk bytes + a 17-byte header per chunk; finished logs are evicted in the order they ended). */
       maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
       /** Embedded log: streams held. */
       maxCount: z.number().int().positive().default(10_000),

@@ -95,6 +95,13 @@ export interface CallOptions {
   readonly principal?: Principal | undefined;
   /** Model ids to try, in order, if the requested one fails before its first chunk. */
   readonly fallbacks?: readonly string[] | undefined;
+  /**
+   * Called once the call is admitted and its models resolved, before the
+   * first attempt, with the upstream model it tries first: what is left is
+   * waiting for the upstream (a background response is `queued` until
+   * then). Not called when the call is refused.
+   */
+  readonly onAdmitted?: ((model: string) => void) | undefined;
   /** Called once when the stream this call opened ends (not for failed attempts). */
   readonly onStreamEnd?: ((summary: StreamSummary) => void) | undefined;
   /** The W3C `traceparent` of the door's span for this call (tracing on), the parent of each attempt's span. */
@@ -263,6 +270,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       lease.release(0);
       throw e;
     }
+    opts.onAdmitted?.(routes.find((r) => r)?.model ?? models[0]!);
     let lastError: SpillwayError | undefined;
     let previous: Route | undefined;
     let attempts = 0;
@@ -347,6 +355,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
         if (route) {
           const lease = await admission.admit(opts.principal, [req.model]);
           const free: Lease = { release: () => lease.release(0) };
+          opts.onAdmitted?.(route.model);
           try {
             return await attempt(route, opts, free, (_r, ctx) => cache.replay(hit, ctx), capability, 1, true);
           } catch (e) {

@@ -4,7 +4,9 @@
  * IPC channel; each worker's {@link IpcStreamLog} forwards to it. A retrieve
  * or resume that lands on another worker than the one generating therefore
  * sees the same log, live. Chunks travel base64-encoded in the JSON IPC
- * messages. When a worker dies, the primary fails the streams it was still
+ * messages: every stream's appends of one event-loop turn go in one
+ * unreplied `appendMany` message, their entries packed as in
+ * `packed-entries.ts`. When a worker dies, the primary fails the streams it was still
  * writing (a failure chunk with reason `instance_lost`), so no follower hangs.
  */
 import cluster, { type Worker } from "node:cluster";
@@ -14,8 +16,9 @@ import { SpillwayError } from "../engine/errors.js";
 import type { MemoryStreamLog } from "../engine/durable/memory-stream-log.js";
 import type { LogEntry, StreamLog, StreamRecord, StreamStatus } from "../engine/durable/stream-log.js";
 import { TERMINAL_STATUSES } from "../engine/durable/stream-log.js";
+import { pack, unpack } from "../engine/durable/packed-entries.js";
 
-type Op = "create" | "append" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
+type Op = "create" | "appendMany" | "setStatus" | "get" | "read" | "stopRead" | "delete" | "requestCancel";
 
 interface Request {
   readonly type: "spillway:log";
@@ -75,12 +78,13 @@ export function serveStreamLog(log: MemoryStreamLog): void {
         writers.set((a[0] as StreamRecord).id, worker.id);
         log.create(a[0] as StreamRecord, a[1] as number).then(reply, fail);
         return;
-      case "append":
-        log.append(a[0] as string, (a[1] as WireEntry[]).map(fromWire)).then(reply, fail);
+      case "appendMany":
+        // [id, packed base64] per stream, in the order the worker logged them; no reply.
+        for (const [id, b64] of a as Array<[string, string]>) log.append(id, unpack(Buffer.from(b64, "base64"))).catch(() => undefined);
         return;
       case "setStatus":
         if (TERMINAL_STATUSES.has(a[1] as StreamStatus)) writers.delete(a[0] as string);
-        log.setStatus(a[0] as string, a[1] as StreamStatus).then(reply, fail);
+        log.setStatus(a[0] as string, a[1] as StreamStatus, a[2] as string | undefined).then(reply, fail);
         return;
       case "get":
         log.get(a[0] as string).then(reply, fail);
@@ -134,6 +138,9 @@ export class IpcStreamLog implements StreamLog {
   private rid = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private readonly readers = new Map<number, (e: LogEntry) => void>();
+  /** Appends of this turn, sent as one message. */
+  private outbox: Array<[string, string]> = [];
+  private outboxQueued = false;
   private cancelHandler: ((id: string) => void) | undefined;
 
   constructor() {
@@ -154,6 +161,7 @@ export class IpcStreamLog implements StreamLog {
 
   private call(op: Op, args: unknown[], rid = ++this.rid): Promise<unknown> {
     if (!process.connected || !process.send) return Promise.reject(new SpillwayError(Code.Unavailable, "the primary process is gone"));
+    this.sendOutbox(); // appends logged before this request reach the primary before it
     return new Promise((resolve, reject) => {
       this.pending.set(rid, { resolve, reject });
       const m: Request = { type: "spillway:log", rid, op, args };
@@ -165,12 +173,37 @@ export class IpcStreamLog implements StreamLog {
     await this.call("create", [record, ttlMs]);
   }
 
-  async append(id: string, entries: readonly LogEntry[]): Promise<void> {
-    await this.call("append", [id, entries.map(toWire)]);
+  /**
+   * Queues the batch (its entries packed, `packed-entries.ts`, base64 in the
+   * JSON channel) for the turn's one `appendMany` message, which carries
+   * every stream's batches of this event-loop turn, and asks no reply: the
+   * embedded log cannot refuse an append, and the channel is ordered — any
+   * request (a `setStatus`, awaited) first sends what is queued — so the
+   * primary has every chunk before it answers. Rejects only when the
+   * primary is gone.
+   */
+  append(id: string, entries: readonly LogEntry[]): Promise<void> {
+    if (!process.connected || !process.send) return Promise.reject(new SpillwayError(Code.Unavailable, "the primary process is gone"));
+    const packed = pack(entries);
+    this.outbox.push([id, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString("base64")]);
+    if (!this.outboxQueued) {
+      this.outboxQueued = true;
+      // setImmediate, not nextTick: recorders flush in the check phase, and ticks run between its callbacks.
+      setImmediate(this.sendOutbox);
+    }
+    return Promise.resolve();
   }
 
-  async setStatus(id: string, status: StreamStatus): Promise<void> {
-    await this.call("setStatus", [id, status]);
+  private readonly sendOutbox = (): void => {
+    this.outboxQueued = false;
+    if (this.outbox.length === 0 || !process.connected || !process.send) return;
+    const m: Request = { type: "spillway:log", rid: 0, op: "appendMany", args: this.outbox };
+    this.outbox = [];
+    process.send(m);
+  };
+
+  async setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
+    await this.call("setStatus", request === undefined ? [id, status] : [id, status, request]);
   }
 
   async get(id: string): Promise<StreamRecord | undefined> {

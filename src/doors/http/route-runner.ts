@@ -35,6 +35,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
   const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
     signal: extra?.signal ?? ex.signal,
     streamId: extra?.streamId,
+    onAdmitted: extra?.onAdmitted,
     principal: ex.principal,
     requestId: ex.requestId,
     fallbacks,

@@ -45,6 +45,8 @@ export interface RouteCall {
 export interface GenerateOptions {
   readonly streamId?: string;
   readonly signal?: AbortSignal;
+  /** See `CallOptions.onAdmitted`: the call passed admission and routing and now waits for the upstream. */
+  readonly onAdmitted?: (model: string) => void;
 }
 
 /** A request a route accepts: used by the policy tests that run over every route. */

@@ -1,5 +1,6 @@
 import { Code } from "../code.js";
 import { SpillwayError } from "../errors.js";
+import { ENTRY_HEADER, packAt, unpackAt } from "./packed-entries.js";
 import { TERMINAL_STATUSES, type LogEntry, type StreamLog, type StreamRecord, type StreamStatus } from "./stream-log.js";
 
 /** Bounds of a {@link MemoryStreamLog}. */
@@ -12,11 +13,24 @@ export interface MemoryStreamLogOptions {
   readonly now?: () => number;
 }
 
+/** First capacity of a log's packed buffer (it doubles as it fills, and is trimmed when the stream ends). */
+const FIRST_CAPACITY = 2048;
+
+/**
+ * One stored stream. Its entries are packed into one growing byte buffer
+ * (see `packed-entries.ts`) rather than kept as one
+ * `Uint8Array` per chunk: thousands of retained logs are then a few
+ * thousand objects for the GC to mark, not a few hundred thousand.
+ */
 interface Slot {
   readonly record: StreamRecord;
-  readonly entries: LogEntry[];
   readonly ttlMs: number;
+  data: Uint8Array;
+  view: DataView;
+  /** Bytes of `data` in use (headers included): what the slot counts against `maxBytes`. */
   bytes: number;
+  /** The seq of the last entry, -1 when none. */
+  lastSeq: number;
   /** Epoch ms the stream ended (terminal status), for retention. */
   endedAt: number | undefined;
   /** Followers waiting for the next entry or the end. */
@@ -24,17 +38,36 @@ interface Slot {
   deleted: boolean;
 }
 
+function packInto(slot: Slot, e: LogEntry): number {
+  const need = ENTRY_HEADER + e.chunk.length;
+  if (slot.bytes + need > slot.data.length) {
+    let cap = Math.max(slot.data.length * 2, FIRST_CAPACITY);
+    while (cap < slot.bytes + need) cap *= 2;
+    const data = new Uint8Array(cap);
+    data.set(slot.data.subarray(0, slot.bytes));
+    slot.data = data;
+    slot.view = new DataView(data.buffer);
+  }
+  slot.bytes = packAt(slot.data, slot.view, slot.bytes, e);
+  slot.lastSeq = e.seq;
+  return need;
+}
+
 /**
  * The embedded stream log: in this process's memory, bounded by bytes and
- * count. When full, the oldest finished logs are evicted first; running ones
- * are never evicted (a new stream is refused with 503 instead). A finished
- * log is dropped `ttlMs` after it ended. It serves the workers of one
- * gateway through the primary (see `src/workers/`) or, with one process,
- * directly.
+ * count. When full, the logs that finished first are evicted first; running
+ * ones are never evicted (a new stream is refused with 503 instead). A
+ * finished log is dropped `ttlMs` after it ended. It serves the workers of
+ * one gateway through the primary (see `src/workers/`) or, with one process,
+ * directly. Every operation is O(1) in the number of logs held, except
+ * eviction and expiry, which touch only the logs they drop; a read is O(its
+ * log's length).
  */
 export class MemoryStreamLog implements StreamLog {
   readonly kind = "embedded";
   private readonly slots = new Map<string, Slot>();
+  /** Finished slots in the order they ended (Map order is insertion order): expiry and eviction take from the front. */
+  private readonly finished = new Map<string, Slot>();
   private bytes = 0;
   private readonly maxBytes: number;
   private readonly maxCount: number;
@@ -47,7 +80,7 @@ export class MemoryStreamLog implements StreamLog {
     this.now = options.now ?? Date.now;
   }
 
-  /** Bytes of chunks held (for tests and metrics). */
+  /** Bytes held (packed chunks and their per-entry headers; for tests and metrics). */
   get heldBytes(): number {
     return this.bytes;
   }
@@ -65,7 +98,8 @@ export class MemoryStreamLog implements StreamLog {
         new SpillwayError(Code.Unavailable, "The stream log is full of running streams; retry shortly.", { httpStatus: 503, reason: "stream_log_full", retryAfterMs: 1000 }),
       );
     }
-    this.slots.set(record.id, { record: { ...record }, entries: [], ttlMs, bytes: 0, endedAt: undefined, wakers: [], deleted: false });
+    const data = new Uint8Array(0);
+    this.slots.set(record.id, { record: { ...record }, ttlMs, data, view: new DataView(data.buffer), bytes: 0, lastSeq: -1, endedAt: undefined, wakers: [], deleted: false });
     return Promise.resolve();
   }
 
@@ -77,19 +111,24 @@ export class MemoryStreamLog implements StreamLog {
   appendNow(id: string, entries: readonly LogEntry[]): void {
     const slot = this.slots.get(id);
     if (!slot) return;
-    for (const e of entries) {
-      slot.entries.push(e);
-      slot.bytes += e.chunk.length;
-      this.bytes += e.chunk.length;
-    }
+    for (const e of entries) this.bytes += packInto(slot, e);
     this.wake(slot);
   }
 
-  setStatus(id: string, status: StreamStatus): Promise<void> {
+  setStatus(id: string, status: StreamStatus, request?: string): Promise<void> {
     const slot = this.slots.get(id);
     if (slot) {
       slot.record.status = status;
-      if (TERMINAL_STATUSES.has(status)) slot.endedAt ??= this.now();
+      if (request !== undefined) slot.record.request = request;
+      if (TERMINAL_STATUSES.has(status) && slot.endedAt === undefined) {
+        slot.endedAt = this.now();
+        this.finished.set(id, slot);
+        // Done growing: keep only the bytes in use (readers holding views keep the old buffer until they let go).
+        if (slot.data.length > slot.bytes) {
+          slot.data = slot.data.slice(0, slot.bytes);
+          slot.view = new DataView(slot.data.buffer);
+        }
+      }
       this.wake(slot);
     }
     return Promise.resolve();
@@ -103,14 +142,14 @@ export class MemoryStreamLog implements StreamLog {
   async *read(id: string, afterSeq: number, signal: AbortSignal, follow = true): AsyncIterable<LogEntry> {
     const slot = this.live(id);
     if (!slot) return;
-    let i = 0;
-    while (i < slot.entries.length && slot.entries[i]!.seq <= afterSeq) i++;
+    // Only the bytes logged so far are read before waiting: entries logged meanwhile come on the next pass.
+    let at = 0;
     for (;;) {
-      while (i < slot.entries.length) {
+      while (at < slot.bytes) {
         if (signal.aborted || slot.deleted) return;
-        const e = slot.entries[i++]!;
-        // Entries logged after the read began are skipped here too.
-        if (e.seq > afterSeq) yield e;
+        const { entry, next } = unpackAt(slot.data, slot.view, at);
+        at = next;
+        if (entry.seq > afterSeq) yield entry;
       }
       if (!follow || slot.deleted || signal.aborted || TERMINAL_STATUSES.has(slot.record.status)) return;
       await new Promise<void>((resolve) => {
@@ -135,7 +174,7 @@ export class MemoryStreamLog implements StreamLog {
   tail(id: string): { lastSeq: number; ended: boolean } | undefined {
     const slot = this.live(id);
     if (!slot) return undefined;
-    return { lastSeq: slot.entries.at(-1)?.seq ?? -1, ended: TERMINAL_STATUSES.has(slot.record.status) };
+    return { lastSeq: slot.lastSeq, ended: TERMINAL_STATUSES.has(slot.record.status) };
   }
 
   requestCancel(id: string): Promise<void> {
@@ -163,6 +202,7 @@ export class MemoryStreamLog implements StreamLog {
   private drop(id: string, slot: Slot): void {
     slot.deleted = true;
     this.slots.delete(id);
+    this.finished.delete(id);
     this.bytes -= slot.bytes;
     this.wake(slot);
   }
@@ -174,17 +214,25 @@ export class MemoryStreamLog implements StreamLog {
     for (const w of wakers) w();
   }
 
-  /** Drops finished logs past their retention. */
+  /**
+   * Drops finished logs past their retention, from the one that ended first
+   * until one that has not expired. With one retention time for all (as
+   * {@link DurableStreams} uses) that is every expired log; a log with a
+   * shorter one may wait behind a longer one, but no read sees it expired.
+   */
   private expire(): void {
     const now = this.now();
-    for (const [id, slot] of this.slots) if (slot.endedAt !== undefined && slot.endedAt + slot.ttlMs <= now) this.drop(id, slot);
+    for (const [id, slot] of this.finished) {
+      if (slot.endedAt! + slot.ttlMs > now) return;
+      this.drop(id, slot);
+    }
   }
 
-  /** Drops the oldest finished logs until under both bounds (Map order is insertion order: oldest first). */
+  /** Drops the logs that finished first until under both bounds. */
   private evict(): void {
-    for (const [id, slot] of this.slots) {
+    for (const [id, slot] of this.finished) {
       if (this.slots.size < this.maxCount && this.bytes < this.maxBytes) return;
-      if (slot.endedAt !== undefined) this.drop(id, slot);
+      this.drop(id, slot);
     }
   }
 }

@@ -21,8 +21,8 @@ export interface StreamRecord {
   readonly createdAt: number;
   /** Runs detached from the connection that made it. */
   readonly background: boolean;
-  /** The door's own record of the request (JSON text, opaque to the engine). */
-  readonly request: string;
+  /** The door's own record of the request (JSON text, opaque to the engine); replaced once when a queued stream starts. */
+  request: string;
   status: StreamStatus;
 }
 
@@ -48,8 +48,12 @@ export interface StreamLog {
   append(id: string, entries: readonly LogEntry[]): Promise<void>;
   /** For an in-process log: {@link StreamLog.append} done synchronously (no promise per chunk on the hot path). */
   appendNow?(id: string, entries: readonly LogEntry[]): void;
-  /** Sets the status; a terminal one ends every follower once it has read the whole log. */
-  setStatus(id: string, status: StreamStatus): Promise<void>;
+  /**
+   * Sets the status (and, with `request`, replaces the request record: a
+   * queued stream learns its upstream when it starts); a terminal one ends
+   * every follower once it has read the whole log.
+   */
+  setStatus(id: string, status: StreamStatus, request?: string): Promise<void>;
   /** The record, or undefined when unknown, deleted or expired. */
   get(id: string): Promise<StreamRecord | undefined>;
   /**

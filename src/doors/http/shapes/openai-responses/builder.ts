@@ -35,7 +35,8 @@ interface OpenCall {
 
 /**
  * Builds an OpenAI Response from engine chunks, emitting the Responses
- * stream events in OpenAI's order: `response.created`, `response.in_progress`,
+ * stream events in OpenAI's order: `response.created` (and
+ * `response.queued` for a background response waiting for its upstream), `response.in_progress`,
  * then per output item `output_item.added` → (`content_part.added` →
  * `output_text.delta`… → `output_text.done` → `content_part.done`) or
  * `function_call_arguments.delta`… → `function_call_arguments.done`, or for
@@ -43,7 +44,7 @@ interface OpenCall {
  * `reasoning_summary_text.delta`… → `.done` → `reasoning_summary_part.done`
  * (summaries) or `content_part.added` → `reasoning_text.delta`… → `.done` →
  * `content_part.done` (raw reasoning), then `output_item.done`; finally `response.completed` (or `response.incomplete`
- * when the token limit or a content filter cut it short), or `error` then
+ * when the token limit or a content filter cut it short, or a cancel did: status `cancelled`), or `error` then
  * `response.failed`. Every event carries `sequence_number`, from 0.
  *
  * Text goes to a message item; each tool-call index to its own
@@ -77,8 +78,10 @@ export class ResponsesBuilder {
    * `now` is the clock for `completed_at` (epoch ms): a stored stream passes
    * the time each chunk was logged, so a replay renders the same events.
    */
+  private queued = false;
+
   constructor(
-    private readonly head: ResponseHead,
+    private head: ResponseHead,
     private readonly sink: ResponsesEventSink = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
@@ -93,10 +96,24 @@ export class ResponsesBuilder {
     return responseJson(this.head, this.state);
   }
 
-  /** Emits `response.created` and `response.in_progress`. */
-  start(): void {
-    this.emitResponse("response.created");
+  /**
+   * Emits `response.created` and `response.in_progress`; after
+   * {@link ResponsesBuilder.queue}, only `response.in_progress`, with `head`
+   * (the identity once the generation started: its upstream model) if given.
+   */
+  start(head?: ResponseHead): void {
+    if (head) this.head = head;
+    this.state.status = "in_progress";
+    if (!this.queued) this.emitResponse("response.created");
     this.emitResponse("response.in_progress");
+  }
+
+  /** A background response waiting for its generation: `response.created` and `response.queued`, status `queued`. */
+  queue(): void {
+    this.queued = true;
+    this.state.status = "queued";
+    this.emitResponse("response.created");
+    this.emitResponse("response.queued");
   }
 
   /** Turns one engine chunk into events. */
@@ -281,15 +298,19 @@ export class ResponsesBuilder {
 
   /**
    * A cancelled (background) response: open items end `incomplete`, status
-   * `cancelled`. OpenAI documents no stream event for it; Spillway ends the
-   * stream with `response.cancelled` carrying the Response object.
+   * `cancelled`. OpenAI's stream events have none for a cancel
+   * (`response.cancelled` is only a webhook event), so the stream ends with
+   * `response.incomplete` — "finished as incomplete", which a client already
+   * handles as partial output — carrying the Response with status
+   * `cancelled` and no `incomplete_details` (its reasons are only the token
+   * limit and the content filter).
    */
   private cancelled(): void {
     this.closeReasoning("incomplete");
     this.closeMessage("incomplete");
     this.closeCalls("incomplete");
     this.state.status = "cancelled";
-    this.emitResponse("response.cancelled");
+    this.emitResponse("response.incomplete");
   }
 
   private fail(err: SpillwayError): void {

@@ -8,7 +8,7 @@ import { openAiShape } from "../openai/shape.js";
 import { ResponsesBuilder } from "./builder.js";
 import { parseResponses, type ParsedResponses } from "./request.js";
 import { storedHead, storedRequest, storedResponse, type StoredRequest } from "./stored.js";
-import { followResponse, ownRecord, storedResponsesRoutes } from "./stored-routes.js";
+import { createBackground, ownRecord, storedResponsesRoutes } from "./stored-routes.js";
 import { responseHead, ResponsesSseEncoder } from "./stream.js";
 
 /** The conversation before a request with `previous_response_id`: the chain's inputs and outputs. */
@@ -37,16 +37,17 @@ async function unstored(ex: HttpExchange, call: RouteCall, parsed: ParsedRespons
  * Stored (the default): the chunks go to the stream log as they pass. In
  * the foreground the client's connection drives the stream (it leaving
  * aborts the generation, which ends `cancelled`: OpenAI documents only background responses as surviving a disconnect); with
- * `background` a recorder consumes it with nobody connected, and a
- * streaming client is one follower of the log.
+ * `background` see {@link createBackground} (queued, then a recorder
+ * consumes it with nobody connected; a streaming client is one follower of the log).
  */
 async function stored(ex: HttpExchange, call: RouteCall, ctx: HttpDoorContext, parsed: ParsedResponses, history: Array<Record<string, unknown>>, id: string): Promise<void> {
   const streams = ctx.engine.streams;
   const background = parsed.echo.background;
   const rec = streams.reserve(id, ownerOf(ex.principal), background);
+  if (background) return createBackground(ex, call, ctx, parsed, history, rec);
   let stream: EngineStream;
   try {
-    stream = await call.generate(parsed.request, parsed.fallbacks, background ? { streamId: id, signal: rec.signal } : { streamId: id });
+    stream = await call.generate(parsed.request, parsed.fallbacks, { streamId: id });
   } catch (e) {
     rec.abandon();
     throw e;
@@ -58,12 +59,6 @@ async function stored(ex: HttpExchange, call: RouteCall, ctx: HttpDoorContext, p
   } catch (e) {
     stream.cancel(e);
     throw e;
-  }
-  if (background) {
-    rec.runDetached(stream);
-    if (parsed.stream) return followResponse(ex, ctx, record, -1);
-    ex.json(200, storedResponse(record, []));
-    return;
   }
   // The hot path: one loop, no extra async layers — record each chunk, render it, write it.
   let at = record.createdAt;

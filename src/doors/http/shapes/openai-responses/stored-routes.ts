@@ -1,12 +1,14 @@
 import { Code } from "../../../../engine/code.js";
-import { ownerOf, type LoggedChunk } from "../../../../engine/durable/durable-streams.js";
+import type { EngineStream } from "../../../../engine/active-stream.js";
+import { ownerOf, type LoggedChunk, type Recording } from "../../../../engine/durable/durable-streams.js";
 import type { StreamRecord } from "../../../../engine/durable/stream-log.js";
 import { SpillwayError, invalidArgument } from "../../../../engine/errors.js";
 import type { HttpExchange } from "../../exchange.js";
-import type { HttpDoorContext, HttpRoute } from "../../route.js";
+import type { HttpDoorContext, HttpRoute, RouteCall } from "../../route.js";
 import { SSE_HEADERS } from "../../sse.js";
 import { openAiShape } from "../openai/shape.js";
-import { storedEvents, storedRequest, storedResponse, streamIdOf } from "./stored.js";
+import type { ParsedResponses } from "./request.js";
+import { storedEvents, storedRequest, storedResponse, streamIdOf, type StoredRequest } from "./stored.js";
 
 /** The response id in `/v1/responses/{id}[/…]`. */
 function idOf(ex: HttpExchange): string {
@@ -60,7 +62,7 @@ export async function followResponse(ex: HttpExchange, ctx: HttpDoorContext, rec
   const chunks: AsyncIterable<LoggedChunk> = ctx.engine.streams.follow(record.id, -1, ex.signal);
   ex.start(200, "text/event-stream", SSE_HEADERS);
   try {
-    for await (const text of storedEvents(record, chunks, after)) {
+    for await (const text of storedEvents(record, chunks, after, () => ctx.engine.streams.get(record.id, record.owner))) {
       if (ex.aborted) break;
       const wait = ex.write(text);
       if (wait) await wait;
@@ -70,6 +72,41 @@ export async function followResponse(ex: HttpExchange, ctx: HttpDoorContext, rec
   } finally {
     ex.end();
   }
+}
+
+/**
+ * `POST /v1/responses` with `background: true` (`rec` reserved): answers as
+ * soon as the call is admitted and routed — refusals (unknown model, rate
+ * limits, the background caps) are still HTTP errors — with the Response
+ * `queued` (or, with `stream`, `response.created` and `response.queued`
+ * events). It stays `queued` until the upstream's first chunk is in, then is
+ * `in_progress` and runs with nobody connected; an upstream that fails
+ * before then ends it `failed` (the reason in its `error`).
+ */
+export async function createBackground(ex: HttpExchange, call: RouteCall, ctx: HttpDoorContext, parsed: ParsedResponses, history: Array<Record<string, unknown>>, rec: Recording): Promise<void> {
+  let admitted!: (model: string) => void;
+  const ready = new Promise<string>((r) => (admitted = r));
+  const generating: Promise<EngineStream> = call.generate(parsed.request, parsed.fallbacks, { streamId: rec.id, signal: rec.signal, onAdmitted: (m) => admitted(m) });
+  let model: string;
+  try {
+    // Admitted (then it waits for its upstream), or refused: a refusal is still this request's HTTP error.
+    model = await Promise.race([ready, generating.then((s) => s.route.model)]);
+  } catch (e) {
+    rec.abandon();
+    throw e;
+  }
+  const request: StoredRequest = { echo: parsed.echo, model, requested: model, history, input: parsed.inputItems };
+  let record: StreamRecord;
+  try {
+    record = await rec.open(JSON.stringify(request), "queued");
+  } catch (e) {
+    rec.cancel();
+    generating.then((s) => s.cancel(e), () => undefined);
+    throw e;
+  }
+  rec.startDetached(generating, (stream) => JSON.stringify({ ...request, model: stream.route.model } satisfies StoredRequest));
+  if (parsed.stream) return followResponse(ex, ctx, record, -1);
+  ex.json(200, storedResponse(record, []));
 }
 
 /** `GET /v1/responses/{id}`: the stored Response, or with `stream=true` its events after `starting_after`, then live. */

@@ -13,8 +13,10 @@ import type { ResponseEcho } from "./request.js";
 export interface StoredRequest {
   /** What the Response object echoes. */
   readonly echo: ResponseEcho;
-  /** The upstream's model name, as the Response shows it. */
+  /** The upstream's model name, as the Response shows it (while a background response is queued: the one it will try first). */
   readonly model: string;
+  /** A background response: the upstream model it was queued for, which `response.created` and `response.queued` show (a fallback may serve it instead). */
+  readonly requested?: string;
   /** Items of the `previous_response_id` chain before this request's input (inputs and outputs). */
   readonly history: ReadonlyArray<Record<string, unknown>>;
   /** This request's input items (what `input_items` lists). */
@@ -35,8 +37,8 @@ export function storedRequest(record: StreamRecord): StoredRequest {
 }
 
 /** The identity of a stored response: deterministic from its record, so replays match the live events. */
-export function storedHead(record: StreamRecord, stored: StoredRequest): ResponseHead {
-  return { id: responseId(record.id), createdAt: Math.floor(record.createdAt / 1000), model: stored.model, echo: stored.echo };
+export function storedHead(record: StreamRecord, stored: StoredRequest, queued = false): ResponseHead {
+  return { id: responseId(record.id), createdAt: Math.floor(record.createdAt / 1000), model: queued ? (stored.requested ?? stored.model) : stored.model, echo: stored.echo };
 }
 
 /**
@@ -62,22 +64,43 @@ export function storedResponse(record: StreamRecord, chunks: readonly LoggedChun
  * clock set to each chunk's logging time, so every event — its
  * `sequence_number` included — is the one the live client got. Events up to
  * `startingAfter` are skipped. Yields the SSE text per chunk.
+ *
+ * A background response starts with `response.created` and
+ * `response.queued` (status `queued`, the model asked for) at once, then
+ * `response.in_progress` with its first chunk. `refresh` re-reads the record
+ * when it was still queued as the first chunk arrives (by then it names the
+ * upstream's model).
  */
-export async function* storedEvents(record: StreamRecord, chunks: AsyncIterable<LoggedChunk>, startingAfter: number): AsyncGenerator<string> {
-  const stored = storedRequest(record);
+export async function* storedEvents(
+  record: StreamRecord,
+  chunks: AsyncIterable<LoggedChunk>,
+  startingAfter: number,
+  refresh?: () => Promise<StreamRecord | undefined>,
+): AsyncGenerator<string> {
+  let stored = storedRequest(record);
   let at = record.createdAt;
   let out = "";
   const ref: { builder?: ResponsesBuilder } = {};
   const sink = (type: string, json: string): void => {
     if (ref.builder!.nextSequenceNumber - 1 > startingAfter) out += sseEvent(type, json);
   };
-  const builder = (ref.builder = new ResponsesBuilder(storedHead(record, stored), sink, () => at));
+  const builder = (ref.builder = new ResponsesBuilder(storedHead(record, stored, record.background), sink, () => at));
+  if (record.background) {
+    builder.queue();
+    if (out) {
+      const text = out;
+      out = "";
+      yield text;
+    }
+  }
   let started = false;
   for await (const c of chunks) {
     at = c.at;
     if (!started) {
       started = true;
-      builder.start();
+      const fresh = record.status === "queued" && refresh ? await refresh() : undefined;
+      if (fresh) stored = storedRequest(fresh);
+      builder.start(storedHead(record, stored));
     }
     builder.push(c.chunk);
     if (out) {

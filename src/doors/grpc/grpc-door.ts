@@ -8,6 +8,7 @@ import { gatewayKeys } from "./auth.js";
 import type { GrpcAuthorize } from "./context.js";
 import { createSpillwayService } from "./handlers/index.js";
 import { addReflection } from "./reflection.js";
+import { coalesceWrites } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 
 /** The fully-qualified name of the Spillway service, as health checks and reflection name it. */
@@ -67,6 +68,8 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
     // channelz (per-call stats for grpcdebug) showed in the per-call profile and nothing here reads it.
     "grpc.enable_channelz": 0,
+    // Streamed messages leave in one HTTP/2 write per event-loop turn, not one each (write-coalescing.ts).
+    interceptors: [coalesceWrites],
   });
   let draining = false;
   const active = { calls: 0 };

@@ -9,14 +9,55 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServerInterceptingCallInterface } from "@grpc/grpc-js";
-import { Finish_Reason } from "../src/gen/spillway/v1/chunk.js";
+import { AudioEncoding, Chunk, Finish_Reason, SpeechEvent_Type, TranscriptDelta_Kind } from "../src/gen/spillway/v1/chunk.js";
 import { createGrpcDoor, type GrpcDoor } from "../src/doors/grpc/grpc-door.js";
+import { serializeChunk, spillwayServiceDefinition } from "../src/doors/grpc/chunk-serializer.js";
 import { CoalescingCall, MAX_MESSAGES_IN_FLIGHT } from "../src/doors/grpc/write-coalescing.js";
 import { finishPayload, textPayload, usagePayload, type ChunkPayload } from "../src/engine/payload.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine } from "../src/engine/stream-engine.js";
 import type { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
+
+const chunk = (payload: Chunk["payload"], seq = 7, streamId = "str_abc"): Chunk => ({ streamId, seq, payload });
+
+const samples: Chunk[] = [
+  chunk({ $case: "text", value: { text: "héllo ✓ world" } }),
+  chunk({ $case: "text", value: { text: "" } }, 0, ""),
+  chunk({ $case: "toolCall", value: { index: 2, id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}' } }),
+  chunk({ $case: "audio", value: { data: Buffer.alloc(100_000, 7), encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE, sampleRate: 24_000, channels: 1 } }),
+  chunk({ $case: "transcript", value: { text: "hi", kind: TranscriptDelta_Kind.KIND_FINAL, startSeconds: 0.5, endSeconds: 1.25 } }),
+  chunk({ $case: "speech", value: { type: SpeechEvent_Type.TYPE_SPEECH_STARTED, audioMs: 320 } }),
+  chunk({ $case: "usage", value: { inputTokens: 5, outputTokens: 200, totalTokens: 205, cachedInputTokens: 1, reasoningTokens: 3, inputAudioSeconds: 0, outputAudioSeconds: 2.5 } }),
+  chunk({ $case: "finish", value: { reason: Finish_Reason.REASON_LENGTH, stopSequence: "END" } }),
+  chunk({ $case: "error", value: { type: "server_error", code: "upstream", message: "gone", param: "", grpcCode: 14, retryable: true } }),
+  chunk({ $case: "reasoning", value: { text: "think", signature: "sig", encrypted: "", summary: true, index: 1, id: "rs_1" } }),
+  chunk(undefined, 2 ** 40),
+];
+
+describe("gRPC chunk serializer", () => {
+  it("writes the generated encoder's bytes for every payload, in any order, after big and failed messages", () => {
+    for (const c of [...samples, ...samples.slice().reverse()]) {
+      assert.deepEqual(serializeChunk(c), Buffer.from(Chunk.encode(c).finish()), `payload ${c.payload?.$case}`);
+      assert.deepEqual(Chunk.decode(serializeChunk(c)), Chunk.decode(Chunk.encode(c).finish()));
+    }
+    // seq is written after stream_id: a throw mid-message must not leave stream_id in the next one.
+    assert.throws(() => serializeChunk(chunk({ $case: "text", value: { text: "x" } }, -1)), /uint64/);
+    assert.deepEqual(serializeChunk(samples[0]!), Buffer.from(Chunk.encode(samples[0]!).finish()));
+  });
+
+  it("each message owns its bytes: a later message does not change an earlier one", () => {
+    const a = serializeChunk(samples[0]!);
+    const copy = Buffer.from(a);
+    serializeChunk(samples[2]!);
+    assert.deepEqual(a, copy);
+  });
+
+  it("is the response serializer of every chunk-streaming method, and only of those", () => {
+    for (const m of ["generate", "synthesize", "transcribe", "attach"] as const) assert.equal(spillwayServiceDefinition[m].responseSerialize, serializeChunk);
+    assert.notEqual(spillwayServiceDefinition.listModels.responseSerialize, serializeChunk);
+  });
+});
 
 /** A stand-in for grpc-js's call below the interceptor: records messages, completes writes when told. */
 function fakeNext(): { call: ServerInterceptingCallInterface; sent: unknown[]; complete(): void; statuses: unknown[] } {

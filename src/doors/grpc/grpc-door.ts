@@ -1,12 +1,12 @@
 import type { Door } from "../door.js";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
 import type { Observability } from "../../observability/observability.js";
 import { logger } from "../../observability/logger.js";
 import { gatewayKeys } from "./auth.js";
 import type { GrpcAuthorize } from "./context.js";
 import { createSpillwayService } from "./handlers/index.js";
+import { spillwayServiceDefinition } from "./chunk-serializer.js";
 import { addReflection } from "./reflection.js";
 import { coalesceWrites } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
@@ -74,7 +74,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   let draining = false;
   const active = { calls: 0 };
   server.addService(
-    SpillwayServiceService,
+    spillwayServiceDefinition,
     createSpillwayService({
       engine: options.engine,
       authorize: options.authorize ?? gatewayKeys(options.engine.admission),

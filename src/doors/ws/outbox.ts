@@ -5,6 +5,13 @@
  * the high-water mark (at once, or on uWS `drain`), so audio is produced only
  * as fast as the client takes it and a slow client never makes the gateway
  * queue without bound. Sending after the socket closed is a no-op.
+ *
+ * Batched (the cascade session): events sent while one turn's promises
+ * settle — every delta of one upstream read — are handed to the socket
+ * together at `process.nextTick`, in one cork, so they leave in one write
+ * (one syscall) instead of one each; each is still its own WebSocket
+ * message, in order. Call `flush()` before ending the socket so queued
+ * events go out first.
  */
 import { randomFillSync } from "node:crypto";
 import { serverEventName } from "./event-names.js";
@@ -39,12 +46,21 @@ export type ServerEvent = { readonly type: string } & Record<string, unknown>;
 export class Outbox {
   private closed = false;
   private waiters: Array<() => void> = [];
+  /** Batched mode: event texts not handed to the socket yet, and their length. */
+  private queue: string[] = [];
+  private queuedBytes = 0;
+  private flushQueued = false;
 
+  /**
+   * `batch`: queue events and send them together at `process.nextTick`
+   * (see above); default false: each event is sent at once.
+   */
   constructor(
     private readonly socket: EventSocket,
     private readonly beta: boolean,
     private readonly highWaterBytes: number,
     private readonly observe?: (event: Record<string, unknown>) => void,
+    private readonly batch = false,
   ) {}
 
   /** True once the socket closed. */
@@ -62,8 +78,39 @@ export class Outbox {
     };
     this.observe?.(out);
     const text = JSON.stringify(out);
-    this.socket.cork(() => this.socket.send(text));
+    if (!this.batch) {
+      this.socket.cork(() => this.socket.send(text));
+      return;
+    }
+    this.queue.push(text);
+    this.queuedBytes += text.length;
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the microtask queue has drained, like the HTTP door's batching (exchange.ts).
+    process.nextTick(this.flushNow);
   }
+
+  /** Hands queued events to the socket now, in one cork (batched mode; a no-op otherwise or when none are queued). */
+  flush(): void {
+    if (this.queue.length === 0 || this.closed) {
+      this.queue = [];
+      this.queuedBytes = 0;
+      return;
+    }
+    const q = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.socket.cork(() => {
+      for (const text of q) this.socket.send(text);
+    });
+    // Queued bytes counted against the mark may have made a sender wait; the socket alone may be below it (no `drain` will come).
+    if (this.waiters.length > 0) this.onDrain();
+  }
+
+  private readonly flushNow = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   /**
    * An item joined the conversation: `conversation.item.created`, and for GA
@@ -81,19 +128,21 @@ export class Outbox {
 
   /** Resolves when the socket can take more (or has closed). */
   ready(): Promise<void> {
-    if (this.closed || this.socket.getBufferedAmount() < this.highWaterBytes) return Promise.resolve();
+    if (this.closed || this.socket.getBufferedAmount() + this.queuedBytes < this.highWaterBytes) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   /** uWS `drain`: wakes the senders waiting on `ready` once below the mark. */
   onDrain(): void {
-    if (this.socket.getBufferedAmount() >= this.highWaterBytes) return;
+    if (this.socket.getBufferedAmount() + this.queuedBytes >= this.highWaterBytes) return;
     this.wakeAll();
   }
 
   /** The socket closed: nothing more is sent; waiters are released. */
   onClose(): void {
     this.closed = true;
+    this.queue = [];
+    this.queuedBytes = 0;
     this.wakeAll();
   }
 

@@ -3,7 +3,7 @@
  * unique and OpenAI-shaped; in batched mode the events of one turn reach the
  * socket in one cork, in order, one message each, `flush()` sends at once,
  * and queued bytes count against the high-water mark without stranding a
- * waiting sender.
+ * waiting sender; a delta sender writes the same event `send` would.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -87,5 +87,44 @@ describe("realtime outbox", () => {
     assert.equal(ready, false, "over the mark while queued");
     await waiting;
     assert.equal(socket.corks.length, 1, "released after the queue went to the socket");
+  });
+});
+
+describe("realtime delta sender", () => {
+  const fields = { response_id: "resp_1", item_id: "item_\"q", output_index: 0, content_index: 0 };
+  const withoutId = (m: string): string => m.replace(/,"event_id":"event_[A-Za-z0-9_-]{16}"/, "");
+
+  for (const beta of [false, true]) {
+    it(`writes the bytes send() writes, but for the event id (${beta ? "beta" : "GA"} names)`, () => {
+      const socket = fakeSocket();
+      const outbox = new Outbox(socket, beta, 1 << 20);
+      const delta = outbox.deltaSender("response.output_text.delta", fields);
+      for (const d of ["héllo", 'a "quoted"\nline', ""]) {
+        delta(d);
+        outbox.send({ type: "response.output_text.delta", ...fields, delta: d });
+      }
+      const sent = socket.corks.map((c) => c[0]!);
+      for (let i = 0; i < sent.length; i += 2) assert.equal(withoutId(sent[i]!), withoutId(sent[i + 1]!));
+      const first = JSON.parse(sent[0]!) as Record<string, unknown>;
+      assert.equal(first["type"], beta ? "response.text.delta" : "response.output_text.delta");
+      assert.match(String(first["event_id"]), /^event_/);
+      assert.notEqual(first["event_id"], (JSON.parse(sent[2]!) as Record<string, unknown>)["event_id"]);
+    });
+  }
+
+  it("with an observe hook, every delta is seen as an object; nothing is sent after close", () => {
+    const socket = fakeSocket();
+    const seen: Array<Record<string, unknown>> = [];
+    const outbox = new Outbox(socket, false, 1 << 20, (e) => seen.push(e));
+    const delta = outbox.deltaSender("response.output_text.delta", fields);
+    delta("x");
+    assert.equal(seen[0]?.["delta"], "x");
+    outbox.onClose();
+    delta("y");
+    assert.equal(socket.corks.length, 1);
+    const plain = new Outbox(fakeSocket(), false, 1 << 20);
+    const d2 = plain.deltaSender("response.output_text.delta", fields);
+    plain.onClose();
+    d2("z");
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The gRPC door's write path (issue 16): the reused-writer chunk serializer
+ * The gRPC door's write path (issue 16): the chunk serializer
  * gives the generated encoder's bytes for every payload, the coalescing
  * interceptor acknowledges writes early only up to its limit, and a burst
  * of chunks produced in one turn reaches a real client whole, in order, one
@@ -24,6 +24,12 @@ const chunk = (payload: Chunk["payload"], seq = 7, streamId = "str_abc"): Chunk 
 const samples: Chunk[] = [
   chunk({ $case: "text", value: { text: "héllo ✓ world" } }),
   chunk({ $case: "text", value: { text: "" } }, 0, ""),
+  chunk({ $case: "text", value: { text: "" } }, 1),
+  chunk({ $case: "text", value: { text: "x" } }, 0, ""),
+  chunk({ $case: "text", value: { text: "emoji 😀, lone \ud800 surrogate, ".repeat(20) } }, 2 ** 31 + 5, "str_é"),
+  chunk({ $case: "text", value: { text: "y".repeat(200_000) } }, Number.MAX_SAFE_INTEGER, "s".repeat(300)),
+  chunk({ $case: "text", value: { text: "z".repeat(127) } }, 127, "i".repeat(127)),
+  chunk({ $case: "text", value: { text: "z".repeat(128) } }, 128, "i".repeat(128)),
   chunk({ $case: "toolCall", value: { index: 2, id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}' } }),
   chunk({ $case: "audio", value: { data: Buffer.alloc(100_000, 7), encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE, sampleRate: 24_000, channels: 1 } }),
   chunk({ $case: "transcript", value: { text: "hi", kind: TranscriptDelta_Kind.KIND_FINAL, startSeconds: 0.5, endSeconds: 1.25 } }),

@@ -1,12 +1,13 @@
 /**
- * `tsx load/grpcws-cpu.ts [--trees <dir>,<dir>] [--doors sse,grpc,ws] [--seconds 4] [--concurrency 32] [--delays 0,1] [--rounds 1]`:
+ * `tsx load/grpcws-cpu.ts [--trees <dir>,<dir>] [--doors sse,grpc,ws] [--seconds 4] [--concurrency 32] [--delays 0,1] [--rounds 1] [--counts 2,200]`:
  * CPU µs per stream and per chunk of each door (issue 16), every tree in one run.
  *
  * For each tree a gateway (`src/main.ts --workers 1`) runs against one mock
  * upstream. Each job is a closed loop of `concurrency` streams for `seconds`,
- * of 2-chunk and of 200-chunk streams; the gateway's CPU (utime + stime from
- * /proc) over the job divided by the streams served is the CPU per stream,
- * and (per stream at 200 − per stream at 2) / 198 the CPU per chunk. Trees
+ * of short and of long streams (`--counts`, default 2 and 200 chunks); the
+ * gateway's CPU (utime + stime from /proc) over the job divided by the
+ * streams served is the CPU per stream, and (per long stream − per short
+ * stream) / (chunks difference) the CPU per chunk; the median over rounds. Trees
  * take turns job by job so host noise hits them alike. `--delays`: ms
  * between upstream chunks (0: the mock writes the whole answer at once, so
  * many chunks arrive in one read; 1: one chunk per read).
@@ -25,13 +26,15 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     delays: { type: "string", default: "0" },
     rounds: { type: "string", default: "1" },
+    counts: { type: "string", default: "2,200" },
   },
 });
 
 const trees = values.trees.split(",");
 const doors = values.doors.split(",") as Door[];
 const delays = values.delays.split(",").map(Number);
-const COUNTS = [2, 200];
+const COUNTS = values.counts.split(",").map(Number) as [number, number];
+const [FEW, MANY] = COUNTS;
 const shapes: MockShape[] = delays.flatMap((d) => COUNTS.map((c) => ({ chunks: c, bytes: 16, delayMs: d, firstMs: 0 })));
 
 const mock = await startMock();
@@ -72,19 +75,19 @@ for (let round = 0; round < Number(values.rounds); round++) {
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log("| tree | delay | door | µs / 2-chunk stream | µs / 200-chunk stream | µs / chunk | per chunk ÷ SSE |");
+console.log(`| tree | delay | door | µs / ${FEW}-chunk stream | µs / ${MANY}-chunk stream | µs / chunk | per chunk ÷ SSE |`);
 console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const d of delays) {
   for (const g of gws) {
     const perChunk = new Map<Door, number>();
     for (const door of doors) {
-      const a = median(results.get(`${g.root}|${door}|${d}|2`)!);
-      const b = median(results.get(`${g.root}|${door}|${d}|200`)!);
-      perChunk.set(door, (b - a) / 198);
+      const a = median(results.get(`${g.root}|${door}|${d}|${FEW}`)!);
+      const b = median(results.get(`${g.root}|${door}|${d}|${MANY}`)!);
+      perChunk.set(door, (b - a) / (MANY - FEW));
     }
     for (const door of doors) {
-      const a = median(results.get(`${g.root}|${door}|${d}|2`)!);
-      const b = median(results.get(`${g.root}|${door}|${d}|200`)!);
+      const a = median(results.get(`${g.root}|${door}|${d}|${FEW}`)!);
+      const b = median(results.get(`${g.root}|${door}|${d}|${MANY}`)!);
       const pc = perChunk.get(door)!;
       const sse = perChunk.get("sse");
       console.log(`| ${g.root} | ${d} ms | ${door} | ${a} | ${b} | ${pc.toFixed(2)} | ${sse ? (pc / sse).toFixed(2) : "–"} |`);

@@ -12,7 +12,8 @@ import type { ServerInterceptingCallInterface } from "@grpc/grpc-js";
 import { AudioEncoding, Chunk, Finish_Reason, SpeechEvent_Type, TranscriptDelta_Kind } from "../src/gen/spillway/v1/chunk.js";
 import { createGrpcDoor, type GrpcDoor } from "../src/doors/grpc/grpc-door.js";
 import { serializeChunk, spillwayServiceDefinition } from "../src/doors/grpc/chunk-serializer.js";
-import { CoalescingCall, MAX_MESSAGES_IN_FLIGHT } from "../src/doors/grpc/write-coalescing.js";
+import { CoalescingCall, directSink, MAX_DIRECT_IN_FLIGHT, MAX_MESSAGES_IN_FLIGHT } from "../src/doors/grpc/write-coalescing.js";
+import { Metadata } from "@grpc/grpc-js";
 import { finishPayload, textPayload, usagePayload, type ChunkPayload } from "../src/engine/payload.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine } from "../src/engine/stream-engine.js";
@@ -66,12 +67,13 @@ describe("gRPC chunk serializer", () => {
 });
 
 /** A stand-in for grpc-js's call below the interceptor: records messages, completes writes when told. */
-function fakeNext(): { call: ServerInterceptingCallInterface; sent: unknown[]; complete(): void; statuses: unknown[] } {
+function fakeNext(): { call: ServerInterceptingCallInterface; sent: unknown[]; complete(): void; statuses: unknown[]; listener: () => { onReceiveMetadata(m: Metadata): void } } {
   const sent: unknown[] = [];
   const pending: Array<() => void> = [];
   const statuses: unknown[] = [];
+  let listener: { onReceiveMetadata(m: Metadata): void } | undefined;
   const call = {
-    start: () => undefined,
+    start: (l: { onReceiveMetadata(m: Metadata): void }) => void (listener = l),
     sendMetadata: () => undefined,
     sendMessage: (m: unknown, cb: () => void) => {
       sent.push(m);
@@ -80,7 +82,7 @@ function fakeNext(): { call: ServerInterceptingCallInterface; sent: unknown[]; c
     sendStatus: (s: unknown) => void statuses.push(s),
     startRead: () => undefined,
   } as unknown as ServerInterceptingCallInterface;
-  return { call, sent, statuses, complete: () => pending.shift()?.() };
+  return { call, sent, statuses, complete: () => pending.shift()?.(), listener: () => listener! };
 }
 
 describe("gRPC write coalescing", () => {
@@ -100,6 +102,37 @@ describe("gRPC write coalescing", () => {
     call.sendStatus({ code: 0, details: "OK" });
     assert.deepEqual(next.statuses, [{ code: 0, details: "OK" }]);
     assert.deepEqual(next.sent.slice(0, 3), [0, 1, 2], "order kept");
+  });
+
+  it("the handler's call finds the coalescing call by its metadata, and writes through it with drain at the direct limit", () => {
+    const next = fakeNext();
+    const call = new CoalescingCall(next.call);
+    const seen: Metadata[] = [];
+    call.start({ onReceiveMetadata: (m) => seen.push(m), onReceiveMessage: () => undefined, onReceiveHalfClose: () => undefined, onCancel: () => undefined });
+    const md = new Metadata();
+    assert.equal(directSink(md), undefined);
+    next.listener().onReceiveMetadata(md);
+    assert.equal(seen[0], md, "the metadata reaches the handler unchanged");
+    const sink = directSink(md);
+    assert.equal(sink, call);
+    const results: boolean[] = [];
+    for (let i = 0; i < MAX_DIRECT_IN_FLIGHT; i++) results.push(sink.write({ seq: i }));
+    assert.deepEqual(results.slice(-2), [true, false], "false once the direct limit is reached");
+    assert.equal(next.sent.length, MAX_DIRECT_IN_FLIGHT, "every message handed on, in order");
+    assert.deepEqual(next.sent.slice(0, 2), [{ seq: 0 }, { seq: 1 }]);
+    let drained = 0;
+    const onDrain = (): void => void drained++;
+    sink.once("drain", onDrain);
+    next.complete();
+    assert.equal(drained, 1, "drain once below the limit");
+    next.complete();
+    assert.equal(drained, 1, "once");
+    sink.once("drain", onDrain);
+    sink.removeListener("drain", onDrain);
+    sink.write({ seq: 99 });
+    sink.write({ seq: 100 });
+    next.complete();
+    assert.equal(drained, 1, "a removed listener is not called");
   });
 
   it("a message grpc-js drops (cancelled call) is never acknowledged past the limit", () => {

@@ -1,4 +1,5 @@
-import { ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
+import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
+import type { ChunkSink } from "./pipe.js";
 
 /**
  * Messages a call may have handed to HTTP/2 and not yet seen written
@@ -31,28 +32,88 @@ export const MAX_MESSAGES_IN_FLIGHT = 16;
  * grpc-js drops (call cancelled, write failed: grpc-js then ends the call
  * itself) is never acknowledged, as before.
  */
-export class CoalescingCall extends ServerInterceptingCall {
+export class CoalescingCall extends ServerInterceptingCall implements ChunkSink {
   private inFlight = 0;
   private held: (() => void) | undefined;
+  private drainWaiters: Array<() => void> = [];
+  private readonly inner: ServerInterceptingCallInterface;
 
   constructor(next: ServerInterceptingCallInterface) {
-    super(next);
+    const self: { call?: CoalescingCall } = {};
+    // The request metadata grpc-js hands the handler's call is the object this listener sees: it finds this call again ({@link directSink}).
+    super(next, {
+      start: (go) =>
+        go({
+          onReceiveMetadata: (metadata, pass) => {
+            if (self.call) byMetadata.set(metadata, self.call);
+            pass(metadata);
+          },
+        }),
+    });
+    self.call = this;
+    this.inner = next;
   }
 
   override sendMessage(message: unknown, callback: () => void): void {
     this.inFlight++;
-    super.sendMessage(message, () => {
-      this.inFlight--;
-      const held = this.held;
-      if (held && this.inFlight < MAX_MESSAGES_IN_FLIGHT) {
-        this.held = undefined;
-        held();
-      }
-    });
+    super.sendMessage(message, this.written);
     // grpc-js's writable waits for this callback before its next write, so at most one is held.
     if (this.inFlight < MAX_MESSAGES_IN_FLIGHT) callback();
     else this.held = callback;
   }
+
+  /**
+   * Writes a message straight to grpc-js's call, past its object-mode
+   * writable (one Writable step, a closure and a callback less per message);
+   * false once {@link MAX_DIRECT_IN_FLIGHT} are unwritten: wait for `drain`.
+   */
+  write(message: unknown): boolean {
+    this.inFlight++;
+    this.inner.sendMessage(message, this.written);
+    return this.inFlight < MAX_DIRECT_IN_FLIGHT;
+  }
+
+  /** `drain` (the only event): `listener` runs once fewer than {@link MAX_DIRECT_IN_FLIGHT} messages are unwritten. */
+  once(_event: string, listener: () => void): this {
+    this.drainWaiters.push(listener);
+    return this;
+  }
+
+  removeListener(_event: string, listener: () => void): this {
+    this.drainWaiters = this.drainWaiters.filter((l) => l !== listener);
+    return this;
+  }
+
+  private readonly written = (): void => {
+    this.inFlight--;
+    const held = this.held;
+    if (held && this.inFlight < MAX_MESSAGES_IN_FLIGHT) {
+      this.held = undefined;
+      held();
+    }
+    if (this.drainWaiters.length > 0 && this.inFlight < MAX_DIRECT_IN_FLIGHT) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+}
+
+/** Messages a call written through {@link directSink} may have unwritten before `write` returns false (no grpc-js writable buffer behind it). */
+export const MAX_DIRECT_IN_FLIGHT = 2 * MAX_MESSAGES_IN_FLIGHT;
+
+const byMetadata = new WeakMap<Metadata, CoalescingCall>();
+
+/**
+ * The coalescing call under a handler's call, found by the call's request
+ * metadata, as a {@link ChunkSink} that writes past grpc-js's object-mode
+ * writable; undefined when there is none (the interceptor is not installed,
+ * or grpc-js passed the handler another metadata object), and the handler's
+ * call is the sink. End the call as usual (`end()`, `emit("error")`): its
+ * status still follows every message written here.
+ */
+export function directSink(metadata: Metadata): ChunkSink | undefined {
+  return byMetadata.get(metadata);
 }
 
 /** A grpc-js server interceptor that coalesces the writes of streamed responses ({@link CoalescingCall}); unary calls pass through. */

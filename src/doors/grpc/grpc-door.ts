@@ -1,13 +1,14 @@
 import type { Door } from "../door.js";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { SpillwayServiceService } from "../../gen/spillway/v1/service.js";
 import type { Observability } from "../../observability/observability.js";
 import { logger } from "../../observability/logger.js";
 import { gatewayKeys } from "./auth.js";
 import type { GrpcAuthorize } from "./context.js";
 import { createSpillwayService } from "./handlers/index.js";
+import { spillwayServiceDefinition } from "./chunk-serializer.js";
 import { addReflection } from "./reflection.js";
+import { coalesceWrites } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 
 /** The fully-qualified name of the Spillway service, as health checks and reflection name it. */
@@ -67,11 +68,13 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
     // channelz (per-call stats for grpcdebug) showed in the per-call profile and nothing here reads it.
     "grpc.enable_channelz": 0,
+    // Streamed messages leave in one HTTP/2 write per event-loop turn, not one each (write-coalescing.ts).
+    interceptors: [coalesceWrites],
   });
   let draining = false;
   const active = { calls: 0 };
   server.addService(
-    SpillwayServiceService,
+    spillwayServiceDefinition,
     createSpillwayService({
       engine: options.engine,
       authorize: options.authorize ?? gatewayKeys(options.engine.admission),

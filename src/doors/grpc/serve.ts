@@ -13,6 +13,7 @@ import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
 import { pipeToCall, type ChunkSink } from "./pipe.js";
 import { toGrpcError } from "./status.js";
+import { directSink } from "./write-coalescing.js";
 
 /** A server-streaming or bidi call, as far as the door uses it. */
 export interface StreamingCall extends SurfaceCall, ChunkSink {
@@ -78,7 +79,7 @@ export async function serveStream(
     const granted = await admitCall(ctx, call.metadata, call.getPath());
     const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
     const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
-    await pipeToCall(call, stream, scope.signal);
+    await pipeToCall(directSink(call.metadata) ?? call, stream, scope.signal);
     if (!call.cancelled) call.end();
   } catch (e) {
     error = e;

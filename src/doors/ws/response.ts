@@ -204,6 +204,8 @@ export class RealtimeResponse {
 
   private async pumpText(stream: EngineStream, sink: TextSink): Promise<void> {
     const { outbox } = this.plan;
+    /** The message's text deltas (made with the message, on the first text): the fields around `delta` never change. */
+    let sendDelta: ((delta: string) => void) | undefined;
     try {
       for await (const chunk of stream) {
         if (this.finished) return;
@@ -212,12 +214,9 @@ export class RealtimeResponse {
         switch (p.$case) {
           case "text": {
             this.outputs.addText(p.value.text);
-            if (this.plan.audio) {
-              outbox.send({ type: "response.output_audio_transcript.delta", ...this.outputs.where(), delta: p.value.text });
-              sink.push(p.value.text);
-            } else {
-              outbox.send({ type: "response.output_text.delta", ...this.outputs.where(), delta: p.value.text });
-            }
+            sendDelta ??= outbox.deltaSender(this.plan.audio ? "response.output_audio_transcript.delta" : "response.output_text.delta", this.outputs.where());
+            sendDelta(p.value.text);
+            if (this.plan.audio) sink.push(p.value.text);
             break;
           }
           case "toolCall":

@@ -92,7 +92,7 @@ export class RealtimeSession {
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SessionOptions) {
-    this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe);
+    this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe, true);
   }
 
   /**
@@ -107,6 +107,7 @@ export class RealtimeSession {
     } catch (e) {
       const err = SpillwayError.from(e);
       this.error({ code: err.reason ?? "model_not_found", message: err.message, param: "model", eventId: null });
+      this.outbox.flush();
       this.opts.socket.end(1008, "unknown realtime model");
       return;
     }
@@ -134,6 +135,7 @@ export class RealtimeSession {
         param: null,
         eventId: null,
       });
+      this.outbox.flush();
       this.opts.socket.end(1000, "idle timeout");
     }, Math.max(0, ms));
     this.idleTimer.unref();
@@ -170,6 +172,7 @@ export class RealtimeSession {
       param: null,
       eventId: null,
     });
+    this.outbox.flush();
     this.opts.socket.end(1009, "message too big");
   }
 
@@ -190,6 +193,7 @@ export class RealtimeSession {
    */
   shutdown(message: string): void {
     this.error({ code: "server_shutting_down", message, param: null, eventId: null }, "server_error");
+    this.outbox.flush();
     this.opts.socket.end(1001, "server shutting down");
   }
 

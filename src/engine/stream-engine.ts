@@ -15,7 +15,7 @@ import { emptyUsage, type ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
-import { createLinkedAbortController } from "./signals.js";
+import { createAbortGroup } from "./signals.js";
 import { DurableStreams } from "./durable/durable-streams.js";
 import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
@@ -173,6 +173,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     });
   let breaker = newBreaker();
   let { router } = options;
+  // Every attempt's controller aborts on shutdown through one listener, not one per attempt.
+  const shutdown = createAbortGroup(options.shutdownSignal);
 
   function resolve(modelId: string, capability: Capability): Route {
     if (!modelId) {
@@ -195,7 +197,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
     publishPhase(Phase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
-    const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
+    const controller = shutdown.link(opts.signal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.

@@ -84,6 +84,8 @@ export class HttpExchange {
   /** The body consumer while reading: gets each piece (valid only during the call). */
   private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
   private bodyRegistered = false;
+  /** Fails the body read in progress when the client goes away. */
+  private onBodyAborted: (() => void) | undefined;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
 
@@ -113,6 +115,7 @@ export class HttpExchange {
     res.onAborted(() => {
       this.aborted = true;
       this.controller.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
+      this.onBodyAborted?.();
       this.wake();
     });
   }
@@ -148,9 +151,11 @@ export class HttpExchange {
       const fail = (e: SpillwayError): void => {
         settled = true;
         this.onBody = undefined;
+        this.onBodyAborted = undefined;
         reject(e);
       };
-      this.signal.addEventListener("abort", () => settled || fail(SpillwayError.from(this.signal.reason)), { once: true });
+      // Called from onAborted (no listener on the signal per body read).
+      this.onBodyAborted = () => settled || fail(SpillwayError.from(this.signal.reason));
       this.onBody = (ab, isLast) => {
         if (settled) return;
         size += ab.byteLength;
@@ -164,6 +169,7 @@ export class HttpExchange {
         if (isLast) {
           settled = true;
           this.onBody = undefined;
+          this.onBodyAborted = undefined;
           resolve();
         }
       };

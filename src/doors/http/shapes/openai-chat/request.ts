@@ -5,6 +5,7 @@ import { invalidArgument } from "../../../../engine/errors.js";
 import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
 import { checkToolSchema } from "../tool-schema.js";
 import { extraFields, validate } from "../../validation.js";
+import { fastChatBody } from "./fast-body.js";
 
 const chatPart = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("text"), text: z.string() }),
@@ -103,6 +104,8 @@ const CHAT_KEYS = new Set([
   // Handled by the door, never sent upstream as is.
 ]);
 const COMPLETION_KEYS = new Set(Object.keys(completionSchema.shape));
+/** Every field the chat schema checks (the fast path's view of it). */
+const CHAT_SCHEMA_KEYS: ReadonlySet<string> = new Set(Object.keys(chatCompletionSchema.shape));
 CHAT_KEYS.delete("max_completion_tokens");
 COMPLETION_KEYS.delete("max_completion_tokens");
 
@@ -211,7 +214,8 @@ export interface ParsedGenerate {
 
 /** Validates a chat completions body and normalizes it for the engine. */
 export function parseChatCompletion(body: unknown): ParsedGenerate {
-  const b = validate(chatCompletionSchema, body);
+  // The common body is checked by hand; anything else (invalid bodies included) by zod, with its messages.
+  const b = fastChatBody<ChatBody>(body, CHAT_SCHEMA_KEYS) ?? validate(chatCompletionSchema, body);
   const callIds = new Set<string>();
   const messages = b.messages.map((m, i) => messageOf(m, i, callIds));
   b.tools?.forEach((t, i) => checkToolSchema(t.function.parameters, `tools[${i}].function.parameters`));

@@ -105,7 +105,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
         const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal), dialect.authHeader);
         if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        if (req.stream === false && !native) return wholeCompletion(res, opts.name, legacy);
+        if (req.stream === false && !native) return await wholeCompletion(res, opts.name, legacy);
         return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
       });
     },

@@ -64,7 +64,7 @@ export class HttpExchange {
   readonly startedAt = performance.now();
   /** The status sent, once the head is written. */
   status = 0;
-  /** Body bytes handed to the socket. */
+  /** Body bytes handed to the socket (text written but still batched when the client left is not counted). */
   bytesOut = 0;
   /** The engine stream's summary, once the stream this request opened has ended. */
   summary: StreamSummary | undefined;
@@ -303,13 +303,14 @@ export class HttpExchange {
    */
   write(data: string | Uint8Array): Promise<void> | undefined {
     if (this.aborted || this.finished) return undefined;
-    this.bytesOut += byteLength(data);
     if (typeof data === "string") {
+      // Counted in bytesOut when the batch is handed to the socket (one byteLength per batch, not per piece).
       this.pending += data;
       if (this.blocked) return this.blocked;
       this.scheduleFlush();
       return undefined;
     }
+    this.bytesOut += data.byteLength;
     let ok = true;
     this.res.cork(() => {
       ok = this.writePending();
@@ -322,6 +323,7 @@ export class HttpExchange {
   end(data?: string): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
+    if (data) this.bytesOut += Buffer.byteLength(data);
     this.res.cork(() => {
       this.writePending();
       this.res.end(data);
@@ -368,6 +370,7 @@ export class HttpExchange {
     if (this.pending.length === 0) return true;
     const text = this.pending;
     this.pending = "";
+    this.bytesOut += Buffer.byteLength(text);
     return this.res.write(text);
   }
 

@@ -5,7 +5,29 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createAbortGroup, createLinkedAbortController } from "../src/engine/signals.js";
+import { createAbortGroup, createLinkedAbortController, type AbortSource } from "../src/engine/signals.js";
+
+/** A minimal abort source (as the HTTP exchange implements it). */
+function source(): AbortSource & { abort(reason: unknown): void } {
+  let reason: unknown;
+  const hooks: Array<(r: unknown) => void> = [];
+  return {
+    get aborted() {
+      return reason !== undefined;
+    },
+    get abortReason() {
+      return reason;
+    },
+    onAbort: (fn) => void (reason !== undefined ? fn(reason) : hooks.push(fn)),
+    get signal(): AbortSignal {
+      throw new Error("not needed");
+    },
+    abort(r) {
+      reason = r;
+      for (const h of hooks) h(r);
+    },
+  };
+}
 
 describe("linked abort controllers", () => {
   it("aborts with the first parent's reason, and is detached from the others", () => {
@@ -87,5 +109,34 @@ describe("abort groups", () => {
     assert.equal(group.size, 0);
     a.abort("x");
     assert.equal(c.signal.reason, "x");
+  });
+
+  it("links to a cheap abort source: its abort reaches the member, not after cleanup", () => {
+    const group = createAbortGroup(new AbortController().signal);
+    const s1 = source();
+    const c1 = group.linkWith(s1);
+    s1.abort("client left");
+    assert.equal(c1.signal.reason, "client left");
+    const s2 = source();
+    const c2 = group.linkWith(s2);
+    c2.cleanup();
+    s2.abort("late");
+    assert.equal(c2.signal.aborted, false);
+    const s3 = source();
+    s3.abort("already");
+    assert.equal(group.linkWith(s3).signal.reason, "already");
+  });
+});
+
+describe("the onAbort hook", () => {
+  it("runs once, after the signal's listeners, with the reason", () => {
+    const parent = new AbortController();
+    const c = createLinkedAbortController(parent.signal);
+    const seen: string[] = [];
+    c.signal.addEventListener("abort", () => seen.push("listener"));
+    c.onAbort = (r) => seen.push(`hook:${String(r)}`);
+    parent.abort("p");
+    c.abort("again");
+    assert.deepEqual(seen, ["listener", "hook:p"]);
   });
 });

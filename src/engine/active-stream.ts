@@ -105,18 +105,14 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     private readonly onEnd: ((s: StreamSummary) => void) | undefined,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
-    const signal = controller.signal;
-    if (!signal.aborted) {
-      signal.addEventListener(
-        "abort",
-        () => {
-          const reject = this.rejectPull;
-          this.rejectPull = undefined;
-          this.waitingSince = 0;
-          reject?.(signal.reason as Error);
-        },
-        { once: true },
-      );
+    // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
+    if (!controller.signal.aborted) {
+      controller.onAbort = (reason) => {
+        const reject = this.rejectPull;
+        this.rejectPull = undefined;
+        this.waitingSince = 0;
+        reject?.(reason);
+      };
     }
     const left = Math.max(0, timeouts.deadline - Date.now());
     this.deadlineTimer = setTimeout(() => {

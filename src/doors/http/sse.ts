@@ -36,8 +36,8 @@ export interface StreamEncoder {
  * upstream, as soon as the client goes away.
  */
 export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder: StreamEncoder): Promise<void> {
-  const onAbort = (): void => stream.cancel(ex.signal.reason);
-  ex.signal.addEventListener("abort", onAbort, { once: true });
+  let piping = true;
+  ex.abortSource.onAbort((reason) => piping && stream.cancel(reason));
   const it = stream[Symbol.asyncIterator]();
   let ended = false;
   try {
@@ -60,10 +60,10 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
     // The engine never throws after the first chunk; anything here is ours.
     if (!ex.aborted) void ex.write(ex.shape.streamError(SpillwayError.from(e)));
   } finally {
-    ex.signal.removeEventListener("abort", onAbort);
+    piping = false;
     // As `for await` did: a loop left early closes the stream.
     if (!ended) void it.return?.()?.catch(() => undefined);
-    if (ex.aborted) stream.cancel(ex.signal.reason);
+    if (ex.aborted) stream.cancel(ex.abortSource.abortReason);
     ex.end();
   }
 }

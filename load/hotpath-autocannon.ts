@@ -13,6 +13,8 @@ export interface AutocannonOptions {
   readonly method: "POST" | "GET";
   readonly headers: Record<string, string>;
   readonly body: string;
+  /** Requests per second over all connections; as fast as possible when absent. */
+  readonly overallRate?: number;
 }
 
 /** One run's results (the subset used). */

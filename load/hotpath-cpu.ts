@@ -27,6 +27,8 @@ const { values } = parseArgs({
     connections: { type: "string", default: "32" },
     modes: { type: "string", default: "json,sse" },
     nginx: { type: "boolean", default: false },
+    /** Requests per second over all connections (autocannon overallRate); closed loop when absent. */
+    rate: { type: "string" },
     /** Extra environment for this tree's gateway (`K=V,K=V`), for experiments. */
     env: { type: "string", default: "" },
   },
@@ -100,6 +102,7 @@ function run(t: Target, mode: string, seconds: number): Promise<AutocannonResult
     method: "POST",
     headers: { "content-type": "application/json" },
     body: body(mode, t.prefix),
+    ...(values.rate ? { overallRate: Number(values.rate) } : {}),
   });
 }
 
@@ -119,7 +122,7 @@ const seconds = Number(values.seconds);
 console.log(`load ${loadavg().map((x) => x.toFixed(2)).join(" ")}; ${values.connections} connections, ${seconds} s per run`);
 for (const t of targets) for (const m of modes) await run(t, m, Number(values.warmup));
 
-const rows: string[] = [];
+const samples = new Map<string, number[]>();
 for (let round = 0; round < Number(values.rounds); round++) {
   const order = round % 2 === 0 ? targets : [...targets].reverse();
   for (const mode of modes) {
@@ -132,10 +135,16 @@ for (let round = 0; round < Number(values.rounds); round++) {
       const ok = r["2xx"];
       const line = `round ${round + 1} ${mode.padEnd(4)} ${t.name.padEnd(7)} ${((cpu * 1000) / ok).toFixed(1).padStart(6)} µs/req  mock ${((mockCpu * 1000) / ok).toFixed(1).padStart(6)} µs/req  ${Math.round(ok / seconds)} req/s  non2xx ${r.non2xx} errors ${r.errors}  p50 ${r.latency.p50} ms`;
       console.log(line);
-      rows.push(line);
+      const key = `${mode} ${t.name}`;
+      samples.set(key, [...(samples.get(key) ?? []), (cpu * 1000) / ok]);
     }
   }
 }
 console.log(`load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+for (const [key, xs] of samples) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  console.log(`median ${key.padEnd(14)} ${median.toFixed(1).padStart(6)} µs/req  (min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)}, n ${xs.length})`);
+}
 for (const t of targets) await t.stop();
 await mock.stop();

@@ -4,6 +4,7 @@ import { SpillwayError } from "./errors.js";
 import type { LinkedAbortController } from "./signals.js";
 import { emptyUsage, maxUsage, type ChunkPayload } from "./payload.js";
 import type { Route } from "./router.js";
+import { tryNext } from "./poll.js";
 
 /** Timeouts of one stream, in milliseconds. */
 export interface StreamTimeouts {
@@ -53,6 +54,12 @@ export interface EngineStream extends AsyncIterable<Chunk> {
    * process. Safe to call any number of times, at any point.
    */
   cancel(reason?: unknown): void;
+  /**
+   * The next chunk when it is ready without waiting, `undefined` when the
+   * door must await the iterator's `next()` (see `poll.ts`). Optional: a
+   * wrapper without it is simply awaited.
+   */
+  tryNext?(): IteratorResult<Chunk> | undefined;
 }
 
 const enum Phase {
@@ -98,18 +105,14 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     private readonly onEnd: ((s: StreamSummary) => void) | undefined,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
-    const signal = controller.signal;
-    if (!signal.aborted) {
-      signal.addEventListener(
-        "abort",
-        () => {
-          const reject = this.rejectPull;
-          this.rejectPull = undefined;
-          this.waitingSince = 0;
-          reject?.(signal.reason as Error);
-        },
-        { once: true },
-      );
+    // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
+    if (!controller.signal.aborted) {
+      controller.onAbort = (reason) => {
+        const reject = this.rejectPull;
+        this.rejectPull = undefined;
+        this.waitingSince = 0;
+        reject?.(reason);
+      };
     }
     const left = Math.max(0, timeouts.deadline - Date.now());
     this.deadlineTimer = setTimeout(() => {
@@ -146,7 +149,13 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     if (this.waitingSince !== 0) this.waitingSince = performance.now();
   }
 
-  async next(): Promise<IteratorResult<Chunk>> {
+  /**
+   * The next chunk when it is ready without waiting: a primed or terminal
+   * chunk, or a payload the provider already holds (see `poll.ts`);
+   * `undefined` when the caller must await `next()`. Throws where `next()`
+   * would reject (a failure before the first chunk).
+   */
+  tryNext(): IteratorResult<Chunk> | undefined {
     if (this.primed) {
       const c = this.primed;
       this.primed = undefined;
@@ -166,30 +175,68 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
         break;
     }
     for (;;) {
+      let r: IteratorResult<ChunkPayload> | undefined;
+      try {
+        // An aborted call fails even with payloads queued, as a pull would.
+        if (this.controller.signal.aborted) throw this.controller.signal.reason;
+        r = tryNext(this.iterator);
+      } catch (e) {
+        return this.fail(e);
+      }
+      if (r === undefined) return undefined;
+      const out = this.take(r);
+      if (out !== undefined) return out;
+    }
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    try {
+      const ready = this.tryNext();
+      if (ready !== undefined) return Promise.resolve(ready);
+    } catch (e) {
+      // What tryNext threw, as next() rejects with it (an Error or an abort reason).
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(e);
+    }
+    return this.nextPulled();
+  }
+
+  /** Waits for the provider's next payload (content, or the end). */
+  private async nextPulled(): Promise<IteratorResult<Chunk>> {
+    for (;;) {
       let r: IteratorResult<ChunkPayload>;
       try {
         r = await this.pull();
       } catch (e) {
         return this.fail(e);
       }
-      if (r.done) {
-        this.phase = Phase.Finish;
-        return this.emit({ $case: "usage", value: this.usage });
-      }
-      const p = r.value;
-      switch (p.$case) {
-        case "usage":
-          maxUsage(this.usage, p.value);
-          continue;
-        case "finish":
-          this.finishReason = p.value.reason;
-          this.stopSequence = p.value.stopSequence;
-          continue;
-        case "error":
-          return this.fail(SpillwayError.fromChunkError(p.value));
-        default:
-          return this.emit(p);
-      }
+      const out = this.take(r);
+      if (out !== undefined) return out;
+      // Usage or finish held back: what the provider holds now needs no wait.
+      const ready = this.tryNext();
+      if (ready !== undefined) return ready;
+    }
+  }
+
+  /** One provider result: a chunk to hand on, or `undefined` for usage/finish held back to the end. */
+  private take(r: IteratorResult<ChunkPayload>): IteratorResult<Chunk> | undefined {
+    if (r.done) {
+      this.phase = Phase.Finish;
+      return this.emit({ $case: "usage", value: this.usage });
+    }
+    const p = r.value;
+    switch (p.$case) {
+      case "usage":
+        maxUsage(this.usage, p.value);
+        return undefined;
+      case "finish":
+        this.finishReason = p.value.reason;
+        this.stopSequence = p.value.stopSequence;
+        return undefined;
+      case "error":
+        return this.fail(SpillwayError.fromChunkError(p.value));
+      default:
+        return this.emit(p);
     }
   }
 

@@ -15,7 +15,7 @@ import { emptyUsage, type ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
-import { createLinkedAbortController } from "./signals.js";
+import { createAbortGroup, type AbortSource } from "./signals.js";
 import { DurableStreams } from "./durable/durable-streams.js";
 import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
@@ -85,6 +85,8 @@ export interface AttemptInfo {
 export interface CallOptions {
   /** Aborts the call: the door's client went away. */
   readonly signal?: AbortSignal | undefined;
+  /** Also aborts the call, without an AbortSignal (cheaper; the HTTP exchange is one). */
+  readonly abortSource?: AbortSource | undefined;
   /** Absolute deadline set by the client (epoch ms), e.g. a gRPC deadline. */
   readonly deadline?: number | undefined;
   /** Stream id to use; generated when absent. */
@@ -180,6 +182,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     });
   let breaker = newBreaker();
   let { router } = options;
+  // Every attempt's controller aborts on shutdown through one listener, not one per attempt.
+  const shutdown = createAbortGroup(options.shutdownSignal);
 
   function resolve(modelId: string, capability: Capability): Route {
     if (!modelId) {
@@ -202,7 +206,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
     publishPhase(Phase.AttemptStarted);
     const id = opts.streamId ?? randomUUID().replaceAll("-", "");
-    const controller = createLinkedAbortController(opts.signal, options.shutdownSignal);
+    const controller = shutdown.linkWith(opts.abortSource, opts.signal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
@@ -295,7 +299,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
             return stream;
           } catch (e) {
             const err = SpillwayError.from(e);
-            if (opts.signal?.aborted || options.shutdownSignal?.aborted) throw err;
+            if (opts.signal?.aborted || opts.abortSource?.aborted || options.shutdownSignal?.aborted) throw err;
             if (!canFallBack(err)) throw err;
             // Only failures of the provider itself count against its circuit,
             // not an upstream's refusal of one model or key.
@@ -305,8 +309,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
             const retrying = delay !== undefined && (opts.deadline === undefined || Date.now() + delay < opts.deadline);
             options.onAttemptFailed?.(route, err, retrying);
             if (!retrying) break;
-            await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
-            if (opts.signal?.aborted) throw SpillwayError.from(opts.signal.reason);
+            const client = opts.signal ?? opts.abortSource?.signal;
+            await sleep(delay, undefined, client ? { signal: client } : {}).catch(() => undefined);
+            if (client?.aborted) throw SpillwayError.from(client.reason);
           }
         }
       }

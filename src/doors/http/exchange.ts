@@ -4,6 +4,7 @@ import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import type { AbortSource } from "../../engine/signals.js";
 import { statusLine } from "./status.js";
 import type { RequestHeaders, Shape } from "./shapes/shape.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
@@ -44,8 +45,12 @@ export class HttpExchange {
   finished = false;
   /** Whether the status line and headers have been sent. */
   private started = false;
-  /** Aborts when the client goes away. */
-  readonly signal: AbortSignal;
+  /**
+   * The client going away, as the engine takes it without an AbortSignal
+   * (see {@link AbortSource}): a signal and a listener on it cost about 3 µs
+   * per request in Node 20, the callbacks nearly nothing.
+   */
+  readonly abortSource: ClientAbort;
   readonly method: string;
   readonly url: string;
   readonly query: string;
@@ -64,10 +69,11 @@ export class HttpExchange {
   readonly startedAt = performance.now();
   /** The status sent, once the head is written. */
   status = 0;
-  /** Body bytes handed to the socket. */
+  /** Body bytes handed to the socket (text written but still batched when the client left is not counted). */
   bytesOut = 0;
   /** The engine stream's summary, once the stream this request opened has ended. */
   summary: StreamSummary | undefined;
+  /** Its signal is made only when someone reads {@link HttpExchange.signal} (or at abort). */
   private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
@@ -84,6 +90,8 @@ export class HttpExchange {
   /** The body consumer while reading: gets each piece (valid only during the call). */
   private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
   private bodyRegistered = false;
+  /** Fails the body read in progress when the client goes away. */
+  private onBodyAborted: (() => void) | undefined;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
 
@@ -93,7 +101,7 @@ export class HttpExchange {
     shape: Shape,
   ) {
     tracePhase(TracePhase.Arrived);
-    this.signal = this.controller.signal;
+    this.abortSource = new ClientAbort(this.controller);
     this.method = req.getMethod();
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
@@ -112,9 +120,15 @@ export class HttpExchange {
     this.bodyState = hasBody ? "unread" : "read";
     res.onAborted(() => {
       this.aborted = true;
-      this.controller.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
+      this.abortSource.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
+      this.onBodyAborted?.();
       this.wake();
     });
+  }
+
+  /** Aborts when the client goes away (made on first use; prefer {@link HttpExchange.abortSource} on hot paths). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
 
   /** Reads the whole request body, up to `limit` bytes; larger bodies fail with 413 at once. */
@@ -148,9 +162,11 @@ export class HttpExchange {
       const fail = (e: SpillwayError): void => {
         settled = true;
         this.onBody = undefined;
+        this.onBodyAborted = undefined;
         reject(e);
       };
-      this.signal.addEventListener("abort", () => settled || fail(SpillwayError.from(this.signal.reason)), { once: true });
+      // Called from onAborted (no listener on the signal per body read).
+      this.onBodyAborted = () => settled || fail(SpillwayError.from(this.abortSource.abortReason));
       this.onBody = (ab, isLast) => {
         if (settled) return;
         size += ab.byteLength;
@@ -164,6 +180,7 @@ export class HttpExchange {
         if (isLast) {
           settled = true;
           this.onBody = undefined;
+          this.onBodyAborted = undefined;
           resolve();
         }
       };
@@ -297,13 +314,14 @@ export class HttpExchange {
    */
   write(data: string | Uint8Array): Promise<void> | undefined {
     if (this.aborted || this.finished) return undefined;
-    this.bytesOut += byteLength(data);
     if (typeof data === "string") {
+      // Counted in bytesOut when the batch is handed to the socket (one byteLength per batch, not per piece).
       this.pending += data;
       if (this.blocked) return this.blocked;
       this.scheduleFlush();
       return undefined;
     }
+    this.bytesOut += data.byteLength;
     let ok = true;
     this.res.cork(() => {
       ok = this.writePending();
@@ -316,6 +334,7 @@ export class HttpExchange {
   end(data?: string): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
+    if (data) this.bytesOut += Buffer.byteLength(data);
     this.res.cork(() => {
       this.writePending();
       this.res.end(data);
@@ -362,6 +381,7 @@ export class HttpExchange {
     if (this.pending.length === 0) return true;
     const text = this.pending;
     this.pending = "";
+    this.bytesOut += Buffer.byteLength(text);
     return this.res.write(text);
   }
 
@@ -398,6 +418,37 @@ export class HttpExchange {
     this.blocked = undefined;
     if (this.pending.length > 0) this.scheduleFlush();
     w?.();
+  }
+}
+
+/** The exchange's {@link AbortSource}: callbacks run when the client goes away; the signal is the exchange's, made on demand. */
+class ClientAbort implements AbortSource {
+  abortReason: SpillwayError | undefined;
+  private hooks: Array<(reason: unknown) => void> | undefined;
+
+  constructor(private readonly controller: AbortController) {}
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  onAbort(fn: (reason: unknown) => void): void {
+    if (this.abortReason !== undefined) fn(this.abortReason);
+    else (this.hooks ??= []).push(fn);
+  }
+
+  /** The client went away: aborts the signal (if made, its listeners run), then the callbacks, once. */
+  abort(reason: SpillwayError): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller.abort(reason);
+    const hooks = this.hooks;
+    this.hooks = undefined;
+    if (hooks) for (const h of hooks) h(reason);
   }
 }
 

@@ -33,7 +33,9 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
 function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined): RouteCall {
   const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
   const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
-    signal: extra?.signal ?? ex.signal,
+    // The client's leaving reaches the engine through the exchange's cheap abort source, unless the call is detached.
+    signal: extra?.signal,
+    abortSource: extra?.signal ? undefined : ex.abortSource,
     streamId: extra?.streamId,
     onAdmitted: extra?.onAdmitted,
     principal: ex.principal,

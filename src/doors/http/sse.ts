@@ -36,13 +36,21 @@ export interface StreamEncoder {
  * upstream, as soon as the client goes away.
  */
 export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder: StreamEncoder): Promise<void> {
-  const onAbort = (): void => stream.cancel(ex.signal.reason);
-  ex.signal.addEventListener("abort", onAbort, { once: true });
+  let piping = true;
+  ex.abortSource.onAbort((reason) => piping && stream.cancel(reason));
+  const it = stream[Symbol.asyncIterator]();
+  let ended = false;
   try {
-    for await (const chunk of stream) {
+    for (;;) {
+      // What the engine already holds is taken without a promise per chunk (a burst of upstream events goes out in one turn).
+      const r = stream.tryNext?.() ?? (await it.next());
+      if (r.done) {
+        ended = true;
+        break;
+      }
       tracePhase(TracePhase.FirstChunk);
       if (ex.aborted) break;
-      const out = encoder.encode(chunk);
+      const out = encoder.encode(r.value);
       if (out.length > 0) {
         const wait = ex.write(out);
         if (wait) await wait;
@@ -52,8 +60,10 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
     // The engine never throws after the first chunk; anything here is ours.
     if (!ex.aborted) void ex.write(ex.shape.streamError(SpillwayError.from(e)));
   } finally {
-    ex.signal.removeEventListener("abort", onAbort);
-    if (ex.aborted) stream.cancel(ex.signal.reason);
+    piping = false;
+    // As `for await` did: a loop left early closes the stream.
+    if (!ended) void it.return?.()?.catch(() => undefined);
+    if (ex.aborted) stream.cancel(ex.abortSource.abortReason);
     ex.end();
   }
 }

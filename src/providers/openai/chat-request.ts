@@ -97,12 +97,11 @@ function commonFields(req: GenerateRequest): Record<string, unknown> {
  * counterpart and are not sent. `extra.openai` passes through as is.
  */
 export function chatCompletionsBody(model: string, req: GenerateRequest): Record<string, unknown> {
-  const body: Record<string, unknown> = {
-    ...commonFields(req),
-    model,
-    messages: req.messages.map(toOpenAiMessage),
-    ...streamFields(req),
-  };
+  // Assigned, not `{ ...common, more }`: Node 20's V8 takes a slow path for a spread followed by more properties.
+  const body = commonFields(req);
+  body["model"] = model;
+  body["messages"] = req.messages.map(toOpenAiMessage);
+  Object.assign(body, streamFields(req));
   if (Object.keys(req.metadata).length > 0) body["metadata"] = req.metadata;
   if (req.serviceTier) body["service_tier"] = req.serviceTier;
   const format = responseFormat(req.responseFormat);
@@ -128,5 +127,8 @@ export function chatCompletionsBody(model: string, req: GenerateRequest): Record
 
 /** Builds the upstream body of the legacy `POST /completions`. */
 export function completionsBody(model: string, req: GenerateRequest): Record<string, unknown> {
-  return { ...commonFields(req), model, prompt: req.prompt, ...streamFields(req) };
+  const body = commonFields(req);
+  body["model"] = model;
+  body["prompt"] = req.prompt;
+  return Object.assign(body, streamFields(req));
 }

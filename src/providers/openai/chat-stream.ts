@@ -14,6 +14,7 @@ import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
 import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
+import { ContentTemplate } from "./content-template.js";
 
 /** Maps OpenAI's `finish_reason` strings to the engine's enum. */
 export function mapFinishReason(reason: string): FinishReason {
@@ -78,8 +79,20 @@ export function openAiStreamPayloads(
   onChunk?: ChatChunkHook,
 ): AsyncIterableIterator<ChunkPayload> {
   let finished = false;
+  // Pure content chunks of servers that send them with the same bytes around the content: read without JSON.parse.
+  // Not with a hook (it reads every chunk), nor for legacy completions; learned at most twice per stream, so a server
+  // whose chunks all differ (OpenAI's `obfuscation`) pays for two tries only.
+  let template: ContentTemplate | undefined;
+  let learning = onChunk || legacy ? 0 : 2;
   return new SsePushStream<ChunkPayload>(body, provider, {
     onEvent(ev, emit) {
+      if (template && ev.event === undefined) {
+        const text = template.match(ev.data);
+        if (text !== undefined) {
+          if (text) emit(textPayload(text));
+          return false;
+        }
+      }
       if (ev.data === "[DONE]") return true;
       const j = parseEventJson(ev.data, provider);
       if (!isObj(j)) throw inBandError(provider, { message: "upstream sent a non-object event" });
@@ -97,6 +110,10 @@ export function openAiStreamPayloads(
           if (reasoning) emit(reasoningPayload({ text: reasoning }));
           const content = str(d["content"]);
           if (content) emit(textPayload(content));
+          if (learning > 0 && content && ev.event === undefined && c["finish_reason"] == null && j["usage"] == null && Object.keys(d).length === 1) {
+            learning--;
+            template = ContentTemplate.learn(ev.data, content) ?? template;
+          }
           const calls = d["tool_calls"];
           if (Array.isArray(calls)) {
             for (const tc of calls as unknown[]) {

@@ -4,6 +4,7 @@ import { Code } from "../../engine/code.js";
 import { upstreamJson, type UpstreamResponse } from "../shared/upstream-http.js";
 import { count, isObj, str, type Obj } from "../shared/json.js";
 import { mapFinishReason, mapUsage } from "./chat-stream.js";
+import { ListIterator } from "../../engine/poll.js";
 
 /**
  * The payloads of a whole (non-streamed) `chat.completion` or legacy
@@ -41,7 +42,13 @@ export function wholeCompletionPayloads(j: unknown, provider: string, legacy: bo
   return out;
 }
 
-/** Reads a whole completion's JSON body and yields its payloads (see {@link wholeCompletionPayloads}). */
-export async function* wholeCompletion(res: UpstreamResponse, provider: string, legacy: boolean): AsyncGenerator<ChunkPayload> {
-  yield* wholeCompletionPayloads(await upstreamJson(provider, res), provider, legacy);
+/**
+ * Reads a whole completion's JSON body; resolves with its payloads (see
+ * {@link wholeCompletionPayloads}) as an iterator whose items are all ready
+ * (`ListIterator`: the engine takes them without a promise each). Rejects
+ * as the first pull of a stream would: a body that is not JSON, or without
+ * a choice.
+ */
+export async function wholeCompletion(res: UpstreamResponse, provider: string, legacy: boolean): Promise<ListIterator<ChunkPayload>> {
+  return new ListIterator(wholeCompletionPayloads(await upstreamJson(provider, res), provider, legacy));
 }

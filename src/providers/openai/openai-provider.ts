@@ -103,9 +103,12 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         if (opts.chunkHook && req.stream === false) req = { ...req, stream: true };
         const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
         const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
-        const res = await keys.withKey(ctx.labels, { ...headers, "x-request-id": ctx.streamId }, (h) => postJson(opts.name, url, body, h, ctx.signal), dialect.authHeader);
+        // Not `{ ...headers, "x-request-id": id }`: a spread followed by more properties is a slow path in Node 20.
+        const h = Object.assign({}, headers);
+        h["x-request-id"] = ctx.streamId;
+        const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
         if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        if (req.stream === false && !native) return wholeCompletion(res, opts.name, legacy);
+        if (req.stream === false && !native) return await wholeCompletion(res, opts.name, legacy);
         return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
       });
     },

@@ -1,10 +1,12 @@
+import { tryNext, type Pollable } from "../../engine/poll.js";
+
 /**
  * An async iterator that opens its source on the first `next()` (e.g. sends
  * the upstream request) and then hands every call straight to it. Unlike an
  * `async function*` that `yield*`s the source, a payload costs no extra
  * generator step; `return()` before or after opening closes the source.
  */
-export class LazyStream<T> implements AsyncIterableIterator<T> {
+export class LazyStream<T> implements AsyncIterableIterator<T>, Pollable<T> {
   private source: AsyncIterator<T> | undefined;
   private opening: Promise<AsyncIterator<T>> | undefined;
   private closed = false;
@@ -13,6 +15,11 @@ export class LazyStream<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
+  }
+
+  /** The opened source's ready result (see `engine/poll.ts`); `undefined` before it is open or when it has none. */
+  tryNext(): IteratorResult<T> | undefined {
+    return this.source ? tryNext(this.source) : undefined;
   }
 
   next(): Promise<IteratorResult<T>> {

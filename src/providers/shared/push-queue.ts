@@ -93,7 +93,12 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     return this;
   }
 
-  next(): Promise<IteratorResult<T>> {
+  /**
+   * The next item when one is queued, the end once nothing more will come,
+   * or throws the stream's error (as `next()` would reject); `undefined`
+   * when the caller must await `next()` (see `engine/poll.ts`).
+   */
+  tryNext(): IteratorResult<T> | undefined {
     if (this.head < this.queue.length) {
       const value = this.queue[this.head]!;
       this.head++;
@@ -102,14 +107,27 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
         this.head = 0;
       }
       if (this.paused && this.queue.length - this.head <= LOW_WATER) this.resume();
-      return Promise.resolve({ done: false, value });
+      return { done: false, value };
     }
     const err = this.error;
     if (err) {
       this.error = undefined;
-      return Promise.reject(err);
+      throw err;
     }
-    if (this.isFinished) return Promise.resolve({ done: true, value: undefined });
+    if (this.isFinished) return { done: true, value: undefined };
+    return undefined;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    let ready: IteratorResult<T> | undefined;
+    try {
+      ready = this.tryNext();
+    } catch (e) {
+      // What tryNext threw, as next() rejects with it (an Error or an abort reason).
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(e);
+    }
+    if (ready) return Promise.resolve(ready);
     if (this.paused) this.resume();
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };

@@ -1,4 +1,4 @@
-import { Finish_Reason, type Usage } from "../../../gen/spillway/v1/chunk.js";
+import { Finish_Reason, type Chunk, type Usage } from "../../../gen/spillway/v1/chunk.js";
 import type { EngineStream } from "../../../engine/active-stream.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import { emptyUsage } from "../../../engine/payload.js";
@@ -30,43 +30,61 @@ export interface CollectedText {
  */
 export async function collectText(stream: EngineStream): Promise<CollectedText> {
   const out: CollectedText = { text: "", reasoning: [], toolCalls: [], stopSequence: "", usage: emptyUsage(), finishReason: Finish_Reason.REASON_STOP };
-  for await (const c of stream) {
-    const p = c.payload;
-    switch (p?.$case) {
-      case "text":
-        out.text += p.value.text;
-        break;
-      case "reasoning": {
-        const r = p.value;
-        const block = (out.reasoning[r.index] ??= { text: "", signature: "", encrypted: "", summary: r.summary, id: "" });
-        block.text += r.text;
-        block.signature += r.signature;
-        block.encrypted += r.encrypted;
-        if (r.id) block.id = r.id;
+  const it = stream[Symbol.asyncIterator]();
+  let ended = false;
+  try {
+    for (;;) {
+      // A whole answer's chunks are all ready at once: taken without a promise each.
+      const r = stream.tryNext?.() ?? (await it.next());
+      if (r.done) {
+        ended = true;
         break;
       }
-      case "toolCall": {
-        const t = p.value;
-        const call = (out.toolCalls[t.index] ??= { id: "", name: "", arguments: "" });
-        if (t.id) call.id = t.id;
-        if (t.name) call.name = t.name;
-        call.arguments += t.arguments;
-        break;
-      }
-      case "usage":
-        out.usage = p.value;
-        break;
-      case "finish":
-        out.finishReason = p.value.reason;
-        out.stopSequence = p.value.stopSequence;
-        break;
-      case "error":
-        throw SpillwayError.fromChunkError(p.value);
-      default:
-        break;
+      take(out, r.value);
     }
+  } finally {
+    // As `for await` did: leaving early (an in-band error) closes the stream.
+    if (!ended) void it.return?.()?.catch(() => undefined);
   }
   out.toolCalls = out.toolCalls.filter(Boolean);
   out.reasoning = out.reasoning.filter(Boolean);
   return out;
+}
+
+/** Adds one chunk to the whole; an in-band error is thrown. */
+function take(out: CollectedText, c: Chunk): void {
+  const p = c.payload;
+  switch (p?.$case) {
+    case "text":
+      out.text += p.value.text;
+      break;
+    case "reasoning": {
+      const r = p.value;
+      const block = (out.reasoning[r.index] ??= { text: "", signature: "", encrypted: "", summary: r.summary, id: "" });
+      block.text += r.text;
+      block.signature += r.signature;
+      block.encrypted += r.encrypted;
+      if (r.id) block.id = r.id;
+      break;
+    }
+    case "toolCall": {
+      const t = p.value;
+      const call = (out.toolCalls[t.index] ??= { id: "", name: "", arguments: "" });
+      if (t.id) call.id = t.id;
+      if (t.name) call.name = t.name;
+      call.arguments += t.arguments;
+      break;
+    }
+    case "usage":
+      out.usage = p.value;
+      break;
+    case "finish":
+      out.finishReason = p.value.reason;
+      out.stopSequence = p.value.stopSequence;
+      break;
+    case "error":
+      throw SpillwayError.fromChunkError(p.value);
+    default:
+      break;
+  }
 }

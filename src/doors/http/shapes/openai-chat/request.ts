@@ -5,6 +5,7 @@ import { invalidArgument } from "../../../../engine/errors.js";
 import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
 import { checkToolSchema } from "../tool-schema.js";
 import { extraFields, validate } from "../../validation.js";
+import { fastChatBody } from "./fast-body.js";
 
 const chatPart = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("text"), text: z.string() }),
@@ -103,6 +104,8 @@ const CHAT_KEYS = new Set([
   // Handled by the door, never sent upstream as is.
 ]);
 const COMPLETION_KEYS = new Set(Object.keys(completionSchema.shape));
+/** Every field the chat schema checks (the fast path's view of it). */
+const CHAT_SCHEMA_KEYS: ReadonlySet<string> = new Set(Object.keys(chatCompletionSchema.shape));
 CHAT_KEYS.delete("max_completion_tokens");
 COMPLETION_KEYS.delete("max_completion_tokens");
 
@@ -165,9 +168,9 @@ export function responseFormatOf(f: z.output<typeof responseFormat> | null | und
   const base = { name: "", description: "", schema: undefined, strict: false };
   switch (f.type) {
     case "text":
-      return { ...base, type: ResponseFormat_Type.TYPE_TEXT };
+      return Object.assign(base, { type: ResponseFormat_Type.TYPE_TEXT });
     case "json_object":
-      return { ...base, type: ResponseFormat_Type.TYPE_JSON_OBJECT };
+      return Object.assign(base, { type: ResponseFormat_Type.TYPE_JSON_OBJECT });
     case "json_schema":
       return {
         type: ResponseFormat_Type.TYPE_JSON_SCHEMA,
@@ -211,7 +214,8 @@ export interface ParsedGenerate {
 
 /** Validates a chat completions body and normalizes it for the engine. */
 export function parseChatCompletion(body: unknown): ParsedGenerate {
-  const b = validate(chatCompletionSchema, body);
+  // The common body is checked by hand; anything else (invalid bodies included) by zod, with its messages.
+  const b = fastChatBody<ChatBody>(body, CHAT_SCHEMA_KEYS) ?? validate(chatCompletionSchema, body);
   const callIds = new Set<string>();
   const messages = b.messages.map((m, i) => messageOf(m, i, callIds));
   b.tools?.forEach((t, i) => checkToolSchema(t.function.parameters, `tools[${i}].function.parameters`));
@@ -222,9 +226,8 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
     strict: t.function.strict ?? false,
   }));
   const choice = b.tool_choice;
-  const c = commonOf(b, CHAT_KEYS);
-  const request: GenerateRequest = {
-    ...c,
+  // Object.assign, not `{ ...c, more }`: Node 20's V8 takes a slow path for a spread followed by more properties (~2 µs here).
+  const request: GenerateRequest = Object.assign(commonOf(b, CHAT_KEYS), {
     messages,
     prompt: "",
     tools,
@@ -232,7 +235,7 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
     parallelToolCalls: b.parallel_tool_calls ?? undefined,
     responseFormat: responseFormatOf(b.response_format),
     reasoning: b.reasoning_effort ? { effort: b.reasoning_effort, budgetTokens: 0, summary: "", disabled: false } : undefined,
-  };
+  });
   if (typeof choice === "object" && choice && !tools.some((t) => t.name === choice.function.name)) {
     throw invalidArgument(`Invalid 'tool_choice': no tool named '${choice.function.name}' is in 'tools'.`, "tool_choice");
   }
@@ -244,14 +247,13 @@ export function parseChatCompletion(body: unknown): ParsedGenerate {
 export function parseCompletion(body: unknown): ParsedGenerate {
   const b = validate(completionSchema, body);
   const prompt = typeof b.prompt === "string" ? b.prompt : b.prompt[0]!;
-  const request: GenerateRequest = {
-    ...commonOf(b, COMPLETION_KEYS),
+  const request: GenerateRequest = Object.assign(commonOf(b, COMPLETION_KEYS), {
     messages: [],
     prompt,
     tools: [],
     toolChoice: "",
     parallelToolCalls: undefined,
-  };
+  });
   if (!prompt) throw invalidArgument("Invalid 'prompt': must not be empty.", "prompt");
   request.stream = b.stream === true;
   return { request, stream: b.stream === true, includeUsage: b.stream_options?.include_usage === true, fallbacks: b.fallbacks ?? undefined };

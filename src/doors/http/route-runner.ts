@@ -1,5 +1,6 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
+import type { Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { cacheModeOf } from "../../engine/cache/engine-cache.js";
@@ -30,12 +31,13 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
 }
 
 /** The engine, bound to one exchange's policy (see {@link RouteCall}). */
-function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined): RouteCall {
+function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined, ticket: Ticket | undefined): RouteCall {
   const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
   const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
     signal: extra?.signal ?? ex.signal,
     streamId: extra?.streamId,
     principal: ex.principal,
+    ticket,
     requestId: ex.requestId,
     fallbacks,
     onStreamEnd: (s) => (ex.summary = s),
@@ -65,6 +67,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
 export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, engine: StreamEngine, inFlight: Set<HttpExchange>): Promise<void> {
   inFlight.add(ex);
   let error: unknown;
+  let ticket: Ticket | undefined;
   const span = route.public
     ? undefined
     : ctx.obs.tracing?.startRequest({
@@ -83,6 +86,10 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
         });
       }
       ex.principal = ctx.engine.admission.authenticate(route.shape.key(ex.headers));
+      // Past capacity, refused here: before the body is read or parsed (the
+      // 503 goes out with a lingering close, as 413/415 do).
+      const t = ctx.engine.admission.enter();
+      ticket = t instanceof Promise ? await t : t;
     }
     let body: unknown;
     if (route.body === "json") {
@@ -96,7 +103,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
     }
     tracePhase(TracePhase.BodyRead);
-    await route.handle(ex, routeCall(ex, engine, span), body, ctx);
+    await route.handle(ex, routeCall(ex, engine, span, ticket), body, ctx);
   } catch (e) {
     const err = SpillwayError.from(e);
     error = err;
@@ -105,6 +112,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
     }
     if (!ex.aborted) ex.error(err);
   } finally {
+    ticket?.release();
     inFlight.delete(ex);
     if (!route.public) {
       recordRequest(ctx.obs, {

@@ -95,9 +95,14 @@ export class AdaptiveLimit {
       this.inflight++;
       return this.releaser();
     }
-    if (this.o.queueMs <= 0 || this.waiters.length >= Math.max(this.o.minLimit, this.limit === Infinity ? 0 : this.limit)) throw OVERLOADED;
+    if (!this.canQueue()) throw OVERLOADED;
     // A waiter is woken with its slot already counted.
     return this.wait().then(() => this.releaser());
+  }
+
+  /** Whether a stream arriving now, with no slot free, would wait in the queue (rather than be refused at once). */
+  canQueue(): boolean {
+    return this.o.queueMs > 0 && this.waiters.length < Math.max(this.o.minLimit, this.limit === Infinity ? 0 : this.limit);
   }
 
   /** Whether a stream arriving now would get a slot at once (nothing is taken). */

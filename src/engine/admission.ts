@@ -3,7 +3,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
-import { stackless, type AdaptiveLimit, type Release } from "./adaptive-limit.js";
+import { OVERLOADED, stackless, type AdaptiveLimit, type Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -85,6 +85,10 @@ const LOOP_SATURATED = stackless(
       httpStatus: 503,
     }),
 );
+
+/** The ticket of a request that must wait for its slot: holds nothing. */
+const SPENT = new Ticket(undefined);
+SPENT.take();
 
 /** Whether `err` is a refusal for the process's load (stream cap, saturated loop, adaptive limit): reason `server_overloaded`. */
 export function isOverloadRefusal(err: SpillwayError): boolean {
@@ -227,20 +231,23 @@ export class Admission {
    * the shared, stackless `server_overloaded` error (503 + Retry-After 1 s /
    * `UNAVAILABLE`) while this process's stream cap is reached, its event loop
    * is saturated (`limits.maxEventLoopUtilization`) or the adaptive limit has
-   * no slot and its queue is full. Returns a {@link Ticket} at once when a
-   * slot is free, or a promise of one while it waits in the adaptive queue
-   * (at most `queueMs`, then it rejects with the same refusal). Pass the
-   * ticket to {@link admit} (through `CallOptions.ticket`) and release it
-   * when the request ends. Throws synchronously: a refusal costs no promise.
+   * no slot and its queue is full. Synchronous, so a refusal costs no
+   * promise and a door has not yet registered for a body it will never read:
+   * returns a {@link Ticket} holding a slot when one is free, or a spent
+   * ticket when the request would have to wait in the adaptive queue (it then
+   * waits, at most `queueMs`, in {@link admit}, after the body is read). Pass
+   * the ticket to {@link admit} (through `CallOptions.ticket`) and release it
+   * when the request ends.
    * The per-key checks (401/403/429) stay in {@link admit}.
    */
-  enter(): Ticket | Promise<Ticket> {
+  enter(): Ticket {
     if (this.streams >= this.maxStreams) throw STREAM_CAP;
     if (this.opts.overloaded?.()) throw LOOP_SATURATED;
     const c = this.opts.concurrency;
-    if (!c) return new Ticket(undefined);
-    const slot = c.enter();
-    return typeof slot === "function" ? new Ticket(slot) : slot.then((s) => new Ticket(s));
+    if (!c || c.hasRoom()) return new Ticket(c ? (c.enter() as Release) : undefined);
+    if (!c.canQueue()) throw OVERLOADED;
+    // It would wait: the wait happens in admit (a door must not await before it has registered for the body).
+    return SPENT;
   }
 
   /**
@@ -274,7 +281,7 @@ export class Admission {
     } else {
       // Past capacity, refused before anything is counted (the key's limits included).
       const t = this.enter();
-      slot = (t instanceof Ticket ? t : await t).take();
+      slot = t.holding ? t.take() : await this.opts.concurrency?.acquire();
     }
     try {
       return await this.admitKey(p, models, slot);

@@ -67,8 +67,7 @@ export async function serveStream(
   // Past capacity, refused first: before the call scope, tracing and auth.
   let ticket: Ticket;
   try {
-    const t = ctx.engine.admission.enter();
-    ticket = t instanceof Promise ? await t : t;
+    ticket = ctx.engine.admission.enter();
   } catch (e) {
     failCall(call, e);
     if (ctx.obs) {

@@ -58,7 +58,8 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
 /**
  * Runs one request through the door's policy, the same for every route:
  * refuses while draining (503), authenticates the gateway key from the
- * headers the route's shape names (401), checks the body's type, size and
+ * headers the route's shape names (401), refuses past the process's
+ * capacity before the body is read (503, `admission.enter`), checks the body's type, size and
  * JSON (415, 413, 400), hands the handler its {@link RouteCall} (abort on
  * disconnect, caller, request id, fallbacks, summary, `x-spillway-*`
  * headers), renders any error in the route's shape, and records one log line
@@ -86,10 +87,10 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
         });
       }
       ex.principal = ctx.engine.admission.authenticate(route.shape.key(ex.headers));
-      // Past capacity, refused here: before the body is read or parsed (the
-      // 503 goes out with a lingering close, as 413/415 do).
-      const t = ctx.engine.admission.enter();
-      ticket = t instanceof Promise ? await t : t;
+      // Past capacity, a route that opens engine streams (one with an
+      // `example`) is refused here: before the body is read or parsed (the
+      // 503 goes out with a lingering close, as 413/415 do). See Admission.enter.
+      if (route.example) ticket = ctx.engine.admission.enter();
     }
     let body: unknown;
     if (route.body === "json") {

@@ -250,9 +250,13 @@ export const configSchema = z.strictObject({
       adaptiveConcurrency: z
         .strictObject({
           enabled: z.boolean().default(true),
-          targetDelayMs: z.number().positive().default(200),
+          // Defaults measured for issue 16 (docs/PERFORMANCE.md, "Overload with adaptive
+          // concurrency"): a 50 ms target keeps served TTFT p99 within tens of ms of the
+          // unloaded one; a 2 ms queue keeps refusals fast; minLimit 16 means a test run or a
+          // quiet process is never refused for a GC pause or a spawn.
+          targetDelayMs: z.number().positive().default(50),
           minLimit: z.number().int().min(1).default(16),
-          queueMs: z.number().int().min(0).default(50),
+          queueMs: z.number().int().min(0).default(2),
         })
         .prefault({}),
     })

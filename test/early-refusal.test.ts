@@ -81,7 +81,7 @@ function upgrade(port: number): Promise<{ status: number; retryAfter: string | u
     });
     req.on("response", (res) => {
       res.resume();
-      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined });
+      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] });
     });
     req.on("error", reject);
     req.end();

@@ -251,11 +251,11 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           // Defaults measured for issue 16 (docs/PERFORMANCE.md, "Overload with adaptive
-          // concurrency"): a 100 ms target (200 never engaged there; at 50 the suite's own
-          // busiest test process crossed it twice in a row) keeps served TTFT p99 ~100 ms over
-          // unloaded; a 2 ms queue keeps queued refusals at the loop's lag; with minLimit 16 a
-          // process with few streams open is never refused for a GC pause or a spawn.
-          targetDelayMs: z.number().positive().default(100),
+          // concurrency"): 50 ms engaged at 2x/4x capacity there with no failures, where 200
+          // never engaged and 100 did not at 4x on SSE (41k failures); a 2 ms queue keeps queued
+          // refusals at the loop's lag; minLimit 16 and the 90%-of-open floor keep a process
+          // with few streams open from being refused for a GC pause or a spawn.
+          targetDelayMs: z.number().positive().default(50),
           minLimit: z.number().int().min(1).default(16),
           queueMs: z.number().int().min(0).default(2),
         })

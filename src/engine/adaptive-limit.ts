@@ -34,6 +34,10 @@ export type Release = () => void;
  * UNAVAILABLE), so past capacity the process keeps serving at capacity
  * instead of slowing every stream until most fail.
  *
+ * Doors ask for a slot early and synchronously through `Admission.enter`
+ * ({@link enter}, {@link hasRoom}, {@link canQueue}); every refusal is the
+ * one shared, stackless {@link OVERLOADED}.
+ *
  * Long-lived streams count while open, but cannot starve new ones for long:
  * the limit follows the loop, not the count — streams that are open but idle
  * (a realtime session between turns, a slow upstream) cost the loop nothing,

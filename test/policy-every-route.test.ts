@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { ROUTES } from "../src/doors/http/routes/index.js";
+import { OVERLOADED } from "../src/engine/adaptive-limit.js";
 import { SpillwayServiceService, type SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient, synthesizeRequest, transcribeConfig } from "./helpers/grpc.js";
@@ -184,4 +185,76 @@ describe("one policy over every route and door", () => {
       }
     });
   }
+});
+
+// Past capacity: one early check (admission.enter) on every route that opens engine streams, every
+// streaming RPC and the realtime upgrade, before any body is read or request decoded. The process's
+// stream cap makes the refusal certain without timing: one slow stream fills it.
+describe("past capacity, every engine route and door refuses first (503 + Retry-After, UNAVAILABLE)", () => {
+  let gw: TestGateway;
+  let slow: AbortController;
+  before(async () => {
+    gw = await startTestGateway({ limits: { maxConcurrentStreams: 1 }, providers: { local: { type: "local", tokenDelayMs: 100 } } });
+    slow = new AbortController();
+    const words = Array.from({ length: 600 }, (_, i) => `s${i}`).join(" ");
+    const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: words }], stream: true }),
+      signal: slow.signal,
+    });
+    assert.equal(res.status, 200);
+    // Read on in the background: the stream holds the one slot until `slow` aborts it.
+    void res.text().catch(() => undefined);
+  });
+  after(async () => {
+    slow.abort();
+    await gw.close();
+  });
+
+  for (const route of ROUTES.filter((r) => !r.public && r.example)) {
+    it(`HTTP ${route.method.toUpperCase()} ${route.pattern}: 503 (the shape's overload status) + Retry-After before the body is read (a wrong Content-Type is not reached)`, async () => {
+      if (gw.gateway.engine.admission.openStreams < 1) return assert.fail("the slow stream ended early");
+      const res = await fetch(`${gw.origin}${route.pattern.replace("*", "local/echo")}`, { method: "POST", headers: { "content-type": "text/x-not-json" }, body: "not read" });
+      // 503, or the shape's own status for overload (Anthropic's is 529 `overloaded_error`).
+      assert.equal(res.status, route.shape.renderError(OVERLOADED).status, await res.clone().text());
+      assert.ok([503, 529].includes(res.status));
+      assert.equal(res.headers.get("retry-after"), "1");
+      const body = (await res.json()) as { error?: unknown };
+      assert.ok(body.error, "an error body in the route's shape");
+    });
+  }
+
+  it("gRPC generate / synthesize / transcribe: UNAVAILABLE before the request is validated; realtime upgrade: 503 + Retry-After", async () => {
+    const client = spillwayClient(gw.grpcAddress!);
+    try {
+      const invalid = generateRequest("");
+      assert.equal((await readAll(client.generate(invalid))).error?.code, status.UNAVAILABLE, "not INVALID_ARGUMENT: refused first");
+      assert.equal((await readAll(client.synthesize(synthesizeRequest("local/tts", "hi")))).error?.code, status.UNAVAILABLE);
+      const s = client.transcribe(new Metadata());
+      s.end();
+      assert.equal((await readAll(s)).error?.code, status.UNAVAILABLE, "not INVALID_ARGUMENT (no config): refused first");
+    } finally {
+      client.close();
+    }
+    assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 503);
+  });
+
+  it("once the slot is free, the same requests are served", async () => {
+    slow.abort();
+    for (let i = 0; i < 200 && gw.gateway.engine.admission.openStreams > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(gw.gateway.engine.admission.openStreams, 0);
+    const route = ROUTES.find((r) => r.pattern === "/v1/chat/completions")!;
+    const ex = route.example!();
+    const res = await fetch(`${gw.origin}${route.pattern}`, { method: "POST", headers: { "content-type": ex.contentType }, body: ex.body });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.arrayBuffer();
+    const client = spillwayClient(gw.grpcAddress!);
+    try {
+      assert.equal((await readAll(client.generate(generateRequest("local/echo")))).error, undefined);
+    } finally {
+      client.close();
+    }
+    assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 101);
+  });
 });

@@ -8,7 +8,9 @@
  * instead (connection and session setup included): what an open-loop
  * overload run must count, or a gateway slow to accept sessions would look
  * fast. An `error` event with code `server_overloaded` is a refusal, timed
- * from the `response.create` it refuses (the session itself was accepted).
+ * from the `response.create` it refuses (the session itself was accepted);
+ * so is an upgrade answered 503 with `Retry-After` (the gateway refuses
+ * sessions at the upgrade while it has no free slot), timed from the connect.
  */
 import WebSocket from "ws";
 import type { Held, LoadClient, Outcome } from "./types.js";
@@ -57,6 +59,7 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           ws.close();
           resolve(r);
         };
+        const connectAt = performance.now();
         const ws = session(
           o.url,
           (type, e, socket) => {
@@ -80,6 +83,11 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           (err) => settle({ ok: false, ttftMs: ttft, chunks, error: err.message }),
         );
         open.add(ws);
+        ws.on("unexpected-response", (req, res) => {
+          const refused = res.statusCode === 503 && res.headers["retry-after"] !== undefined;
+          req.destroy();
+          settle({ ok: false, ttftMs: ttft, chunks, error: `upgrade ${res.statusCode}`, ...(refused ? { refused, refusalMs: performance.now() - connectAt } : {}) });
+        });
         ws.on("close", () => settle({ ok: false, ttftMs: ttft, chunks, error: "closed early" }));
       });
     },

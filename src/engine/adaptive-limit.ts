@@ -34,6 +34,10 @@ export type Release = () => void;
  * UNAVAILABLE), so past capacity the process keeps serving at capacity
  * instead of slowing every stream until most fail.
  *
+ * Doors ask for a slot early and synchronously through `Admission.enter`
+ * ({@link enter}, {@link hasRoom}, {@link canQueue}); every refusal is the
+ * one shared, stackless {@link OVERLOADED}.
+ *
  * Long-lived streams count while open, but cannot starve new ones for long:
  * the limit follows the loop, not the count — streams that are open but idle
  * (a realtime session between turns, a slow upstream) cost the loop nothing,
@@ -80,9 +84,37 @@ export class AdaptiveLimit {
 
   /** A slot for a new stream, at once, after a short wait, or a refusal (`Unavailable`, 503, Retry-After 1 s). */
   async acquire(): Promise<Release> {
-    if (this.inflight < this.limit && this.waiters.length === 0) this.inflight++;
+    return this.enter();
+  }
+
+  /**
+   * A slot for a new stream: returned at once while there is room (no
+   * promise, no allocation beyond the release), a promise while it waits in
+   * the queue (at most `queueMs`, then it rejects with {@link OVERLOADED}),
+   * or {@link OVERLOADED} thrown at once when the queue is full (it holds at
+   * most `max(minLimit, limit)` waiters; none with `queueMs` 0).
+   */
+  enter(): Release | Promise<Release> {
+    if (this.hasRoom()) {
+      this.inflight++;
+      return this.releaser();
+    }
+    if (!this.canQueue()) throw OVERLOADED;
     // A waiter is woken with its slot already counted.
-    else await this.wait();
+    return this.wait().then(() => this.releaser());
+  }
+
+  /** Whether a stream arriving now, with no slot free, would wait in the queue (rather than be refused at once). */
+  canQueue(): boolean {
+    return this.o.queueMs > 0 && this.waiters.length < Math.max(this.o.minLimit, this.limit === Infinity ? 0 : this.limit);
+  }
+
+  /** Whether a stream arriving now would get a slot at once (nothing is taken). */
+  hasRoom(): boolean {
+    return this.inflight < this.limit && this.waiters.length === 0;
+  }
+
+  private releaser(): Release {
     let released = false;
     return () => {
       if (released) return;
@@ -100,8 +132,6 @@ export class AdaptiveLimit {
   }
 
   private wait(): Promise<void> {
-    // A bounded queue: past a few waiters per slot, refuse at once.
-    if (this.waiters.length >= Math.max(this.o.minLimit, this.limit === Infinity ? 0 : this.limit)) return Promise.reject(overloaded());
     return new Promise((resolve, reject) => {
       const waiter = (): void => {
         clearTimeout(timer);
@@ -110,7 +140,7 @@ export class AdaptiveLimit {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(overloaded());
+        reject(OVERLOADED);
       }, this.o.queueMs);
       this.waiters.push(waiter);
     });
@@ -124,10 +154,30 @@ export class AdaptiveLimit {
   }
 }
 
-function overloaded(): SpillwayError {
-  return new SpillwayError(Code.Unavailable, "The gateway is past its capacity right now; try again shortly.", {
-    reason: "server_overloaded",
-    retryAfterMs: 1000,
-    httpStatus: 503,
-  });
+/**
+ * Builds an error without capturing a stack: for refusals, which are
+ * expected, frequent under overload, and whose stack says nothing.
+ */
+export function stackless<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
+
+/**
+ * The one refusal of {@link AdaptiveLimit} (`Unavailable`, HTTP 503,
+ * Retry-After 1 s, reason `server_overloaded`): built once, without a stack,
+ * so a refusal allocates nothing. Its fields are read-only; share it freely.
+ */
+export const OVERLOADED: SpillwayError = stackless(
+  () =>
+    new SpillwayError(Code.Unavailable, "The gateway is past its capacity right now; try again shortly.", {
+      reason: "server_overloaded",
+      retryAfterMs: 1000,
+      httpStatus: 503,
+    }),
+);

@@ -3,7 +3,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
-import type { AdaptiveLimit, Release } from "./adaptive-limit.js";
+import { OVERLOADED, stackless, type AdaptiveLimit, type Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {
@@ -28,6 +28,71 @@ export interface Principal {
 /** A granted stream slot; release it once, with the tokens the stream used. */
 export interface Lease {
   release(tokens: number): void;
+}
+
+/**
+ * A place taken at a door's first look at a request ({@link Admission.enter}),
+ * before its body is read or its call decoded: it holds the process's
+ * concurrency slot until the stream the request opens takes it over
+ * (`admit(…, ticket)`: the slot then lives as long as the stream, counted
+ * once), or until the door lets it go. `release()` is idempotent and a no-op
+ * once a stream took the slot, so a door calls it when the request ends,
+ * however it ends.
+ */
+export class Ticket {
+  private slot: Release | undefined;
+  private held = true;
+
+  constructor(slot: Release | undefined) {
+    this.slot = slot;
+  }
+
+  /** Whether the ticket still holds its place (not released, not taken by a stream). */
+  get holding(): boolean {
+    return this.held;
+  }
+
+  /** Hands the slot over to a stream (once): the stream's lease releases it from now on. */
+  take(): Release | undefined {
+    const s = this.slot;
+    this.slot = undefined;
+    this.held = false;
+    return s;
+  }
+
+  /** Frees the slot unless a stream took it. */
+  release(): void {
+    this.take()?.();
+  }
+}
+
+/** The refusal while the process's stream cap is reached: built once, stackless. */
+const STREAM_CAP = stackless(
+  () =>
+    new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
+      reason: "server_overloaded",
+      retryAfterMs: 1000,
+      httpStatus: 503,
+    }),
+);
+
+/** The refusal while the event loop is saturated (`limits.maxEventLoopUtilization`): built once, stackless. */
+const LOOP_SATURATED = stackless(
+  () =>
+    new SpillwayError(Code.Unavailable, "The gateway is overloaded (its event loop is saturated); try again shortly.", {
+      reason: "server_overloaded",
+      retryAfterMs: 1000,
+      httpStatus: 503,
+    }),
+);
+
+/** The ticket of a request that must wait for its slot: holds nothing. */
+const SPENT = new Ticket(undefined);
+SPENT.take();
+
+/** Whether `err` is a refusal for the process's load (stream cap, saturated loop, adaptive limit): reason `server_overloaded`. */
+export function isOverloadRefusal(err: SpillwayError): boolean {
+  return err.reason === "server_overloaded";
 }
 
 interface KeyState {
@@ -160,30 +225,64 @@ export class Admission {
   }
 
   /**
+   * The process-wide part of admission, for a door to call as early as it
+   * can (HTTP: right after the route match, before the body is read; gRPC:
+   * first thing in the call; realtime: see {@link wouldAdmit}): refuses with
+   * the shared, stackless `server_overloaded` error (503 + Retry-After 1 s /
+   * `UNAVAILABLE`) while this process's stream cap is reached, its event loop
+   * is saturated (`limits.maxEventLoopUtilization`) or the adaptive limit has
+   * no slot and its queue is full. Synchronous, so a refusal costs no
+   * promise and a door has not yet registered for a body it will never read:
+   * returns a {@link Ticket} holding a slot when one is free, or a spent
+   * ticket when the request would have to wait in the adaptive queue (it then
+   * waits, at most `queueMs`, in {@link admit}, after the body is read). Pass
+   * the ticket to {@link admit} (through `CallOptions.ticket`) and release it
+   * when the request ends.
+   * The per-key checks (401/403/429) stay in {@link admit}.
+   */
+  enter(): Ticket {
+    if (this.streams >= this.maxStreams) throw STREAM_CAP;
+    if (this.opts.overloaded?.()) throw LOOP_SATURATED;
+    const c = this.opts.concurrency;
+    if (!c || c.hasRoom()) return new Ticket(c ? (c.enter() as Release) : undefined);
+    if (!c.canQueue()) throw OVERLOADED;
+    // It would wait: the wait happens in admit (a door must not await before it has registered for the body).
+    return SPENT;
+  }
+
+  /**
+   * Whether {@link enter} would grant a slot at once, taking nothing: for a
+   * door that admits a long-lived session before its streams (the realtime
+   * upgrade, `response.create`), whose idle time must not hold a slot. Each
+   * stream the session opens is then admitted as usual.
+   */
+  wouldAdmit(): boolean {
+    if (this.streams >= this.maxStreams || this.opts.overloaded?.()) return false;
+    return this.opts.concurrency?.hasRoom() ?? true;
+  }
+
+  /**
    * Admits one stream of `models` (the model and any per-request fallbacks)
    * for `principal`, or rejects with 403 / 429 (with Retry-After) / 503.
+   * With a `ticket` that still holds its place (from {@link enter}), the
+   * stream takes the ticket's slot over instead of asking for another (the
+   * stream cap is still checked); without one, or with a spent one, it goes
+   * through {@link enter}'s checks here.
    */
-  async admit(principal: Principal | undefined, models: readonly string[]): Promise<Lease> {
+  async admit(principal: Principal | undefined, models: readonly string[], ticket?: Ticket): Promise<Lease> {
     const p = principal ?? ANONYMOUS;
     if (this.required && p.index < 0) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { reason: "missing_api_key" });
     }
-    if (this.streams >= this.maxStreams) {
-      throw new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
-        reason: "server_overloaded",
-        retryAfterMs: 1000,
-        httpStatus: 503,
-      });
+    let slot: Release | undefined;
+    if (ticket?.holding) {
+      if (this.streams >= this.maxStreams) throw STREAM_CAP;
+      slot = ticket.take();
+    } else {
+      // Past capacity, refused before anything is counted (the key's limits included).
+      const t = this.enter();
+      slot = t.holding ? t.take() : await this.opts.concurrency?.acquire();
     }
-    if (this.opts.overloaded?.()) {
-      throw new SpillwayError(Code.Unavailable, "The gateway is overloaded (its event loop is saturated); try again shortly.", {
-        reason: "server_overloaded",
-        retryAfterMs: 1000,
-        httpStatus: 503,
-      });
-    }
-    // Past capacity, refused before anything is counted (the key's limits included).
-    const slot = this.opts.concurrency ? await this.opts.concurrency.acquire() : undefined;
     try {
       return await this.admitKey(p, models, slot);
     } catch (e) {

@@ -7,7 +7,7 @@ import type {
   TranscribeConfig,
 } from "../gen/spillway/v1/request.js";
 import { ActiveStream, type EngineStream, type StreamSummary } from "./active-stream.js";
-import { Admission, type Lease, type Principal } from "./admission.js";
+import { Admission, type Lease, type Principal, type Ticket } from "./admission.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
@@ -95,6 +95,12 @@ export interface CallOptions {
   readonly requestId?: string | undefined;
   /** Who is calling (from the door's authentication). */
   readonly principal?: Principal | undefined;
+  /**
+   * The place the door took when the request arrived (`admission.enter()`):
+   * the call's stream takes its slot over instead of asking for another.
+   * Without one (or once spent) the call is admitted from scratch.
+   */
+  readonly ticket?: Ticket | undefined;
   /** Model ids to try, in order, if the requested one fails before its first chunk. */
   readonly fallbacks?: readonly string[] | undefined;
   /**
@@ -266,7 +272,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
    */
   async function openWithFailover(models: readonly string[], capability: Capability, opts: CallOptions, start: Start, replayable: boolean): Promise<EngineStream> {
     // Admission first: a key learns nothing about models it may not use.
-    const lease = await admission.admit(opts.principal, models);
+    const lease = await admission.admit(opts.principal, models, opts.ticket);
     let routes: Array<Route | undefined>;
     try {
       routes = resolveAll(models, capability);
@@ -358,7 +364,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
           route = undefined;
         }
         if (route) {
-          const lease = await admission.admit(opts.principal, [req.model]);
+          const lease = await admission.admit(opts.principal, [req.model], opts.ticket);
           const free: Lease = { release: () => lease.release(0) };
           opts.onAdmitted?.(route.model);
           try {

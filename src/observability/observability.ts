@@ -2,7 +2,9 @@ import type { Logger } from "pino";
 import { Code } from "../engine/code.js";
 import type { StreamSummary } from "../engine/active-stream.js";
 import { SpillwayError } from "../engine/errors.js";
+import { isOverloadRefusal } from "../engine/admission.js";
 import type { ConsoleFeed } from "./console-feed.js";
+import { sampleRefusal } from "./refusal-log.js";
 import type { Metrics } from "./metrics.js";
 // The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
 import "./phase-trace.js";
@@ -111,7 +113,9 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
   r.span?.end({ status: r.status, outcome, summary: s, errorCode: r.error !== undefined ? Code[SpillwayError.from(r.error).code] : s && s.outcome !== "ok" ? Code[s.outcome.code] : undefined });
   const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
   const key = s?.labels?.["key"];
-  requestLogger(obs.logger, key !== undefined).info(
+  // Refusals for overload: one line a second, the rest counted (see refusal-log.ts).
+  const refusedUnlogged = err && !s && isOverloadRefusal(err) ? sampleRefusal(obs.logger, now) : -1;
+  if (refusedUnlogged !== undefined) requestLogger(obs.logger, key !== undefined).info(
     {
       requestId: r.requestId,
       streamId: s?.id,
@@ -136,6 +140,7 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       cache,
       cachedInputTokens: s?.usage.cachedInputTokens || undefined,
       traceId: r.span?.traceId,
+      refusedUnlogged: refusedUnlogged > 0 ? refusedUnlogged : undefined,
     },
     "request finished",
   );

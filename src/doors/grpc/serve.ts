@@ -4,6 +4,7 @@ import type { EngineStream } from "../../engine/active-stream.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { CallOptions } from "../../engine/stream-engine.js";
+import type { Ticket } from "../../engine/admission.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest } from "../../observability/observability.js";
@@ -63,8 +64,20 @@ export async function serveStream(
   ctx: GrpcDoorContext,
   open: (opts: CallOptions) => Promise<EngineStream>,
 ): Promise<void> {
-  const scope = createCallScope(call);
   const startedAt = performance.now();
+  // Past capacity, refused first: before the call scope, tracing and auth.
+  let ticket: Ticket;
+  try {
+    ticket = ctx.engine.admission.enter();
+  } catch (e) {
+    failCall(call, e);
+    if (ctx.obs) {
+      const path = call.getPath();
+      recordRequest(ctx.obs, { requestId: requestIdOf(call.metadata), door: "grpc", route: path.slice(path.lastIndexOf("/") + 1), status: Code[SpillwayError.from(e).code], startedAt, summary: undefined, error: e, clientDisconnected: false });
+    }
+    return;
+  }
+  const scope = createCallScope(call);
   let summary: StreamSummary | undefined;
   let error: unknown;
   const span = ctx.obs?.tracing?.startRequest({
@@ -78,13 +91,14 @@ export async function serveStream(
   try {
     const granted = await admitCall(ctx, call.metadata, call.getPath());
     const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
-    const stream = await open({ ...granted, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
+    const stream = await open({ ...granted, ticket, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
     await pipeToCall(directSink(call.metadata) ?? call, stream, scope.signal);
     if (!call.cancelled) call.end();
   } catch (e) {
     error = e;
     failCall(call, e);
   } finally {
+    ticket.release();
     ctx.active.calls--;
     scope.dispose();
     if (ctx.obs) {

@@ -1,6 +1,7 @@
 import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { stackless } from "../../engine/adaptive-limit.js";
 
 /**
  * The gRPC status for each code: the one table the gRPC door maps errors
@@ -62,5 +63,6 @@ export function toGrpcError(reason: unknown): GrpcErrorStatus {
   if (err.reason) metadata.set(ERROR_TRAILERS.code, err.reason);
   metadata.set(ERROR_TRAILERS.retryable, String(err.retryable));
   if (err.retryAfterMs !== undefined) metadata.set(ERROR_TRAILERS.retryAfterMs, String(err.retryAfterMs));
-  return Object.assign(new Error(details), { code: grpcStatusOf(err), details, metadata });
+  // A status, not a fault: no stack to capture (refusals are frequent under overload).
+  return Object.assign(stackless(() => new Error(details)), { code: grpcStatusOf(err), details, metadata });
 }

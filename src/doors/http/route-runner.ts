@@ -1,5 +1,6 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
+import type { Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { cacheModeOf } from "../../engine/cache/engine-cache.js";
@@ -30,7 +31,7 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
 }
 
 /** The engine, bound to one exchange's policy (see {@link RouteCall}). */
-function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined): RouteCall {
+function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined, ticket: Ticket | undefined): RouteCall {
   const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
   const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
     // The client's leaving reaches the engine through the exchange's cheap abort source, unless the call is detached.
@@ -39,6 +40,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
     streamId: extra?.streamId,
     onAdmitted: extra?.onAdmitted,
     principal: ex.principal,
+    ticket,
     requestId: ex.requestId,
     fallbacks,
     onStreamEnd: (s) => (ex.summary = s),
@@ -59,7 +61,8 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
 /**
  * Runs one request through the door's policy, the same for every route:
  * refuses while draining (503), authenticates the gateway key from the
- * headers the route's shape names (401), checks the body's type, size and
+ * headers the route's shape names (401), refuses past the process's
+ * capacity before the body is read (503, `admission.enter`), checks the body's type, size and
  * JSON (415, 413, 400), hands the handler its {@link RouteCall} (abort on
  * disconnect, caller, request id, fallbacks, summary, `x-spillway-*`
  * headers), renders any error in the route's shape, and records one log line
@@ -68,6 +71,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
 export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoorContext, engine: StreamEngine, inFlight: Set<HttpExchange>): Promise<void> {
   inFlight.add(ex);
   let error: unknown;
+  let ticket: Ticket | undefined;
   const span = route.public
     ? undefined
     : ctx.obs.tracing?.startRequest({
@@ -86,6 +90,10 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
         });
       }
       ex.principal = ctx.engine.admission.authenticate(route.shape.key(ex.headers));
+      // Past capacity, a route that opens engine streams (one with an
+      // `example`) is refused here: before the body is read or parsed (the
+      // 503 goes out with a lingering close, as 413/415 do). See Admission.enter.
+      if (route.example) ticket = ctx.engine.admission.enter();
     }
     let body: unknown;
     if (route.body === "json") {
@@ -99,7 +107,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
     }
     tracePhase(TracePhase.BodyRead);
-    await route.handle(ex, routeCall(ex, engine, span), body, ctx);
+    await route.handle(ex, routeCall(ex, engine, span, ticket), body, ctx);
   } catch (e) {
     const err = SpillwayError.from(e);
     error = err;
@@ -108,6 +116,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
     }
     if (!ex.aborted) ex.error(err);
   } finally {
+    ticket?.release();
     inFlight.delete(ex);
     if (!route.public) {
       recordRequest(ctx.obs, {

@@ -18,6 +18,7 @@ import type uWS from "uWebSockets.js";
 import { loadSileroModel } from "../../audio/silero-model.js";
 import type { ProviderConfig } from "../../config/schema.js";
 import type { Principal } from "../../engine/admission.js";
+import { OVERLOADED } from "../../engine/adaptive-limit.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
@@ -197,6 +198,8 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       try {
         if (draining) throw shuttingDown();
         principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
+        // Past capacity, refused at the upgrade (503 + Retry-After), before a session is set up.
+        if (!engine.admission.wouldAdmit()) throw OVERLOADED;
         admitProfile(engine, profiles, principal, handshake);
       } catch (e) {
         reject(res, SpillwayError.from(e));

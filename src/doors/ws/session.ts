@@ -8,7 +8,8 @@
  * Bad input gets an `error` event naming the problem; the session goes on.
  */
 import { SpeechEvent_Type, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
-import type { Principal } from "../../engine/admission.js";
+import { isOverloadRefusal, type Principal } from "../../engine/admission.js";
+import { closeForOverload, refuseForOverload } from "./overload-close.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
@@ -494,7 +495,9 @@ export class RealtimeSession {
       principal: this.opts.principal,
       onEnd: (end) => {
         this.opts.onResponseEnd?.(end, this.outbox.isClosed);
-        this.afterResponse(end);
+        // Refused by admission when it ran (the check at response.create raced): close, as above.
+        if (end.error && isOverloadRefusal(end.error)) closeForOverload(this.opts.socket);
+        else this.afterResponse(end);
       },
     });
   }
@@ -511,6 +514,11 @@ export class RealtimeSession {
         param: null,
         eventId,
       });
+      return;
+    }
+    // Past capacity: refused before the response is set up, and the session closed (see overload-close.ts).
+    if (!this.opts.engine.admission.wouldAdmit()) {
+      refuseForOverload(this.outbox, this.opts.socket, eventId);
       return;
     }
     this.queueResponse(this.plan(ev));

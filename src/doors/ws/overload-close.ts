@@ -1,0 +1,39 @@
+import { OVERLOADED } from "../../engine/adaptive-limit.js";
+import { openAiErrorObject } from "../http/shapes/openai/errors.js";
+import type { Outbox } from "./outbox.js";
+
+/**
+ * The close code of a realtime session refused for overload: 1013 "Try
+ * Again Later" (RFC 6455 registry), so a client knows to reconnect later
+ * rather than treat it as a fault.
+ */
+export const OVERLOAD_CLOSE_CODE = 1013;
+
+/** A socket that can be closed with a code. */
+interface Closable {
+  end(code: number, reason: string): void;
+}
+
+/**
+ * Closes a realtime session after a refusal for overload (the `error` event
+ * has been sent): the issue's "error event + close", so a refused client
+ * leaves instead of holding an idle session on a process past its capacity.
+ * A socket already gone is left alone.
+ */
+export function closeForOverload(socket: Closable): void {
+  try {
+    socket.end(OVERLOAD_CLOSE_CODE, "server overloaded");
+  } catch {
+    // uWS throws on a socket that has already closed: nothing left to do.
+  }
+}
+
+/**
+ * Refuses a `response.create` for overload: an `error` event with code
+ * `server_overloaded` (the shared refusal's message, `event_id` of the
+ * client event), then {@link closeForOverload}.
+ */
+export function refuseForOverload(outbox: Outbox, socket: Closable, eventId: string | null): void {
+  outbox.send({ type: "error", error: { ...openAiErrorObject(OVERLOADED), event_id: eventId } });
+  closeForOverload(socket);
+}

@@ -18,9 +18,12 @@ interface Closable {
  * Closes a realtime session after a refusal for overload (the `error` event
  * has been sent): the issue's "error event + close", so a refused client
  * leaves instead of holding an idle session on a process past its capacity.
- * A socket already gone is left alone.
+ * A socket already gone is left alone. Give the session's `outbox` so its
+ * batched events are flushed first.
  */
-export function closeForOverload(socket: Closable): void {
+export function closeForOverload(socket: Closable, outbox?: Outbox): void {
+  // The outbox may batch a turn's events: what was sent (the error) goes on the wire before the close.
+  outbox?.flush();
   try {
     socket.end(OVERLOAD_CLOSE_CODE, "server overloaded");
   } catch {
@@ -31,9 +34,9 @@ export function closeForOverload(socket: Closable): void {
 /**
  * Refuses a `response.create` for overload: an `error` event with code
  * `server_overloaded` (the shared refusal's message, `event_id` of the
- * client event), then {@link closeForOverload}.
+ * client event), flushed, then {@link closeForOverload}.
  */
 export function refuseForOverload(outbox: Outbox, socket: Closable, eventId: string | null): void {
   outbox.send({ type: "error", error: { ...openAiErrorObject(OVERLOADED), event_id: eventId } });
-  closeForOverload(socket);
+  closeForOverload(socket, outbox);
 }

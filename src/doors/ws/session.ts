@@ -496,7 +496,7 @@ export class RealtimeSession {
       onEnd: (end) => {
         this.opts.onResponseEnd?.(end, this.outbox.isClosed);
         // Refused by admission when it ran (the check at response.create raced): close, as above.
-        if (end.error && isOverloadRefusal(end.error)) closeForOverload(this.opts.socket);
+        if (end.error && isOverloadRefusal(end.error)) closeForOverload(this.opts.socket, this.outbox);
         else this.afterResponse(end);
       },
     });

@@ -20,6 +20,10 @@ describe("load and backpressure", () => {
     gw = await startTestGateway({
       providers: { up: { type: "openai", baseUrl: fake.baseUrl } },
       routing: { maxAttempts: 1 },
+      // This file proves the engine carries N streams at once without loss; adaptive
+      // concurrency would (by design) shed part of a 2,000-connection burst that stalls the
+      // loop on a loaded 2-core host. Shedding is proven in adaptive-concurrency / early-refusal.
+      limits: { adaptiveConcurrency: { enabled: false } },
     });
   });
   after(async () => {

@@ -23,25 +23,9 @@ import { startTestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { postJson } from "./helpers/sse.js";
+import { saturate, until } from "./helpers/saturate.js";
 
-/** Keeps this process's event loop ~95% busy until stopped. */
-function saturate(): () => void {
-  const timer = setInterval(() => {
-    const end = performance.now() + 95;
-    while (performance.now() < end) {
-      // Busy: this is the load.
-    }
-  }, 100);
-  return () => clearInterval(timer);
-}
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting: ${what}`);
-}
 
 /**
  * Sends the head of a POST with `Content-Length` 100,000 and only the first

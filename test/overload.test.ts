@@ -18,17 +18,8 @@ import { startTestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { assertSchema } from "./helpers/openapi.js";
 import { postJson } from "./helpers/sse.js";
+import { saturate } from "./helpers/saturate.js";
 
-/** Keeps this process's event loop ~95% busy until stopped. */
-function saturate(): () => void {
-  const timer = setInterval(() => {
-    const end = performance.now() + 95;
-    while (performance.now() < end) {
-      // Busy: this is the load.
-    }
-  }, 100);
-  return () => clearInterval(timer);
-}
 
 const chat = { model: "local/echo", messages: [{ role: "user", content: "shed me" }], stream: true };
 

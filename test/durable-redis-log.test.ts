@@ -12,6 +12,7 @@ import { Chunk } from "../src/gen/spillway/v1/chunk.js";
 import { encodeChunk } from "../src/engine/durable/durable-streams.js";
 import { RedisStreamLog } from "../src/engine/durable/redis-stream-log.js";
 import type { LogEntry, StreamRecord } from "../src/engine/durable/stream-log.js";
+import { Redis } from "ioredis";
 import { redisSkip, startRedis, type TestRedis } from "./helpers/redis.js";
 
 const entry = (id: string, seq: number, last = false): LogEntry => ({
@@ -73,5 +74,23 @@ describe("Redis stream log (batched entries)", { skip: redisSkip }, () => {
     assert.equal(failure.payload?.$case, "error");
     assert.equal(failure.payload?.$case === "error" && failure.payload.value.code, "instance_lost");
     assert.equal((await log.get(id))!.status, "failed");
+  });
+
+  it("a new stream's writer is alive before its record exists (a reader elsewhere never fails a stream that just started)", async () => {
+    const id = "c".repeat(32);
+    const monitor = new Redis(redis.url);
+    const seen: string[] = [];
+    const mon = await monitor.monitor();
+    mon.on("monitor", (_time: string, args: string[]) => {
+      if (args.some((a) => a.includes(id))) seen.push(`${args[0]!.toLowerCase()} ${args[1]}`);
+    });
+    await log.create(record(id), 60_000);
+    // MONITOR lines arrive asynchronously: wait until the three commands are in.
+    while (seen.length < 3) await new Promise((r) => setTimeout(r, 10));
+    mon.disconnect();
+    monitor.disconnect();
+    const k = `t:stream:{${id}}`;
+    assert.ok(seen.indexOf(`set ${k}:alive`) >= 0, `alive key written: ${seen.join(", ")}`);
+    assert.ok(seen.indexOf(`set ${k}:alive`) < seen.indexOf(`hset ${k}`), `alive before the record: ${seen.join(", ")}`);
   });
 });

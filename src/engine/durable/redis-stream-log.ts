@@ -95,10 +95,12 @@ export class RedisStreamLog implements StreamLog {
     this.ttl.set(record.id, ttlMs);
     this.unexpired.add(record.id);
     // Plain commands (auto-pipelined with other streams'), not MULTI: one connection runs them in order.
+    // The writer's `alive` key goes first: a reader (another instance) that finds the record
+    // must find its writer alive too, or it would fail a stream that has only just started.
     await Promise.all([
+      this.redis.set(`${k}:alive`, "1", "PX", this.aliveTtlMs),
       this.redis.hset(k, { owner: record.owner, createdAt: String(record.createdAt), background: record.background ? "1" : "0", request: record.request, status: record.status, ttl: String(ttlMs) }),
       this.redis.pexpire(k, this.opts.maxLifeMs),
-      this.redis.set(`${k}:alive`, "1", "PX", this.aliveTtlMs),
     ]);
   }
 

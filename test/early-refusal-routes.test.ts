@@ -169,7 +169,7 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
   });
 
   it("GET /v1/responses/{id}?stream=true: one slot while it follows, freed when its client leaves and when the response ends; past capacity 503 + Retry-After before the lookup, while a plain GET is served", async () => {
-    const created = await postJson(`${gw.baseUrl}/responses`, { model: "local/echo", input: WORDS(400), background: true });
+    const created = await postJson(`${gw.baseUrl}/responses`, { model: "local/echo", input: WORDS(2000), background: true });
     assert.equal(created.status, 200, await created.clone().text());
     const { id } = (await created.json()) as { id: string };
     // The background generation holds one slot, the follower the other.
@@ -214,7 +214,7 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
     const first = new AbortController();
     const res = await postJson(
       `${gw.baseUrl}/chat/completions`,
-      { model: "local/echo", messages: [{ role: "user", content: WORDS(300) }], stream: true },
+      { model: "local/echo", messages: [{ role: "user", content: WORDS(400) }], stream: true },
       { headers: { "x-spillway-resumable": "true" }, signal: first.signal },
     );
     assert.equal(res.status, 200);
@@ -231,7 +231,15 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
     resume.abort();
     await until(async () => (await chatStatus(gw)) === 200, "the resume's slot freed when its client left");
     first.abort();
-    await until(async () => gw.gateway.engine.admission.openStreams === 0, "the detached generation ended");
+    // The generation runs on detached (~8 s): wait for its end, then both slots are free.
+    for (let i = 0; i < 600 && gw.gateway.engine.admission.openStreams > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gw.gateway.engine.admission.openStreams, 0, "the detached generation ended");
+    const a = await slowStream(gw);
+    const b = await slowStream(gw);
+    assert.equal(await chatStatus(gw), 503, "two streams fill the limit: nothing was freed twice");
+    a.stop();
+    b.stop();
+    await until(async () => (await chatStatus(gw)) === 200, "served again");
   });
 });
 

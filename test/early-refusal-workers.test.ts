@@ -1,9 +1,11 @@
 /**
  * Early refusal through the real multi-worker process (`--workers 2`, what
- * `npm start` runs on a multi-core host), with the adaptive defaults on:
- * each worker keeps its own limits, so past capacity means every worker
- * full. `limits.maxConcurrentStreams: 1` makes that certain without timing:
- * one slow stream per worker, each on an HTTP connection pinned to that
+ * `npm start` runs on a multi-core host): each worker keeps its own limits,
+ * so past capacity means every worker full. Two settings make a worker's
+ * capacity one stream without timing — the stream cap
+ * (`limits.maxConcurrentStreams: 1`, the adaptive limit on with its
+ * defaults) and the adaptive limit pinned at its floor of 1 — so one slow
+ * stream per worker fills the process, each on an HTTP connection pinned to that
  * worker (kept alive, the worker named by `/healthz`'s `pid`). Then every
  * door refuses on every worker — HTTP SSE (503 + Retry-After), a follower
  * of the durable log (shared by the workers), gRPC (`UNAVAILABLE`, over
@@ -20,15 +22,26 @@ import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { until } from "./helpers/saturate.js";
 
-const CONFIG = [
-  "http: { host: 127.0.0.1, port: 0 }",
-  "grpc: { host: 127.0.0.1, port: 0 }",
-  "shutdown: { graceMs: 1000 }",
-  "providers: { local: { type: local, tokenDelayMs: 50 } }",
-  // The adaptive limit keeps its defaults (on); the stream cap makes saturation certain.
-  "limits: { maxConcurrentStreams: 1 }",
-  "",
-].join("\n");
+const config = (limits: string): string =>
+  ["http: { host: 127.0.0.1, port: 0 }", "grpc: { host: 127.0.0.1, port: 0 }", "shutdown: { graceMs: 1000 }", "providers: { local: { type: local, tokenDelayMs: 50 } }", `limits: ${limits}`, ""].join("\n");
+
+/** Two ways to make each worker's capacity one stream, without timing. */
+const MODES = [
+  {
+    name: "the stream cap (maxConcurrentStreams 1; the adaptive limit on, with its defaults)",
+    limits: "{ maxConcurrentStreams: 1 }",
+    message: /limit of concurrent streams/,
+    ready: undefined,
+  },
+  {
+    // A target of 1 µs: every sample of the loop is over it, so each worker's limit sits at minLimit (1).
+    name: "the adaptive limit (pinned at 1 in each worker)",
+    limits: "{ adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, queueMs: 0 } }",
+    message: /past its capacity/,
+    // The primary sums the workers' gauges: 2 once both sit at 1.
+    ready: /^spillway_concurrency_limit 2$/m,
+  },
+] as const;
 
 const UPGRADE = { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
 
@@ -95,15 +108,18 @@ function slowStream(port: number, pinned: Pinned): Promise<{ status: number; sto
 const chatStream = (port: number, agent: Agent): Promise<Answer> =>
   send(port, agent, "POST", "/v1/chat/completions", { "content-type": "application/json" }, JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: "one two" }], stream: true }));
 
-function assertRefused(a: Answer, what: string): void {
+function assertRefused(a: Answer, what: string, message: RegExp): void {
   assert.equal(a.status, 503, `${what}: ${a.body}`);
   assert.equal(a.headers["retry-after"], "1", what);
-  if (a.body) assert.equal((JSON.parse(a.body) as { error: { code: string } }).error.code, "server_overloaded", what);
+  if (!a.body) return;
+  const err = (JSON.parse(a.body) as { error: { code: string; message: string } }).error;
+  assert.equal(err.code, "server_overloaded", what);
+  assert.match(err.message, message, what);
 }
 
 describe("early refusal with --workers 2", () => {
-  it("past capacity every door refuses on every worker (HTTP SSE, a log follower, gRPC, realtime upgrade and response.create), and every worker serves again after", async () => {
-    const gw: GatewayProcess = await startGatewayProcess(CONFIG, 2);
+  for (const mode of MODES) it(`past capacity by ${mode.name}: every door refuses on every worker (HTTP SSE, a log follower, gRPC, realtime upgrade and response.create), and every worker serves again after`, async () => {
+    const gw: GatewayProcess = await startGatewayProcess(config(mode.limits), 2);
     const port = gw.http;
     const agents: Agent[] = [];
     const pinTo = async (accept: (pid: number) => boolean): Promise<Pinned> => {
@@ -120,6 +136,8 @@ describe("early refusal with --workers 2", () => {
       const pids = [first.pid, second.pid];
       const metrics = await send(port, first.agent, "GET", "/metrics");
       assert.match(metrics.body, /^spillway_concurrency_limit -?\d+$/m, "the adaptive limit is on (the default)");
+      const ready = mode.ready;
+      if (ready) await until(async () => ready.test((await send(port, first.agent, "GET", "/metrics")).body), "both workers' limits pinned at 1");
       // A stored response (the durable log is shared by the workers), finished before the saturation.
       const created = await send(port, first.agent, "POST", "/v1/responses", { "content-type": "application/json" }, JSON.stringify({ model: "local/echo", input: "kept", background: true }));
       assert.equal(created.status, 200, created.body);
@@ -140,11 +158,12 @@ describe("early refusal with --workers 2", () => {
       try {
         for (const pid of pids) {
           // HTTP SSE and a follower of the log, each on a connection pinned to this worker.
-          assertRefused(await chatStream(port, (await pinTo((p) => p === pid)).agent), `SSE on worker ${pid}`);
-          assertRefused(await send(port, (await pinTo((p) => p === pid)).agent, "GET", `/v1/responses/${id}?stream=true`), `follower on worker ${pid}`);
+          assertRefused(await chatStream(port, (await pinTo((p) => p === pid)).agent), `SSE on worker ${pid}`, mode.message);
+          assertRefused(await send(port, (await pinTo((p) => p === pid)).agent, "GET", `/v1/responses/${id}?stream=true`), `follower on worker ${pid}`, mode.message);
           // The realtime upgrade.
           const up = await send(port, (await pinTo((p) => p === pid)).agent, "GET", "/v1/realtime?model=local/realtime", UPGRADE);
-          assertRefused(up, `realtime upgrade on worker ${pid}`);
+          // (The upgrade asks wouldAdmit, which says no more than "no": its body is the shared refusal's.)
+          assertRefused(up, `realtime upgrade on worker ${pid}`, /past its capacity/);
         }
         // gRPC: four connections, handed to the workers in turn.
         for (const c of grpcClients) {

@@ -188,13 +188,29 @@ describe("one policy over every route and door", () => {
 });
 
 // Past capacity: one early check (admission.enter) on every route that opens engine streams, every
-// streaming RPC and the realtime upgrade, before any body is read or request decoded. The process's
-// stream cap makes the refusal certain without timing: one slow stream fills it.
+// route on a stored object that follows the durable log (found by what it answers, not by a list),
+// every streaming RPC and the realtime upgrade (cascade and relayed profiles), before any body is
+// read or request decoded. The process's stream cap makes the refusal certain without timing: one
+// slow stream fills it.
 describe("past capacity, every engine route and door refuses first (503 + Retry-After, UNAVAILABLE)", () => {
+  const RELAYED = "openai/gpt-realtime";
   let gw: TestGateway;
   let slow: AbortController;
+  let storedId = "";
   before(async () => {
-    gw = await startTestGateway({ limits: { maxConcurrentStreams: 1 }, providers: { local: { type: "local", tokenDelayMs: 100 } } });
+    gw = await startTestGateway({
+      limits: { maxConcurrentStreams: 1 },
+      providers: { local: { type: "local", tokenDelayMs: 100 }, openai: { type: "openai", baseUrl: "http://127.0.0.1:1/v1", apiKey: "sk-never-dialled" } },
+      realtime: { profiles: { [RELAYED]: { upstream: RELAYED } } },
+    });
+    // A stored response, finished before the slot is filled: the routes on one stored object are tried on it.
+    const created = await fetch(`${gw.baseUrl}/responses`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "local/echo", input: "kept", background: true }) });
+    storedId = ((await created.json()) as { id: string }).id;
+    for (let i = 0; i < 400; i++) {
+      const r = (await (await fetch(`${gw.baseUrl}/responses/${storedId}`)).json()) as { status: string };
+      if (r.status === "completed") break;
+      await new Promise((res) => setTimeout(res, 25));
+    }
     slow = new AbortController();
     const words = Array.from({ length: 600 }, (_, i) => `s${i}`).join(" ");
     const res = await fetch(`${gw.baseUrl}/chat/completions`, {
@@ -225,6 +241,31 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
     });
   }
 
+  // Routes on one stored object that stream from the durable log (replay, then follow) do a
+  // stream's work without opening an engine stream: each must declare `follows` and is refused the
+  // same way. Any such route that answers with an event stream here (past capacity) fails.
+  const onStored = ROUTES.filter((r) => !r.public && r.method === "get" && r.pattern.includes(":"));
+  it("the route table has routes that follow the durable log (this check is not empty)", () => {
+    assert.ok(onStored.some((r) => r.follows?.query), onStored.map((r) => r.pattern).join(", "));
+  });
+  for (const route of onStored) {
+    const query = route.follows?.query ?? "stream=true";
+    it(`HTTP GET ${route.pattern}?${query} on a stored response: ${route.follows ? "503 + Retry-After before the lookup" : "no event stream (it follows nothing)"}`, async () => {
+      if (gw.gateway.engine.admission.openStreams < 1) return assert.fail("the slow stream ended early");
+      const url = `${gw.origin}${route.pattern.replace(/:[a-z_]+/g, storedId)}?${query}`;
+      const res = await fetch(url);
+      assert.doesNotMatch(res.headers.get("content-type") ?? "", /event-stream/, `${route.pattern} streams from the log past capacity: give it \`follows\` (route.ts)`);
+      if (!route.follows) return void (await res.arrayBuffer());
+      assert.equal(res.status, route.shape.renderError(OVERLOADED).status, await res.clone().text());
+      assert.equal(res.headers.get("retry-after"), "1");
+      assert.ok(((await res.json()) as { error?: unknown }).error, "an error body in the route's shape");
+      // Refused before the lookup: an unknown id gets the same answer, not a 404.
+      const unknown = await fetch(`${gw.origin}${route.pattern.replace(/:[a-z_]+/g, "resp_" + "0".repeat(32))}?${query}`);
+      assert.equal(unknown.status, res.status);
+      await unknown.arrayBuffer();
+    });
+  }
+
   it("gRPC generate / synthesize / transcribe: UNAVAILABLE before the request is validated; realtime upgrade: 503 + Retry-After", async () => {
     const client = spillwayClient(gw.grpcAddress!);
     try {
@@ -238,6 +279,8 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
       client.close();
     }
     assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 503);
+    // A profile relayed to an upstream model too: refused at the upgrade, nothing dialled.
+    assert.equal(await upgradeStatus(realtimeUrl(gw.origin, RELAYED), undefined), 503);
   });
 
   it("once the slot is free, the same requests are served", async () => {
@@ -256,5 +299,8 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
       client.close();
     }
     assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 101);
+    const replay = await fetch(`${gw.baseUrl}/responses/${storedId}?stream=true`);
+    assert.equal(replay.status, 200);
+    assert.match(await replay.text(), /response\.completed/, "a follower is served again");
   });
 });

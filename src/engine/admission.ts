@@ -251,6 +251,21 @@ export class Admission {
   }
 
   /**
+   * A ticket that holds a slot, for a request that opens no engine stream
+   * but does a stream's work for as long as it lasts (a follower of the
+   * durable log: replay, then live): `ticket` itself while it holds its
+   * place, else (a spent ticket from {@link enter}: it would wait) a new one
+   * once the adaptive queue grants a slot — at most `queueMs`, then the
+   * shared refusal. Only for a door that may await here (no body still to
+   * register). The slot is freed by the ticket's `release()`, once.
+   */
+  async hold(ticket: Ticket): Promise<Ticket> {
+    if (ticket.holding) return ticket;
+    const c = this.opts.concurrency;
+    return new Ticket(c ? await c.acquire() : undefined);
+  }
+
+  /**
    * Whether {@link enter} would grant a slot at once, taking nothing: for a
    * door that admits a long-lived session before its streams (the realtime
    * upgrade, `response.create`), whose idle time must not hold a slot. Each

@@ -55,6 +55,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
     generate: async (req, fallbacks, extra) => opened(await engine.generate(req, options(fallbacks, extra))),
     synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
     transcribe: async (config, audio) => opened(await engine.transcribe(config, audio, options())),
+    admit: (models) => engine.admission.admit(ex.principal, models, ticket),
   };
 }
 
@@ -62,7 +63,8 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
  * Runs one request through the door's policy, the same for every route:
  * refuses while draining (503), authenticates the gateway key from the
  * headers the route's shape names (401), refuses past the process's
- * capacity before the body is read (503, `admission.enter`), checks the body's type, size and
+ * capacity before the body is read (503, `admission.enter`: routes that open
+ * engine streams, and requests that follow the durable log), checks the body's type, size and
  * JSON (415, 413, 400), hands the handler its {@link RouteCall} (abort on
  * disconnect, caller, request id, fallbacks, summary, `x-spillway-*`
  * headers), renders any error in the route's shape, and records one log line
@@ -93,7 +95,8 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       // Past capacity, a route that opens engine streams (one with an
       // `example`) is refused here: before the body is read or parsed (the
       // 503 goes out with a lingering close, as 413/415 do). See Admission.enter.
-      if (route.example) ticket = ctx.engine.admission.enter();
+      // A request that follows the durable log (`route.follows`) is refused the same way.
+      if (route.example || route.follows?.when(ex)) ticket = ctx.engine.admission.enter();
     }
     let body: unknown;
     if (route.body === "json") {
@@ -107,6 +110,10 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
     }
     tracePhase(TracePhase.BodyRead);
+    // A follower opens no engine stream to take the slot over: it holds the
+    // slot itself for as long as it follows; one that would wait in the
+    // adaptive queue waits here (its body, if any, is registered by now).
+    if (ticket && !ticket.holding && route.follows?.when(ex)) ticket = await ctx.engine.admission.hold(ticket);
     await route.handle(ex, routeCall(ex, engine, span, ticket), body, ctx);
   } catch (e) {
     const err = SpillwayError.from(e);

@@ -1,6 +1,7 @@
 import type { ReloadOutcome } from "../../config/reload.js";
 import type { Config } from "../../config/schema.js";
 import type { EngineStream } from "../../engine/active-stream.js";
+import type { Lease } from "../../engine/admission.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import type { GenerateRequest, SynthesizeRequest, TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import type { Observability } from "../../observability/observability.js";
@@ -39,6 +40,15 @@ export interface RouteCall {
   generate(req: GenerateRequest, fallbacks?: readonly string[], options?: GenerateOptions): Promise<EngineStream>;
   synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
   transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
+  /**
+   * Admits the request against the key's policy (model list, requests/min,
+   * concurrent streams) without opening an engine stream, for a route that
+   * asks no upstream (`count_tokens`): the lease takes over the slot the
+   * request was let in with (`admission.enter`), so the request holds one
+   * slot, not two. Release the lease when the work is done. Rejects as
+   * `Admission.admit` does (401/403/429/503).
+   */
+  admit(models: readonly string[]): Promise<Lease>;
 }
 
 /** Per-call choices of {@link RouteCall.generate}. */
@@ -77,5 +87,17 @@ export interface HttpRoute {
    * without one fails that test).
    */
   readonly example?: () => RouteExample;
+  /**
+   * For a route that streams from the durable log without opening an engine
+   * stream (replay, then follow live: `GET /v1/responses/{id}?stream=true`).
+   * A request for which `when` is true is refused past capacity like an
+   * engine route (`admission.enter`, before the handler runs; 503 +
+   * Retry-After in the route's shape) and holds that one slot until it
+   * ends, however it ends (a request that would wait in the adaptive queue
+   * waits for it after its body is read). `query`, for a route without an
+   * `example`, is a query string that makes a request follow (the policy
+   * test sends it to every such route).
+   */
+  readonly follows?: { readonly when: (ex: HttpExchange) => boolean; readonly query?: string };
   handle(ex: HttpExchange, call: RouteCall, body: unknown, ctx: HttpDoorContext): Promise<void> | void;
 }

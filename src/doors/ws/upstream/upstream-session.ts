@@ -15,6 +15,18 @@
  *   an `error` event) and charged its `response.done` usage; one log line
  *   and metrics per response (tokens, output audio seconds), and one per
  *   session (duration, input/output audio seconds, tokens).
+ * - Overload, as in a cascade session: "a response" is each upstream
+ *   response, whoever started it (the client's `response.create` or the
+ *   upstream's own turn detection). A client `response.create` is checked
+ *   before it is forwarded (`Admission.wouldAdmit`, nothing taken); past
+ *   capacity it is not sent upstream: an `error` event `server_overloaded`,
+ *   then close 1013. Each upstream response takes one admission slot at
+ *   `response.created` (`Admission.admit`, through `enter`'s checks) and
+ *   frees it once, at `response.done`, or when the session ends however it
+ *   ends (client gone, upstream failure or close, cancel); refused there
+ *   for overload, it is cancelled upstream and the session closes the same
+ *   way. Between responses a session holds no slot, so idle sessions never
+ *   starve new ones.
  * - Backpressure: while the client's socket holds `highWaterBytes`, the
  *   upstream socket is paused (TCP then slows the upstream).
  * - Failures: an upstream that cannot be reached, refuses the upgrade, does
@@ -27,7 +39,7 @@
  *   the socket is destroyed if the upstream does not answer within 1 s).
  */
 import WebSocket, { type RawData } from "ws";
-import type { Admission, Lease, Principal } from "../../../engine/admission.js";
+import { isOverloadRefusal, type Admission, type Lease, type Principal } from "../../../engine/admission.js";
 import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
@@ -35,6 +47,7 @@ import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";
 import { newId, Outbox } from "../outbox.js";
+import { refuseForOverload } from "../overload-close.js";
 import type { SessionSocket } from "../session.js";
 import { RelayMeter, usageOf } from "./relay-meter.js";
 import type { UpstreamTarget } from "./upstream-target.js";
@@ -181,6 +194,10 @@ export class UpstreamRealtimeSession {
         }
         out = JSON.stringify({ ...ev, session: { ...session, model: this.opts.target.model } });
       }
+    } else if (ev["type"] === "response.create" && !this.opts.admission.wouldAdmit()) {
+      // Past capacity: not sent upstream; error event, close 1013 (the client socket's close ends the upstream).
+      refuseForOverload(this.outbox, this.opts.socket, typeof ev["event_id"] === "string" ? ev["event_id"] : null);
+      return;
     }
     this.meter.client(ev);
     this.forward(out);
@@ -295,6 +312,12 @@ export class UpstreamRealtimeSession {
         const err = SpillwayError.from(e);
         this.responses.delete(id);
         if (this.state === "closed") return;
+        if (isOverloadRefusal(err)) {
+          // Past capacity when the upstream started it (its own turn detection, or a race with the check above).
+          if (this.state === "open") this.upstream!.send(JSON.stringify({ type: "response.cancel", response_id: id }));
+          refuseForOverload(this.outbox, this.opts.socket, null);
+          return;
+        }
         const o = openAiErrorObject(err, "rate_limit_exceeded");
         this.error({ code: o.code ?? "rate_limit_exceeded", message: o.message, param: null, eventId: null }, o.type);
         if (this.state === "open") this.upstream!.send(JSON.stringify({ type: "response.cancel", response_id: id }));

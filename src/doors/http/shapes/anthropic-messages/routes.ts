@@ -58,7 +58,10 @@ function messagesRoute(pattern: string): HttpRoute {
  * `count_tokens`: the gateway's estimate ({@link estimateInputTokens}) for
  * every provider, Anthropic's included (no upstream is asked). The model
  * must exist (404) and be one the key may use (403), and the call counts
- * against the key's request rate like any other (429).
+ * against the key's request rate like any other (429). It asks no upstream,
+ * but it reads and walks a body as large as a message's: past capacity it is
+ * refused before the body is read, like every route with an example, and
+ * holds that one slot (not a second one) while it is counted.
  */
 function countTokensRoute(pattern: string): HttpRoute {
   return {
@@ -67,9 +70,10 @@ function countTokensRoute(pattern: string): HttpRoute {
     shape: anthropicShape,
     body: "json",
     example: () => example(),
-    async handle(ex, _call, body, ctx) {
+    async handle(ex, call, body, ctx) {
       const req = parseCountTokens(body, ex.headers);
-      const lease = await ctx.engine.admission.admit(ex.principal, [req.model]);
+      // The key's checks take over the slot the request was let in with: one slot, held while it is counted.
+      const lease = await call.admit([req.model]);
       lease.release(0);
       const route = ctx.engine.router.resolve(req.model);
       // What would serve it, as the engine routes' x-spillway-* headers say.

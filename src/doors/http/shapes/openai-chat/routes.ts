@@ -15,6 +15,8 @@ export const chatCompletionsRoute: HttpRoute = {
   shape: openAiShape,
   body: "json",
   example: () => ({ model: "local/echo", contentType: "application/json", body: JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: "hi" }] }) }),
+  // A resume (`Last-Event-ID`) follows the log and opens no stream: it holds its own slot while it follows.
+  follows: { when: (ex) => Boolean(ex.headers["last-event-id"]) },
   async handle(ex, call, body, ctx) {
     const mode = resumableMode(ex);
     if (mode === "resume") return resumeChat(ex, ctx);

@@ -114,6 +114,8 @@ export const retrieveResponseRoute: HttpRoute = {
   method: "get",
   pattern: "/v1/responses/:id",
   shape: openAiShape,
+  // `stream=true` replays and follows the log: refused past capacity, and one slot while it follows.
+  follows: { when: (ex) => queryOf(ex).get("stream") === "true", query: "stream=true" },
   async handle(ex, _call, _body, ctx) {
     const q = queryOf(ex);
     const stream = flag(q, "stream");

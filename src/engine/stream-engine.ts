@@ -144,8 +144,10 @@ export interface StreamEngine {
   /**
    * Streams a transcript of audio that arrives while the stream runs. The
    * audio cannot be replayed, so there are no retries or fallbacks.
+   * `completed`: the request as completed after the audio began, handed to
+   * the provider (see `Provider.transcribe`).
    */
-  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<EngineStream>;
+  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, opts?: CallOptions, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
   /** Every model of every provider; a provider that fails to list is skipped. */
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
   /** Whether a provider's circuit is open (it is being skipped). */
@@ -408,8 +410,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     synthesizeStream(req, text, opts = {}) {
       return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);
     },
-    transcribe(config, audio, opts = {}) {
-      return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);
+    transcribe(config, audio, opts = {}, completed) {
+      return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx, completed), false);
     },
     async listModels(signal) {
       const lists = await Promise.allSettled(router.providers.map((p) => p.listModels(signal)));

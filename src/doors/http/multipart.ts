@@ -2,7 +2,7 @@ import busboy from "busboy";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { HttpExchange } from "./exchange.js";
-import { UploadQueue } from "./upload-queue.js";
+import { UPLOAD_HIGH_WATER, UploadQueue } from "./upload-queue.js";
 
 /** The file part of a form being read: its headers at once, its bytes as they arrive. */
 export interface FilePart {
@@ -13,7 +13,8 @@ export interface FilePart {
   /**
    * Its bytes, as they arrive (one reader). Bytes not read yet wait in
    * memory, bounded by the upload limit: a reader that starts late (once
-   * the form is complete) gets them all. Ends at the end of the part;
+   * the form is complete) gets them all. Once the reader has begun, a
+   * backlog over `highWaterBytes` pauses the client's upload until it is read. Ends at the end of the part;
    * throws the form's error (413, malformed, client gone) as soon as it
    * happens, dropping what was not read.
    */
@@ -52,6 +53,11 @@ export interface MultipartLimits {
   readonly maxFields?: number;
   /** Largest text field (bytes). Default 64 KiB. */
   readonly maxFieldBytes?: number;
+  /**
+   * Unread file bytes above which the client's upload is paused once the
+   * file's reader has begun (see `UploadQueue`). Default 1 MiB.
+   */
+  readonly highWaterBytes?: number;
 }
 
 const MULTIPART = /^multipart\/form-data\s*;/i;
@@ -113,7 +119,8 @@ export function openMultipart(ex: HttpExchange, limits: MultipartLimits): Multip
     fields.set(name, list);
   });
   parser.on("file", (name, stream, info) => {
-    const q = new UploadQueue();
+    // A reader slower than the client (an upstream that takes the file slowly) pauses the client's upload.
+    const q = new UploadQueue({ pause: () => ex.pauseBody(), resume: () => ex.resumeBody(), highWater: limits.highWaterBytes ?? UPLOAD_HIGH_WATER });
     queue = q;
     const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
     stream.on("data", (c: Buffer) => q.push(c));

@@ -38,7 +38,8 @@ export interface RouteCall {
    */
   generate(req: GenerateRequest, fallbacks?: readonly string[], options?: GenerateOptions): Promise<EngineStream>;
   synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
-  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
+  /** `completed`: the request as completed after the audio began (see `Provider.transcribe`). */
+  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
 }
 
 /** Per-call choices of {@link RouteCall.generate}. */

@@ -118,7 +118,9 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
     };
     uploads.push(up);
     for (const w of waiters.splice(0)) w(up);
+    // The socket too: a request paused mid-body does not emit its own close.
     req.on("close", () => resolveClosed({ complete: up.complete }));
+    req.socket.once("close", () => resolveClosed({ complete: up.complete }));
     if (script.statusAtOnce) {
       sendError(res, script.statusAtOnce, "The server is overloaded.", null);
       req.resume();

@@ -1,3 +1,4 @@
+import { channel } from "node:diagnostics_channel";
 import busboy from "busboy";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -63,6 +64,15 @@ export interface MultipartLimits {
 const MULTIPART = /^multipart\/form-data\s*;/i;
 
 /**
+ * Diagnostics channel on which an upload's flow control is published: `{
+ * paused: true, queued }` when the client's upload is paused because its
+ * reader lags (`queued` unread bytes), `{ paused: false, queued }` when it
+ * resumes. For tests and debugging; nothing is published without pauses.
+ */
+export const UPLOAD_FLOW_CHANNEL = "spillway:upload:flow";
+const flowChannel = channel(UPLOAD_FLOW_CHANNEL);
+
+/**
  * Reads a `multipart/form-data` body with busboy as it arrives, exposing
  * each part as soon as it starts: fields as they come, the (one) file part
  * with its bytes streaming. Must be called before the handler's first
@@ -120,7 +130,17 @@ export function openMultipart(ex: HttpExchange, limits: MultipartLimits): Multip
   });
   parser.on("file", (name, stream, info) => {
     // A reader slower than the client (an upstream that takes the file slowly) pauses the client's upload.
-    const q = new UploadQueue({ pause: () => ex.pauseBody(), resume: () => ex.resumeBody(), highWater: limits.highWaterBytes ?? UPLOAD_HIGH_WATER });
+    const q: UploadQueue = new UploadQueue({
+      pause: () => {
+        if (flowChannel.hasSubscribers) flowChannel.publish({ paused: true, queued: q.queued });
+        ex.pauseBody();
+      },
+      resume: () => {
+        if (flowChannel.hasSubscribers) flowChannel.publish({ paused: false, queued: q.queued });
+        ex.resumeBody();
+      },
+      highWater: limits.highWaterBytes ?? UPLOAD_HIGH_WATER,
+    });
     queue = q;
     const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
     stream.on("data", (c: Buffer) => q.push(c));

@@ -15,6 +15,9 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createReadStream, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
@@ -39,8 +42,8 @@ before(async () => {
   fake = await startFakeOpenAiTranscription();
   gw = await startTestGateway({
     grpc: { enabled: false },
-    // Retries on: a streamed body is still sent once.
-    routing: { maxAttempts: 3, baseDelayMs: 1 },
+    // Retries and a fallback on: a streamed body is still sent once; a held one is retried.
+    routing: { maxAttempts: 3, baseDelayMs: 1, breakerThreshold: 100, fallbacks: { "openai/whisper-1": ["azure/transcriber"] } },
     http: { maxUploadBytes: LIMIT },
     providers: {
       openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-up", models: ["gpt-4o-transcribe", "whisper-1"] },
@@ -178,6 +181,19 @@ describe("the openai SDK with x-spillway-model", () => {
     assert.equal(language.fileBytesBefore, AUDIO.length);
   });
 
+  it("without the header, a file given as fs.createReadStream is written after the fields: whisper-1 gets it during the upload", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-test-"));
+    const path = join(dir, "speech.wav");
+    writeFileSync(path, AUDIO);
+    const gate = fake.nextUpload().then((up) => up.waitForFileBytes(FIRST.length).then(() => up));
+    const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, fetch: gatedFetch(FIRST, gate) });
+    const t = await sdk.audio.transcriptions.create({ file: createReadStream(path), model: "openai/whisper-1", language: "en" });
+    assert.equal(t.text, fake.deltas.join(""));
+    const up = await gate;
+    assert.deepEqual(Buffer.concat(up.pieces), AUDIO);
+    assert.equal(up.body()["language"], "en");
+  });
+
   it("non-streamed create({ file, model }) with the header: json through the SDK", { timeout: 30_000 }, async () => {
     const gate = fake.nextUpload().then((up) => up.waitForFileBytes(FIRST.length).then(() => up));
     const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, fetch: gatedFetch(FIRST, gate) });
@@ -196,7 +212,8 @@ describe("faults", () => {
   it("the upstream closing mid-upload: a 502 before the client finished its upload", { timeout: 30_000 }, async () => {
     fake.script = { closeAfterFileBytes: 1 };
     try {
-      const u = upload([field("model", "openai/whisper-1"), file()]);
+      // A declared length: the answer goes out at once (a chunked body is drained first: see the lingering close).
+      const u = upload([field("model", "openai/whisper-1"), file()], {}, AUDIO.length);
       const next = fake.nextUpload();
       u.send(FIRST);
       const up = await next;
@@ -230,7 +247,7 @@ describe("faults", () => {
     }
   });
 
-  it("no retry of a streamed body: an upstream 503 is sent once (routing.maxAttempts 3) and answered 502", { timeout: 30_000 }, async () => {
+  it("no retry or fallback of a streamed body: an upstream 503 is sent once (routing.maxAttempts 3, a fallback configured) and answered 502", { timeout: 30_000 }, async () => {
     fake.script = { statusAtOnce: 503 };
     try {
       const before = fake.uploads.length;
@@ -241,6 +258,39 @@ describe("faults", () => {
       assert.equal(r.status, 502, r.body);
       assert.match(errorOf(r.body).message, /overloaded/);
       assert.equal(fake.uploads.length, before + 1, "one upstream request");
+    } finally {
+      fake.script = {};
+    }
+  });
+
+  it("a held file (file first, no header) is retried: a 503 then a success, two upstream requests, the same bytes", { timeout: 30_000 }, async () => {
+    fake.script = { statusAtOnce: 503, statusAtOnceTimes: 1 };
+    try {
+      const before = fake.uploads.length;
+      const u = upload([file(), field("model", "openai/whisper-1")], {}, AUDIO.length);
+      u.send(AUDIO);
+      u.end(u.tail);
+      const r = await u.done;
+      assert.equal(r.status, 200, r.body);
+      assert.equal(JSON.parse(r.body).text, fake.deltas.join(""));
+      assert.equal(fake.uploads.length, before + 2);
+      assert.deepEqual(Buffer.concat(fake.uploads.at(-1)!.pieces), AUDIO);
+    } finally {
+      fake.script = {};
+    }
+  });
+
+  it("a held file falls back to the next model (routing.fallbacks) once its retries failed", { timeout: 30_000 }, async () => {
+    fake.script = { statusAtOnce: 503, statusAtOnceTimes: 3 };
+    try {
+      const before = fake.uploads.length;
+      const u = upload([file(), field("model", "openai/whisper-1")], {}, AUDIO.length);
+      u.send(AUDIO);
+      u.end(u.tail);
+      const r = await u.done;
+      assert.equal(r.status, 200, r.body);
+      const tried = fake.uploads.slice(before).map((x) => x.url.split("?")[0]);
+      assert.deepEqual(tried, ["/v1/audio/transcriptions", "/v1/audio/transcriptions", "/v1/audio/transcriptions", "/openai/deployments/transcriber/audio/transcriptions"]);
     } finally {
       fake.script = {};
     }

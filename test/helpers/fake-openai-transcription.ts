@@ -42,8 +42,10 @@ export interface TranscriptionScript {
   closeAfterFileBytes?: number;
   /** Read the whole body, then answer with this status and an OpenAI error body. */
   statusAfterBody?: number;
-  /** Answer at once (before reading the body) with this status. */
+  /** Answer at once (before reading the body) with this status… */
   statusAtOnce?: number;
+  /** …for this many uploads (default: all), counted down here. */
+  statusAtOnceTimes?: number;
   /** Stop reading the body once this many file bytes arrived, until `resumeReading()`. */
   pauseAfterFileBytes?: number;
 }
@@ -121,6 +123,10 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
     // The socket too: a request paused mid-body does not emit its own close.
     req.on("close", () => resolveClosed({ complete: up.complete }));
     req.socket.once("close", () => resolveClosed({ complete: up.complete }));
+    if (script.statusAtOnce && fake.script.statusAtOnceTimes !== undefined) {
+      if (fake.script.statusAtOnceTimes <= 0) delete script.statusAtOnce;
+      else fake.script.statusAtOnceTimes--;
+    }
     if (script.statusAtOnce) {
       sendError(res, script.statusAtOnce, "The server is overloaded.", null);
       req.resume();

@@ -1,7 +1,7 @@
 import type { ReloadOutcome } from "../../config/reload.js";
 import type { Config } from "../../config/schema.js";
 import type { EngineStream } from "../../engine/active-stream.js";
-import type { StreamEngine } from "../../engine/stream-engine.js";
+import type { StreamEngine, TranscribeAudio } from "../../engine/stream-engine.js";
 import type { GenerateRequest, SynthesizeRequest, TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import type { Observability } from "../../observability/observability.js";
 import type { HttpExchange } from "./exchange.js";
@@ -38,8 +38,12 @@ export interface RouteCall {
    */
   generate(req: GenerateRequest, fallbacks?: readonly string[], options?: GenerateOptions): Promise<EngineStream>;
   synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
-  /** `completed`: the request as completed after the audio began (see `Provider.transcribe`). */
-  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
+  /**
+   * `audio`: read as it arrives, or held whole (an array: retried and
+   * failed over, see `StreamEngine.transcribe`). `completed`: the request as
+   * completed after the audio began (see `Provider.transcribe`).
+   */
+  transcribe(config: TranscribeConfig, audio: TranscribeAudio, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
 }
 
 /** Per-call choices of {@link RouteCall.generate}. */

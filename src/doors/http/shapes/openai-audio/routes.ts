@@ -30,7 +30,9 @@ const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.hea
  * `live` unless `stream=false` came first; fields after the file are
  * checked at the form's end, before the recognizer hears the end of the
  * audio, and handed to a provider that takes them. A reader slower than
- * the client pauses the client's upload (see `UploadQueue`). Otherwise (the openai SDK's usual order: `file` first) the file
+ * the client pauses the client's upload (see `UploadQueue`). Such a call
+ * is not retried (its body cannot be replayed); a held file is, with the
+ * routing's retries and fallbacks. Otherwise (the openai SDK's usual order: `file` first) the file
  * waits in memory for the rest of the form, as before.
  * With `stream=true` the text streams as `transcript.text.delta` events as
  * it is recognized — during the upload, when it started early; otherwise
@@ -51,7 +53,10 @@ export const transcriptionsRoute: HttpRoute = {
     if (!early) {
       await form.done;
       const parsed = parseTranscription(form.fields, part, header);
-      await respond(ex, await call.transcribe(parsed.config, part!.bytes), parsed, form.error);
+      // The whole file is in memory by now: handed over as held pieces, it can be sent again (retries, fallbacks).
+      const held: Buffer[] = [];
+      for await (const piece of part!.bytes) held.push(piece);
+      await respond(ex, await call.transcribe(parsed.config, held), parsed, form.error);
       return;
     }
     // The form's own failure (413, a late field, the client gone) is what the

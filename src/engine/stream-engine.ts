@@ -32,8 +32,19 @@ function isHeld(audio: TranscribeAudio): audio is readonly Uint8Array[] {
 }
 
 /** Held pieces as a fresh one-pass iterable, for one attempt. */
-async function* replay(pieces: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
-  yield* pieces;
+function replay(pieces: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      let i = 0;
+      return {
+        next: () => Promise.resolve(i < pieces.length ? { done: false, value: pieces[i++]! } : { done: true, value: undefined }),
+        return: () => {
+          i = pieces.length;
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      };
+    },
+  };
 }
 
 /** Retries, fallbacks and circuit breaking. */

@@ -247,6 +247,26 @@ describe("faults", () => {
     }
   });
 
+  it("the upstream's transcript stream cut short after the body: the deltas it sent, then an error event, no [DONE]", { timeout: 30_000 }, async () => {
+    fake.script = { cutAfterDeltas: 2 };
+    try {
+      const u = upload([field("model", "openai/gpt-4o-transcribe"), field("stream", "true"), file()]);
+      await firstPartReachesUpstream(u);
+      u.send(REST);
+      u.end(u.tail);
+      const r = await u.done;
+      assert.equal(r.status, 200);
+      const events = u.events.filter(isJson);
+      assert.deepEqual(events.filter((e) => e["type"] === "transcript.text.delta").map((e) => e["delta"]), fake.deltas.slice(0, 2));
+      const err = events.at(-1)!;
+      assert.equal(err["type"], "error");
+      assert.match(err["error"].message, /without transcript\.text\.done/);
+      assert.ok(!u.events.includes("[DONE]"));
+    } finally {
+      fake.script = {};
+    }
+  });
+
   it("no retry or fallback of a streamed body: an upstream 503 is sent once (routing.maxAttempts 3, a fallback configured) and answered 502", { timeout: 30_000 }, async () => {
     fake.script = { statusAtOnce: 503 };
     try {

@@ -8,7 +8,8 @@
  * OpenAI only once the body has ended: SSE `transcript.text.delta` events
  * with `stream=true`, else `json`/`verbose_json`. Faults (`script`): close
  * the connection after some file bytes, answer an error status after the
- * whole body (400) or at once (503), stop reading the body until told.
+ * whole body (400) or at once (503), end a transcript stream early, stop
+ * reading the body until told.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -46,6 +47,8 @@ export interface TranscriptionScript {
   statusAtOnce?: number;
   /** …for this many uploads (default: all), counted down here. */
   statusAtOnceTimes?: number;
+  /** With `stream=true`: end the SSE body after this many deltas, without `transcript.text.done`. */
+  cutAfterDeltas?: number;
   /** Stop reading the body once this many file bytes arrived, until `resumeReading()`. */
   pauseAfterFileBytes?: number;
 }
@@ -164,7 +167,10 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
     const text = DELTAS.join("");
     if (fields["stream"] === "true") {
       res.writeHead(200, { "content-type": "text/event-stream" });
-      for (const d of DELTAS) res.write(`data: ${JSON.stringify({ type: "transcript.text.delta", delta: d })}\n\n`);
+      for (const [i, d] of DELTAS.entries()) {
+        if (i === script.cutAfterDeltas) return void res.end();
+        res.write(`data: ${JSON.stringify({ type: "transcript.text.delta", delta: d })}\n\n`);
+      }
       const usage = { type: "tokens", input_tokens: 14, input_token_details: { text_tokens: 0, audio_tokens: 14 }, output_tokens: 5, total_tokens: 19 };
       res.end(`data: ${JSON.stringify({ type: "transcript.text.done", text, usage })}\n\n`);
       return;

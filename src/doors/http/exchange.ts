@@ -201,7 +201,12 @@ export class HttpExchange {
   pauseBody(): void {
     if (this.bodyPaused || this.aborted || this.bodyState !== "reading") return;
     this.bodyPaused = true;
-    this.res.pause();
+    try {
+      this.res.pause();
+    } catch {
+      // uWS refuses access once the response counts as done: nothing left to pause.
+      this.bodyPaused = false;
+    }
   }
 
   /** Reads the body again after {@link HttpExchange.pauseBody}; no-op when not paused. */

@@ -15,9 +15,10 @@ export interface FilePart {
    * Its bytes, as they arrive (one reader). Bytes not read yet wait in
    * memory, bounded by the upload limit: a reader that starts late (once
    * the form is complete) gets them all. Once the reader has begun, a
-   * backlog over `highWaterBytes` pauses the client's upload until it is read. Ends at the end of the part;
-   * throws the form's error (413, malformed, client gone) as soon as it
-   * happens, dropping what was not read.
+   * backlog over `highWaterBytes` pauses the client's upload until it is
+   * read. Ends at the end of the part; throws the form's error (413,
+   * malformed, client gone) as soon as it happens, dropping what was not
+   * read.
    */
   readonly bytes: AsyncIterable<Buffer>;
   /** Bytes of the part received so far. */

@@ -31,9 +31,10 @@ const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.hea
  * checked at the form's end, before the recognizer hears the end of the
  * audio, and handed to a provider that takes them. A reader slower than
  * the client pauses the client's upload (see `UploadQueue`). Such a call
- * is not retried (its body cannot be replayed); a held file is, with the
- * routing's retries and fallbacks. Otherwise (the openai SDK's usual order: `file` first) the file
- * waits in memory for the rest of the form, as before.
+ * is not retried (its body cannot be replayed). Otherwise (the openai
+ * SDK's usual order: `file` first) the file waits in memory for the rest
+ * of the form, as before, and is then sent whole — retried and failed
+ * over like a text call.
  * With `stream=true` the text streams as `transcript.text.delta` events as
  * it is recognized — during the upload, when it started early; otherwise
  * the whole transcript is sent as json, text, verbose_json, srt or vtt.

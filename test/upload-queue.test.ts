@@ -44,4 +44,47 @@ describe("UploadQueue", () => {
     assert.equal((await q.next()).done, true);
     assert.equal(q.size, 1);
   });
+
+  describe("flow control", () => {
+    const flowed = (highWater: number) => {
+      const calls: string[] = [];
+      const q = new UploadQueue({ pause: () => calls.push("pause"), resume: () => calls.push("resume"), highWater });
+      return { q, calls };
+    };
+    const piece = (n: number): Buffer => Buffer.alloc(n, 1);
+
+    it("never pauses before the reader's first read (a held file must be read to the end of its form)", () => {
+      const { q, calls } = flowed(10);
+      for (let i = 0; i < 10; i++) q.push(piece(5));
+      assert.deepEqual(calls, []);
+      assert.equal(q.queued, 50);
+    });
+
+    it("pauses once the backlog passes the high-water mark while reading, resumes at half of it", async () => {
+      const { q, calls } = flowed(10);
+      await Promise.all([q.next(), Promise.resolve(q.push(piece(4)))]);
+      q.push(piece(6));
+      q.push(piece(6));
+      assert.deepEqual(calls, ["pause"]);
+      q.push(piece(6));
+      assert.deepEqual(calls, ["pause"], "paused once");
+      await q.next(); // 12 left
+      await q.next(); // 6 left
+      assert.deepEqual(calls, ["pause"]);
+      await q.next(); // 0 left: at most half
+      assert.deepEqual(calls, ["pause", "resume"]);
+    });
+
+    it("resumes when the reader stops, the upload fails or the part ends, so the rest of the body can be read", async () => {
+      for (const finish of [(q: UploadQueue) => void q.return(), (q: UploadQueue) => q.fail(new Error("x")), (q: UploadQueue) => q.end()]) {
+        const { q, calls } = flowed(4);
+        void q.next();
+        q.push(piece(1));
+        q.push(piece(5));
+        assert.deepEqual(calls, ["pause"]);
+        finish(q);
+        assert.deepEqual(calls, ["pause", "resume"]);
+      }
+    });
+  });
 });

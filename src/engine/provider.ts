@@ -80,11 +80,27 @@ export interface Provider {
    * came instead of wrapping it in a WAV. Absent: send a WAV.
    */
   readonly nativeTranscribeEncodings?: readonly AudioEncoding[] | undefined;
-  /** Streams a transcript of `audio`, read as it arrives. */
+  /**
+   * True when `transcribe` still uses request fields that arrive after the
+   * audio has begun (its `completed` argument) — an upstream whose request
+   * can carry them after the file, as a multipart form can. Absent: every
+   * field must be known before the audio starts, and a caller that learns
+   * one later refuses it.
+   */
+  readonly transcribeLateFields?: boolean | undefined;
+  /**
+   * Streams a transcript of `audio`, read as it arrives. `completed`, when
+   * given, is the request as its caller completed it while the audio
+   * arrived (fields sent after a form's file part): it settles no later
+   * than the audio ends, and rejects when the request turned out invalid
+   * (the audio then throws too). Only providers with
+   * {@link Provider.transcribeLateFields} need to read it.
+   */
   transcribe?(
     model: string,
     config: TranscribeConfig,
     audio: AsyncIterable<Uint8Array>,
     ctx: ProviderContext,
+    completed?: Promise<TranscribeConfig>,
   ): AsyncIterable<ChunkPayload>;
 }

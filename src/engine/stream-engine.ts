@@ -21,6 +21,32 @@ import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
 import type { CacheMode, EngineCache } from "./cache/engine-cache.js";
 
+/**
+ * The audio of a transcription: an iterable read as it arrives (one pass),
+ * or pieces held whole in memory (replayable: see `StreamEngine.transcribe`).
+ */
+export type TranscribeAudio = AsyncIterable<Uint8Array> | readonly Uint8Array[];
+
+function isHeld(audio: TranscribeAudio): audio is readonly Uint8Array[] {
+  return Array.isArray(audio);
+}
+
+/** Held pieces as a fresh one-pass iterable, for one attempt. */
+function replay(pieces: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      let i = 0;
+      return {
+        next: () => Promise.resolve(i < pieces.length ? { done: false, value: pieces[i++]! } : { done: true, value: undefined }),
+        return: () => {
+          i = pieces.length;
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      };
+    },
+  };
+}
+
 /** Retries, fallbacks and circuit breaking. */
 export interface RoutingOptions extends RetryOptions {
   /** Fallback model ids per model id. */
@@ -142,10 +168,15 @@ export interface StreamEngine {
    */
   synthesizeStream(req: SynthesizeRequest, text: AsyncIterable<string>, opts?: CallOptions): Promise<EngineStream>;
   /**
-   * Streams a transcript of audio that arrives while the stream runs. The
-   * audio cannot be replayed, so there are no retries or fallbacks.
+   * Streams a transcript of `audio`. Audio that arrives while the stream
+   * runs (an iterable) cannot be replayed, so there are no retries or
+   * fallbacks. Audio held whole in memory (an array of pieces: a file that
+   * waited for the end of its form) can: each attempt reads it again, with
+   * the retries and fallbacks of a text call. `completed`: the request as
+   * completed after the audio began, handed to the provider (see
+   * `Provider.transcribe`).
    */
-  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<EngineStream>;
+  transcribe(config: TranscribeConfig, audio: TranscribeAudio, opts?: CallOptions, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
   /** Every model of every provider; a provider that fails to list is skipped. */
   listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
   /** Whether a provider's circuit is open (it is being skipped). */
@@ -408,8 +439,12 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     synthesizeStream(req, text, opts = {}) {
       return openWithFailover([req.model], "synthesizeStream", opts, (r, ctx) => r.provider.synthesizeStream!(r.model, req, text, ctx), false);
     },
-    transcribe(config, audio, opts = {}) {
-      return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx), false);
+    transcribe(config, audio, opts = {}, completed) {
+      if (isHeld(audio)) {
+        const pieces = audio;
+        return openWithFailover(candidates(config.model, opts), "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, replay(pieces), ctx, completed), true);
+      }
+      return openWithFailover([config.model], "transcribe", opts, (r, ctx) => r.provider.transcribe!(r.model, config, audio, ctx, completed), false);
     },
     async listModels(signal) {
       const lists = await Promise.allSettled(router.providers.map((p) => p.listModels(signal)));

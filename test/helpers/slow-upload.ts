@@ -40,8 +40,10 @@ export interface SlowUpload {
   readonly events: unknown[];
   /** Resolves with the first event (received so far or later) that `match` accepts. */
   waitForEvent(match: (e: any) => boolean): Promise<any>;
-  /** Sends more of the body. */
-  send(data: Buffer | string): void;
+  /** Sends more of the body; false when the socket is full (see {@link SlowUpload.drain}). */
+  send(data: Buffer | string): boolean;
+  /** Resolves when the socket can take more after `send` returned false. */
+  drain(): Promise<void>;
   /** Ends the body (with a last piece). */
   end(data?: Buffer | string): void;
   /** Closes the connection, as a client that goes away. */
@@ -69,6 +71,8 @@ export function startUpload(url: string, headers: Record<string, string>): SlowU
     resolveHead = res;
     rejectHead = rej;
   });
+  // A test that destroys the upload before the head came need not await it.
+  head.catch(() => undefined);
   let resolveDone!: (r: { status: number; body: string; complete: boolean }) => void;
   const done = new Promise<{ status: number; body: string; complete: boolean }>((r) => (resolveDone = r));
   const onEvent = (data: string): void => {
@@ -121,8 +125,9 @@ export function startUpload(url: string, headers: Record<string, string>): SlowU
     },
     send: (data) => {
       sent += data.length;
-      req.write(data);
+      return req.write(data);
     },
+    drain: () => new Promise<void>((r) => req.once("drain", () => r())),
     end: (data) => {
       if (data) sent += data.length;
       req.end(data);

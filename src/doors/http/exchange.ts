@@ -94,6 +94,8 @@ export class HttpExchange {
   private onBodyAborted: (() => void) | undefined;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
+  /** True while uWS is told to stop reading the body ({@link HttpExchange.pauseBody}). */
+  private bodyPaused = false;
 
   constructor(
     private readonly res: HttpResponse,
@@ -188,6 +190,37 @@ export class HttpExchange {
     });
   }
 
+  /**
+   * Stops reading the request body from the socket (uWS `pause`: the
+   * client's upload slows to what the reader takes) until
+   * {@link HttpExchange.resumeBody}. No-op once the client has gone or the
+   * body has been read. While paused uWS also stops the socket's idle
+   * timeout; the caller's reader must resume it (its own timeouts bound a
+   * reader that never reads again).
+   */
+  pauseBody(): void {
+    if (this.bodyPaused || this.aborted || this.bodyState !== "reading") return;
+    this.bodyPaused = true;
+    try {
+      this.res.pause();
+    } catch {
+      // uWS refuses access once the response counts as done: nothing left to pause.
+      this.bodyPaused = false;
+    }
+  }
+
+  /** Reads the body again after {@link HttpExchange.pauseBody}; no-op when not paused. */
+  resumeBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    if (this.aborted) return;
+    try {
+      this.res.resume();
+    } catch {
+      // uWS refuses access once the response counts as done: nothing left to read.
+    }
+  }
+
   /** Registers the one uWS body handler, which hands pieces to the current consumer or discards them. */
   private registerBody(): void {
     if (this.bodyRegistered) return;
@@ -215,6 +248,7 @@ export class HttpExchange {
    * chunked body outlives its response.
    */
   private linger(answer: (close: boolean) => void): void {
+    this.resumeBody();
     this.bodyState = "discarding";
     this.onBody = undefined;
     this.registerBody();

@@ -1,8 +1,9 @@
+import { channel } from "node:diagnostics_channel";
 import busboy from "busboy";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { HttpExchange } from "./exchange.js";
-import { UploadQueue } from "./upload-queue.js";
+import { UPLOAD_HIGH_WATER, UploadQueue } from "./upload-queue.js";
 
 /** The file part of a form being read: its headers at once, its bytes as they arrive. */
 export interface FilePart {
@@ -13,9 +14,11 @@ export interface FilePart {
   /**
    * Its bytes, as they arrive (one reader). Bytes not read yet wait in
    * memory, bounded by the upload limit: a reader that starts late (once
-   * the form is complete) gets them all. Ends at the end of the part;
-   * throws the form's error (413, malformed, client gone) as soon as it
-   * happens, dropping what was not read.
+   * the form is complete) gets them all. Once the reader has begun, a
+   * backlog over `highWaterBytes` pauses the client's upload until it is
+   * read. Ends at the end of the part; throws the form's error (413,
+   * malformed, client gone) as soon as it happens, dropping what was not
+   * read.
    */
   readonly bytes: AsyncIterable<Buffer>;
   /** Bytes of the part received so far. */
@@ -52,9 +55,23 @@ export interface MultipartLimits {
   readonly maxFields?: number;
   /** Largest text field (bytes). Default 64 KiB. */
   readonly maxFieldBytes?: number;
+  /**
+   * Unread file bytes above which the client's upload is paused once the
+   * file's reader has begun (see `UploadQueue`). Default 1 MiB.
+   */
+  readonly highWaterBytes?: number;
 }
 
 const MULTIPART = /^multipart\/form-data\s*;/i;
+
+/**
+ * Diagnostics channel on which an upload's flow control is published: `{
+ * paused: true, queued }` when the client's upload is paused because its
+ * reader lags (`queued` unread bytes), `{ paused: false, queued }` when it
+ * resumes. For tests and debugging; nothing is published without pauses.
+ */
+export const UPLOAD_FLOW_CHANNEL = "spillway:upload:flow";
+const flowChannel = channel(UPLOAD_FLOW_CHANNEL);
 
 /**
  * Reads a `multipart/form-data` body with busboy as it arrives, exposing
@@ -113,7 +130,18 @@ export function openMultipart(ex: HttpExchange, limits: MultipartLimits): Multip
     fields.set(name, list);
   });
   parser.on("file", (name, stream, info) => {
-    const q = new UploadQueue();
+    // A reader slower than the client (an upstream that takes the file slowly) pauses the client's upload.
+    const q: UploadQueue = new UploadQueue({
+      pause: () => {
+        if (flowChannel.hasSubscribers) flowChannel.publish({ paused: true, queued: q.queued });
+        ex.pauseBody();
+      },
+      resume: () => {
+        if (flowChannel.hasSubscribers) flowChannel.publish({ paused: false, queued: q.queued });
+        ex.resumeBody();
+      },
+      highWater: limits.highWaterBytes ?? UPLOAD_HIGH_WATER,
+    });
     queue = q;
     const fieldsBefore = new Map([...fields].map(([k, v]) => [k, [...v]] as const));
     stream.on("data", (c: Buffer) => q.push(c));

@@ -54,7 +54,7 @@ function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | u
   return {
     generate: async (req, fallbacks, extra) => opened(await engine.generate(req, options(fallbacks, extra))),
     synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
-    transcribe: async (config, audio) => opened(await engine.transcribe(config, audio, options())),
+    transcribe: async (config, audio, completed) => opened(await engine.transcribe(config, audio, options(), completed)),
     admit: (models) => engine.admission.admit(ex.principal, models, ticket),
   };
 }

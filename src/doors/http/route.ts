@@ -2,7 +2,7 @@ import type { ReloadOutcome } from "../../config/reload.js";
 import type { Config } from "../../config/schema.js";
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { Lease } from "../../engine/admission.js";
-import type { StreamEngine } from "../../engine/stream-engine.js";
+import type { StreamEngine, TranscribeAudio } from "../../engine/stream-engine.js";
 import type { GenerateRequest, SynthesizeRequest, TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import type { Observability } from "../../observability/observability.js";
 import type { HttpExchange } from "./exchange.js";
@@ -39,7 +39,12 @@ export interface RouteCall {
    */
   generate(req: GenerateRequest, fallbacks?: readonly string[], options?: GenerateOptions): Promise<EngineStream>;
   synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream>;
-  transcribe(config: TranscribeConfig, audio: AsyncIterable<Uint8Array>): Promise<EngineStream>;
+  /**
+   * `audio`: read as it arrives, or held whole (an array: retried and
+   * failed over, see `StreamEngine.transcribe`). `completed`: the request as
+   * completed after the audio began (see `Provider.transcribe`).
+   */
+  transcribe(config: TranscribeConfig, audio: TranscribeAudio, completed?: Promise<TranscribeConfig>): Promise<EngineStream>;
   /**
    * Admits the request against the key's policy (model list, requests/min,
    * concurrent streams) without opening an engine stream, for a route that

@@ -106,11 +106,17 @@ function transcriptionStreams(model: string): boolean {
 
 /**
  * Transcription by an OpenAI-compatible upstream (`POST
- * /audio/transcriptions`). The audio is streamed up as a multipart body as
- * it arrives. GPT-4o models are asked to stream (`stream=true`): each
- * `transcript.text.delta` becomes a `DELTA`, `transcript.text.done` gives the
- * usage. Others (`whisper-1`) answer with `verbose_json`, whose segments
- * become `FINAL`s with their spans.
+ * /audio/transcriptions`). The request opens at once and the audio is
+ * streamed up as a multipart body as it arrives (each piece the upstream
+ * takes counts as life for the call's timeouts: the upstream answers only
+ * after the whole file, however long the client's upload takes); a failing
+ * `audio` aborts the request. Fields known at the start go before the file;
+ * `language` and `prompt` that `completed` adds (sent by the client after
+ * its file) go after it, in the same request. GPT-4o models are asked to
+ * stream (`stream=true`): each `transcript.text.delta` becomes a `DELTA`,
+ * `transcript.text.done` gives the usage. Others (`whisper-1`) answer with
+ * `verbose_json`, whose segments become `FINAL`s with their spans. One
+ * attempt: a streamed body cannot be replayed.
  */
 export async function* openAiTranscribe(
   up: OpenAiUpstream,
@@ -118,6 +124,7 @@ export async function* openAiTranscribe(
   config: TranscribeConfig,
   audio: AsyncIterable<Uint8Array>,
   ctx: ProviderContext,
+  completed?: Promise<TranscribeConfig>,
 ): AsyncGenerator<ChunkPayload> {
   const streams = transcriptionStreams(model);
   const fields: Array<[string, string]> = [["model", model]];
@@ -125,12 +132,17 @@ export async function* openAiTranscribe(
   if (config.prompt) fields.push(["prompt", config.prompt]);
   fields.push(["response_format", streams ? "json" : "verbose_json"]);
   if (streams) fields.push(["stream", "true"]);
-  const form = streamMultipart(fields, {
-    field: "file",
-    filename: config.filename || "audio",
-    mimeType: config.mimeType || "application/octet-stream",
-    data: audio,
-  });
+  const after = completed && (async () => lateFields(config, await completed));
+  const form = streamMultipart(
+    fields,
+    {
+      field: "file",
+      filename: config.filename || "audio",
+      mimeType: config.mimeType || "application/octet-stream",
+      data: counted(audio, ctx),
+    },
+    after,
+  );
   const res = await up.send(ctx, { "content-type": form.contentType }, async (headers) => {
     const r = await upstreamRequest(up.name, up.url("/audio/transcriptions", model), { method: "POST", headers, body: form.body, signal: ctx.signal });
     if (!r.ok) throw await upstreamError(up.name, r);
@@ -157,6 +169,22 @@ export async function* openAiTranscribe(
     inputAudioSeconds: num(u["seconds"]) || num(j["duration"]),
   });
   yield finishPayload(FinishReason.REASON_STOP);
+}
+
+/** The fields of the completed request that were not sent before the file: `language` and `prompt` learned late. */
+function lateFields(started: TranscribeConfig, done: TranscribeConfig): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (!started.language && done.language) out.push(["language", done.language]);
+  if (!started.prompt && done.prompt) out.push(["prompt", done.prompt]);
+  return out;
+}
+
+/** The audio as it is sent up, each piece telling the call it is alive. */
+async function* counted(audio: AsyncIterable<Uint8Array>, ctx: ProviderContext): AsyncGenerator<Uint8Array> {
+  for await (const piece of audio) {
+    ctx.alive?.();
+    yield piece;
+  }
 }
 
 /**
@@ -216,9 +244,10 @@ function upstreamStreamError(provider: string, e: Obj): SpillwayError {
  * The audio methods of an OpenAI-compatible provider, to spread into it:
  * `{ ...openAiAudioMethods(upstream) }`.
  */
-export function openAiAudioMethods(up: OpenAiUpstream): Pick<Provider, "synthesize" | "transcribe"> {
+export function openAiAudioMethods(up: OpenAiUpstream): Pick<Provider, "synthesize" | "transcribe" | "transcribeLateFields"> {
   return {
     synthesize: (model, req, ctx) => openAiSpeech(up, model, req, ctx),
-    transcribe: (model, config, audio, ctx) => openAiTranscribe(up, model, config, audio, ctx),
+    transcribeLateFields: true,
+    transcribe: (model, config, audio, ctx, completed) => openAiTranscribe(up, model, config, audio, ctx, completed),
   };
 }

@@ -103,37 +103,44 @@ export function parseTranscription(fields: Fields, file: FilePart | undefined, h
 }
 
 /**
- * When the file part begins: the request to start recognizing with at once,
- * or undefined when the file waits for the rest of the form. Recognition
- * starts early when the model is known and the caller asked for it: with
- * `stream=true` before the file, or with {@link MODEL_HEADER}. It is then
- * `live` unless `stream=false` came first. A non-streamed form without the
- * header waits, as it always did, so that fields after its file (the
- * openai SDK writes them in the object's order) still count. The fields
- * sent so far are validated (400s naming the field).
+ * When the file part begins: the request to start with at once, or
+ * undefined when the file waits for the rest of the form. It starts early
+ * when the model is known (a `model` field before the file, or
+ * {@link MODEL_HEADER}) and either the caller asked — `stream=true` before
+ * the file, or the header — or the model's provider takes fields that come
+ * after the audio has begun (`lateFields`: an OpenAI-compatible upstream,
+ * which gets them after the file in the same request). It is then `live`
+ * unless `stream=false` came first. Otherwise a non-streamed form waits, as
+ * it always did, so that fields after its file (the openai SDK writes them
+ * in the object's order) still count. The fields sent so far are validated
+ * (400s naming the field).
  */
-export function parseAtFileStart(fields: Fields, file: FilePart | undefined, headerModel?: string): EarlyTranscription | undefined {
+export function parseAtFileStart(fields: Fields, file: FilePart | undefined, headerModel?: string, lateFields?: (model: string) => boolean): EarlyTranscription | undefined {
   const part = fileOf(file);
   const model = modelOf(fields, headerModel);
   const stream = streamOf(fields);
-  if (!model || (stream !== true && !headerModel)) return undefined;
+  if (!model || (stream !== true && !headerModel && !lateFields?.(model))) return undefined;
   formatOf(fields);
   return { config: configOf(fields, model, part, stream !== false), stream };
 }
 
 /**
  * At the end of a form whose recognition started early: the whole request.
- * Fields that came after the file may not change what the recognizer was
- * started with (`model`, `language`, `prompt`): that is a 400 naming the
- * field, saying to send it before the file.
+ * A `model` after the file may not change the one the call started with.
+ * With `lateFields` (the provider takes them after the audio: see
+ * `Provider.transcribeLateFields`) a `language` or `prompt` after the file
+ * is part of the request; without, one that differs from what recognition
+ * started with is a 400 naming the field, saying to send it before the
+ * file.
  */
-export function parseAtFormEnd(fields: Fields, file: FilePart, early: EarlyTranscription, headerModel?: string): ParsedTranscription {
+export function parseAtFormEnd(fields: Fields, file: FilePart, early: EarlyTranscription, headerModel?: string, lateFields = false): ParsedTranscription {
   if (file.size() === 0) throw invalidArgument("The audio file is empty.", "file");
   const model = modelOf(fields, headerModel);
   const late = (param: string): SpillwayError =>
     invalidArgument(`'${param}' came after the file, once recognition had started: send it before the 'file' part.`, param);
   if (model !== early.config.model) throw late("model");
-  if ((one(fields, "language") ?? "") !== early.config.language) throw late("language");
-  if ((one(fields, "prompt") ?? "") !== early.config.prompt) throw late("prompt");
-  return { config: early.config, stream: streamOf(fields) ?? false, format: formatOf(fields) };
+  const config = { ...early.config, language: one(fields, "language") ?? "", prompt: one(fields, "prompt") ?? "" };
+  if (!lateFields && config.language !== early.config.language) throw late("language");
+  if (!lateFields && config.prompt !== early.config.prompt) throw late("prompt");
+  return { config, stream: streamOf(fields) ?? false, format: formatOf(fields) };
 }

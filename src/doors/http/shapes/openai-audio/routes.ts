@@ -1,6 +1,7 @@
 import type { Usage } from "../../../../gen/spillway/v1/chunk.js";
 import type { EngineStream } from "../../../../engine/active-stream.js";
 import { SpillwayError } from "../../../../engine/errors.js";
+import type { Router } from "../../../../engine/router.js";
 import { emptyUsage } from "../../../../engine/payload.js";
 import { toSrt, toVtt, TranscriptBuilder, transcriptUsage } from "./json.js";
 import { TranscriptSseEncoder } from "./stream.js";
@@ -23,11 +24,17 @@ const transcriptionShape: Shape = { ...openAiShape, headers: [...openAiShape.hea
  * arrives, within `http.maxUploadBytes` (413 otherwise, without reading the
  * rest). When the file part begins with its model known and an early start
  * asked for (`model` and `stream=true` before it, or the `x-spillway-model`
- * header: see `parseAtFileStart`), recognition starts with the file's first
- * byte, `live` unless `stream=false` came first; fields after the file are
+ * header) or useful (the provider takes later fields: an OpenAI-compatible
+ * upstream; see `parseAtFileStart`), recognition starts with the file's
+ * first byte — the upstream request opens and the file streams into it —,
+ * `live` unless `stream=false` came first; fields after the file are
  * checked at the form's end, before the recognizer hears the end of the
- * audio. Otherwise (the openai SDK's usual order: `file` first) the file
- * waits in memory for the rest of the form, as before.
+ * audio, and handed to a provider that takes them. A reader slower than
+ * the client pauses the client's upload (see `UploadQueue`). Such a call
+ * is not retried (its body cannot be replayed). Otherwise (the openai
+ * SDK's usual order: `file` first) the file waits in memory for the rest
+ * of the form, as before, and is then sent whole — retried and failed
+ * over like a text call.
  * With `stream=true` the text streams as `transcript.text.delta` events as
  * it is recognized — during the upload, when it started early; otherwise
  * the whole transcript is sent as json, text, verbose_json, srt or vtt.
@@ -38,32 +45,39 @@ export const transcriptionsRoute: HttpRoute = {
   shape: transcriptionShape,
   body: "stream",
   example: exampleForm,
-  async handle(ex, call, _body, { config }) {
+  async handle(ex, call, _body, { config, engine }) {
     // Registers the body reader before the first await, as uWS requires.
     const form = openMultipart(ex, { maxBytes: config.http.maxUploadBytes });
     const header = ex.headers[MODEL_HEADER] || undefined;
     const part = await form.file;
-    const early = part && parseAtFileStart(part.fieldsBefore, part, header);
+    const early = part && parseAtFileStart(part.fieldsBefore, part, header, (model) => takesLateFields(engine.router, model));
     if (!early) {
       await form.done;
       const parsed = parseTranscription(form.fields, part, header);
-      await respond(ex, await call.transcribe(parsed.config, part!.bytes), parsed, form.error);
+      // The whole file is in memory by now: handed over as held pieces, it can be sent again (retries, fallbacks).
+      const held: Buffer[] = [];
+      for await (const piece of part!.bytes) held.push(piece);
+      await respond(ex, await call.transcribe(parsed.config, held), parsed, form.error);
       return;
     }
     // The form's own failure (413, a late field, the client gone) is what the
     // client hears, not what the recognizer made of its audio stopping.
     let lateError: SpillwayError | undefined;
     const whyFailed = (): SpillwayError | undefined => lateError ?? form.error();
+    const lateFields = takesLateFields(engine.router, early.config.model);
     const complete = form.done
-      .then(() => parseAtFormEnd(form.fields, part, early, header))
+      .then(() => parseAtFormEnd(form.fields, part, early, header, lateFields))
       .catch((e: unknown) => {
         lateError = SpillwayError.from(e);
         throw lateError;
       });
     complete.catch(() => undefined);
+    // What fields after the file add, for a provider that still uses them (it may never look).
+    const completed = complete.then((p) => p.config);
+    completed.catch(() => undefined);
     let stream: EngineStream;
     try {
-      stream = await call.transcribe(early.config, audioThen(part.bytes, complete));
+      stream = await call.transcribe(early.config, audioThen(part.bytes, complete), completed);
     } catch (e) {
       throw whyFailed() ?? e;
     }
@@ -80,6 +94,19 @@ export const transcriptionsRoute: HttpRoute = {
     await respond(ex, stream, parsed, whyFailed);
   },
 };
+
+/**
+ * Whether the provider of `model` takes fields sent after the file
+ * (`Provider.transcribeLateFields`); false for a model no provider serves
+ * (the engine call refuses it).
+ */
+function takesLateFields(router: Router, model: string): boolean {
+  try {
+    return router.resolve(model).provider.transcribeLateFields === true;
+  } catch {
+    return false;
+  }
+}
 
 /** The file's bytes, then — before the end of the audio — the rest of the form, complete and valid. */
 async function* audioThen(bytes: AsyncIterable<Buffer>, complete: Promise<unknown>): AsyncGenerator<Uint8Array> {

@@ -30,8 +30,12 @@ function drained(sink: ChunkSink, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Most chunks taken from a stream in one turn and written as one batch ({@link pipeToCall}). */
-export const MAX_BATCH = 32;
+/**
+ * Most chunks taken from a stream in one turn and written as one batch
+ * ({@link pipeToCall}); only chunks the stream already holds are taken, so a
+ * batch adds no buffering (the framed copy is transient).
+ */
+export const MAX_BATCH = 128;
 
 /**
  * Writes an engine stream to a call, pulling the next chunk only once the

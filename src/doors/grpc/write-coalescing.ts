@@ -16,6 +16,17 @@ export const MAX_MESSAGES_IN_FLIGHT = 16;
 export const MAX_DIRECT_IN_FLIGHT = 2 * MAX_MESSAGES_IN_FLIGHT;
 
 /**
+ * Messages a call that frames its batches ({@link CoalescingCall.writeMany})
+ * may have unwritten before it waits for `drain`, as long as they hold under
+ * {@link MAX_FRAMED_BYTES}: framed, a message costs no write of its own, so
+ * a burst of small chunks goes out in a few large writes.
+ */
+export const MAX_FRAMED_IN_FLIGHT = 128;
+
+/** Bytes of framed messages a call may have unwritten before it waits for `drain` (64 KiB). */
+export const MAX_FRAMED_BYTES = 64 * 1024;
+
+/**
  * The parts of grpc-js 1.14's `BaseServerInterceptingCall` (private API)
  * that framing a batch needs, as {@link framingTarget} checks for them:
  * the HTTP/2 stream, and what its own `sendMessage` does around
@@ -106,6 +117,9 @@ export interface CoalescingOptions {
  */
 export class CoalescingCall extends ServerInterceptingCall implements ChunkSink {
   private inFlight = 0;
+  private bytesInFlight = 0;
+  /** {@link MAX_FRAMED_IN_FLIGHT} when framing, else {@link MAX_DIRECT_IN_FLIGHT}. */
+  private readonly maxInFlight: number;
   private held: (() => void) | undefined;
   private drainWaiters: Array<() => void> = [];
   private readonly inner: ServerInterceptingCallInterface;
@@ -144,6 +158,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
     self.call = this;
     this.inner = next;
     this.target = options.frame === false ? undefined : framingTarget(next);
+    this.maxInFlight = this.target ? MAX_FRAMED_IN_FLIGHT : MAX_DIRECT_IN_FLIGHT;
   }
 
   /** The ticket the early check took for this call (undefined without a check, or before the metadata came). */
@@ -172,14 +187,20 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
   write(message: unknown): boolean {
     this.inFlight++;
     this.inner.sendMessage(message, this.written);
-    return this.inFlight < MAX_DIRECT_IN_FLIGHT;
+    return this.room();
+  }
+
+  /** Whether another write may go before `drain`. */
+  private room(): boolean {
+    return this.inFlight < this.maxInFlight && this.bytesInFlight < MAX_FRAMED_BYTES;
   }
 
   /**
    * Writes `chunks`, in order, each its own gRPC message: framed into one
    * HTTP/2 write when {@link framing}, else one {@link write} each. Returns
-   * false once {@link MAX_DIRECT_IN_FLIGHT} messages are unwritten (wait for
-   * `drain`). A chunk that cannot be serialized (or is over
+   * false once {@link MAX_FRAMED_IN_FLIGHT} messages or {@link MAX_FRAMED_BYTES}
+   * are unwritten ({@link MAX_DIRECT_IN_FLIGHT} messages when not framing):
+   * wait for `drain`. A chunk that cannot be serialized (or is over
    * `grpc.max_send_message_length`) sends the batch the public way, so
    * grpc-js ends the call as it would (`INTERNAL` / `RESOURCE_EXHAUSTED`)
    * after the chunks before it.
@@ -187,7 +208,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
   writeMany(chunks: readonly Chunk[]): boolean {
     const t = this.target;
     if (t === undefined || chunks.length === 0) return this.writeEach(chunks);
-    if (t.checkCancelled()) return this.inFlight < MAX_DIRECT_IN_FLIGHT;
+    if (t.checkCancelled()) return this.room();
     let bytes: Buffer;
     try {
       const framed = frameChunks(chunks);
@@ -197,7 +218,9 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
       return this.writeEach(chunks);
     }
     const n = chunks.length;
+    const size = bytes.length;
     this.inFlight += n;
+    this.bytesInFlight += size;
     t.maybeSendMetadata();
     t.stream.write(bytes, (err) => {
       if (err) {
@@ -207,17 +230,18 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
       }
       const tracker = t.callEventTracker;
       if (tracker) for (let i = 0; i < n; i++) tracker.addMessageSent();
+      this.bytesInFlight -= size;
       this.settle(n);
     });
-    return this.inFlight < MAX_DIRECT_IN_FLIGHT;
+    return this.room();
   }
 
   private writeEach(chunks: readonly Chunk[]): boolean {
     for (const c of chunks) this.write(c);
-    return this.inFlight < MAX_DIRECT_IN_FLIGHT;
+    return this.room();
   }
 
-  /** `drain` (the only event): `listener` runs once fewer than {@link MAX_DIRECT_IN_FLIGHT} messages are unwritten. */
+  /** `drain` (the only event): `listener` runs once another write may go (see {@link writeMany}). */
   once(_event: string, listener: () => void): this {
     this.drainWaiters.push(listener);
     return this;
@@ -239,7 +263,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
       this.held = undefined;
       held();
     }
-    if (this.drainWaiters.length > 0 && this.inFlight < MAX_DIRECT_IN_FLIGHT) {
+    if (this.drainWaiters.length > 0 && this.room()) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of waiters) w();

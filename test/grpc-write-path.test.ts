@@ -354,6 +354,7 @@ describe("gRPC door: framed and public paths send the same messages", () => {
     ...Array.from({ length: 50 }, (_, i) => textPayload(`end${i}`)),
   ];
   const used: boolean[] = [];
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back after, and called with .call(this)
   const original = CoalescingCall.prototype.writeMany;
 
   before(async () => {

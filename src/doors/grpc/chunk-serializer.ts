@@ -113,11 +113,18 @@ export function frameChunks(chunks: readonly Chunk[]): Framed {
   const n = chunks.length;
   let total = 0;
   let largest = 0;
+  // A stream's chunks share one id: its length is measured once a batch.
+  let lastId = "";
+  let lastIdLen = 0;
   for (let i = 0; i < n; i++) {
     const c = chunks[i]!;
     let size: number;
     if (isText(c)) {
-      const idLen = c.streamId === "" ? 0 : Buffer.byteLength(c.streamId);
+      if (c.streamId !== lastId) {
+        lastId = c.streamId;
+        lastIdLen = Buffer.byteLength(lastId);
+      }
+      const idLen = lastIdLen;
       const text = c.payload.value.text;
       const textLen = text === "" ? 0 : Buffer.byteLength(text);
       scratchId[i] = idLen;

@@ -8,7 +8,8 @@ import type { GrpcAuthorize } from "./context.js";
 import { createSpillwayService } from "./handlers/index.js";
 import { spillwayServiceDefinition } from "./chunk-serializer.js";
 import { addReflection } from "./reflection.js";
-import { coalesceWrites } from "./write-coalescing.js";
+import { createEarlyCheck } from "./early-admission.js";
+import { doorInterceptor } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 
 /** The fully-qualified name of the Spillway service, as health checks and reflection name it. */
@@ -32,6 +33,13 @@ export interface GrpcDoorOptions {
   readonly reflection?: boolean | undefined;
   /** Metrics and request logs; none when absent. */
   readonly obs?: Observability | undefined;
+  /**
+   * Write the chunks a call has ready in one turn as one HTTP/2 write of
+   * gRPC-framed messages (write-coalescing.ts; needs grpc-js 1.14's private
+   * base call, detected per call); false: one grpc-js `sendMessage` per
+   * chunk. Default true. Either way each chunk is its own message.
+   */
+  readonly frameBursts?: boolean | undefined;
 }
 
 /** The gRPC door: `spillway.v1.SpillwayService`, `grpc.health.v1.Health` and server reflection. */
@@ -68,8 +76,9 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
     // channelz (per-call stats for grpcdebug) showed in the per-call profile and nothing here reads it.
     "grpc.enable_channelz": 0,
-    // Streamed messages leave in one HTTP/2 write per event-loop turn, not one each (write-coalescing.ts).
-    interceptors: [coalesceWrites],
+    // Streaming calls are admitted on their metadata, before the message is decoded; their
+    // messages leave in one HTTP/2 write per batch, not one each (write-coalescing.ts).
+    interceptors: [doorInterceptor({ check: createEarlyCheck(options.engine.admission, options.obs), frame: options.frameBursts })],
   });
   let draining = false;
   const active = { calls: 0 };

@@ -1,10 +1,17 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
+import { tryNext } from "../../engine/poll.js";
 
 /** The writable side of a server-streaming or bidi call. */
 export interface ChunkSink {
   /** grpc-js `write`: false when the caller should wait for `drain`. */
   write(chunk: Chunk): boolean;
+  /**
+   * Writes several chunks, in order, each its own message (framed into one
+   * write, see write-coalescing.ts); false as for `write`. Optional: without
+   * it each chunk is written with `write`.
+   */
+  writeMany?(chunks: readonly Chunk[]): boolean;
   once(event: string, listener: () => void): unknown;
   removeListener(event: string, listener: () => void): unknown;
 }
@@ -24,28 +31,76 @@ function drained(sink: ChunkSink, signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * Most chunks taken from a stream in one turn and written as one batch
+ * ({@link pipeToCall}); only chunks the stream already holds are taken, so a
+ * batch adds no buffering (the framed copy is transient).
+ */
+export const MAX_BATCH = 128;
+
+/**
  * Writes an engine stream to a call, pulling the next chunk only once the
- * call has taken the previous one: when `write()` returns false, the engine
+ * call has taken the previous one: when a write returns false, the engine
  * (and so the provider and its upstream) is not asked for more until the
- * call emits `drain`. What is buffered is thus bounded by grpc-js's writable
- * high-water mark (16 messages) plus HTTP/2 flow control, whatever the
- * client's reading speed. Errors after the first chunk arrive as the
- * stream's in-band `error` chunk and are written like any other chunk.
- * When `signal` aborts (client gone), the stream is cancelled, which aborts
- * the upstream request at once.
+ * call emits `drain`. What is buffered is thus bounded by the sink's
+ * in-flight limit plus HTTP/2 flow control, whatever the client's reading
+ * speed. The chunks the stream holds ready (`tryNext`: a burst from one
+ * upstream read) are written together, up to {@link MAX_BATCH}, with the
+ * sink's `writeMany` when it has one; the batch is written before the pipe
+ * waits for more. Errors after the first chunk arrive as the stream's
+ * in-band `error` chunk and are written like any other chunk. When `signal`
+ * aborts (client gone), the stream is cancelled, which aborts the upstream
+ * request at once.
  */
 export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: AbortSignal): Promise<void> {
   const onAbort = (): void => stream.cancel(signal.reason);
   if (signal.aborted) onAbort();
   else signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    for await (const chunk of stream) {
-      if (signal.aborted) break;
-      if (!sink.write(chunk)) await drained(sink, signal);
+  const it = stream[Symbol.asyncIterator]();
+  const batch: Chunk[] = [];
+  /** Writes the batch; false when the sink wants `drain` first. */
+  const flush = (): boolean => {
+    if (batch.length === 0 || signal.aborted) return true;
+    let ok: boolean;
+    if (sink.writeMany !== undefined) ok = sink.writeMany(batch);
+    else {
+      ok = true;
+      for (const c of batch) ok = sink.write(c);
     }
+    batch.length = 0;
+    return ok;
+  };
+  let ended = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<Chunk> | undefined;
+      try {
+        r = tryNext(it);
+        if (r === undefined) {
+          // Nothing more is ready: what was is written before waiting.
+          if (!flush()) await drained(sink, signal);
+          if (signal.aborted) break;
+          r = await it.next();
+        }
+      } catch (e) {
+        // The stream failed (it is over): the chunks before the failure still go out first.
+        ended = true;
+        flush();
+        throw e;
+      }
+      if (signal.aborted) break;
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      batch.push(r.value);
+      if (batch.length >= MAX_BATCH && !flush()) await drained(sink, signal);
+    }
+    flush();
   } finally {
     signal.removeEventListener("abort", onAbort);
+    // Stopped before its end (client gone, a write threw): as `for await` would, the stream is cancelled.
     if (signal.aborted) stream.cancel(signal.reason);
+    else if (!ended) stream.cancel();
   }
 }
 

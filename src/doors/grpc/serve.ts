@@ -14,7 +14,7 @@ import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
 import { pipeToCall, type ChunkSink } from "./pipe.js";
 import { toGrpcError } from "./status.js";
-import { directSink } from "./write-coalescing.js";
+import { directSink, earlyTicket } from "./write-coalescing.js";
 
 /** A server-streaming or bidi call, as far as the door uses it. */
 export interface StreamingCall extends SurfaceCall, ChunkSink {
@@ -53,7 +53,32 @@ export function failCall(call: StreamingCall, reason: unknown): void {
 }
 
 /**
- * Runs one streaming call: admits it (draining, auth hook), opens the engine stream with the
+ * The call's admission ticket: the one the interceptor took on the request
+ * metadata (write-coalescing.ts), before the message was read; or, where no
+ * interceptor checked the call, `Admission.enter()` now. Undefined when the
+ * call was refused here: it has then ended with `UNAVAILABLE` (and the
+ * refusal is recorded). Release the ticket when the call ends.
+ */
+export function admitEarly(call: StreamingCall, ctx: GrpcDoorContext): Ticket | undefined {
+  const early = earlyTicket(call.metadata);
+  if (early !== undefined) return early;
+  const startedAt = performance.now();
+  try {
+    return ctx.engine.admission.enter();
+  } catch (e) {
+    failCall(call, e);
+    if (ctx.obs) {
+      const path = call.getPath();
+      recordRequest(ctx.obs, { requestId: requestIdOf(call.metadata), door: "grpc", route: path.slice(path.lastIndexOf("/") + 1), status: Code[SpillwayError.from(e).code], startedAt, summary: undefined, error: e, clientDisconnected: false });
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Runs one streaming call: takes its admission ticket ({@link admitEarly}:
+ * past capacity it was refused before its message was decoded), admits it
+ * (draining, auth hook), opens the engine stream with the
  * call's signal and deadline, and pipes the chunks with backpressure. The
  * engine resolves with a primed stream or rejects before the first chunk:
  * a rejection becomes the call's non-OK status; once chunks flow, errors
@@ -65,18 +90,9 @@ export async function serveStream(
   open: (opts: CallOptions) => Promise<EngineStream>,
 ): Promise<void> {
   const startedAt = performance.now();
-  // Past capacity, refused first: before the call scope, tracing and auth.
-  let ticket: Ticket;
-  try {
-    ticket = ctx.engine.admission.enter();
-  } catch (e) {
-    failCall(call, e);
-    if (ctx.obs) {
-      const path = call.getPath();
-      recordRequest(ctx.obs, { requestId: requestIdOf(call.metadata), door: "grpc", route: path.slice(path.lastIndexOf("/") + 1), status: Code[SpillwayError.from(e).code], startedAt, summary: undefined, error: e, clientDisconnected: false });
-    }
-    return;
-  }
+  // Past capacity, refused first: before the call scope, tracing and auth (by the interceptor: before the message is decoded).
+  const ticket = admitEarly(call, ctx);
+  if (ticket === undefined) return;
   const scope = createCallScope(call);
   let summary: StreamSummary | undefined;
   let error: unknown;

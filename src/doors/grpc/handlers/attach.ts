@@ -9,7 +9,7 @@ import { admitCall } from "../auth.js";
 import { createCallScope } from "../call-scope.js";
 import type { GrpcDoorContext } from "../context.js";
 import { pipeChunks } from "../pipe.js";
-import { failCall } from "../serve.js";
+import { admitEarly, failCall } from "../serve.js";
 
 /**
  * `Attach`: a stored stream's chunks after `after_seq` (all when absent),
@@ -17,9 +17,19 @@ import { failCall } from "../serve.js";
  * the HTTP resumes, over the same log. NOT_FOUND for an unknown stream and
  * for another key's (not revealing that it exists); INVALID_ARGUMENT for a
  * malformed `stream_id`. The client leaving stops only this reader.
+ *
+ * Past capacity an Attach is refused like any streaming call, before its
+ * request is decoded (`UNAVAILABLE`, `server_overloaded`, retry after 1 s):
+ * replaying a log and following it is work per chunk, like a stream. An
+ * admitted Attach holds its slot (its ticket) while it follows, and frees it
+ * when the call ends, however it ends; one that would wait in the adaptive
+ * queue (a spent ticket) follows without a slot, as it opens no engine
+ * stream that would wait in `Admission.admit`.
  */
 export function attachHandler(ctx: GrpcDoorContext): handleServerStreamingCall<AttachRequest, Chunk> {
   return (call) => {
+    const ticket = admitEarly(call, ctx);
+    if (ticket === undefined) return;
     void (async () => {
       const scope = createCallScope(call);
       ctx.active.calls++;
@@ -38,6 +48,7 @@ export function attachHandler(ctx: GrpcDoorContext): handleServerStreamingCall<A
       } catch (e) {
         failCall(call, e);
       } finally {
+        ticket.release();
         ctx.active.calls--;
         scope.dispose();
       }
@@ -53,8 +64,12 @@ export const RESUMABLE_METADATA = "x-spillway-resumable";
  * detached from the call (like a background response) and is logged; the
  * call is one follower of the log, so a client that loses it calls `Attach`
  * with the stream id (every chunk carries it) and the last seq it got.
+ * Admitted early like every Generate; the detached generation takes the
+ * call's slot over (it is held as long as the generation runs, not the call).
  */
 export function serveResumableGenerate(call: Parameters<handleServerStreamingCall<GenerateRequest, Chunk>>[0], ctx: GrpcDoorContext, validate: () => void): void {
+  const ticket = admitEarly(call, ctx);
+  if (ticket === undefined) return;
   void (async () => {
     const scope = createCallScope(call);
     ctx.active.calls++;
@@ -65,7 +80,7 @@ export function serveResumableGenerate(call: Parameters<handleServerStreamingCal
       const rec = ctx.engine.streams.reserve(id, ownerOf(granted.principal), true);
       let stream;
       try {
-        stream = await ctx.engine.generate(call.request, { ...granted, streamId: id, signal: rec.signal, deadline: scope.deadline });
+        stream = await ctx.engine.generate(call.request, { ...granted, ticket, streamId: id, signal: rec.signal, deadline: scope.deadline });
       } catch (e) {
         rec.abandon();
         throw e;
@@ -85,6 +100,7 @@ export function serveResumableGenerate(call: Parameters<handleServerStreamingCal
     } catch (e) {
       failCall(call, e);
     } finally {
+      ticket.release();
       ctx.active.calls--;
       scope.dispose();
     }

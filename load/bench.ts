@@ -29,6 +29,8 @@
  *                        /usr/sbin/nginx exists, Spillway, the --compare targets), load/cpu.ts
  *                        overload: capacity per door, then 2× and 4× it open loop with
  *                        adaptive concurrency on (load/overload.ts)
+ *   --cpu-modes LIST     only these CPU modes (ids from load/cpu.ts: json,sse,sse-c2,sse-c200,…; default: all)
+ *   --no-floor           no node-floor target in the CPU turns (load/node-floor.ts; --quick skips it too)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -47,6 +49,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
+import { spawnNodeFloor } from "./node-floor.js";
 import { fillWith, overloadDoor, refusalCost, type OverloadPlan } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
@@ -67,6 +70,8 @@ const { values } = parseArgs({
     adaptive: { type: "boolean" },
     "adaptive-target": { type: "string" },
     "adaptive-queue": { type: "string" },
+    "cpu-modes": { type: "string" },
+    "no-floor": { type: "boolean", default: false },
   },
 });
 
@@ -211,6 +216,14 @@ async function main(): Promise<void> {
       } else {
         cpuNotes.push(`nginx is not installed (${NGINX_BIN}): no relay floor in this run.`);
       }
+      // The Node floor: uWS in, undici out, nothing else (load/node-floor.ts); a full run only.
+      let floor: (Proc & { port: number }) | undefined;
+      if (!quick && !values["no-floor"]) {
+        floor = await spawnNodeFloor(mock.port);
+        procs.push(floor);
+        cpuTargets.push({ name: "node-floor", pid: floor.child.pid!, http: `http://127.0.0.1:${floor.port}`, model: mockModel });
+        cpuNotes.push("node-floor: load/node-floor.ts, one Node process, uWebSockets.js in and undici `request` out (Spillway's own parts): a whole answer read and sent in one `end`, a streamed one written chunk by chunk as undici hands it over, no parsing, no logs or metrics.");
+      }
       cpuTargets.push(...otherTrees, {
         name: "spillway",
         pid: gw.child.pid!,
@@ -234,11 +247,19 @@ async function main(): Promise<void> {
       const worker = startTurnWorker();
       try {
         // Portkey: the two chat modes only (its streaming fails on Node 20; the row records whether it still does).
-        const rows = await cpuPerRequest(worker, cpuTargets, cpuModes(quick), mock.child.pid!, cpuPlan, (t, m) => t.name === "portkey" && m.id !== "json" && m.id !== "sse");
+        // A fresh Node process runs cold: the floor gets the gateways' warm-up (a few seconds of both chat modes).
+        if (floor) {
+          for (const stream of [false, true]) {
+            await worker.run({ kind: "cannon", job: { origin: `http://127.0.0.1:${floor.port}`, model: mockModel(RATE_SHAPE), stream, expectChunks: RATE_SHAPE.chunks, connections: 20, seconds: 2 } });
+          }
+        }
+        const wanted = values["cpu-modes"]?.split(",");
+        const modes = cpuModes(quick).filter((m) => !wanted || wanted.includes(m.id));
+        const rows = await cpuPerRequest(worker, cpuTargets, modes, mock.child.pid!, cpuPlan, (t, m) => t.name === "portkey" && m.id !== "json" && m.id !== "sse");
         results.cpu = { plan: cpuPlan, rows, notes: cpuNotes };
       } finally {
         await worker.stop();
-        for (const p of [pk, nginx]) {
+        for (const p of [pk, nginx, floor]) {
           if (!p) continue;
           await p.stop();
           procs.splice(procs.indexOf(p), 1);

@@ -4,7 +4,7 @@ import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { getJson, postJson } from "../shared/upstream-http.js";
+import { getJson, postJson, postJsonWhole } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
@@ -106,9 +106,14 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         // Not `{ ...headers, "x-request-id": id }`: a spread followed by more properties is a slow path in Node 20.
         const h = Object.assign({}, headers);
         h["x-request-id"] = ctx.streamId;
+        if (req.stream === false && !native) {
+          // A whole answer: read to its end on undici's dispatcher, no Readable per response (see postJsonWhole).
+          const json = JSON.stringify(body);
+          const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.signal), dialect.authHeader);
+          return wholeCompletion(whole, opts.name, legacy);
+        }
         const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
         if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        if (req.stream === false && !native) return await wholeCompletion(res, opts.name, legacy);
         return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
       });
     },

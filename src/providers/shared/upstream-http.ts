@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
-import { request, type Dispatcher } from "undici";
+import { getGlobalDispatcher, request, util as undiciUtil, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
@@ -16,6 +16,14 @@ export interface UpstreamRequest {
   /** A whole body, or one streamed as it is produced (chunked). */
   readonly body?: string | Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
+}
+
+/** What {@link upstreamError} reads of an answer: both {@link UpstreamResponse} and {@link WholeUpstreamResponse} are one. */
+export interface UpstreamAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: { get(name: string): string | null };
+  text(): Promise<string>;
 }
 
 /**
@@ -112,7 +120,7 @@ export async function postJson(
 }
 
 /** Reads a whole (non-streamed) answer's JSON body; a body that is not JSON is a 502. */
-export async function upstreamJson(provider: string, res: UpstreamResponse): Promise<unknown> {
+export async function upstreamJson(provider: string, res: { json(): unknown }): Promise<unknown> {
   try {
     return await res.json();
   } catch (e) {
@@ -169,7 +177,7 @@ export function parseRetryAfter(value: string | null): number | undefined {
  * upstream's message. 4xx statuses pass through (the client sent something
  * the upstream refused); 5xx become 502 (`upstream_error`), retryable.
  */
-export async function upstreamError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
+export async function upstreamError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
   let text = "";
   try {
     text = (await res.text()).slice(0, MAX_ERROR_BODY);
@@ -229,4 +237,167 @@ export function upstreamTruncated(provider: string, what: string): SpillwayError
     reason: "upstream_truncated",
     fromUpstream: true,
   });
+}
+
+/**
+ * A whole answer, read to its end by {@link postJsonWhole}: status, headers
+ * (parsed when first read) and the body's bytes.
+ */
+export class WholeUpstreamResponse implements UpstreamAnswer {
+  private parsed: Record<string, string | string[] | undefined> | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    /** The whole body (empty for none). */
+    readonly bytes: Buffer,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  get statusText(): string {
+    return STATUS_CODES[this.status] ?? "";
+  }
+
+  /** Response headers, read like fetch's `Headers` (`get` is case-insensitive). */
+  readonly headers = {
+    get: (name: string): string | null => {
+      this.parsed ??= undiciUtil.parseHeaders(this.rawHeaders) as Record<string, string | string[] | undefined>;
+      const v = this.parsed[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+    },
+  };
+
+  /** The body as UTF-8 text, a leading byte order mark skipped (as undici's `text()`). */
+  textSync(): string {
+    const b = this.bytes;
+    const start = b.length > 2 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    return b.toString("utf8", start);
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.textSync());
+  }
+
+  /** The body parsed as JSON; throws a SyntaxError for a body that is not. */
+  json(): unknown {
+    return JSON.parse(this.textSync());
+  }
+}
+
+/**
+ * undici's raw handler for {@link postJsonWhole}: the body's pieces are
+ * gathered as the socket hands them over, with no Readable, no
+ * AsyncResource and no promise per response (undici's `request` makes all
+ * three). It is the abort listener on the call's signal itself.
+ */
+class WholeHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private rawHeaders: Buffer[] = [];
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private abortFn: ((reason?: Error) => void) | undefined;
+  private listening = false;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly resolve: (r: WholeUpstreamResponse) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+
+  onConnect(abort: (reason?: Error) => void): void {
+    if (this.signal.aborted) {
+      abort(this.signal.reason as Error);
+      return;
+    }
+    this.abortFn = abort;
+    if (!this.listening) {
+      this.listening = true;
+      this.signal.addEventListener("abort", this);
+    }
+  }
+
+  handleEvent(): void {
+    this.abortFn?.(this.signal.reason as Error);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    // 1xx: informational, the answer's own head follows.
+    if (statusCode < 200) return true;
+    publishPhase(Phase.UpstreamHeaders);
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    this.detach();
+    const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.resolve(new WholeUpstreamResponse(this.status, this.rawHeaders, body));
+  }
+
+  onError(err: Error): void {
+    this.detach();
+    this.reject(err);
+  }
+
+  private detach(): void {
+    this.abortFn = undefined;
+    if (this.listening) {
+      this.listening = false;
+      this.signal.removeEventListener("abort", this);
+    }
+  }
+}
+
+/** `origin` and `path` of each URL sent to (one per provider route: few). */
+const splitUrls = new Map<string, { origin: string; path: string }>();
+function splitUrl(url: string): { origin: string; path: string } {
+  let s = splitUrls.get(url);
+  if (!s) {
+    const u = new URL(url);
+    s = { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+    if (splitUrls.size < 1024) splitUrls.set(url, s);
+  }
+  return s;
+}
+
+/**
+ * POSTs JSON for a whole (non-streamed) answer and reads it to its end, as
+ * {@link postJson} then `json()` would, on undici's dispatcher directly
+ * (see {@link WholeHandler}): the same request on the wire, the same
+ * errors — connection failures `Unavailable` (502), the call's abort reason
+ * when its signal aborts (which aborts the request at once), non-2xx
+ * answers the matching error with the upstream's message. `body` is the
+ * JSON text.
+ */
+export function postJsonWhole(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<WholeUpstreamResponse> {
+  const { origin, path } = splitUrl(url);
+  publishPhase(Phase.UpstreamSent);
+  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
+  const traceparent = upstreamTraceparent(signal);
+  if (traceparent) h["traceparent"] = traceparent;
+  return new Promise<WholeUpstreamResponse>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(SpillwayError.from(signal.reason));
+      return;
+    }
+    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(signal, resolve, reject));
+  }).then(
+    async (res) => {
+      if (!res.ok) throw await upstreamError(provider, res);
+      return res;
+    },
+    (e: unknown) => {
+      throw connectionError(provider, e, signal);
+    },
+  );
 }

@@ -106,7 +106,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
-    if (!controller.signal.aborted) {
+    if (!controller.isAborted) {
       controller.onAbort = (reason) => {
         const reject = this.rejectPull;
         this.rejectPull = undefined;
@@ -178,7 +178,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       let r: IteratorResult<ChunkPayload> | undefined;
       try {
         // An aborted call fails even with payloads queued, as a pull would.
-        if (this.controller.signal.aborted) throw this.controller.signal.reason;
+        if (this.controller.isAborted) throw this.controller.abortReason;
         r = tryNext(this.iterator);
       } catch (e) {
         return this.fail(e);
@@ -264,8 +264,8 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   }
 
   private fail(e: unknown): IteratorResult<Chunk> {
-    const signal = this.controller.signal;
-    const err = SpillwayError.from(signal.aborted ? signal.reason : e);
+    const c = this.controller;
+    const err = SpillwayError.from(c.isAborted ? c.abortReason : e);
     if (this.phase === Phase.Done) return { done: true, value: undefined };
     this.phase = Phase.Done;
     this.controller.abort(err);
@@ -283,11 +283,10 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     // flowing this is a no-op, so chunks cost no timer work.
     if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
     const next = this.iterator.next();
-    const signal = this.controller.signal;
-    if (signal.aborted) {
+    if (this.controller.isAborted) {
       next.catch(() => undefined);
       this.waitingSince = 0;
-      return Promise.reject(signal.reason as Error);
+      return Promise.reject(this.controller.abortReason);
     }
     // A plain promise settled by whichever comes first, the provider's next
     // payload or the abort listener: unlike Promise.race against one abort

@@ -217,7 +217,18 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
     const ref: { stream?: ActiveStream } = {};
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch() };
+    // `signal` is made when a provider first reads it: one that takes `abortSource` makes none.
+    const ctx: ProviderContext = {
+      get signal() {
+        return controller.signal;
+      },
+      abortSource: controller.source,
+      deadline,
+      streamId: id,
+      requestId: opts.requestId ?? id,
+      labels,
+      alive: () => ref.stream?.touch(),
+    };
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
     try {

@@ -109,7 +109,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         if (req.stream === false && !native) {
           // A whole answer: read to its end on undici's dispatcher, no Readable per response (see postJsonWhole).
           const json = JSON.stringify(body);
-          const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.signal), dialect.authHeader);
+          const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.abortSource ?? ctx.signal), dialect.authHeader);
           return wholeCompletion(whole, opts.name, legacy);
         }
         const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);

@@ -4,7 +4,8 @@ import { getGlobalDispatcher, request, util as undiciUtil, type Dispatcher } fro
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
-import { upstreamTraceparent } from "../../observability/trace-carrier.js";
+import type { AbortSource } from "../../engine/signals.js";
+import { upstreamTraceparent, upstreamTraceparentOf } from "../../observability/trace-carrier.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -139,9 +140,9 @@ export async function getJson(provider: string, url: string, headers: Record<str
   return await res.json();
 }
 
-/** Maps a fetch failure: the call's abort reason when aborted, else `Unavailable`. */
-export function connectionError(provider: string, e: unknown, signal: AbortSignal): SpillwayError {
-  if (signal.aborted) return SpillwayError.from(signal.reason);
+/** Maps a fetch failure: the call's abort reason when aborted (a signal, or an {@link AbortSource}), else `Unavailable`. */
+export function connectionError(provider: string, e: unknown, signal: AbortSignal | AbortSource): SpillwayError {
+  if (signal.aborted) return SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason);
   const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
   return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
     httpStatus: 502,
@@ -295,6 +296,8 @@ export class WholeUpstreamResponse implements UpstreamAnswer {
  */
 class WholeHandler implements Dispatcher.DispatchHandler {
   private status = 0;
+  private readonly signal: AbortSignal | undefined;
+  private readonly source: AbortSource | undefined;
   private rawHeaders: Buffer[] = [];
   private readonly parts: Buffer[] = [];
   private size = 0;
@@ -302,25 +305,36 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   private listening = false;
 
   constructor(
-    private readonly signal: AbortSignal,
+    abort: AbortSignal | AbortSource,
     private readonly resolve: (r: WholeUpstreamResponse) => void,
     private readonly reject: (e: unknown) => void,
-  ) {}
+  ) {
+    if (abort instanceof AbortSignal) this.signal = abort;
+    else this.source = abort;
+  }
 
   onConnect(abort: (reason?: Error) => void): void {
-    if (this.signal.aborted) {
-      abort(this.signal.reason as Error);
+    const reason = this.abortedWith();
+    if (reason !== undefined) {
+      abort(reason as Error);
       return;
     }
     this.abortFn = abort;
-    if (!this.listening) {
-      this.listening = true;
-      this.signal.addEventListener("abort", this);
-    }
+    if (this.listening) return;
+    this.listening = true;
+    // A source's callback cannot be removed: once the answer is in, `abortFn` is gone and it does nothing.
+    if (this.signal) this.signal.addEventListener("abort", this);
+    else this.source!.onAbort((why) => this.abortFn?.(why as Error));
+  }
+
+  /** The abort's reason, or undefined while not aborted. */
+  private abortedWith(): unknown {
+    if (this.signal) return this.signal.aborted ? (this.signal.reason ?? new Error("aborted")) : undefined;
+    return this.source!.aborted ? (this.source!.abortReason ?? new Error("aborted")) : undefined;
   }
 
   handleEvent(): void {
-    this.abortFn?.(this.signal.reason as Error);
+    this.abortFn?.(this.signal!.reason as Error);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
@@ -351,7 +365,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
 
   private detach(): void {
     this.abortFn = undefined;
-    if (this.listening) {
+    if (this.listening && this.signal) {
       this.listening = false;
       this.signal.removeEventListener("abort", this);
     }
@@ -377,17 +391,18 @@ function splitUrl(url: string): { origin: string; path: string } {
  * errors — connection failures `Unavailable` (502), the call's abort reason
  * when its signal aborts (which aborts the request at once), non-2xx
  * answers the matching error with the upstream's message. `body` is the
- * JSON text.
+ * JSON text. `signal` is the call's AbortSignal or, cheaper, its
+ * {@link AbortSource} (`ProviderContext.abortSource`: no signal is made).
  */
-export function postJsonWhole(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<WholeUpstreamResponse> {
+export function postJsonWhole(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal | AbortSource): Promise<WholeUpstreamResponse> {
   const { origin, path } = splitUrl(url);
   publishPhase(Phase.UpstreamSent);
   const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
-  const traceparent = upstreamTraceparent(signal);
+  const traceparent = upstreamTraceparentOf(signal);
   if (traceparent) h["traceparent"] = traceparent;
   return new Promise<WholeUpstreamResponse>((resolve, reject) => {
     if (signal.aborted) {
-      reject(SpillwayError.from(signal.reason));
+      reject(SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason));
       return;
     }
     getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(signal, resolve, reject));

@@ -85,7 +85,7 @@ describe("a linked controller as an abort source (what providers get as ctx.abor
     assert.equal(src.abortReason, reason);
     assert.equal(src.signal.reason, reason);
     c.abort(new Error("again"));
-    assert.deepEqual(seen, [reason], "once");
+    assert.deepEqual([...seen], [reason], "once");
     src.onAbort((r) => seen.push(r));
     assert.deepEqual(seen, [reason, reason], "a late callback runs at once");
   });

@@ -286,6 +286,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     if (this.controller.isAborted) {
       next.catch(() => undefined);
       this.waitingSince = 0;
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       return Promise.reject(this.controller.abortReason);
     }
     // A plain promise settled by whichever comes first, the provider's next

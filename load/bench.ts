@@ -30,6 +30,8 @@
  *                        overload: capacity per door, then 2× and 4× it open loop with
  *                        adaptive concurrency on (load/overload.ts)
  *   --cpu-modes LIST     only these CPU modes (ids from load/cpu.ts: json,sse,sse-c2,sse-c200,…; default: all)
+ *   --built              run every Spillway tree compiled (tsc → dist/, `node dist/main.js`, as `npm start`),
+ *                        each built first; default: `tsx src/main.ts`
  *   --no-floor           no node-floor target in the CPU turns (load/node-floor.ts; --quick skips it too)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
@@ -39,7 +41,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Door } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
-import { portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
+import { buildSpillway, portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { markdown, type BenchResults } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
 import { voiceTurns } from "./voice.js";
@@ -72,6 +74,7 @@ const { values } = parseArgs({
     "adaptive-queue": { type: "string" },
     "cpu-modes": { type: "string" },
     "no-floor": { type: "boolean", default: false },
+    built: { type: "boolean", default: false },
   },
 });
 
@@ -166,7 +169,15 @@ async function main(): Promise<void> {
     procs.push(mock);
     const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel, pid: mock.child.pid };
     for (const t of [direct.url]) assertLoopback(new URL(t).hostname);
-    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true });
+    const built = values.built;
+    if (built) {
+      for (const root of [ROOT, ...compare.filter((c) => c.startsWith("spillway@")).map((c) => c.slice("spillway@".length))]) {
+        log(`building ${root} (tsc → dist/) …`);
+        buildSpillway(root);
+      }
+      notes.push("Every Spillway target ran compiled (`--built`: tsc → dist/, `node dist/main.js`, as `npm start` does).");
+    }
+    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true, built });
     procs.push(gw);
     const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];
@@ -175,7 +186,7 @@ async function main(): Promise<void> {
     for (const c of compare.filter((c) => c.startsWith("spillway@"))) {
       const root = c.slice("spillway@".length);
       const rtOther = existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? cpuRealtimeProfiles() : {};
-      const other = await startSpillway({ mockPort: mock.port, workers, realtime: rtOther, root });
+      const other = await startSpillway({ mockPort: mock.port, workers, realtime: rtOther, root, built });
       procs.push(other);
       const name = `spillway@${root.replace(/\/+$/, "").split("/").pop()}`;
       others.push({ name, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });

@@ -4,7 +4,7 @@ import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { getJson, postJson, postJsonWhole } from "../shared/upstream-http.js";
+import { getJson, postJson, postJsonStream, postJsonWhole } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
@@ -112,9 +112,15 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
           const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.abortSource ?? ctx.signal), dialect.authHeader);
           return wholeCompletion(whole, opts.name, legacy);
         }
-        const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
-        if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
+        if (native) {
+          const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
+          return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
+        }
+        // A streamed chat: its body from undici's dispatcher straight to the SSE reader (see postJsonStream).
+        const abort = ctx.abortSource ?? ctx.signal;
+        const json = JSON.stringify(body);
+        const res = await keys.withKey(ctx.labels, h, (hs) => postJsonStream(opts.name, url, json, hs, abort), dialect.authHeader);
+        return openAiStreamPayloads(res.body, opts.name, abort, legacy, ctx.alive, opts.chunkHook?.());
       });
     },
   };

@@ -1,4 +1,18 @@
-import type { Readable } from "node:stream";
+/**
+ * What the push reader takes of an upstream body: a Node `Readable` (undici's
+ * `request` body) is one, and so is the raw dispatcher body of
+ * `postJsonStream` (no Readable per response). Events: `data` (a Buffer),
+ * `end`, `error`, and `close` once it is over however it ended.
+ */
+export interface PushBody {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: string, fn: (...args: any[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
 
 /** Items queued before the upstream socket is paused (backpressure). */
 const HIGH_WATER = 64;
@@ -75,7 +89,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
   private emitted = false;
 
   constructor(
-    private readonly body: Readable,
+    private readonly body: PushBody,
     private readonly framing: PushFraming<T>,
     private readonly alive?: (() => void) | undefined,
   ) {

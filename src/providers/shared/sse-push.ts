@@ -1,9 +1,8 @@
-import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createParser, type EventSourceMessage, type EventSourceParser } from "eventsource-parser";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { PushQueue, type PushFraming, type PushSink } from "./push-queue.js";
+import { PushQueue, type PushBody, type PushFraming, type PushSink } from "./push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES } from "./sse-events.js";
 
 /** Turns one upstream's SSE events into items (chunk payloads), synchronously. */
@@ -84,7 +83,7 @@ class SseFraming<T> implements PushFraming<T> {
  * connection is kept, `return()` closing the upstream request).
  */
 export class SsePushStream<T> extends PushQueue<T> {
-  constructor(body: Readable, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
+  constructor(body: PushBody, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
     super(body, new SseFraming(provider, mapper, maxEventBytes), alive);
   }
 }

@@ -318,11 +318,11 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private armWatchdog(ms: number): void {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdogDue = performance.now() + ms;
-    this.watchdog = setTimeout(this.onWatchdog, ms);
+    this.watchdog = setTimeout(fireWatchdog, ms, this);
   }
 
-  /** One lazy timer per stream: re-armed only when it fires while a pull is pending. */
-  private readonly onWatchdog = (): void => {
+  /** One lazy timer per stream: re-armed only when it fires while a pull is pending (called by {@link fireWatchdog}). */
+  onWatchdog(): void {
     this.watchdog = undefined;
     if (this.phase === Phase.Done || this.waitingSince === 0) return;
     const limit = this.currentLimit();
@@ -341,7 +341,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       return;
     }
     this.armWatchdog(limit - waited);
-  };
+  }
 
   private end(outcome: "ok" | SpillwayError): void {
     clearTimeout(this.deadlineTimer);
@@ -361,4 +361,13 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       endedAt: performance.now(),
     });
   }
+}
+
+/**
+ * The watchdog timer's callback, with the stream as the timer's argument: a
+ * module function rather than a per-stream arrow (under tsx each named arrow
+ * made per stream costs an `Object.defineProperty`).
+ */
+function fireWatchdog(stream: ActiveStream): void {
+  stream.onWatchdog();
 }

@@ -227,7 +227,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       streamId: id,
       requestId: opts.requestId ?? id,
       labels,
-      alive: () => ref.stream?.touch(),
+      alive: touchOf(ref),
     };
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
@@ -433,3 +433,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
 export type { EngineStream, StreamSummary };
 export type { Provider };
+
+/** `ProviderContext.alive` of an attempt: made by a function so that it is an anonymous arrow (no `__name` under tsx). */
+function touchOf(ref: { stream?: ActiveStream }): () => void {
+  return () => ref.stream?.touch();
+}

@@ -145,6 +145,9 @@ export function openAiStreamPayloads(
     onBodyEnd() {
       if (!finished) throw upstreamTruncated(provider, "it finished");
     },
-    readError: (e) => streamReadError(provider, e, signal),
+    // A method, not an arrow property: under tsx (esbuild keepNames) a named arrow made per stream pays an Object.defineProperty.
+    readError(e) {
+      return streamReadError(provider, e, signal);
+    },
   }, DEFAULT_MAX_EVENT_BYTES, alive);
 }

@@ -93,9 +93,11 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     private readonly framing: PushFraming<T>,
     private readonly alive?: (() => void) | undefined,
   ) {
-    body.on("data", this.onData);
-    body.on("end", this.onEnd);
-    body.on("error", this.onError);
+    // Anonymous arrows made here rather than arrow class fields: under tsx (esbuild keepNames) a named arrow made per stream costs an Object.defineProperty.
+    this.emit = (item: T) => this.push(item);
+    body.on("data", (bytes: Buffer) => this.onData(bytes));
+    body.on("end", () => this.onEnd());
+    body.on("error", (e: unknown) => this.onError(e));
   }
 
   /** True once no more items will come (end marker, clean end, failure or return()). */
@@ -159,7 +161,9 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  readonly emit = (item: T): void => {
+  readonly emit: (item: T) => void;
+
+  private push(item: T): void {
     if (this.isFinished) return;
     this.emitted = true;
     const w = this.waiter;
@@ -173,7 +177,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
       this.paused = true;
       this.body.pause();
     }
-  };
+  }
 
   /** The end marker: deliver what is queued, then done; read the body's end (briefly) so the connection is kept. */
   done(): void {
@@ -197,7 +201,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     if (!this.bodyEnded) this.body.destroy();
   }
 
-  private readonly onData = (bytes: Buffer): void => {
+  private onData(bytes: Buffer): void {
     if (this.isFinished) return;
     this.emitted = false;
     try {
@@ -207,9 +211,9 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
       return;
     }
     if (!this.emitted) this.alive?.();
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     this.bodyEnded = true;
     if (this.isFinished) return;
     try {
@@ -221,13 +225,13 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     if (this.isFinished) return;
     this.isFinished = true;
     this.settle();
-  };
+  }
 
-  private readonly onError = (e: unknown): void => {
+  private onError(e: unknown): void {
     this.bodyEnded = true;
     if (this.isFinished) return;
     this.fail(this.framing.readError(e));
-  };
+  }
 
   /** Wakes a waiting consumer once nothing is queued and no more will come. */
   private settle(): void {

@@ -31,20 +31,21 @@ class SseFraming<T> implements PushFraming<T> {
     private readonly mapper: SseMapper<T>,
     maxEventBytes: number,
   ) {
-    this.parser = createParser({
-      maxBufferSize: maxEventBytes,
-      onEvent: this.onEvent,
-      onError: (e) => {
-        if (e.type !== "max-buffer-size-exceeded") return;
-        this.sink?.fail(
-          new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
-            httpStatus: 502,
-            reason: "upstream_error",
-            cause: e,
-          }),
-        );
-      },
-    });
+    // Callbacks built as anonymous arrows (no `__name` per stream under tsx).
+    const callbacks: Parameters<typeof createParser>[0] = {};
+    callbacks.maxBufferSize = maxEventBytes;
+    callbacks.onEvent = (ev) => this.onEvent(ev);
+    callbacks.onError = (e) => {
+      if (e.type !== "max-buffer-size-exceeded") return;
+      this.sink?.fail(
+        new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
+          httpStatus: 502,
+          reason: "upstream_error",
+          cause: e,
+        }),
+      );
+    };
+    this.parser = createParser(callbacks);
   }
 
   onData(bytes: Buffer, sink: PushSink<T>): void {
@@ -63,7 +64,7 @@ class SseFraming<T> implements PushFraming<T> {
     return this.mapper.readError(e);
   }
 
-  private readonly onEvent = (ev: EventSourceMessage): void => {
+  private onEvent(ev: EventSourceMessage): void {
     const sink = this.sink;
     if (!sink || sink.finished) return;
     try {
@@ -71,7 +72,7 @@ class SseFraming<T> implements PushFraming<T> {
     } catch (e) {
       sink.fail(e instanceof Error ? e : new Error(String(e)));
     }
-  };
+  }
 }
 
 /**

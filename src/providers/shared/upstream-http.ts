@@ -241,12 +241,25 @@ export function upstreamTruncated(provider: string, what: string): SpillwayError
   });
 }
 
+/** undici's raw response headers, read like fetch's `Headers` (`get` is case-insensitive, repeated headers joined). */
+class RawHeaders {
+  private parsed: Record<string, string | string[] | undefined> | undefined;
+
+  constructor(private readonly raw: Buffer[]) {}
+
+  get(name: string): string | null {
+    this.parsed ??= undiciUtil.parseHeaders(this.raw) as Record<string, string | string[] | undefined>;
+    const v = this.parsed[name.toLowerCase()];
+    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+  }
+}
+
 /**
  * A whole answer, read to its end by {@link postJsonWhole}: status, headers
  * (parsed when first read) and the body's bytes.
  */
 export class WholeUpstreamResponse implements UpstreamAnswer {
-  private parsed: Record<string, string | string[] | undefined> | undefined;
+  private parsedHeaders: RawHeaders | undefined;
 
   constructor(
     readonly status: number,
@@ -263,14 +276,10 @@ export class WholeUpstreamResponse implements UpstreamAnswer {
     return STATUS_CODES[this.status] ?? "";
   }
 
-  /** Response headers, read like fetch's `Headers` (`get` is case-insensitive). */
-  readonly headers = {
-    get: (name: string): string | null => {
-      this.parsed ??= undiciUtil.parseHeaders(this.rawHeaders) as Record<string, string | string[] | undefined>;
-      const v = this.parsed[name.toLowerCase()];
-      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
-    },
-  };
+  /** Response headers, read like fetch's `Headers` (`get` is case-insensitive); parsed when first read. */
+  get headers(): RawHeaders {
+    return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  }
 
   /** The body as UTF-8 text, a leading byte order mark skipped (as undici's `text()`). */
   textSync(): string {
@@ -593,7 +602,7 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
     if (event === "data") {
       this.onDataFn = fn as (b: Buffer) => void;
       // What came before the listener: delivered after this turn's other listeners are attached.
-      process.nextTick(this.flushEarly);
+      process.nextTick(flushEarlyOf, this);
     } else if (event === "end") this.onEndFn = fn;
     else if (event === "error") this.onErrorFn = fn as (e: unknown) => void;
     else if (event === "close") (this.closeFns ??= []).push(fn);
@@ -604,7 +613,8 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
     return this.on(event, fn);
   }
 
-  private readonly flushEarly = (): void => {
+  /** Delivers what came before the `data` listener (from `process.nextTick`, see {@link flushEarlyOf}). */
+  flushEarly(): void {
     const early = this.early;
     if (!early) return;
     for (let i = 0; i < early.length; i++) {
@@ -623,7 +633,7 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
       return;
     }
     this.early = undefined;
-  };
+  }
 
   pause(): this {
     this.paused = true;
@@ -655,12 +665,17 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
   }
 }
 
+/** `process.nextTick`'s callback for {@link DispatchBody.flushEarly} (a module function: no closure per response). */
+function flushEarlyOf(body: DispatchBody): void {
+  body.flushEarly();
+}
+
 /**
  * A streamed answer from {@link postJsonStream}: status, headers and the
  * body as a {@link PushBody} for the push reader.
  */
 export class StreamedUpstreamResponse implements UpstreamAnswer {
-  private parsed: Record<string, string | string[] | undefined> | undefined;
+  private parsedHeaders: RawHeaders | undefined;
 
   constructor(
     readonly status: number,
@@ -679,13 +694,10 @@ export class StreamedUpstreamResponse implements UpstreamAnswer {
     return STATUS_CODES[this.status] ?? "";
   }
 
-  readonly headers = {
-    get: (name: string): string | null => {
-      this.parsed ??= undiciUtil.parseHeaders(this.rawHeaders) as Record<string, string | string[] | undefined>;
-      const v = this.parsed[name.toLowerCase()];
-      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
-    },
-  };
+  /** Response headers, read like fetch's `Headers`; parsed when first read. */
+  get headers(): RawHeaders {
+    return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  }
 
   text(): Promise<string> {
     return Promise.resolve(this.whole ? this.whole.textSync() : "");

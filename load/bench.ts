@@ -29,6 +29,10 @@
  *                        /usr/sbin/nginx exists, Spillway, the --compare targets), load/cpu.ts
  *                        overload: capacity per door, then 2× and 4× it open loop with
  *                        adaptive concurrency on (load/overload.ts)
+ *   --cpu-modes LIST     only these CPU modes (ids from load/cpu.ts: json,sse,sse-c2,sse-c200,…; default: all)
+ *   --built              run every Spillway tree compiled (tsc → dist/, `node dist/main.js`, as `npm start`),
+ *                        each built first; default: `tsx src/main.ts`
+ *   --no-floor           no node-floor target in the CPU turns (load/node-floor.ts; --quick skips it too)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -37,7 +41,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Door } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
-import { portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
+import { buildSpillway, portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { markdown, type BenchResults } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
 import { voiceTurns } from "./voice.js";
@@ -47,6 +51,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
+import { spawnNodeFloor } from "./node-floor.js";
 import { fillWith, overloadDoor, refusalCost, type OverloadPlan } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
@@ -67,6 +72,9 @@ const { values } = parseArgs({
     adaptive: { type: "boolean" },
     "adaptive-target": { type: "string" },
     "adaptive-queue": { type: "string" },
+    "cpu-modes": { type: "string" },
+    "no-floor": { type: "boolean", default: false },
+    built: { type: "boolean", default: false },
   },
 });
 
@@ -161,7 +169,15 @@ async function main(): Promise<void> {
     procs.push(mock);
     const direct: Target = { name: "direct", door: "sse", url: `http://127.0.0.1:${mock.port}`, model: mockModel, pid: mock.child.pid };
     for (const t of [direct.url]) assertLoopback(new URL(t).hostname);
-    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true });
+    const built = values.built;
+    if (built) {
+      for (const root of [ROOT, ...compare.filter((c) => c.startsWith("spillway@")).map((c) => c.slice("spillway@".length))]) {
+        log(`building ${root} (tsc → dist/) …`);
+        buildSpillway(root);
+      }
+      notes.push("Every Spillway target ran compiled (`--built`: tsc → dist/, `node dist/main.js`, as `npm start` does).");
+    }
+    const gw = await startSpillway({ mockPort: mock.port, workers, realtime: doors.has("ws") ? realtimeProfiles : {}, shed: values.shed === undefined ? undefined : Number(values.shed), adaptive: values.adaptive === true, built });
     procs.push(gw);
     const mine = spillwayTargets("spillway", gw.httpPort, gw.grpcPort, gw.child.pid);
     const others: Target[] = [];
@@ -170,7 +186,7 @@ async function main(): Promise<void> {
     for (const c of compare.filter((c) => c.startsWith("spillway@"))) {
       const root = c.slice("spillway@".length);
       const rtOther = existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? cpuRealtimeProfiles() : {};
-      const other = await startSpillway({ mockPort: mock.port, workers, realtime: rtOther, root });
+      const other = await startSpillway({ mockPort: mock.port, workers, realtime: rtOther, root, built });
       procs.push(other);
       const name = `spillway@${root.replace(/\/+$/, "").split("/").pop()}`;
       others.push({ name, door: "sse", url: `http://127.0.0.1:${other.httpPort}`, model: (s) => `mock/${mockModel(s)}`, pid: other.child.pid });
@@ -211,6 +227,14 @@ async function main(): Promise<void> {
       } else {
         cpuNotes.push(`nginx is not installed (${NGINX_BIN}): no relay floor in this run.`);
       }
+      // The Node floor: uWS in, undici out, nothing else (load/node-floor.ts); a full run only.
+      let floor: (Proc & { port: number }) | undefined;
+      if (!quick && !values["no-floor"]) {
+        floor = await spawnNodeFloor(mock.port);
+        procs.push(floor);
+        cpuTargets.push({ name: "node-floor", pid: floor.child.pid!, http: `http://127.0.0.1:${floor.port}`, model: mockModel });
+        cpuNotes.push("node-floor: load/node-floor.ts, one Node process, uWebSockets.js in and undici `request` out (Spillway's own parts): a whole answer read and sent in one `end`, a streamed one written chunk by chunk as undici hands it over, no parsing, no logs or metrics.");
+      }
       cpuTargets.push(...otherTrees, {
         name: "spillway",
         pid: gw.child.pid!,
@@ -234,11 +258,19 @@ async function main(): Promise<void> {
       const worker = startTurnWorker();
       try {
         // Portkey: the two chat modes only (its streaming fails on Node 20; the row records whether it still does).
-        const rows = await cpuPerRequest(worker, cpuTargets, cpuModes(quick), mock.child.pid!, cpuPlan, (t, m) => t.name === "portkey" && m.id !== "json" && m.id !== "sse");
+        // A fresh Node process runs cold: the floor gets the gateways' warm-up (a few seconds of both chat modes).
+        if (floor) {
+          for (const stream of [false, true]) {
+            await worker.run({ kind: "cannon", job: { origin: `http://127.0.0.1:${floor.port}`, model: mockModel(RATE_SHAPE), stream, expectChunks: RATE_SHAPE.chunks, connections: 20, seconds: 2 } });
+          }
+        }
+        const wanted = values["cpu-modes"]?.split(",");
+        const modes = cpuModes(quick).filter((m) => !wanted || wanted.includes(m.id));
+        const rows = await cpuPerRequest(worker, cpuTargets, modes, mock.child.pid!, cpuPlan, (t, m) => t.name === "portkey" && m.id !== "json" && m.id !== "sse");
         results.cpu = { plan: cpuPlan, rows, notes: cpuNotes };
       } finally {
         await worker.stop();
-        for (const p of [pk, nginx]) {
+        for (const p of [pk, nginx, floor]) {
           if (!p) continue;
           await p.stop();
           procs.splice(procs.indexOf(p), 1);

@@ -48,7 +48,7 @@ function table(head: string[], rows: string[][]): string {
 /** Target columns in a fixed order: direct, nginx, compared Spillway trees, this tree, Portkey. */
 function columns(rows: readonly CpuRow[]): string[] {
   const names = [...new Set(rows.map((r) => r.target))];
-  const rank = (n: string): number => (n === "direct" ? 0 : n === "nginx" ? 1 : n.startsWith("spillway@") ? 2 : n === "spillway" ? 3 : 4);
+  const rank = (n: string): number => (n === "direct" ? 0 : n === "nginx" ? 1 : n === "node-floor" ? 1.5 : n.startsWith("spillway@") ? 2 : n === "spillway" ? 3 : 4);
   return names.sort((a, b) => rank(a) - rank(b));
 }
 
@@ -70,6 +70,8 @@ export function cpuMarkdown(c: CpuResults): string {
   const head = ["mode", ...cols.map((n) => (n === "nginx" ? "nginx relay" : n === "spillway" && before ? "spillway (this tree)" : n))];
   if (before) head.push(`this tree / ${before}`);
   if (has("nginx")) head.push(before ? `${before} / nginx` : "", "spillway / nginx");
+  const floor = has("node-floor");
+  if (floor) head.push(...(before ? [`${before} / node-floor`] : []), "spillway / node-floor", ...(has("nginx") ? ["node-floor / nginx"] : []));
   if (has("portkey")) head.push("portkey / spillway");
   const cleanHead = head.filter((h) => h !== "");
   const body: string[][] = [];
@@ -81,6 +83,12 @@ export function cpuMarkdown(c: CpuResults): string {
     if (has("nginx")) {
       if (before) line.push(x(get(m, before)?.cpuUs, ng));
       line.push(x(sw, ng));
+    }
+    if (floor) {
+      const fl = get(m, "node-floor")?.cpuUs;
+      if (before) line.push(x(get(m, before)?.cpuUs, fl));
+      line.push(x(sw, fl));
+      if (has("nginx")) line.push(x(fl, ng));
     }
     if (has("portkey")) line.push(x(get(m, "portkey")?.cpuUs, sw));
     body.push(line);
@@ -94,6 +102,11 @@ export function cpuMarkdown(c: CpuResults): string {
     if (has("nginx")) {
       if (before) line.push(x(per(before), per("nginx")));
       line.push(x(sw, per("nginx")));
+    }
+    if (floor) {
+      if (before) line.push(x(per(before), per("node-floor")));
+      line.push(x(sw, per("node-floor")));
+      if (has("nginx")) line.push(x(per("node-floor"), per("nginx")));
     }
     if (has("portkey")) line.push("–");
     body.push(line);
@@ -129,6 +142,14 @@ export function cpuMarkdown(c: CpuResults): string {
   aim("streamed chat (22 events), spillway / nginx", r(get("sse", "spillway")?.cpuUs, get("sse", "nginx")?.cpuUs), 1.5);
   aim("gRPC per chunk / SSE per chunk (spillway, events 1 ms apart)", r(perChunkUs(rows, "grpc", "spillway"), perChunkUs(rows, "sse", "spillway")), 1.5);
   aim("gRPC per chunk / SSE per chunk (spillway, burst)", r(perChunkUs(rows, "grpc", "spillway", true), perChunkUs(rows, "sse", "spillway", true)), 1.5);
+  // What bounds the aims: the part of the gap to nginx that a Node relay with the same parts pays too.
+  for (const [m, what] of [["json", "non-streamed chat"], ["sse", "streamed chat (22 events)"]] as const) {
+    const fl = get(m, "node-floor")?.cpuUs;
+    const sw = get(m, "spillway")?.cpuUs;
+    const ng = get(m, "nginx")?.cpuUs;
+    if (fl === undefined || sw === undefined) continue;
+    aims.push(`- ${what}: spillway / node-floor ${x(sw, fl)}${ng !== undefined ? `, node-floor / nginx ${x(fl, ng)} (the runtime's share of the gap)` : ""}`);
+  }
   out.push("### Aims of issue 16 in this run", "", ...aims, "");
   const failed = rows.filter((x) => x.failed > 0 || x.errorSamples.length > 0);
   for (const f of failed) out.push(`- ${f.target} ${LABELS[f.mode] ?? f.mode}: ${f.failed} failed requests${f.errorSamples.length ? ` (${f.errorSamples.slice(0, 2).join("; ")})` : ""}`);

@@ -1,7 +1,9 @@
 /**
  * `tsx load/hotpath-profile.ts ROOT MODE SECONDS`: CPU profile of one gateway tree (ROOT) under
  * autocannon (32 connections; MODE json, sse or sseN as in hotpath-cpu.ts); prints self time, a
- * by-file aggregate and inclusive time per function (issue 16 hot path work).
+ * by-file aggregate and inclusive time per function (issue 16 hot path work). ROOT `floor`:
+ * profiles load/node-floor.ts (the Node floor: uWS in, undici out) instead, with model ids
+ * without the `mock/` prefix.
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from "node:fs";
@@ -15,11 +17,15 @@ const mock = await startMock();
 const dir = mkdtempSync(join(tmpdir(), "hp-prof-"));
 const cfg = join(dir, "c.json");
 writeFileSync(cfg, JSON.stringify({ http: { host: "127.0.0.1", port: 0 }, grpc: { host: "127.0.0.1", port: 0 }, limits: { maxConcurrentStreams: 100000, idleTimeoutMs: 120000, adaptiveConcurrency: { enabled: false } }, routing: { maxAttempts: 1 }, shutdown: { graceMs: 0 }, providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${mock.port}/v1`, models: ["m"] } } }));
-const gw = spawn(process.execPath, ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-interval", "200", "--import", "tsx", "src/main.ts", "--config", cfg, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "info" } });
+const floor = root === "floor";
+const prof = ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-interval", "200", "--import", "tsx"];
+const gw = floor
+  ? spawn(process.execPath, [...prof, "load/node-floor.ts", "--upstream", `http://127.0.0.1:${mock.port}`], { stdio: ["ignore", "pipe", "inherit"] })
+  : spawn(process.execPath, [...prof, "src/main.ts", "--config", cfg, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "info" } });
 let out = "";
-const port = await new Promise<number>((resolve) => gw.stdout.on("data", (d: Buffer) => { out += d.toString(); const l = out.split("\n").find((x) => x.includes("listening")); if (l && out.length < 1e6) { resolve((JSON.parse(l) as { http: number }).http); out = "x".repeat(1e6); } }));
+const port = await new Promise<number>((resolve) => gw.stdout.on("data", (d: Buffer) => { out += d.toString(); const l = out.split("\n").find((x) => x.includes("listening") || x.startsWith('{"port"')); if (l && out.length < 1e6) { const j = JSON.parse(l) as { http?: number; port?: number }; resolve(j.http ?? j.port!); out = "x".repeat(1e6); } }));
 const delay = mode.startsWith("sse") ? Number(mode.slice(3) || "0") : 0;
-const b: Record<string, unknown> = { model: `mock/m-c20-b16-d${delay}-f0`, messages: [{ role: "user", content: "hi" }] };
+const b: Record<string, unknown> = { model: `${floor ? "" : "mock/"}m-c20-b16-d${delay}-f0`, messages: [{ role: "user", content: "hi" }] };
 if (mode.startsWith("sse")) b["stream"] = true;
 const r = await autocannon({ url: `http://127.0.0.1:${port}/v1/chat/completions`, connections: 32, duration: secs, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
 console.log(`${r["2xx"]} ok, ${r.non2xx} non2xx`);
@@ -28,24 +34,24 @@ await new Promise((res) => gw.once("exit", res));
 await mock.stop();
 const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))!;
 interface N { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
-const prof = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nodes: N[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nodes: N[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 // Only samples taken while the load ran (not start-up or shutdown): hit counts rebuilt from the samples in the window.
 {
-  let t = prof.startTime;
-  const from = prof.endTime - (secs - 0.5) * 1e6;
-  const until = prof.endTime - 0.3e6;
+  let t = profile.startTime;
+  const from = profile.endTime - (secs - 0.5) * 1e6;
+  const until = profile.endTime - 0.3e6;
   const hits = new Map<number, number>();
-  prof.samples.forEach((id, i) => {
-    t += prof.timeDeltas[i]!;
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i]!;
     if (t >= from && t <= until) hits.set(id, (hits.get(id) ?? 0) + 1);
   });
-  for (const n of prof.nodes) n.hitCount = hits.get(n.id) ?? 0;
+  for (const n of profile.nodes) n.hitCount = hits.get(n.id) ?? 0;
 }
 const windowShare = (secs - 0.8) / secs;
 const self = new Map<string, number>();
 const byFile = new Map<string, number>();
 const short = (u: string) => u.replace(/^file:\/\//, "").replace(`${root}/`, "").replace(/.*node_modules\//, "nm/");
-for (const n of prof.nodes) {
+for (const n of profile.nodes) {
   const url = short(n.callFrame.url);
   const key = `${n.callFrame.functionName || "(anon)"} ${url}:${n.callFrame.lineNumber + 1}`;
   self.set(key, (self.get(key) ?? 0) + (n.hitCount ?? 0));
@@ -53,7 +59,7 @@ for (const n of prof.nodes) {
   byFile.set(f, (byFile.get(f) ?? 0) + (n.hitCount ?? 0));
 }
 // inclusive time
-const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const incl = new Map<string, number>();
 function walk(n: N, stack: Set<string>): number {
   let t = n.hitCount ?? 0;
@@ -67,7 +73,7 @@ function walk(n: N, stack: Set<string>): number {
   }
   return t;
 }
-walk(prof.nodes[0]!, new Set());
+walk(profile.nodes[0]!, new Set());
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 const idle = self.get("(idle) :0") ?? 0;
 console.log(`samples ${total}, idle ${((idle / total) * 100).toFixed(1)}%; per request non-idle µs ≈ ${(((total - idle) * 200) / (r["2xx"] * windowShare)).toFixed(1)}`);

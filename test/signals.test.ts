@@ -68,6 +68,41 @@ describe("linked abort controllers", () => {
   });
 });
 
+describe("a linked controller as an abort source (what providers get as ctx.abortSource)", () => {
+  it("tells aborted and the reason without its signal, runs callbacks once with the reason, and at once when already aborted", () => {
+    const parent = new AbortController();
+    const c = createLinkedAbortController(parent.signal);
+    const src = c.source;
+    assert.equal(src, c.source, "made once");
+    assert.equal(src.aborted, false);
+    assert.equal(c.isAborted, false);
+    const seen: unknown[] = [];
+    src.onAbort((r) => seen.push(r));
+    const reason = new Error("client left");
+    parent.abort(reason);
+    assert.equal(src.aborted, true);
+    assert.equal(c.isAborted, true);
+    assert.equal(src.abortReason, reason);
+    assert.equal(src.signal.reason, reason);
+    c.abort(new Error("again"));
+    assert.deepEqual([...seen], [reason], "once");
+    src.onAbort((r) => seen.push(r));
+    assert.deepEqual(seen, [reason, reason], "a late callback runs at once");
+  });
+
+  it("an abort without a reason gives the signal's AbortError to hooks and callbacks", () => {
+    const c = createLinkedAbortController();
+    let hook: unknown;
+    let cb: unknown;
+    c.onAbort = (r) => (hook = r);
+    c.source.onAbort((r) => (cb = r));
+    c.abort();
+    assert.equal((hook as Error).name, "AbortError");
+    assert.equal(cb, hook);
+    assert.equal(c.abortReason, c.signal.reason);
+  });
+});
+
 describe("abort groups", () => {
   it("aborts every live member with the group signal's reason; cleaned-up members are left out", () => {
     const shutdown = new AbortController();

@@ -152,6 +152,22 @@ describe("tracing", () => {
     assert.equal(up.headers["traceparent"], `00-${server.traceId}-${childrenOf(server)[0]!.spanId}-01`);
   });
 
+  it("HTTP non-streamed chat (the whole-answer reader): traceparent sent upstream too", async () => {
+    fake.script = () => ({ events: chatEvents(["whole"]) });
+    const res = await fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "x-request-id": "trace-http-whole" },
+      body: JSON.stringify({ model: "openai/gpt-fake", messages: [{ role: "user", content: "x" }] }),
+    });
+    assert.equal(res.status, 200);
+    await res.text();
+    const [server] = await spansWhere((all) => all.filter((s) => s.attributes["spillway.request_id"] === "trace-http-whole" && s.kind === SERVER));
+    assert.ok(server);
+    const up = fake.requests.at(-1)!;
+    assert.notEqual((up.body as { stream?: unknown }).stream, true);
+    assert.equal(up.headers["traceparent"], `00-${server.traceId}-${childrenOf(server)[0]!.spanId}-01`);
+  });
+
   it("gRPC: a server span from the call's traceparent metadata with an attempt child", async () => {
     const client = spillwayClient(`127.0.0.1:${gw.grpcPort}`);
     const md = new Metadata();

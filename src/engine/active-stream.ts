@@ -106,7 +106,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
-    if (!controller.signal.aborted) {
+    if (!controller.isAborted) {
       controller.onAbort = (reason) => {
         const reject = this.rejectPull;
         this.rejectPull = undefined;
@@ -178,7 +178,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       let r: IteratorResult<ChunkPayload> | undefined;
       try {
         // An aborted call fails even with payloads queued, as a pull would.
-        if (this.controller.signal.aborted) throw this.controller.signal.reason;
+        if (this.controller.isAborted) throw this.controller.abortReason;
         r = tryNext(this.iterator);
       } catch (e) {
         return this.fail(e);
@@ -264,8 +264,8 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   }
 
   private fail(e: unknown): IteratorResult<Chunk> {
-    const signal = this.controller.signal;
-    const err = SpillwayError.from(signal.aborted ? signal.reason : e);
+    const c = this.controller;
+    const err = SpillwayError.from(c.isAborted ? c.abortReason : e);
     if (this.phase === Phase.Done) return { done: true, value: undefined };
     this.phase = Phase.Done;
     this.controller.abort(err);
@@ -283,11 +283,11 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     // flowing this is a no-op, so chunks cost no timer work.
     if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
     const next = this.iterator.next();
-    const signal = this.controller.signal;
-    if (signal.aborted) {
+    if (this.controller.isAborted) {
       next.catch(() => undefined);
       this.waitingSince = 0;
-      return Promise.reject(signal.reason as Error);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(this.controller.abortReason);
     }
     // A plain promise settled by whichever comes first, the provider's next
     // payload or the abort listener: unlike Promise.race against one abort
@@ -318,11 +318,11 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private armWatchdog(ms: number): void {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdogDue = performance.now() + ms;
-    this.watchdog = setTimeout(this.onWatchdog, ms);
+    this.watchdog = setTimeout(fireWatchdog, ms, this);
   }
 
-  /** One lazy timer per stream: re-armed only when it fires while a pull is pending. */
-  private readonly onWatchdog = (): void => {
+  /** One lazy timer per stream: re-armed only when it fires while a pull is pending (called by {@link fireWatchdog}). */
+  onWatchdog(): void {
     this.watchdog = undefined;
     if (this.phase === Phase.Done || this.waitingSince === 0) return;
     const limit = this.currentLimit();
@@ -341,7 +341,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       return;
     }
     this.armWatchdog(limit - waited);
-  };
+  }
 
   private end(outcome: "ok" | SpillwayError): void {
     clearTimeout(this.deadlineTimer);
@@ -361,4 +361,13 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       endedAt: performance.now(),
     });
   }
+}
+
+/**
+ * The watchdog timer's callback, with the stream as the timer's argument: a
+ * module function rather than a per-stream arrow (under tsx each named arrow
+ * made per stream costs an `Object.defineProperty`).
+ */
+function fireWatchdog(stream: ActiveStream): void {
+  stream.onWatchdog();
 }

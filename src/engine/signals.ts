@@ -12,6 +12,15 @@ export interface LinkedAbortController extends AbortController {
    * one costs about as much as the rest of the controller).
    */
   onAbort: ((reason: unknown) => void) | undefined;
+  /** True once it has aborted; read without making its signal (a Node 20 signal costs ~3 µs). */
+  readonly isAborted: boolean;
+  /** Why it aborted (undefined until then). */
+  readonly abortReason: unknown;
+  /**
+   * The same abort as an {@link AbortSource} (callbacks, the signal made on
+   * demand): for a provider that needs no AbortSignal. Made once.
+   */
+  readonly source: AbortSource;
 }
 
 /**
@@ -37,7 +46,12 @@ export interface AbortSource {
  * own signal (this runs once per request on the hot path).
  */
 class Linked extends AbortController implements LinkedAbortController {
+  isAborted = false;
+  abortReason: unknown = undefined;
   private parents: AbortSignal[] | undefined;
+  /** Callbacks of {@link Linked.source} users, run once at abort after the hook. */
+  private callbacks: Array<(reason: unknown) => void> | undefined;
+  private madeSource: AbortSource | undefined;
   /** The group it belongs to until it aborts or is cleaned up. */
   group: Set<Linked> | undefined;
   onAbort: ((reason: unknown) => void) | undefined;
@@ -63,12 +77,29 @@ class Linked extends AbortController implements LinkedAbortController {
   }
 
   override abort(reason?: unknown): void {
-    if (this.signal.aborted) return;
+    if (this.isAborted) return;
+    this.isAborted = true;
     this.cleanup();
     super.abort(reason);
+    // The signal's reason: an AbortError DOMException when none was given.
+    const why: unknown = this.signal.reason;
+    this.abortReason = why;
     const hook = this.onAbort;
     this.onAbort = undefined;
-    hook?.(this.signal.reason);
+    hook?.(why);
+    const callbacks = this.callbacks;
+    this.callbacks = undefined;
+    if (callbacks) for (const fn of callbacks) fn(why);
+  }
+
+  get source(): AbortSource {
+    return (this.madeSource ??= new LinkedSource(this));
+  }
+
+  /** Runs `fn` with the reason when it aborts (at once if it has). */
+  whenAborted(fn: (reason: unknown) => void): void {
+    if (this.isAborted) fn(this.abortReason);
+    else (this.callbacks ??= []).push(fn);
   }
 
   cleanup(): void {
@@ -82,6 +113,27 @@ class Linked extends AbortController implements LinkedAbortController {
       this.group.delete(this);
       this.group = undefined;
     }
+  }
+}
+
+/** A {@link Linked} controller seen as an {@link AbortSource}. */
+class LinkedSource implements AbortSource {
+  constructor(private readonly controller: Linked) {}
+
+  get aborted(): boolean {
+    return this.controller.isAborted;
+  }
+
+  get abortReason(): unknown {
+    return this.controller.abortReason;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  onAbort(fn: (reason: unknown) => void): void {
+    this.controller.whenAborted(fn);
   }
 }
 
@@ -134,11 +186,11 @@ export function createAbortGroup(signal: AbortSignal | undefined): AbortGroup {
     },
     linkWith(source, ...signals) {
       const controller = linked(signals);
-      if (source && !controller.signal.aborted) {
+      if (source && !controller.isAborted) {
         if (source.aborted) controller.abort(source.abortReason);
         else controller.linkSource(source);
       }
-      if (controller.signal.aborted) return controller;
+      if (controller.isAborted) return controller;
       if (signal?.aborted) {
         controller.abort(signal.reason);
         return controller;

@@ -248,7 +248,18 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
     const ref: { stream?: ActiveStream } = {};
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch() };
+    // `signal` is made when a provider first reads it: one that takes `abortSource` makes none.
+    const ctx: ProviderContext = {
+      get signal() {
+        return controller.signal;
+      },
+      abortSource: controller.source,
+      deadline,
+      streamId: id,
+      requestId: opts.requestId ?? id,
+      labels,
+      alive: touchOf(ref),
+    };
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
     try {
@@ -457,3 +468,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
 export type { EngineStream, StreamSummary };
 export type { Provider };
+
+/** `ProviderContext.alive` of an attempt: made by a function so that it is an anonymous arrow (no `__name` under tsx). */
+function touchOf(ref: { stream?: ActiveStream }): () => void {
+  return () => ref.stream?.touch();
+}

@@ -17,3 +17,13 @@ export function setUpstreamTraceparent(signal: AbortSignal, traceparent: string)
 export function upstreamTraceparent(signal: AbortSignal): string | undefined {
   return used ? carriers.get(signal) : undefined;
 }
+
+/**
+ * {@link upstreamTraceparent} for a signal or for anything that holds the
+ * attempt's signal (an `AbortSource`): the holder's signal is only read when
+ * tracing has registered a carrier, so an untraced call makes none.
+ */
+export function upstreamTraceparentOf(a: AbortSignal | { readonly signal: AbortSignal }): string | undefined {
+  if (!used) return undefined;
+  return carriers.get(a instanceof AbortSignal ? a : a.signal);
+}

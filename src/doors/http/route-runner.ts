@@ -1,6 +1,7 @@
-import type { EngineStream } from "../../engine/active-stream.js";
-import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
-import type { Ticket } from "../../engine/admission.js";
+import type { EngineStream, StreamSummary } from "../../engine/active-stream.js";
+import type { GenerateRequest, SynthesizeRequest, TranscribeConfig } from "../../gen/spillway/v1/request.js";
+import type { CallOptions, StreamEngine, TranscribeAudio } from "../../engine/stream-engine.js";
+import type { Lease, Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { cacheModeOf } from "../../engine/cache/engine-cache.js";
@@ -30,33 +31,66 @@ export function routeHeaders(stream: EngineStream): Array<readonly [string, stri
   return out;
 }
 
-/** The engine, bound to one exchange's policy (see {@link RouteCall}). */
-function routeCall(ex: HttpExchange, engine: StreamEngine, span: RequestSpan | undefined, ticket: Ticket | undefined): RouteCall {
-  const cache = cacheModeOf(ex.headers["x-spillway-cache"]);
-  const options = (fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions => ({
-    // The client's leaving reaches the engine through the exchange's cheap abort source, unless the call is detached.
-    signal: extra?.signal,
-    abortSource: extra?.signal ? undefined : ex.abortSource,
-    streamId: extra?.streamId,
-    onAdmitted: extra?.onAdmitted,
-    principal: ex.principal,
-    ticket,
-    requestId: ex.requestId,
-    fallbacks,
-    onStreamEnd: (s) => (ex.summary = s),
-    traceparent: span?.traceparent,
-    cache,
-  });
-  const opened = (stream: EngineStream): EngineStream => {
-    ex.addHeaders(routeHeaders(stream));
+/**
+ * The engine, bound to one exchange's policy (see {@link RouteCall}). A
+ * class, not an object of arrows: under tsx (esbuild keepNames) each named
+ * arrow made per request costs an `Object.defineProperty`.
+ */
+class BoundRouteCall implements RouteCall {
+  private readonly cache: ReturnType<typeof cacheModeOf>;
+
+  constructor(
+    private readonly ex: HttpExchange,
+    private readonly engine: StreamEngine,
+    private readonly span: RequestSpan | undefined,
+    private readonly ticket: Ticket | undefined,
+  ) {
+    this.cache = cacheModeOf(ex.headers["x-spillway-cache"]);
+  }
+
+  private options(fallbacks?: readonly string[], extra?: GenerateOptions): CallOptions {
+    const ex = this.ex;
+    return {
+      // The client's leaving reaches the engine through the exchange's cheap abort source, unless the call is detached.
+      signal: extra?.signal,
+      abortSource: extra?.signal ? undefined : ex.abortSource,
+      streamId: extra?.streamId,
+      onAdmitted: extra?.onAdmitted,
+      principal: ex.principal,
+      ticket: this.ticket,
+      requestId: ex.requestId,
+      fallbacks,
+      onStreamEnd: summaryOf(ex),
+      traceparent: this.span?.traceparent,
+      cache: this.cache,
+    };
+  }
+
+  private opened(stream: EngineStream): EngineStream {
+    this.ex.addHeaders(routeHeaders(stream));
     return stream;
-  };
-  return {
-    generate: async (req, fallbacks, extra) => opened(await engine.generate(req, options(fallbacks, extra))),
-    synthesize: async (req, fallbacks) => opened(await engine.synthesize(req, options(fallbacks))),
-    transcribe: async (config, audio, completed) => opened(await engine.transcribe(config, audio, options(), completed)),
-    admit: (models) => engine.admission.admit(ex.principal, models, ticket),
-  };
+  }
+
+  async generate(req: GenerateRequest, fallbacks?: readonly string[], extra?: GenerateOptions): Promise<EngineStream> {
+    return this.opened(await this.engine.generate(req, this.options(fallbacks, extra)));
+  }
+
+  async synthesize(req: SynthesizeRequest, fallbacks?: readonly string[]): Promise<EngineStream> {
+    return this.opened(await this.engine.synthesize(req, this.options(fallbacks)));
+  }
+
+  async transcribe(config: TranscribeConfig, audio: TranscribeAudio, completed?: Promise<TranscribeConfig>): Promise<EngineStream> {
+    return this.opened(await this.engine.transcribe(config, audio, this.options(), completed));
+  }
+
+  admit(models: readonly string[]): Promise<Lease> {
+    return this.engine.admission.admit(this.ex.principal, models, this.ticket);
+  }
+}
+
+/** The `onStreamEnd` that keeps the summary on the exchange (an anonymous arrow from a function: no `__name`). */
+function summaryOf(ex: HttpExchange): (s: StreamSummary) => void {
+  return (s) => (ex.summary = s);
 }
 
 /**
@@ -114,7 +148,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
     // slot itself for as long as it follows; one that would wait in the
     // adaptive queue waits here (its body, if any, is registered by now).
     if (ticket && !ticket.holding && route.follows?.when(ex)) ticket = await ctx.engine.admission.hold(ticket);
-    await route.handle(ex, routeCall(ex, engine, span, ticket), body, ctx);
+    await route.handle(ex, new BoundRouteCall(ex, engine, span, ticket), body, ctx);
   } catch (e) {
     const err = SpillwayError.from(e);
     error = err;

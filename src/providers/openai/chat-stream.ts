@@ -9,7 +9,8 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import type { Readable } from "node:stream";
+import type { AbortSource } from "../../engine/signals.js";
+import type { PushBody } from "../shared/push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
@@ -71,9 +72,9 @@ export type ChatChunkHook = (chunk: Obj, emit: (p: ChunkPayload) => void) => voi
  * mapped synchronously as the socket delivers them ({@link SsePushStream}).
  */
 export function openAiStreamPayloads(
-  body: Readable,
+  body: PushBody,
   provider: string,
-  signal: AbortSignal,
+  signal: AbortSignal | AbortSource,
   legacy: boolean,
   alive?: () => void,
   onChunk?: ChatChunkHook,
@@ -144,6 +145,9 @@ export function openAiStreamPayloads(
     onBodyEnd() {
       if (!finished) throw upstreamTruncated(provider, "it finished");
     },
-    readError: (e) => streamReadError(provider, e, signal),
+    // A method, not an arrow property: under tsx (esbuild keepNames) a named arrow made per stream pays an Object.defineProperty.
+    readError(e) {
+      return streamReadError(provider, e, signal);
+    },
   }, DEFAULT_MAX_EVENT_BYTES, alive);
 }

@@ -1,7 +1,7 @@
 import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Code } from "../../engine/code.js";
-import { upstreamJson, type UpstreamResponse } from "../shared/upstream-http.js";
+import { upstreamJson } from "../shared/upstream-http.js";
 import { count, isObj, str, type Obj } from "../shared/json.js";
 import { mapFinishReason, mapUsage } from "./chat-stream.js";
 import { ListIterator } from "../../engine/poll.js";
@@ -49,6 +49,6 @@ export function wholeCompletionPayloads(j: unknown, provider: string, legacy: bo
  * as the first pull of a stream would: a body that is not JSON, or without
  * a choice.
  */
-export async function wholeCompletion(res: UpstreamResponse, provider: string, legacy: boolean): Promise<ListIterator<ChunkPayload>> {
+export async function wholeCompletion(res: { json(): unknown }, provider: string, legacy: boolean): Promise<ListIterator<ChunkPayload>> {
   return new ListIterator(wholeCompletionPayloads(await upstreamJson(provider, res), provider, legacy));
 }

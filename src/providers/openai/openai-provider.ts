@@ -4,7 +4,7 @@ import type { ModelInfo } from "../../gen/spillway/v1/request.js";
 import type { Provider } from "../../engine/provider.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { getJson, postJson } from "../shared/upstream-http.js";
+import { getJson, postJson, postJsonStream, postJsonWhole } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
@@ -106,10 +106,21 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
         // Not `{ ...headers, "x-request-id": id }`: a spread followed by more properties is a slow path in Node 20.
         const h = Object.assign({}, headers);
         h["x-request-id"] = ctx.streamId;
-        const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
-        if (native) return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        if (req.stream === false && !native) return await wholeCompletion(res, opts.name, legacy);
-        return openAiStreamPayloads(res.stream, opts.name, ctx.signal, legacy, ctx.alive, opts.chunkHook?.());
+        if (req.stream === false && !native) {
+          // A whole answer: read to its end on undici's dispatcher, no Readable per response (see postJsonWhole).
+          const json = JSON.stringify(body);
+          const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.abortSource ?? ctx.signal), dialect.authHeader);
+          return wholeCompletion(whole, opts.name, legacy);
+        }
+        if (native) {
+          const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
+          return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
+        }
+        // A streamed chat: its body from undici's dispatcher straight to the SSE reader (see postJsonStream).
+        const abort = ctx.abortSource ?? ctx.signal;
+        const json = JSON.stringify(body);
+        const res = await keys.withKey(ctx.labels, h, (hs) => postJsonStream(opts.name, url, json, hs, abort), dialect.authHeader);
+        return openAiStreamPayloads(res.body, opts.name, abort, legacy, ctx.alive, opts.chunkHook?.());
       });
     },
   };

@@ -1,4 +1,18 @@
-import type { Readable } from "node:stream";
+/**
+ * What the push reader takes of an upstream body: a Node `Readable` (undici's
+ * `request` body) is one, and so is the raw dispatcher body of
+ * `postJsonStream` (no Readable per response). Events: `data` (a Buffer),
+ * `end`, `error`, and `close` once it is over however it ended.
+ */
+export interface PushBody {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: string, fn: (...args: any[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
 
 /** Items queued before the upstream socket is paused (backpressure). */
 const HIGH_WATER = 64;
@@ -75,13 +89,15 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
   private emitted = false;
 
   constructor(
-    private readonly body: Readable,
+    private readonly body: PushBody,
     private readonly framing: PushFraming<T>,
     private readonly alive?: (() => void) | undefined,
   ) {
-    body.on("data", this.onData);
-    body.on("end", this.onEnd);
-    body.on("error", this.onError);
+    // Anonymous arrows made here rather than arrow class fields: under tsx (esbuild keepNames) a named arrow made per stream costs an Object.defineProperty.
+    this.emit = (item: T) => this.push(item);
+    body.on("data", (bytes: Buffer) => this.onData(bytes));
+    body.on("end", () => this.onEnd());
+    body.on("error", (e: unknown) => this.onError(e));
   }
 
   /** True once no more items will come (end marker, clean end, failure or return()). */
@@ -145,7 +161,9 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  readonly emit = (item: T): void => {
+  readonly emit: (item: T) => void;
+
+  private push(item: T): void {
     if (this.isFinished) return;
     this.emitted = true;
     const w = this.waiter;
@@ -159,7 +177,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
       this.paused = true;
       this.body.pause();
     }
-  };
+  }
 
   /** The end marker: deliver what is queued, then done; read the body's end (briefly) so the connection is kept. */
   done(): void {
@@ -183,7 +201,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     if (!this.bodyEnded) this.body.destroy();
   }
 
-  private readonly onData = (bytes: Buffer): void => {
+  private onData(bytes: Buffer): void {
     if (this.isFinished) return;
     this.emitted = false;
     try {
@@ -193,9 +211,9 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
       return;
     }
     if (!this.emitted) this.alive?.();
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     this.bodyEnded = true;
     if (this.isFinished) return;
     try {
@@ -207,13 +225,13 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     if (this.isFinished) return;
     this.isFinished = true;
     this.settle();
-  };
+  }
 
-  private readonly onError = (e: unknown): void => {
+  private onError(e: unknown): void {
     this.bodyEnded = true;
     if (this.isFinished) return;
     this.fail(this.framing.readError(e));
-  };
+  }
 
   /** Wakes a waiting consumer once nothing is queued and no more will come. */
   private settle(): void {

@@ -1,9 +1,8 @@
-import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createParser, type EventSourceMessage, type EventSourceParser } from "eventsource-parser";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { PushQueue, type PushFraming, type PushSink } from "./push-queue.js";
+import { PushQueue, type PushBody, type PushFraming, type PushSink } from "./push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES } from "./sse-events.js";
 
 /** Turns one upstream's SSE events into items (chunk payloads), synchronously. */
@@ -32,20 +31,21 @@ class SseFraming<T> implements PushFraming<T> {
     private readonly mapper: SseMapper<T>,
     maxEventBytes: number,
   ) {
-    this.parser = createParser({
-      maxBufferSize: maxEventBytes,
-      onEvent: this.onEvent,
-      onError: (e) => {
-        if (e.type !== "max-buffer-size-exceeded") return;
-        this.sink?.fail(
-          new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
-            httpStatus: 502,
-            reason: "upstream_error",
-            cause: e,
-          }),
-        );
-      },
-    });
+    // Callbacks built as anonymous arrows (no `__name` per stream under tsx).
+    const callbacks: Parameters<typeof createParser>[0] = {};
+    callbacks.maxBufferSize = maxEventBytes;
+    callbacks.onEvent = (ev) => this.onEvent(ev);
+    callbacks.onError = (e) => {
+      if (e.type !== "max-buffer-size-exceeded") return;
+      this.sink?.fail(
+        new SpillwayError(Code.DataLoss, `${provider}: upstream sent an event larger than ${maxEventBytes} bytes`, {
+          httpStatus: 502,
+          reason: "upstream_error",
+          cause: e,
+        }),
+      );
+    };
+    this.parser = createParser(callbacks);
   }
 
   onData(bytes: Buffer, sink: PushSink<T>): void {
@@ -64,7 +64,7 @@ class SseFraming<T> implements PushFraming<T> {
     return this.mapper.readError(e);
   }
 
-  private readonly onEvent = (ev: EventSourceMessage): void => {
+  private onEvent(ev: EventSourceMessage): void {
     const sink = this.sink;
     if (!sink || sink.finished) return;
     try {
@@ -72,7 +72,7 @@ class SseFraming<T> implements PushFraming<T> {
     } catch (e) {
       sink.fail(e instanceof Error ? e : new Error(String(e)));
     }
-  };
+  }
 }
 
 /**
@@ -84,7 +84,7 @@ class SseFraming<T> implements PushFraming<T> {
  * connection is kept, `return()` closing the upstream request).
  */
 export class SsePushStream<T> extends PushQueue<T> {
-  constructor(body: Readable, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
+  constructor(body: PushBody, provider: string, mapper: SseMapper<T>, maxEventBytes = DEFAULT_MAX_EVENT_BYTES, alive?: () => void) {
     super(body, new SseFraming(provider, mapper, maxEventBytes), alive);
   }
 }

@@ -1,10 +1,12 @@
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
-import { request, type Dispatcher } from "undici";
+import { getGlobalDispatcher, request, util as undiciUtil, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
-import { upstreamTraceparent } from "../../observability/trace-carrier.js";
+import type { AbortSource } from "../../engine/signals.js";
+import type { PushBody } from "./push-queue.js";
+import { upstreamTraceparent, upstreamTraceparentOf } from "../../observability/trace-carrier.js";
 
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -16,6 +18,14 @@ export interface UpstreamRequest {
   /** A whole body, or one streamed as it is produced (chunked). */
   readonly body?: string | Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
+}
+
+/** What {@link upstreamError} reads of an answer: both {@link UpstreamResponse} and {@link WholeUpstreamResponse} are one. */
+export interface UpstreamAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: { get(name: string): string | null };
+  text(): Promise<string>;
 }
 
 /**
@@ -112,7 +122,7 @@ export async function postJson(
 }
 
 /** Reads a whole (non-streamed) answer's JSON body; a body that is not JSON is a 502. */
-export async function upstreamJson(provider: string, res: UpstreamResponse): Promise<unknown> {
+export async function upstreamJson(provider: string, res: { json(): unknown }): Promise<unknown> {
   try {
     return await res.json();
   } catch (e) {
@@ -131,9 +141,9 @@ export async function getJson(provider: string, url: string, headers: Record<str
   return await res.json();
 }
 
-/** Maps a fetch failure: the call's abort reason when aborted, else `Unavailable`. */
-export function connectionError(provider: string, e: unknown, signal: AbortSignal): SpillwayError {
-  if (signal.aborted) return SpillwayError.from(signal.reason);
+/** Maps a fetch failure: the call's abort reason when aborted (a signal, or an {@link AbortSource}), else `Unavailable`. */
+export function connectionError(provider: string, e: unknown, signal: AbortSignal | AbortSource): SpillwayError {
+  if (signal.aborted) return SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason);
   const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
   return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
     httpStatus: 502,
@@ -169,7 +179,7 @@ export function parseRetryAfter(value: string | null): number | undefined {
  * upstream's message. 4xx statuses pass through (the client sent something
  * the upstream refused); 5xx become 502 (`upstream_error`), retryable.
  */
-export async function upstreamError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
+export async function upstreamError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
   let text = "";
   try {
     text = (await res.text()).slice(0, MAX_ERROR_BODY);
@@ -207,8 +217,8 @@ export async function upstreamError(provider: string, res: UpstreamResponse): Pr
  * (a reset socket, a body that ended in the middle of a frame) a retryable
  * `Unavailable` that says the stream broke off.
  */
-export function streamReadError(provider: string, e: unknown, signal: AbortSignal): SpillwayError {
-  if (signal.aborted) return SpillwayError.from(signal.reason);
+export function streamReadError(provider: string, e: unknown, signal: AbortSignal | AbortSource): SpillwayError {
+  if (signal.aborted) return SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason);
   if (e instanceof SpillwayError) return e;
   return new SpillwayError(Code.Unavailable, `${provider}: the upstream stream broke off (${(e as Error).message})`, {
     httpStatus: 502,
@@ -229,4 +239,500 @@ export function upstreamTruncated(provider: string, what: string): SpillwayError
     reason: "upstream_truncated",
     fromUpstream: true,
   });
+}
+
+/** undici's raw response headers, read like fetch's `Headers` (`get` is case-insensitive, repeated headers joined). */
+class RawHeaders {
+  private parsed: Record<string, string | string[] | undefined> | undefined;
+
+  constructor(private readonly raw: Buffer[]) {}
+
+  get(name: string): string | null {
+    this.parsed ??= undiciUtil.parseHeaders(this.raw) as Record<string, string | string[] | undefined>;
+    const v = this.parsed[name.toLowerCase()];
+    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+  }
+}
+
+/**
+ * A whole answer, read to its end by {@link postJsonWhole}: status, headers
+ * (parsed when first read) and the body's bytes.
+ */
+export class WholeUpstreamResponse implements UpstreamAnswer {
+  private parsedHeaders: RawHeaders | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    /** The whole body (empty for none). */
+    readonly bytes: Buffer,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  get statusText(): string {
+    return STATUS_CODES[this.status] ?? "";
+  }
+
+  /** Response headers, read like fetch's `Headers` (`get` is case-insensitive); parsed when first read. */
+  get headers(): RawHeaders {
+    return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  }
+
+  /** The body as UTF-8 text, a leading byte order mark skipped (as undici's `text()`). */
+  textSync(): string {
+    const b = this.bytes;
+    const start = b.length > 2 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+    return b.toString("utf8", start);
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.textSync());
+  }
+
+  /** The body parsed as JSON; throws a SyntaxError for a body that is not. */
+  json(): unknown {
+    return JSON.parse(this.textSync());
+  }
+}
+
+/**
+ * undici's raw handler for {@link postJsonWhole}: the body's pieces are
+ * gathered as the socket hands them over, with no Readable, no
+ * AsyncResource and no promise per response (undici's `request` makes all
+ * three). It is the abort listener on the call's signal itself.
+ */
+class WholeHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private readonly signal: AbortSignal | undefined;
+  private readonly source: AbortSource | undefined;
+  private rawHeaders: Buffer[] = [];
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private abortFn: ((reason?: Error) => void) | undefined;
+  private listening = false;
+
+  constructor(
+    abort: AbortSignal | AbortSource,
+    private readonly resolve: (r: WholeUpstreamResponse) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    if (abort instanceof AbortSignal) this.signal = abort;
+    else this.source = abort;
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    const reason = this.abortedWith();
+    if (reason !== undefined) {
+      abort(reason as Error);
+      return;
+    }
+    this.abortFn = abort;
+    if (this.listening) return;
+    this.listening = true;
+    // A source's callback cannot be removed: once the answer is in, `abortFn` is gone and it does nothing.
+    if (this.signal) this.signal.addEventListener("abort", this);
+    else this.source!.onAbort((why) => this.abortFn?.(why as Error));
+  }
+
+  /** The abort's reason, or undefined while not aborted. */
+  private abortedWith(): unknown {
+    if (this.signal) return this.signal.aborted ? (this.signal.reason ?? new Error("aborted")) : undefined;
+    return this.source!.aborted ? (this.source!.abortReason ?? new Error("aborted")) : undefined;
+  }
+
+  handleEvent(): void {
+    this.abortFn?.(this.signal!.reason as Error);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    // 1xx: informational, the answer's own head follows.
+    if (statusCode < 200) return true;
+    publishPhase(Phase.UpstreamHeaders);
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    this.detach();
+    const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.resolve(new WholeUpstreamResponse(this.status, this.rawHeaders, body));
+  }
+
+  onError(err: Error): void {
+    this.detach();
+    this.reject(err);
+  }
+
+  private detach(): void {
+    this.abortFn = undefined;
+    if (this.listening && this.signal) {
+      this.listening = false;
+      this.signal.removeEventListener("abort", this);
+    }
+  }
+}
+
+/** `origin` and `path` of each URL sent to (one per provider route: few). */
+const splitUrls = new Map<string, { origin: string; path: string }>();
+function splitUrl(url: string): { origin: string; path: string } {
+  let s = splitUrls.get(url);
+  if (!s) {
+    const u = new URL(url);
+    s = { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+    if (splitUrls.size < 1024) splitUrls.set(url, s);
+  }
+  return s;
+}
+
+/**
+ * POSTs JSON for a whole (non-streamed) answer and reads it to its end, as
+ * {@link postJson} then `json()` would, on undici's dispatcher directly
+ * (see {@link WholeHandler}): the same request on the wire, the same
+ * errors — connection failures `Unavailable` (502), the call's abort reason
+ * when its signal aborts (which aborts the request at once), non-2xx
+ * answers the matching error with the upstream's message. `body` is the
+ * JSON text. `signal` is the call's AbortSignal or, cheaper, its
+ * {@link AbortSource} (`ProviderContext.abortSource`: no signal is made).
+ */
+export function postJsonWhole(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal | AbortSource): Promise<WholeUpstreamResponse> {
+  const { origin, path } = splitUrl(url);
+  publishPhase(Phase.UpstreamSent);
+  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
+  const traceparent = upstreamTraceparentOf(signal);
+  if (traceparent) h["traceparent"] = traceparent;
+  return new Promise<WholeUpstreamResponse>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason));
+      return;
+    }
+    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(signal, resolve, reject));
+  }).then(
+    async (res) => {
+      if (!res.ok) throw await upstreamError(provider, res);
+      return res;
+    },
+    (e: unknown) => {
+      throw connectionError(provider, e, signal);
+    },
+  );
+}
+
+/** An abort as undici's dispatcher wants it: from the call's signal or its cheap source, once. */
+class AbortLink {
+  private abortFn: ((reason?: Error) => void) | undefined;
+  private listening = false;
+
+  constructor(private readonly abort: AbortSignal | AbortSource) {}
+
+  /** The abort's reason, or undefined while not aborted. */
+  reason(): unknown {
+    const a = this.abort;
+    if (!a.aborted) return undefined;
+    return (a instanceof AbortSignal ? a.reason : a.abortReason) ?? new Error("aborted");
+  }
+
+  /** undici's `onConnect`: aborts at once when the call already has, else when it does. */
+  connect(abort: (reason?: Error) => void): void {
+    const why = this.reason();
+    if (why !== undefined) {
+      abort(why as Error);
+      return;
+    }
+    this.abortFn = abort;
+    if (this.listening) return;
+    this.listening = true;
+    // A source's callback cannot be removed: once detached, `abortFn` is gone and it does nothing.
+    if (this.abort instanceof AbortSignal) this.abort.addEventListener("abort", this);
+    else this.abort.onAbort((r) => this.abortFn?.(r as Error));
+  }
+
+  handleEvent(): void {
+    this.abortFn?.((this.abort as AbortSignal).reason as Error);
+  }
+
+  /** Aborts the request now (the consumer left), if it is still going. */
+  now(err: Error): void {
+    this.abortFn?.(err);
+  }
+
+  detach(): void {
+    this.abortFn = undefined;
+    if (this.listening && this.abort instanceof AbortSignal) {
+      this.listening = false;
+      this.abort.removeEventListener("abort", this);
+    }
+  }
+}
+
+/**
+ * A streamed answer's body straight from undici's dispatcher (a raw
+ * handler): the {@link PushBody} the push reader takes, with no Readable,
+ * no AsyncResource and no stream machinery between the socket read and the
+ * SSE parser — each read is handed to the `data` listener in the same call.
+ * Reads that come before the listener is attached (in the turn of the
+ * answer's head) wait and are delivered, in order, once it is. `pause()`
+ * stops the socket (undici's backpressure), `destroy()` aborts the request.
+ */
+class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
+  private status = 0;
+  private rawHeaders: Buffer[] = [];
+  private onDataFn: ((b: Buffer) => void) | undefined;
+  private onEndFn: (() => void) | undefined;
+  private onErrorFn: ((e: unknown) => void) | undefined;
+  private closeFns: Array<() => void> | undefined;
+  /** Reads (and the end, as `null`) that came before the `data` listener. */
+  private early: Array<Buffer | null> | undefined = [];
+  private earlyError: unknown;
+  private paused = false;
+  private resumeFn: (() => void) | undefined;
+  private over = false;
+  private destroyed = false;
+  /** Settles once the head is in: with this body (2xx), or its error. */
+  private head: { resolve: (r: StreamedUpstreamResponse) => void; reject: (e: unknown) => void } | undefined;
+  /** A non-2xx answer's body, gathered for its error. */
+  private errorParts: Buffer[] | undefined;
+
+  constructor(
+    private readonly link: AbortLink,
+    resolve: (r: StreamedUpstreamResponse) => void,
+    reject: (e: unknown) => void,
+  ) {
+    this.head = { resolve, reject };
+  }
+
+  // --- undici's side
+  onConnect(abort: (reason?: Error) => void): void {
+    this.link.connect(abort);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    publishPhase(Phase.UpstreamHeaders);
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    this.resumeFn = resume;
+    if (statusCode < 200 || statusCode >= 300) {
+      this.errorParts = [];
+      return true;
+    }
+    const h = this.head!;
+    this.head = undefined;
+    h.resolve(new StreamedUpstreamResponse(statusCode, rawHeaders, this));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.errorParts) {
+      this.errorParts.push(chunk);
+      return true;
+    }
+    if (this.destroyed) return true;
+    const fn = this.onDataFn;
+    if (fn && !this.early) fn(chunk);
+    else this.early!.push(chunk);
+    return !this.paused;
+  }
+
+  onComplete(): void {
+    this.link.detach();
+    if (this.errorParts) {
+      const res = new WholeUpstreamResponse(this.status, this.rawHeaders, Buffer.concat(this.errorParts));
+      this.errorParts = undefined;
+      this.finishHead(res);
+      return;
+    }
+    if (this.early || !this.onEndFn) {
+      (this.early ??= []).push(null);
+      return;
+    }
+    this.over = true;
+    if (!this.destroyed) this.onEndFn();
+    this.closed();
+  }
+
+  onError(err: Error): void {
+    this.link.detach();
+    if (this.errorParts && !this.link.reason()) {
+      // A non-2xx answer whose body broke off: the status still says what happened (as upstreamError's best-effort read).
+      const res = new WholeUpstreamResponse(this.status, this.rawHeaders, Buffer.concat(this.errorParts));
+      this.errorParts = undefined;
+      this.finishHead(res);
+      return;
+    }
+    const h = this.head;
+    if (h) {
+      this.head = undefined;
+      h.reject(err);
+      this.over = true;
+      this.closed();
+      return;
+    }
+    if (this.over) return;
+    if (this.early || !this.onErrorFn) {
+      this.earlyError = err;
+      (this.early ??= []).push(null);
+      return;
+    }
+    this.over = true;
+    if (!this.destroyed) this.onErrorFn(err);
+    this.closed();
+  }
+
+  /** A non-2xx answer: read to its end, then the error with the upstream's message. */
+  private finishHead(res: WholeUpstreamResponse): void {
+    const h = this.head!;
+    this.head = undefined;
+    this.over = true;
+    this.closed();
+    h.resolve(new StreamedUpstreamResponse(res.status, this.rawHeaders, this, res));
+  }
+
+  // --- the push reader's side
+  on(event: string, fn: (...args: never[]) => void): this {
+    if (event === "data") {
+      this.onDataFn = fn as (b: Buffer) => void;
+      // What came before the listener: delivered after this turn's other listeners are attached.
+      process.nextTick(flushEarlyOf, this);
+    } else if (event === "end") this.onEndFn = fn;
+    else if (event === "error") this.onErrorFn = fn as (e: unknown) => void;
+    else if (event === "close") (this.closeFns ??= []).push(fn);
+    return this;
+  }
+
+  once(event: string, fn: (...args: never[]) => void): this {
+    return this.on(event, fn);
+  }
+
+  /** Delivers what came before the `data` listener (from `process.nextTick`, see {@link flushEarlyOf}). */
+  flushEarly(): void {
+    const early = this.early;
+    if (!early) return;
+    for (let i = 0; i < early.length; i++) {
+      const b = early[i]!;
+      if (this.destroyed) break;
+      if (b !== null) {
+        this.onDataFn?.(b);
+        continue;
+      }
+      // The end (or the failure) came before the listener.
+      this.early = undefined;
+      this.over = true;
+      if (this.earlyError !== undefined) this.onErrorFn?.(this.earlyError);
+      else this.onEndFn?.();
+      this.closed();
+      return;
+    }
+    this.early = undefined;
+  }
+
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+
+  resume(): this {
+    if (!this.paused) return this;
+    this.paused = false;
+    this.resumeFn?.();
+    return this;
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    if (!this.over) {
+      this.over = true;
+      this.link.now(new Error("the upstream body was closed by its reader"));
+      this.closed();
+    }
+    return this;
+  }
+
+  private closed(): void {
+    const fns = this.closeFns;
+    this.closeFns = undefined;
+    if (fns) for (const f of fns) f();
+  }
+}
+
+/** `process.nextTick`'s callback for {@link DispatchBody.flushEarly} (a module function: no closure per response). */
+function flushEarlyOf(body: DispatchBody): void {
+  body.flushEarly();
+}
+
+/**
+ * A streamed answer from {@link postJsonStream}: status, headers and the
+ * body as a {@link PushBody} for the push reader.
+ */
+export class StreamedUpstreamResponse implements UpstreamAnswer {
+  private parsedHeaders: RawHeaders | undefined;
+
+  constructor(
+    readonly status: number,
+    private readonly rawHeaders: Buffer[],
+    /** The body, read as it arrives. */
+    readonly body: PushBody,
+    /** A non-2xx answer's whole body. */
+    private readonly whole?: WholeUpstreamResponse,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  get statusText(): string {
+    return STATUS_CODES[this.status] ?? "";
+  }
+
+  /** Response headers, read like fetch's `Headers`; parsed when first read. */
+  get headers(): RawHeaders {
+    return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.whole ? this.whole.textSync() : "");
+  }
+}
+
+/**
+ * POSTs JSON for a streamed answer, as {@link postJson} does, on undici's
+ * dispatcher with a raw handler (see {@link DispatchBody}): the same request
+ * on the wire and the same errors (connection failures `Unavailable`, the
+ * call's abort reason, non-2xx answers the matching error with the
+ * upstream's message). Resolves once a 2xx head is in. `signal`: the call's
+ * AbortSignal or, cheaper, its {@link AbortSource}.
+ */
+export function postJsonStream(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal | AbortSource): Promise<StreamedUpstreamResponse> {
+  const { origin, path } = splitUrl(url);
+  publishPhase(Phase.UpstreamSent);
+  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
+  const traceparent = upstreamTraceparentOf(signal);
+  if (traceparent) h["traceparent"] = traceparent;
+  const link = new AbortLink(signal);
+  return new Promise<StreamedUpstreamResponse>((resolve, reject) => {
+    const why = link.reason();
+    if (why !== undefined) {
+      reject(SpillwayError.from(why));
+      return;
+    }
+    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new DispatchBody(link, resolve, reject));
+  }).then(
+    async (res) => {
+      if (!res.ok) throw await upstreamError(provider, res);
+      return res;
+    },
+    (e: unknown) => {
+      throw connectionError(provider, e, signal);
+    },
+  );
 }

@@ -13,6 +13,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import { emptyUsage, type ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
+import type { ProviderSession } from "./provider-session.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createAbortGroup, type AbortSource } from "./signals.js";
@@ -116,6 +117,8 @@ export interface CallOptions {
   readonly traceparent?: string | undefined;
   /** How the response cache treats this call (when the engine has one): `use` (default), `refresh`, `bypass`. */
   readonly cache?: CacheMode | undefined;
+  /** The door session the call belongs to, passed to the provider (`ProviderContext.session`). */
+  readonly session?: ProviderSession | undefined;
 }
 
 /**
@@ -217,7 +220,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
     const labels: Record<string, string> = {};
     // The provider gets its context before the stream exists: `alive` reaches the stream through this.
     const ref: { stream?: ActiveStream } = {};
-    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch() };
+    const ctx: ProviderContext = { signal: controller.signal, deadline, streamId: id, requestId: opts.requestId ?? id, labels, alive: () => ref.stream?.touch(), session: opts.session };
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
     try {

@@ -57,12 +57,12 @@ export class ProviderSessionStore implements ProviderSession {
     return this.resources.size;
   }
 
-  /** Ends the session: aborts the signal, then closes every resource. Safe to call twice. */
+  /** Ends the session: closes every resource (each may still send its goodbye), then aborts the signal. Safe to call twice. */
   close(): void {
     if (this.controller.signal.aborted) return;
-    this.controller.abort();
     const all = [...this.resources.values()];
     this.resources.clear();
     for (const r of all) r.close();
+    this.controller.abort();
   }
 }

@@ -50,7 +50,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     punctuate: opts.punctuate ?? true,
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
-    chunkMs: opts.chunkMs ?? 60,
+    chunkMs: opts.chunkMs ?? 100,
   };
   const up: DeepgramUpstream = {
     name: opts.name,

@@ -30,6 +30,8 @@ export class RationalResampler {
   private out = new Float32Array(640);
   /** Position of the next output, in upsampled samples from the start of the next chunk. */
   private next = 0;
+  /** The history (the last TAPS_PER_PHASE − 1 input samples) is all zeros. */
+  private quiet = true;
 
   constructor(
     readonly inRate: number,
@@ -71,12 +73,23 @@ export class RationalResampler {
       this.buf = grown;
     }
     const buf = this.buf;
-    for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
     const { up, down, phases } = this;
     const limit = input.length * up;
     const need = Math.max(0, Math.ceil((limit - this.next) / down));
     if (this.out.length < need) this.out = new Float32Array(need);
     const out = this.out;
+    let zero = this.quiet;
+    for (let i = 0; zero && i < input.length; i++) zero = input[i] === 0;
+    if (zero) {
+      // Digital silence in, silence out (a muted line, G.711 idle bytes): no filtering; the history stays zeros.
+      let t = this.next;
+      let o = 0;
+      for (; t < limit; t += down) o++;
+      this.next = t - limit;
+      out.fill(0, 0, o);
+      return out.subarray(0, o);
+    }
+    for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
     let t = this.next;
     let o = 0;
     for (; t < limit; t += down) {
@@ -91,6 +104,9 @@ export class RationalResampler {
     this.next = t - limit;
     // The chunk's last samples become the history of the next one.
     buf.copyWithin(0, input.length, input.length + k - 1);
+    let quiet = true;
+    for (let i = 0; quiet && i < k - 1; i++) quiet = buf[i] === 0;
+    this.quiet = quiet;
     return out.subarray(0, o);
   }
 }

@@ -84,6 +84,8 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
     const done: Turn[] = [];
     let t: Partial<Turn> = {};
     let streaming = false;
+    /** The turn's first audio came and its response was cancelled: the next turn starts at its `response.done`. */
+    let cancelled = false;
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error("session timed out"));
@@ -119,12 +121,16 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
               ws.close();
               resolve(done);
             } else {
+              cancelled = true;
               ws.send(JSON.stringify({ type: "response.cancel" }));
             }
           }
           break;
         case "response.done":
-          if (done.length < count && !streaming) void stream();
+          if (cancelled) {
+            cancelled = false;
+            void next();
+          }
           break;
         case "error":
           if (e["error"]?.code === "response_cancel_not_active") break;
@@ -132,6 +138,11 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
           break;
       }
     });
+    /** The next turn, once the last one's audio loop has stopped. */
+    async function next(): Promise<void> {
+      while (streaming) await sleep(5);
+      await stream();
+    }
     async function stream(): Promise<void> {
       streaming = true;
       const audio = Buffer.concat([Buffer.alloc(RATE / 5 * 2), pcm, Buffer.alloc(RATE * 2)]);

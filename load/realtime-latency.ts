@@ -112,7 +112,8 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
           t.firstText ??= now - stopped;
           break;
         case "response.output_audio.delta":
-          if (t.firstAudio === undefined) {
+          // Only the first audio of this turn's response (not a cancelled one's last deltas).
+          if (t.firstAudio === undefined && !cancelled && (count === 1 || t.created !== undefined)) {
             t.firstAudio = now - stopped;
             done.push(t as Turn);
             t = {};

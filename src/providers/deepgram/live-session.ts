@@ -66,7 +66,8 @@ export async function* deepgramSessionLive(
   }
   const turn = conn.openTurn(ctx);
   const onAbort = (): void => turn.abort(SpillwayError.from(ctx.signal.reason));
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  if (ctx.signal.aborted) onAbort();
+  else ctx.signal.addEventListener("abort", onAbort, { once: true });
   void feed(turn, source, (b) => format.convert(b), format.first, ctx);
   try {
     for (;;) {

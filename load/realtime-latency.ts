@@ -1,4 +1,4 @@
-// Usage: npx tsx load/realtime-latency.ts [--turns N] [--concurrency C] [--fast] [--json] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
+// Usage: npx tsx load/realtime-latency.ts [--turns N] [--concurrency C] [--session-turns K] [--fast] [--json] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
 /**
  * Voice latency of the realtime door: for each turn, a spoken utterance
  * (made with local/tts) is streamed in 20 ms frames at real-time pace
@@ -10,6 +10,10 @@
  * on a free loopback port (local engines: espeak-ng, pocketsphinx, local/echo).
  * `--concurrency C` runs C callers at once, each doing `--turns` turns;
  * `--json` ends the output with a `RESULT {...}` line for `npm run bench`.
+ * `--session-turns K` (default 1) speaks K turns in each session, as in a
+ * call, instead of a fresh session per turn: after each turn's first audio
+ * the client sends `response.cancel` and waits for `response.done` (the
+ * turn's work stays what it is with a fresh session), then speaks again.
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     url: { type: "string" },
     text: { type: "string", default: "Hello there. What is the weather like today?" },
+    "session-turns": { type: "string", default: "1" },
   },
 });
 
@@ -68,14 +73,23 @@ async function speech(gateway: Gateway | undefined, url: string, text: string): 
 }
 
 function oneTurn(url: string, pcm: Buffer, fast: boolean): Promise<Turn> {
+  return oneSession(url, pcm, fast, 1).then((t) => t[0]!);
+}
+
+/** One session of `count` turns (see `--session-turns`). */
+function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Promise<Turn[]> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     let stopped = 0;
-    const t: Partial<Turn> = {};
+    const done: Turn[] = [];
+    let t: Partial<Turn> = {};
+    let streaming = false;
+    /** The turn's first audio came and its response was cancelled: the next turn starts at its `response.done`. */
+    let cancelled = false;
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new Error("turn timed out (60 s)"));
-    }, 60_000);
+      reject(new Error("session timed out"));
+    }, 60_000 * count);
     ws.on("error", reject);
     ws.on("message", (data: Buffer) => {
       const e = JSON.parse(data.toString("utf8")) as Record<string, any>;
@@ -98,28 +112,51 @@ function oneTurn(url: string, pcm: Buffer, fast: boolean): Promise<Turn> {
           t.firstText ??= now - stopped;
           break;
         case "response.output_audio.delta":
-          if (t.firstAudio === undefined) {
+          // Only the first audio of this turn's response (not a cancelled one's last deltas).
+          if (t.firstAudio === undefined && !cancelled && (count === 1 || t.created !== undefined)) {
             t.firstAudio = now - stopped;
-            clearTimeout(timer);
-            ws.close();
-            resolve(t as Turn);
+            done.push(t as Turn);
+            t = {};
+            if (done.length === count) {
+              clearTimeout(timer);
+              ws.close();
+              resolve(done);
+            } else {
+              cancelled = true;
+              ws.send(JSON.stringify({ type: "response.cancel" }));
+            }
+          }
+          break;
+        case "response.done":
+          if (cancelled) {
+            cancelled = false;
+            void next();
           }
           break;
         case "error":
+          if (e["error"]?.code === "response_cancel_not_active") break;
           reject(new Error(`server error: ${JSON.stringify(e["error"])}`));
           break;
       }
     });
+    /** The next turn, once the last one's audio loop has stopped. */
+    async function next(): Promise<void> {
+      while (streaming) await sleep(5);
+      await stream();
+    }
     async function stream(): Promise<void> {
+      streaming = true;
       const audio = Buffer.concat([Buffer.alloc(RATE / 5 * 2), pcm, Buffer.alloc(RATE * 2)]);
       const start = performance.now();
-      for (let i = 0, n = 0; i < audio.length && ws.readyState === WebSocket.OPEN; i += FRAME_BYTES, n++) {
+      const turn = done.length;
+      for (let i = 0, n = 0; i < audio.length && ws.readyState === WebSocket.OPEN && done.length === turn; i += FRAME_BYTES, n++) {
         ws.send(JSON.stringify({ type: "input_audio_buffer.append", audio: audio.subarray(i, i + FRAME_BYTES).toString("base64") }));
         if (!fast) {
           const due = start + (n + 1) * 20 - performance.now();
           if (due > 0) await sleep(due);
         }
       }
+      streaming = false;
     }
   });
 }
@@ -150,16 +187,19 @@ async function main(): Promise<void> {
     console.log(
       `realtime latency: ${callers} caller(s) × ${n} turns, utterance ${(pcm.length / 2 / RATE).toFixed(2)} s, ${values.fast ? "fast" : "real-time"} pace, ${target}`,
     );
+    const perSession = Math.max(1, Number(values["session-turns"]));
     await Promise.all(
       Array.from({ length: callers }, async (_, c) => {
-        for (let i = 0; i < n; i++) {
+        for (let i = 0; i < n; i += perSession) {
           try {
-            const t = await oneTurn(target, pcm, values.fast);
-            turns.push(t);
-            console.log(`  caller ${c + 1} turn ${i + 1}: first audio ${t.firstAudio.toFixed(1)} ms after speech_stopped (heard: "${t.transcript}")`);
+            const ts = perSession === 1 ? [await oneTurn(target, pcm, values.fast)] : await oneSession(target, pcm, values.fast, Math.min(perSession, n - i));
+            for (const [k, t] of ts.entries()) {
+              turns.push(t);
+              console.log(`  caller ${c + 1} turn ${i + k + 1}: first audio ${t.firstAudio.toFixed(1)} ms after speech_stopped (heard: "${t.transcript}")`);
+            }
           } catch (e) {
             errors.push((e as Error).message);
-            console.log(`  caller ${c + 1} turn ${i + 1}: failed: ${(e as Error).message}`);
+            console.log(`  caller ${c + 1} turns ${i + 1}…: failed: ${(e as Error).message}`);
           }
         }
       }),

@@ -1,12 +1,13 @@
 /**
- * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--profile]`:
+ * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--session-turns 1] [--profile]`:
  * the voice rows of `npm run bench` through the fake speech providers
  * (load/voice-providers.ts), for this tree and another Spillway tree (a
  * worktree of an older commit) back to back, `--rounds` times, in one run
  * (each gateway first serves `--warm` turns of one caller, as in the bench) —
  * the before/after figures of docs/PERFORMANCE.md. `--profile` runs this
  * tree's gateway with `--cpu-prof` (profiles in load/results/profiles/) and
- * prints its functions with the most self time.
+ * prints its functions with the most self time. `--session-turns K` speaks
+ * K turns per realtime session (a call) instead of a fresh session per turn.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     warm: { type: "string", default: "5" },
     profile: { type: "boolean", default: false },
     top: { type: "string", default: "30" },
+    "session-turns": { type: "string", default: "1" },
   },
 });
 
@@ -66,7 +68,7 @@ try {
       mkdirSync(dir, { recursive: true });
       const had = new Set(readdirSync(dir));
       const nodeArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
-      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs })) {
+      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]) })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }
       if (nodeArgs) {

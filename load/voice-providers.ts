@@ -58,6 +58,8 @@ export interface VoiceGatewayOptions {
   readonly env?: Readonly<Record<string, string>> | undefined;
   /** Extra node flags for the gateway (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[] | undefined;
+  /** Turns per realtime session (default 1: a fresh session per turn, as the bench). */
+  readonly sessionTurns?: number | undefined;
 }
 
 /** Runs `turns` turns for each of `callers` concurrent callers per plan row through the fake speech providers. */
@@ -85,7 +87,7 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
     const url = `ws://127.0.0.1:${gw.httpPort}/v1/realtime?model=bench/phone`;
     const rows: VoiceProviderRow[] = [];
     for (const [callers, turns] of plan) {
-      const row = await voiceTurns(url, gw.child.pid!, callers, turns);
+      const row = await voiceTurns(url, gw.child.pid!, callers, turns, gateway.sessionTurns ?? 1);
       rows.push({ ...row, floorMs: FLOOR_MS, addedP50: row.firstAudio.p50 === undefined ? undefined : Math.round((row.firstAudio.p50 - FLOOR_MS) * 10) / 10 });
     }
     return rows;

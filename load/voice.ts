@@ -30,10 +30,15 @@ export interface VoiceRow {
   readonly cpuMsPerTurn: number | undefined;
 }
 
-/** Runs `turns` voice turns for each of `callers` concurrent callers on `url` (the gateway with pid `pid`). */
-export async function voiceTurns(url: string, pid: number, callers: number, turns: number): Promise<VoiceRow> {
+/**
+ * Runs `turns` voice turns for each of `callers` concurrent callers on `url`
+ * (the gateway with pid `pid`): a fresh session per turn, or `sessionTurns`
+ * turns per session (a call; see load/realtime-latency.ts).
+ */
+export async function voiceTurns(url: string, pid: number, callers: number, turns: number, sessionTurns = 1): Promise<VoiceRow> {
   let before = cpuTree(pid);
-  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/realtime-latency.ts"), "--url", url, "--turns", String(turns), "--concurrency", String(callers), "--json"], {
+  const args = ["--url", url, "--turns", String(turns), "--concurrency", String(callers), "--session-turns", String(sessionTurns), "--json"];
+  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/realtime-latency.ts"), ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -17,19 +17,45 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** Filters by up/down factors: designed once per process (every session's detector, and each reset, makes a converter). */
+const PHASES = new Map<string, readonly Float32Array[]>();
+
+/** The polyphase filter for up/down: phases[p][m] = h[p + up·m] · up / 32768 (a Blackman-windowed sinc). */
+function designPhases(up: number, down: number): readonly Float32Array[] {
+  const n = up * TAPS_PER_PHASE;
+  // Cutoff at 90% of the lower Nyquist rate, as a fraction of the upsampled rate.
+  const fc = (0.5 / Math.max(up, down)) * 0.9;
+  const h = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const x = i - (n - 1) / 2;
+    const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
+    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (n - 1));
+    h[i] = sinc * w;
+    sum += h[i]!;
+  }
+  return Array.from({ length: up }, (_, p) => {
+    const taps = new Float32Array(TAPS_PER_PHASE);
+    for (let m = 0; m < TAPS_PER_PHASE; m++) taps[m] = ((h[p + up * m]! / sum) * up) / 32768;
+    return taps;
+  });
+}
+
 /** A 24 → 16 kHz (or any L/M) converter; state carries across chunks. */
 export class RationalResampler {
   /** Up and down factors. */
   private readonly up: number;
   private readonly down: number;
   /** phases[p][m] = h[p + up·m] · up / 32768. */
-  private readonly phases: Float32Array[];
+  private readonly phases: readonly Float32Array[];
   /** Input as floats: the last TAPS_PER_PHASE − 1 samples of the previous chunk (oldest first), then the chunk. Reused. */
   private buf = new Float32Array(TAPS_PER_PHASE - 1 + 960);
   /** Output, reused. */
   private out = new Float32Array(640);
   /** Position of the next output, in upsampled samples from the start of the next chunk. */
   private next = 0;
+  /** The history (the last TAPS_PER_PHASE − 1 input samples) is all zeros. */
+  private quiet = true;
 
   constructor(
     readonly inRate: number,
@@ -39,23 +65,13 @@ export class RationalResampler {
     this.up = outRate / g;
     this.down = inRate / g;
     if (this.up > 16 || this.down > 16) throw new Error(`RationalResampler: ${inRate} → ${outRate} Hz is not a small ratio`);
-    const n = this.up * TAPS_PER_PHASE;
-    // Cutoff at 90% of the lower Nyquist rate, as a fraction of the upsampled rate.
-    const fc = (0.5 / Math.max(this.up, this.down)) * 0.9;
-    const h = new Float64Array(n);
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const x = i - (n - 1) / 2;
-      const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
-      const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (n - 1));
-      h[i] = sinc * w;
-      sum += h[i]!;
+    const key = `${this.up}/${this.down}`;
+    let phases = PHASES.get(key);
+    if (!phases) {
+      phases = designPhases(this.up, this.down);
+      PHASES.set(key, phases);
     }
-    this.phases = Array.from({ length: this.up }, (_, p) => {
-      const taps = new Float32Array(TAPS_PER_PHASE);
-      for (let m = 0; m < TAPS_PER_PHASE; m++) taps[m] = ((h[p + this.up * m]! / sum) * this.up) / 32768;
-      return taps;
-    });
+    this.phases = phases;
   }
 
   /**
@@ -71,12 +87,23 @@ export class RationalResampler {
       this.buf = grown;
     }
     const buf = this.buf;
-    for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
     const { up, down, phases } = this;
     const limit = input.length * up;
     const need = Math.max(0, Math.ceil((limit - this.next) / down));
     if (this.out.length < need) this.out = new Float32Array(need);
     const out = this.out;
+    let zero = this.quiet;
+    for (let i = 0; zero && i < input.length; i++) zero = input[i] === 0;
+    if (zero) {
+      // Digital silence in, silence out (a muted line, G.711 idle bytes): no filtering; the history stays zeros.
+      let t = this.next;
+      let o = 0;
+      for (; t < limit; t += down) o++;
+      this.next = t - limit;
+      out.fill(0, 0, o);
+      return out.subarray(0, o);
+    }
+    for (let i = 0; i < input.length; i++) buf[k - 1 + i] = input[i]!;
     let t = this.next;
     let o = 0;
     for (; t < limit; t += down) {
@@ -91,6 +118,9 @@ export class RationalResampler {
     this.next = t - limit;
     // The chunk's last samples become the history of the next one.
     buf.copyWithin(0, input.length, input.length + k - 1);
+    let quiet = true;
+    for (let i = 0; quiet && i < k - 1; i++) quiet = buf[i] === 0;
+    this.quiet = quiet;
     return out.subarray(0, o);
   }
 }

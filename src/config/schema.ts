@@ -159,7 +159,7 @@ const deepgramProvider = z.strictObject({
   language: z.string().min(2).optional(),
   /** Without audio for this long, a KeepAlive is sent (Deepgram closes after 10 s). Default 3000. */
   keepAliveMs: z.number().int().min(100).max(9000).optional(),
-  /** Live audio is sent in pieces of about this many ms (Deepgram recommends 20–100); 0 sends each piece as it comes. Default 60. */
+  /** Live audio is sent in pieces of about this many ms (Deepgram recommends 20–100); 0 sends each piece as it comes. Default 100. */
   chunkMs: z.number().int().min(0).max(250).optional(),
 });
 

@@ -6,6 +6,7 @@ import type {
 } from "../gen/spillway/v1/request.js";
 import type { AudioEncoding } from "../gen/spillway/v1/chunk.js";
 import type { ChunkPayload } from "./payload.js";
+import type { ProviderSession } from "./provider-session.js";
 import type { AbortSource } from "./signals.js";
 
 /** What a provider gets with every call. */
@@ -39,6 +40,13 @@ export interface ProviderContext {
    * not a pause in the output. Cheap; call it as often as that happens.
    */
   readonly alive?: (() => void) | undefined;
+  /**
+   * The door session this call belongs to (a realtime session), whose
+   * resources outlive the call: a provider may keep an upstream connection
+   * there for the session's next calls (see provider-session.ts). Absent for
+   * one-off calls.
+   */
+  readonly session?: ProviderSession | undefined;
 }
 
 /**

@@ -13,6 +13,7 @@ import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 import { emptyUsage, type ChunkPayload } from "./payload.js";
 import type { Provider, ProviderContext } from "./provider.js";
+import type { ProviderSession } from "./provider-session.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
 import { createAbortGroup, type AbortSource } from "./signals.js";
@@ -142,6 +143,8 @@ export interface CallOptions {
   readonly traceparent?: string | undefined;
   /** How the response cache treats this call (when the engine has one): `use` (default), `refresh`, `bypass`. */
   readonly cache?: CacheMode | undefined;
+  /** The door session the call belongs to, passed to the provider (`ProviderContext.session`). */
+  readonly session?: ProviderSession | undefined;
 }
 
 /**
@@ -259,6 +262,7 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       requestId: opts.requestId ?? id,
       labels,
       alive: touchOf(ref),
+      session: opts.session,
     };
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;

@@ -8,7 +8,13 @@
  *   `interimEveryMs` of speech, a final `Results` (`is_final`,
  *   `speech_final`) after `endpointing` ms of silence, `UtteranceEnd` after
  *   `utterance_end_ms`; `KeepAlive` recorded; `Finalize` → final results
- *   with `from_finalize`; `CloseStream` → `Metadata`, then close 1000;
+ *   with `from_finalize` (nothing when no speech is pending, as Deepgram
+ *   documents: a `from_finalize` response "may" come); `CloseStream` →
+ *   `Metadata`, then close 1000; Deepgram's idle timeout: a socket that gets
+ *   neither audio nor a text message for `idleTimeoutMs` (10 s, as Deepgram's)
+ *   is closed with 1011 `NET-0001`. One stream may carry many turns (audio,
+ *   `Finalize`, more audio…): its timestamps run on across them. Every
+ *   socket opened is in `sessions` (so a test can count them);
  * - the pre-recorded REST API `POST /v1/listen` (utterances, duration);
  *
  * with injectable faults: a refused handshake, a close mid-stream, a close
@@ -41,6 +47,8 @@ export interface DeepgramScript {
   closeAfterResults?: number;
   /** Close with this code and reason after the first audio frame (e.g. 1008 DATA-0000). */
   errorClose?: { code: number; reason: string };
+  /** Close with 1011 `NET-0001` when neither audio nor a text message came for this long (ms). Default 10 000, Deepgram's. */
+  idleTimeoutMs?: number;
 }
 
 /** One live stream the fake served. */
@@ -185,6 +193,16 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
     let results = 0;
     let chain: Promise<void> = s.firstMessageDelayMs ? sleep(s.firstMessageDelayMs) : Promise.resolve();
     let failed = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        if (ws.readyState !== ws.OPEN) return;
+        serverClosed = true;
+        ws.close(1011, "NET-0001 Deepgram did not receive audio data or a text message within the timeout window.");
+      }, s.idleTimeoutMs ?? 10_000);
+    };
+    armIdle();
 
     const send = (m: Record<string, unknown>, delayMs = 0): void => {
       chain = chain.then(async () => {
@@ -297,6 +315,7 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
 
     let control: Promise<void> = Promise.resolve();
     ws.on("message", (data: Buffer, isBinary: boolean) => {
+      armIdle();
       if (isBinary) return onAudio(data);
       const text = data.toString("utf8");
       session.control.push(text);
@@ -318,6 +337,7 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
       }
     };
     ws.on("close", (code) => {
+      clearTimeout(idleTimer);
       decoder?.kill();
       resolveClosed({ code, byClient: !serverClosed });
     });

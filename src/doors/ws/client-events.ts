@@ -204,9 +204,17 @@ export interface RealtimeProblem {
   readonly eventId: string | null;
 }
 
+/** The start of an `input_audio_buffer.append` as JSON.stringify writes it (type, then audio). */
+const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
+
 /** Parses one text frame. */
 export function parseClientEvent(text: string): ClientEvent | RealtimeProblem {
   let raw: unknown;
+  // The exact text a client's JSON.stringify({ type, audio }) makes (the openai SDK's): the audio without parsing the JSON.
+  if (text.startsWith(APPEND_HEAD) && text.endsWith('"}')) {
+    const audio = text.slice(APPEND_HEAD.length, -2);
+    if (!audio.includes('"') && !audio.includes("\\")) return { type: "input_audio_buffer.append", audio };
+  }
   try {
     raw = JSON.parse(text);
   } catch (e) {

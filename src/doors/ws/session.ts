@@ -13,6 +13,7 @@ import { closeForOverload, refuseForOverload } from "./overload-close.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
+import { ProviderSessionStore } from "../../engine/provider-session.js";
 import { logger } from "../../observability/logger.js";
 import { convertWire, decodeWire, formatBytesPerSample, formatRate, SESSION_RATE } from "./audio/formats.js";
 import { decodeBase64Strict } from "./audio/base64.js";
@@ -82,6 +83,8 @@ export class RealtimeSession {
   /** The turn being spoken (server VAD): its item id and its transcription, fed as audio arrives. */
   private live: { readonly itemId: string; readonly transcription: TurnTranscription } | undefined;
   private readonly lifetime = new AbortController();
+  /** Upstream resources kept across turns (the recognizer's socket), closed with the session. */
+  private readonly upstreams = new ProviderSessionStore();
   private turns: Promise<void> = Promise.resolve();
   /** Responses created and not done yet (the running one first). */
   private readonly responses = new Set<RealtimeResponse>();
@@ -209,6 +212,7 @@ export class RealtimeSession {
     this.live = undefined;
     for (const r of this.responses) r.cancel("client_cancelled");
     this.responses.clear();
+    this.upstreams.close();
   }
 
   private dispatch(ev: ClientEvent): void {
@@ -432,6 +436,7 @@ export class RealtimeSession {
       itemId,
       signal: this.lifetime.signal,
       principal: this.opts.principal,
+      session: this.upstreams,
       onSpeech: (e) => this.onRecognizerSpeech(itemId, e),
     });
   }

@@ -30,6 +30,19 @@ import { EnergyVad, type VadEvent, type VadSettings } from "./vad.js";
 export const MIN_SPEECH_FRAMES = 2;
 /** How far under `threshold` a frame must be to count as silence. */
 export const NEGATIVE_MARGIN = 0.15;
+/**
+ * A frame whose every sample is under this level (of full scale: about
+ * −60 dBFS, ±33 of 32768) is silence without asking the model: its
+ * probability is 0 and the model's state does not advance (it restarts
+ * fresh after {@link SILENT_RESET_FRAMES} such frames, as the state of a
+ * model that heard that silence would have settled). Saves the inference
+ * of digital silence (a muted or idle line, the gaps of synthesized audio);
+ * a room's or a phone line's noise floor is usually above it, and then
+ * every frame runs.
+ */
+export const SILENT_PEAK = 0.001;
+/** Silent frames in a row after which the model's state starts fresh (320 ms). */
+export const SILENT_RESET_FRAMES = 10;
 
 let warned = false;
 
@@ -57,6 +70,15 @@ function toModelRate(rate: number): { push(s: Int16Array): Float32Array } {
   };
 }
 
+/** True when every sample of `frame` is under {@link SILENT_PEAK}. */
+function isSilent(frame: Float32Array): boolean {
+  for (let i = 0; i < frame.length; i++) {
+    const x = frame[i]!;
+    if (x > SILENT_PEAK || x < -SILENT_PEAK) return false;
+  }
+  return true;
+}
+
 /** A Silero-backed {@link TurnDetector}. */
 export class SileroVad implements TurnDetector {
   private settings: VadSettings;
@@ -64,7 +86,9 @@ export class SileroVad implements TurnDetector {
   private state: SileroState | undefined;
   private fallback: EnergyVad | undefined;
   /** Whole frames (16 kHz, floats) not analysed yet, with the input samples each completed. */
-  private readonly queue: Array<{ readonly frame: Float32Array; readonly inSamples: number }> = [];
+  private readonly queue: Array<{ readonly frame: Float32Array; readonly inSamples: number; readonly silent: boolean }> = [];
+  /** Silent frames in a row (see {@link SILENT_PEAK}). */
+  private silentRun = 0;
   /** Input samples pushed into the current (incomplete) frame. */
   private fillIn = 0;
   private detach: (() => void) | undefined;
@@ -144,7 +168,7 @@ export class SileroVad implements TurnDetector {
       at += n;
       if (this.fill < SILERO_FRAME) break;
       // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
-      this.queue.push({ frame: this.frame, inSamples: this.fillIn });
+      this.queue.push({ frame: this.frame, inSamples: this.fillIn, silent: isSilent(this.frame) });
       this.fillIn = 0;
       this.frame = new Float32Array(SILERO_FRAME);
       this.fill = 0;
@@ -166,6 +190,7 @@ export class SileroVad implements TurnDetector {
     this.fillIn = 0;
     this.baseMs = this.positionMs();
     this.frames = 0;
+    this.silentRun = 0;
     this.fill = 0;
     this.frame = new Float32Array(SILERO_FRAME);
     this.resampler = toModelRate(this.opts.sampleRate);
@@ -221,14 +246,19 @@ export class SileroVad implements TurnDetector {
         for (const c of early) this.cut(c);
       }
       while (this.queue.length > 0 && !this.closed) {
-        const { frame, inSamples } = this.queue[0]!;
+        const { frame, inSamples, silent } = this.queue[0]!;
         const generation = this.generation;
-        let p: number;
-        try {
-          p = await this.model.probability(frame, this.state!);
-        } catch (e) {
-          this.fallBack(e);
-          return;
+        let p = 0;
+        if (silent) {
+          if (++this.silentRun === SILENT_RESET_FRAMES) this.state = this.model.newState();
+        } else {
+          this.silentRun = 0;
+          try {
+            p = await this.model.probability(frame, this.state!);
+          } catch (e) {
+            this.fallBack(e);
+            return;
+          }
         }
         if (this.closed) return;
         // A reset while the frame ran: the queue was emptied, the frame is from before it.

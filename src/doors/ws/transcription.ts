@@ -12,6 +12,7 @@ import { openAiErrorObject } from "../http/shapes/openai/errors.js";
  */
 import { AudioEncoding, TranscriptDelta_Kind, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
 import type { Principal } from "../../engine/admission.js";
+import type { ProviderSession } from "../../engine/provider-session.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
@@ -44,6 +45,8 @@ export interface TranscriptionOptions {
    * audio. A session may end the turn on them (docs/ARCHITECTURE.md). Optional.
    */
   readonly onSpeech?: ((e: SpeechEvent) => void) | undefined;
+  /** The realtime session's upstream resources: a provider may carry every turn of the session over one socket (Deepgram). Optional. */
+  readonly session?: ProviderSession | undefined;
 }
 
 const RAW: Readonly<Record<RealtimeAudioFormat, AudioEncoding>> = {
@@ -153,7 +156,7 @@ export class TurnTranscription {
           live: true,
         },
         this.audio,
-        { signal: this.controller.signal, principal: opts.principal },
+        { signal: this.controller.signal, principal: opts.principal, session: opts.session },
       );
       this.stream = stream;
       for await (const chunk of stream) {

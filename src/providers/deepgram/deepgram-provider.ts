@@ -7,6 +7,7 @@ import { deepgramError } from "./errors.js";
 import { isLiveEncoding, LIVE_ENCODINGS } from "./live-audio.js";
 import { deepgramLive } from "./live.js";
 import { deepgramFile } from "./live-file.js";
+import { deepgramSessionLive } from "./live-session.js";
 import type { DeepgramListenSettings, DeepgramUpstream } from "./upstream.js";
 
 /** Settings of a Deepgram upstream (config `type: deepgram`). */
@@ -32,7 +33,8 @@ export function deepgramBases(baseUrl: string): { base: string; wsBase: string }
  * PCM, a streamed WAV, G.711 (gRPC `Transcribe`, the realtime door) — is
  * streamed over the `/v1/listen` WebSocket with interim results,
  * endpointing and speech events; so are uploaded files asked for `live`
- * results (see live-file.ts); other files go to the REST API in one request. Keys are sent as
+ * results (see live-file.ts); other files go to the REST API in one request.
+ * The turns of a realtime session share one socket (live-session.ts). Keys are sent as
  * `Authorization: Token …`, picked from the provider's pool.
  */
 export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider {
@@ -48,7 +50,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     punctuate: opts.punctuate ?? true,
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
-    chunkMs: opts.chunkMs ?? 60,
+    chunkMs: opts.chunkMs ?? 100,
   };
   const up: DeepgramUpstream = {
     name: opts.name,
@@ -70,7 +72,12 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     timeoutMs: opts.timeoutMs,
     nativeTranscribeEncodings: LIVE_ENCODINGS,
     listModels: () => Promise.resolve((opts.models ?? DEFAULT_MODELS).map(info)),
+    // A call of a door session (a realtime session's turns) goes over the session's one socket (live-session.ts).
     transcribe: (model, config, audio, ctx) =>
-      isLiveEncoding(config.encoding) ? deepgramLive(up, model, config, audio, ctx) : deepgramFile(up, model, config, audio, ctx),
+      !isLiveEncoding(config.encoding)
+        ? deepgramFile(up, model, config, audio, ctx)
+        : ctx.session
+          ? deepgramSessionLive(up, model, config, audio, ctx, ctx.session)
+          : deepgramLive(up, model, config, audio, ctx),
   };
 }

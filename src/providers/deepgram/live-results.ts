@@ -6,7 +6,8 @@
  * `speech_final: true` (Deepgram's endpointing: the speaker paused) and
  * `UtteranceEnd` (a gap after the last final word) end the utterance as one
  * `SPEECH_STOPPED` event; `SpeechStarted` is `SPEECH_STARTED`. Positions are
- * in the stream's audio.
+ * in the stream's audio, less `offset` (a turn's start on a socket that
+ * carries several turns, see live-session.ts).
  */
 import { SpeechEvent_Type, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk.js";
 import type { ChunkPayload } from "../../engine/payload.js";
@@ -20,6 +21,14 @@ export class LiveResults {
   private inUtterance = false;
   /** `duration` of the `Metadata` message (seconds of audio Deepgram processed), 0 before it. */
   seconds = 0;
+  /** Seconds subtracted from every position (the turn's start in the socket's audio). */
+  offset = 0;
+  /** Speech was heard (an interim or final with text, or `SpeechStarted`) and not yet ended by `speech_final` / `UtteranceEnd`. */
+  get pending(): boolean {
+    return this.inUtterance;
+  }
+  /** Any text was heard (interim or final). */
+  heard = false;
 
   /** The payloads of one message (already parsed). */
   map(m: Obj): ChunkPayload[] {
@@ -28,9 +37,9 @@ export class LiveResults {
         return this.results(m);
       case "SpeechStarted":
         this.inUtterance = true;
-        return [speech(SpeechEvent_Type.TYPE_SPEECH_STARTED, amount(m["timestamp"]))];
+        return [speech(SpeechEvent_Type.TYPE_SPEECH_STARTED, this.at(amount(m["timestamp"])))];
       case "UtteranceEnd":
-        return this.endUtterance(amount(m["last_word_end"]));
+        return this.endUtterance(this.at(amount(m["last_word_end"])));
       case "Metadata":
         this.seconds = amount(m["duration"]);
         return [];
@@ -43,8 +52,9 @@ export class LiveResults {
     const alternatives = obj(m["channel"])["alternatives"];
     const best = Array.isArray(alternatives) && isObj(alternatives[0]) ? alternatives[0] : {};
     const text = str(best["transcript"]).trim();
-    const start = amount(m["start"]);
+    const start = this.at(amount(m["start"]));
     const end = start + amount(m["duration"]);
+    if (text) this.heard = true;
     const out: ChunkPayload[] = [];
     if (m["is_final"] !== true) {
       if (text) {
@@ -61,6 +71,11 @@ export class LiveResults {
     }
     if (m["speech_final"] === true) out.push(...this.endUtterance(end));
     return out;
+  }
+
+  /** A stream position as a position in this turn. */
+  private at(seconds: number): number {
+    return Math.max(0, seconds - this.offset);
   }
 
   private endUtterance(at: number): ChunkPayload[] {

@@ -1,7 +1,7 @@
 /**
  * Live recognition over Deepgram's WebSocket (`/v1/listen`): the audio goes
  * up as binary frames as it arrives, joined into frames of about `chunkMs`
- * (60 ms by default: one socket write per 60 ms instead of one per 20 ms
+ * (100 ms by default: one socket write per 100 ms instead of one per 20 ms
  * piece of a realtime client; the end of the input is sent at once),
  * results come back as it is heard. A
  * `KeepAlive` goes up whenever no audio came for `keepAliveMs` (a caller

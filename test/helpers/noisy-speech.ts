@@ -75,7 +75,8 @@ export async function noisySpeech(layout: NoisySpeechLayout): Promise<NoisySpeec
     const speechS = (layout.speechAtMs / 1000).toFixed(3);
     const mixer = findExecutable("sox") ? "sox" : "ffmpeg";
     if (mixer === "sox") {
-      const sox = (args: string[]): Promise<unknown> => run("sox", args);
+      // -R: repeatable (fixed seed for the noise and the dither), so every run hears the same track.
+      const sox = (args: string[]): Promise<unknown> => run("sox", ["-R", ...args]);
       const fmt = ["-r", String(RATE), "-c", "1", "-b", "16", "-e", "signed-integer"];
       await sox([spoken, ...fmt, join(dir, "sp.wav"), "pad", speechS, (layout.tailMs / 1000).toFixed(3)]);
       await sox([spoken, ...fmt, "-t", "raw", cleanRaw]);

@@ -254,18 +254,13 @@ class RawHeaders {
   }
 }
 
-/**
- * A whole answer, read to its end by {@link postJsonWhole}: status, headers
- * (parsed when first read) and the body's bytes.
- */
-export class WholeUpstreamResponse implements UpstreamAnswer {
+/** Status and raw headers of an answer read on undici's dispatcher, read like fetch's `Response`. */
+abstract class RawUpstreamAnswer implements UpstreamAnswer {
   private parsedHeaders: RawHeaders | undefined;
 
   constructor(
     readonly status: number,
     private readonly rawHeaders: Buffer[],
-    /** The whole body (empty for none). */
-    readonly bytes: Buffer,
   ) {}
 
   get ok(): boolean {
@@ -279,6 +274,23 @@ export class WholeUpstreamResponse implements UpstreamAnswer {
   /** Response headers, read like fetch's `Headers` (`get` is case-insensitive); parsed when first read. */
   get headers(): RawHeaders {
     return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  }
+
+  abstract text(): Promise<string>;
+}
+
+/**
+ * A whole answer, read to its end by {@link postJsonWhole}: status, headers
+ * (parsed when first read) and the body's bytes.
+ */
+export class WholeUpstreamResponse extends RawUpstreamAnswer {
+  constructor(
+    status: number,
+    rawHeaders: Buffer[],
+    /** The whole body (empty for none). */
+    readonly bytes: Buffer,
+  ) {
+    super(status, rawHeaders);
   }
 
   /** The body as UTF-8 text, a leading byte order mark skipped (as undici's `text()`). */
@@ -674,29 +686,16 @@ function flushEarlyOf(body: DispatchBody): void {
  * A streamed answer from {@link postJsonStream}: status, headers and the
  * body as a {@link PushBody} for the push reader.
  */
-export class StreamedUpstreamResponse implements UpstreamAnswer {
-  private parsedHeaders: RawHeaders | undefined;
-
+export class StreamedUpstreamResponse extends RawUpstreamAnswer {
   constructor(
-    readonly status: number,
-    private readonly rawHeaders: Buffer[],
+    status: number,
+    rawHeaders: Buffer[],
     /** The body, read as it arrives. */
     readonly body: PushBody,
     /** A non-2xx answer's whole body. */
     private readonly whole?: WholeUpstreamResponse,
-  ) {}
-
-  get ok(): boolean {
-    return this.status >= 200 && this.status < 300;
-  }
-
-  get statusText(): string {
-    return STATUS_CODES[this.status] ?? "";
-  }
-
-  /** Response headers, read like fetch's `Headers`; parsed when first read. */
-  get headers(): RawHeaders {
-    return (this.parsedHeaders ??= new RawHeaders(this.rawHeaders));
+  ) {
+    super(status, rawHeaders);
   }
 
   text(): Promise<string> {

@@ -56,7 +56,10 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           if (settled) return;
           settled = true;
           open.delete(ws);
-          ws.close();
+          // A finished session closes cleanly; a refused or failed one lets its socket go at once,
+          // so an overload run cannot pile up sockets waiting for close handshakes (EMFILE).
+          if (r.ok) ws.close();
+          else ws.terminate();
           resolve(r);
         };
         const connectAt = performance.now();

@@ -19,7 +19,8 @@
  *                        so a refusal does not count as a failed stream while capacity is measured)
  *   --adaptive-target MS, --adaptive-queue MS
  *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
- *                        runs' gateway (default: the gateway's defaults), to try a tuning
+ *                        runs' gateway (default: the gateway's defaults), to try a tuning;
+ *                        a list of targets (10,25) runs this tree once per target, in turns
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -76,8 +77,9 @@ const { values } = parseArgs({
 
 const quick = values.quick;
 /** Overrides of the overload gateway's adaptive concurrency settings. */
+const adaptiveTargets = values["adaptive-target"] === undefined ? [] : values["adaptive-target"].split(",").map(Number);
 const adaptiveSettings: Record<string, number> = {
-  ...(values["adaptive-target"] !== undefined ? { targetDelayMs: Number(values["adaptive-target"]) } : {}),
+  ...(adaptiveTargets.length === 1 ? { targetDelayMs: adaptiveTargets[0]! } : {}),
   ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
 };
 const workers = Number(values.workers);
@@ -155,10 +157,12 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
   const loadStart = load3();
   const mock = await startMock();
   procs.push(mock);
-  const trees = [{ name: "spillway", root: undefined as string | undefined }, ...others];
-  const rtOf = (root: string | undefined): Record<string, string> => (root === undefined || existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? realtimeProfiles : {});
+  // This tree (once per --adaptive-target when several are given), then the compared trees.
   // The tuning knobs apply to this tree; a compared tree runs its own defaults.
-  const settingsOf = (root: string | undefined): Record<string, number> => (root === undefined ? adaptiveSettings : {});
+  const variants: Array<{ name: string; root: string | undefined; settings: Record<string, number> }> =
+    adaptiveTargets.length > 1 ? adaptiveTargets.map((t) => ({ name: `spillway (target ${t} ms)`, root: undefined, settings: { ...adaptiveSettings, targetDelayMs: t } })) : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
+  const trees = [...variants, ...others.map((o) => ({ ...o, settings: {} }))];
+  const rtOf = (root: string | undefined): Record<string, string> => (root === undefined || existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? realtimeProfiles : {});
   const started = async (o: Parameters<typeof startSpillway>[0]): ReturnType<typeof startSpillway> => {
     const g = await startSpillway(o);
     procs.push(g);
@@ -172,29 +176,37 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
     for (const t of ts) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 2, RATE_SHAPE);
   };
   const costs: RefusalCostRow[] = [];
-  for (const tree of trees) {
+  // The refusal cost does not depend on the limit's settings: once per tree of code.
+  for (const tree of [variants[0]!, ...trees.slice(variants.length)]) {
     // What a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
-    const capped = await started({ mockPort: mock.port, workers, realtime: rtOf(tree.root), adaptive: true, adaptiveSettings: settingsOf(tree.root), maxConcurrentStreams: 32, ...(tree.root ? { root: tree.root } : {}) });
-    const ct = spillwayTargets(tree.name, capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
+    const capped = await started({ mockPort: mock.port, workers, realtime: rtOf(tree.root), adaptive: true, adaptiveSettings: tree.settings, maxConcurrentStreams: 32, ...(tree.root ? { root: tree.root } : {}) });
+    const ct = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
     await warm(ct);
     const worker = startTurnWorker();
     try {
       const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
-      costs.push(...(await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 2, tree.name)));
+      costs.push(...(await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 2, tree.root === undefined ? "spillway" : tree.name)));
     } finally {
       await worker.stop();
       await stop(capped);
     }
   }
+  // Capacity: one gateway with the limit off per tree of code (the settings do not change its hot path).
+  const code = (root: string | undefined): string => root ?? ".";
+  const plains = new Map<string, Target[]>();
   const gws = [];
   for (const tree of trees) {
     const base = { mockPort: mock.port, workers, realtime: rtOf(tree.root), ...(tree.root ? { root: tree.root } : {}) };
-    const plain = await started({ ...base, adaptive: false });
-    const on = await started({ ...base, adaptive: true, adaptiveSettings: settingsOf(tree.root) });
-    const plainTargets = spillwayTargets(tree.name, plain.httpPort, plain.grpcPort, plain.child.pid);
+    if (!plains.has(code(tree.root))) {
+      const plain = await started({ ...base, adaptive: false });
+      const ts = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, plain.httpPort, plain.grpcPort, plain.child.pid);
+      await warm(ts);
+      plains.set(code(tree.root), ts);
+    }
+    const on = await started({ ...base, adaptive: true, adaptiveSettings: tree.settings });
     const onTargets = spillwayTargets(tree.name, on.httpPort, on.grpcPort, on.child.pid).map((t) => ({ ...t, fromSchedule: true }));
-    await warm([...plainTargets, ...onTargets]);
-    gws.push({ tree, plain: plainTargets, on: onTargets, g: on, idle: idleWait(on.httpPort) });
+    await warm(onTargets);
+    gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort) });
   }
   const rows: OverloadRow[] = [];
   let flip = false;
@@ -202,13 +214,13 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
     const order = flip ? [...gws].reverse() : gws;
     flip = !flip;
     const caps = new Map<string, Awaited<ReturnType<typeof throughput>>>();
-    for (const x of order) {
-      const t = x.plain.find((p) => p.door === door);
-      if (t) caps.set(x.tree.name, await throughput(forShape(t, RATE_SHAPE), overloadPlan.capacityConcurrency, overloadPlan.capacitySeconds, RATE_SHAPE));
+    for (const [key, ts] of flip ? [...plains].reverse() : plains) {
+      const t = ts.find((p) => p.door === door);
+      if (t) caps.set(key, await throughput(forShape(t, RATE_SHAPE), overloadPlan.capacityConcurrency, overloadPlan.capacitySeconds, RATE_SHAPE));
     }
     for (const x of order) {
       const t = x.on.find((p) => p.door === door);
-      const cap = caps.get(x.tree.name);
+      const cap = caps.get(code(x.tree.root));
       if (!t || !cap) continue;
       const alive = (): boolean => x.g.child.exitCode === null && x.g.child.signalCode === null;
       rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap));

@@ -73,6 +73,12 @@ export interface JobResult {
    * streams late and sees first chunks late, so latency then measures it.
    */
   readonly loadgenDelay?: { readonly p99: number; readonly max: number };
+  /**
+   * TTFT of the `rate` job's served streams scheduled at least 1 s after its
+   * start: the steady state, without the surge of the first second (when an
+   * adaptive limit has not yet reacted). Absent in older results.
+   */
+  readonly ttftSteady?: Summary;
   /** How late the latest stream started after its scheduled time (ms). */
   readonly maxLateMs?: number;
 }
@@ -97,6 +103,7 @@ export function clientFor(job: Job): LoadClient {
 
 class Recorder {
   readonly ttfts: number[] = [];
+  readonly steady: number[] = [];
   readonly refusals: number[] = [];
   refused = 0;
   ok = 0;
@@ -109,12 +116,14 @@ class Recorder {
   firstStart = 0;
   lastEnd = 0;
 
-  add(o: Outcome): void {
+  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job. */
+  add(o: Outcome, steady = false): void {
     this.lastEnd = performance.now();
     this.chunks += o.chunks;
     if (o.ok) {
       this.ok++;
       if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
+      if (steady && o.ttftMs !== undefined) this.steady.push(o.ttftMs);
     } else if (o.refused) {
       this.refused++;
       if (o.refusalMs !== undefined) this.refusals.push(o.refusalMs);
@@ -190,8 +199,9 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
       if (lateBy > 5) rec.late++;
       if (lateBy > rec.maxLate) rec.maxLate = lateBy;
       rec.started++;
+      const steady = t0 - start >= 1000;
       const p: Promise<void> = client.run(t0).then((o) => {
-        rec.add(o);
+        rec.add(o, steady);
         pending.delete(p);
       });
       pending.add(p);
@@ -203,7 +213,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  return { ...r, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
+  return { ...r, ttftSteady: summarize(rec.steady), loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 
 /** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */

@@ -20,6 +20,7 @@
  * realtime door's includes opening the session), so a gateway that is slow
  * to accept work cannot hide it.
  */
+import { readFileSync } from "node:fs";
 import type { Door, JobResult } from "./loadgen.js";
 import type { MockShape } from "./mock-upstream.js";
 import type { TurnWorker } from "./cannon.js";
@@ -61,6 +62,14 @@ export interface OverloadStep {
   readonly idleAfterS?: number | undefined;
   /** The gateway process still running after the step. */
   readonly alive: boolean;
+  /**
+   * Connections dropped because a listen queue was full during the step
+   * (`TcpExt ListenOverflows`, /proc/net/netstat: every socket of this
+   * network namespace, so other processes' too). A dropped SYN is retried by
+   * the client after 1 s, then 3 s: it shows as a refusal or first chunk
+   * that took seconds.
+   */
+  readonly listenOverflows?: number | undefined;
 }
 
 /** Everything measured for one door of one gateway. */
@@ -77,6 +86,19 @@ export interface OverloadRow {
 }
 
 const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+
+/** `TcpExt ListenOverflows` of this network namespace (undefined where /proc/net/netstat is not there). */
+export function listenOverflows(): number | undefined {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n").filter((l) => l.startsWith("TcpExt:"));
+    const names = lines[0]?.split(/\s+/) ?? [];
+    const values = lines[1]?.split(/\s+/) ?? [];
+    const i = names.indexOf("ListenOverflows");
+    return i > 0 ? Number(values[i]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** How a step waits for the gateway to be idle: resolves with the seconds it took, or undefined if it never was. */
 export type IdleWait = () => Promise<number | undefined>;
@@ -123,7 +145,9 @@ export async function overloadDoor(t: Target, tree: string, pid: number, alive: 
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
     const rssBefore = rssTree(pid);
+    const drops0 = listenOverflows();
     const result = await runJob(job(t, shape, { mode: "rate", rate, seconds: plan.seconds, drainMs: plan.drainMs }));
+    const drops1 = listenOverflows();
     const rssAfter = rssTree(pid);
     const idleAfterS = await idle();
     const servedPerS = Math.round(result.ok / plan.seconds);
@@ -138,10 +162,11 @@ export async function overloadDoor(t: Target, tree: string, pid: number, alive: 
       rssAfterMiB: mib(rssAfter),
       idleAfterS,
       alive: alive(),
+      listenOverflows: drops0 === undefined || drops1 === undefined ? undefined : drops1 - drops0,
     };
     steps.push(step);
     log(
-      `overload ${tree}/${t.door} ${multiple}× (${rate}/s): served ${servedPerS}/s (${step.servedShare} of capacity), p50/p99 ${result.ttft.p50}/${result.ttft.p99} ms (${step.p99VsUnloaded}× unloaded), refused ${result.refused ?? 0} (p50 ${result.refusal?.p50} ms, p99 ${result.refusal?.p99} ms), errors ${result.errors} (unfinished ${result.unfinished ?? "?"}), late ${result.lateStarts} (max ${result.maxLateMs} ms), load generator loop p99 ${result.loadgenDelay?.p99} ms, CPU ${result.loadgenCpuMs} ms, RSS ${step.rssBeforeMiB} → ${step.rssAfterMiB} MiB, idle after ${idleAfterS ?? "> 15"} s`,
+      `overload ${tree}/${t.door} ${multiple}× (${rate}/s): served ${servedPerS}/s (${step.servedShare} of capacity), p50/p99 ${result.ttft.p50}/${result.ttft.p99} ms (${step.p99VsUnloaded}× unloaded; after 1 s ${result.ttftSteady?.p99}), refused ${result.refused ?? 0} (p50 ${result.refusal?.p50} ms, p99 ${result.refusal?.p99} ms), errors ${result.errors} (unfinished ${result.unfinished ?? "?"}), late ${result.lateStarts} (max ${result.maxLateMs} ms), load generator loop p99 ${result.loadgenDelay?.p99} ms, CPU ${result.loadgenCpuMs} ms, SYN drops ${step.listenOverflows}, RSS ${step.rssBeforeMiB} → ${step.rssAfterMiB} MiB, idle after ${idleAfterS ?? "> 15"} s`,
     );
     // The limit recovers before the next step.
     await new Promise((r) => setTimeout(r, 1_000));
@@ -265,10 +290,10 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
   const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
   const conc = rows[0]?.closedLoop.concurrency;
   out.push(
-    `Capacity: each tree's closed-loop throughput with adaptive concurrency **off** (${conc} streams in flight, so the gateway, not the loop, is the bound). Then, on the same tree with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults)"}: an unloaded run, then open loop at each multiple of the capacity. TTFT counts from each stream's **scheduled** start (realtime: session setup included), so a generator or gateway that falls behind shows; a refusal is timed from the refused request's actual send (realtime: the upgrade or its \`response.create\`). Served/s = streams completed / seconds of the schedule. "late" = streams the load generator started > 5 ms after their time (and the worst); "lg loop p99" = the load generator's own event-loop delay: when these are high the step measures the generator as much as the gateway. "unfinished" = streams still open at the drain limit (counted in errors). "idle after" = seconds until the gateway had no stream open after the step (the next step starts after it).`,
+    `Capacity: each tree's closed-loop throughput with adaptive concurrency **off** (${conc} streams in flight, so the gateway, not the loop, is the bound). Then, on the same tree with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults)"}: an unloaded run, then open loop at each multiple of the capacity. TTFT counts from each stream's **scheduled** start (realtime: session setup included), so a generator or gateway that falls behind shows; a refusal is timed from the refused request's actual send (realtime: the upgrade or its \`response.create\`). Served/s = streams completed / seconds of the schedule. "late" = streams the load generator started > 5 ms after their time (and the worst); "lg loop p99" = the load generator's own event-loop delay: when these are high the step measures the generator as much as the gateway. "p99 after 1st s" = served streams scheduled after the step's first second (the limit has reacted to the surge by then). "SYN drops" = connections dropped on a full listen queue during the step (host-wide counter; the client retries after 1 s, 3 s, so a refusal or first chunk then takes seconds). "unfinished" = streams still open at the drain limit (counted in errors). "idle after" = seconds until the gateway had no stream open after the step (the next step starts after it).`,
     "",
   );
-  const head = ["gateway", "door", "capacity /s", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "refused", "refusal p50 / p99 ms", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "idle after s", "up"];
+  const head = ["gateway", "door", "capacity /s", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "p99 after 1st s ms", "refused", "refusal p50 / p99 ms", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "SYN drops", "RSS before → after MiB", "idle after s", "up"];
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
     if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${r.capacity} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
@@ -284,11 +309,13 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
           `${s.servedPerS} (${f(s.servedShare, 2)})`,
           `${f(x.ttft.p50)} / ${f(x.ttft.p99)}`,
           s.p99VsUnloaded === undefined ? "–" : `${s.p99VsUnloaded.toFixed(1)}×`,
+          f(x.ttftSteady?.p99),
           `${x.refused ?? 0} / ${x.started}`,
           `${f(x.refusal?.p50, 1)} / ${f(x.refusal?.p99, 1)}`,
           `${x.errors} (${x.unfinished ?? "?"})`,
           `${pct(x.lateStarts, x.started)} (${f(x.maxLateMs)})`,
           f(x.loadgenDelay?.p99),
+          s.listenOverflows === undefined ? "–" : String(s.listenOverflows),
           `${f(s.rssBeforeMiB)} → ${f(s.rssAfterMiB)}`,
           s.idleAfterS === undefined ? "> 15" : f(s.idleAfterS),
           s.alive ? "yes" : "**no**",

@@ -14,7 +14,7 @@ export interface AdaptiveLimitOptions {
   readonly sampleMs?: number;
   /**
    * Event-loop utilization (0..1) at or above which the loop has no room
-   * left: the limit holds instead of growing. Default 0.9.
+   * left: the limit holds instead of growing. Default 0.95.
    */
   readonly roomUtilization?: number;
 }
@@ -44,8 +44,10 @@ const RESOLUTION_MS = 5;
  * loop recently carried while it kept up (its measured capacity, so the
  * first cut after a surge goes straight back to it instead of 10% at a
  * time); never below `minLimit`. While the loop stays over the target it
- * keeps dropping by 10% a sample. Once the delay is under half the target
- * *and* the loop has room (utilization under `roomUtilization`, 0.9) the
+ * keeps dropping by 10% a sample — once the streams open are within the
+ * limit (until then nothing new is let in anyway, and a deeper cut would
+ * overshoot once they drain). Once the delay is under half the target
+ * *and* the loop has room (utilization under `roomUtilization`, 0.95) the
  * limit grows (×2.4 a second, whatever the sampling period), and is lifted
  * when it is four times what is open; a loop that keeps up but is nearly
  * full holds the limit where it is, which is what keeps it from
@@ -87,7 +89,7 @@ export class AdaptiveLimit {
     const sampleMs = o.sampleMs ?? SAMPLE_MS;
     // 25% per 250 ms, at any sampling period (at most doubling per sample).
     this.growth = Math.min(2, 1.25 ** (sampleMs / 250));
-    this.room = o.roomUtilization ?? 0.9;
+    this.room = o.roomUtilization ?? 0.95;
     this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.histogram.enable();
     let last = performance.now();
@@ -122,7 +124,9 @@ export class AdaptiveLimit {
     // two in a row is a process past its capacity.
     // Fewer than minLimit streams open cannot be what holds the loop back (start-up, a
     // blocking call, another process): the limit is not lowered for them.
-    if (this.over >= 2 && this.inflight >= this.o.minLimit) {
+    // While more are open than the limit, nothing new is let in already: a further cut
+    // would only bite once they have drained, and then overshoot (wait for it to bind).
+    if (this.over >= 2 && this.inflight >= this.o.minLimit && this.inflight <= this.limit) {
       let next = Math.floor(Math.min(this.limit, this.inflight) * 0.9);
       // The first cut after a surge: back to what the loop carried while it kept up.
       if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));

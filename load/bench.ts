@@ -120,7 +120,7 @@ const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3
 /** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
 const overloadPlan: OverloadPlan = quick
   ? { unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, drainMs: 5_000, capacityConcurrency: 100, capacitySeconds: 2 }
-  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, drainMs: 15_000, capacityConcurrency: 1000, capacitySeconds: 5 };
+  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [

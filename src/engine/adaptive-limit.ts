@@ -24,6 +24,8 @@ export type Release = () => void;
 
 /** Default sampling period (ms): a process at 4× its capacity builds a backlog of seconds within a few 250 ms samples. */
 const SAMPLE_MS = 25;
+/** Utilization under which a late loop is not counted as over the target: it was descheduled, not busy. */
+const BUSY_UTILIZATION = 0.5;
 /** The loop's delay is read every this many ms within a sample. */
 const RESOLUTION_MS = 5;
 
@@ -38,7 +40,9 @@ const RESOLUTION_MS = 5;
  * (a 5 ms-resolution histogram, and the sampler's own lateness, so a loop
  * blocked for the whole sample is seen too) and its utilization (ELU).
  * Unlimited while the loop keeps up. When two samples in a row (one could be
- * a burst of arrivals, or a GC pause) are over `targetDelayMs` while at
+ * a burst of arrivals, or a GC pause) are over `targetDelayMs` with the loop
+ * at least half busy (a late but idle loop was descheduled by the host, not
+ * held back by its streams) and at
  * least `minLimit` streams are open (fewer cannot be the cause), the limit
  * drops to 90% of the streams open, and no higher than the most streams the
  * loop recently carried while it kept up (its measured capacity, so the
@@ -111,14 +115,16 @@ export class AdaptiveLimit {
 
   /**
    * Applies one sample: the loop's worst delay (ms) and its utilization
-   * (0..1; 0 when unknown: the loop has room). The timer's work, callable
-   * from tests.
+   * (0..1; when unknown, the loop counts as busy when late and as having
+   * room when not). The timer's work, callable from tests.
    */
-  update(delayMs: number, utilization = 0): void {
+  update(delayMs: number, utilization?: number): void {
     this.delayMs = delayMs;
-    this.utilization = utilization;
-    if (process.env["AC_DEBUG"] && delayMs > this.o.targetDelayMs / 2) process.stderr.write(`AC ${Date.now() % 100000} d=${delayMs.toFixed(1)} u=${utilization.toFixed(2)} in=${this.inflight} lim=${this.limit} car=${this.carried.toFixed(0)}\n`);
-    this.over = delayMs > this.o.targetDelayMs ? this.over + 1 : 0;
+    this.utilization = utilization ?? 0;
+    // A late loop that was mostly idle was not held back by its own work (the host
+    // descheduled it): only a busy one counts as past its capacity.
+    const busy = utilization === undefined || utilization >= BUSY_UTILIZATION;
+    this.over = delayMs > this.o.targetDelayMs && busy ? this.over + 1 : 0;
     this.carried *= 0.99;
     // One slow sample is a burst (a thousand connections arriving at once) or a GC pause;
     // two in a row is a process past its capacity.
@@ -133,7 +139,7 @@ export class AdaptiveLimit {
       this.limit = Math.max(this.o.minLimit, next);
     } else if (delayMs < this.o.targetDelayMs / 2) {
       this.carried = Math.max(this.carried, this.inflight);
-      if (this.limit !== Infinity && utilization < this.room) {
+      if (this.limit !== Infinity && (utilization ?? 0) < this.room) {
         this.limit = Math.ceil(this.limit * this.growth);
         if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = Infinity;
       }

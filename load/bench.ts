@@ -218,12 +218,14 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
       const t = ts.find((p) => p.door === door);
       if (t) caps.set(key, await throughput(forShape(t, RATE_SHAPE), overloadPlan.capacityConcurrency, overloadPlan.capacitySeconds, RATE_SHAPE));
     }
+    // The same offered rates for every tree (their hot paths are compared at the same load): the mean capacity.
+    const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + c.streamsPerS, 0) / caps.size) : 0;
     for (const x of order) {
       const t = x.on.find((p) => p.door === door);
       const cap = caps.get(code(x.tree.root));
       if (!t || !cap) continue;
       const alive = (): boolean => x.g.child.exitCode === null && x.g.child.signalCode === null;
-      rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap));
+      rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap, shared));
     }
   }
   return { rows, refusalCost: costs, adaptiveSettings, loadAverage: { start: loadStart, end: load3() } };

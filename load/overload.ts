@@ -77,7 +77,7 @@ export interface OverloadRow {
   /** Which gateway (this tree, or `spillway@DIR` of `--compare`). Absent in older results. */
   readonly tree?: string;
   readonly door: Door;
-  /** Closed-loop streams/s of the same tree with adaptive concurrency off: the capacity the steps multiply. */
+  /** The capacity the steps multiply: the closed-loop streams/s with adaptive concurrency off (of this tree, or the trees' mean when they are compared). */
   readonly capacity: number;
   readonly closedLoop: ThroughputRow;
   readonly unloaded: JobResult;
@@ -135,12 +135,11 @@ export function idleWait(httpPort: number, maxMs = 15_000): IdleWait {
  * main process, `alive()` whether it still runs, `idle()` waits until it has
  * no stream open (after every step, before the next).
  */
-export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, closedLoop: ThroughputRow): Promise<OverloadRow> {
-  const capacity = closedLoop.streamsPerS;
+export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, closedLoop: ThroughputRow, capacity = closedLoop.streamsPerS): Promise<OverloadRow> {
   // Unloaded: the plan's light rate, or a quarter of a lower capacity (a busy host).
   const unloadedRate = Math.max(10, Math.min(plan.unloadedRate, Math.floor(capacity / 4)));
   const unloaded = await runJob(job(t, shape, { mode: "rate", rate: unloadedRate, seconds: plan.unloadedSeconds }));
-  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (closed loop ×${closedLoop.concurrency}, limit off), unloaded (${unloadedRate}/s) p99 ${unloaded.ttft.p99} ms`);
+  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (this tree's closed loop ×${closedLoop.concurrency}, limit off: ${closedLoop.streamsPerS}/s), unloaded (${unloadedRate}/s) p99 ${unloaded.ttft.p99} ms`);
   const steps: OverloadStep[] = [];
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
@@ -290,20 +289,20 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
   const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
   const conc = rows[0]?.closedLoop.concurrency;
   out.push(
-    `Capacity: each tree's closed-loop throughput with adaptive concurrency **off** (${conc} streams in flight, so the gateway, not the loop, is the bound). Then, on the same tree with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults)"}: an unloaded run, then open loop at each multiple of the capacity. TTFT counts from each stream's **scheduled** start (realtime: session setup included), so a generator or gateway that falls behind shows; a refusal is timed from the refused request's actual send (realtime: the upgrade or its \`response.create\`). Served/s = streams completed / seconds of the schedule. "late" = streams the load generator started > 5 ms after their time (and the worst); "lg loop p99" = the load generator's own event-loop delay: when these are high the step measures the generator as much as the gateway. "p99 after 1st s" = served streams scheduled after the step's first second (the limit has reacted to the surge by then). "SYN drops" = connections dropped on a full listen queue during the step (host-wide counter; the client retries after 1 s, 3 s, so a refusal or first chunk then takes seconds). "unfinished" = streams still open at the drain limit (counted in errors). "idle after" = seconds until the gateway had no stream open after the step (the next step starts after it).`,
+    `Capacity: the closed-loop throughput with adaptive concurrency **off** (${conc} streams in flight, so the gateway, not the loop, is the bound; with several trees, each tree's is measured in turn and the steps offer all of them the same rate, from the mean, so they are compared at the same load — "own" is the tree's own figure). Then, on the same tree with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults)"}: an unloaded run, then open loop at each multiple of the capacity. TTFT counts from each stream's **scheduled** start (realtime: session setup included), so a generator or gateway that falls behind shows; a refusal is timed from the refused request's actual send (realtime: the upgrade or its \`response.create\`). Served/s = streams completed / seconds of the schedule. "late" = streams the load generator started > 5 ms after their time (and the worst); "lg loop p99" = the load generator's own event-loop delay: when these are high the step measures the generator as much as the gateway. "p99 after 1st s" = served streams scheduled after the step's first second (the limit has reacted to the surge by then). "SYN drops" = connections dropped on a full listen queue during the step (host-wide counter; the client retries after 1 s, 3 s, so a refusal or first chunk then takes seconds). "unfinished" = streams still open at the drain limit (counted in errors). "idle after" = seconds until the gateway had no stream open after the step (the next step starts after it).`,
     "",
   );
-  const head = ["gateway", "door", "capacity /s", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "p99 after 1st s ms", "refused", "refusal p50 / p99 ms", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "SYN drops", "RSS before → after MiB", "idle after s", "up"];
+  const head = ["gateway", "door", "capacity /s (own)", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "p99 after 1st s ms", "refused", "refusal p50 / p99 ms", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "SYN drops", "RSS before → after MiB", "idle after s", "up"];
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
-    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${r.capacity} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
+    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${r.capacity} (${r.closedLoop.streamsPerS}) | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
     for (const s of r.steps) {
       const x = s.result;
       lines.push(
         `| ${[
           r.tree ?? "spillway",
           r.door,
-          String(r.capacity),
+          `${r.capacity} (${r.closedLoop.streamsPerS})`,
           `${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`,
           `${s.multiple}× = ${s.rate}/s`,
           `${s.servedPerS} (${f(s.servedShare, 2)})`,

@@ -14,7 +14,7 @@ export interface AdaptiveLimitOptions {
   readonly sampleMs?: number;
   /**
    * Event-loop utilization (0..1) at or above which the loop has no room
-   * left: the limit holds instead of growing. Default 0.95.
+   * left: the limit holds instead of growing. Default 0.98.
    */
   readonly roomUtilization?: number;
 }
@@ -51,7 +51,7 @@ const RESOLUTION_MS = 5;
  * keeps dropping by 10% a sample — once the streams open are within the
  * limit (until then nothing new is let in anyway, and a deeper cut would
  * overshoot once they drain). Once the delay is under half the target
- * *and* the loop has room (utilization under `roomUtilization`, 0.95) the
+ * *and* the loop has room (utilization under `roomUtilization`, 0.98) the
  * limit grows (×2.4 a second, whatever the sampling period), and is lifted
  * when it is four times what is open; a loop that keeps up but is nearly
  * full holds the limit where it is, which is what keeps it from
@@ -93,7 +93,7 @@ export class AdaptiveLimit {
     const sampleMs = o.sampleMs ?? SAMPLE_MS;
     // 25% per 250 ms, at any sampling period (at most doubling per sample).
     this.growth = Math.min(2, 1.25 ** (sampleMs / 250));
-    this.room = o.roomUtilization ?? 0.95;
+    this.room = o.roomUtilization ?? 0.98;
     this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.histogram.enable();
     let last = performance.now();

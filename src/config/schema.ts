@@ -255,8 +255,9 @@ export const configSchema = z.strictObject({
           enabled: z.boolean().default(true),
           // Defaults measured for issue 16 (docs/PERFORMANCE.md, "Overload with adaptive
           // concurrency" and "Overload, pinned"): the delay is the worst of a 25 ms sample; 10 ms
-          // kept served TTFT and refusal latency lowest at 2x/4x (25 and 50 let backlogs of
-          // seconds build); a 2 ms queue keeps queued refusals at the loop's lag; minLimit 32
+          // because served TTFT within 3x an unloaded p99 of 4-7 ms leaves ~10 ms of loop lag (on
+          // a loaded host it had the lowest served TTFT and refusal latency of 10/25/50 in 3 of 4
+          // steps; to confirm on a quiet one); a 2 ms queue keeps queued refusals at the loop's lag; minLimit 32
           // (the limit never goes below 32 streams, and is not lowered while fewer are open): at
           // 16 the suite's busiest test (32 requests at once) was refused under a loaded host.
           targetDelayMs: z.number().positive().default(10),

@@ -50,8 +50,8 @@ const RESOLUTION_MS = 5;
  * time); never below `minLimit`. While the loop stays over the target it
  * keeps dropping by 10% a sample — once the streams open are within the
  * limit (until then nothing new is let in anyway, and a deeper cut would
- * overshoot once they drain). Once the delay is under half the target
- * *and* the loop has room (utilization under `roomUtilization`, 0.98) the
+ * overshoot once they drain). Once the delay is within the target *and*
+ * the loop has room (utilization under `roomUtilization`, 0.98) the
  * limit grows (×2.4 a second, whatever the sampling period), and is lifted
  * when it is four times what is open; a loop that keeps up but is nearly
  * full holds the limit where it is, which is what keeps it from
@@ -137,8 +137,10 @@ export class AdaptiveLimit {
       // The first cut after a surge: back to what the loop carried while it kept up.
       if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));
       this.limit = Math.max(this.o.minLimit, next);
-    } else if (delayMs < this.o.targetDelayMs / 2) {
-      this.carried = Math.max(this.carried, this.inflight);
+    } else if (delayMs <= this.o.targetDelayMs) {
+      if (delayMs < this.o.targetDelayMs / 2) this.carried = Math.max(this.carried, this.inflight);
+      // Growth under the target, not only under half of it: on a host whose scheduler makes the
+      // delay noisy, a limit that grew only in quiet samples ratcheted down (2x in docs/PERFORMANCE.md).
       if (this.limit !== Infinity && (utilization ?? 0) < this.room) {
         this.limit = Math.ceil(this.limit * this.growth);
         if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = Infinity;

@@ -19,16 +19,21 @@
  *                        so a refusal does not count as a failed stream while capacity is measured)
  *   --adaptive-target MS, --adaptive-queue MS
  *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
- *                        runs' gateway (default: the gateway's defaults), to try a tuning
+ *                        runs' gateway (default: the gateway's defaults), to try a tuning;
+ *                        a list of targets (10,25) runs this tree once per target, in turns
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
- *   --only LIST          fixed,max,throughput,memory,voice,compare,cpu,overload (default: all;
- *                        --quick: all but overload)
+ *   --only LIST          fixed,max,throughput,memory,voice,compare,cpu,overload,ttft (default: all
+ *                        but ttft; --quick: all but overload and ttft)
+ *                        ttft: added TTFT p50/p99 at --rates (default 1000/s) on sse and grpc
+ *                        against the direct mock, two rounds in turns (use with --pin)
  *                        cpu: CPU µs per request in turns (direct, nginx relay when
  *                        /usr/sbin/nginx exists, Spillway, the --compare targets), load/cpu.ts
- *                        overload: capacity per door, then 2× and 4× it open loop with
- *                        adaptive concurrency on (load/overload.ts)
+ *                        overload: capacity per door (limit off), then 2× and 4× it open loop
+ *                        with adaptive concurrency on (load/overload.ts); with --compare
+ *                        spillway@DIR the other tree takes turns with this one, door by door;
+ *                        use with --pin
  *   --cpu-modes LIST     only these CPU modes (ids from load/cpu.ts: json,sse,sse-c2,sse-c200,…; default: all)
  *   --built              run every Spillway tree compiled (tsc → dist/, `node dist/main.js`, as `npm start`),
  *                        each built first; default: `tsx src/main.ts`
@@ -36,7 +41,7 @@
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Door } from "./loadgen.js";
@@ -52,7 +57,7 @@ import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
 import { spawnNodeFloor } from "./node-floor.js";
-import { fillWith, overloadDoor, refusalCost, type OverloadPlan } from "./overload.js";
+import { fillWith, idleWait, overloadDoor, refusalCost, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
 const sinks: Server[] = [];
@@ -80,8 +85,9 @@ const { values } = parseArgs({
 
 const quick = values.quick;
 /** Overrides of the overload gateway's adaptive concurrency settings. */
+const adaptiveTargets = values["adaptive-target"] === undefined ? [] : values["adaptive-target"].split(",").map(Number);
 const adaptiveSettings: Record<string, number> = {
-  ...(values["adaptive-target"] !== undefined ? { targetDelayMs: Number(values["adaptive-target"]) } : {}),
+  ...(adaptiveTargets.length === 1 ? { targetDelayMs: adaptiveTargets[0]! } : {}),
   ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
 };
 const workers = Number(values.workers);
@@ -91,6 +97,11 @@ const doors = new Set((values.doors ?? (wsExists ? "sse,grpc,ws" : "sse,grpc")).
 if (!wsExists) doors.delete("ws");
 const only = new Set((values.only ?? (quick ? "fixed,max,throughput,memory,voice,compare,cpu" : "fixed,max,throughput,memory,voice,compare,cpu,overload")).split(","));
 const compare = values.compare.split(",").filter(Boolean);
+/** `--compare spillway@DIR` trees: name and root. */
+const compareTrees = compare.filter((c) => c.startsWith("spillway@")).map((c) => {
+  const root = c.slice("spillway@".length);
+  return { root, name: `spillway@${root.replace(/\/+$/, "").split("/").pop()}` };
+});
 // --pin: the gateway(s) on CPU 0, the mock and the load generators on CPU 1 (taskset).
 if (values.pin) setPinning({ gateway: "0", others: availableParallelism() > 2 ? `1-${availableParallelism() - 1}` : "1" });
 
@@ -106,6 +117,9 @@ const plan = quick
   : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5, voice: [[1, 3], [4, 3], [8, 3]] as Array<[number, number]>, voiceProviders: [[1, 5], [20, 3]] as Array<[number, number]> };
 
 if (values.rates) plan.rates = values.rates.split(",").map(Number);
+/** `--only ttft`: rates (default 1000/s), seconds per run, rounds in turns. */
+const ttftPlan = { rates: values.rates ? plan.rates : [1000], seconds: quick ? 2 : 10, rounds: quick ? 1 : 2 };
+const load3 = (): number[] => loadavg().map((l) => Math.round(l * 100) / 100);
 
 const realtimeProfiles = { ...Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_SHAPE].map((s) => [`mock/rt-${mockModel(s)}`, mockModel(s)])), ...cpuRealtimeProfiles() };
 
@@ -113,8 +127,8 @@ const realtimeProfiles = { ...Object.fromEntries([RATE_SHAPE, BULK_SHAPE, SLOW_S
 const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3, seconds: 3, connections: 32 };
 /** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
 const overloadPlan: OverloadPlan = quick
-  ? { searchRates: [50, 100, 200], searchSeconds: 2, boundMs, unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, capacityConcurrency: 50, capacitySeconds: 2 }
-  : { searchRates: [25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000], searchSeconds: 3, boundMs, unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, capacityConcurrency: 200, capacitySeconds: 5 };
+  ? { unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, drainMs: 5_000, capacityConcurrency: 100, capacitySeconds: 2 }
+  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [
@@ -138,6 +152,91 @@ function forShape(t: Target, s: MockShape): Target {
 function typeErrorOf(log: string): string {
   const m = /TypeError: [^\n]*/.exec(log);
   return m ? `; its log: \`${m[0].trim()}\`` : "";
+}
+
+/**
+ * The overload runs (load/overload.ts) on a fresh mock: for this tree and each
+ * `--compare spillway@DIR` tree, what a refusal costs (a gateway whose stream
+ * cap is full), then door by door: each tree's capacity on a gateway with
+ * adaptive concurrency off, then the unloaded run and the 2×/4× steps on a
+ * gateway with it on, the trees taking turns (the order flips every door).
+ */
+async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }>, procs: Proc[]): Promise<NonNullable<BenchResults["overload"]>> {
+  const loadStart = load3();
+  const mock = await startMock();
+  procs.push(mock);
+  // This tree (once per --adaptive-target when several are given), then the compared trees.
+  // The tuning knobs apply to this tree; a compared tree runs its own defaults.
+  const variants: Array<{ name: string; root: string | undefined; settings: Record<string, number> }> =
+    adaptiveTargets.length > 1 ? adaptiveTargets.map((t) => ({ name: `spillway (target ${t} ms)`, root: undefined, settings: { ...adaptiveSettings, targetDelayMs: t } })) : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
+  const trees = [...variants, ...others.map((o) => ({ ...o, settings: {} }))];
+  const rtOf = (root: string | undefined): Record<string, string> => (root === undefined || existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? realtimeProfiles : {});
+  const started = async (o: Parameters<typeof startSpillway>[0]): ReturnType<typeof startSpillway> => {
+    const g = await startSpillway(o);
+    procs.push(g);
+    return g;
+  };
+  const stop = async (g: Proc): Promise<void> => {
+    await g.stop();
+    procs.splice(procs.indexOf(g), 1);
+  };
+  const warm = async (ts: readonly Target[]): Promise<void> => {
+    for (const t of ts) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 2, RATE_SHAPE);
+  };
+  const costs: RefusalCostRow[] = [];
+  // The refusal cost does not depend on the limit's settings: once per tree of code.
+  for (const tree of [variants[0]!, ...trees.slice(variants.length)]) {
+    // What a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
+    const capped = await started({ mockPort: mock.port, workers, realtime: rtOf(tree.root), adaptive: true, adaptiveSettings: tree.settings, maxConcurrentStreams: 32, ...(tree.root ? { root: tree.root } : {}) });
+    const ct = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
+    await warm(ct);
+    const worker = startTurnWorker();
+    try {
+      const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
+      costs.push(...(await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 2, tree.root === undefined ? "spillway" : tree.name)));
+    } finally {
+      await worker.stop();
+      await stop(capped);
+    }
+  }
+  // Capacity: one gateway with the limit off per tree of code (the settings do not change its hot path).
+  const code = (root: string | undefined): string => root ?? ".";
+  const plains = new Map<string, Target[]>();
+  const gws = [];
+  for (const tree of trees) {
+    const base = { mockPort: mock.port, workers, realtime: rtOf(tree.root), ...(tree.root ? { root: tree.root } : {}) };
+    if (!plains.has(code(tree.root))) {
+      const plain = await started({ ...base, adaptive: false });
+      const ts = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, plain.httpPort, plain.grpcPort, plain.child.pid);
+      await warm(ts);
+      plains.set(code(tree.root), ts);
+    }
+    const on = await started({ ...base, adaptive: true, adaptiveSettings: tree.settings });
+    const onTargets = spillwayTargets(tree.name, on.httpPort, on.grpcPort, on.child.pid).map((t) => ({ ...t, fromSchedule: true }));
+    await warm(onTargets);
+    gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort) });
+  }
+  const rows: OverloadRow[] = [];
+  let flip = false;
+  for (const door of doors) {
+    const order = flip ? [...gws].reverse() : gws;
+    flip = !flip;
+    const caps = new Map<string, Awaited<ReturnType<typeof throughput>>>();
+    for (const [key, ts] of flip ? [...plains].reverse() : plains) {
+      const t = ts.find((p) => p.door === door);
+      if (t) caps.set(key, await throughput(forShape(t, RATE_SHAPE), overloadPlan.capacityConcurrency, overloadPlan.capacitySeconds, RATE_SHAPE));
+    }
+    // The same offered rates for every tree (their hot paths are compared at the same load): the mean capacity.
+    const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + c.streamsPerS, 0) / caps.size) : 0;
+    for (const x of order) {
+      const t = x.on.find((p) => p.door === door);
+      const cap = caps.get(code(x.tree.root));
+      if (!t || !cap) continue;
+      const alive = (): boolean => x.g.child.exitCode === null && x.g.child.signalCode === null;
+      rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap, shared));
+    }
+  }
+  return { rows, refusalCost: costs, adaptiveSettings, loadAverage: { start: loadStart, end: load3() } };
 }
 
 async function main(): Promise<void> {
@@ -215,6 +314,14 @@ async function main(): Promise<void> {
     // traffic before anything is measured.
     for (const t of [...mine, ...others]) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
 
+    if (only.has("ttft")) {
+      // Direct, then each door, at each rate; the rounds take turns so host noise hits them alike.
+      const start = load3();
+      const rounds: Array<Awaited<ReturnType<typeof fixedRates>>> = [];
+      const targets = [direct, ...mine.filter((t) => t.door === "sse" || t.door === "grpc")];
+      for (let i = 0; i < ttftPlan.rounds; i++) rounds.push(await fixedRates(targets, ttftPlan.rates, ttftPlan.seconds, RATE_SHAPE));
+      results.ttft = { rounds, pinned: values.pin, adaptive: values.adaptive === true, loadAverage: { start, end: load3() } };
+    }
     if (only.has("cpu")) {
       const cpuTargets: CpuTarget[] = [{ name: "direct", pid: mock.child.pid!, http: direct.url, model: mockModel }];
       const cpuNotes: string[] = [];
@@ -331,30 +438,7 @@ async function main(): Promise<void> {
     }
     await stopAll();
     if (only.has("overload")) {
-      // A fresh mock and gateway with adaptive concurrency on, the gateway's default.
-      const mock3 = await startMock();
-      procs.push(mock3);
-      // First what a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
-      const capped = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings, maxConcurrentStreams: 32 });
-      procs.push(capped);
-      const ct = spillwayTargets("spillway", capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
-      for (const t of ct) await throughput(t, 16, quick ? 1 : 3, RATE_SHAPE);
-      const worker = startTurnWorker();
-      let costs;
-      try {
-        const filler = ct.find((t) => t.door === "sse") ?? ct[0]!;
-        costs = await refusalCost(worker, ct, capped.child.pid!, RATE_SHAPE, fillWith(forShape(filler, SLOW_SHAPE), SLOW_SHAPE, 32), 32, quick ? 1 : 3);
-      } finally {
-        await worker.stop();
-        await capped.stop();
-        procs.splice(procs.indexOf(capped), 1);
-      }
-      const g = await startSpillway({ mockPort: mock3.port, workers, realtime: realtimeProfiles, adaptive: true, adaptiveSettings });
-      procs.push(g);
-      const targets = spillwayTargets("spillway", g.httpPort, g.grpcPort, g.child.pid).map((t) => ({ ...t, fromSchedule: true }));
-      for (const t of targets) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
-      results.overload = { boundMs, rows: [], refusalCost: costs, adaptiveSettings };
-      for (const t of targets) results.overload.rows.push(await overloadDoor(forShape(t, RATE_SHAPE), g.child.pid!, () => g.child.exitCode === null && g.child.signalCode === null, RATE_SHAPE, overloadPlan));
+      results.overload = await overloadRuns(compareTrees, procs);
       await stopAll();
     }
     // Memory last, each door on a fresh gateway so earlier runs' heap does not blur it.

@@ -13,6 +13,7 @@
  * Every job ends by itself: scheduling stops after `seconds`, and streams
  * still running `drainMs` later are counted as errors.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createGrpcClient } from "./clients/grpc.js";
 import { createHttpClient } from "./clients/http.js";
 import type { Held, LoadClient, Outcome } from "./clients/types.js";
@@ -64,6 +65,28 @@ export interface JobResult {
   readonly lateStarts: number;
   /** CPU time the load generator itself used during the job (ms). */
   readonly loadgenCpuMs?: number;
+  /** Streams still running at the drain limit (counted in `errors` too). Absent in older results. */
+  readonly unfinished?: number;
+  /**
+   * The load generator's own event-loop delay during a `rate` job (p99 and
+   * max, ms; 1 ms resolution): a generator whose loop is behind starts
+   * streams late and sees first chunks late, so latency then measures it.
+   */
+  readonly loadgenDelay?: { readonly p99: number; readonly max: number };
+  /**
+   * TTFT of the `rate` job's served streams scheduled at least 1 s after its
+   * start: the steady state, without the surge of the first second (when an
+   * adaptive limit has not yet reacted). Absent in older results.
+   */
+  readonly ttftSteady?: Summary;
+  /**
+   * Streams of a `rate` job not started because the generator already had
+   * {@link MAX_OPEN} streams open (its open-file limit would have failed them
+   * with EMFILE): the target was that far behind. Absent in older results.
+   */
+  readonly skipped?: number;
+  /** How late the latest stream started after its scheduled time (ms). */
+  readonly maxLateMs?: number;
 }
 
 function hostOf(target: string): string {
@@ -86,6 +109,7 @@ export function clientFor(job: Job): LoadClient {
 
 class Recorder {
   readonly ttfts: number[] = [];
+  readonly steady: number[] = [];
   readonly refusals: number[] = [];
   refused = 0;
   ok = 0;
@@ -93,16 +117,19 @@ class Recorder {
   chunks = 0;
   started = 0;
   late = 0;
+  maxLate = 0;
   readonly samples = new Set<string>();
   firstStart = 0;
   lastEnd = 0;
 
-  add(o: Outcome): void {
+  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job. */
+  add(o: Outcome, steady = false): void {
     this.lastEnd = performance.now();
     this.chunks += o.chunks;
     if (o.ok) {
       this.ok++;
       if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
+      if (steady && o.ttftMs !== undefined) this.steady.push(o.ttftMs);
     } else if (o.refused) {
       this.refused++;
       if (o.refusalMs !== undefined) this.refusals.push(o.refusalMs);
@@ -119,11 +146,13 @@ class Recorder {
       errors: this.errors + unfinished,
       refused: this.refused,
       refusal: summarize(this.refusals),
+      unfinished,
       errorSamples: [...this.samples, ...(unfinished > 0 ? [`${unfinished} unfinished at the drain limit`] : [])],
       ttft: summarize(this.ttfts),
       chunks: this.chunks,
       elapsedS: Math.round((this.lastEnd - this.firstStart) / 10) / 100,
       lateStarts: this.late,
+      maxLateMs: Math.round(this.maxLate * 10) / 10,
     };
   }
 }
@@ -150,9 +179,25 @@ function settle(pending: Set<Promise<void>>, drainMs: number): Promise<number> {
   });
 }
 
-/** Runs a `rate` job: open loop at `rate` streams/s for `seconds`. */
+/**
+ * Streams a `rate` job keeps open at most: under the open-file limit this
+ * machine allows a process (20,000, not raisable here: prlimit gets EPERM),
+ * with room for the process's own files. A stream due while this many are
+ * open is skipped and counted (`skipped`), not failed with EMFILE.
+ */
+export const MAX_OPEN = 18_000;
+
+/**
+ * Runs a `rate` job: open loop at `rate` streams/s for `seconds`. The
+ * schedule is checked on a 1 ms timer and every stream due is started at
+ * once; a stream started more than 5 ms after its time counts as a late
+ * start (the generator was behind), and the generator's own loop delay is
+ * reported so a reader can tell its lag from the target's.
+ */
 export async function runRate(client: LoadClient, job: Job): Promise<JobResult> {
   const cpu0 = process.cpuUsage();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const rate = job.rate ?? 100;
   const total = Math.max(1, Math.round(rate * (job.seconds ?? 5)));
   const rec = new Recorder();
@@ -160,14 +205,23 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const start = performance.now() + 5;
   rec.firstStart = start;
   let i = 0;
+  let skipped = 0;
   while (i < total) {
     const now = performance.now();
     while (i < total && start + (i * 1000) / rate <= now) {
       const t0 = start + (i * 1000) / rate;
-      if (now - t0 > 5) rec.late++;
+      if (pending.size >= MAX_OPEN) {
+        skipped++;
+        i++;
+        continue;
+      }
+      const lateBy = performance.now() - t0;
+      if (lateBy > 5) rec.late++;
+      if (lateBy > rec.maxLate) rec.maxLate = lateBy;
       rec.started++;
+      const steady = t0 - start >= 1000;
       const p: Promise<void> = client.run(t0).then((o) => {
-        rec.add(o);
+        rec.add(o, steady);
         pending.delete(p);
       });
       pending.add(p);
@@ -175,9 +229,11 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
     }
     await sleep(1);
   }
+  loop.disable();
+  const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  return { ...r, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000) };
+  return { ...r, skipped, ttftSteady: summarize(rec.steady), loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 
 /** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */

@@ -86,6 +86,22 @@ function pin(child: ChildProcess, role: keyof Pinning): void {
   if (r.status !== 0) throw new Error(`taskset could not pin pid ${child.pid} to CPUs ${pinning[role]}`);
 }
 
+/** Open files a load generator may hold: an overload step at thousands of new connections a second must not run out (EMFILE) before the gateway does. */
+const LOADGEN_NOFILE = 1_048_576;
+
+/**
+ * Raises a load generator's open-file limit (soft and hard) with `prlimit`
+ * (util-linux); needs the right to raise a hard limit (root, or
+ * CAP_SYS_RESOURCE), else it sets the soft limit to the hard one. Best
+ * effort: a failure leaves the inherited limit.
+ */
+function raiseFdLimit(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const pid = String(child.pid);
+  if (spawnSync("prlimit", ["--pid", pid, `--nofile=${LOADGEN_NOFILE}:${LOADGEN_NOFILE}`], { stdio: "ignore" }).status === 0) return;
+  spawnSync("sh", ["-c", `prlimit --pid ${pid} --nofile=$(ulimit -Hn):$(ulimit -Hn)`], { stdio: "ignore" });
+}
+
 /** Pins a load process (not a gateway) with `--pin`. */
 export function pinOthers(child: ChildProcess): void {
   pin(child, "others");
@@ -276,6 +292,7 @@ const CLOCK_TICKS = 100;
 export function runJob(job: Job): Promise<JobResult> {
   const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   pin(child, "others");
+  raiseFdLimit(child);
   return new Promise((resolve, reject) => {
     child.once("message", (m: LoadgenMessage) => {
       if (m.type === "result") resolve(m.result);
@@ -298,6 +315,7 @@ export interface Holding {
 export function holdStreams(job: Job): Promise<Holding> {
   const child = fork(join(ROOT, "load/loadgen.ts"), [], { execArgv: TSX, cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   pin(child, "others");
+  raiseFdLimit(child);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return new Promise((resolve, reject) => {
     child.once("message", (m: LoadgenMessage) => {

@@ -26,10 +26,12 @@ export interface BenchResults {
     readonly throughput: ThroughputRow[];
     readonly notes: string[];
   };
+  /** `--only ttft`: added TTFT at a fixed rate against the direct mock, rounds in turns (issue 16); absent when not measured. */
+  ttft?: { readonly rounds: RateRow[][]; readonly pinned: boolean; readonly adaptive: boolean; readonly loadAverage: { start: number[]; end: number[] } } | undefined;
   /** CPU per request in turns (issue 16); absent in older runs and when not measured. */
   cpu?: CpuResults | undefined;
   /** Overload runs with adaptive concurrency on (issue 16); absent when not measured. */
-  overload?: { readonly boundMs: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number> | undefined } | undefined;
+  overload?: { readonly boundMs?: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number> | undefined; loadAverage?: { start: number[]; end: number[] } | undefined } | undefined;
   readonly notes: string[];
 }
 
@@ -141,8 +143,18 @@ export function markdown(b: BenchResults): string {
     for (const n of b.compare.notes) out.push(`- ${n}`);
     out.push("");
   }
+  if (b.ttft && b.ttft.rounds.length > 0) {
+    out.push(
+      "## Added time to first chunk at a fixed rate (issue 16: p50 ≤ 0.5 ms at 1,000 streams/s, gateway on its own core)",
+      "",
+      `Open loop, direct to the mock then through the gateway door by door, each round in turn (${b.ttft.pinned ? "pinned: gateway on CPU 0, mock and load generator on CPU 1" : "**not pinned** (add --pin)"}; adaptive concurrency ${b.ttft.adaptive ? "on" : "off"}); "added" = the door's TTFT p50 / p99 minus the direct run's in the same round. Load average ${b.ttft.loadAverage.start.join(", ")} at the start, ${b.ttft.loadAverage.end.join(", ")} at the end.`,
+      "",
+      ...b.ttft.rounds.flatMap((r, i) => [`Round ${i + 1}:`, "", rateTable(r), ""]),
+    );
+  }
   if (b.cpu && b.cpu.rows.length > 0) out.push(cpuMarkdown(b.cpu), "");
-  if (b.overload && b.overload.rows.length > 0) out.push(overloadMarkdown(b.overload.rows, b.overload.boundMs), "");
+  if (b.overload?.loadAverage) out.push(`Load average (1, 5, 15 min) at the start of the overload runs: ${b.overload.loadAverage.start.join(", ")}; at the end: ${b.overload.loadAverage.end.join(", ")}.`, "");
+  if (b.overload && b.overload.rows.length > 0) out.push(overloadMarkdown(b.overload.rows, b.overload.adaptiveSettings), "");
   if (b.overload?.refusalCost && b.overload.refusalCost.length > 0) out.push(refusalCostMarkdown(b.overload.refusalCost), "");
   if (b.notes.length > 0) out.push("## Notes", "", ...b.notes.map((n) => `- ${n}`), "");
   return out.join("\n");

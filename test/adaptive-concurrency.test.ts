@@ -48,6 +48,49 @@ describe("adaptive concurrency, unit", () => {
   });
 });
 
+describe("adaptive concurrency, the faster limit (unit)", () => {
+  it("cuts to what the loop carried while it kept up, not while fewer than minLimit are open nor when the late loop was idle; holds while the loop is full", async () => {
+    const a = new AdaptiveLimit({ targetDelayMs: 10, minLimit: 4, queueMs: 0, sampleMs: 60_000 });
+    const held: Array<() => void> = [];
+    const take = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) held.push(await a.acquire());
+    };
+    try {
+      await take(3);
+      a.update(50, 1);
+      a.update(50, 1);
+      assert.equal(a.limit, Infinity, "3 open, under minLimit 4: they cannot be the cause");
+      await take(7);
+      a.update(2, 0.8);
+      assert.equal(a.carried, 10, "10 open in a sample that kept up");
+      await take(30);
+      a.update(50, 0.2);
+      a.update(50, 0.2);
+      assert.equal(a.limit, Infinity, "a late loop that was mostly idle was descheduled, not overloaded");
+      a.update(50, 1);
+      a.update(50, 1);
+      assert.equal(a.limit, 9, "the first cut after the surge goes to what was carried (~10, decayed), not to 90% of the 40 open");
+      a.update(50, 1);
+      assert.equal(a.limit, 9, "no deeper cut while more are open than the limit: nothing new is let in already");
+      while (held.length > 8) held.pop()!();
+      a.update(50, 1);
+      a.update(50, 1);
+      assert.equal(a.limit, 7, "once the limit binds, 10% a sample while still over");
+      a.update(2, 0.99);
+      assert.equal(a.limit, 7, "a loop that keeps up but is full holds the limit");
+      a.update(2, 0.5);
+      assert.ok(a.limit > 7, "a loop with room grows it");
+      assert.throws(() => {
+        while (a.inflight < a.limit) held.push(a.enter() as () => void);
+        a.enter();
+      }, (e: unknown) => e instanceof SpillwayError && e.httpStatus === 503);
+    } finally {
+      for (const r of held) r();
+      a.stop();
+    }
+  });
+});
+
 describe("adaptive concurrency on every door", () => {
   it("refuses new streams while the loop is saturated (HTTP 503, gRPC UNAVAILABLE, realtime error), open streams go on, then serves again", async () => {
     const gw = await startTestGateway({

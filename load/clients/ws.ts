@@ -56,7 +56,15 @@ export function createWsClient(o: WsClientOptions): LoadClient {
           if (settled) return;
           settled = true;
           open.delete(ws);
-          ws.close();
+          // A finished session closes cleanly; a refused or failed one lets its socket go at once,
+          // so an overload run cannot pile up sockets waiting for close handshakes (EMFILE).
+          // A finished one's close handshake is bounded too (1 s): a slow server would otherwise keep
+          // its socket past the stream, where the generator's cap on open streams does not count it.
+          if (r.ok) {
+            ws.close();
+            const t = setTimeout(() => ws.terminate(), 1000);
+            ws.once("close", () => clearTimeout(t));
+          } else ws.terminate();
           resolve(r);
         };
         const connectAt = performance.now();

@@ -244,20 +244,23 @@ export const configSchema = z.strictObject({
        */
       maxEventLoopUtilization: z.number().gt(0).lte(1).optional(),
       /**
-       * Adaptive concurrency (on by default): while the event loop's p99
-       * delay is over `targetDelayMs`, new streams are limited to fewer than
-       * are open; over the limit a stream waits up to `queueMs`, then gets
-       * 503 + Retry-After / UNAVAILABLE. Unlimited while the loop keeps up.
+       * Adaptive concurrency (on by default): while the event loop's delay
+       * (the worst of a 25 ms sample) is over `targetDelayMs`, new streams are
+       * limited to fewer than are open; over the limit a stream waits up to
+       * `queueMs`, then gets 503 + Retry-After / UNAVAILABLE. Unlimited while
+       * the loop keeps up (see engine/adaptive-limit.ts).
        */
       adaptiveConcurrency: z
         .strictObject({
           enabled: z.boolean().default(true),
           // Defaults measured for issue 16 (docs/PERFORMANCE.md, "Overload with adaptive
-          // concurrency"): 50 ms engaged at 2x/4x capacity there with no failures, where 200
-          // never engaged and 100 did not at 4x on SSE (41k failures); a 2 ms queue keeps queued
-          // refusals at the loop's lag; minLimit 32 (the limit never goes below 32 streams): at
+          // concurrency" and "Overload, pinned"): the delay is the worst of a 25 ms sample; 10 ms
+          // because served TTFT within 3x an unloaded p99 of 4-7 ms leaves ~10 ms of loop lag (on
+          // a loaded host it had the lowest served TTFT and refusal latency of 10/25/50 in 3 of 4
+          // steps; to confirm on a quiet one); a 2 ms queue keeps queued refusals at the loop's lag; minLimit 32
+          // (the limit never goes below 32 streams, and is not lowered while fewer are open): at
           // 16 the suite's busiest test (32 requests at once) was refused under a loaded host.
-          targetDelayMs: z.number().positive().default(50),
+          targetDelayMs: z.number().positive().default(10),
           minLimit: z.number().int().min(1).default(32),
           queueMs: z.number().int().min(0).default(2),
         })

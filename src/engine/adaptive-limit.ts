@@ -1,36 +1,62 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from "node:perf_hooks";
 import { Code } from "./code.js";
 import { SpillwayError } from "./errors.js";
 
 /** Settings of {@link AdaptiveLimit}. */
 export interface AdaptiveLimitOptions {
-  /** Event-loop delay (p99 over a sample, ms) above which the process counts as past its capacity. */
+  /** Event-loop delay (the worst of a sample, ms) above which the process counts as past its capacity. */
   readonly targetDelayMs: number;
   /** The limit never goes below this many streams. */
   readonly minLimit: number;
   /** How long a stream over the limit may wait for a slot before it is refused (ms). */
   readonly queueMs: number;
-  /** Sampling period (ms). Default 250. */
+  /** Sampling period (ms). Default 25. */
   readonly sampleMs?: number;
+  /**
+   * Event-loop utilization (0..1) at or above which the loop has no room
+   * left: the limit holds instead of growing. Default 0.98.
+   */
+  readonly roomUtilization?: number;
 }
 
 /** A slot: release it once when the stream ends. */
 export type Release = () => void;
 
+/** Default sampling period (ms): a process at 4× its capacity builds a backlog of seconds within a few 250 ms samples. */
+const SAMPLE_MS = 25;
+/** Utilization under which a late loop is not counted as over the target: it was descheduled, not busy. */
+const BUSY_UTILIZATION = 0.5;
+/** The loop's delay is read every this many ms within a sample. */
+const RESOLUTION_MS = 5;
+
 /**
  * Adaptive concurrency for one process (in the spirit of Envoy's adaptive
  * concurrency filter and Netflix's gradient limiter), measured by the event
- * loop's delay — the one signal that says this process, not an upstream, is
- * the bottleneck (a slow upstream raises time to first chunk but leaves the
+ * loop — the one signal that says this process, not an upstream, is the
+ * bottleneck (a slow upstream raises time to first chunk but leaves the
  * loop idle).
  *
+ * Every `sampleMs` (25 ms) it reads the loop's worst delay over the sample
+ * (a 5 ms-resolution histogram, and the sampler's own lateness, so a loop
+ * blocked for the whole sample is seen too) and its utilization (ELU).
  * Unlimited while the loop keeps up. When two samples in a row (one could be
- * a burst of arrivals) have their p99 delay over `targetDelayMs`, the limit
- * drops to 90% of the streams open (never below `minLimit`); while the loop
- * stays over the target it keeps dropping by 10%;
- * once it is under half the target the limit grows by 25% a sample and is
- * lifted when it is four times what is open. A stream over the limit waits
- * up to `queueMs` for a slot, then is refused at once (503 + Retry-After /
+ * a burst of arrivals, or a GC pause) are over `targetDelayMs` with the loop
+ * at least half busy (a late but idle loop was descheduled by the host, not
+ * held back by its streams) and at
+ * least `minLimit` streams are open (fewer cannot be the cause), the limit
+ * drops to 90% of the streams open, and no higher than the most streams the
+ * loop recently carried while it kept up (its measured capacity, so the
+ * first cut after a surge goes straight back to it instead of 10% at a
+ * time); never below `minLimit`. While the loop stays over the target it
+ * keeps dropping by 10% a sample — once the streams open are within the
+ * limit (until then nothing new is let in anyway, and a deeper cut would
+ * overshoot once they drain). Once the delay is within the target *and*
+ * the loop has room (utilization under `roomUtilization`, 0.98) the
+ * limit grows (×2.4 a second, whatever the sampling period), and is lifted
+ * when it is four times what is open; a loop that keeps up but is nearly
+ * full holds the limit where it is, which is what keeps it from
+ * oscillating past its capacity. A stream over the limit waits up to
+ * `queueMs` for a slot, then is refused at once (503 + Retry-After /
  * UNAVAILABLE), so past capacity the process keeps serving at capacity
  * instead of slowing every stream until most fail.
  *
@@ -41,43 +67,84 @@ export type Release = () => void;
  * Long-lived streams count while open, but cannot starve new ones for long:
  * the limit follows the loop, not the count — streams that are open but idle
  * (a realtime session between turns, a slow upstream) cost the loop nothing,
- * so it stays under the target and the limit climbs back over them within
- * seconds.
+ * so it stays under the target with room to spare and the limit climbs back
+ * over them within seconds.
  */
 export class AdaptiveLimit {
   /** The current limit (Infinity while unlimited). */
   limit = Infinity;
   /** Streams holding a slot. */
   inflight = 0;
-  /** p99 loop delay of the last sample (ms). */
+  /** Worst loop delay of the last sample (ms). */
   delayMs = 0;
+  /** Event-loop utilization of the last sample (0..1). */
+  utilization = 0;
+  /** Most streams open in a recent sample whose loop kept up (decays 1% a sample): the process's measured capacity. */
+  carried = 0;
   private readonly waiters: Array<() => void> = [];
   /** Consecutive samples over the target. */
   private over = 0;
   private readonly histogram: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
+  private readonly growth: number;
+  private readonly room: number;
 
   constructor(private readonly o: AdaptiveLimitOptions) {
-    this.histogram = monitorEventLoopDelay({ resolution: 10 });
+    const sampleMs = o.sampleMs ?? SAMPLE_MS;
+    // 25% per 250 ms, at any sampling period (at most doubling per sample).
+    this.growth = Math.min(2, 1.25 ** (sampleMs / 250));
+    this.room = o.roomUtilization ?? 0.98;
+    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.histogram.enable();
+    let last = performance.now();
+    let elu: EventLoopUtilization = performance.eventLoopUtilization();
     this.timer = setInterval(() => {
-      this.update(this.histogram.percentile(99) / 1e6);
+      const now = performance.now();
+      // The sampler is a timer too: when the loop was blocked it runs late, maybe before the histogram saw it.
+      const late = now - last - sampleMs;
+      last = now;
+      const e = performance.eventLoopUtilization();
+      const u = performance.eventLoopUtilization(e, elu).utilization;
+      elu = e;
+      // The histogram records whole intervals between its timer's runs: the delay is the excess over them.
+      this.update(Math.max(0, this.histogram.max / 1e6 - RESOLUTION_MS, late), u);
       this.histogram.reset();
-    }, o.sampleMs ?? 250);
+    }, sampleMs);
     this.timer.unref();
   }
 
-  /** Applies one sample of the loop's p99 delay (ms): the timer's work, callable from tests. */
-  update(delayMs: number): void {
+  /**
+   * Applies one sample: the loop's worst delay (ms) and its utilization
+   * (0..1; when unknown, the loop counts as busy when late and as having
+   * room when not). The timer's work, callable from tests.
+   */
+  update(delayMs: number, utilization?: number): void {
     this.delayMs = delayMs;
-    this.over = delayMs > this.o.targetDelayMs ? this.over + 1 : 0;
-    // One slow sample is a burst (a thousand connections arriving at once);
+    this.utilization = utilization ?? 0;
+    // A late loop that was mostly idle was not held back by its own work (the host
+    // descheduled it): only a busy one counts as past its capacity.
+    const busy = utilization === undefined || utilization >= BUSY_UTILIZATION;
+    this.over = delayMs > this.o.targetDelayMs && busy ? this.over + 1 : 0;
+    this.carried *= 0.99;
+    // One slow sample is a burst (a thousand connections arriving at once) or a GC pause;
     // two in a row is a process past its capacity.
-    if (this.over >= 2) {
-      this.limit = Math.max(this.o.minLimit, Math.floor(Math.min(this.limit, this.inflight) * 0.9));
-    } else if (this.limit !== Infinity && delayMs < this.o.targetDelayMs / 2) {
-      this.limit = Math.ceil(this.limit * 1.25);
-      if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = Infinity;
+    // Fewer than minLimit streams open cannot be what holds the loop back (start-up, a
+    // blocking call, another process): the limit is not lowered for them.
+    // While more are open than the limit, nothing new is let in already: a further cut
+    // would only bite once they have drained, and then overshoot (wait for it to bind).
+    if (this.over >= 2 && this.inflight >= this.o.minLimit && this.inflight <= this.limit) {
+      let next = Math.floor(Math.min(this.limit, this.inflight) * 0.9);
+      // The first cut after a surge: back to what the loop carried while it kept up.
+      if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));
+      this.limit = Math.max(this.o.minLimit, next);
+    } else if (delayMs <= this.o.targetDelayMs) {
+      if (delayMs < this.o.targetDelayMs / 2) this.carried = Math.max(this.carried, this.inflight);
+      // Growth under the target, not only under half of it: on a host whose scheduler makes the
+      // delay noisy, a limit that grew only in quiet samples ratcheted down (2x in docs/PERFORMANCE.md).
+      if (this.limit !== Infinity && (utilization ?? 0) < this.room) {
+        this.limit = Math.ceil(this.limit * this.growth);
+        if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = Infinity;
+      }
     }
     this.wake();
   }

@@ -354,8 +354,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
             if (opts.signal?.aborted || opts.abortSource?.aborted || options.shutdownSignal?.aborted) throw err;
             if (!canFallBack(err)) throw err;
             // Only failures of the provider itself count against its circuit,
-            // not an upstream's refusal of one model or key.
-            if (err.retryable) breaker.failure(name);
+            // not an upstream's refusal of one model or key, nor this process's own overload.
+            if (err.retryable && err.reason !== "server_overloaded") breaker.failure(name);
             lastError = err;
             const delay = err.retryable && n < maxAttempts && routing ? retryDelay(n, err, routing) : undefined;
             const retrying = delay !== undefined && (opts.deadline === undefined || Date.now() + delay < opts.deadline);

@@ -48,6 +48,7 @@ describe("out of file descriptors", () => {
       assert.equal(out["status"], 503);
       assert.equal(out["retryable"], true);
       assert.equal(out["fromUpstream"], false);
+      assert.equal(out["retryAfterMs"], 1000, "a Retry-After for the client");
     } finally {
       upstream.close();
     }

@@ -152,7 +152,7 @@ export function outOfDescriptors(e: unknown): boolean {
 
 /**
  * The gateway cannot open a socket (out of file descriptors): an overload of
- * this process, answered as one — 503 `server_overloaded`, retryable, not the
+ * this process, answered as one — 503 `server_overloaded` (Retry-After 1 s), retryable, not the
  * upstream's fault (it does not count against the provider's circuit).
  */
 export function gatewayOutOfDescriptors(provider: string): SpillwayError {
@@ -160,6 +160,7 @@ export function gatewayOutOfDescriptors(provider: string): SpillwayError {
     httpStatus: 503,
     reason: "server_overloaded",
     retryable: true,
+    retryAfterMs: 1000,
   });
 }
 

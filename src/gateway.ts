@@ -155,7 +155,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const ac = config.limits.adaptiveConcurrency;
-  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, queueMs: ac.queueMs }) : undefined;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, maxLimit: ac.maxLimit, queueMs: ac.queueMs }) : undefined;
   if (concurrency) {
     new Gauge({
       name: "spillway_concurrency_limit",

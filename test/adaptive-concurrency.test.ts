@@ -48,6 +48,42 @@ describe("adaptive concurrency, unit", () => {
   });
 });
 
+describe("adaptive concurrency, maxLimit (unit)", () => {
+  it("starts at maxLimit, grows no higher than it, cuts no lower than minLimit; equal, the limit is fixed", async () => {
+    const a = new AdaptiveLimit({ targetDelayMs: 10, minLimit: 2, maxLimit: 6, queueMs: 0, sampleMs: 60_000 });
+    const fixed = new AdaptiveLimit({ targetDelayMs: 10, minLimit: 3, maxLimit: 3, queueMs: 0, sampleMs: 60_000 });
+    try {
+      assert.equal(a.limit, 6, "starts at the ceiling, not unlimited");
+      const held = await Promise.all(Array.from({ length: 6 }, () => a.acquire()));
+      assert.throws(() => a.enter(), (e: unknown) => e instanceof SpillwayError && e.httpStatus === 503, "the seventh is refused");
+      a.update(500, 1);
+      a.update(500, 1);
+      assert.equal(a.limit, 5, "cut under load: 90% of the 6 open");
+      for (let i = 0; i < 50; i++) a.update(0, 0.1);
+      assert.equal(a.limit, 6, "grown back to the ceiling, never past it");
+      for (const r of held) r();
+      for (let i = 0; i < 5; i++) {
+        fixed.update(i % 2 ? 0 : 500, 1);
+        assert.equal(fixed.limit, 3);
+      }
+      const three = await Promise.all(Array.from({ length: 3 }, () => fixed.acquire()));
+      for (let i = 0; i < 3; i++) fixed.update(500, 1);
+      assert.equal(fixed.limit, 3, "minLimit = maxLimit: fixed under load too");
+      for (const r of three) r();
+    } finally {
+      a.stop();
+      fixed.stop();
+    }
+  });
+
+  it("config: maxLimit below minLimit is refused, naming the field", async () => {
+    const { configSchema } = await import("../src/config/schema.js");
+    const r = configSchema.safeParse({ limits: { adaptiveConcurrency: { minLimit: 8, maxLimit: 4 } } });
+    assert.equal(r.success, false);
+    assert.ok(r.error.issues.some((i) => i.path.join(".") === "limits.adaptiveConcurrency.maxLimit"), JSON.stringify(r.error.issues));
+  });
+});
+
 describe("adaptive concurrency, the faster limit (unit)", () => {
   it("cuts to what the loop carried while it kept up, not while fewer than minLimit are open nor when the late loop was idle; holds while the loop is full", async () => {
     const a = new AdaptiveLimit({ targetDelayMs: 10, minLimit: 4, queueMs: 0, sampleMs: 60_000 });

@@ -5,9 +5,8 @@
  * refuses everything else, and holds exactly one slot while it works, freed
  * once however it ends.
  *
- * How "one slot" is shown without timing: the adaptive limit is pinned at
- * `minLimit` (a target delay of 1 µs: every sample of the loop is over it,
- * so after two samples the limit sits at `minLimit` and stays there). With
+ * How "one slot" is shown without timing: the adaptive limit is pinned
+ * (`minLimit` = `maxLimit` = N: it starts at N and can go neither way). With
  * `minLimit` N, a request that held no slot would let one more in, one that
  * held two would be refused itself, and a slot freed twice would let one
  * more in afterwards.
@@ -138,7 +137,7 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
   before(async () => {
     gw = await startTestGateway({
       providers: { local: { type: "local", tokenDelayMs: 20 } },
-      limits: { adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 2, queueMs: 0 } },
+      limits: { adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 2, maxLimit: 2, queueMs: 0 } },
     });
     await pinned(gw, 2);
   });
@@ -252,7 +251,7 @@ describe("the realtime upstream relay: each upstream response is checked early a
     gw = await startTestGateway({
       providers: { local: { type: "local", tokenDelayMs: 20 }, openai: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-upstream" } },
       realtime: { profiles: { [MODEL]: { upstream: MODEL } } },
-      limits: { adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, queueMs: 0 } },
+      limits: { adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, maxLimit: 1, queueMs: 0 } },
     });
     await pinned(gw, 1);
   });

@@ -4,7 +4,7 @@
  * so past capacity means every worker full. Two settings make a worker's
  * capacity one stream without timing — the stream cap
  * (`limits.maxConcurrentStreams: 1`, the adaptive limit on with its
- * defaults) and the adaptive limit pinned at its floor of 1 — so one slow
+ * defaults) and the adaptive limit pinned at 1 (`minLimit` = `maxLimit`) — so one slow
  * stream per worker fills the process, each on an HTTP connection pinned to that
  * worker (kept alive, the worker named by `/healthz`'s `pid`). Then every
  * door refuses on every worker — HTTP SSE (503 + Retry-After), a follower
@@ -36,7 +36,7 @@ const MODES = [
   {
     // A target of 1 µs: every sample of the loop is over it, so each worker's limit sits at minLimit (1).
     name: "the adaptive limit (pinned at 1 in each worker)",
-    limits: "{ adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, queueMs: 0 } }",
+    limits: "{ adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, maxLimit: 1, queueMs: 0 } }",
     message: /past its capacity/,
     // The primary sums the workers' gauges: 2 once both sit at 1.
     ready: /^spillway_concurrency_limit 2$/m,

@@ -262,8 +262,11 @@ export const configSchema = z.strictObject({
           // 16 the suite's busiest test (32 requests at once) was refused under a loaded host.
           targetDelayMs: z.number().positive().default(10),
           minLimit: z.number().int().min(1).default(32),
+          /** The limit never goes above this many streams (default: none); equal to `minLimit`, the limit is fixed. */
+          maxLimit: z.number().int().min(1).optional(),
           queueMs: z.number().int().min(0).default(2),
         })
+        .refine((a) => a.maxLimit === undefined || a.maxLimit >= a.minLimit, { message: "maxLimit must be at least minLimit", path: ["maxLimit"] })
         .prefault({}),
     })
     .prefault({}),

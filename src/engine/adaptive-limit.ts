@@ -8,6 +8,11 @@ export interface AdaptiveLimitOptions {
   readonly targetDelayMs: number;
   /** The limit never goes below this many streams. */
   readonly minLimit: number;
+  /**
+   * The limit never goes above this many streams (default: none — unlimited
+   * while the loop keeps up). With `minLimit` equal to it the limit is fixed.
+   */
+  readonly maxLimit?: number | undefined;
   /** How long a stream over the limit may wait for a slot before it is refused (ms). */
   readonly queueMs: number;
   /** Sampling period (ms). Default 25. */
@@ -89,7 +94,12 @@ export class AdaptiveLimit {
   private readonly growth: number;
   private readonly room: number;
 
+  /** {@link AdaptiveLimitOptions.maxLimit}, Infinity when none. */
+  private readonly ceiling: number;
+
   constructor(private readonly o: AdaptiveLimitOptions) {
+    this.ceiling = o.maxLimit ?? Infinity;
+    this.limit = this.ceiling;
     const sampleMs = o.sampleMs ?? SAMPLE_MS;
     // 25% per 250 ms, at any sampling period (at most doubling per sample).
     this.growth = Math.min(2, 1.25 ** (sampleMs / 250));
@@ -136,14 +146,14 @@ export class AdaptiveLimit {
       let next = Math.floor(Math.min(this.limit, this.inflight) * 0.9);
       // The first cut after a surge: back to what the loop carried while it kept up.
       if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));
-      this.limit = Math.max(this.o.minLimit, next);
+      this.limit = Math.min(this.ceiling, Math.max(this.o.minLimit, next));
     } else if (delayMs <= this.o.targetDelayMs) {
       if (delayMs < this.o.targetDelayMs / 2) this.carried = Math.max(this.carried, this.inflight);
       // Growth under the target, not only under half of it: on a host whose scheduler makes the
       // delay noisy, a limit that grew only in quiet samples ratcheted down (2x in docs/PERFORMANCE.md).
-      if (this.limit !== Infinity && (utilization ?? 0) < this.room) {
-        this.limit = Math.ceil(this.limit * this.growth);
-        if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = Infinity;
+      if (this.limit < this.ceiling && (utilization ?? 0) < this.room) {
+        this.limit = Math.min(this.ceiling, Math.ceil(this.limit * this.growth));
+        if (this.limit >= 4 * Math.max(this.inflight, this.o.minLimit)) this.limit = this.ceiling;
       }
     }
     this.wake();

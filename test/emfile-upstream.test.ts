@@ -11,26 +11,14 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import type { GenerateRequest } from "../src/gen/spillway/v1/request.js";
 import { SpillwayError } from "../src/engine/errors.js";
 import type { Provider } from "../src/engine/provider.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine } from "../src/engine/stream-engine.js";
 import { connectionError, gatewayOutOfDescriptors } from "../src/providers/shared/upstream-http.js";
+import { generateRequest } from "./helpers/generate-request.js";
 
-const req: GenerateRequest = {
-  model: "t/m",
-  messages: [{ role: "user", content: "x", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-  prompt: "",
-  tools: [],
-  toolChoice: "",
-  stop: [],
-  user: "",
-  metadata: {},
-  serviceTier: "",
-  upstreamHeaders: {},
-  parallelToolCalls: undefined,
-};
+const req = generateRequest();
 
 describe("out of file descriptors", () => {
   it("a real EMFILE on the upstream connect is 503 server_overloaded, retryable, not from the upstream", { skip: existsSync("/usr/bin/prlimit") ? false : "prlimit (util-linux) missing" }, async () => {

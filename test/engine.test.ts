@@ -3,13 +3,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Finish_Reason, type Chunk } from "../src/gen/spillway/v1/chunk.js";
-import type { GenerateRequest } from "../src/gen/spillway/v1/request.js";
 import { Code } from "../src/engine/code.js";
 import { SpillwayError } from "../src/engine/errors.js";
 import { finishPayload, textPayload, usagePayload, type ChunkPayload } from "../src/engine/payload.js";
 import type { Provider, ProviderContext } from "../src/engine/provider.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine, type StreamEngineOptions, type StreamSummary } from "../src/engine/stream-engine.js";
+import { generateRequest } from "./helpers/generate-request.js";
 
 type Gen = (ctx: ProviderContext) => AsyncIterable<ChunkPayload>;
 
@@ -22,19 +22,7 @@ function engineWith(gen: Gen, opts: Partial<StreamEngineOptions> = {}) {
   return createStreamEngine({ router: createRouter([provider]), ...opts });
 }
 
-const req = (model = "t/m"): GenerateRequest => ({
-  model,
-  messages: [{ role: "user", content: "x", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-  prompt: "",
-  tools: [],
-  toolChoice: "",
-  stop: [],
-  user: "",
-  metadata: {},
-  serviceTier: "",
-  upstreamHeaders: {},
-  parallelToolCalls: undefined,
-});
+const req = generateRequest;
 
 async function drain(it: AsyncIterable<Chunk>): Promise<Chunk[]> {
   const out: Chunk[] = [];

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import { Finish_Reason, type Chunk } from "../src/gen/spillway/v1/chunk.js";
-import type { GenerateRequest } from "../src/gen/spillway/v1/request.js";
 import { Code } from "../src/engine/code.js";
 import { SpillwayError } from "../src/engine/errors.js";
 import { finishPayload, textPayload, usagePayload, type ChunkPayload } from "../src/engine/payload.js";
@@ -19,20 +18,9 @@ import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine } from "../src/engine/stream-engine.js";
 import { LazyStream } from "../src/providers/shared/lazy-stream.js";
 import { PushQueue, type PushFraming } from "../src/providers/shared/push-queue.js";
+import { generateRequest } from "./helpers/generate-request.js";
 
-const req: GenerateRequest = {
-  model: "t/m",
-  messages: [{ role: "user", content: "x", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-  prompt: "",
-  tools: [],
-  toolChoice: "",
-  stop: [],
-  user: "",
-  metadata: {},
-  serviceTier: "",
-  upstreamHeaders: {},
-  parallelToolCalls: undefined,
-};
+const req = generateRequest();
 
 function engineWith(gen: (ctx: ProviderContext) => AsyncIterable<ChunkPayload>) {
   const provider: Provider = { name: "t", listModels: () => Promise.resolve([]), generate: (_m, _r, ctx) => gen(ctx) };

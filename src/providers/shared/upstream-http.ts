@@ -303,6 +303,22 @@ abstract class RawUpstreamAnswer implements UpstreamAnswer {
   abstract text(): Promise<string>;
 }
 
+/** A JSON POST's headers: `content-type`, the caller's, and the call's `traceparent` when traced. */
+function jsonHeaders(headers: Record<string, string>, signal: AbortSignal | AbortSource): Record<string, string> {
+  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
+  const traceparent = upstreamTraceparentOf(signal);
+  if (traceparent) h["traceparent"] = traceparent;
+  return h;
+}
+
+/** The answer as it is when 2xx, else the upstream's error mapped ({@link upstreamError}). */
+function okOrThrow<T extends UpstreamAnswer & { readonly ok: boolean }>(provider: string): (res: T) => Promise<T> {
+  return async (res) => {
+    if (!res.ok) throw await upstreamError(provider, res);
+    return res;
+  };
+}
+
 /**
  * A whole answer, read to its end by {@link postJsonWhole}: status, headers
  * (parsed when first read) and the body's bytes.
@@ -443,24 +459,16 @@ function splitUrl(url: string): { origin: string; path: string } {
 export function postJsonWhole(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal | AbortSource): Promise<WholeUpstreamResponse> {
   const { origin, path } = splitUrl(url);
   publishPhase(Phase.UpstreamSent);
-  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
-  const traceparent = upstreamTraceparentOf(signal);
-  if (traceparent) h["traceparent"] = traceparent;
+  const h = jsonHeaders(headers, signal);
   return new Promise<WholeUpstreamResponse>((resolve, reject) => {
     if (signal.aborted) {
       reject(SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason));
       return;
     }
     getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(signal, resolve, reject));
-  }).then(
-    async (res) => {
-      if (!res.ok) throw await upstreamError(provider, res);
-      return res;
-    },
-    (e: unknown) => {
-      throw connectionError(provider, e, signal);
-    },
-  );
+  }).then(okOrThrow(provider), (e: unknown) => {
+    throw connectionError(provider, e, signal);
+  });
 }
 
 /** An abort as undici's dispatcher wants it: from the call's signal or its cheap source, once. */
@@ -738,9 +746,7 @@ export class StreamedUpstreamResponse extends RawUpstreamAnswer {
 export function postJsonStream(provider: string, url: string, body: string, headers: Record<string, string>, signal: AbortSignal | AbortSource): Promise<StreamedUpstreamResponse> {
   const { origin, path } = splitUrl(url);
   publishPhase(Phase.UpstreamSent);
-  const h: Record<string, string> = Object.assign({ "content-type": "application/json" }, headers);
-  const traceparent = upstreamTraceparentOf(signal);
-  if (traceparent) h["traceparent"] = traceparent;
+  const h = jsonHeaders(headers, signal);
   const link = new AbortLink(signal);
   return new Promise<StreamedUpstreamResponse>((resolve, reject) => {
     const why = link.reason();
@@ -749,13 +755,7 @@ export function postJsonStream(provider: string, url: string, body: string, head
       return;
     }
     getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new DispatchBody(link, resolve, reject));
-  }).then(
-    async (res) => {
-      if (!res.ok) throw await upstreamError(provider, res);
-      return res;
-    },
-    (e: unknown) => {
-      throw connectionError(provider, e, signal);
-    },
-  );
+  }).then(okOrThrow(provider), (e: unknown) => {
+    throw connectionError(provider, e, signal);
+  });
 }

@@ -27,7 +27,9 @@
  *   --only LIST          fixed,max,throughput,memory,voice,compare,cpu,overload,ttft (default: all
  *                        but ttft; --quick: all but overload and ttft)
  *                        ttft: added TTFT p50/p99 at --rates (default 1000/s) on sse and grpc
- *                        against the direct mock, two rounds in turns (use with --pin)
+ *                        against the direct mock, and gRPC's against the gRPC floor (load/grpc-floor.ts),
+ *                        two rounds in turns (use with --pin); with --compare spillway@DIR the
+ *                        other tree's doors take turns with this one's in the same rounds
  *                        cpu: CPU µs per request in turns (direct, nginx relay when
  *                        /usr/sbin/nginx exists, Spillway, the --compare targets), load/cpu.ts
  *                        overload: capacity per door (limit off), then 2× and 4× it open loop
@@ -46,8 +48,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Door } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
-import { buildSpillway, portkeyVersion, ROOT, setPinning, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
-import { markdown, type BenchResults } from "./report.js";
+import { buildSpillway, portkeyVersion, ROOT, setPinning, startGrpcFloor, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
+import { GRPC_FLOOR, markdown, overFloor, type BenchResults, type TtftRow } from "./report.js";
 import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
 import { voiceTurns } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
@@ -315,12 +317,30 @@ async function main(): Promise<void> {
     for (const t of [...mine, ...others]) await throughput(forShape(t, RATE_SHAPE), 20, quick ? 1 : 3, RATE_SHAPE);
 
     if (only.has("ttft")) {
-      // Direct, then each door, at each rate; the rounds take turns so host noise hits them alike.
+      // Direct (SSE to the mock), the gRPC floor (a bare grpc-js server streaming the same answer:
+      // what the gRPC client and protocol cost with no gateway), then each tree's SSE and gRPC doors
+      // (this tree, then the --compare spillway@DIR trees; the order of the trees flips every round),
+      // at each rate; the rounds take turns so host noise hits them alike.
       const start = load3();
-      const rounds: Array<Awaited<ReturnType<typeof fixedRates>>> = [];
-      const targets = [direct, ...mine.filter((t) => t.door === "sse" || t.door === "grpc")];
-      for (let i = 0; i < ttftPlan.rounds; i++) rounds.push(await fixedRates(targets, ttftPlan.rates, ttftPlan.seconds, RATE_SHAPE));
-      results.ttft = { rounds, pinned: values.pin, adaptive: values.adaptive === true, loadAverage: { start, end: load3() } };
+      const floor = await startGrpcFloor();
+      procs.push(floor);
+      const floorTarget: Target = { name: GRPC_FLOOR, door: "grpc", url: `127.0.0.1:${floor.port}`, model: mockModel, pid: floor.child.pid };
+      await throughput(floorTarget, 20, quick ? 1 : 3, RATE_SHAPE);
+      const trees: Target[][] = [
+        mine.filter((t) => t.door === "sse" || t.door === "grpc"),
+        ...otherTrees.map((o): Target[] => [
+          { name: o.name, door: "sse", url: o.http, model: o.model, pid: o.pid },
+          ...(o.grpc ? [{ name: o.name, door: "grpc" as const, url: o.grpc, model: o.model, pid: o.pid }] : []),
+        ]),
+      ];
+      const rounds: TtftRow[][] = [];
+      for (let i = 0; i < ttftPlan.rounds; i++) {
+        const order = i % 2 === 0 ? trees : [...trees].reverse();
+        rounds.push(overFloor(await fixedRates([direct, floorTarget, ...order.flat()], ttftPlan.rates, ttftPlan.seconds, RATE_SHAPE)));
+      }
+      await floor.stop();
+      procs.splice(procs.indexOf(floor), 1);
+      results.ttft = { rounds, pinned: values.pin, adaptive: values.adaptive === true, loadAverage: { start, end: load3() }, trees: trees.map((t) => t[0]?.name ?? "?") };
     }
     if (only.has("cpu")) {
       const cpuTargets: CpuTarget[] = [{ name: "direct", pid: mock.child.pid!, http: direct.url, model: mockModel }];

@@ -1,39 +1,84 @@
 /**
- * `npx tsx load/first-chunk-phases.ts [--rate 300] [--seconds 5]`: where the
- * gateway's share of the time to first chunk goes. Runs the mock and one
- * gateway worker with `SPILLWAY_PHASE_TRACE` (src/observability/phase-trace.ts),
- * streams chat at a fixed rate (20 chunks, 10 ms apart), and prints the median
- * gap between the phases of a request inside the gateway next to the
- * load generator's TTFT direct and through the gateway.
+ * `npx tsx load/first-chunk-phases.ts [--rate 300] [--seconds 5] [--doors sse,grpc] [--pin]`:
+ * where the gateway's share of the time to first chunk goes. Runs the mock
+ * and one gateway worker with `SPILLWAY_PHASE_TRACE`
+ * (src/observability/phase-trace.ts), streams chat at a fixed rate (20
+ * chunks, 10 ms apart) door by door, and prints, next to the load
+ * generator's TTFT direct and through the gateway:
+ *
+ * - the median gap between the phases of a request inside the gateway
+ *   (from requests that had the process to themselves: meaningful at low rates);
+ * - per door, p50/p90/p99 of arrived → first chunk at the door and first
+ *   chunk at the door → its bytes handed to the socket, from every request
+ *   (keyed phases: valid at any rate).
+ *
+ * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
  */
-import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { mockModel } from "./mock-upstream.js";
-import { runJob, startMock, startSpillway } from "./procs.js";
+import { runJob, setPinning, startMock, startSpillway } from "./procs.js";
 import { sleep } from "./util.js";
+import type { Door } from "./loadgen.js";
 
-const { values } = parseArgs({ options: { rate: { type: "string", default: "300" }, seconds: { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: { rate: { type: "string", default: "300" }, seconds: { type: "string", default: "5" }, doors: { type: "string", default: "sse,grpc" }, pin: { type: "boolean", default: false } },
+});
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
+const doors = values.doors.split(",") as Door[];
+if (values.pin) setPinning({ gateway: "0", others: availableParallelism() > 2 ? `1-${availableParallelism() - 1}` : "1" });
 const file = join(tmpdir(), `spillway-phases-${process.pid}.json`);
 const shape = { chunks: 20, bytes: 16, delayMs: 10, firstMs: 0 };
+interface Pcts {
+  p50: number;
+  p90: number;
+  p99: number;
+}
+interface Trace {
+  requests: number;
+  gaps: Array<{ from: string; to: string; p50Ms: number }>;
+  totalP50Ms: number;
+  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts }>;
+}
+const ms = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(3));
 const mock = await startMock();
 const gw = await startSpillway({ mockPort: mock.port, workers: 1, realtime: {}, env: { SPILLWAY_PHASE_TRACE: file } });
+/** Reads the trace once the gateway has written what it gathered since the last reset. */
+async function readTrace(): Promise<Trace> {
+  rmSync(file, { force: true });
+  for (let i = 0; i < 30 && !existsSync(file); i++) await sleep(100);
+  return JSON.parse(readFileSync(file, "utf8")) as Trace;
+}
 try {
-  const gwJob = { door: "sse" as const, target: `http://127.0.0.1:${gw.httpPort}`, model: `mock/${mockModel(shape)}`, expectChunks: shape.chunks, mode: "rate" as const, rate, seconds };
-  await runJob({ ...gwJob, seconds: 2 }); // warm-up
-  const direct = await runJob({ ...gwJob, target: `http://127.0.0.1:${mock.port}`, model: mockModel(shape) });
-  const through = await runJob(gwJob);
-  await sleep(1500);
-  const trace = JSON.parse(readFileSync(file, "utf8")) as { requests: number; gaps: Array<{ from: string; to: string; p50Ms: number }>; totalP50Ms: number };
-  const ms = (x: number | undefined): string => (x === undefined ? "–" : x.toFixed(3));
-  console.log(`\n${rate} streams/s for ${seconds} s, one worker. TTFT p50 direct ${ms(direct.ttft.p50)} ms, through Spillway ${ms(through.ttft.p50)} ms (added ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms)\n`);
-  console.log(`Inside the gateway (median of ${trace.requests} requests that had the process to themselves):\n`);
-  console.log("| from | to | p50 ms |\n| --- | --- | --- |");
-  for (const g of trace.gaps) console.log(`| ${g.from} | ${g.to} | ${ms(g.p50Ms)} |`);
-  console.log(`| arrived | first bytes flushed | **${ms(trace.totalP50Ms)}** |`);
+  const target = (door: Door): string => (door === "grpc" ? `127.0.0.1:${gw.grpcPort}` : `http://127.0.0.1:${gw.httpPort}`);
+  const jobOf = (door: Door) => ({ door, target: target(door), model: `mock/${mockModel(shape)}`, expectChunks: shape.chunks, mode: "rate" as const, rate, seconds });
+  for (const door of doors) await runJob({ ...jobOf(door), seconds: 2 }); // warm-up
+  console.log(`\n${rate} streams/s for ${seconds} s per run, one gateway worker${values.pin ? " pinned on CPU 0 (mock and load generator on CPU 1)" : ""}; load average ${loadavg().map((l) => l.toFixed(2)).join(", ")}`);
+  const direct = await runJob({ ...jobOf("sse"), target: `http://127.0.0.1:${mock.port}`, model: mockModel(shape) });
+  console.log(`direct (SSE to the mock): TTFT p50 ${ms(direct.ttft.p50)} ms, p99 ${ms(direct.ttft.p99)} ms`);
+  for (const door of doors) {
+    gw.child.kill("SIGUSR2");
+    await sleep(100);
+    const through = await runJob(jobOf(door));
+    await sleep(200);
+    const trace = await readTrace();
+    console.log(`\n## ${door}: TTFT p50 ${ms(through.ttft.p50)} ms, p99 ${ms(through.ttft.p99)} ms (added p50 ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms)\n`);
+    console.log(`Inside the gateway, median of ${trace.requests} requests that had the process to themselves:\n`);
+    console.log("| from | to | p50 ms |\n| --- | --- | --- |");
+    for (const g of trace.gaps) console.log(`| ${g.from} | ${g.to} | ${ms(g.p50Ms)} |`);
+    console.log(`| arrived | first bytes flushed | **${ms(trace.totalP50Ms)}** |`);
+    const d = trace.doors[door];
+    if (d) {
+      console.log(`\nEvery request (${d.requests}), keyed by the door's own object:\n`);
+      console.log("| span | p50 ms | p90 ms | p99 ms |\n| --- | --- | --- | --- |");
+      for (const [name, p] of [["arrived → first chunk at the door", d.arrivedToFirstChunk], ["first chunk at the door → bytes handed to the socket", d.firstChunkToFlush], ["arrived → bytes handed to the socket", d.arrivedToFlush]] as const) {
+        console.log(`| ${name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
+      }
+    }
+  }
 } finally {
   await gw.stop();
   await mock.stop();

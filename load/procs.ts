@@ -122,6 +122,18 @@ export async function startMock(): Promise<Proc & { port: number }> {
   return { ...own(child), port };
 }
 
+/**
+ * Starts the gRPC floor (load/grpc-floor.ts: a bare grpc-js server that
+ * streams the mock's answers itself), pinned as a gateway is (`--pin`: CPU
+ * 0, where the gateway it stands in for runs); resolves with its port.
+ */
+export async function startGrpcFloor(): Promise<Proc & { port: number }> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/grpc-floor.ts")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: cleanEnv({}) });
+  pin(child, "gateway");
+  const port = await waitForLine(child, (l) => (l.startsWith("{") ? (JSON.parse(l) as { port: number }).port : undefined), "gRPC floor");
+  return { ...own(child), port };
+}
+
 /** Settings of a Spillway gateway under test. */
 export interface SpillwayOptions {
   readonly mockPort: number;

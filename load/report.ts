@@ -2,7 +2,7 @@
 import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.js";
 import type { VoiceRow } from "./voice.js";
 import type { VoiceProviderRow } from "./voice-providers.js";
-import { ratio } from "./stats.js";
+import { minus, ratio } from "./stats.js";
 import { cpuMarkdown, type CpuResults } from "./cpu-report.js";
 import { overloadMarkdown, refusalCostMarkdown, type OverloadRow, type RefusalCostRow } from "./overload.js";
 
@@ -27,12 +27,52 @@ export interface BenchResults {
     readonly notes: string[];
   };
   /** `--only ttft`: added TTFT at a fixed rate against the direct mock, rounds in turns (issue 16); absent when not measured. */
-  ttft?: { readonly rounds: RateRow[][]; readonly pinned: boolean; readonly adaptive: boolean; readonly loadAverage: { start: number[]; end: number[] } } | undefined;
+  ttft?: { readonly rounds: TtftRow[][]; readonly pinned: boolean; readonly adaptive: boolean; readonly loadAverage: { start: number[]; end: number[] }; readonly trees?: readonly string[] } | undefined;
   /** CPU per request in turns (issue 16); absent in older runs and when not measured. */
   cpu?: CpuResults | undefined;
   /** Overload runs with adaptive concurrency on (issue 16); absent when not measured. */
   overload?: { readonly boundMs?: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number> | undefined; loadAverage?: { start: number[]; end: number[] } | undefined } | undefined;
   readonly notes: string[];
+}
+
+/** The `--only ttft` row name of the gRPC floor (load/grpc-floor.ts). */
+export const GRPC_FLOOR = "grpc floor";
+
+/** A fixed-rate row of `--only ttft`: a gRPC door's row also says what it adds over the gRPC floor. */
+export interface TtftRow extends RateRow {
+  /** p50/p99 TTFT minus the gRPC floor's in the same round (gRPC doors of a gateway only), ms. */
+  readonly overFloorP50?: number | undefined;
+  readonly overFloorP99?: number | undefined;
+}
+
+/** `rows` (one round of `--only ttft`) with each gateway gRPC row's time over the gRPC floor's row at its rate. */
+export function overFloor(rows: readonly RateRow[]): TtftRow[] {
+  return rows.map((r) => {
+    const floor = rows.find((x) => x.target === GRPC_FLOOR && x.rate === r.rate);
+    if (r.door !== "grpc" || r.target === GRPC_FLOOR || !floor) return r;
+    return { ...r, overFloorP50: minus(r.result.ttft.p50, floor.result.ttft.p50), overFloorP99: minus(r.result.ttft.p99, floor.result.ttft.p99) };
+  });
+}
+
+function ttftTable(rows: readonly TtftRow[]): string {
+  return table(
+    ["rate (streams/s)", "target", "door", "ok / started", "TTFT p50 ms", "TTFT p99 ms", "p99 after 1st s", "added p50 ms", "added p99 ms", "over gRPC floor p50 / p99 ms", "CPU µs / stream", "late starts", "load generator CPU %"],
+    rows.map((r) => [
+      String(r.rate),
+      r.target,
+      r.door,
+      `${r.result.ok} / ${r.result.started}`,
+      f(r.result.ttft.p50),
+      f(r.result.ttft.p99),
+      f(r.result.ttftSteady?.p99),
+      f(r.addedP50),
+      f(r.addedP99),
+      r.overFloorP50 === undefined ? "–" : `${f(r.overFloorP50)} / ${f(r.overFloorP99)}`,
+      r.cpuUsPerStream === undefined ? "–" : String(Math.round(r.cpuUsPerStream)),
+      String(r.result.lateStarts),
+      r.result.loadgenCpuMs === undefined || r.result.elapsedS <= 0 ? "–" : String(Math.round(r.result.loadgenCpuMs / (r.result.elapsedS * 10))),
+    ]),
+  );
 }
 
 const f = (v: number | undefined, digits = 2): string => (v === undefined ? "–" : v.toFixed(digits));
@@ -147,9 +187,9 @@ export function markdown(b: BenchResults): string {
     out.push(
       "## Added time to first chunk at a fixed rate (issue 16: p50 ≤ 0.5 ms at 1,000 streams/s, gateway on its own core)",
       "",
-      `Open loop, direct to the mock then through the gateway door by door, each round in turn (${b.ttft.pinned ? "pinned: gateway on CPU 0, mock and load generator on CPU 1" : "**not pinned** (add --pin)"}; adaptive concurrency ${b.ttft.adaptive ? "on" : "off"}); "added" = the door's TTFT p50 / p99 minus the direct run's in the same round. Load average ${b.ttft.loadAverage.start.join(", ")} at the start, ${b.ttft.loadAverage.end.join(", ")} at the end.`,
+      `Open loop, direct to the mock, then the gRPC floor (load/grpc-floor.ts: a bare grpc-js server streaming the same answer, pinned where the gateway runs), then through ${b.ttft.trees && b.ttft.trees.length > 1 ? `each tree (${b.ttft.trees.join(", ")}; their order flips every round)` : "the gateway"} door by door, each round in turn (${b.ttft.pinned ? "pinned: gateway on CPU 0, mock and load generator on CPU 1" : "**not pinned** (add --pin)"}; adaptive concurrency ${b.ttft.adaptive ? "on" : "off"}); "added" = the row's TTFT p50 / p99 minus the direct run's in the same round; "over gRPC floor" = a gRPC door's minus the floor's (what the gateway adds beyond being a grpc-js server; the floor's own "added" is the gRPC client and protocol's share); "p99 after 1st s" counts streams scheduled after the run's first second. Load average ${b.ttft.loadAverage.start.join(", ")} at the start, ${b.ttft.loadAverage.end.join(", ")} at the end.`,
       "",
-      ...b.ttft.rounds.flatMap((r, i) => [`Round ${i + 1}:`, "", rateTable(r), ""]),
+      ...b.ttft.rounds.flatMap((r, i) => [`Round ${i + 1}:`, "", ttftTable(r), ""]),
     );
   }
   if (b.cpu && b.cpu.rows.length > 0) out.push(cpuMarkdown(b.cpu), "");

@@ -29,9 +29,24 @@ export type Phase = (typeof Phase)[keyof typeof Phase];
 const phases = channel(PHASE_CHANNEL);
 
 /**
- * Publishes `phase` for the request in flight on {@link PHASE_CHANNEL}. With
- * no subscriber (the default) it is one property read and a branch.
+ * A phase of one identified request ({@link publishPhase} with a key): the
+ * door's own object for the request (its exchange, its call), so a
+ * subscriber can follow many requests at once.
  */
-export function publishPhase(phase: Phase): void {
-  if (phases.hasSubscribers) phases.publish(phase);
+export interface KeyedPhase {
+  readonly phase: Phase;
+  readonly key: object;
+  /** The door that published it (`sse`, `grpc`, `ws`). */
+  readonly door: string;
+}
+
+/**
+ * Publishes `phase` on {@link PHASE_CHANNEL}: a bare number for "the request
+ * in flight" (engine and provider phases, which know no door object), or,
+ * with `key`, a {@link KeyedPhase} (door phases: arrived, first chunk, first
+ * flush). With no subscriber (the default) it is one property read and a
+ * branch; nothing is allocated.
+ */
+export function publishPhase(phase: Phase, key?: object, door = ""): void {
+  if (phases.hasSubscribers) phases.publish(key === undefined ? phase : ({ phase, key, door } satisfies KeyedPhase));
 }

@@ -1,16 +1,25 @@
 import { subscribe } from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
-import { Phase, PHASE_CHANNEL, publishPhase } from "../engine/phase-channel.js";
+import { Phase, PHASE_CHANNEL, publishPhase, type KeyedPhase } from "../engine/phase-channel.js";
 
 /**
  * Where a streamed request's time to first chunk goes, phase by phase: an
  * opt-in probe for `load/first-chunk-phases.ts`. Off unless the process
  * starts with `SPILLWAY_PHASE_TRACE=<file>`; then it subscribes to the
- * phases published on `spillway:phase` (src/engine/phase-channel.ts), stamps
- * each phase of the request in flight and, every second, writes the medians
- * of the gaps to that file as JSON. A request during which another one
- * arrived is dropped (the stamps would mix), so the figures come from
- * requests that had the process to themselves: use it at low rates.
+ * phases published on `spillway:phase` (src/engine/phase-channel.ts) and,
+ * every second, writes to that file as JSON:
+ *
+ * - `gaps`: the medians of the gaps between every phase (arrived … first
+ *   bytes flushed), from requests that had the process to themselves: a
+ *   request during which another one arrived is dropped (the engine's
+ *   phases carry no request identity, so the stamps would mix). Use it at
+ *   low rates.
+ * - `doors`: per door, p50/p90/p99 of arrived → first chunk at the door,
+ *   first chunk at the door → first bytes handed to the socket, and their
+ *   sum, from the door's keyed phases (each names its request), so it holds
+ *   at any rate, under load too.
+ *
+ * SIGUSR2 clears what was gathered (the script sends it after its warm-up).
  */
 export const TracePhase = Phase;
 
@@ -31,21 +40,31 @@ export const TRACE_PHASE_NAMES = [
 ] as const;
 
 /**
- * Publishes phase `p` (see {@link publishPhase}); kept for callers not yet
- * moved to the channel. A no-op unless something subscribes.
+ * Publishes phase `p` (see {@link publishPhase}); with `key` (the door's
+ * object for the request) and `door`, as a keyed phase that follows one
+ * request among many. A no-op unless something subscribes.
  */
-export function tracePhase(p: TracePhase): void {
-  publishPhase(p);
+export function tracePhase(p: TracePhase, key?: object, door?: string): void {
+  publishPhase(p, key, door);
 }
 
 const file = process.env["SPILLWAY_PHASE_TRACE"];
 const rows: number[][] = [];
-/** Requests kept (the newest). */
+/** Requests kept (the newest), and requests followed at once by key. */
 const MAX_ROWS = 100_000;
 let current: number[] | undefined;
 
-function stamp(p: Phase): void {
-  const t = performance.now();
+/** A request followed by its key: performance.now() at arrival and at its first chunk at the door. */
+interface Followed {
+  readonly door: string;
+  readonly arrived: number;
+  firstChunk: number;
+}
+const followed = new Map<object, Followed>();
+/** Per door: [arrived → first chunk, first chunk → flushed, arrived → flushed] in ms, one row per request. */
+const keyed = new Map<string, Array<[number, number, number]>>();
+
+function stamp(p: Phase, t: number): void {
   if (p === Phase.Arrived) {
     // A request still on its way to its first flush is dropped: its stamps would mix with this one's.
     if (current && current.length <= Phase.FirstFlush) rows.pop();
@@ -57,12 +76,55 @@ function stamp(p: Phase): void {
   if (current && current.length === p) current.push(t);
 }
 
+function stampKeyed(m: KeyedPhase, t: number): void {
+  if (m.phase === Phase.Arrived) {
+    if (followed.size >= MAX_ROWS) followed.clear();
+    followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0 });
+    return;
+  }
+  const f = followed.get(m.key);
+  if (f === undefined) return;
+  if (m.phase === Phase.FirstChunk) {
+    if (f.firstChunk === 0) f.firstChunk = t;
+  } else if (m.phase === Phase.FirstFlush && f.firstChunk !== 0) {
+    followed.delete(m.key);
+    let list = keyed.get(f.door);
+    if (!list) keyed.set(f.door, (list = []));
+    if (list.length < MAX_ROWS) list.push([f.firstChunk - f.arrived, t - f.firstChunk, t - f.arrived]);
+  }
+}
+
+/** p50/p90/p99 of `xs` (sorted in place), ms to the µs. */
+function percentiles(xs: number[]): { p50: number; p90: number; p99: number } {
+  xs.sort((a, b) => a - b);
+  const at = (q: number): number => Math.round((xs[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? NaN) * 1000) / 1000;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
 if (file !== undefined) {
-  subscribe(PHASE_CHANNEL, (message) => stamp(message as Phase));
+  subscribe(PHASE_CHANNEL, (message) => {
+    const t = performance.now();
+    if (typeof message === "number") return stamp(message as Phase, t);
+    const m = message as KeyedPhase;
+    stamp(m.phase, t);
+    stampKeyed(m, t);
+  });
+  process.on("SIGUSR2", () => {
+    rows.length = 0;
+    current = undefined;
+    followed.clear();
+    keyed.clear();
+  });
   setInterval(() => {
     const done = rows.filter((r) => r.length > Phase.FirstFlush);
     const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
     const gaps = TRACE_PHASE_NAMES.slice(1).map((name, i) => ({ from: TRACE_PHASE_NAMES[i], to: name, p50Ms: median(done.map((r) => r[i + 1]! - r[i]!)) }));
-    writeFileSync(file, JSON.stringify({ requests: done.length, gaps, totalP50Ms: median(done.map((r) => r[Phase.FirstFlush]! - r[0]!)) }));
+    const doors = Object.fromEntries(
+      [...keyed].map(([door, list]) => [
+        door,
+        { requests: list.length, arrivedToFirstChunk: percentiles(list.map((r) => r[0])), firstChunkToFlush: percentiles(list.map((r) => r[1])), arrivedToFlush: percentiles(list.map((r) => r[2])) },
+      ]),
+    );
+    writeFileSync(file, JSON.stringify({ requests: done.length, gaps, totalP50Ms: median(done.map((r) => r[Phase.FirstFlush]! - r[0]!)), doors }));
   }, 1000).unref();
 }

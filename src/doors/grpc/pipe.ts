@@ -1,6 +1,7 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import { tryNext } from "../../engine/poll.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** The writable side of a server-streaming or bidi call. */
 export interface ChunkSink {
@@ -57,9 +58,14 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: 
   else signal.addEventListener("abort", onAbort, { once: true });
   const it = stream[Symbol.asyncIterator]();
   const batch: Chunk[] = [];
+  let first = true;
   /** Writes the batch; false when the sink wants `drain` first. */
   const flush = (): boolean => {
     if (batch.length === 0 || signal.aborted) return true;
+    if (first) {
+      first = false;
+      tracePhase(TracePhase.FirstChunk, sink, "grpc");
+    }
     let ok: boolean;
     if (sink.writeMany !== undefined) ok = sink.writeMany(batch);
     else {

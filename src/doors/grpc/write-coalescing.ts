@@ -4,6 +4,7 @@ import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import { frameChunks, serializeChunk } from "./chunk-serializer.js";
 import { refusalStatus, type EarlyCheck } from "./early-admission.js";
 import type { ChunkSink } from "./pipe.js";
+import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /**
  * Messages a call may have handed to HTTP/2 and not yet seen written
@@ -125,6 +126,8 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
   private readonly inner: ServerInterceptingCallInterface;
   private readonly target: FramingTarget | undefined;
   private admitted: Ticket | undefined;
+  /** Whether a write has completed yet (the first one is published as a trace phase). */
+  private flushed = false;
 
   constructor(next: ServerInterceptingCallInterface, options: CoalescingOptions = {}) {
     const self: { call?: CoalescingCall } = {};
@@ -136,6 +139,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
           onReceiveMetadata: (metadata, pass) => {
             const call = self.call;
             if (!call) return pass(metadata);
+            tracePhase(TracePhase.Arrived, call, "grpc");
             if (check) {
               const startedAt = performance.now();
               try {
@@ -258,6 +262,10 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
 
   private settle(n: number): void {
     this.inFlight -= n;
+    if (!this.flushed) {
+      this.flushed = true;
+      tracePhase(TracePhase.FirstFlush, this, "grpc");
+    }
     const held = this.held;
     if (held && this.inFlight < MAX_MESSAGES_IN_FLIGHT) {
       this.held = undefined;

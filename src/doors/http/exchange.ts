@@ -102,7 +102,7 @@ export class HttpExchange {
     req: HttpRequest,
     shape: Shape,
   ) {
-    tracePhase(TracePhase.Arrived);
+    tracePhase(TracePhase.Arrived, this, "sse");
     this.abortSource = new ClientAbort(this.controller);
     this.method = req.getMethod();
     this.url = req.getUrl();
@@ -401,7 +401,7 @@ export class HttpExchange {
     this.res.cork(() => {
       ok = this.writePending();
     });
-    tracePhase(TracePhase.FirstFlush);
+    tracePhase(TracePhase.FirstFlush, this, "sse");
     if (!ok) void this.block();
   }
 

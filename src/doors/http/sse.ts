@@ -48,7 +48,7 @@ export async function pipeStream(ex: HttpExchange, stream: EngineStream, encoder
         ended = true;
         break;
       }
-      tracePhase(TracePhase.FirstChunk);
+      tracePhase(TracePhase.FirstChunk, ex, "sse");
       if (ex.aborted) break;
       const out = encoder.encode(r.value);
       if (out.length > 0) {

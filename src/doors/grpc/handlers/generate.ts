@@ -4,6 +4,7 @@ import type { GenerateRequest } from "../../../gen/spillway/v1/request.js";
 import type { GrpcDoorContext } from "../context.js";
 import { serveStream } from "../serve.js";
 import { validateGenerate } from "../validation.js";
+import { tracePhase, TracePhase } from "../../../observability/phase-trace.js";
 import { RESUMABLE_METADATA, serveResumableGenerate } from "./attach.js";
 
 /**
@@ -13,9 +14,11 @@ import { RESUMABLE_METADATA, serveResumableGenerate } from "./attach.js";
  */
 export function generateHandler(ctx: GrpcDoorContext): handleServerStreamingCall<GenerateRequest, Chunk> {
   return (call) => {
+    tracePhase(TracePhase.BodyRead);
     if (call.metadata.get(RESUMABLE_METADATA)[0] === "true") return serveResumableGenerate(call, ctx, () => validateGenerate(call.request));
     void serveStream(call, ctx, (opts) => {
       validateGenerate(call.request);
+      tracePhase(TracePhase.Validated);
       return ctx.engine.generate(call.request, opts);
     });
   };

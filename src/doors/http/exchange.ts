@@ -373,6 +373,8 @@ export class HttpExchange {
       this.writePending();
       this.res.end(data);
     });
+    // A stream whose whole answer came in one turn is flushed here, not by flushBatch.
+    tracePhase(TracePhase.FirstFlush, this, "sse");
   }
 
   /** Closes the connection at once (shutdown); the client sees it drop. */

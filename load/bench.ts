@@ -329,8 +329,8 @@ async function main(): Promise<void> {
       const trees: Target[][] = [
         mine.filter((t) => t.door === "sse" || t.door === "grpc"),
         ...otherTrees.map((o): Target[] => [
-          { name: o.name, door: "sse", url: o.http, model: o.model, pid: o.pid },
-          ...(o.grpc ? [{ name: o.name, door: "grpc" as const, url: o.grpc, model: o.model, pid: o.pid }] : []),
+          { name: o.name, door: "sse", url: o.http, model: (s) => o.model(s), pid: o.pid },
+          ...(o.grpc ? [{ name: o.name, door: "grpc" as const, url: o.grpc, model: (s: MockShape) => o.model(s), pid: o.pid }] : []),
         ]),
       ];
       const rounds: TtftRow[][] = [];

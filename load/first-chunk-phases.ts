@@ -41,7 +41,7 @@ interface Trace {
   requests: number;
   gaps: Array<{ from: string; to: string; p50Ms: number }>;
   totalP50Ms: number;
-  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts }>;
+  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts }>;
 }
 const ms = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(3));
 const mock = await startMock();
@@ -74,7 +74,13 @@ try {
     if (d) {
       console.log(`\nEvery request (${d.requests}), keyed by the door's own object:\n`);
       console.log("| span | p50 ms | p90 ms | p99 ms |\n| --- | --- | --- | --- |");
-      for (const [name, p] of [["arrived → first chunk at the door", d.arrivedToFirstChunk], ["first chunk at the door → bytes handed to the socket", d.firstChunkToFlush], ["arrived → bytes handed to the socket", d.arrivedToFlush]] as const) {
+      const spans: Array<[string, Pcts]> = [
+        ["arrived → first chunk at the door", d.arrivedToFirstChunk],
+        ["first chunk at the door → bytes handed to the socket", d.firstChunkToFlush],
+        ["arrived → bytes handed to the socket", d.arrivedToFlush],
+        ...(d.flushToWritten ? [["bytes handed to the socket → HTTP/2 write callback", d.flushToWritten] as [string, Pcts]] : []),
+      ];
+      for (const [name, p] of spans) {
         console.log(`| ${name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
       }
     }

@@ -21,12 +21,19 @@ export const Phase = {
   UpstreamHeaders: 6,
   FirstChunk: 7,
   FirstFlush: 8,
+  /** Keyed only: the first write's completion reported by the transport (gRPC: the HTTP/2 write callback, after the socket took the bytes). */
+  FirstWritten: 9,
 } as const;
 
 /** One phase of {@link Phase}. */
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
 const phases = channel(PHASE_CHANNEL);
+
+/** Whether anything subscribes to {@link PHASE_CHANNEL}. */
+export function phaseChannelActive(): boolean {
+  return phases.hasSubscribers;
+}
 
 /**
  * A phase of one identified request ({@link publishPhase} with a key): the

@@ -1,6 +1,6 @@
 import { subscribe } from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
-import { Phase, PHASE_CHANNEL, publishPhase, type KeyedPhase } from "../engine/phase-channel.js";
+import { Phase, PHASE_CHANNEL, phaseChannelActive, publishPhase, type KeyedPhase } from "../engine/phase-channel.js";
 
 /**
  * Where a streamed request's time to first chunk goes, phase by phase: an
@@ -17,7 +17,12 @@ import { Phase, PHASE_CHANNEL, publishPhase, type KeyedPhase } from "../engine/p
  * - `doors`: per door, p50/p90/p99 of arrived → first chunk at the door,
  *   first chunk at the door → first bytes handed to the socket, and their
  *   sum, from the door's keyed phases (each names its request), so it holds
- *   at any rate, under load too.
+ *   at any rate, under load too. SSE hands its bytes to the socket in the
+ *   cork of its flush; gRPC's go when Node's HTTP/2 session sends its
+ *   pending frames, from a native immediate (the check phase of the loop),
+ *   stamped by an immediate queued after the first write. For gRPC,
+ *   `flushToWritten` adds the time from there to the HTTP/2 write callback
+ *   (the socket took the bytes: longer when the client is slow to read).
  *
  * SIGUSR2 clears what was gathered (the script sends it after its warm-up).
  */
@@ -49,6 +54,11 @@ export function tracePhase(p: TracePhase, key?: object, door?: string): void {
 }
 
 const file = process.env["SPILLWAY_PHASE_TRACE"];
+
+/** Whether anything subscribes to the phases (the probe is on, or a test listens): gates trace-only work such as an extra immediate. */
+export function tracing(): boolean {
+  return phaseChannelActive();
+}
 const rows: number[][] = [];
 /** Requests kept (the newest), and requests followed at once by key. */
 const MAX_ROWS = 100_000;
@@ -59,10 +69,15 @@ interface Followed {
   readonly door: string;
   readonly arrived: number;
   firstChunk: number;
+  flushed: number;
 }
 const followed = new Map<object, Followed>();
 /** Per door: [arrived → first chunk, first chunk → flushed, arrived → flushed] in ms, one row per request. */
 const keyed = new Map<string, Array<[number, number, number]>>();
+/** Per door (gRPC): first flush → the transport's write callback, ms. */
+const written = new Map<string, number[]>();
+/** Flushed requests whose write callback is still to come (gRPC). */
+const awaitingWrite = new Map<object, Followed>();
 
 function stamp(p: Phase, t: number): void {
   if (p === Phase.Arrived) {
@@ -79,7 +94,16 @@ function stamp(p: Phase, t: number): void {
 function stampKeyed(m: KeyedPhase, t: number): void {
   if (m.phase === Phase.Arrived) {
     if (followed.size >= MAX_ROWS) followed.clear();
-    followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0 });
+    followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0, flushed: 0 });
+    return;
+  }
+  if (m.phase === Phase.FirstWritten) {
+    const w = awaitingWrite.get(m.key);
+    if (w === undefined) return;
+    awaitingWrite.delete(m.key);
+    let list = written.get(w.door);
+    if (!list) written.set(w.door, (list = []));
+    if (list.length < MAX_ROWS) list.push(t - w.flushed);
     return;
   }
   const f = followed.get(m.key);
@@ -88,6 +112,9 @@ function stampKeyed(m: KeyedPhase, t: number): void {
     if (f.firstChunk === 0) f.firstChunk = t;
   } else if (m.phase === Phase.FirstFlush && f.firstChunk !== 0) {
     followed.delete(m.key);
+    f.flushed = t;
+    if (awaitingWrite.size >= MAX_ROWS) awaitingWrite.clear();
+    awaitingWrite.set(m.key, f);
     let list = keyed.get(f.door);
     if (!list) keyed.set(f.door, (list = []));
     if (list.length < MAX_ROWS) list.push([f.firstChunk - f.arrived, t - f.firstChunk, t - f.arrived]);
@@ -114,6 +141,8 @@ if (file !== undefined) {
     current = undefined;
     followed.clear();
     keyed.clear();
+    written.clear();
+    awaitingWrite.clear();
   });
   setInterval(() => {
     const done = rows.filter((r) => r.length > Phase.FirstFlush);
@@ -122,7 +151,13 @@ if (file !== undefined) {
     const doors = Object.fromEntries(
       [...keyed].map(([door, list]) => [
         door,
-        { requests: list.length, arrivedToFirstChunk: percentiles(list.map((r) => r[0])), firstChunkToFlush: percentiles(list.map((r) => r[1])), arrivedToFlush: percentiles(list.map((r) => r[2])) },
+        {
+          requests: list.length,
+          arrivedToFirstChunk: percentiles(list.map((r) => r[0])),
+          firstChunkToFlush: percentiles(list.map((r) => r[1])),
+          arrivedToFlush: percentiles(list.map((r) => r[2])),
+          ...(written.has(door) ? { flushToWritten: percentiles(written.get(door)!) } : {}),
+        },
       ]),
     );
     writeFileSync(file, JSON.stringify({ requests: done.length, gaps, totalP50Ms: median(done.map((r) => r[Phase.FirstFlush]! - r[0]!)), doors }));

@@ -264,7 +264,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
     this.inFlight -= n;
     if (!this.flushed) {
       this.flushed = true;
-      tracePhase(TracePhase.FirstFlush, this, "grpc");
+      tracePhase(TracePhase.FirstWritten, this, "grpc");
     }
     const held = this.held;
     if (held && this.inFlight < MAX_MESSAGES_IN_FLIGHT) {

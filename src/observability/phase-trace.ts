@@ -20,9 +20,11 @@ import { Phase, PHASE_CHANNEL, phaseChannelActive, publishPhase, type KeyedPhase
  *   at any rate, under load too. SSE hands its bytes to the socket in the
  *   cork of its flush; gRPC's go when Node's HTTP/2 session sends its
  *   pending frames, from a native immediate (the check phase of the loop),
- *   stamped by an immediate queued after the first write. For gRPC,
- *   `flushToWritten` adds the time from there to the HTTP/2 write callback
- *   (the socket took the bytes: longer when the client is slow to read).
+ *   stamped by an immediate queued after the first write, or by the HTTP/2
+ *   write callback when that comes first (the socket took the bytes at
+ *   once). For gRPC, `flushToWritten` is the time from there to the write
+ *   callback (0 when it came first; longer when the socket was full, e.g.
+ *   a client slow to read).
  *
  * SIGUSR2 clears what was gathered (the script sends it after its warm-up).
  */
@@ -91,6 +93,12 @@ function stamp(p: Phase, t: number): void {
   if (current && current.length === p) current.push(t);
 }
 
+function recordWritten(door: string, ms: number): void {
+  let list = written.get(door);
+  if (!list) written.set(door, (list = []));
+  if (list.length < MAX_ROWS) list.push(ms);
+}
+
 function stampKeyed(m: KeyedPhase, t: number): void {
   if (m.phase === Phase.Arrived) {
     if (followed.size >= MAX_ROWS) followed.clear();
@@ -99,22 +107,25 @@ function stampKeyed(m: KeyedPhase, t: number): void {
   }
   if (m.phase === Phase.FirstWritten) {
     const w = awaitingWrite.get(m.key);
-    if (w === undefined) return;
-    awaitingWrite.delete(m.key);
-    let list = written.get(w.door);
-    if (!list) written.set(w.door, (list = []));
-    if (list.length < MAX_ROWS) list.push(t - w.flushed);
-    return;
+    if (w !== undefined) {
+      awaitingWrite.delete(m.key);
+      recordWritten(w.door, t - w.flushed);
+      return;
+    }
+    // The socket took the bytes at once: the write callback came before the stamp queued after the write, and is the flush.
   }
   const f = followed.get(m.key);
   if (f === undefined) return;
   if (m.phase === Phase.FirstChunk) {
     if (f.firstChunk === 0) f.firstChunk = t;
-  } else if (m.phase === Phase.FirstFlush && f.firstChunk !== 0) {
+  } else if ((m.phase === Phase.FirstFlush || m.phase === Phase.FirstWritten) && f.firstChunk !== 0) {
     followed.delete(m.key);
     f.flushed = t;
-    if (awaitingWrite.size >= MAX_ROWS) awaitingWrite.clear();
-    awaitingWrite.set(m.key, f);
+    if (m.phase === Phase.FirstWritten) recordWritten(f.door, 0);
+    else {
+      if (awaitingWrite.size >= MAX_ROWS) awaitingWrite.clear();
+      awaitingWrite.set(m.key, f);
+    }
     let list = keyed.get(f.door);
     if (!list) keyed.set(f.door, (list = []));
     if (list.length < MAX_ROWS) list.push([f.firstChunk - f.arrived, t - f.firstChunk, t - f.arrived]);

@@ -10,7 +10,10 @@
  *   (from requests that had the process to themselves: meaningful at low rates);
  * - per door, p50/p90/p99 of arrived → first chunk at the door and first
  *   chunk at the door → its bytes handed to the socket, from every request
- *   (keyed phases: valid at any rate).
+ *   (keyed phases: valid at any rate);
+ * - with gRPC, the gRPC floor's TTFT (load/grpc-floor.ts, a bare grpc-js
+ *   server streaming the same answer), so the door's added time splits into
+ *   the client and protocol's share and the gateway's.
  *
  * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
  */
@@ -19,7 +22,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { mockModel } from "./mock-upstream.js";
-import { runJob, setPinning, startMock, startSpillway } from "./procs.js";
+import { runJob, setPinning, startGrpcFloor, startMock, startSpillway } from "./procs.js";
 import { sleep } from "./util.js";
 import type { Door } from "./loadgen.js";
 
@@ -59,13 +62,28 @@ try {
   console.log(`\n${rate} streams/s for ${seconds} s per run, one gateway worker${values.pin ? " pinned on CPU 0 (mock and load generator on CPU 1)" : ""}; load average ${loadavg().map((l) => l.toFixed(2)).join(", ")}`);
   const direct = await runJob({ ...jobOf("sse"), target: `http://127.0.0.1:${mock.port}`, model: mockModel(shape) });
   console.log(`direct (SSE to the mock): TTFT p50 ${ms(direct.ttft.p50)} ms, p99 ${ms(direct.ttft.p99)} ms`);
+  let floorP50: number | undefined;
+  if (doors.includes("grpc")) {
+    // A bare grpc-js server streaming the same answer (load/grpc-floor.ts): the gRPC client and protocol's share.
+    const floor = await startGrpcFloor();
+    try {
+      const floorJob = { ...jobOf("grpc"), target: `127.0.0.1:${floor.port}`, model: mockModel(shape) };
+      await runJob({ ...floorJob, seconds: 2 });
+      const f = await runJob(floorJob);
+      floorP50 = f.ttft.p50;
+      console.log(`gRPC floor (bare grpc-js server, no upstream): TTFT p50 ${ms(f.ttft.p50)} ms, p99 ${ms(f.ttft.p99)} ms (over direct SSE: p50 ${ms((f.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms)`);
+    } finally {
+      await floor.stop();
+    }
+  }
   for (const door of doors) {
     gw.child.kill("SIGUSR2");
     await sleep(100);
     const through = await runJob(jobOf(door));
     await sleep(200);
     const trace = await readTrace();
-    console.log(`\n## ${door}: TTFT p50 ${ms(through.ttft.p50)} ms, p99 ${ms(through.ttft.p99)} ms (added p50 ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms)\n`);
+    const overFloor = door === "grpc" && floorP50 !== undefined ? `, over the gRPC floor ${ms((through.ttft.p50 ?? NaN) - floorP50)} ms` : "";
+    console.log(`\n## ${door}: TTFT p50 ${ms(through.ttft.p50)} ms, p99 ${ms(through.ttft.p99)} ms (added p50 ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms${overFloor})\n`);
     console.log(`Inside the gateway, median of ${trace.requests} requests that had the process to themselves:\n`);
     console.log("| from | to | p50 ms |\n| --- | --- | --- |");
     for (const g of trace.gaps) console.log(`| ${g.from} | ${g.to} | ${ms(g.p50Ms)} |`);

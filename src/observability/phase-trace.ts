@@ -58,7 +58,7 @@ export function tracePhase(p: TracePhase, key?: object, door?: string): void {
 const file = process.env["SPILLWAY_PHASE_TRACE"];
 
 /** Whether anything subscribes to the phases (the probe is on, or a test listens): gates trace-only work such as an extra immediate. */
-export function tracing(): boolean {
+export function phaseTraceActive(): boolean {
   return phaseChannelActive();
 }
 const rows: number[][] = [];

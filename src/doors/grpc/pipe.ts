@@ -1,7 +1,7 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import { tryNext } from "../../engine/poll.js";
-import { tracePhase, TracePhase, tracing } from "../../observability/phase-trace.js";
+import { phaseTraceActive, tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** The writable side of a server-streaming or bidi call. */
 export interface ChunkSink {
@@ -66,7 +66,7 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: 
       first = false;
       tracePhase(TracePhase.FirstChunk, sink, "grpc");
       // Node's HTTP/2 hands a session's pending frames to the socket from a native immediate, which runs before this one.
-      if (tracing()) setImmediate(tracePhase, TracePhase.FirstFlush, sink, "grpc");
+      if (phaseTraceActive()) setImmediate(tracePhase, TracePhase.FirstFlush, sink, "grpc");
     }
     let ok: boolean;
     if (sink.writeMany !== undefined) ok = sink.writeMany(batch);

@@ -9,9 +9,12 @@
  * espeak-ng speech), Silero skips the inference of digital silence but not
  * of sound, the model's reused batch inputs give every frame the
  * probability a batch of its own gives, and a detector never refills a
- * frame the model has not finished with (issue 17, wave 5).
+ * frame the model has not finished with, and `ws` (the Deepgram and
+ * ElevenLabs sockets) masks client frames with the native `bufferutil`
+ * (issue 17, wave 5).
  */
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 import { RationalResampler } from "../src/audio/rational-resample.js";
 import { loadSileroModel, SILERO_FRAME, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
@@ -223,5 +226,24 @@ describe("Silero batches reuse their inputs", () => {
     assert.equal(changed, 0, "frames changed while the model had them");
     assert.ok(small.some((e) => e.type === "speech_started") && small.some((e) => e.type === "speech_stopped"), JSON.stringify(small));
     assert.deepEqual(large, small, "the same turn whatever the pieces");
+  });
+});
+
+describe("ws masks with bufferutil", () => {
+  it("the upstream sockets' client frames are masked by the native addon, not in JavaScript", (t) => {
+    if (process.platform !== "linux" || process.arch !== "x64") {
+      t.skip("bufferutil ships a prebuilt binary for linux-x64 (and macOS, Windows); elsewhere it may be built or absent");
+      return;
+    }
+    const require = createRequire(import.meta.url);
+    const native = require("bufferutil") as { mask: (...a: unknown[]) => void };
+    assert.match(native.mask.toString(), /\[native code\]/, "bufferutil loaded its binary");
+    // ws picks bufferutil when it can load it; its JavaScript loop only for frames under 48 bytes.
+    const wsUtil = createRequire(require.resolve("ws"))("./lib/buffer-util.js") as { mask: (...a: unknown[]) => void };
+    assert.match(wsUtil.mask.toString(), /bufferUtil\.mask/);
+    const data = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const out = Buffer.alloc(106);
+    wsUtil.mask(data, Buffer.from([1, 2, 3, 4]), out, 6, 100);
+    for (let i = 0; i < 100; i++) assert.equal(out[6 + i], data[i]! ^ [1, 2, 3, 4][i % 4]!);
   });
 });

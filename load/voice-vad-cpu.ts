@@ -1,5 +1,5 @@
 /**
- * `npx tsx load/voice-vad-cpu.ts [--root DIR] [--callers 20] [--turns 3] [--rounds 3]`:
+ * `npx tsx load/voice-vad-cpu.ts [--root DIR] [--callers 20] [--turns 3] [--rounds 3] [--idle]`:
  * the realtime door's turn detection alone, in this process — the part of a
  * voice turn's CPU that the gateway spends on every 20 ms of input (24 →
  * 16 kHz conversion, 32 ms frames, batched Silero inference, the detector's
@@ -9,8 +9,10 @@
  * load/realtime-latency.ts at 24 kHz, 1 s of silence) in 20 ms pieces at
  * real-time pace, their starts spread over 20 ms; prints CPU time of the
  * process per turn (all threads, `process.cpuUsage`), the frames the model
- * ran and its mean batch. Far steadier than the end-to-end rows, which carry
- * the sockets and providers too.
+ * ran and its mean batch. `--idle` paces the same pieces without pushing
+ * them: the harness's own CPU (its timers wake the process every ~1 ms, 5–11
+ * ms per turn here), to subtract. Noisy on a shared host: the mean batch, and
+ * with it the inference's CPU, moves with the timing.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     turns: { type: "string", default: "3" },
     rounds: { type: "string", default: "3" },
     text: { type: "string", default: "Hello there. What is the weather like today?" },
+    idle: { type: "boolean", default: false },
   },
 });
 
@@ -68,7 +71,7 @@ async function caller(offsetMs: number, turns: number, events: { n: number }): P
     const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent: () => events.n++ });
     const start = performance.now();
     for (let i = 0, n = 0; i < turnAudio.length; i += 480, n++) {
-      vad.push(turnAudio.slice(i, i + 480));
+      if (!values.idle) vad.push(turnAudio.slice(i, i + 480));
       const due = start + (n + 1) * 20 - performance.now();
       if (due > 0) await sleep(due);
     }

@@ -9,7 +9,8 @@
  * prints its functions with the most self time. `--session-turns K` speaks
  * K turns per realtime session (a call) instead of a fresh session per turn.
  * `--node-arg FLAG` (repeatable) passes a node flag to both trees' gateways
- * (e.g. `--node-arg=--max-semi-space-size=32`).
+ * (e.g. `--node-arg=--max-semi-space-size=32`); `--after-node-arg FLAG` to
+ * this tree's only (with `--before` naming this same tree: a flag's effect).
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     top: { type: "string", default: "30" },
     "session-turns": { type: "string", default: "1" },
     "node-arg": { type: "string", multiple: true, default: [] },
+    "after-node-arg": { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -71,7 +73,7 @@ try {
       mkdirSync(dir, { recursive: true });
       const had = new Set(readdirSync(dir));
       const profileArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
-      const nodeArgs = [...values["node-arg"], ...(profileArgs ?? [])];
+      const nodeArgs = [...values["node-arg"], ...(root ? [] : values["after-node-arg"]), ...(profileArgs ?? [])];
       for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]) })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }

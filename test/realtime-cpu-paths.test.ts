@@ -7,11 +7,10 @@
  * 24 → 16 kHz converter's silence shortcut gives the filter's output, its
  * unrolled loop gives the general loop's floats bit for bit (on noisy
  * espeak-ng speech), Silero skips the inference of digital silence but not
- * of sound, the model's reused batch inputs give every frame the
- * probability a batch of its own gives, and a detector never refills a
- * frame the model has not finished with, and `ws` (the Deepgram and
- * ElevenLabs sockets) masks client frames with the native `bufferutil`
- * (issue 17, wave 5).
+ * of sound, batched frames get the probability a batch of one gives, a
+ * detector never changes a frame the model has not finished with, and `ws`
+ * (the Deepgram and ElevenLabs sockets) masks client frames with the native
+ * `bufferutil` (the last four: issue 17, wave 5).
  */
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -146,7 +145,7 @@ describe("Silero skips digital silence", () => {
   });
 });
 
-describe("Silero batches reuse their inputs", () => {
+describe("Silero batches", () => {
   it("gives each frame, batched with others or alone, the probability a batch of its own gives", async (t) => {
     let model: SileroModel;
     try {
@@ -164,7 +163,7 @@ describe("Silero batches reuse their inputs", () => {
     const alone: number[] = [];
     const s1 = model.newState();
     for (const f of frames) alone.push(await model.probability(f, s1));
-    // Batched: three streams on the same audio at once (batches of three, the reused inputs of size 3), twice over.
+    // Batched: three streams on the same audio at once (batches of three), twice over.
     for (let round = 0; round < 2; round++) {
       const states = [model.newState(), model.newState(), model.newState()];
       const detach = states.map(() => model.attach());
@@ -182,7 +181,7 @@ describe("Silero batches reuse their inputs", () => {
     assert.ok(alone.some((p) => p > 0.5) && alone.some((p) => p < 0.2), "speech and non-speech frames");
   });
 
-  it("a detector refills no frame before the model has settled it; pieces of 20 ms or 1 s give the same turn", async (t) => {
+  it("a detector changes no frame before the model has settled it; pieces of 20 ms or 1 s give the same turn", async (t) => {
     let model: SileroModel;
     try {
       model = await loadSileroModel();

@@ -132,65 +132,36 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   let running = false;
   const stats = { batches: 0, frames: 0 };
 
-  /**
-   * Input arrays and their tensors for each batch size, made once and reused:
-   * batches run one at a time (`running`), and onnxruntime reads the inputs
-   * during `run` only, so nothing allocated per batch but the outputs.
-   */
-  const feedsBySize = new Map<number, { input: Float32Array; h: Float32Array; c: Float32Array; feeds: InferenceSession.FeedsType }>();
-  function feedsFor(b: number): { input: Float32Array; h: Float32Array; c: Float32Array; feeds: InferenceSession.FeedsType } {
-    let f = feedsBySize.get(b);
-    if (!f) {
-      const input = new Float32Array(b * SILERO_FRAME);
-      const h = new Float32Array(b * STATE);
-      const c = new Float32Array(b * STATE);
-      const feeds = {
-        input: new ort.Tensor("float32", input, [b, SILERO_FRAME]),
-        sr,
-        h: new ort.Tensor("float32", h, [2, b, 64]),
-        c: new ort.Tensor("float32", c, [2, b, 64]),
-      };
-      f = { input, h, c, feeds };
-      feedsBySize.set(b, f);
-    }
-    return f;
-  }
-
   /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
   async function runBatch(items: Pending[]): Promise<void> {
     const b = items.length;
     stats.batches++;
     stats.frames += b;
-    const { input, h, c, feeds } = feedsFor(b);
+    const input = new Float32Array(b * SILERO_FRAME);
+    const h = new Float32Array(b * STATE);
+    const c = new Float32Array(b * STATE);
     for (let i = 0; i < b; i++) {
       const it = items[i]!;
       input.set(it.frame, i * SILERO_FRAME);
-      const sh = it.state.h;
-      const sc = it.state.c;
       for (let l = 0; l < 2; l++) {
-        const to = (l * b + i) * 64;
-        const from = l * 64;
-        for (let k = 0; k < 64; k++) {
-          h[to + k] = sh[from + k]!;
-          c[to + k] = sc[from + k]!;
-        }
+        h.set(it.state.h.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
+        c.set(it.state.c.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
       }
     }
-    const out = await session.run(feeds);
+    const out = await session.run({
+      input: new ort.Tensor("float32", input, [b, SILERO_FRAME]),
+      sr,
+      h: new ort.Tensor("float32", h, [2, b, 64]),
+      c: new ort.Tensor("float32", c, [2, b, 64]),
+    });
     const p = out["output"]!.data as Float32Array;
     const hn = out["hn"]!.data as Float32Array;
     const cn = out["cn"]!.data as Float32Array;
     for (let i = 0; i < b; i++) {
       const it = items[i]!;
-      const sh = it.state.h;
-      const sc = it.state.c;
       for (let l = 0; l < 2; l++) {
-        const from = (l * b + i) * 64;
-        const to = l * 64;
-        for (let k = 0; k < 64; k++) {
-          sh[to + k] = hn[from + k]!;
-          sc[to + k] = cn[from + k]!;
-        }
+        it.state.h.set(hn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
+        it.state.c.set(cn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
       }
       it.resolve(p[i]!);
     }

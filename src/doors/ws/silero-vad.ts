@@ -43,8 +43,6 @@ export const NEGATIVE_MARGIN = 0.15;
 export const SILENT_PEAK = 0.001;
 /** Silent frames in a row after which the model's state starts fresh (320 ms). */
 export const SILENT_RESET_FRAMES = 10;
-/** Analysed frames a detector keeps for reuse. */
-const MAX_SPARE_FRAMES = 4;
 
 let warned = false;
 
@@ -100,10 +98,8 @@ export class SileroVad implements TurnDetector {
   /** Bumped by `reset`: inference results of older audio are dropped. */
   private generation = 0;
   private resampler: { push(s: Int16Array): Float32Array };
-  private frame: Float32Array = new Float32Array(SILERO_FRAME);
+  private frame = new Float32Array(SILERO_FRAME);
   private fill = 0;
-  /** Frames analysed and free for reuse (a frame is 2 KB off the heap: one per 32 ms otherwise). */
-  private spare: Float32Array[] = [];
   /** Input pushed before the model was loaded. */
   private early: Int16Array[] = [];
   /** Input samples taken off the queue (analysed or dropped by a reset). */
@@ -167,23 +163,16 @@ export class SileroVad implements TurnDetector {
     let at = 0;
     while (at < pcm.length) {
       const n = Math.min(SILERO_FRAME - this.fill, pcm.length - at);
-      const frame = this.frame;
-      // A copy loop, not set(subarray): no view object per append.
-      for (let k = 0, f = this.fill; k < n; k++) frame[f + k] = pcm[at + k]!;
+      this.frame.set(pcm.subarray(at, at + n), this.fill);
       this.fill += n;
       at += n;
       if (this.fill < SILERO_FRAME) break;
       // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
       this.queue.push({ frame: this.frame, inSamples: this.fillIn, silent: isSilent(this.frame) });
       this.fillIn = 0;
-      this.frame = this.spare.pop() ?? new Float32Array(SILERO_FRAME);
+      this.frame = new Float32Array(SILERO_FRAME);
       this.fill = 0;
     }
-  }
-
-  /** A frame whose analysis is over (its inference settled, or it was silent) can be filled again. */
-  private recycle(frame: Float32Array): void {
-    if (this.spare.length < MAX_SPARE_FRAMES) this.spare.push(frame);
   }
 
   reset(): void {
@@ -273,13 +262,9 @@ export class SileroVad implements TurnDetector {
         }
         if (this.closed) return;
         // A reset while the frame ran: the queue was emptied, the frame is from before it.
-        if (generation !== this.generation) {
-          this.recycle(frame);
-          continue;
-        }
+        if (generation !== this.generation) continue;
         this.queue.shift();
         this.consumedIn += inSamples;
-        this.recycle(frame);
         this.step(p);
       }
     } finally {

@@ -7,6 +7,7 @@
  * returns floats in [-1, 1]: about a fifth of `Resampler`'s CPU for
  * 24 → 16 kHz, with a shorter filter (a wider transition band, from about
  * 5.5 kHz, which a speech detector does not mind; not for audio people hear).
+ * 24 → 16 kHz runs an unrolled loop with the general loop's exact output.
  */
 
 /** Filter taps per output phase. */
@@ -143,7 +144,8 @@ export class RationalResampler {
    * 24 → 16 kHz (up 2, down 3), the realtime VAD's converter: the same sums
    * as {@link filterAny}, term by term in the same order (so the same
    * floats, bit for bit: test/realtime-cpu-paths.test.ts), with the phase
-   * picked by parity and the 24 taps unrolled — about 2.5× faster.
+   * picked by parity and the 24 taps unrolled (written for TAPS_PER_PHASE = 24;
+   * the test fails if that changes) — about 1.9× faster (load/voice-resample-bench.ts).
    */
   private filter23(limit: number, out: Float32Array): number {
     const [p0, p1] = this.phases as [Float32Array, Float32Array];

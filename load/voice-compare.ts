@@ -1,5 +1,5 @@
 /**
- * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--session-turns 1] [--profile]`:
+ * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--session-turns 1] [--profile] [--node-arg FLAG]`:
  * the voice rows of `npm run bench` through the fake speech providers
  * (load/voice-providers.ts), for this tree and another Spillway tree (a
  * worktree of an older commit) back to back, `--rounds` times, in one run
@@ -8,6 +8,9 @@
  * tree's gateway with `--cpu-prof` (profiles in load/results/profiles/) and
  * prints its functions with the most self time. `--session-turns K` speaks
  * K turns per realtime session (a call) instead of a fresh session per turn.
+ * `--node-arg FLAG` (repeatable) passes a node flag to both trees' gateways
+ * (e.g. `--node-arg=--max-semi-space-size=32`); `--after-node-arg FLAG` to
+ * this tree's only (with `--before` naming this same tree: a flag's effect).
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -26,6 +29,8 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     top: { type: "string", default: "30" },
     "session-turns": { type: "string", default: "1" },
+    "node-arg": { type: "string", multiple: true, default: [] },
+    "after-node-arg": { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -67,11 +72,12 @@ try {
     for (const [name, root] of trees) {
       mkdirSync(dir, { recursive: true });
       const had = new Set(readdirSync(dir));
-      const nodeArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
+      const profileArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
+      const nodeArgs = [...values["node-arg"], ...(root ? [] : values["after-node-arg"]), ...(profileArgs ?? [])];
       for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]) })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }
-      if (nodeArgs) {
+      if (profileArgs) {
         const fresh = readdirSync(dir).filter((f) => !had.has(f) && f.endsWith(".cpuprofile"));
         for (const f of fresh) console.log(`profile ${f}:\n${topFunctions(join(dir, f), Number(values.top)).join("\n")}`);
       }

@@ -4,16 +4,49 @@
  * `input_audio_buffer.append` read without JSON.parse gives what parsing
  * gives (and anything else still goes through the parser), base64 checked
  * without a regular expression refuses what the expression refused, the
- * 24 → 16 kHz converter's silence shortcut gives the filter's output, and
- * Silero skips the inference of digital silence but not of sound.
+ * 24 → 16 kHz converter's silence shortcut gives the filter's output, its
+ * unrolled loop gives the general loop's floats bit for bit (on noisy
+ * espeak-ng speech), Silero skips the inference of digital silence but not
+ * of sound, batched frames get the probability a batch of one gives, a
+ * detector never changes a frame the model has not finished with, and `ws`
+ * (the Deepgram and ElevenLabs sockets) masks client frames with the native
+ * `bufferutil` (the last four: issue 17, wave 5).
  */
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 import { RationalResampler } from "../src/audio/rational-resample.js";
-import { loadSileroModel } from "../src/audio/silero-model.js";
+import { loadSileroModel, SILERO_FRAME, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
 import { decodeBase64Strict } from "../src/doors/ws/audio/base64.js";
 import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
+import type { VadEvent } from "../src/doors/ws/vad.js";
+import { noisySpeech } from "./helpers/noisy-speech.js";
+
+/** Noisy speech as the VAD tests make it (espeak-ng in pink noise after a white-noise burst), 24 kHz samples. */
+async function speechSamples(): Promise<Int16Array> {
+  const a = await noisySpeech({
+    text: "Hello there. What is the weather like in Paris today?",
+    burstAtMs: 500,
+    burstMs: 600,
+    burstAmplitude: 0.2,
+    backgroundAmplitude: 0.02,
+    speechAtMs: 1500,
+    tailMs: 800,
+  });
+  return new Int16Array(a.pcm.buffer.slice(a.pcm.byteOffset, a.pcm.byteOffset + a.pcm.length));
+}
+
+/** Pushes `x` through `r` in pieces of the given sizes (cycled), collecting every output sample. */
+function convert(r: RationalResampler, x: Int16Array, sizes: readonly number[]): Float32Array {
+  const out: number[] = [];
+  for (let i = 0, k = 0; i < x.length; k++) {
+    const n = sizes[k % sizes.length]!;
+    for (const v of r.push(x.subarray(i, i + n))) out.push(v);
+    i += n;
+  }
+  return Float32Array.from(out);
+}
 
 describe("append fast path", () => {
   it("reads the audio of JSON.stringify({ type, audio }) as JSON.parse would", () => {
@@ -62,6 +95,29 @@ describe("24 → 16 kHz silence shortcut", () => {
   });
 });
 
+describe("24 → 16 kHz unrolled loop", () => {
+  it("gives the general loop's floats bit for bit on noisy speech, whatever the pieces", async () => {
+    const x = await speechSamples();
+    for (const sizes of [[480], [1], [333, 7, 960], [x.length]]) {
+      const fast = convert(new RationalResampler(24_000, 16_000), x, sizes);
+      const slow = convert(new RationalResampler(24_000, 16_000, true), x, sizes);
+      assert.equal(fast.length, slow.length);
+      assert.equal(fast.length, Math.floor((x.length * 2) / 3) + (x.length % 3 === 0 ? 0 : 1));
+      assert.ok(Buffer.from(fast.buffer).equals(Buffer.from(slow.buffer)), `pieces ${sizes.join(",")}: the bytes differ`);
+      assert.ok(fast.some((v) => Math.abs(v) > 0.05), "the speech is there");
+    }
+  });
+
+  it("the general loop is what it was: other ratios (48 → 16 kHz) still convert", () => {
+    const tone = new Int16Array(4800);
+    for (let i = 0; i < tone.length; i++) tone[i] = Math.round(10_000 * Math.sin((2 * Math.PI * 440 * i) / 48_000));
+    const out = new RationalResampler(48_000, 16_000).push(tone);
+    assert.equal(out.length, 1600);
+    const peak = out.subarray(100).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(Math.abs(peak - 10_000 / 32768) < 0.02, `a 440 Hz tone keeps its level: ${peak}`);
+  });
+});
+
 describe("Silero skips digital silence", () => {
   it("runs the model on the frames with sound only", async (t) => {
     let model;
@@ -86,5 +142,107 @@ describe("Silero skips digital silence", () => {
     const ran = model.stats.frames - before;
     assert.ok(ran >= 31 && ran <= 34, `the second of sound (31–32 frames and the filter's edges), not 93: ${ran}`);
     vad.close();
+  });
+});
+
+describe("Silero batches", () => {
+  it("gives each frame, batched with others or alone, the probability a batch of its own gives", async (t) => {
+    let model: SileroModel;
+    try {
+      model = await loadSileroModel();
+    } catch {
+      t.skip("onnxruntime-node cannot load here");
+      return;
+    }
+    const x = await speechSamples();
+    const r = new RationalResampler(24_000, 16_000);
+    const pcm = r.push(x).slice();
+    const frames: Float32Array[] = [];
+    for (let i = 0; i + SILERO_FRAME <= pcm.length && frames.length < 60; i += SILERO_FRAME) frames.push(pcm.slice(i, i + SILERO_FRAME));
+    // Alone: one stream, one frame at a time (batches of one).
+    const alone: number[] = [];
+    const s1 = model.newState();
+    for (const f of frames) alone.push(await model.probability(f, s1));
+    // Batched: three streams on the same audio at once (batches of three), twice over.
+    for (let round = 0; round < 2; round++) {
+      const states = [model.newState(), model.newState(), model.newState()];
+      const detach = states.map(() => model.attach());
+      const got: number[][] = [[], [], []];
+      for (const f of frames) {
+        const ps = await Promise.all(states.map((st) => model.probability(f, st)));
+        ps.forEach((p, i) => got[i]!.push(p));
+      }
+      for (const d of detach) d();
+      for (const g of got) {
+        assert.equal(g.length, alone.length);
+        for (let i = 0; i < g.length; i++) assert.ok(Math.abs(g[i]! - alone[i]!) < 1e-5, `round ${round} frame ${i}: ${g[i]} vs ${alone[i]}`);
+      }
+    }
+    assert.ok(alone.some((p) => p > 0.5) && alone.some((p) => p < 0.2), "speech and non-speech frames");
+  });
+
+  it("a detector changes no frame before the model has settled it; pieces of 20 ms or 1 s give the same turn", async (t) => {
+    let model: SileroModel;
+    try {
+      model = await loadSileroModel();
+    } catch {
+      t.skip("onnxruntime-node cannot load here");
+      return;
+    }
+    const x = await speechSamples();
+    let changed = 0;
+    let calls = 0;
+    // The model as the detector sees it, checking its contract: a frame does not change until its promise settles.
+    const watched: SileroModel = {
+      stats: model.stats,
+      newState: () => model.newState(),
+      attach: () => model.attach(),
+      async probability(frame: Float32Array, state: SileroState) {
+        calls++;
+        const copy = frame.slice();
+        const p = await model.probability(frame, state);
+        if (!Buffer.from(copy.buffer).equals(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength))) changed++;
+        return p;
+      },
+    };
+    const events = async (m: SileroModel, piece: number): Promise<VadEvent[]> => {
+      const ev: VadEvent[] = [];
+      const vad = new SileroVad(Promise.resolve(m), {
+        settings: { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },
+        sampleRate: 24_000,
+        startMs: 0,
+        onEvent: (e) => ev.push(e),
+      });
+      for (let i = 0; i < x.length; i += piece) vad.push(x.slice(i, i + piece));
+      await vad.whenIdle();
+      vad.close();
+      return ev;
+    };
+    // Pieces of 20 ms (frames one by one) and of 1 s (dozens queued while one runs).
+    const small = await events(watched, 480);
+    const large = await events(watched, 24_000);
+    assert.ok(calls > 50, `frames analysed: ${calls}`);
+    assert.equal(changed, 0, "frames changed while the model had them");
+    assert.ok(small.some((e) => e.type === "speech_started") && small.some((e) => e.type === "speech_stopped"), JSON.stringify(small));
+    assert.deepEqual(large, small, "the same turn whatever the pieces");
+  });
+});
+
+describe("ws masks with bufferutil", () => {
+  it("the upstream sockets' client frames are masked by the native addon, not in JavaScript", (t) => {
+    if (process.platform !== "linux" || process.arch !== "x64") {
+      t.skip("bufferutil ships a prebuilt binary for linux-x64 (and macOS, Windows); elsewhere it may be built or absent");
+      return;
+    }
+    const require = createRequire(import.meta.url);
+    const native = require("bufferutil") as { mask: (...a: unknown[]) => void };
+    assert.match(native.mask.toString(), /\[native code\]/, "bufferutil loaded its binary");
+    // ws picks bufferutil when it can load it; its JavaScript loop only for frames under 48 bytes.
+    const wsUtil = createRequire(require.resolve("ws"))("./lib/buffer-util.js") as { mask: (...a: unknown[]) => void };
+    assert.match(wsUtil.mask.toString(), /bufferUtil\.mask/);
+    const data = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const out = Buffer.alloc(106);
+    wsUtil.mask(data, Buffer.from([1, 2, 3, 4]), out, 6, 100);
+    for (let i = 0; i < 100; i++) assert.equal(out[6 + i], data[i]! ^ [1, 2, 3, 4][i % 4]!);
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * `npx tsx load/voice-vad-cpu.ts [--root DIR] [--callers 20] [--turns 3] [--rounds 3] [--idle]`:
+ * the realtime door's turn detection alone, in this process — the part of a
+ * voice turn's CPU that the gateway spends on every 20 ms of input (24 →
+ * 16 kHz conversion, 32 ms frames, batched Silero inference, the detector's
+ * state) — for the tree at `--root` (default this one; e.g. a worktree of an
+ * older commit, for before/after). C callers each push T turns of the voice
+ * benchmark's audio (200 ms of silence, the espeak-ng utterance of
+ * load/realtime-latency.ts at 24 kHz, 1 s of silence) in 20 ms pieces at
+ * real-time pace, their starts spread over 20 ms; prints CPU time of the
+ * process per turn (all threads, `process.cpuUsage`), the frames the model
+ * ran and its mean batch. `--idle` paces the same pieces without pushing
+ * them: the harness's own CPU (its timers wake the process every ~1 ms, 5–11
+ * ms per turn here), to subtract. Noisy on a shared host: the mean batch, and
+ * with it the inference's CPU, moves with the timing.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { ROOT } from "./procs.js";
+import type * as SileroModelModule from "../src/audio/silero-model.js";
+import type * as SileroVadModule from "../src/doors/ws/silero-vad.js";
+import type * as ResampleModule from "../src/audio/resample.js";
+
+const { values } = parseArgs({
+  options: {
+    root: { type: "string", default: ROOT },
+    callers: { type: "string", default: "20" },
+    turns: { type: "string", default: "3" },
+    rounds: { type: "string", default: "3" },
+    text: { type: "string", default: "Hello there. What is the weather like today?" },
+    idle: { type: "boolean", default: false },
+  },
+});
+
+const root = values.root;
+const mod = async <T>(p: string): Promise<T> => (await import(pathToFileURL(join(root, p)).href)) as T;
+const { loadSileroModel } = await mod<typeof SileroModelModule>("src/audio/silero-model.ts");
+const { SileroVad } = await mod<typeof SileroVadModule>("src/doors/ws/silero-vad.ts");
+const { Resampler } = await mod<typeof ResampleModule>("src/audio/resample.ts");
+
+/** The utterance as espeak-ng speaks it, at 24 kHz (as local/tts makes it). */
+function utterance(text: string): Int16Array {
+  const dir = mkdtempSync(join(tmpdir(), "spillway-vadcpu-"));
+  try {
+    execFileSync("espeak-ng", ["-w", join(dir, "u.wav"), text]);
+    const wav = readFileSync(join(dir, "u.wav"));
+    const rate = wav.readUInt32LE(24);
+    const at = wav.indexOf("data") + 8;
+    const pcm = new Int16Array(wav.buffer.slice(wav.byteOffset + at, wav.byteOffset + wav.length - ((wav.length - at) % 2)));
+    return new Resampler(rate, 24_000).push(pcm);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const speech = utterance(values.text);
+const turnAudio = new Int16Array(4800 + speech.length + 24_000);
+turnAudio.set(speech, 4800);
+const model = await loadSileroModel();
+const settings = { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 };
+
+async function caller(offsetMs: number, turns: number, events: { n: number }): Promise<void> {
+  await sleep(offsetMs);
+  for (let t = 0; t < turns; t++) {
+    // A fresh detector per turn, as a fresh session per turn in the voice rows.
+    const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent: () => events.n++ });
+    const start = performance.now();
+    for (let i = 0, n = 0; i < turnAudio.length; i += 480, n++) {
+      if (!values.idle) vad.push(turnAudio.slice(i, i + 480));
+      const due = start + (n + 1) * 20 - performance.now();
+      if (due > 0) await sleep(due);
+    }
+    await vad.whenIdle();
+    vad.close();
+  }
+}
+
+const callers = Number(values.callers);
+const turns = Number(values.turns);
+console.log(`VAD CPU: ${root}, ${callers} callers × ${turns} turns, utterance ${(speech.length / 24_000).toFixed(2)} s`);
+for (let round = 0; round <= Number(values.rounds); round++) {
+  const events = { n: 0 };
+  const s0 = { ...model.stats };
+  const c0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: callers }, (_, i) => caller((i * 20) / callers, turns, events)));
+  const c = process.cpuUsage(c0);
+  const frames = model.stats.frames - s0.frames;
+  const batches = model.stats.batches - s0.batches;
+  const n = callers * turns;
+  // Round 0 warms the JIT and the model.
+  console.log(
+    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, batches)).toFixed(1)} | events ${events.n}`,
+  );
+}

@@ -5,6 +5,7 @@ import { SpillwayError } from "../engine/errors.js";
 import { isOverloadRefusal } from "../engine/admission.js";
 import type { ConsoleFeed } from "./console-feed.js";
 import { sampleRefusal } from "./refusal-log.js";
+import { writeRequestLine, type RequestLineFields } from "./request-line.js";
 import type { Metrics } from "./metrics.js";
 // The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
 import "./phase-trace.js";
@@ -115,8 +116,8 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
   const key = s?.labels?.["key"];
   // Refusals for overload: one line a second, the rest counted (see refusal-log.ts).
   const refusedUnlogged = err && !s && isOverloadRefusal(err) ? sampleRefusal(obs.logger, now) : -1;
-  if (refusedUnlogged !== undefined) requestLogger(obs.logger, key !== undefined).info(
-    {
+  if (refusedUnlogged !== undefined) {
+    const fields: RequestLineFields = {
       requestId: r.requestId,
       streamId: s?.id,
       door: r.door,
@@ -141,9 +142,10 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       cachedInputTokens: s?.usage.cachedInputTokens || undefined,
       traceId: r.span?.traceId,
       refusedUnlogged: refusedUnlogged > 0 ? refusedUnlogged : undefined,
-    },
-    "request finished",
-  );
+    };
+    // Lines without a `key` are written directly (same bytes, see request-line.ts); the rest through the redacting logger.
+    if (key !== undefined || !writeRequestLine(obs.logger, fields)) requestLogger(obs.logger, key !== undefined).info(fields, "request finished");
+  }
   obs.console?.add({
     at: Date.now(),
     door: r.door,

@@ -91,7 +91,7 @@ function directOf(logger: Logger): Direct | null {
     typeof l[S.timeSym] === "function";
   if (plain) {
     const time = l[S.timeSym] as () => string;
-    d = { prefix: lsCache![30]!, chindings: l[S.chindingsSym] as string, end: l[S.endSym] as string, time: () => time.call(logger), stream: stream! };
+    d = { prefix: lsCache[30]!, chindings: l[S.chindingsSym] as string, end: l[S.endSym] as string, time: () => time.call(logger), stream: stream };
   }
   direct.set(logger, d);
   return d;

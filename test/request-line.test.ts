@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { pino, type Logger } from "pino";
+import { pino } from "pino";
 import { createLogger } from "../src/observability/logger.js";
-import { writeRequestLine, type RequestLineFields } from "../src/observability/request-line.js";
+import { writeRequestLine, type PinoLike, type RequestLineFields } from "../src/observability/request-line.js";
 
 /** A destination that keeps every write as pino hands it over (one string a line). */
 function sink(): { stream: { write(s: string): boolean }; out: string[] } {
@@ -122,7 +122,7 @@ describe("request line", () => {
   });
 
   it("leaves to pino the loggers it cannot match exactly", () => {
-    const loggers: Array<[string, Logger]> = [
+    const loggers: Array<[string, PinoLike]> = [
       ["a mixin", pino({ mixin: () => ({ extra: 1 }) }, sink().stream)],
       ["a log formatter", pino({ formatters: { log: (o) => ({ wrapped: o }) } }, sink().stream)],
       ["a message prefix", pino({ msgPrefix: "[x] " }, sink().stream)],

@@ -1,4 +1,10 @@
-import { pino, type Logger } from "pino";
+import { pino } from "pino";
+
+/** What is read of a pino logger (any pino logger, whatever its custom levels). */
+export interface PinoLike {
+  isLevelEnabled(level: string): boolean;
+  readonly levels: { readonly values: Readonly<Record<string, number>> };
+}
 
 /** The fields of the `request finished` line, in the order they are written (undefined ones are left out). */
 export interface RequestLineFields {
@@ -50,7 +56,7 @@ interface Direct {
   readonly stream: { write(s: string): unknown };
 }
 
-const direct = new WeakMap<Logger, Direct | null>();
+const direct = new WeakMap<PinoLike, Direct | null>();
 
 type Internals = Record<symbol, unknown>;
 
@@ -60,7 +66,7 @@ type Internals = Record<symbol, unknown>;
  * nested key, custom `info` level, multistream metadata, or serializer on
  * one of the line's fields. Anything else goes through pino's own path.
  */
-function directOf(logger: Logger): Direct | null {
+function directOf(logger: PinoLike): Direct | null {
   let d = direct.get(logger);
   if (d !== undefined) return d;
   d = null;
@@ -108,7 +114,7 @@ function directOf(logger: Logger): Direct | null {
  * is one it cannot write for exactly (see {@link directOf}); the caller then
  * logs through pino. A level above `info` writes nothing and returns true.
  */
-export function writeRequestLine(logger: Logger, fields: RequestLineFields): boolean {
+export function writeRequestLine(logger: PinoLike, fields: RequestLineFields): boolean {
   const d = directOf(logger);
   if (!d) return false;
   if (!logger.isLevelEnabled("info")) return true;

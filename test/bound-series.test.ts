@@ -99,7 +99,16 @@ describe("bound series", () => {
     const m = createMetrics();
     const s1 = m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "200");
     assert.equal(m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "200"), s1);
-    assert.notEqual(m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "201"), s1);
+    const s2 = m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "201");
+    assert.notEqual(s2, s1);
+    // Back and forth: the last-used shortcut and the map agree.
+    assert.equal(m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "200"), s1);
+    assert.equal(m.requestSeries("http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "201"), s2);
+    for (const [i, label] of ["grpc", "Generate", "grpc", "m2", "p2", "cancelled", "499"].entries()) {
+      const args: [string, string, string, string, string, string, string] = ["http", "/v1/chat/completions", "openai", "up/m", "up", "ok", "200"];
+      args[i] = label;
+      assert.notEqual(m.requestSeries(...args), s1, `a different ${i}th label is another series`);
+    }
     s1.requests.inc(1);
     s1.tokensIn.inc(7);
     s1.timeToFirstChunk.observe(0.004);

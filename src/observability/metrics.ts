@@ -73,7 +73,16 @@ export class RequestSeries {
   readonly tokensIn: CounterSeries;
   readonly tokensOut: CounterSeries;
 
-  constructor(m: Metrics, door: string, route: string, shape: string, model: string, provider: string, outcome: string, status: string) {
+  constructor(
+    m: Metrics,
+    readonly door: string,
+    readonly route: string,
+    readonly shape: string,
+    readonly model: string,
+    readonly provider: string,
+    readonly outcome: string,
+    readonly status: string,
+  ) {
     this.requests = new CounterSeries(m.requests, { door, route, shape, model, provider, outcome, status });
     this.timeToFirstChunk = new HistogramSeries(m.timeToFirstChunk, { door, route, provider });
     this.streamDuration = new HistogramSeries(m.streamDuration, { door, route, provider });
@@ -107,15 +116,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   let cacheBytes: (() => number) | undefined;
   const models = new LabelBound(options.knownModels ?? [], options.maxModelLabels ?? 100);
   const series = new Map<string, RequestSeries>();
+  // Requests mostly repeat the last combination: compared field by field, no key string made.
+  let last: RequestSeries | undefined;
   const metrics: Metrics = {
     modelLabel: (id) => models.label(id),
     requestSeries(door, route, shape, model, provider, outcome, status) {
+      const l = last;
+      if (l !== undefined && l.door === door && l.route === route && l.shape === shape && l.model === model && l.provider === provider && l.outcome === outcome && l.status === status) return l;
       const key = door + "\u0001" + route + "\u0001" + shape + "\u0001" + model + "\u0001" + provider + "\u0001" + outcome + "\u0001" + status;
       let s = series.get(key);
       if (!s) {
         s = new RequestSeries(metrics, door, route, shape, model, provider, outcome, status);
         series.set(key, s);
       }
+      last = s;
       return s;
     },
     scrape: () => registry.metrics(),

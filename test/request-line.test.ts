@@ -98,6 +98,22 @@ describe("request line", () => {
     assert.equal(out[0], ref.out[0]);
   });
 
+  it("follows bindings replaced after the first line (setBindings)", () => {
+    const opts: Opts = { timestamp: () => ',"time":1' };
+    const { stream, out } = sink();
+    const child = pino(opts, stream).child({ worker: 1 });
+    writeRequestLine(child, base);
+    child.setBindings({ worker: 2 });
+    writeRequestLine(child, base);
+    const ref = sink();
+    const refChild = pino(opts, ref.stream).child({ worker: 1 });
+    refChild.info(base, "request finished");
+    refChild.setBindings({ worker: 2 });
+    refChild.info(base, "request finished");
+    assert.deepEqual(out, ref.out);
+    assert.match(out[1]!, /"worker":2/);
+  });
+
   it("writes the gateway logger's line with its service binding and a real time", () => {
     const out: string[] = [];
     const logger = createLogger({ write: (s: string) => void out.push(s) });

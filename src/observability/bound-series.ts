@@ -39,7 +39,9 @@ function entryOf<E extends { readonly labels: Readonly<Record<string, string>> }
  * compares it with a metric moved through the public API).
  *
  * Relies on prom-client 15's series store (`hashMap` of `{ labels, value }`);
- * the test above fails if that changes.
+ * the test above fails if that changes. A series removed with prom-client's
+ * `remove()` (the gateway never removes any) would not be seen: only a
+ * reset, which replaces the store, rebinds.
  */
 export class CounterSeries {
   private entry: CounterEntry | undefined;

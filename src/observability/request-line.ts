@@ -48,8 +48,6 @@ const S = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: symbol 
 interface Direct {
   /** `{"level":30` as the logger renders it. */
   readonly prefix: string;
-  /** The logger's bindings (`,"service":"spillway"`), precomputed by pino. */
-  readonly chindings: string;
   /** `}` and the line end. */
   readonly end: string;
   readonly time: () => string;
@@ -97,7 +95,7 @@ function directOf(logger: PinoLike): Direct | null {
     typeof l[S.timeSym] === "function";
   if (plain) {
     const time = l[S.timeSym] as () => string;
-    d = { prefix: lsCache[30]!, chindings: l[S.chindingsSym] as string, end: l[S.endSym] as string, time: () => time.call(logger), stream: stream };
+    d = { prefix: lsCache[30]!, end: l[S.endSym] as string, time: () => time.call(logger), stream: stream };
   }
   direct.set(logger, d);
   return d;
@@ -118,7 +116,9 @@ export function writeRequestLine(logger: PinoLike, fields: RequestLineFields): b
   const d = directOf(logger);
   if (!d) return false;
   if (!logger.isLevelEnabled("info")) return true;
-  d.stream.write(d.prefix + d.time() + d.chindings + renderFields(fields) + ',"msg":"' + MESSAGE + '"' + d.end);
+  // The bindings are read each time: `setBindings` replaces them (pino precomputes them as text).
+  const chindings = (logger as unknown as Internals)[S.chindingsSym] as string;
+  d.stream.write(d.prefix + d.time() + chindings + renderFields(fields) + ',"msg":"' + MESSAGE + '"' + d.end);
   return true;
 }
 

@@ -25,6 +25,22 @@ describe("log writer", () => {
     assert.equal(readFileSync(file, "utf8"), lines.join(""));
   });
 
+  it("keeps multi-byte text and lines larger than a batch whole and in order", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "log-writer-")), "out.log");
+    const fd = openSync(file, "w");
+    const w = new LogWriter(fd);
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      // Some lines of 3-byte and 4-byte characters near the batch's end, one larger than a whole batch (64 KiB), one empty.
+      const text = i === 1500 ? "日".repeat(30_000) : i === 1501 ? "" : i % 7 === 0 ? "日本語🚀".repeat(i % 50) : "é".repeat(i % 113);
+      lines.push(`${JSON.stringify({ i, text })}\n`);
+    }
+    for (const l of lines) w.write(l);
+    await sleep(400);
+    closeSync(fd);
+    assert.equal(readFileSync(file, "utf8"), lines.join(""));
+  });
+
   it("flushes what it holds when the process exits", () => {
     const code = `import { createLogger } from ${JSON.stringify(join(process.cwd(), "src/observability/logger.ts"))};
       const log = createLogger();

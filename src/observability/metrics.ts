@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { CounterSeries, HistogramSeries } from "./bound-series.js";
 import { LabelBound } from "./label-bound.js";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -47,6 +48,49 @@ export interface Metrics {
    * `--workers N` every worker's summed (set by the gateway in a worker).
    */
   scrape: () => Promise<string>;
+  /**
+   * The series one finished request moves, for its labels (`model` already
+   * bounded by {@link Metrics.modelLabel}), bound once per combination and
+   * kept (the combinations are as bounded as the series themselves): what
+   * `recordRequest` moves instead of naming the labels on each metric.
+   */
+  requestSeries(door: string, route: string, shape: string, model: string, provider: string, outcome: string, status: string): RequestSeries;
+}
+
+/**
+ * The series of {@link Metrics} that one finished request moves, bound to
+ * its labels (see bound-series.ts): `requests` (every label), the TTFT and
+ * duration histograms (door, route, provider), chunks and bytes out (door,
+ * route), tokens in and out (provider). Each binds on its first use, so a
+ * series no request has moved is not exported (as before).
+ */
+export class RequestSeries {
+  readonly requests: CounterSeries;
+  readonly timeToFirstChunk: HistogramSeries;
+  readonly streamDuration: HistogramSeries;
+  readonly chunksOut: CounterSeries;
+  readonly bytesOut: CounterSeries;
+  readonly tokensIn: CounterSeries;
+  readonly tokensOut: CounterSeries;
+
+  constructor(
+    m: Metrics,
+    readonly door: string,
+    readonly route: string,
+    readonly shape: string,
+    readonly model: string,
+    readonly provider: string,
+    readonly outcome: string,
+    readonly status: string,
+  ) {
+    this.requests = new CounterSeries(m.requests, { door, route, shape, model, provider, outcome, status });
+    this.timeToFirstChunk = new HistogramSeries(m.timeToFirstChunk, { door, route, provider });
+    this.streamDuration = new HistogramSeries(m.streamDuration, { door, route, provider });
+    this.chunksOut = new CounterSeries(m.chunksOut, { door, route });
+    this.bytesOut = new CounterSeries(m.bytesOut, { door, route });
+    this.tokensIn = new CounterSeries(m.tokens, { direction: "in", provider });
+    this.tokensOut = new CounterSeries(m.tokens, { direction: "out", provider });
+  }
 }
 
 /** Settings of {@link createMetrics}. */
@@ -71,8 +115,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const activeSources = new Map<string, () => number>();
   let cacheBytes: (() => number) | undefined;
   const models = new LabelBound(options.knownModels ?? [], options.maxModelLabels ?? 100);
-  return {
+  const series = new Map<string, RequestSeries>();
+  // Requests mostly repeat the last combination: compared field by field, no key string made.
+  let last: RequestSeries | undefined;
+  const metrics: Metrics = {
     modelLabel: (id) => models.label(id),
+    requestSeries(door, route, shape, model, provider, outcome, status) {
+      const l = last;
+      if (l !== undefined && l.door === door && l.route === route && l.shape === shape && l.model === model && l.provider === provider && l.outcome === outcome && l.status === status) return l;
+      const key = door + "\u0001" + route + "\u0001" + shape + "\u0001" + model + "\u0001" + provider + "\u0001" + outcome + "\u0001" + status;
+      let s = series.get(key);
+      if (!s) {
+        s = new RequestSeries(metrics, door, route, shape, model, provider, outcome, status);
+        series.set(key, s);
+      }
+      last = s;
+      return s;
+    },
     scrape: () => registry.metrics(),
     trackActive: (door, count) => activeSources.set(door, count),
     trackCacheBytes: (bytes) => (cacheBytes = bytes),
@@ -131,4 +190,5 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     configReloads: new Counter({ name: "spillway_config_reloads_total", help: "Config reloads by outcome (invalid: refused, the old config stays).", labelNames: ["outcome"], registers }),
     audioSeconds: new Counter({ name: "spillway_audio_seconds_total", help: "Seconds of audio in (transcribed) and out (synthesized).", labelNames: ["direction", "provider"], registers }),
   };
+  return metrics;
 }

@@ -5,6 +5,7 @@ import { SpillwayError } from "../engine/errors.js";
 import { isOverloadRefusal } from "../engine/admission.js";
 import type { ConsoleFeed } from "./console-feed.js";
 import { sampleRefusal } from "./refusal-log.js";
+import { writeRequestLine, type RequestLineFields } from "./request-line.js";
 import type { Metrics } from "./metrics.js";
 // The opt-in phase probe subscribes to the engine's phase channel when loaded (SPILLWAY_PHASE_TRACE).
 import "./phase-trace.js";
@@ -96,27 +97,28 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
   const durationMs = (s?.endedAt ?? now) - r.startedAt;
   const m = obs.metrics;
   const shape = r.shape ?? (r.door === "ws" ? "realtime" : r.door);
-  m.requests.inc({ door: r.door, route: r.route, shape, model: m.modelLabel(model), provider, outcome, status: String(r.status) });
+  const series = m.requestSeries(r.door, r.route, shape, m.modelLabel(model), provider, outcome, String(r.status));
+  series.requests.inc(1);
   if (s) {
-    if (ttftMs !== undefined) m.timeToFirstChunk.observe({ door: r.door, route: r.route, provider }, ttftMs / 1000);
-    m.streamDuration.observe({ door: r.door, route: r.route, provider }, durationMs / 1000);
-    m.chunksOut.inc({ door: r.door, route: r.route }, s.chunks);
-    if (s.usage.inputTokens) m.tokens.inc({ direction: "in", provider }, s.usage.inputTokens);
-    if (s.usage.outputTokens) m.tokens.inc({ direction: "out", provider }, s.usage.outputTokens);
+    if (ttftMs !== undefined) series.timeToFirstChunk.observe(ttftMs / 1000);
+    series.streamDuration.observe(durationMs / 1000);
+    series.chunksOut.inc(s.chunks);
+    if (s.usage.inputTokens) series.tokensIn.inc(s.usage.inputTokens);
+    if (s.usage.outputTokens) series.tokensOut.inc(s.usage.outputTokens);
     if (s.usage.inputAudioSeconds) m.audioSeconds.inc({ direction: "in", provider }, s.usage.inputAudioSeconds);
     if (s.usage.outputAudioSeconds) m.audioSeconds.inc({ direction: "out", provider }, s.usage.outputAudioSeconds);
   }
   const cache = s?.labels["cache"];
   if (cache) m.cacheRequests.inc({ result: cache });
-  if (r.bytesOut) m.bytesOut.inc({ door: r.door, route: r.route }, r.bytesOut);
+  if (r.bytesOut) series.bytesOut.inc(r.bytesOut);
   if (r.audioOutSeconds) m.audioSeconds.inc({ direction: "out", provider: r.door }, r.audioOutSeconds);
   r.span?.end({ status: r.status, outcome, summary: s, errorCode: r.error !== undefined ? Code[SpillwayError.from(r.error).code] : s && s.outcome !== "ok" ? Code[s.outcome.code] : undefined });
   const err = r.error !== undefined ? SpillwayError.from(r.error) : s && s.outcome !== "ok" ? s.outcome : undefined;
   const key = s?.labels?.["key"];
   // Refusals for overload: one line a second, the rest counted (see refusal-log.ts).
   const refusedUnlogged = err && !s && isOverloadRefusal(err) ? sampleRefusal(obs.logger, now) : -1;
-  if (refusedUnlogged !== undefined) requestLogger(obs.logger, key !== undefined).info(
-    {
+  if (refusedUnlogged !== undefined) {
+    const fields: RequestLineFields = {
       requestId: r.requestId,
       streamId: s?.id,
       door: r.door,
@@ -141,9 +143,10 @@ export function recordRequest(obs: Observability, r: RequestRecord): void {
       cachedInputTokens: s?.usage.cachedInputTokens || undefined,
       traceId: r.span?.traceId,
       refusedUnlogged: refusedUnlogged > 0 ? refusedUnlogged : undefined,
-    },
-    "request finished",
-  );
+    };
+    // Lines without a `key` are written directly (same bytes, see request-line.ts); the rest through the redacting logger.
+    if (key !== undefined || !writeRequestLine(obs.logger, fields)) requestLogger(obs.logger, key !== undefined).info(fields, "request finished");
+  }
   obs.console?.add({
     at: Date.now(),
     door: r.door,

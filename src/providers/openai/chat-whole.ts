@@ -1,7 +1,7 @@
 import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Code } from "../../engine/code.js";
-import { upstreamJson } from "../shared/upstream-http.js";
+import { upstreamJsonSync, type WholeUpstreamResponse } from "../shared/upstream-http.js";
 import { count, isObj, str, type Obj } from "../shared/json.js";
 import { mapFinishReason, mapUsage } from "./chat-stream.js";
 import { ListIterator } from "../../engine/poll.js";
@@ -43,12 +43,13 @@ export function wholeCompletionPayloads(j: unknown, provider: string, legacy: bo
 }
 
 /**
- * Reads a whole completion's JSON body; resolves with its payloads (see
- * {@link wholeCompletionPayloads}) as an iterator whose items are all ready
- * (`ListIterator`: the engine takes them without a promise each). Rejects
- * as the first pull of a stream would: a body that is not JSON, or without
- * a choice.
+ * A whole completion's payloads from its body read whole (see
+ * {@link wholeCompletionPayloads}), as an iterator whose items are all ready
+ * (`ListIterator`: the engine takes them without a promise each). Throws as
+ * the first pull of a stream would fail: a body that is not JSON, or
+ * without a choice. Synchronous: no promise or microtask turn between the
+ * upstream's last byte and the payloads.
  */
-export async function wholeCompletion(res: { json(): unknown }, provider: string, legacy: boolean): Promise<ListIterator<ChunkPayload>> {
-  return new ListIterator(wholeCompletionPayloads(await upstreamJson(provider, res), provider, legacy));
+export function wholeCompletion(res: WholeUpstreamResponse, provider: string, legacy: boolean): ListIterator<ChunkPayload> {
+  return new ListIterator(wholeCompletionPayloads(upstreamJsonSync(provider, res), provider, legacy));
 }

@@ -32,7 +32,8 @@ export class LazyStream<T> implements AsyncIterableIterator<T>, Pollable<T> {
         void s.return?.()?.catch(() => undefined);
         return { done: true, value: undefined };
       }
-      return s.next();
+      // A ready first result is returned as it is: a promise returned here costs two more microtask turns to adopt.
+      return tryNext(s) ?? s.next();
     });
   }
 

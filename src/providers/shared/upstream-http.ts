@@ -126,12 +126,25 @@ export async function upstreamJson(provider: string, res: { json(): unknown }): 
   try {
     return await res.json();
   } catch (e) {
-    throw new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
-      httpStatus: 502,
-      reason: "upstream_error",
-      fromUpstream: true,
-    });
+    throw notJson(provider, e);
   }
+}
+
+/** {@link upstreamJson} for an answer already read whole ({@link WholeUpstreamResponse}): parsed at once, the same error. */
+export function upstreamJsonSync(provider: string, res: WholeUpstreamResponse): unknown {
+  try {
+    return res.json();
+  } catch (e) {
+    throw notJson(provider, e);
+  }
+}
+
+function notJson(provider: string, e: unknown): SpillwayError {
+  return new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is not JSON (${(e as Error).message})`, {
+    httpStatus: 502,
+    reason: "upstream_error",
+    fromUpstream: true,
+  });
 }
 
 /** GETs JSON from an upstream (model lists); same error handling as {@link postJson}. */
@@ -311,12 +324,18 @@ function jsonHeaders(headers: Record<string, string>, signal: AbortSignal | Abor
   return h;
 }
 
-/** The answer as it is when 2xx, else the upstream's error mapped ({@link upstreamError}). */
-function okOrThrow<T extends UpstreamAnswer & { readonly ok: boolean }>(provider: string): (res: T) => Promise<T> {
-  return async (res) => {
-    if (!res.ok) throw await upstreamError(provider, res);
-    return res;
-  };
+/**
+ * The answer as it is when 2xx, else the upstream's error mapped
+ * ({@link upstreamError}). A 2xx answer is returned as it is, not through an
+ * async function: a promise returned from a `then` callback costs two more
+ * microtask turns to adopt.
+ */
+function okOrThrow<T extends UpstreamAnswer & { readonly ok: boolean }>(provider: string): (res: T) => T | Promise<never> {
+  return (res) => (res.ok ? res : upstreamError(provider, res).then(throwIt));
+}
+
+function throwIt(e: unknown): never {
+  throw e;
 }
 
 /**

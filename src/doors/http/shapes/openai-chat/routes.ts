@@ -2,7 +2,7 @@ import type { HttpRoute } from "../../route.js";
 import { pipeStream, SSE_HEADERS } from "../../sse.js";
 import { collectText } from "../collect.js";
 import { openAiShape } from "../openai/shape.js";
-import { chatCompletionJson, completionJson } from "./json.js";
+import { chatCompletionText, completionJson } from "./json.js";
 import { parseChatCompletion, parseCompletion } from "./request.js";
 import { ChatSseEncoder, CompletionSseEncoder } from "./stream.js";
 import { resumableMode, resumeChat, storeChat } from "./resumable.js";
@@ -29,7 +29,7 @@ export const chatCompletionsRoute: HttpRoute = {
       await pipeStream(ex, stream, new ChatSseEncoder(stream, parsed.includeUsage));
       return;
     }
-    ex.json(200, chatCompletionJson(stream, await collectText(stream)));
+    ex.json(200, chatCompletionText(stream, await collectText(stream)));
   },
 };
 

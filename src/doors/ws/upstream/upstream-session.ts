@@ -44,6 +44,7 @@ import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
 import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
+import { gatewayOutOfDescriptors, outOfDescriptors } from "../../../providers/shared/upstream-http.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";
 import { newId, Outbox } from "../outbox.js";
@@ -164,7 +165,11 @@ export class UpstreamRealtimeSession {
       this.pendingBytes = 0;
     });
     ws.on("message", (data, isBinary) => this.fromUpstream(data, isBinary));
-    ws.on("error", (e) => this.fail("upstream_unavailable", `The upstream realtime model '${target.id}' failed: ${e.message}.`, 1011));
+    ws.on("error", (e) => {
+      // Out of file descriptors is this gateway's overload, not the upstream's failure: try again later (1013).
+      if (outOfDescriptors(e)) this.fail("server_overloaded", gatewayOutOfDescriptors(target.id).message, 1013);
+      else this.fail("upstream_unavailable", `The upstream realtime model '${target.id}' failed: ${e.message}.`, 1011);
+    });
     ws.on("close", (code, reason) => this.upstreamClosed(code, reason.toString("utf8")));
     this.armIdle(this.opts.limits.idleMs);
   }
@@ -194,10 +199,13 @@ export class UpstreamRealtimeSession {
         }
         out = JSON.stringify({ ...ev, session: { ...session, model: this.opts.target.model } });
       }
-    } else if (ev["type"] === "response.create" && !this.opts.admission.wouldAdmit()) {
-      // Past capacity: not sent upstream; error event, close 1013 (the client socket's close ends the upstream).
-      refuseForOverload(this.outbox, this.opts.socket, typeof ev["event_id"] === "string" ? ev["event_id"] : null);
-      return;
+    } else if (ev["type"] === "response.create") {
+      const refused = this.opts.admission.refusal();
+      if (refused) {
+        // Past capacity: not sent upstream; error event, close 1013 (the client socket's close ends the upstream).
+        refuseForOverload(this.outbox, this.opts.socket, typeof ev["event_id"] === "string" ? ev["event_id"] : null, refused);
+        return;
+      }
     }
     this.meter.client(ev);
     this.forward(out);

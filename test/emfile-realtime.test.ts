@@ -76,12 +76,12 @@ describe("realtime and file descriptors under prlimit", () => {
     const child = spawn("prlimit", ["--nofile=256:256", process.execPath, "--import", "tsx", "src/main.ts", "--config", cfg, "--workers", "1"], { stdio: ["ignore", "pipe", "pipe"] });
     const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
     let out = "";
-    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     const sessions: RealtimeTestClient[] = [];
     const flood: Socket[] = [];
     try {
       const port = await new Promise<number>((resolve, reject) => {
-        child.stdout!.on("data", (d: Buffer) => {
+        child.stdout.on("data", (d: Buffer) => {
           out += d.toString();
           const line = out.split("\n").find((l) => l.includes("spillway listening"));
           if (line) resolve((JSON.parse(line) as { http: number }).http);
@@ -132,7 +132,7 @@ describe("realtime and file descriptors under prlimit", () => {
     try {
       const { port } = (await next()) as { port: number };
       const url = realtimeUrl(`http://127.0.0.1:${port}`, "openai/gpt-realtime");
-      child.stdin!.write("arm\n");
+      child.stdin.write("arm\n");
       assert.equal((await next())["armed"], true);
       const upgrades = fake.upgrades.length;
       const c = await RealtimeTestClient.connect(url);
@@ -141,14 +141,14 @@ describe("realtime and file descriptors under prlimit", () => {
       assert.match(err["error"].message, /out of file descriptors/);
       assert.equal((await c.closed).code, 1013, "try again later");
       assert.equal(fake.upgrades.length, upgrades, "no upstream connection was made");
-      child.stdin!.write("free\n");
+      child.stdin.write("free\n");
       assert.ok(((await next())["freed"] as number) > 0, "the descriptors were taken at the dial");
       const again = await RealtimeTestClient.connect(url);
       await again.next("session.created");
       again.send({ type: "response.create" });
       assert.equal((await again.next("response.done"))["response"].status, "completed", "served again");
       await again.close();
-      child.stdin!.write("exit\n");
+      child.stdin.write("exit\n");
       assert.equal(await exit, 0);
     } finally {
       child.kill("SIGTERM");

@@ -18,7 +18,7 @@
  * - Overload, as in a cascade session: "a response" is each upstream
  *   response, whoever started it (the client's `response.create` or the
  *   upstream's own turn detection). A client `response.create` is checked
- *   before it is forwarded (`Admission.wouldAdmit`, nothing taken); past
+ *   before it is forwarded (`Admission.refusal`, nothing taken); past
  *   capacity it is not sent upstream: an `error` event `server_overloaded`,
  *   then close 1013. Each upstream response takes one admission slot at
  *   `response.created` (`Admission.admit`, through `enter`'s checks) and
@@ -33,8 +33,9 @@
  *   not open its session within `connectTimeoutMs`, or closes abnormally is
  *   an `error` event (`server_error`, code `upstream_*`, the reason) and
  *   then close 1011 (1013, try again later, when the upstream said 429 or
- *   5xx). An upstream that ends its session normally (1000) closes the
- *   client with 1000.
+ *   5xx). The gateway out of file descriptors at the dial (EMFILE/ENFILE)
+ *   is its own overload: code `server_overloaded`, close 1013. An upstream
+ *   that ends its session normally (1000) closes the client with 1000.
  * - The client going away closes the upstream at once (close frame, then
  *   the socket is destroyed if the upstream does not answer within 1 s).
  */

@@ -4,7 +4,9 @@
  * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
  * gateway keys and the profile's models against the key's model list (401 /
- * 403 on the handshake; 503 while draining), echoes one of the offered
+ * 403 on the handshake; 503 + Retry-After while draining, past the process's
+ * realtime session cap or past its capacity — `Admission.openSession`, the
+ * error rendered as the HTTP door renders it), echoes one of the offered
  * subprotocols, and hands the socket to a {@link RealtimeSession} (a
  * cascade) or an {@link UpstreamRealtimeSession} (a profile naming an
  * upstream Realtime model). Frames over `maxFrameBytes` get an `error`

@@ -170,7 +170,10 @@ const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
  * (compared in constant time against every configured key), and admits a
  * stream only within the key's model list, requests/min, tokens/min and
  * concurrent-stream cap (counted in a {@link LimitStore}: memory, or Redis
- * shared by every worker and instance), and this process's stream cap.
+ * shared by every worker and instance), and this process's stream cap;
+ * bounds this process's open realtime sessions ({@link Admission.openSession},
+ * `limits.maxRealtimeSessions`); and says why it refused ({@link
+ * Admission.refusal}: each cap's own shared error).
  */
 export class Admission {
   private keys: KeyState[];

@@ -1,5 +1,5 @@
 import cluster from "node:cluster";
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
@@ -22,7 +22,8 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
 import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
-import { workerScrape } from "./observability/cluster-metrics.js";
+import { perWorkerGauge, workerScrape } from "./observability/cluster-metrics.js";
+import { defaultRealtimeSessions, readOpenFileLimit } from "./engine/limits/descriptor-budget.js";
 import { ConsoleFeed } from "./observability/console-feed.js";
 import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
@@ -155,19 +156,32 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const ac = config.limits.adaptiveConcurrency;
-  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, maxLimit: ac.maxLimit, queueMs: ac.queueMs }) : undefined;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, maxLimit: ac.maxLimit, queueMs: ac.queueMs, warmupMs: ac.warmupMs }) : undefined;
+  // Per-process state: one series per worker under --workers N (cluster-metrics.ts), never summed.
   if (concurrency) {
-    new Gauge({
+    perWorkerGauge({
       name: "spillway_concurrency_limit",
       help: "The adaptive concurrency limit of this process (-1 while unlimited: the event loop keeps up).",
-      registers: [metrics.registry],
-      collect() {
-        this.set(concurrency.limit === Infinity ? -1 : concurrency.limit);
-      },
+      registry: metrics.registry,
+      labels: options.processLabels,
+      value: () => (concurrency.limit === Infinity ? -1 : concurrency.limit),
     });
+    new Gauge({ name: "spillway_concurrency_in_use", help: "Adaptive concurrency slots held (streams, early tickets, log followers).", registers: [metrics.registry], collect() { this.set(concurrency.inflight); } });
   }
+  // Realtime sessions hold sockets the stream cap does not count: bounded per process from its open-file limit.
+  const defaultSessions = defaultRealtimeSessions(readOpenFileLimit().soft);
+  perWorkerGauge({
+    name: "spillway_realtime_session_limit",
+    help: "Realtime sessions this process admits at once (limits.maxRealtimeSessions, or derived from its open-file limit).",
+    registry: metrics.registry,
+    labels: options.processLabels,
+    value: () => admission.sessionLimit,
+  });
+  const refusals = new Counter({ name: "spillway_overload_refusals_total", help: "Requests, calls and upgrades refused for the process's load, by cause (stream_cap, session_cap, event_loop, adaptive_limit).", labelNames: ["cause"], registers: [metrics.registry] });
   const admission = new Admission(config.auth.keys, {
     maxConcurrentStreams: config.limits.maxConcurrentStreams,
+    maxRealtimeSessions: config.limits.maxRealtimeSessions ?? defaultSessions,
+    onRefusal: (cause) => refusals.inc({ cause }),
     overloaded: load ? () => load.busy() : undefined,
     concurrency,
     store: config.redis ? new RedisLimitStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs }) : undefined,
@@ -234,7 +248,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       maxStreamMs: next.limits.maxStreamMs,
       routing: next.routing,
     });
-    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams);
+    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams, next.limits.maxRealtimeSessions ?? defaultSessions);
     realtime.reconfigure(next.realtime, next.providers);
     // Restart-only settings keep their running values.
     current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };

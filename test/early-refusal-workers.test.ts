@@ -21,6 +21,7 @@ import { startGatewayProcess, type GatewayProcess } from "./helpers/gateway-proc
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { until } from "./helpers/saturate.js";
+import { SUMMED_GAUGES } from "../src/observability/cluster-metrics.js";
 
 const config = (limits: string): string =>
   ["http: { host: 127.0.0.1, port: 0 }", "grpc: { host: 127.0.0.1, port: 0 }", "shutdown: { graceMs: 1000 }", "providers: { local: { type: local, tokenDelayMs: 50 } }", `limits: ${limits}`, ""].join("\n");
@@ -38,8 +39,8 @@ const MODES = [
     name: "the adaptive limit (pinned at 1 in each worker)",
     limits: "{ adaptiveConcurrency: { targetDelayMs: 0.001, minLimit: 1, maxLimit: 1, queueMs: 0 } }",
     message: /past its capacity/,
-    // The primary sums the workers' gauges: 2 once both sit at 1.
-    ready: /^spillway_concurrency_limit 2$/m,
+    // One series per worker (the gauge carries the `worker` label; never summed): both at 1.
+    ready: /^spillway_concurrency_limit\{worker="\d+"\} 1\n(?:[^\n]*\n)*?spillway_concurrency_limit\{worker="\d+"\} 1$/m,
   },
 ] as const;
 
@@ -108,6 +109,26 @@ function slowStream(port: number, pinned: Pinned): Promise<{ status: number; sto
 const chatStream = (port: number, agent: Agent): Promise<Answer> =>
   send(port, agent, "POST", "/v1/chat/completions", { "content-type": "application/json" }, JSON.stringify({ model: "local/echo", messages: [{ role: "user", content: "one two" }], stream: true }));
 
+/**
+ * Every gauge of a `--workers 2` scrape is either a count the workers' values
+ * add up to (`SUMMED_GAUGES`) or carries the `worker` label on every sample,
+ * two workers' worth: a limit, a ratio or a delay summed across workers
+ * (`spillway_concurrency_limit -2` for two unlimited workers) fails here,
+ * for any gauge added later.
+ */
+function assertPerWorkerGauges(text: string): void {
+  const gauges = [...text.matchAll(/^# TYPE (\S+) gauge$/gm)].map((m) => m[1]!);
+  assert.ok(gauges.includes("spillway_concurrency_limit") && gauges.includes("spillway_realtime_session_limit"), gauges.join(", "));
+  for (const name of gauges) {
+    if (SUMMED_GAUGES.has(name)) continue;
+    const samples = text.split("\n").filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    for (const line of samples) assert.match(line, /\{(?:[^}]*,)?worker="\d+"/, `${name} is summed across workers: ${line}`);
+    if (samples.length > 0) assert.ok(new Set(samples.map((l) => /worker="(\d+)"/.exec(l)![1])).size >= 2, `${name}: one series per worker`);
+  }
+  // The adaptive limit is on by default: unlimited is -1 in each worker's own series.
+  assert.equal([...text.matchAll(/^spillway_concurrency_limit\{worker="\d+"\} -?\d+$/gm)].length, 2, "spillway_concurrency_limit per worker");
+}
+
 function assertRefused(a: Answer, what: string, message: RegExp): void {
   assert.equal(a.status, 503, `${what}: ${a.body}`);
   assert.equal(a.headers["retry-after"], "1", what);
@@ -130,12 +151,12 @@ describe("early refusal with --workers 2", () => {
     const grpcClients = Array.from({ length: 4 }, () => spillwayClient(`127.0.0.1:${gw.grpc}`, { "grpc.use_local_subchannel_pool": 1 }));
     const sessions: RealtimeTestClient[] = [];
     try {
-      // Two workers, with the adaptive limit on by default (its gauge exists; the primary sums the workers' values).
+      // Two workers, with the adaptive limit on by default: its gauge has one series per worker.
       const first = await pinTo(() => true);
       const second = await pinTo((pid) => pid !== first.pid);
       const pids = [first.pid, second.pid];
       const metrics = await send(port, first.agent, "GET", "/metrics");
-      assert.match(metrics.body, /^spillway_concurrency_limit -?\d+$/m, "the adaptive limit is on (the default)");
+      assertPerWorkerGauges(metrics.body);
       const ready = mode.ready;
       if (ready) await until(async () => ready.test((await send(port, first.agent, "GET", "/metrics")).body), "both workers' limits pinned at 1");
       // A stored response (the durable log is shared by the workers), finished before the saturation.
@@ -162,8 +183,8 @@ describe("early refusal with --workers 2", () => {
           assertRefused(await send(port, (await pinTo((p) => p === pid)).agent, "GET", `/v1/responses/${id}?stream=true`), `follower on worker ${pid}`, mode.message);
           // The realtime upgrade.
           const up = await send(port, (await pinTo((p) => p === pid)).agent, "GET", "/v1/realtime?model=local/realtime", UPGRADE);
-          // (The upgrade asks wouldAdmit, which says no more than "no": its body is the shared refusal's.)
-          assertRefused(up, `realtime upgrade on worker ${pid}`, /past its capacity/);
+          // The upgrade says the real reason, as the HTTP door does.
+          assertRefused(up, `realtime upgrade on worker ${pid}`, mode.message);
         }
         // gRPC: four connections, handed to the workers in turn.
         for (const c of grpcClients) {
@@ -204,6 +225,56 @@ describe("early refusal with --workers 2", () => {
       for (const s of sessions) await s.close().catch(() => undefined);
       for (const c of grpcClients) c.close();
       for (const a of agents) a.destroy();
+      gw.child.kill("SIGTERM");
+      await gw.exit;
+    }
+  });
+});
+
+describe("the realtime session cap with --workers 2 (per worker)", () => {
+  it("each worker admits limits.maxRealtimeSessions sessions; past that every upgrade is refused with the session cap's reason; a closed session frees its worker's place", async () => {
+    const gw = await startGatewayProcess(config("{ maxRealtimeSessions: 1 }"), 2);
+    const port = gw.http;
+    const url = realtimeUrl(`http://127.0.0.1:${port}`);
+    const sessions: RealtimeTestClient[] = [];
+    const upgrade = (): Promise<Answer> => send(port, new Agent({ keepAlive: false }), "GET", "/v1/realtime?model=local/realtime", UPGRADE);
+    try {
+      const metrics = (await send(port, new Agent(), "GET", "/metrics")).body;
+      assert.equal([...metrics.matchAll(/^spillway_realtime_session_limit\{worker="\d+"\} 1$/gm)].length, 2, "the cap, per worker");
+      // New connections land on either worker (SO_REUSEPORT): open sessions until both workers hold one.
+      for (let i = 0; i < 200 && sessions.length < 2; i++) {
+        try {
+          const s = await RealtimeTestClient.connect(url);
+          await s.next("session.created");
+          sessions.push(s);
+        } catch (e) {
+          assert.match((e as Error).message, /unexpected response 503/);
+        }
+      }
+      assert.equal(sessions.length, 2, "one session per worker");
+      // Both workers are full: every upgrade is refused, whichever worker takes it.
+      for (let i = 0; i < 6; i++) assertRefused(await upgrade(), `upgrade ${i}`, /limits\.maxRealtimeSessions/);
+      const refused = (await send(port, new Agent(), "GET", "/metrics")).body;
+      assert.match(refused, /^spillway_overload_refusals_total\{cause="session_cap"\} ([6-9]|\d\d+)$/m, "refusals counted (summed over the workers)");
+      // A session closing frees its worker's place, once.
+      await sessions.shift()!.close();
+      await until(async () => (await upgrade()).status === 101, "the freed worker accepts an upgrade");
+      const again = await RealtimeTestClient.connect(url).catch(async () => {
+        // Landed on the full worker: retry until the free one takes it.
+        for (let i = 0; i < 200; i++) {
+          try {
+            return await RealtimeTestClient.connect(url);
+          } catch {
+            // the other worker
+          }
+        }
+        return assert.fail("no worker took the session");
+      });
+      sessions.push(again);
+      await again.next("session.created");
+      for (let i = 0; i < 6; i++) assertRefused(await upgrade(), `upgrade ${i} after`, /limits\.maxRealtimeSessions/);
+    } finally {
+      for (const s of sessions) await s.close().catch(() => undefined);
       gw.child.kill("SIGTERM");
       await gw.exit;
     }

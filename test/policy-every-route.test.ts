@@ -34,6 +34,26 @@ function upgradeStatus(url: string, key: string | undefined): Promise<number> {
   });
 }
 
+/** The body of a refused realtime upgrade. */
+function upgradeBody(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once("open", () => {
+      ws.terminate();
+      reject(new Error("the upgrade was accepted"));
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve(body));
+    });
+    ws.once("error", (e) => {
+      if (!/Unexpected server response/.test(e.message)) reject(e);
+    });
+  });
+}
+
 const KEYS = [
   { key: "sk-policy-full-1", name: "full" },
   { key: "sk-policy-openai-2", name: "openai-only", models: ["openai/*"] },
@@ -236,8 +256,9 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
       assert.equal(res.status, route.shape.renderError(OVERLOADED).status, await res.clone().text());
       assert.ok([503, 529].includes(res.status));
       assert.equal(res.headers.get("retry-after"), "1");
-      const body = (await res.json()) as { error?: unknown };
+      const body = (await res.json()) as { error?: { message?: string } };
       assert.ok(body.error, "an error body in the route's shape");
+      assert.match(body.error.message ?? "", /limits\.maxConcurrentStreams/, "the real reason: the stream cap");
     });
   }
 
@@ -281,6 +302,7 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
     assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 503);
     // A profile relayed to an upstream model too: refused at the upgrade, nothing dialled.
     assert.equal(await upgradeStatus(realtimeUrl(gw.origin, RELAYED), undefined), 503);
+    assert.match(await upgradeBody(realtimeUrl(gw.origin)), /limits\.maxConcurrentStreams/, "the upgrade says the real reason");
   });
 
   it("once the slot is free, the same requests are served", async () => {
@@ -302,5 +324,52 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
     const replay = await fetch(`${gw.baseUrl}/responses/${storedId}?stream=true`);
     assert.equal(replay.status, 200);
     assert.match(await replay.text(), /response\.completed/, "a follower is served again");
+  });
+});
+
+// The realtime session cap (`limits.maxRealtimeSessions`) bounds sessions, not streams: while it is
+// full the upgrade is refused (cascade and relayed profiles) with its own reason, and every route
+// of the table and every streaming RPC is still served — a route added later is held to it here.
+describe("the realtime session cap refuses only upgrades, on every route and door", () => {
+  const RELAYED = "openai/gpt-realtime";
+  let gw: TestGateway;
+  let session: RealtimeTestClient;
+  before(async () => {
+    gw = await startTestGateway({
+      limits: { maxRealtimeSessions: 1 },
+      providers: { openai: { type: "openai", baseUrl: "http://127.0.0.1:1/v1", apiKey: "sk-never-dialled" } },
+      realtime: { profiles: { [RELAYED]: { upstream: RELAYED } } },
+    });
+    session = await RealtimeTestClient.connect(realtimeUrl(gw.origin));
+    await session.next("session.created");
+  });
+  after(async () => {
+    await session.close();
+    await gw.close();
+  });
+
+  for (const route of ROUTES.filter((r) => !r.public && r.example)) {
+    it(`HTTP ${route.method.toUpperCase()} ${route.pattern}: served while the session cap is full`, async () => {
+      assert.equal(gw.gateway.engine.admission.openSessions, 1);
+      const ex = route.example!();
+      const res = await fetch(`${gw.origin}${route.pattern.replace("*", "local/echo")}`, { method: "POST", headers: { "content-type": ex.contentType }, body: ex.body });
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.arrayBuffer();
+    });
+  }
+
+  it("gRPC streams are served; the upgrade (cascade and relayed) is refused with 503 + Retry-After naming limits.maxRealtimeSessions", async () => {
+    const client = spillwayClient(gw.grpcAddress!);
+    try {
+      assert.equal((await readAll(client.generate(generateRequest("local/echo")))).error, undefined);
+      assert.equal((await readAll(client.synthesize(synthesizeRequest("local/tts", "hi")))).error?.code ?? status.OK, status.OK);
+    } finally {
+      client.close();
+    }
+    assert.equal(await upgradeStatus(realtimeUrl(gw.origin), undefined), 503);
+    assert.equal(await upgradeStatus(realtimeUrl(gw.origin, RELAYED), undefined), 503);
+    const body = JSON.parse(await upgradeBody(realtimeUrl(gw.origin))) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, "server_overloaded");
+    assert.match(body.error.message, /limits\.maxRealtimeSessions/);
   });
 });

@@ -238,6 +238,13 @@ export const configSchema = z.strictObject({
       /** Streams open at once across the gateway; more get 503. */
       maxConcurrentStreams: z.number().int().positive().default(10_000),
       /**
+       * Realtime (WebSocket) sessions open at once in each process (worker);
+       * more are refused at the upgrade with 503 + Retry-After. Default:
+       * derived at start from the process's open-file limit (see
+       * engine/limits/descriptor-budget.ts: `floor((nofile − min(256, nofile/4)) / 8)`).
+       */
+      maxRealtimeSessions: z.number().int().positive().optional(),
+      /**
        * Shed load: while this process's event loop has been at least this busy
        * (0..1, e.g. 0.95) for half a second, new streams get 503 with Retry-After.
        * Off when absent.
@@ -265,6 +272,11 @@ export const configSchema = z.strictObject({
           /** The limit never goes above this many streams (default: none); equal to `minLimit`, the limit is fixed. */
           maxLimit: z.number().int().min(1).optional(),
           queueMs: z.number().int().min(0).default(2),
+          /**
+           * No cut for this long after the first sample with a stream open (the
+           * JIT's warm-up reads as loop delay); 0 turns the warm-up off.
+           */
+          warmupMs: z.number().int().min(0).default(2_000),
         })
         .refine((a) => a.maxLimit === undefined || a.maxLimit >= a.minLimit, { message: "maxLimit must be at least minLimit", path: ["maxLimit"] })
         .prefault({}),

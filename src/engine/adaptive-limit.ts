@@ -22,6 +22,21 @@ export interface AdaptiveLimitOptions {
    * left: the limit holds instead of growing. Default 0.98.
    */
   readonly roomUtilization?: number;
+  /**
+   * No cut for this long (ms) after the first sample with a stream open: a
+   * process's first load runs cold code (the JIT compiles it then), and
+   * that start-up loop delay is not overload. Default 0 (no warm-up; the
+   * gateway sets `limits.adaptiveConcurrency.warmupMs`, 2 s).
+   */
+  readonly warmupMs?: number | undefined;
+  /** The clock (ms) the warm-up is measured with. Default `performance.now`. */
+  readonly now?: (() => number) | undefined;
+  /**
+   * Who takes the samples: `"timer"` (default: every `sampleMs` from the
+   * event loop's histogram and ELU) or `"manual"` (none: only {@link
+   * AdaptiveLimit.update} calls, e.g. a test's own samples).
+   */
+  readonly sampler?: "timer" | "manual" | undefined;
 }
 
 /** A slot: release it once when the stream ends. */
@@ -65,6 +80,11 @@ const RESOLUTION_MS = 5;
  * UNAVAILABLE), so past capacity the process keeps serving at capacity
  * instead of slowing every stream until most fail.
  *
+ * Warm-up (`warmupMs`): no cut until the first sample with a stream open,
+ * nor for `warmupMs` after it — a process's first load runs cold code, and
+ * the JIT's start-up delay would otherwise read as overload and drop the
+ * limit to `minLimit` (it then grows back, but refuses meanwhile).
+ *
  * Doors ask for a slot early and synchronously through `Admission.enter`
  * ({@link enter}, {@link hasRoom}, {@link canQueue}); every refusal is the
  * one shared, stackless {@link OVERLOADED}.
@@ -89,8 +109,11 @@ export class AdaptiveLimit {
   private readonly waiters: Array<() => void> = [];
   /** Consecutive samples over the target. */
   private over = 0;
-  private readonly histogram: IntervalHistogram;
-  private readonly timer: NodeJS.Timeout;
+  private readonly histogram: IntervalHistogram | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  /** When the warm-up ends (clock ms): set at the first sample with a stream open; undefined before it. */
+  private warmUntil: number | undefined;
   private readonly growth: number;
   private readonly room: number;
 
@@ -104,8 +127,11 @@ export class AdaptiveLimit {
     // 25% per 250 ms, at any sampling period (at most doubling per sample).
     this.growth = Math.min(2, 1.25 ** (sampleMs / 250));
     this.room = o.roomUtilization ?? 0.98;
-    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.histogram.enable();
+    this.now = o.now ?? (() => performance.now());
+    if (o.sampler === "manual") return;
+    const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    this.histogram = histogram;
+    histogram.enable();
     let last = performance.now();
     let elu: EventLoopUtilization = performance.eventLoopUtilization();
     this.timer = setInterval(() => {
@@ -117,10 +143,20 @@ export class AdaptiveLimit {
       const u = performance.eventLoopUtilization(e, elu).utilization;
       elu = e;
       // The histogram records whole intervals between its timer's runs: the delay is the excess over them.
-      this.update(Math.max(0, this.histogram.max / 1e6 - RESOLUTION_MS, late), u);
-      this.histogram.reset();
+      this.update(Math.max(0, histogram.max / 1e6 - RESOLUTION_MS, late), u);
+      histogram.reset();
     }, sampleMs);
     this.timer.unref();
+  }
+
+  /**
+   * True while cuts are held off: before the first sample with a stream
+   * open (nothing has run hot yet), and for `warmupMs` after it.
+   */
+  get warmingUp(): boolean {
+    const w = this.o.warmupMs ?? 0;
+    if (w <= 0) return false;
+    return this.warmUntil === undefined || this.now() < this.warmUntil;
   }
 
   /**
@@ -131,6 +167,8 @@ export class AdaptiveLimit {
   update(delayMs: number, utilization?: number): void {
     this.delayMs = delayMs;
     this.utilization = utilization ?? 0;
+    // The warm-up is counted from the first load: the JIT compiles the request paths when they first run.
+    if (this.warmUntil === undefined && this.inflight > 0) this.warmUntil = this.now() + (this.o.warmupMs ?? 0);
     // A late loop that was mostly idle was not held back by its own work (the host
     // descheduled it): only a busy one counts as past its capacity.
     const busy = utilization === undefined || utilization >= BUSY_UTILIZATION;
@@ -142,7 +180,8 @@ export class AdaptiveLimit {
     // blocking call, another process): the limit is not lowered for them.
     // While more are open than the limit, nothing new is let in already: a further cut
     // would only bite once they have drained, and then overshoot (wait for it to bind).
-    if (this.over >= 2 && this.inflight >= this.o.minLimit && this.inflight <= this.limit) {
+    // Start-up delay (a cold JIT, module loading) is not overload: no cut while warming up.
+    if (this.over >= 2 && this.inflight >= this.o.minLimit && this.inflight <= this.limit && !this.warmingUp) {
       let next = Math.floor(Math.min(this.limit, this.inflight) * 0.9);
       // The first cut after a surge: back to what the loop carried while it kept up.
       if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));
@@ -203,8 +242,8 @@ export class AdaptiveLimit {
 
   /** Stops sampling. */
   stop(): void {
-    clearInterval(this.timer);
-    this.histogram.disable();
+    if (this.timer) clearInterval(this.timer);
+    this.histogram?.disable();
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -252,7 +291,7 @@ export function stackless<T>(make: () => T): T {
  */
 export const OVERLOADED: SpillwayError = stackless(
   () =>
-    new SpillwayError(Code.Unavailable, "The gateway is past its capacity right now; try again shortly.", {
+    new SpillwayError(Code.Unavailable, "The gateway is past its capacity right now (its adaptive concurrency limit); try again shortly.", {
       reason: "server_overloaded",
       retryAfterMs: 1000,
       httpStatus: 503,

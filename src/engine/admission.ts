@@ -69,7 +69,7 @@ export class Ticket {
 /** The refusal while the process's stream cap is reached: built once, stackless. */
 const STREAM_CAP = stackless(
   () =>
-    new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams; try again shortly.", {
+    new SpillwayError(Code.Unavailable, "The gateway is at its limit of concurrent streams (limits.maxConcurrentStreams); try again shortly.", {
       reason: "server_overloaded",
       retryAfterMs: 1000,
       httpStatus: 503,
@@ -85,6 +85,32 @@ const LOOP_SATURATED = stackless(
       httpStatus: 503,
     }),
 );
+
+/** The refusal while this process's realtime session cap is reached (`limits.maxRealtimeSessions`): built once, stackless. */
+const SESSION_CAP = stackless(
+  () =>
+    new SpillwayError(Code.Unavailable, "The gateway is at its limit of open realtime sessions (limits.maxRealtimeSessions); try again shortly.", {
+      reason: "server_overloaded",
+      retryAfterMs: 1000,
+      httpStatus: 503,
+    }),
+);
+
+/** Why a request was refused for the process's load: the cap or signal that refused it. */
+export type OverloadCause = "stream_cap" | "session_cap" | "event_loop" | "adaptive_limit";
+
+/**
+ * Which of the shared refusals `err` is (the process's stream cap, realtime
+ * session cap, saturated loop, adaptive limit), for metrics and logs;
+ * undefined for any other error (a drain, a key's limits, an upstream's).
+ */
+export function overloadCause(err: unknown): OverloadCause | undefined {
+  if (err === STREAM_CAP) return "stream_cap";
+  if (err === SESSION_CAP) return "session_cap";
+  if (err === LOOP_SATURATED) return "event_loop";
+  if (err === OVERLOADED) return "adaptive_limit";
+  return undefined;
+}
 
 /** The ticket of a request that must wait for its slot: holds nothing. */
 const SPENT = new Ticket(undefined);
@@ -116,6 +142,14 @@ export interface AdmissionOptions {
   readonly overloaded?: (() => boolean) | undefined;
   /** Adaptive concurrency: a slot per stream, refused past the process's capacity (see `AdaptiveLimit`). */
   readonly concurrency?: AdaptiveLimit | undefined;
+  /**
+   * Realtime sessions open at once in this process (`limits.maxRealtimeSessions`;
+   * each holds sockets the stream cap does not count); more are refused at
+   * the upgrade. Unbounded when absent.
+   */
+  readonly maxRealtimeSessions?: number | undefined;
+  /** Told of each refusal for the process's load, by cause (metrics): at `enter`/`admit`/`hold`, `openSession` and a `refusal()` found. */
+  readonly onRefusal?: ((cause: OverloadCause) => void) | undefined;
 }
 
 /**
@@ -136,13 +170,18 @@ const sha256 = (s: string): Buffer => createHash("sha256").update(s).digest();
  * (compared in constant time against every configured key), and admits a
  * stream only within the key's model list, requests/min, tokens/min and
  * concurrent-stream cap (counted in a {@link LimitStore}: memory, or Redis
- * shared by every worker and instance), and this process's stream cap.
+ * shared by every worker and instance), and this process's stream cap;
+ * bounds this process's open realtime sessions ({@link Admission.openSession},
+ * `limits.maxRealtimeSessions`); and says why it refused ({@link
+ * Admission.refusal}: each cap's own shared error).
  */
 export class Admission {
   private keys: KeyState[];
   private readonly store: LimitStore;
   private streams = 0;
   private maxStreams: number;
+  private sessions = 0;
+  private maxSessions: number;
   private readonly openByKey = new Map<string, number>();
 
   constructor(
@@ -152,6 +191,7 @@ export class Admission {
     this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
     this.store = opts.store ?? new MemoryLimitStore();
     this.maxStreams = opts.maxConcurrentStreams;
+    this.maxSessions = opts.maxRealtimeSessions ?? Infinity;
   }
 
   /**
@@ -159,9 +199,10 @@ export class Admission {
    * authenticated before keep the key settings they had; per-key usage is
    * counted by key name, so a key that stays keeps its counts.
    */
-  reconfigure(keys: readonly GatewayKey[], maxConcurrentStreams: number): void {
+  reconfigure(keys: readonly GatewayKey[], maxConcurrentStreams: number, maxRealtimeSessions?: number): void {
     this.keys = keys.map((cfg) => ({ digest: sha256(cfg.key), cfg }));
     this.maxStreams = maxConcurrentStreams;
+    if (maxRealtimeSessions !== undefined) this.maxSessions = maxRealtimeSessions;
   }
 
   /** Closes the store's connections. */
@@ -187,6 +228,21 @@ export class Admission {
   /** Streams open right now, across every key. */
   get openStreams(): number {
     return this.streams;
+  }
+
+  /** Realtime sessions open right now (each took {@link openSession}). */
+  get openSessions(): number {
+    return this.sessions;
+  }
+
+  /** This process's realtime session cap (Infinity when unbounded). */
+  get sessionLimit(): number {
+    return this.maxSessions;
+  }
+
+  /** Adaptive slots held right now (streams, tickets, followers); 0 with the adaptive limit off. */
+  get slotsHeld(): number {
+    return this.opts.concurrency?.inflight ?? 0;
   }
 
   /**
@@ -241,11 +297,11 @@ export class Admission {
    * The per-key checks (401/403/429) stay in {@link admit}.
    */
   enter(): Ticket {
-    if (this.streams >= this.maxStreams) throw STREAM_CAP;
-    if (this.opts.overloaded?.()) throw LOOP_SATURATED;
+    if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
+    if (this.opts.overloaded?.()) throw this.refused(LOOP_SATURATED);
     const c = this.opts.concurrency;
     if (!c || c.hasRoom()) return new Ticket(c ? (c.enter() as Release) : undefined);
-    if (!c.canQueue()) throw OVERLOADED;
+    if (!c.canQueue()) throw this.refused(OVERLOADED);
     // It would wait: the wait happens in admit (a door must not await before it has registered for the body).
     return SPENT;
   }
@@ -262,7 +318,23 @@ export class Admission {
   async hold(ticket: Ticket): Promise<Ticket> {
     if (ticket.holding) return ticket;
     const c = this.opts.concurrency;
-    return new Ticket(c ? await c.acquire() : undefined);
+    return new Ticket(c ? await this.queued(c.acquire()) : undefined);
+  }
+
+  /** Counts a refusal (see `onRefusal`) and returns it, to be thrown. */
+  private refused(err: SpillwayError): SpillwayError {
+    const cause = overloadCause(err);
+    if (cause) this.opts.onRefusal?.(cause);
+    return err;
+  }
+
+  /** A wait in the adaptive queue, its refusal (the queue's time is up) counted. */
+  private async queued(wait: Promise<Release>): Promise<Release> {
+    try {
+      return await wait;
+    } catch (e) {
+      throw e instanceof SpillwayError ? this.refused(e) : e;
+    }
   }
 
   /**
@@ -272,8 +344,44 @@ export class Admission {
    * stream the session opens is then admitted as usual.
    */
   wouldAdmit(): boolean {
-    if (this.streams >= this.maxStreams || this.opts.overloaded?.()) return false;
-    return this.opts.concurrency?.hasRoom() ?? true;
+    return this.refusal() === undefined;
+  }
+
+  /**
+   * The refusal {@link enter} would give a stream arriving now that found
+   * no slot free at once — the process's stream cap, its saturated loop, or
+   * the adaptive limit, checked in that order — or undefined when it would
+   * be admitted; nothing is taken. For a door that refuses without taking a
+   * slot ({@link wouldAdmit}) and must still say the real reason: the
+   * shared, stackless errors, rendered by the door as any other error.
+   */
+  refusal(): SpillwayError | undefined {
+    if (this.streams >= this.maxStreams) return this.refused(STREAM_CAP);
+    if (this.opts.overloaded?.()) return this.refused(LOOP_SATURATED);
+    if (this.opts.concurrency && !this.opts.concurrency.hasRoom()) return this.refused(OVERLOADED);
+    return undefined;
+  }
+
+  /**
+   * Opens one realtime session (the upgrade), or throws the shared refusal:
+   * the session cap (`limits.maxRealtimeSessions`: a session holds its
+   * client socket and, for a cascade, recognizer and TTS upstream sockets,
+   * for a relayed model the upstream socket — none of them counted by the
+   * stream cap), then {@link refusal}'s (the session's streams would be
+   * refused). Takes no stream slot: an idle session must not hold one. Call
+   * the returned release once when the session ends (idempotent).
+   */
+  openSession(): Release {
+    if (this.sessions >= this.maxSessions) throw this.refused(SESSION_CAP);
+    const r = this.refusal();
+    if (r) throw r;
+    this.sessions++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.sessions--;
+    };
   }
 
   /**
@@ -291,12 +399,13 @@ export class Admission {
     }
     let slot: Release | undefined;
     if (ticket?.holding) {
-      if (this.streams >= this.maxStreams) throw STREAM_CAP;
+      if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
       slot = ticket.take();
     } else {
       // Past capacity, refused before anything is counted (the key's limits included).
       const t = this.enter();
-      slot = t.holding ? t.take() : await this.opts.concurrency?.acquire();
+      const c = this.opts.concurrency;
+      slot = t.holding ? t.take() : c ? await this.queued(c.acquire()) : undefined;
     }
     try {
       return await this.admitKey(p, models, slot);

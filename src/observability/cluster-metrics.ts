@@ -5,9 +5,58 @@
  * histograms summed, so totals do not jump between workers' values) and
  * answers. Process metrics carry a `worker` label, so event-loop lag and heap
  * stay per worker.
+ *
+ * Gauges are summed too, which is right only for counts of things open or
+ * held (`spillway_active_streams`, `spillway_cache_bytes`: the gateway's
+ * total is the workers' sum; {@link SUMMED_GAUGES}). A gauge of a
+ * per-process state — a limit, a ratio, event-loop delay or utilization —
+ * is made with {@link perWorkerGauge}: it carries the process labels (the
+ * `worker` label under `--workers N`), so each worker's value stays its own
+ * series (`spillway_concurrency_limit{worker="1"} -1`), never a sum such as
+ * -2 for two unlimited workers.
  */
 import cluster from "node:cluster";
-import { AggregatorRegistry, type Registry } from "prom-client";
+import { AggregatorRegistry, Gauge, type Registry } from "prom-client";
+
+/**
+ * The gauges whose workers' values are summed under `--workers N` (counts
+ * of open streams and held bytes: the gateway's total). Every other gauge
+ * the gateway registers carries the `worker` label
+ * (test/early-refusal-workers.test.ts checks each gauge of a real scrape).
+ */
+export const SUMMED_GAUGES: ReadonlySet<string> = new Set(["spillway_active_streams", "spillway_cache_bytes", "spillway_concurrency_in_use"]);
+
+/** What {@link perWorkerGauge} makes. */
+export interface PerWorkerGaugeOptions {
+  readonly name: string;
+  readonly help: string;
+  readonly registry: Registry;
+  /** The process labels (`{ worker: "2" }` in a worker; none in a single process). */
+  readonly labels: Readonly<Record<string, string>> | undefined;
+  /** The value at scrape time. */
+  readonly value: () => number;
+}
+
+/**
+ * A gauge of one process's own state (a limit, a ratio, a delay): labelled
+ * with the process labels, so that the primary's aggregation keeps one
+ * series per worker instead of summing them. In a single process it has no
+ * labels (`name value`).
+ */
+export function perWorkerGauge(o: PerWorkerGaugeOptions): Gauge {
+  const labels = { ...(o.labels ?? {}) };
+  return new Gauge({
+    name: o.name,
+    help: o.help,
+    labelNames: Object.keys(labels),
+    registers: [o.registry],
+    // A worker's series is one value: "max" of one is itself; were the labels missing, the worst case is shown, not a sum.
+    aggregator: "max",
+    collect() {
+      this.set(labels, o.value());
+    },
+  });
+}
 
 const REQUEST = "spillway:metrics-request";
 const RESPONSE = "spillway:metrics-response";

@@ -1,4 +1,5 @@
 import { OVERLOADED } from "../../engine/adaptive-limit.js";
+import type { SpillwayError } from "../../engine/errors.js";
 import { openAiErrorObject } from "../http/shapes/openai/errors.js";
 import type { Outbox } from "./outbox.js";
 
@@ -33,10 +34,12 @@ export function closeForOverload(socket: Closable, outbox?: Outbox): void {
 
 /**
  * Refuses a `response.create` for overload: an `error` event with code
- * `server_overloaded` (the shared refusal's message, `event_id` of the
- * client event), flushed, then {@link closeForOverload}.
+ * `server_overloaded` (the message of the refusal `err` — the stream cap's,
+ * the loop's or the adaptive limit's, from `Admission.refusal()`; the
+ * adaptive limit's when not given — and `event_id` of the client event),
+ * flushed, then {@link closeForOverload}.
  */
-export function refuseForOverload(outbox: Outbox, socket: Closable, eventId: string | null): void {
-  outbox.send({ type: "error", error: { ...openAiErrorObject(OVERLOADED), event_id: eventId } });
+export function refuseForOverload(outbox: Outbox, socket: Closable, eventId: string | null, err: SpillwayError = OVERLOADED): void {
+  outbox.send({ type: "error", error: { ...openAiErrorObject(err), event_id: eventId } });
   closeForOverload(socket, outbox);
 }

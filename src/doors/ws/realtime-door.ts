@@ -4,7 +4,9 @@
  * OpenAI Realtime protocol. The upgrade authenticates the API key (bearer
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
  * gateway keys and the profile's models against the key's model list (401 /
- * 403 on the handshake; 503 while draining), echoes one of the offered
+ * 403 on the handshake; 503 + Retry-After while draining, past the process's
+ * realtime session cap or past its capacity — `Admission.openSession`, the
+ * error rendered as the HTTP door renders it), echoes one of the offered
  * subprotocols, and hands the socket to a {@link RealtimeSession} (a
  * cascade) or an {@link UpstreamRealtimeSession} (a profile naming an
  * upstream Realtime model). Frames over `maxFrameBytes` get an `error`
@@ -18,14 +20,14 @@ import type uWS from "uWebSockets.js";
 import { loadSileroModel } from "../../audio/silero-model.js";
 import type { ProviderConfig } from "../../config/schema.js";
 import type { Principal } from "../../engine/admission.js";
-import { OVERLOADED } from "../../engine/adaptive-limit.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
 import type { Door } from "../door.js";
-import { openAiErrorBody } from "../http/shapes/openai/errors.js";
+import { openAiShape } from "../http/shapes/openai/shape.js";
+import { statusLine } from "../http/status.js";
 import type { RequestSpan } from "../../observability/tracing.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
@@ -112,6 +114,8 @@ const PING_IDLE_SECONDS = 60;
 interface SocketData {
   readonly handshake: Handshake;
   readonly principal: Principal | undefined;
+  /** Frees the session's place under `limits.maxRealtimeSessions` (at close; idempotent). */
+  readonly endSession: () => void;
   /** The upgrade request's W3C trace context (tracing on). */
   readonly traceparent?: string;
   readonly tracestate?: string;
@@ -130,19 +134,19 @@ function tracedEngine(engine: StreamEngine, traceparent: string): StreamEngine {
   };
 }
 
-const UPGRADE_STATUS: Partial<Record<Code, string>> = {
-  [Code.Unauthenticated]: "401 Unauthorized",
-  [Code.PermissionDenied]: "403 Forbidden",
-  [Code.Unavailable]: "503 Service Unavailable",
-};
-
-/** Answers an upgrade request with an HTTP error instead of a WebSocket (no 101). */
+/**
+ * Answers an upgrade request with an HTTP error instead of a WebSocket (no
+ * 101), rendered by the OpenAI shape exactly as the HTTP door renders the
+ * same error (status from the one table, `{"error":…}` body with the error's
+ * own message — the stream cap's, the session cap's, the drain's or the
+ * adaptive limit's —, `Retry-After`).
+ */
 function reject(res: uWS.HttpResponse, err: SpillwayError): void {
-  const status = UPGRADE_STATUS[err.code] ?? "400 Bad Request";
+  const r = openAiShape.renderError(err);
   res.cork(() => {
-    res.writeStatus(status).writeHeader("content-type", "application/json");
-    if (err.retryAfterMs !== undefined) res.writeHeader("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
-    res.end(openAiErrorBody(err));
+    res.writeStatus(statusLine(r.status)).writeHeader("content-type", r.contentType);
+    for (const [name, value] of r.headers ?? []) res.writeHeader(name, value);
+    res.end(r.body);
   });
 }
 
@@ -195,20 +199,28 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       const key = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
       let principal: Principal | undefined;
+      let endSession: (() => void) | undefined;
       try {
         if (draining) throw shuttingDown();
         principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
-        // Past capacity, refused at the upgrade (503 + Retry-After), before a session is set up.
-        if (!engine.admission.wouldAdmit()) throw OVERLOADED;
+        // Past the session cap or past capacity, refused at the upgrade (503 + Retry-After, the
+        // real reason), before the WebSocket is accepted; the session's place is freed at close.
+        endSession = engine.admission.openSession();
         admitProfile(engine, profiles, principal, handshake);
       } catch (e) {
+        endSession?.();
         reject(res, SpillwayError.from(e));
         return;
       }
       const data: SocketData = opts.obs?.tracing
-        ? { handshake, principal, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
-        : { handshake, principal };
-      res.upgrade(data, key, handshake.protocol, extensions, context);
+        ? { handshake, principal, endSession, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
+        : { handshake, principal, endSession };
+      try {
+        res.upgrade(data, key, handshake.protocol, extensions, context);
+      } catch (e) {
+        endSession();
+        throw e;
+      }
     },
     open(ws) {
       sockets.add(ws);
@@ -298,6 +310,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     close(ws) {
       sockets.delete(ws);
       const data = ws.getUserData();
+      data.endSession();
       data.session?.close();
       data.span?.end({ status: "closed", outcome: "ok" });
       if (data.openedAt !== undefined) {

@@ -522,8 +522,9 @@ export class RealtimeSession {
       return;
     }
     // Past capacity: refused before the response is set up, and the session closed (see overload-close.ts).
-    if (!this.opts.engine.admission.wouldAdmit()) {
-      refuseForOverload(this.outbox, this.opts.socket, eventId);
+    const refused = this.opts.engine.admission.refusal();
+    if (refused) {
+      refuseForOverload(this.outbox, this.opts.socket, eventId, refused);
       return;
     }
     this.queueResponse(this.plan(ev));

@@ -23,18 +23,22 @@ import { admitEarly, failCall } from "../serve.js";
  * replaying a log and following it is work per chunk, like a stream. An
  * admitted Attach holds its slot (its ticket) while it follows, and frees it
  * when the call ends, however it ends; one that would wait in the adaptive
- * queue (a spent ticket) follows without a slot, as it opens no engine
- * stream that would wait in `Admission.admit`.
+ * queue (a spent ticket) waits there (`Admission.hold`, at most `queueMs`,
+ * then `UNAVAILABLE`) for a slot of its own, after its key is checked and
+ * before the log is read — the rule of the HTTP followers (`route.follows`).
  */
 export function attachHandler(ctx: GrpcDoorContext): handleServerStreamingCall<AttachRequest, Chunk> {
   return (call) => {
-    const ticket = admitEarly(call, ctx);
-    if (ticket === undefined) return;
+    const early = admitEarly(call, ctx);
+    if (early === undefined) return;
+    let ticket = early;
     void (async () => {
       const scope = createCallScope(call);
       ctx.active.calls++;
       try {
         const granted = await admitCall(ctx, call.metadata, call.getPath());
+        // A follower holds one slot while it replays and follows, as on HTTP: a spent ticket waits for one here.
+        ticket = await ctx.engine.admission.hold(ticket);
         const id = call.request.streamId.startsWith("resp_") ? call.request.streamId.slice(5) : call.request.streamId;
         if (!/^[0-9a-f]{32}$/.test(id)) throw invalidArgument(`Invalid 'stream_id': expected a stream id (32 hex digits, or 'resp_' and them), got '${call.request.streamId}'.`, "stream_id");
         const record = await ctx.engine.streams.get(id, ownerOf(granted.principal));

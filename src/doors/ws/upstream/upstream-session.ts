@@ -18,7 +18,7 @@
  * - Overload, as in a cascade session: "a response" is each upstream
  *   response, whoever started it (the client's `response.create` or the
  *   upstream's own turn detection). A client `response.create` is checked
- *   before it is forwarded (`Admission.wouldAdmit`, nothing taken); past
+ *   before it is forwarded (`Admission.refusal`, nothing taken); past
  *   capacity it is not sent upstream: an `error` event `server_overloaded`,
  *   then close 1013. Each upstream response takes one admission slot at
  *   `response.created` (`Admission.admit`, through `enter`'s checks) and
@@ -33,8 +33,9 @@
  *   not open its session within `connectTimeoutMs`, or closes abnormally is
  *   an `error` event (`server_error`, code `upstream_*`, the reason) and
  *   then close 1011 (1013, try again later, when the upstream said 429 or
- *   5xx). An upstream that ends its session normally (1000) closes the
- *   client with 1000.
+ *   5xx). The gateway out of file descriptors at the dial (EMFILE/ENFILE)
+ *   is its own overload: code `server_overloaded`, close 1013. An upstream
+ *   that ends its session normally (1000) closes the client with 1000.
  * - The client going away closes the upstream at once (close frame, then
  *   the socket is destroyed if the upstream does not answer within 1 s).
  */
@@ -44,6 +45,7 @@ import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
 import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
+import { gatewayOutOfDescriptors, outOfDescriptors } from "../../../providers/shared/upstream-http.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";
 import { newId, Outbox } from "../outbox.js";
@@ -164,7 +166,11 @@ export class UpstreamRealtimeSession {
       this.pendingBytes = 0;
     });
     ws.on("message", (data, isBinary) => this.fromUpstream(data, isBinary));
-    ws.on("error", (e) => this.fail("upstream_unavailable", `The upstream realtime model '${target.id}' failed: ${e.message}.`, 1011));
+    ws.on("error", (e) => {
+      // Out of file descriptors is this gateway's overload, not the upstream's failure: try again later (1013).
+      if (outOfDescriptors(e)) this.fail("server_overloaded", gatewayOutOfDescriptors(target.id).message, 1013);
+      else this.fail("upstream_unavailable", `The upstream realtime model '${target.id}' failed: ${e.message}.`, 1011);
+    });
     ws.on("close", (code, reason) => this.upstreamClosed(code, reason.toString("utf8")));
     this.armIdle(this.opts.limits.idleMs);
   }
@@ -194,10 +200,13 @@ export class UpstreamRealtimeSession {
         }
         out = JSON.stringify({ ...ev, session: { ...session, model: this.opts.target.model } });
       }
-    } else if (ev["type"] === "response.create" && !this.opts.admission.wouldAdmit()) {
-      // Past capacity: not sent upstream; error event, close 1013 (the client socket's close ends the upstream).
-      refuseForOverload(this.outbox, this.opts.socket, typeof ev["event_id"] === "string" ? ev["event_id"] : null);
-      return;
+    } else if (ev["type"] === "response.create") {
+      const refused = this.opts.admission.refusal();
+      if (refused) {
+        // Past capacity: not sent upstream; error event, close 1013 (the client socket's close ends the upstream).
+        refuseForOverload(this.outbox, this.opts.socket, typeof ev["event_id"] === "string" ? ev["event_id"] : null, refused);
+        return;
+      }
     }
     this.meter.client(ev);
     this.forward(out);

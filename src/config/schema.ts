@@ -261,13 +261,14 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           // Defaults measured for issue 16 (docs/PERFORMANCE.md, "Overload with adaptive
-          // concurrency" and "Overload, pinned"): the delay is the worst of a 25 ms sample; 10 ms
-          // because served TTFT within 3x an unloaded p99 of 4-7 ms leaves ~10 ms of loop lag (on
-          // a loaded host it had the lowest served TTFT and refusal latency of 10/25/50 in 3 of 4
-          // steps; to confirm on a quiet one); a 2 ms queue keeps queued refusals at the loop's lag; minLimit 32
+          // concurrency", "Overload, pinned" and "Choosing the target"): the delay is the worst of a
+          // 25 ms sample; 25 ms because on a quiet host (10/25/50 ms in one run, pinned) it was the
+          // one target that served >= 90% of capacity at 2x on every door (10 ms served 0.86-0.95,
+          // 50 ms had 1.7-4.8x 25 ms's served TTFT p99 on gRPC/realtime), at twice 10 ms's served
+          // TTFT p50; a 2 ms queue keeps queued refusals at the loop's lag; minLimit 32
           // (the limit never goes below 32 streams, and is not lowered while fewer are open): at
           // 16 the suite's busiest test (32 requests at once) was refused under a loaded host.
-          targetDelayMs: z.number().positive().default(10),
+          targetDelayMs: z.number().positive().default(25),
           minLimit: z.number().int().min(1).default(32),
           /** The limit never goes above this many streams (default: none); equal to `minLimit`, the limit is fixed. */
           maxLimit: z.number().int().min(1).optional(),

@@ -21,12 +21,16 @@ export interface GatewayProcess {
 /**
  * Runs `node --import tsx src/main.ts --config <file> --workers <n>` with
  * `yaml` as the config and resolves once it printed `spillway listening`.
+ * `wrap` runs it through another command first (e.g. `["prlimit", "--nofile=300:4096", "--"]`,
+ * which execs node in the same process).
  */
-export async function startGatewayProcess(yaml: string, workers: number): Promise<GatewayProcess> {
+export async function startGatewayProcess(yaml: string, workers: number, wrap: readonly string[] = []): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "spillway-process-"));
   const configPath = join(dir, "c.yaml");
   writeFileSync(configPath, yaml);
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", configPath, "--workers", String(workers)], {
+  const argv = [process.execPath, "--import", "tsx", "src/main.ts", "--config", configPath, "--workers", String(workers)];
+  const all = [...wrap, ...argv];
+  const child = spawn(all[0]!, all.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LOG_LEVEL: "info" },
   });

@@ -60,6 +60,16 @@ describe("out of file descriptors", () => {
     }
   });
 
+  it("a real EMFILE spawning a local engine's child process (espeak-ng, pocketsphinx) is the same overload, not an internal error", { skip: existsSync("/usr/bin/prlimit") ? false : "prlimit (util-linux) missing" }, () => {
+    const child = spawnSync("prlimit", ["--nofile=256:256", process.execPath, "--import", "tsx", "test/fixtures/emfile-connect.ts", "-", "child"], { encoding: "utf8", timeout: 60_000 });
+    const out = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    assert.ok((out["held"] as number) > 0, "the child took the free descriptors");
+    assert.equal(out["reason"], "server_overloaded", JSON.stringify(out));
+    assert.equal(out["status"], 503);
+    assert.equal(out["retryable"], true);
+    assert.equal(out["retryAfterMs"], 1000);
+  });
+
   it("the mapping looks through causes (undici wraps the socket's error)", () => {
     const wrapped = new TypeError("fetch failed", { cause: Object.assign(new Error("connect EMFILE 127.0.0.1:1"), { code: "EMFILE" }) });
     assert.equal(connectionError("p", wrapped, new AbortController().signal).reason, "server_overloaded");

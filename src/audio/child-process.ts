@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import { Code } from "../engine/code.js";
 import { SpillwayError } from "../engine/errors.js";
+import { gatewayOutOfDescriptors, outOfDescriptors } from "../engine/limits/out-of-descriptors.js";
 import { createFifo, openFifoWriter, type Fifo } from "./fifo.js";
 
 /** Most bytes of a child's stderr kept for error messages. */
@@ -55,8 +56,15 @@ export async function* runThrough(spec: ChildSpec): AsyncGenerator<Buffer> {
       resolve({ code });
     });
   });
-  const stdout = child.stdout!;
-  const childStderr = child.stderr!;
+  if (!child.stdout || !child.stderr) {
+    // Spawning failed before the pipes existed (EMFILE/ENFILE: Node emits
+    // 'error' on the next tick and leaves stdio unset): throw that error.
+    const { error } = await exited;
+    await fifo?.remove();
+    throw spawnError(spec.command, error);
+  }
+  const stdout = child.stdout;
+  const childStderr = child.stderr;
   let stderr = "";
   childStderr.setEncoding("utf8");
   childStderr.on("data", (s: string) => {
@@ -87,9 +95,7 @@ export async function* runThrough(spec: ChildSpec): AsyncGenerator<Buffer> {
     const { code, error } = await exited;
     spec.signal.throwIfAborted();
     if (inputError !== undefined) throw inputError;
-    if (error) {
-      throw new SpillwayError(Code.Unavailable, `could not run ${spec.command}: ${error.message}`, { cause: error, httpStatus: 503 });
-    }
+    if (error) throw spawnError(spec.command, error);
     if (code !== 0) {
       throw spec.onFailure?.(stderr.trim(), code) ??
         new SpillwayError(Code.Internal, `${spec.command} failed (exit ${code}): ${lastLine(stderr)}`);
@@ -129,4 +135,10 @@ async function feed(sink: Writable, input: AsyncIterable<Uint8Array> | Iterable<
 export function lastLine(text: string): string {
   const lines = text.trim().split(/\r?\n/);
   return lines[lines.length - 1] ?? "";
+}
+
+/** A child that could not start: this process out of descriptors is its overload (503 server_overloaded, retryable), anything else 503 naming the command. */
+function spawnError(command: string, error: Error | undefined): SpillwayError {
+  if (outOfDescriptors(error)) return gatewayOutOfDescriptors(command);
+  return new SpillwayError(Code.Unavailable, `could not run ${command}: ${error?.message ?? "spawn failed"}`, { cause: error, httpStatus: 503 });
 }

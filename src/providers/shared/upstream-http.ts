@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { getGlobalDispatcher, request, util as undiciUtil, type Dispatcher } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { gatewayOutOfDescriptors, outOfDescriptors } from "../../engine/limits/out-of-descriptors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { AbortSource } from "../../engine/signals.js";
 import type { PushBody } from "./push-queue.js";
@@ -154,28 +155,7 @@ export async function getJson(provider: string, url: string, headers: Record<str
   return await res.json();
 }
 
-/** Whether a connect failure is this process's own file limit (`EMFILE`, `ENFILE`), not the upstream's. */
-export function outOfDescriptors(e: unknown): boolean {
-  for (let x: unknown = e, depth = 0; x instanceof Error && depth < 4; x = x.cause, depth++) {
-    const code = (x as NodeJS.ErrnoException).code;
-    if (code === "EMFILE" || code === "ENFILE") return true;
-  }
-  return false;
-}
-
-/**
- * The gateway cannot open a socket (out of file descriptors): an overload of
- * this process, answered as one — 503 `server_overloaded` (Retry-After 1 s), retryable, not the
- * upstream's fault (it does not count against the provider's circuit).
- */
-export function gatewayOutOfDescriptors(provider: string): SpillwayError {
-  return new SpillwayError(Code.Unavailable, `${provider}: the gateway is out of file descriptors (too many open connections); retry shortly`, {
-    httpStatus: 503,
-    reason: "server_overloaded",
-    retryable: true,
-    retryAfterMs: 1000,
-  });
-}
+export { gatewayOutOfDescriptors, outOfDescriptors } from "../../engine/limits/out-of-descriptors.js";
 
 /** Maps a fetch failure: the call's abort reason when aborted (a signal, or an {@link AbortSource}), else `Unavailable`. */
 export function connectionError(provider: string, e: unknown, signal: AbortSignal | AbortSource): SpillwayError {

@@ -23,7 +23,7 @@ import { createMetrics } from "./observability/metrics.js";
 import { knownModelIds } from "./config/known-models.js";
 import { restartOnlyChanges, type ReloadOutcome } from "./config/reload.js";
 import { perWorkerGauge, workerScrape } from "./observability/cluster-metrics.js";
-import { defaultRealtimeSessions, readOpenFileLimit } from "./engine/limits/descriptor-budget.js";
+import { defaultConcurrentStreams, defaultRealtimeSessions, readOpenFileLimit } from "./engine/limits/descriptor-budget.js";
 import { ConsoleFeed } from "./observability/console-feed.js";
 import { answerCollect } from "./workers/collect.js";
 import { startMetricsServer, type MetricsServer } from "./observability/metrics-server.js";
@@ -169,7 +169,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     new Gauge({ name: "spillway_concurrency_in_use", help: "Adaptive concurrency slots held (streams, early tickets, log followers).", registers: [metrics.registry], collect() { this.set(concurrency.inflight); } });
   }
   // Realtime sessions hold sockets the stream cap does not count: bounded per process from its open-file limit.
-  const defaultSessions = defaultRealtimeSessions(readOpenFileLimit().soft);
+  const nofile = readOpenFileLimit().soft;
+  const defaultSessions = defaultRealtimeSessions(nofile);
+  // HTTP and gRPC streams hold a client and an upstream socket each: by default the other half of the descriptors.
+  const defaultStreams = defaultConcurrentStreams(nofile);
   perWorkerGauge({
     name: "spillway_realtime_session_limit",
     help: "Realtime sessions this process admits at once (limits.maxRealtimeSessions, or derived from its open-file limit).",
@@ -177,9 +180,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     labels: options.processLabels,
     value: () => admission.sessionLimit,
   });
+  perWorkerGauge({
+    name: "spillway_stream_limit",
+    help: "HTTP and gRPC streams this process admits at once (limits.maxConcurrentStreams, or derived from its open-file limit).",
+    registry: metrics.registry,
+    labels: options.processLabels,
+    value: () => admission.streamLimit,
+  });
   const refusals = new Counter({ name: "spillway_overload_refusals_total", help: "Requests, calls and upgrades refused for the process's load, by cause (stream_cap, session_cap, event_loop, adaptive_limit).", labelNames: ["cause"], registers: [metrics.registry] });
   const admission = new Admission(config.auth.keys, {
-    maxConcurrentStreams: config.limits.maxConcurrentStreams,
+    maxConcurrentStreams: config.limits.maxConcurrentStreams ?? defaultStreams,
     maxRealtimeSessions: config.limits.maxRealtimeSessions ?? defaultSessions,
     onRefusal: (cause) => refusals.inc({ cause }),
     overloaded: load ? () => load.busy() : undefined,
@@ -248,7 +258,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       maxStreamMs: next.limits.maxStreamMs,
       routing: next.routing,
     });
-    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams, next.limits.maxRealtimeSessions ?? defaultSessions);
+    admission.reconfigure(next.auth.keys, next.limits.maxConcurrentStreams ?? defaultStreams, next.limits.maxRealtimeSessions ?? defaultSessions);
     realtime.reconfigure(next.realtime, next.providers);
     // Restart-only settings keep their running values.
     current = { ...next, http: current.http, grpc: current.grpc, redis: current.redis, metrics: { ...next.metrics, port: current.metrics.port, host: current.metrics.host } };

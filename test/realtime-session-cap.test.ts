@@ -17,7 +17,7 @@ import { status } from "@grpc/grpc-js";
 import { parseConfig } from "../src/config/load.js";
 import { AdaptiveLimit, OVERLOADED } from "../src/engine/adaptive-limit.js";
 import { Admission, overloadCause } from "../src/engine/admission.js";
-import { defaultRealtimeSessions, FDS_PER_SESSION, parseProcLimits, readOpenFileLimit } from "../src/engine/limits/descriptor-budget.js";
+import { defaultConcurrentStreams, defaultRealtimeSessions, FDS_PER_SESSION, FDS_PER_STREAM, parseProcLimits, readOpenFileLimit } from "../src/engine/limits/descriptor-budget.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
@@ -77,6 +77,18 @@ describe("the open-file budget (unit)", () => {
     assert.equal(defaultRealtimeSessions(256), 24);
     assert.equal(defaultRealtimeSessions(4), 1);
     assert.equal(defaultRealtimeSessions(Infinity), 100_000);
+    // The stream cap: the other half, two descriptors a stream, at most 10,000.
+    assert.equal(FDS_PER_STREAM, 2);
+    assert.equal(defaultConcurrentStreams(20_000), 4936);
+    assert.equal(defaultConcurrentStreams(4096), 960);
+    assert.equal(defaultConcurrentStreams(1024), 192);
+    assert.equal(defaultConcurrentStreams(2), 1);
+    assert.equal(defaultConcurrentStreams(1_048_576), 10_000);
+    assert.equal(defaultConcurrentStreams(Infinity), 10_000);
+    for (const n of [64, 256, 1024, 4096, 20_000, 40_256]) {
+      const used = defaultConcurrentStreams(n) * FDS_PER_STREAM + defaultRealtimeSessions(n) * FDS_PER_SESSION;
+      assert.ok(used <= n - Math.min(256, Math.floor(n / 4)), `${n}: both caps at their defaults fit the descriptors (${used})`);
+    }
   });
 });
 
@@ -134,6 +146,10 @@ describe("Admission.openSession and refusal() (unit)", () => {
 describe("config: limits.maxRealtimeSessions", () => {
   it("is optional (derived at start), a positive integer when set; errors name the field", () => {
     assert.equal(parseConfig({}).limits.maxRealtimeSessions, undefined);
+    assert.equal(parseConfig({}).limits.maxConcurrentStreams, undefined, "the stream cap is derived at start too");
+    for (const bad of [0, -1, 1.5, "ten"]) {
+      assert.throws(() => parseConfig({ limits: { maxConcurrentStreams: bad } }), /limits\.maxConcurrentStreams/, String(bad));
+    }
     assert.equal(parseConfig({ limits: { maxRealtimeSessions: 5 } }).limits.maxRealtimeSessions, 5);
     for (const bad of [0, -1, 1.5, "ten"]) {
       assert.throws(() => parseConfig({ limits: { maxRealtimeSessions: bad } }), /limits\.maxRealtimeSessions/, String(bad));

@@ -235,8 +235,14 @@ export const configSchema = z.strictObject({
       idleTimeoutMs: ms.default(30_000),
       /** Longest a stream may last. */
       maxStreamMs: ms.default(600_000),
-      /** Streams open at once across the gateway; more get 503. */
-      maxConcurrentStreams: z.number().int().positive().default(10_000),
+      /**
+       * Streams (HTTP and gRPC) open at once in each process (worker); more
+       * get 503 / UNAVAILABLE. Default: derived at start from the process's
+       * open-file limit, at most 10,000 (engine/limits/descriptor-budget.ts:
+       * `min(10000, floor((nofile − min(256, nofile/4)) / 4))`: each stream
+       * holds a client and an upstream socket).
+       */
+      maxConcurrentStreams: z.number().int().positive().optional(),
       /**
        * Realtime (WebSocket) sessions open at once in each process (worker);
        * more are refused at the upgrade with 503 + Retry-After. Default:

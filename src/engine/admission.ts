@@ -240,6 +240,11 @@ export class Admission {
     return this.maxSessions;
   }
 
+  /** This process's stream cap (`limits.maxConcurrentStreams`, or its derived default). */
+  get streamLimit(): number {
+    return this.maxStreams;
+  }
+
   /** Adaptive slots held right now (streams, tickets, followers); 0 with the adaptive limit off. */
   get slotsHeld(): number {
     return this.opts.concurrency?.inflight ?? 0;

@@ -1,6 +1,6 @@
 /**
- * How many realtime sessions one process can hold open before it runs out
- * of file descriptors, from its open-file limit (RLIMIT_NOFILE). Node 20
+ * How many realtime sessions and streams one process can hold open before
+ * it runs out of file descriptors, from its open-file limit (RLIMIT_NOFILE). Node 20
  * has no `process.getrlimit`, so the soft limit is read from
  * `/proc/self/limits` (Linux), else from `ulimit -n` in a shell (a child
  * inherits the limit), else {@link FALLBACK_NOFILE} is assumed.
@@ -18,6 +18,12 @@ export const FALLBACK_NOFILE = 1024;
  * the upstream socket.
  */
 export const FDS_PER_SESSION = 4;
+
+/** Descriptors one HTTP or gRPC stream may hold: the client's socket and the upstream's. */
+export const FDS_PER_STREAM = 2;
+
+/** The stream cap's default whatever the open-file limit allows. */
+export const MAX_DEFAULT_STREAMS = 10_000;
 
 /** Where the limit was read from. */
 export type NofileSource = "proc" | "ulimit" | "fallback";
@@ -78,6 +84,24 @@ const MAX_DEFAULT_SESSIONS = 100_000;
  */
 export function defaultRealtimeSessions(nofile: number): number {
   if (!Number.isFinite(nofile)) return MAX_DEFAULT_SESSIONS;
+  return Math.min(MAX_DEFAULT_SESSIONS, Math.max(1, Math.floor(halfBudget(nofile) / FDS_PER_SESSION)));
+}
+
+/**
+ * The default of `limits.maxConcurrentStreams` for a soft open-file limit
+ * `nofile`: the other half of the budget {@link defaultRealtimeSessions}
+ * splits, `floor((nofile − reserve) / (2 × FDS_PER_STREAM))`, at least 1 and
+ * at most {@link MAX_DEFAULT_STREAMS}. With both caps at their defaults a
+ * process's streams and sessions together stay inside its descriptors.
+ * 20,000 → 4,936; 4,096 → 960; 1,024 → 192; ≥ 40,256 (or unlimited) → 10,000.
+ */
+export function defaultConcurrentStreams(nofile: number): number {
+  if (!Number.isFinite(nofile)) return MAX_DEFAULT_STREAMS;
+  return Math.min(MAX_DEFAULT_STREAMS, Math.max(1, Math.floor(halfBudget(nofile) / FDS_PER_STREAM)));
+}
+
+/** Half of what is left of `nofile` after the reserve of `min(256, nofile / 4)`. */
+function halfBudget(nofile: number): number {
   const reserve = Math.min(256, Math.floor(nofile / 4));
-  return Math.min(MAX_DEFAULT_SESSIONS, Math.max(1, Math.floor((nofile - reserve) / (2 * FDS_PER_SESSION))));
+  return (nofile - reserve) / 2;
 }

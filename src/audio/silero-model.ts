@@ -155,7 +155,13 @@ const SESSION_OPTIONS: InferenceSession.SessionOptions = {
 async function open(file: string, batch: SileroBatchOptions): Promise<SileroModel> {
   const ort = await import("onnxruntime-node");
   const bytes = await readFile(file);
-  let session: InferenceSession = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  let session: InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  } catch (e) {
+    // From bytes, onnxruntime's message does not name the file.
+    throw new Error(`cannot load Silero model ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const want = ["input", "sr", "h", "c"];
   if (want.some((n) => !session.inputNames.includes(n)) || !["output", "hn", "cn"].every((n) => session.outputNames.includes(n))) {
     await session.release();

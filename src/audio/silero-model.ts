@@ -8,9 +8,18 @@
  * one batch (the model's batch dimension; each row keeps its own state), which
  * costs a third of separate runs per frame with many sessions at once.
  *
+ * The file's graph is not what runs: at load it is specialized for 16 kHz
+ * (`audio/silero-graph.ts`: `sr` fixed, its `If` nodes inlined, its
+ * depthwise convolutions rewritten as vector work) and checked against the
+ * file's graph, whose outputs it matches bit for bit here; if it does not
+ * match, or the rewrite fails, the file's graph runs (see
+ * {@link SileroBatchOptions.specialize}).
+ *
  * onnxruntime-node's `run()` executes synchronously inside a `setImmediate`,
- * so each batch blocks the event loop for the time of one inference (about
- * 0.12 ms for one frame, 0.8 ms for 20, measured on this project's machine);
+ * so each batch blocks the event loop for the time of one inference (CPU per
+ * run through this module, specialized graph: about 0.10–0.12 ms for one
+ * frame, 0.21 ms for 5, 0.64–0.66 ms for 20; the file's graph 0.12–0.14,
+ * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost");
  * frames of one stream are run one after the other, so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
@@ -76,9 +85,10 @@ export interface SileroGraphInfo {
 
 /**
  * How frames of different streams are batched. One inference of B frames
- * costs far less than B inferences of one (about 120 µs for one frame, 42 µs
- * per frame at B = 20, measured on this project's machine), so with many
- * sessions at once the model runs on batches.
+ * costs far less than B inferences of one (specialized graph: about 105 µs
+ * for one frame, ~28 µs more per frame, 33 µs per frame at B = 20, measured
+ * on this project's machine), so with many sessions at once the model runs
+ * on batches.
  */
 export interface SileroBatchOptions {
   /**

@@ -223,13 +223,20 @@ function depthwiseConv(graph: OnnxGraph, n: OnnxNode): DepthwiseConvInfo | undef
 function depthwiseAsGather(graph: OnnxGraph, index: number, c: DepthwiseConvInfo, length: number, prefix: string): OnnxGraph {
   const { channels: C, taps: K, pad } = c;
   const v = (s: string): string => `${prefix}/${s}`;
-  const taken = new Set([...graph.initializers.keys(), ...graph.nodes.flatMap((n) => n.outputs)]);
-  if (taken.has(v("xt"))) throw new Error(`name ${v("xt")} is taken`);
+  const ours = (name: string): boolean => name.startsWith(`${prefix}/`);
+  if ([...graph.initializers.keys()].some(ours) || graph.nodes.some((n) => n.outputs.some(ours))) throw new Error(`names ${prefix}/… are taken`);
   const initializers = new Map(graph.initializers);
   const add = (t: Uint8Array, name: string): string => {
     initializers.set(name, t);
     return name;
   };
+  if (length === 1) {
+    // One step: every tap but the middle one reads padding (zeros), so y = x · w[·, middle] + bias, channels-first as it is.
+    const mid = add(tensor(v("mid"), [C, 1], Float32Array.from({ length: C }, (_, ch) => c.weight[ch * K + pad]!)), v("mid"));
+    const one: OnnxNode[] = [node("Mul", v("mul"), [c.node.inputs[0]!, mid], [c.bias ? v("m") : c.node.outputs[0]!])];
+    if (c.bias) one.push(node("Add", v("add"), [v("m"), add(tensor(v("bias"), [C, 1], c.bias), v("bias"))], [c.node.outputs[0]!]));
+    return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...one, ...graph.nodes.slice(index + 1)] };
+  }
   const pads = add(int64Tensor(v("pads"), [6], [0, pad, 0, 0, pad, 0]), v("pads"));
   const windows = add(int64Tensor(v("windows"), [K, length], Array.from({ length: K * length }, (_, i) => Math.floor(i / length) + (i % length))), v("windows"));
   // Tap k of channel ch at [k, 0, ch].

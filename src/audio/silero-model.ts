@@ -102,8 +102,8 @@ export interface SileroBatchOptions {
   readonly maxBatch?: number;
   /**
    * Run the graph specialized for 16 kHz (`audio/silero-graph.ts`: `sr`
-   * fixed, `If`s inlined, depthwise convolutions as vector work; ~0.4 s more
-   * to load, 16–37% less CPU per inference). Default true. It is used only
+   * fixed, `If`s inlined, depthwise convolutions as vector work; 0.2–0.5 s
+   * more to load, 10–40% less CPU per inference). Default true. It is used only
    * when its outputs match the file's graph within
    * {@link SILERO_SPECIALIZED_TOLERANCE} at batch 1, 2, 3 and `maxBatch`;
    * otherwise, or when the rewrite fails, the file's graph runs (logged once

@@ -71,7 +71,7 @@ const MAX_ROUNDS = 8;
  * `sr` int64 scalar, `h`/`c` [2, batch, 64]) for `rate` Hz and frames of
  * `frame` samples: `sr` fixed, `If`s inlined, depthwise convolutions
  * rewritten (see the module comment). Creates a few onnxruntime sessions
- * to probe the model (~0.1 s). Rejects when the file cannot be read as
+ * to probe the model (0.1–0.4 s of a load). Rejects when the file cannot be read as
  * ONNX, has no `sr` input, or a probe run fails; the caller then uses the
  * model as it is.
  */

@@ -12,7 +12,8 @@
  * ran and its mean batch. `--idle` paces the same pieces without pushing
  * them: the harness's own CPU (its timers wake the process every ~1 ms, 5–11
  * ms per turn here), to subtract. Noisy on a shared host: the mean batch, and
- * with it the inference's CPU, moves with the timing.
+ * with it the inference's CPU, moves with the timing. The first line says
+ * which Silero graph runs (the file's, or the one specialized at load).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -82,7 +83,9 @@ async function caller(offsetMs: number, turns: number, events: { n: number }): P
 
 const callers = Number(values.callers);
 const turns = Number(values.turns);
-console.log(`VAD CPU: ${root}, ${callers} callers × ${turns} turns, utterance ${(speech.length / 24_000).toFixed(2)} s`);
+// `graph` (which Silero graph runs) exists from issue 17's wave 6 on; older trees print "file graph".
+const graphInfo = (model as { graph?: { specialized: boolean } }).graph;
+console.log(`VAD CPU: ${root}, ${callers} callers × ${turns} turns, utterance ${(speech.length / 24_000).toFixed(2)} s, ${graphInfo?.specialized ? "specialized graph" : "file graph"}`);
 for (let round = 0; round <= Number(values.rounds); round++) {
   const events = { n: 0 };
   const s0 = { ...model.stats };

@@ -8,15 +8,27 @@
  * one batch (the model's batch dimension; each row keeps its own state), which
  * costs a third of separate runs per frame with many sessions at once.
  *
+ * The file's graph is not what runs: at load it is specialized for 16 kHz
+ * (`audio/silero-graph.ts`: `sr` fixed, its `If` nodes inlined, its
+ * depthwise convolutions rewritten as vector work) and checked against the
+ * file's graph, whose outputs it matches bit for bit here; if it does not
+ * match, or the rewrite fails, the file's graph runs (see
+ * {@link SileroBatchOptions.specialize}).
+ *
  * onnxruntime-node's `run()` executes synchronously inside a `setImmediate`,
- * so each batch blocks the event loop for the time of one inference (about
- * 0.12 ms for one frame, 0.8 ms for 20, measured on this project's machine);
+ * so each batch blocks the event loop for the time of one inference (CPU per
+ * run through this module, specialized graph: about 0.10–0.12 ms for one
+ * frame, 0.21 ms for 5, 0.64–0.66 ms for 20; the file's graph 0.12–0.14,
+ * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost");
  * frames of one stream are run one after the other, so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
  */
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { InferenceSession } from "onnxruntime-node";
+import { logger } from "../observability/logger.js";
+import { maxOutputDifference, specializeSileroGraph } from "./silero-graph.js";
 
 /** Sample rate the model runs at. */
 export const SILERO_RATE = 16_000;
@@ -52,13 +64,31 @@ export interface SileroModel {
   attach(): () => void;
   /** Inferences run and frames analysed so far (frames / batches is the mean batch). */
   readonly stats: { batches: number; frames: number };
+  /**
+   * Which graph runs: the file's, or the specialized one (see
+   * {@link SileroBatchOptions.specialize}). Always set by
+   * {@link loadSileroModel}; optional so that stand-in models need not.
+   */
+  readonly graph?: SileroGraphInfo;
+}
+
+/** How the loaded graph differs from the file. */
+export interface SileroGraphInfo {
+  /** True when the specialized graph (`audio/silero-graph.ts`) runs; false when the file's does. */
+  readonly specialized: boolean;
+  /** Why the file's graph runs (specialization off, failed, or its outputs differed); absent when specialized. */
+  readonly reason?: string;
+  /** `If` nodes inlined and depthwise convolutions rewritten (0 when not specialized). */
+  readonly inlinedIfs: number;
+  readonly depthwiseConvs: number;
 }
 
 /**
  * How frames of different streams are batched. One inference of B frames
- * costs far less than B inferences of one (about 120 µs for one frame, 42 µs
- * per frame at B = 20, measured on this project's machine), so with many
- * sessions at once the model runs on batches.
+ * costs far less than B inferences of one (specialized graph: about 105 µs
+ * for one frame, ~28 µs more per frame, 33 µs per frame at B = 20, measured
+ * on this project's machine), so with many sessions at once the model runs
+ * on batches.
  */
 export interface SileroBatchOptions {
   /**
@@ -70,7 +100,20 @@ export interface SileroBatchOptions {
   readonly windowMs?: number;
   /** Most frames per inference. Default 32. */
   readonly maxBatch?: number;
+  /**
+   * Run the graph specialized for 16 kHz (`audio/silero-graph.ts`: `sr`
+   * fixed, `If`s inlined, depthwise convolutions as vector work; 0.2–0.5 s
+   * more to load, 10–40% less CPU per inference). Default true. It is used only
+   * when its outputs match the file's graph within
+   * {@link SILERO_SPECIALIZED_TOLERANCE} at batch 1, 2, 3 and `maxBatch`;
+   * otherwise, or when the rewrite fails, the file's graph runs (logged once
+   * as a warning) — never an error.
+   */
+  readonly specialize?: boolean;
 }
+
+/** Largest difference allowed between the specialized graph's outputs and the file's (probabilities and state). */
+export const SILERO_SPECIALIZED_TOLERANCE = 1e-6;
 
 const require = createRequire(import.meta.url);
 
@@ -94,10 +137,11 @@ export function loadSileroModel(path?: string, batch: SileroBatchOptions = {}): 
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
-  let p = loaded.get(file);
+  const key = `${batch.specialize === false ? "file" : "specialized"}:${file}`;
+  let p = loaded.get(key);
   if (!p) {
     p = open(file, batch);
-    loaded.set(file, p);
+    loaded.set(key, p);
   }
   return p;
 }
@@ -111,21 +155,51 @@ interface Pending {
 
 const STATE = 2 * 64;
 
+const SESSION_OPTIONS: InferenceSession.SessionOptions = {
+  // One thread: a 32 ms frame takes ~0.1 ms; more threads only add hand-offs.
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: "sequential",
+};
+
 async function open(file: string, batch: SileroBatchOptions): Promise<SileroModel> {
   const ort = await import("onnxruntime-node");
-  const session: InferenceSession = await ort.InferenceSession.create(file, {
-    // One thread: a 32 ms frame takes ~0.1 ms; more threads only add hand-offs.
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-  });
+  const bytes = await readFile(file);
+  let session: InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  } catch (e) {
+    // From bytes, onnxruntime's message does not name the file.
+    throw new Error(`cannot load Silero model ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const want = ["input", "sr", "h", "c"];
   if (want.some((n) => !session.inputNames.includes(n)) || !["output", "hn", "cn"].every((n) => session.outputNames.includes(n))) {
+    await session.release();
     throw new Error(`${file} is not a Silero VAD v4 model (inputs ${session.inputNames.join(", ")}; outputs ${session.outputNames.join(", ")})`);
   }
-  const sr = new ort.Tensor("int64", BigInt64Array.from([BigInt(SILERO_RATE)]), []);
   const windowMs = batch.windowMs ?? 8;
   const maxBatch = batch.maxBatch ?? 32;
+  let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0 };
+  if (batch.specialize !== false) {
+    let fast: InferenceSession | undefined;
+    try {
+      const spec = await specializeSileroGraph(ort, bytes, SILERO_RATE, SILERO_FRAME);
+      fast = await ort.InferenceSession.create(spec.bytes, SESSION_OPTIONS);
+      const diff = await maxOutputDifference(ort, session, fast, SILERO_RATE, SILERO_FRAME, [...new Set([1, 2, 3, maxBatch])]);
+      if (diff > SILERO_SPECIALIZED_TOLERANCE) throw new Error(`its outputs differ from the file's by ${diff}`);
+      await session.release();
+      session = fast;
+      fast = undefined;
+      graph = { specialized: true, inlinedIfs: spec.inlinedIfs, depthwiseConvs: spec.depthwiseConvs };
+    } catch (e) {
+      await fast?.release();
+      const reason = e instanceof Error ? e.message : String(e);
+      graph = { specialized: false, reason, inlinedIfs: 0, depthwiseConvs: 0 };
+      logger.warn({ file, err: reason }, "Silero VAD: the specialized graph is not used; running the model file's graph");
+    }
+  }
+  // The specialized graph has `sr` built in; the file's takes it per run.
+  const sr = session.inputNames.includes("sr") ? { sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(SILERO_RATE)]), []) } : {};
   let pending: Pending[] = [];
   let attached = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -150,7 +224,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
     }
     const out = await session.run({
       input: new ort.Tensor("float32", input, [b, SILERO_FRAME]),
-      sr,
+      ...sr,
       h: new ort.Tensor("float32", h, [2, b, 64]),
       c: new ort.Tensor("float32", c, [2, b, 64]),
     });
@@ -193,6 +267,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
 
   return {
     stats,
+    graph,
     newState: () => ({ h: new Float32Array(STATE), c: new Float32Array(STATE) }),
     probability(frame, state) {
       return new Promise<number>((resolve, reject) => {

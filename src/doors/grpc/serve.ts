@@ -111,8 +111,13 @@ export async function serveStream(
     const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
     // The call's cheap abort source, not an AbortSignal: no signal or listener per call on the engine's side or the pipe's.
     const stream = await open({ ...granted, ticket, abortSource: scope.abortSource, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
-    await pipeToCall(directSink(call.metadata) ?? call, stream, scope.abortSource);
-    if (!call.cancelled) call.end();
+    const direct = directSink(call.metadata);
+    await pipeToCall(direct ?? call, stream, scope.abortSource);
+    // The same OK status either way; past the interceptor without ending grpc-js's object-mode Writable (write-coalescing.ts).
+    if (!call.cancelled) {
+      if (direct) direct.endOk();
+      else call.end();
+    }
   } catch (e) {
     error = e;
     failCall(call, e);

@@ -22,29 +22,17 @@ export function gatewayKeys(admission: Admission): GrpcAuthorize {
   return (metadata) => ({ principal: admission.authenticate(authorizationOf(metadata)) });
 }
 
-/** No call options granted (shared: never mutated). */
-const NONE: Partial<CallOptions> = Object.freeze({});
-
 /**
  * What every call does first: refuse it with `UNAVAILABLE` while the door
  * drains for shutdown, then run the auth hook. Returns the engine call
- * options the hook grants (e.g. the principal): at once when the hook
- * answers at once (the gateway keys do), else a promise of them. Throws
- * (or rejects with) the refusal. `await` works on either.
+ * options the hook grants (e.g. the principal).
  */
-export function admitCall(ctx: GrpcDoorContext, metadata: Metadata, method: string): Partial<CallOptions> | Promise<Partial<CallOptions>> {
+export async function admitCall(ctx: GrpcDoorContext, metadata: Metadata, method: string): Promise<Partial<CallOptions>> {
   if (ctx.draining?.()) {
     throw new SpillwayError(Code.Unavailable, "The server is shutting down; retry on another instance.", {
       reason: "server_shutting_down",
       retryAfterMs: 1000,
     });
   }
-  const granted = ctx.authorize?.(metadata, method);
-  if (isThenable(granted)) return Promise.resolve(granted).then((g) => g ?? NONE);
-  return granted ?? NONE;
-}
-
-/** Whether `v` is a promise (or any thenable) rather than an answer. */
-export function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+  return (await ctx.authorize?.(metadata, method)) ?? {};
 }

@@ -9,7 +9,7 @@ import type { StreamSummary } from "../../engine/active-stream.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest } from "../../observability/observability.js";
 import { cacheModeOf } from "../../engine/cache/engine-cache.js";
-import { admitCall, isThenable } from "./auth.js";
+import { admitCall } from "./auth.js";
 import { createCallScope, type SurfaceCall } from "./call-scope.js";
 import type { GrpcDoorContext } from "./context.js";
 import { pipeToCall, type ChunkSink } from "./pipe.js";
@@ -105,19 +105,12 @@ export async function serveStream(
   });
   ctx.active.calls++;
   try {
-    // The gateway-keys hook answers at once: no await (and no microtask turn) before the engine is asked.
-    const admitted = admitCall(ctx, call.metadata, call.getPath());
-    const granted = isThenable(admitted) ? await admitted : admitted;
+    const granted = await admitCall(ctx, call.metadata, call.getPath());
     const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
     // The call's cheap abort source, not an AbortSignal: no signal or listener per call on the engine's side or the pipe's.
     const stream = await open({ ...granted, ticket, abortSource: scope.abortSource, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
-    const direct = directSink(call.metadata);
-    await pipeToCall(direct ?? call, stream, scope.abortSource);
-    // The same OK status either way; past the interceptor without ending grpc-js's object-mode Writable (write-coalescing.ts).
-    if (!call.cancelled) {
-      if (direct) direct.endOk();
-      else call.end();
-    }
+    await pipeToCall(directSink(call.metadata) ?? call, stream, scope.abortSource);
+    if (!call.cancelled) call.end();
   } catch (e) {
     error = e;
     failCall(call, e);

@@ -1,4 +1,4 @@
-import { Metadata, ServerInterceptingCall, status as grpcStatus, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
+import { ServerInterceptingCall, status as grpcStatus, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
 import type { Ticket } from "../../engine/admission.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import { frameChunks, serializeChunk } from "./chunk-serializer.js";
@@ -238,20 +238,6 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
       this.settle(n);
     });
     return this.room();
-  }
-
-  /**
-   * Ends the call with status OK and empty trailing metadata: the status
-   * grpc-js's own `call.end()` sends (its object-mode Writable's `_final`
-   * passes `{ code: OK, details: "OK", metadata: new Metadata() }` to this
-   * call's `sendStatus`), without ending that Writable first (a `_final`,
-   * a `prefinish`/`finish` turn and an auto-destroy per call; grpc-js
-   * destroys the Writable when the call ends either way). The status still
-   * follows every message written here. Nothing is sent once the call is
-   * cancelled (grpc-js checks).
-   */
-  endOk(): void {
-    this.sendStatus({ code: grpcStatus.OK, details: "OK", metadata: new Metadata() });
   }
 
   private writeEach(chunks: readonly Chunk[]): boolean {

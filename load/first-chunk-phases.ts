@@ -16,6 +16,10 @@
  *   the client and protocol's share and the gateway's.
  *
  * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
+ * `--floor-beside N`: the floor is run again while a second load generator
+ * streams N/s straight from the mock, so the mock works on the gRPC client's
+ * core as it does when a gateway is measured (the floor alone has an idle
+ * mock): how much of a gRPC door's "added" the client's shared core makes.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -27,7 +31,13 @@ import { sleep } from "./util.js";
 import type { Door } from "./loadgen.js";
 
 const { values } = parseArgs({
-  options: { rate: { type: "string", default: "300" }, seconds: { type: "string", default: "5" }, doors: { type: "string", default: "sse,grpc" }, pin: { type: "boolean", default: false } },
+  options: {
+    rate: { type: "string", default: "300" },
+    seconds: { type: "string", default: "5" },
+    doors: { type: "string", default: "sse,grpc" },
+    pin: { type: "boolean", default: false },
+    "floor-beside": { type: "string" },
+  },
 });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
@@ -74,6 +84,13 @@ try {
       const floorCpu = ((cpuTree(floor.child.pid!) - cpu0) * 1000) / Math.max(1, f.ok);
       floorP50 = f.ttft.p50;
       console.log(`gRPC floor (bare grpc-js server, no upstream): TTFT p50 ${ms(f.ttft.p50)} ms, p99 ${ms(f.ttft.p99)} ms (over direct SSE: p50 ${ms((f.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms); CPU ${floorCpu.toFixed(0)} µs / stream, ${f.lateStarts} late starts`);
+      if (values["floor-beside"] !== undefined) {
+        const beside = Number(values["floor-beside"]);
+        const mock0 = cpuTree(mock.child.pid!);
+        const [fb] = await Promise.all([runJob(floorJob), runJob({ ...jobOf("sse"), target: `http://127.0.0.1:${mock.port}`, model: mockModel(shape), rate: beside, seconds: seconds + 1 })]);
+        const mockShare = ((cpuTree(mock.child.pid!) - mock0) / ((seconds + 1) * 1000)) * 100;
+        console.log(`gRPC floor with the mock serving ${beside}/s beside it (mock ${mockShare.toFixed(0)}% of a core, on the client's core when pinned): TTFT p50 ${ms(fb.ttft.p50)} ms, p99 ${ms(fb.ttft.p99)} ms, ${fb.lateStarts} late starts`);
+      }
     } finally {
       await floor.stop();
     }

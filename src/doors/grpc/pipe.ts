@@ -68,7 +68,7 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, abort: A
     w?.();
   });
   /** Resolves on the sink's next `drain`, or at once when the call is aborted. */
-  const drained = (): Promise<void> | undefined => {
+  const drainedOrAborted = (): Promise<void> | undefined => {
     if (abort.aborted) return undefined;
     return new Promise<void>((resolve) => {
       const done = (): void => {
@@ -109,7 +109,7 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, abort: A
         r = tryNext(it);
         if (r === undefined) {
           // Nothing more is ready: what was is written before waiting.
-          if (!flush()) await drained();
+          if (!flush()) await drainedOrAborted();
           if (abort.aborted) break;
           r = await it.next();
         }
@@ -125,7 +125,7 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, abort: A
         break;
       }
       batch.push(r.value);
-      if (batch.length >= MAX_BATCH && !flush()) await drained();
+      if (batch.length >= MAX_BATCH && !flush()) await drainedOrAborted();
     }
     flush();
   } finally {

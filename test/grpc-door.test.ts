@@ -153,7 +153,8 @@ describe("gRPC door with an instrumented provider", () => {
     call.cancel();
     assert.equal((await errored).code, status.CANCELLED);
     // The wait ends (the abort wakes it, or the reset stream completes the writes): the handler finishes.
-    while (door.activeCalls !== 0) await sleep(10);
+    const active = (): number => door.activeCalls;
+    while (active() !== 0) await sleep(10);
     assert.ok(seen.produced < TOTAL);
   });
 

@@ -16,18 +16,28 @@
  *   the client and protocol's share and the gateway's.
  *
  * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
+ * `--floor-beside N`: the floor is run again while a second load generator
+ * streams N/s straight from the mock, so the mock works on the gRPC client's
+ * core as it does when a gateway is measured (the floor alone has an idle
+ * mock): how much of a gRPC door's "added" the client's shared core makes.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { mockModel } from "./mock-upstream.js";
-import { runJob, setPinning, startGrpcFloor, startMock, startSpillway } from "./procs.js";
+import { cpuTree, runJob, setPinning, startGrpcFloor, startMock, startSpillway } from "./procs.js";
 import { sleep } from "./util.js";
 import type { Door } from "./loadgen.js";
 
 const { values } = parseArgs({
-  options: { rate: { type: "string", default: "300" }, seconds: { type: "string", default: "5" }, doors: { type: "string", default: "sse,grpc" }, pin: { type: "boolean", default: false } },
+  options: {
+    rate: { type: "string", default: "300" },
+    seconds: { type: "string", default: "5" },
+    doors: { type: "string", default: "sse,grpc" },
+    pin: { type: "boolean", default: false },
+    "floor-beside": { type: "string" },
+  },
 });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
@@ -69,9 +79,18 @@ try {
     try {
       const floorJob = { ...jobOf("grpc"), target: `127.0.0.1:${floor.port}`, model: mockModel(shape) };
       await runJob({ ...floorJob, seconds: 2 });
+      const cpu0 = cpuTree(floor.child.pid!);
       const f = await runJob(floorJob);
+      const floorCpu = ((cpuTree(floor.child.pid!) - cpu0) * 1000) / Math.max(1, f.ok);
       floorP50 = f.ttft.p50;
-      console.log(`gRPC floor (bare grpc-js server, no upstream): TTFT p50 ${ms(f.ttft.p50)} ms, p99 ${ms(f.ttft.p99)} ms (over direct SSE: p50 ${ms((f.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms)`);
+      console.log(`gRPC floor (bare grpc-js server, no upstream): TTFT p50 ${ms(f.ttft.p50)} ms, p99 ${ms(f.ttft.p99)} ms (over direct SSE: p50 ${ms((f.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms); CPU ${floorCpu.toFixed(0)} µs / stream, ${f.lateStarts} late starts`);
+      if (values["floor-beside"] !== undefined) {
+        const beside = Number(values["floor-beside"]);
+        const mock0 = cpuTree(mock.child.pid!);
+        const [fb] = await Promise.all([runJob(floorJob), runJob({ ...jobOf("sse"), target: `http://127.0.0.1:${mock.port}`, model: mockModel(shape), rate: beside, seconds: seconds + 1 })]);
+        const mockShare = ((cpuTree(mock.child.pid!) - mock0) / ((seconds + 1) * 1000)) * 100;
+        console.log(`gRPC floor with the mock serving ${beside}/s beside it (mock ${mockShare.toFixed(0)}% of a core, on the client's core when pinned): TTFT p50 ${ms(fb.ttft.p50)} ms, p99 ${ms(fb.ttft.p99)} ms, ${fb.lateStarts} late starts`);
+      }
     } finally {
       await floor.stop();
     }
@@ -79,11 +98,18 @@ try {
   for (const door of doors) {
     gw.child.kill("SIGUSR2");
     await sleep(100);
+    const cpu0 = cpuTree(gw.child.pid!);
+    const mock0 = cpuTree(mock.child.pid!);
     const through = await runJob(jobOf(door));
+    // The gateway's CPU (user + system, /proc) over the run, per completed stream: steadier than latency on a shared host.
+    const cpuPerStream = ((cpuTree(gw.child.pid!) - cpu0) * 1000) / Math.max(1, through.ok);
+    // With --pin the mock and the load generator share a core: how busy each kept it (a busy client slows the mock's answers).
+    const busy = (cpuMs: number): string => `${((cpuMs / (through.elapsedS * 1000)) * 100).toFixed(0)}%`;
+    const shares = `gateway ${busy(cpuTree(gw.child.pid!) - cpu0)}, mock ${busy(cpuTree(mock.child.pid!) - mock0)}, load generator ${through.loadgenCpuMs === undefined ? "–" : busy(through.loadgenCpuMs)} of a core`;
     await sleep(200);
     const trace = await readTrace();
     const overFloor = door === "grpc" && floorP50 !== undefined ? `, over the gRPC floor ${ms((through.ttft.p50 ?? NaN) - floorP50)} ms` : "";
-    console.log(`\n## ${door}: TTFT p50 ${ms(through.ttft.p50)} ms, p99 ${ms(through.ttft.p99)} ms (added p50 ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms${overFloor})\n`);
+    console.log(`\n## ${door}: TTFT p50 ${ms(through.ttft.p50)} ms, p99 ${ms(through.ttft.p99)} ms (added p50 ${ms((through.ttft.p50 ?? NaN) - (direct.ttft.p50 ?? NaN))} ms${overFloor}); gateway CPU ${cpuPerStream.toFixed(0)} µs / stream, ${through.lateStarts} late starts; ${shares}\n`);
     console.log(`Inside the gateway, median of ${trace.requests} requests that had the process to themselves:\n`);
     console.log("| from | to | p50 ms |\n| --- | --- | --- |");
     for (const g of trace.gaps) console.log(`| ${g.from} | ${g.to} | ${ms(g.p50Ms)} |`);

@@ -141,6 +141,23 @@ describe("gRPC door with an instrumented provider", () => {
     assert.ok(seen.produced < TOTAL);
   });
 
+  it("a call cancelled while the door waits for drain stops waiting: the call ends and is no longer active", async () => {
+    seen.ctx = undefined;
+    const call = client.generate(generateRequest("t/fast", "x"));
+    const errored = new Promise<ServiceError>((resolve) => call.on("error", resolve));
+    call.once("data", () => call.pause());
+    // Paused: HTTP/2 flow control shuts, the door's writes stop completing and its pipe waits for `drain`.
+    await providerCall(seen, 1);
+    await settle(() => seen.produced);
+    assert.equal(door.activeCalls, 1);
+    call.cancel();
+    assert.equal((await errored).code, status.CANCELLED);
+    // The wait ends (the abort wakes it, or the reset stream completes the writes): the handler finishes.
+    const active = (): number => door.activeCalls;
+    while (active() !== 0) await sleep(10);
+    assert.ok(seen.produced < TOTAL);
+  });
+
   it("the client's deadline becomes the provider's deadline, and its expiry aborts the provider", async () => {
     seen.ctx = undefined;
     const deadline = Date.now() + 500;

@@ -1,6 +1,7 @@
 import type { EngineStream } from "../../engine/active-stream.js";
 import type { Chunk } from "../../gen/spillway/v1/chunk.js";
 import { tryNext } from "../../engine/poll.js";
+import type { AbortSource } from "../../engine/signals.js";
 import { phaseTraceActive, tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** The writable side of a server-streaming or bidi call. */
@@ -48,20 +49,43 @@ export const MAX_BATCH = 128;
  * upstream read) are written together, up to {@link MAX_BATCH}, with the
  * sink's `writeMany` when it has one; the batch is written before the pipe
  * waits for more. Errors after the first chunk arrive as the stream's
- * in-band `error` chunk and are written like any other chunk. When `signal`
- * aborts (client gone), the stream is cancelled, which aborts the upstream
- * request at once.
+ * in-band `error` chunk and are written like any other chunk. When `abort`
+ * fires (client gone), the stream is cancelled with its reason, which
+ * aborts the upstream request at once, and a wait for `drain` ends.
+ * `abort` is the call's cheap {@link AbortSource} (call-scope.ts): one
+ * callback per call, no AbortSignal or listener.
  */
-export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: AbortSignal): Promise<void> {
-  const onAbort = (): void => stream.cancel(signal.reason);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener("abort", onAbort, { once: true });
+export async function pipeToCall(sink: ChunkSink, stream: EngineStream, abort: AbortSource): Promise<void> {
+  /** Set once the pipe is over: a later abort has nothing left to cancel here. */
+  let over = false;
+  /** The pending wait for `drain`, ended early by an abort. */
+  let wake: (() => void) | undefined;
+  abort.onAbort((reason) => {
+    if (over) return;
+    stream.cancel(reason);
+    const w = wake;
+    wake = undefined;
+    w?.();
+  });
+  /** Resolves on the sink's next `drain`, or at once when the call is aborted. */
+  const drainedOrAborted = (): Promise<void> | undefined => {
+    if (abort.aborted) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        sink.removeListener("drain", done);
+        wake = undefined;
+        resolve();
+      };
+      wake = done;
+      sink.once("drain", done);
+    });
+  };
   const it = stream[Symbol.asyncIterator]();
   const batch: Chunk[] = [];
   let first = true;
   /** Writes the batch; false when the sink wants `drain` first. */
   const flush = (): boolean => {
-    if (batch.length === 0 || signal.aborted) return true;
+    if (batch.length === 0 || abort.aborted) return true;
     if (first) {
       first = false;
       tracePhase(TracePhase.FirstChunk, sink, "grpc");
@@ -85,8 +109,8 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: 
         r = tryNext(it);
         if (r === undefined) {
           // Nothing more is ready: what was is written before waiting.
-          if (!flush()) await drained(sink, signal);
-          if (signal.aborted) break;
+          if (!flush()) await drainedOrAborted();
+          if (abort.aborted) break;
           r = await it.next();
         }
       } catch (e) {
@@ -95,19 +119,19 @@ export async function pipeToCall(sink: ChunkSink, stream: EngineStream, signal: 
         flush();
         throw e;
       }
-      if (signal.aborted) break;
+      if (abort.aborted) break;
       if (r.done) {
         ended = true;
         break;
       }
       batch.push(r.value);
-      if (batch.length >= MAX_BATCH && !flush()) await drained(sink, signal);
+      if (batch.length >= MAX_BATCH && !flush()) await drainedOrAborted();
     }
     flush();
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    over = true;
     // Stopped before its end (client gone, a write threw): as `for await` would, the stream is cancelled.
-    if (signal.aborted) stream.cancel(signal.reason);
+    if (abort.aborted) stream.cancel(abort.abortReason);
     else if (!ended) stream.cancel();
   }
 }

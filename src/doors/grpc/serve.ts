@@ -107,8 +107,9 @@ export async function serveStream(
   try {
     const granted = await admitCall(ctx, call.metadata, call.getPath());
     const cache = cacheModeOf(metadataText(call.metadata, "x-spillway-cache"));
-    const stream = await open({ ...granted, ticket, signal: scope.signal, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
-    await pipeToCall(directSink(call.metadata) ?? call, stream, scope.signal);
+    // The call's cheap abort source, not an AbortSignal: no signal or listener per call on the engine's side or the pipe's.
+    const stream = await open({ ...granted, ticket, abortSource: scope.abortSource, deadline: scope.deadline, onStreamEnd: (s) => (summary = s), traceparent: span?.traceparent, cache });
+    await pipeToCall(directSink(call.metadata) ?? call, stream, scope.abortSource);
     if (!call.cancelled) call.end();
   } catch (e) {
     error = e;

@@ -109,6 +109,8 @@ export class SileroVad implements TurnDetector {
   /** Frames analysed since the last reset. */
   private frames = 0;
   private speaking = false;
+  /** The last analysed frame was at or above `threshold` (reported to `onVoice` on change). */
+  private voiced = false;
   private runStartMs = -1;
   private runFrames = 0;
   private quietMs = 0;
@@ -145,6 +147,7 @@ export class SileroVad implements TurnDetector {
     if (this.closed || samples.length === 0) return;
     if (this.fallback) {
       this.emitAll(this.fallback.push(samples));
+      this.voice(this.fallback.voiced);
       return;
     }
     if (!this.model) {
@@ -278,6 +281,7 @@ export class SileroVad implements TurnDetector {
     this.frames++;
     const endMs = this.nextFrameMs();
     const t = this.settings.threshold;
+    this.voice(p >= t);
     if (!this.speaking) {
       if (p < t) {
         this.runStartMs = -1;
@@ -327,6 +331,17 @@ export class SileroVad implements TurnDetector {
     for (const c of early) {
       this.consumedIn += c.length;
       this.emitAll(this.fallback.push(c));
+    }
+    this.voice(this.fallback.voiced);
+  }
+
+  private voice(voiced: boolean): void {
+    if (voiced === this.voiced || this.closed) return;
+    this.voiced = voiced;
+    try {
+      this.opts.onVoice?.(voiced);
+    } catch (err) {
+      logger.error({ err }, "realtime VAD voice report failed");
     }
   }
 

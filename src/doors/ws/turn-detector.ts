@@ -43,6 +43,13 @@ export interface TurnDetectorOptions {
   readonly startMs: number;
   /** Receives speech events, in order. */
   readonly onEvent: (e: VadEvent) => void;
+  /**
+   * Hears each analysed frame's decision, voiced (true: at or above
+   * `threshold`) or quiet, when it differs from the last one (starts
+   * quiet). Finer than the events: the first quiet frame, not the end of
+   * `silence_duration_ms`. Optional (the session's `SpeechActivity`).
+   */
+  readonly onVoice?: ((voiced: boolean) => void) | undefined;
 }
 
 /**
@@ -82,6 +89,7 @@ class EnergyDetector implements TurnDetector {
       if (this.closed) return;
       this.opts.onEvent(e);
     }
+    if (!this.closed) this.opts.onVoice?.(this.vad.voiced);
   }
 
   reset(): void {

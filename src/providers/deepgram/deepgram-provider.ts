@@ -51,6 +51,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
     chunkMs: opts.chunkMs ?? 100,
+    speechChunkMs: opts.speechChunkMs ?? 250,
   };
   const up: DeepgramUpstream = {
     name: opts.name,

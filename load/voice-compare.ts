@@ -11,6 +11,8 @@
  * `--node-arg FLAG` (repeatable) passes a node flag to both trees' gateways
  * (e.g. `--node-arg=--max-semi-space-size=32`); `--after-node-arg FLAG` to
  * this tree's only (with `--before` naming this same tree: a flag's effect).
+ * `--silero-model FILE` gives both gateways that Silero model file (config
+ * `realtime.vad.modelPath`), e.g. a pristine copy from the npm tarball.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     "session-turns": { type: "string", default: "1" },
     "node-arg": { type: "string", multiple: true, default: [] },
     "after-node-arg": { type: "string", multiple: true, default: [] },
+    "silero-model": { type: "string" },
   },
 });
 
@@ -74,7 +77,7 @@ try {
       const had = new Set(readdirSync(dir));
       const profileArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
       const nodeArgs = [...values["node-arg"], ...(root ? [] : values["after-node-arg"]), ...(profileArgs ?? [])];
-      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]) })) {
+      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]), sileroModel: values["silero-model"] })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }
       if (profileArgs) {

@@ -146,8 +146,9 @@ export class SileroVad implements TurnDetector {
   push(samples: Int16Array): void {
     if (this.closed || samples.length === 0) return;
     if (this.fallback) {
-      this.emitAll(this.fallback.push(samples));
+      const events = this.fallback.push(samples);
       this.voice(this.fallback.voiced);
+      this.emitAll(events);
       return;
     }
     if (!this.model) {
@@ -330,9 +331,10 @@ export class SileroVad implements TurnDetector {
     const early = this.early.splice(0);
     for (const c of early) {
       this.consumedIn += c.length;
-      this.emitAll(this.fallback.push(c));
+      const events = this.fallback.push(c);
+      this.voice(this.fallback.voiced);
+      this.emitAll(events);
     }
-    this.voice(this.fallback.voiced);
   }
 
   private voice(voiced: boolean): void {

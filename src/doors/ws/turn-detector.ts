@@ -85,11 +85,13 @@ class EnergyDetector implements TurnDetector {
   }
 
   push(samples: Int16Array): void {
-    for (const e of this.vad.push(samples)) {
+    const events = this.vad.push(samples);
+    // The piece's last frame decides (reported before its events: a piece that starts speech is voiced, one that stops it quiet).
+    this.opts.onVoice?.(this.vad.voiced);
+    for (const e of events) {
       if (this.closed) return;
       this.opts.onEvent(e);
     }
-    if (!this.closed) this.opts.onVoice?.(this.vad.voiced);
   }
 
   reset(): void {

@@ -110,11 +110,9 @@ export class LiveConnection implements SessionResource {
     this.pump();
   }
 
-  /** Frames of the sending turn now: `speechChunkMs` while the VAD hears speech, else `chunkMs` (bytes, ms). */
-  private frame(): { readonly bytes: number; readonly ms: number } {
-    return this.activity?.speaking && this.speechChunkBytes > this.chunkBytes
-      ? { bytes: this.speechChunkBytes, ms: this.up.settings.speechChunkMs }
-      : { bytes: this.chunkBytes, ms: this.up.settings.chunkMs };
+  /** True while frames are `speechChunkMs` ones (the VAD hears speech), else `chunkMs`. */
+  private get speechFrames(): boolean {
+    return this.activity !== undefined && this.activity.speaking && this.speechChunkBytes > this.chunkBytes;
   }
 
   /** A new turn at the end of the queue; the socket is opened if there is none. */
@@ -135,11 +133,11 @@ export class LiveConnection implements SessionResource {
       if (turn.startByte === undefined) turn.startByte = this.written;
       const unsent = turn.unsentBytes;
       if (unsent > 0) {
-        const frame = this.frame();
-        if (unsent >= frame.bytes || turn.inputEnded || turn.released || this.pausing) {
+        const speech = this.speechFrames;
+        if (unsent >= (speech ? this.speechChunkBytes : this.chunkBytes) || turn.inputEnded || turn.released || this.pausing) {
           this.write(socket, turn);
         } else {
-          this.armFlush(frame.ms);
+          this.armFlush(speech ? this.up.settings.speechChunkMs : this.up.settings.chunkMs);
           return;
         }
       }
@@ -156,7 +154,7 @@ export class LiveConnection implements SessionResource {
     }
   }
 
-  /** A frame held for less than its size goes up after `ms` (the pace of a realtime client's pieces needs no timer: the frame fills first). */
+  /** A frame that has not filled goes up `ms` after its first piece (a source slower than real time, or one that stopped). */
   private armFlush(ms: number): void {
     if (this.flushTimer) return;
     this.flushTimer = setTimeout(() => {

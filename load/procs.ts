@@ -159,7 +159,7 @@ export interface SpillwayOptions {
   /** `limits.maxConcurrentStreams`, the hard cap (default here 100 000: the benchmark measures the process, not the cap). */
   readonly maxConcurrentStreams?: number | undefined;
   /** More providers and realtime profiles (e.g. the fake speech providers of the voice benchmark), merged into the config. */
-  readonly extra?: { providers?: Record<string, unknown>; profiles?: Record<string, unknown> } | undefined;
+  readonly extra?: { providers?: Record<string, unknown>; profiles?: Record<string, unknown>; vad?: Record<string, unknown> } | undefined;
   /** Run the compiled gateway (`node dist/main.js`, as `npm start` does; see {@link buildSpillway}) instead of `tsx src/main.ts`. */
   readonly built?: boolean | undefined;
 }
@@ -188,7 +188,7 @@ export async function startSpillway(o: SpillwayOptions): Promise<Proc & { httpPo
     ...Object.fromEntries(Object.entries(o.realtime).map(([id, text]) => [id, { stt: "local/stt", text: `mock/${text}`, tts: "local/tts" }])),
     ...o.extra?.profiles,
   };
-  const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles } } : {};
+  const realtime = Object.keys(profiles).length > 0 ? { realtime: { profiles, ...(o.extra?.vad ? { vad: o.extra.vad } : {}) } } : {};
   const root = o.root ?? ROOT;
   const knowsAdaptive = existsSync(join(root, "src/config/schema.ts")) && readFileSync(join(root, "src/config/schema.ts"), "utf8").includes("adaptiveConcurrency");
   const adaptive = knowsAdaptive ? { adaptiveConcurrency: { enabled: o.adaptive === true, ...(o.adaptive === true ? o.adaptiveSettings : {}) } } : {};

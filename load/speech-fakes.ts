@@ -22,3 +22,19 @@ const events = [chatChunk(REPLY_TOKENS[0]!, { role: "assistant" }), ...REPLY_TOK
 const openai = await startFakeOpenAi(() => ({ events, headerDelayMs: FAKE_LATENCY.textFirstToken, delayMs: 20 }));
 const eleven = await startFakeElevenLabs({ firstByteMs: FAKE_LATENCY.speechFirstByte, pieceDelayMs: 5, msPerChar: 60 });
 console.log(JSON.stringify({ deepgram: deepgram.baseUrl, openai: openai.baseUrl, elevenlabs: eleven.baseUrl }));
+
+// At the end (the benchmark stops this process with SIGTERM): how the gateway framed its audio to Deepgram, on stderr.
+process.once("SIGTERM", () => {
+  let frames = 0;
+  let bytes = 0;
+  let finalizes = 0;
+  for (const s of deepgram.sessions) {
+    frames += s.audio.length;
+    for (const b of s.audio) bytes += b.length;
+    finalizes += s.control.filter((m) => m.includes('"Finalize"')).length;
+  }
+  const perTurn = finalizes > 0 ? (frames / finalizes).toFixed(1) : "-";
+  const ms = frames > 0 ? ((bytes / frames / 48).toFixed(0)) : "-";
+  process.stderr.write(`deepgram fake: ${frames} audio frames for ${finalizes} turns (${perTurn} per turn, ${ms} ms each on average at 24 kHz pcm16)\n`);
+  process.exit(0);
+});

@@ -11,6 +11,10 @@
  * `--node-arg FLAG` (repeatable) passes a node flag to both trees' gateways
  * (e.g. `--node-arg=--max-semi-space-size=32`); `--after-node-arg FLAG` to
  * this tree's only (with `--before` naming this same tree: a flag's effect).
+ * `--silero-model FILE` gives both gateways that Silero model file (config
+ * `realtime.vad.modelPath`), e.g. a pristine copy from the npm tarball.
+ * `--after-speech-chunk-ms N` sets this tree's Deepgram `speechChunkMs`
+ * only (with `--before` naming this same tree: the framing's effect alone).
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     "session-turns": { type: "string", default: "1" },
     "node-arg": { type: "string", multiple: true, default: [] },
     "after-node-arg": { type: "string", multiple: true, default: [] },
+    "silero-model": { type: "string" },
+    "after-speech-chunk-ms": { type: "string" },
   },
 });
 
@@ -74,7 +80,7 @@ try {
       const had = new Set(readdirSync(dir));
       const profileArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
       const nodeArgs = [...values["node-arg"], ...(root ? [] : values["after-node-arg"]), ...(profileArgs ?? [])];
-      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]) })) {
+      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]), sileroModel: values["silero-model"], speechChunkMs: root || values["after-speech-chunk-ms"] === undefined ? undefined : Number(values["after-speech-chunk-ms"]) })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }
       if (profileArgs) {

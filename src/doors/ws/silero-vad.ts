@@ -44,6 +44,9 @@ export const SILENT_PEAK = 0.001;
 /** Silent frames in a row after which the model's state starts fresh (320 ms). */
 export const SILENT_RESET_FRAMES = 10;
 
+/** Spare frames a detector keeps (a queue longer than this is rare: the model keeps up). */
+const MAX_SPARE_FRAMES = 8;
+
 let warned = false;
 
 /**
@@ -98,7 +101,14 @@ export class SileroVad implements TurnDetector {
   /** Bumped by `reset`: inference results of older audio are dropped. */
   private generation = 0;
   private resampler: { push(s: Int16Array): Float32Array };
-  private frame = new Float32Array(SILERO_FRAME);
+  private frame: Float32Array = new Float32Array(SILERO_FRAME);
+  /**
+   * Frames the model is done with, filled again by `cut` instead of a new
+   * array per 32 ms (each is 2 KB outside V8's heap, which the collector's
+   * threads sweep). A frame comes back only once its inference has settled
+   * (the model must not see it change before: test/realtime-cpu-paths.test.ts).
+   */
+  private readonly spare: Float32Array[] = [];
   private fill = 0;
   /** Input pushed before the model was loaded. */
   private early: Int16Array[] = [];
@@ -109,6 +119,8 @@ export class SileroVad implements TurnDetector {
   /** Frames analysed since the last reset. */
   private frames = 0;
   private speaking = false;
+  /** The last analysed frame was at or above `threshold` (reported to `onVoice` on change). */
+  private voiced = false;
   private runStartMs = -1;
   private runFrames = 0;
   private quietMs = 0;
@@ -144,7 +156,9 @@ export class SileroVad implements TurnDetector {
   push(samples: Int16Array): void {
     if (this.closed || samples.length === 0) return;
     if (this.fallback) {
-      this.emitAll(this.fallback.push(samples));
+      const events = this.fallback.push(samples);
+      this.voice(this.fallback.voiced);
+      this.emitAll(events);
       return;
     }
     if (!this.model) {
@@ -170,7 +184,7 @@ export class SileroVad implements TurnDetector {
       // The whole input chunk is counted with the frame it completes (positions only need whole chunks).
       this.queue.push({ frame: this.frame, inSamples: this.fillIn, silent: isSilent(this.frame) });
       this.fillIn = 0;
-      this.frame = new Float32Array(SILERO_FRAME);
+      this.frame = this.spare.pop() ?? new Float32Array(SILERO_FRAME);
       this.fill = 0;
     }
   }
@@ -261,6 +275,8 @@ export class SileroVad implements TurnDetector {
           }
         }
         if (this.closed) return;
+        // The model is done with the frame (its inference settled, or it ran none).
+        if (this.spare.length < MAX_SPARE_FRAMES) this.spare.push(frame);
         // A reset while the frame ran: the queue was emptied, the frame is from before it.
         if (generation !== this.generation) continue;
         this.queue.shift();
@@ -278,6 +294,7 @@ export class SileroVad implements TurnDetector {
     this.frames++;
     const endMs = this.nextFrameMs();
     const t = this.settings.threshold;
+    this.voice(p >= t);
     if (!this.speaking) {
       if (p < t) {
         this.runStartMs = -1;
@@ -326,7 +343,19 @@ export class SileroVad implements TurnDetector {
     const early = this.early.splice(0);
     for (const c of early) {
       this.consumedIn += c.length;
-      this.emitAll(this.fallback.push(c));
+      const events = this.fallback.push(c);
+      this.voice(this.fallback.voiced);
+      this.emitAll(events);
+    }
+  }
+
+  private voice(voiced: boolean): void {
+    if (voiced === this.voiced || this.closed) return;
+    this.voiced = voiced;
+    try {
+      this.opts.onVoice?.(voiced);
+    } catch (err) {
+      logger.error({ err }, "realtime VAD voice report failed");
     }
   }
 

@@ -43,6 +43,13 @@ export interface TurnDetectorOptions {
   readonly startMs: number;
   /** Receives speech events, in order. */
   readonly onEvent: (e: VadEvent) => void;
+  /**
+   * Hears each analysed frame's decision, voiced (true: at or above
+   * `threshold`) or quiet, when it differs from the last one (starts
+   * quiet). Finer than the events: the first quiet frame, not the end of
+   * `silence_duration_ms`. Optional (the session's `SpeechActivity`).
+   */
+  readonly onVoice?: ((voiced: boolean) => void) | undefined;
 }
 
 /**
@@ -78,7 +85,10 @@ class EnergyDetector implements TurnDetector {
   }
 
   push(samples: Int16Array): void {
-    for (const e of this.vad.push(samples)) {
+    const events = this.vad.push(samples);
+    // The piece's last frame decides (reported before its events: a piece that starts speech is voiced, one that stops it quiet).
+    this.opts.onVoice?.(this.vad.voiced);
+    for (const e of events) {
       if (this.closed) return;
       this.opts.onEvent(e);
     }

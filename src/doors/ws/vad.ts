@@ -52,6 +52,7 @@ export class EnergyVad {
   /** Samples consumed into whole frames so far. */
   private position = 0;
   private speaking = false;
+  private lastLoud = false;
   private loudRunStart = -1;
   private loudMs = 0;
   private quietMs = 0;
@@ -72,6 +73,11 @@ export class EnergyVad {
   /** True between `speech_started` and `speech_stopped`. */
   get inSpeech(): boolean {
     return this.speaking;
+  }
+
+  /** True when the last whole frame was at or above `threshold` (false before any). */
+  get voiced(): boolean {
+    return this.lastLoud;
   }
 
   /** Audio before this position (ms) can be part of no future event: what a caller may drop between turns. */
@@ -105,6 +111,7 @@ export class EnergyVad {
     let i = 0;
     for (; i + this.frameSamples <= buf.length; i += this.frameSamples) {
       const loud = frameScore(buf, i, i + this.frameSamples) >= this.settings.threshold;
+      this.lastLoud = loud;
       const frameStartMs = this.ms(this.position);
       this.position += this.frameSamples;
       const e = this.step(loud, frameStartMs);

@@ -34,7 +34,7 @@ export function deepgramBases(baseUrl: string): { base: string; wsBase: string }
  * streamed over the `/v1/listen` WebSocket with interim results,
  * endpointing and speech events; so are uploaded files asked for `live`
  * results (see live-file.ts); other files go to the REST API in one request.
- * The turns of a realtime session share one socket (live-session.ts). Keys are sent as
+ * The turns of a realtime session share one socket (live-connection.ts). Keys are sent as
  * `Authorization: Token …`, picked from the provider's pool.
  */
 export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider {
@@ -51,6 +51,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     language: opts.language ?? "",
     keepAliveMs: opts.keepAliveMs ?? 3000,
     chunkMs: opts.chunkMs ?? 100,
+    speechChunkMs: opts.speechChunkMs ?? 250,
   };
   const up: DeepgramUpstream = {
     name: opts.name,
@@ -72,7 +73,7 @@ export function createDeepgramProvider(opts: DeepgramProviderOptions): Provider 
     timeoutMs: opts.timeoutMs,
     nativeTranscribeEncodings: LIVE_ENCODINGS,
     listModels: () => Promise.resolve((opts.models ?? DEFAULT_MODELS).map(info)),
-    // A call of a door session (a realtime session's turns) goes over the session's one socket (live-session.ts).
+    // A call of a door session (a realtime session's turns) goes over the session's one socket (live-session.ts, live-connection.ts).
     transcribe: (model, config, audio, ctx) =>
       !isLiveEncoding(config.encoding)
         ? deepgramFile(up, model, config, audio, ctx)

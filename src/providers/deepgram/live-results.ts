@@ -7,7 +7,7 @@
  * `UtteranceEnd` (a gap after the last final word) end the utterance as one
  * `SPEECH_STOPPED` event; `SpeechStarted` is `SPEECH_STARTED`. Positions are
  * in the stream's audio, less `offset` (a turn's start on a socket that
- * carries several turns, see live-session.ts).
+ * carries several turns, see live-connection.ts).
  */
 import { SpeechEvent_Type, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk.js";
 import type { ChunkPayload } from "../../engine/payload.js";

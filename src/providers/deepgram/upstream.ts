@@ -29,6 +29,17 @@ export interface DeepgramListenSettings {
    * 80 ms later than with 20 ms pieces).
    */
   readonly chunkMs: number;
+  /**
+   * Frames of about this many ms while the door's turn detector hears
+   * speech (a realtime session's VAD, through its `SpeechActivity`); at its
+   * first quiet frame what is held goes up at once, so Deepgram's
+   * endpointing hears the end of speech no later than the VAD does. Not
+   * above 250 (the top of Deepgram's advice, 20–250 ms per message); at or
+   * under `chunkMs`, `chunkMs` throughout. Default 250 (fewer socket
+   * writes while speech lasts: the realtime door's largest CPU item after
+   * the VAD, docs/PERFORMANCE.md "Voice append path, wave 6").
+   */
+  readonly speechChunkMs: number;
 }
 
 /** Where a Deepgram upstream lives, as its provider knows it. */

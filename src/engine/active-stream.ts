@@ -62,6 +62,11 @@ export interface EngineStream extends AsyncIterable<Chunk> {
   tryNext?(): IteratorResult<Chunk> | undefined;
 }
 
+/** Told once when a stream ends, however it ends (an object, not a closure per stream). */
+export interface StreamEndHook {
+  ended(summary: StreamSummary): void;
+}
+
 const enum Phase {
   Content,
   Usage,
@@ -102,7 +107,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     source: AsyncIterable<ChunkPayload>,
     private readonly timeouts: StreamTimeouts,
     readonly labels: Readonly<Record<string, string>>,
-    private readonly onEnd: ((s: StreamSummary) => void) | undefined,
+    private readonly onEnd: StreamEndHook | undefined,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
@@ -348,7 +353,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.controller.cleanup();
-    this.onEnd?.({
+    this.onEnd?.ended({
       id: this.id,
       route: this.route,
       labels: this.labels,

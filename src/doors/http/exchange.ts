@@ -80,8 +80,6 @@ export class HttpExchange {
   bytesOut = 0;
   /** The engine stream's summary, once the stream this request opened has ended. */
   summary: StreamSummary | undefined;
-  /** Its signal is made only when someone reads {@link HttpExchange.signal} (or at abort). */
-  private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
   /** Status and headers of a started response, until the first flush sends them. */
@@ -91,8 +89,9 @@ export class HttpExchange {
   private flushQueued = false;
   /** While the socket is full: resolves when it can take more. */
   private blocked: Promise<void> | undefined;
-  /** Headers added once a stream is open (`x-spillway-*`), sent with the head. */
-  private extraHeaders: Array<readonly [string, string]> = [];
+  /** Headers added once a stream is open (`x-spillway-*`), sent with the head: the first list added as it is (often a shared one), copied if more come. */
+  private extraHeaders: Headers | undefined;
+  private extraOwned = false;
   private bodyState: BodyState;
   /** The body consumer while reading: gets each piece (valid only during the call). */
   private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
@@ -110,7 +109,7 @@ export class HttpExchange {
     shape: Shape,
   ) {
     tracePhase(TracePhase.Arrived, this, "sse");
-    this.abortSource = new ClientAbort(this.controller);
+    this.abortSource = new ClientAbort();
     this.method = req.getMethod();
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
@@ -137,7 +136,7 @@ export class HttpExchange {
 
   /** Aborts when the client goes away (made on first use; prefer {@link HttpExchange.abortSource} on hot paths). */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.abortSource.signal;
   }
 
   /** Reads the whole request body, up to `limit` bytes; larger bodies fail with 413 at once. */
@@ -289,7 +288,17 @@ export class HttpExchange {
 
   /** Adds response headers sent with the head (before it is written). */
   addHeaders(headers: Headers): void {
-    for (const h of headers) this.extraHeaders.push(h);
+    if (headers.length === 0) return;
+    const had = this.extraHeaders;
+    if (had === undefined) {
+      // Not copied: the caller's list may be shared (see routeHeaders), so it is copied before anything is added to it.
+      this.extraHeaders = headers;
+      return;
+    }
+    const mine: Array<readonly [string, string]> = this.extraOwned ? (had as Array<readonly [string, string]>) : [...had];
+    for (const h of headers) mine.push(h);
+    this.extraHeaders = mine;
+    this.extraOwned = true;
   }
 
   /** Sends a complete response. No-op once the client is gone or a response was sent. */
@@ -454,7 +463,7 @@ export class HttpExchange {
     if (this.shape.requestIdHeader) this.res.writeHeader(this.shape.requestIdHeader, this.requestId);
     for (const [k, v] of COMMON_HEADERS) this.res.writeHeader(k, v);
     for (const [k, v] of headers) this.res.writeHeader(k, v);
-    for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
+    if (this.extraHeaders) for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
   }
 
   private wake(): void {
@@ -466,18 +475,25 @@ export class HttpExchange {
   }
 }
 
-/** The exchange's {@link AbortSource}: callbacks run when the client goes away; the signal is the exchange's, made on demand. */
+/**
+ * The exchange's {@link AbortSource}: callbacks run when the client goes
+ * away; the signal (and its controller) is made on demand — most requests
+ * never read it — aborted at once with the reason when made after the abort.
+ */
 class ClientAbort implements AbortSource {
   abortReason: SpillwayError | undefined;
   private hooks: Array<(reason: unknown) => void> | undefined;
-
-  constructor(private readonly controller: AbortController) {}
+  private controller: AbortController | undefined;
 
   get aborted(): boolean {
     return this.abortReason !== undefined;
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -490,7 +506,7 @@ class ClientAbort implements AbortSource {
   abort(reason: SpillwayError): void {
     if (this.abortReason !== undefined) return;
     this.abortReason = reason;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     const hooks = this.hooks;
     this.hooks = undefined;
     if (hooks) for (const h of hooks) h(reason);

@@ -21,11 +21,12 @@ const dir = mkdtempSync(join(tmpdir(), "hp-thr-"));
 const cfg = join(dir, "c.json");
 writeFileSync(cfg, JSON.stringify({ http: { host: "127.0.0.1", port: 0 }, grpc: { host: "127.0.0.1", port: 0 }, limits: { maxConcurrentStreams: 100000, idleTimeoutMs: 120000, adaptiveConcurrency: { enabled: false } }, routing: { maxAttempts: 1 }, shutdown: { graceMs: 0 }, providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${mock.port}/v1`, models: ["m"] } } }));
 const floor = root === "floor";
+/** `BUILT=1`: run the tree compiled (`dist/main.js`, after `tsc -p tsconfig.build.json`) instead of under tsx. */
 /** Extra node flags for the target (`NODE_ARGS="--trace-gc"`), for experiments. */
 const nodeArgs = (process.env["NODE_ARGS"] ?? "").split(" ").filter(Boolean);
 const gw = floor
   ? spawn(process.execPath, [...nodeArgs, "--import", "tsx", "load/node-floor.ts", "--upstream", `http://127.0.0.1:${mock.port}`], { stdio: ["ignore", "pipe", "inherit"] })
-  : spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "--config", cfg, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { LOG_LEVEL: "info", ...process.env } });
+  : spawn(process.execPath, [...nodeArgs, ...(process.env["BUILT"] ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"]), "--config", cfg, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { LOG_LEVEL: "info", ...process.env } });
 let out = "";
 /** The target's stdout, kept in `STDOUT_FILE` when set (e.g. `--trace-gc` lines). */
 const keep = process.env["STDOUT_FILE"];

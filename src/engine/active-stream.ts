@@ -93,10 +93,19 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private stopSequence = "";
   private primed: Chunk | undefined;
   private waitingSince = 0;
+  /**
+   * The stream's one timer (see {@link ActiveStream.onWatchdog}): armed at
+   * the first pull for the first-chunk limit (or the deadline, if sooner),
+   * then for whichever of the idle limit and the deadline comes first. A
+   * stream that ends before either pays one timer, not one per limit.
+   */
   private watchdog: NodeJS.Timeout | undefined;
   /** When the watchdog fires (performance.now() time). */
   private watchdogDue = 0;
-  private readonly deadlineTimer: NodeJS.Timeout;
+  /** The stream's absolute deadline, as performance.now() time. */
+  private readonly deadlineAt: number;
+  /** The deadline's length when the stream started (ms), for its error message. */
+  private readonly deadlineMs: number;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
 
@@ -120,15 +129,10 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       };
     }
     const left = Math.max(0, timeouts.deadline - Date.now());
-    this.deadlineTimer = setTimeout(() => {
-      controller.abort(
-        new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(left)} ms)`, {
-          httpStatus: 504,
-          reason: "timeout",
-        }),
-      );
-    }, left);
-    this.deadlineTimer.unref();
+    this.deadlineMs = left;
+    this.deadlineAt = this.startedAt + left;
+    // A deadline already passed: aborted from a timer as soon as possible, as a timer of 0 ms would.
+    if (left === 0) this.armWatchdog(0);
   }
 
   get signal(): AbortSignal {
@@ -285,8 +289,8 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     this.waitingSince = now;
     const limit = this.currentLimit();
     // Arm the watchdog only if it is not already due soon enough: with chunks
-    // flowing this is a no-op, so chunks cost no timer work.
-    if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
+    // flowing this is a no-op, so chunks cost no timer work. Never later than the deadline.
+    if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(Math.min(limit, this.deadlineAt - now));
     const next = this.iterator.next();
     if (this.controller.isAborted) {
       next.catch(() => undefined);
@@ -320,18 +324,42 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     return this.seq === 0 ? this.timeouts.firstChunkMs : this.timeouts.idleMs;
   }
 
-  private armWatchdog(ms: number): void {
+  private armWatchdog(ms: number, unref = false): void {
     if (this.watchdog) clearTimeout(this.watchdog);
-    this.watchdogDue = performance.now() + ms;
-    this.watchdog = setTimeout(fireWatchdog, ms, this);
+    // Within what a Node timer can wait (longer fires at once): a far deadline is re-armed when this fires early.
+    const at = Math.min(Math.max(0, ms), MAX_TIMER_MS);
+    this.watchdogDue = performance.now() + at;
+    this.watchdog = setTimeout(fireWatchdog, at, this);
+    // Armed for the deadline alone (no pull waiting): it does not keep the process alive, as the deadline never did.
+    if (unref) this.watchdog.unref();
   }
 
-  /** One lazy timer per stream: re-armed only when it fires while a pull is pending (called by {@link fireWatchdog}). */
+  /**
+   * One lazy timer per stream (called by {@link fireWatchdog}): past the
+   * deadline it aborts the stream (`timeout`); with a pull waiting past the
+   * first-chunk or idle limit it aborts it (`upstream_timeout`); else it is
+   * re-armed for what comes first — the rest of the limit while a pull waits,
+   * the deadline while none does.
+   */
   onWatchdog(): void {
     this.watchdog = undefined;
-    if (this.phase === Phase.Done || this.waitingSince === 0) return;
+    if (this.phase === Phase.Done) return;
+    const now = performance.now();
+    if (now >= this.deadlineAt) {
+      this.controller.abort(
+        new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(this.deadlineMs)} ms)`, {
+          httpStatus: 504,
+          reason: "timeout",
+        }),
+      );
+      return;
+    }
+    if (this.waitingSince === 0) {
+      this.armWatchdog(this.deadlineAt - now, true);
+      return;
+    }
     const limit = this.currentLimit();
-    const waited = performance.now() - this.waitingSince;
+    const waited = now - this.waitingSince;
     if (waited >= limit) {
       const what =
         this.seq === 0
@@ -345,11 +373,10 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       );
       return;
     }
-    this.armWatchdog(limit - waited);
+    this.armWatchdog(Math.min(limit - waited, this.deadlineAt - now));
   }
 
   private end(outcome: "ok" | SpillwayError): void {
-    clearTimeout(this.deadlineTimer);
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.controller.cleanup();
@@ -367,6 +394,9 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     });
   }
 }
+
+/** The longest a Node timer waits (2^31 - 1 ms); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The watchdog timer's callback, with the stream as the timer's argument: a

@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { AbortSource } from "../../engine/signals.js";
+import { uuidV4 } from "../../engine/stream-id.js";
 import { statusLine } from "./status.js";
 import type { RequestHeaders, Shape } from "./shapes/shape.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
@@ -113,7 +113,7 @@ export class HttpExchange {
     this.method = req.getMethod();
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
-    this.requestId = req.getHeader("x-request-id").slice(0, 128) || randomUUID();
+    this.requestId = req.getHeader("x-request-id").slice(0, 128) || uuidV4();
     this.rawContentType = req.getHeader("content-type");
     this.contentType = this.rawContentType.toLowerCase();
     const cl = req.getHeader("content-length");

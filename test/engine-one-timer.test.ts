@@ -24,7 +24,7 @@ async function* oneThenHang(ctx: ProviderContext): AsyncGenerator<ChunkPayload> 
   await once(ctx.signal, "abort");
 }
 
-describe("the engine's one timer per stream", () => {
+describe("the engine's one timer per stream", { timeout: 20_000 }, () => {
   // A deadline alone does not keep a process alive (a server's listening socket does): this stands in for it.
   let keep: NodeJS.Timeout;
   before(() => (keep = setInterval(() => undefined, 1000)));

@@ -35,13 +35,14 @@ describe("the engine's one timer per stream", { timeout: 20_000 }, () => {
     // The timer is first armed for the 40 ms first-chunk limit; it fires with no pull waiting and is re-armed for the deadline.
     const engine = engineWith(oneThenHang, { timeoutMs: 40, maxStreamMs: 150, idleTimeoutMs: 60_000, onStreamEnd: (s) => (ended = s) });
     const stream = await engine.generate(generateRequest());
-    const first = await stream.next();
+    const it = stream[Symbol.asyncIterator]();
+    const first = await it.next();
     assert.equal(first.value?.payload?.$case, "text");
     // The door does not pull: only the deadline can end the stream.
     const reason = await new Promise<unknown>((resolve) => stream.signal.addEventListener("abort", () => resolve(stream.signal.reason), { once: true }));
     assert.equal((reason as { reason?: string }).reason, "timeout");
     assert.match(String((reason as Error).message), /the stream exceeded its deadline \(150 ms\)/);
-    const next = await stream.next();
+    const next = await it.next();
     assert.equal(next.value?.payload?.$case, "error");
     assert.equal(ended?.outcome !== "ok" && ended?.outcome.reason, "timeout");
   });
@@ -49,8 +50,9 @@ describe("the engine's one timer per stream", { timeout: 20_000 }, () => {
   it("ends a waiting pull at the idle limit before a far deadline (upstream_timeout)", async () => {
     const engine = engineWith(oneThenHang, { maxStreamMs: 600_000, idleTimeoutMs: 100 });
     const stream = await engine.generate(generateRequest());
-    await stream.next();
-    const next = await stream.next();
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    const next = await it.next();
     const p = next.value?.payload;
     assert.ok(p?.$case === "error");
     assert.match(p.value.message, /sent nothing for 100 ms/);
@@ -59,8 +61,9 @@ describe("the engine's one timer per stream", { timeout: 20_000 }, () => {
   it("ends a waiting pull at the deadline when the deadline comes before the idle limit", async () => {
     const engine = engineWith(oneThenHang, { maxStreamMs: 120, idleTimeoutMs: 60_000 });
     const stream = await engine.generate(generateRequest());
-    await stream.next();
-    const next = await stream.next();
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    const next = await it.next();
     const p = next.value?.payload;
     assert.ok(p?.$case === "error");
     assert.match(p.value.message, /exceeded its deadline/);

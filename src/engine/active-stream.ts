@@ -85,7 +85,13 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly iterator: AsyncIterator<ChunkPayload>;
   /** Rejects the pull in progress (the call was aborted while waiting on the provider). */
-  private rejectPull: ((reason: unknown) => void) | undefined;
+  rejectPull: ((reason: unknown) => void) | undefined;
+  /** Resolves the pull in progress with the provider's result (see {@link ActiveStream.payloadIn}). */
+  resolvePull: ((r: IteratorResult<ChunkPayload>) => void) | undefined;
+  private onPulled: ((r: IteratorResult<ChunkPayload>) => IteratorResult<Chunk> | Promise<IteratorResult<Chunk>>) | undefined;
+  private onPullFailed: ((e: unknown) => IteratorResult<Chunk>) | undefined;
+  private onPayload: ((r: IteratorResult<ChunkPayload>) => void) | undefined;
+  private onPayloadFailed: ((e: unknown) => void) | undefined;
   private seq = 0;
   private phase = Phase.Content;
   private readonly usage = emptyUsage();
@@ -211,20 +217,24 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   }
 
   /** Waits for the provider's next payload (content, or the end). */
-  private async nextPulled(): Promise<IteratorResult<Chunk>> {
-    for (;;) {
-      let r: IteratorResult<ChunkPayload>;
-      try {
-        r = await this.pull();
-      } catch (e) {
-        return this.fail(e);
-      }
-      const out = this.take(r);
-      if (out !== undefined) return out;
-      // Usage or finish held back: what the provider holds now needs no wait.
-      const ready = this.tryNext();
-      if (ready !== undefined) return ready;
-    }
+  private nextPulled(): Promise<IteratorResult<Chunk>> {
+    // A promise chain, not an async loop: no async frame and awaited promise per pull (a pull per chunk of a paced stream).
+    return this.pull().then((this.onPulled ??= pulledOf(this)), (this.onPullFailed ??= pullFailedOf(this)));
+  }
+
+  /** A pull's payload (see {@link pulledOf}): the chunk to hand on, or, for usage/finish held back, what comes next. */
+  afterPull(r: IteratorResult<ChunkPayload>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+    const out = this.take(r);
+    if (out !== undefined) return out;
+    // Usage or finish held back: what the provider holds now needs no wait.
+    const ready = this.tryNext();
+    if (ready !== undefined) return ready;
+    return this.nextPulled();
+  }
+
+  /** A pull that failed (see {@link pullFailedOf}): an in-band error chunk, or thrown before the first chunk. */
+  pullFailed(e: unknown): IteratorResult<Chunk> {
+    return this.fail(e);
   }
 
   /** One provider result: a chunk to hand on, or `undefined` for usage/finish held back to the end. */
@@ -300,7 +310,18 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     }
     // A plain promise settled by whichever comes first, the provider's next
     // payload or the abort listener: unlike Promise.race against one abort
-    // promise per stream, nothing accumulates per chunk.
+    // promise per stream, nothing accumulates per chunk. Its settling
+    // functions are kept on the stream and the provider's promise handled by
+    // the stream's own two handlers (made once): no closure per pull.
+    if (this.resolvePull === undefined) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- read by capturePull during the Promise constructor, then cleared
+      capturing = this;
+      const pulled = new Promise<IteratorResult<ChunkPayload>>(capturePull);
+      capturing = undefined;
+      next.then((this.onPayload ??= payloadOf(this)), (this.onPayloadFailed ??= payloadFailedOf(this)));
+      return pulled;
+    }
+    // A second pull while one waits (a consumer that does not await each next()): closures of its own, as before.
     return new Promise<IteratorResult<ChunkPayload>>((resolve, reject) => {
       this.rejectPull = reject;
       next.then(
@@ -318,6 +339,24 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
         },
       );
     });
+  }
+
+  /** The provider's result for the pull in progress (see {@link payloadOf}); a no-op for a pull an abort already rejected. */
+  payloadIn(r: IteratorResult<ChunkPayload>): void {
+    const resolve = this.resolvePull;
+    this.resolvePull = undefined;
+    this.rejectPull = undefined;
+    this.waitingSince = 0;
+    resolve?.(r);
+  }
+
+  /** The provider's rejection of the pull in progress, passed on as it is (as Promise.race did). */
+  payloadFailedIn(e: unknown): void {
+    const reject = this.rejectPull;
+    this.resolvePull = undefined;
+    this.rejectPull = undefined;
+    this.waitingSince = 0;
+    reject?.(e);
   }
 
   private currentLimit(): number {
@@ -393,6 +432,29 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       endedAt: performance.now(),
     });
   }
+}
+
+/** The stream whose pull promise is being made (read by {@link capturePull}, synchronously). */
+let capturing: ActiveStream | undefined;
+
+/** A pull promise's executor: its settling functions kept on the stream (a module function: no closure per pull). */
+function capturePull(resolve: (r: IteratorResult<ChunkPayload>) => void, reject: (e: unknown) => void): void {
+  capturing!.resolvePull = resolve;
+  capturing!.rejectPull = reject;
+}
+
+// The stream's handlers, made once per stream by functions (anonymous arrows: no `__name` under tsx).
+function pulledOf(s: ActiveStream): (r: IteratorResult<ChunkPayload>) => IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+  return (r) => s.afterPull(r);
+}
+function pullFailedOf(s: ActiveStream): (e: unknown) => IteratorResult<Chunk> {
+  return (e) => s.pullFailed(e);
+}
+function payloadOf(s: ActiveStream): (r: IteratorResult<ChunkPayload>) => void {
+  return (r) => s.payloadIn(r);
+}
+function payloadFailedOf(s: ActiveStream): (e: unknown) => void {
+  return (e) => s.payloadFailedIn(e);
 }
 
 /** The longest a Node timer waits (2^31 - 1 ms); a longer delay would fire at once. */

@@ -81,6 +81,35 @@ describe("the engine's one timer per stream", { timeout: 20_000 }, () => {
   });
 });
 
+describe("pulls", () => {
+  it("two next() calls at once both settle, in order", async () => {
+    const engine = engineWith(async function* () {
+      yield textPayload("a");
+      await new Promise((r) => setImmediate(r));
+      yield textPayload("b");
+      await new Promise((r) => setImmediate(r));
+      yield textPayload("c");
+    });
+    const stream = await engine.generate(generateRequest());
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    const [b, c] = await Promise.all([it.next(), it.next()]);
+    const text = (r: IteratorResult<{ payload?: { $case: string; value: unknown } }>) => (r.value?.payload?.$case === "text" ? (r.value.payload.value as { text: string }).text : r.value?.payload?.$case);
+    assert.deepEqual([text(b), text(c)], ["b", "c"]);
+  });
+
+  it("a pull waiting on the provider fails at once when the call is cancelled", async () => {
+    const engine = engineWith(oneThenHang);
+    const stream = await engine.generate(generateRequest());
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    const waiting = it.next();
+    stream.cancel();
+    const r = await waiting;
+    assert.ok(r.done || r.value?.payload?.$case === "error");
+  });
+});
+
 describe("engine ids", () => {
   it("uuidV4 has randomUUID's form and stream ids its form without dashes", () => {
     const seen = new Set<string>();

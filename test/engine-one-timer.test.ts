@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { once } from "node:events";
+import type { Chunk } from "../src/gen/spillway/v1/chunk.js";
 import { textPayload, type ChunkPayload } from "../src/engine/payload.js";
 import type { Provider, ProviderContext } from "../src/engine/provider.js";
 import { createRouter } from "../src/engine/router.js";
@@ -94,7 +95,7 @@ describe("pulls", () => {
     const it = stream[Symbol.asyncIterator]();
     await it.next();
     const [b, c] = await Promise.all([it.next(), it.next()]);
-    const text = (r: IteratorResult<{ payload?: { $case: string; value: unknown } }>) => (r.value?.payload?.$case === "text" ? (r.value.payload.value as { text: string }).text : r.value?.payload?.$case);
+    const text = (r: IteratorResult<Chunk>) => (r.value?.payload?.$case === "text" ? r.value.payload.value.text : r.value?.payload?.$case);
     assert.deepEqual([text(b), text(c)], ["b", "c"]);
   });
 

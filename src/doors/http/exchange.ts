@@ -32,10 +32,21 @@ const LINGER_MAX_BYTES = 64 * 1024 * 1024;
 
 type BodyState = "unread" | "reading" | "read" | "discarding";
 
-/** One body read in progress ({@link HttpExchange.consumeBody}). */
+/**
+ * One body read in progress ({@link HttpExchange.consumeBody}): its state,
+ * its promise's settling functions and what it does with each piece — one
+ * object per read, no closure (under tsx each named arrow made per request
+ * costs an `Object.defineProperty`, and every closure is garbage).
+ */
 interface BodyRead {
   size: number;
   settled: boolean;
+  readonly limit: number;
+  /** Each piece copied (streamBody), or undefined to gather the body (readBodyText). */
+  readonly onChunk: ((chunk: Buffer) => void) | undefined;
+  /** readBodyText: the pieces so far, copied (a body in several pieces is decoded once whole). */
+  parts: Buffer[] | undefined;
+  readonly resolve: (text: string | undefined) => void;
   readonly reject: (e: SpillwayError) => void;
 }
 
@@ -93,11 +104,11 @@ export class HttpExchange {
   private extraHeaders: Headers | undefined;
   private extraOwned = false;
   private bodyState: BodyState;
-  /** The body consumer while reading: gets each piece (valid only during the call). */
-  private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
+  /** The body read in progress: gets each piece (valid only during the uWS callback). */
+  private bodyRead: BodyRead | undefined;
   private bodyRegistered = false;
-  /** Fails the body read in progress when the client goes away. */
-  private onBodyAborted: (() => void) | undefined;
+  /** Bytes of a refused body read and dropped (lingering close). */
+  private discarded = 0;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
   /** True while uWS is told to stop reading the body ({@link HttpExchange.pauseBody}). */
@@ -129,7 +140,9 @@ export class HttpExchange {
     res.onAborted(() => {
       this.aborted = true;
       this.abortSource.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
-      this.onBodyAborted?.();
+      // A body read in progress fails with the reason (no listener on the signal per body read).
+      const read = this.bodyRead;
+      if (read && !read.settled) this.failBody(read, SpillwayError.from(this.abortSource.abortReason));
       this.wake();
     });
   }
@@ -143,10 +156,21 @@ export class HttpExchange {
   readBody(limit: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let size = 0;
-    return this.consumeBody(limit, (chunk) => {
+    return this.streamBody(limit, (chunk) => {
       size += chunk.length;
       parts.push(chunk);
     }).then(() => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
+  }
+
+  /**
+   * Reads the whole request body as UTF-8 text (as `readBody(limit)` then
+   * `toString("utf8")`: a body in several pieces is decoded once whole, so a
+   * character split between pieces is read as one), up to `limit` bytes;
+   * larger bodies fail with 413 at once. A body that arrives in one piece
+   * (the usual JSON request) is decoded straight from uWS's buffer: no copy.
+   */
+  readBodyText(limit: number): Promise<string> {
+    return this.consumeBody(limit, undefined) as Promise<string>;
   }
 
   /**
@@ -155,46 +179,52 @@ export class HttpExchange {
    * Returns a promise that resolves at the end of the body.
    */
   streamBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
-    return this.consumeBody(limit, onChunk);
+    return this.consumeBody(limit, onChunk) as Promise<unknown> as Promise<void>;
   }
 
-  private consumeBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+  /** Reads the body: each piece to `onChunk` (resolves with undefined), or gathered as text (resolves with it; "" for none). */
+  private consumeBody(limit: number, onChunk: ((chunk: Buffer) => void) | undefined): Promise<string | undefined> {
     if (this.contentLength !== undefined && this.contentLength > limit) {
       return Promise.reject(tooLarge(limit));
     }
-    if (this.bodyState === "read") return Promise.resolve();
+    if (this.bodyState === "read") return Promise.resolve(onChunk ? undefined : "");
     this.bodyState = "reading";
     return new Promise((resolve, reject) => {
-      // The read's state in one object and its failure a method: no named arrow (under tsx each costs an `Object.defineProperty` per request).
-      const read: BodyRead = { size: 0, settled: false, reject };
-      // Called from onAborted (no listener on the signal per body read).
-      this.onBodyAborted = () => read.settled || this.failBody(read, SpillwayError.from(this.abortSource.abortReason));
-      this.onBody = (ab, isLast) => {
-        if (read.settled) return;
-        read.size += ab.byteLength;
-        if (read.size > limit) return this.failBody(read, tooLarge(limit));
-        try {
-          // The ArrayBuffer is only valid during this callback: copy it.
-          onChunk(Buffer.from(new Uint8Array(ab)));
-        } catch (e) {
-          return this.failBody(read, SpillwayError.from(e));
-        }
-        if (isLast) {
-          read.settled = true;
-          this.onBody = undefined;
-          this.onBodyAborted = undefined;
-          resolve();
-        }
-      };
+      this.bodyRead = { size: 0, settled: false, limit, onChunk, parts: undefined, resolve, reject };
       this.registerBody();
     });
+  }
+
+  /** One piece of the body for the read in progress (the ArrayBuffer is only valid during this call). */
+  private bodyPiece(read: BodyRead, ab: ArrayBuffer, isLast: boolean): void {
+    if (read.settled) return;
+    read.size += ab.byteLength;
+    if (read.size > read.limit) return this.failBody(read, tooLarge(read.limit));
+    let text: string | undefined;
+    try {
+      if (read.onChunk) read.onChunk(Buffer.from(new Uint8Array(ab)));
+      else if (isLast && read.parts === undefined) text = Buffer.from(ab).toString("utf8");
+      else {
+        // The ArrayBuffer is only valid during this callback: copy it.
+        (read.parts ??= []).push(Buffer.from(new Uint8Array(ab)));
+        if (isLast) text = (read.parts.length === 1 ? read.parts[0]! : Buffer.concat(read.parts, read.size)).toString("utf8");
+      }
+    } catch (e) {
+      return this.failBody(read, SpillwayError.from(e));
+    }
+    if (isLast) {
+      read.settled = true;
+      read.parts = undefined;
+      this.bodyRead = undefined;
+      read.resolve(text);
+    }
   }
 
   /** Ends a body read with `e`: the consumer is detached and its promise rejected. */
   private failBody(read: BodyRead, e: SpillwayError): void {
     read.settled = true;
-    this.onBody = undefined;
-    this.onBodyAborted = undefined;
+    read.parts = undefined;
+    this.bodyRead = undefined;
     read.reject(e);
   }
 
@@ -233,17 +263,19 @@ export class HttpExchange {
   private registerBody(): void {
     if (this.bodyRegistered) return;
     this.bodyRegistered = true;
-    let discarded = 0;
-    this.res.onData((ab, isLast) => {
-      const discarding = this.bodyState === "discarding";
-      if (isLast) this.bodyState = "read";
-      const consumer = this.onBody;
-      if (consumer) return consumer(ab, isLast);
-      if (!discarding) return;
-      discarded += ab.byteLength;
-      if (isLast) this.answerDeferred(false);
-      else if (discarded > LINGER_MAX_BYTES) this.stopLingering();
-    });
+    this.res.onData((ab, isLast) => this.dataIn(ab, isLast));
+  }
+
+  /** uWS's body callback: the piece to the read in progress, or dropped while lingering. */
+  private dataIn(ab: ArrayBuffer, isLast: boolean): void {
+    const discarding = this.bodyState === "discarding";
+    if (isLast) this.bodyState = "read";
+    const read = this.bodyRead;
+    if (read) return this.bodyPiece(read, ab, isLast);
+    if (!discarding) return;
+    this.discarded += ab.byteLength;
+    if (isLast) this.answerDeferred(false);
+    else if (this.discarded > LINGER_MAX_BYTES) this.stopLingering();
   }
 
   /**
@@ -258,7 +290,7 @@ export class HttpExchange {
   private linger(answer: (close: boolean) => void): void {
     this.resumeBody();
     this.bodyState = "discarding";
-    this.onBody = undefined;
+    this.bodyRead = undefined;
     this.registerBody();
     setTimeout(() => {
       if (this.bodyState === "discarding") this.stopLingering();

@@ -10,7 +10,7 @@ import type { RequestSpan } from "../../observability/tracing.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 import type { HttpExchange } from "./exchange.js";
 import type { GenerateOptions, HttpDoorContext, HttpRoute, RouteCall } from "./route.js";
-import { parseJson } from "./validation.js";
+import { parseJsonText } from "./validation.js";
 
 const JSON_TYPE = /^application\/([\w.+-]*\+)?json\s*(;|$)/;
 
@@ -160,7 +160,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
           { httpStatus: 415, reason: "unsupported_media_type" },
         );
       }
-      body = parseJson(await ex.readBody(ctx.config.http.maxBodyBytes));
+      body = parseJsonText(await ex.readBodyText(ctx.config.http.maxBodyBytes));
     }
     tracePhase(TracePhase.BodyRead);
     // A follower opens no engine stream to take the slot over: it holds the

@@ -111,6 +111,9 @@ export class HttpExchange {
   private discarded = 0;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
+  /** The cork callback of {@link HttpExchange.flushBatch} (made on its first flush) and what it saw. */
+  private corkFlush: (() => void) | undefined;
+  private corkedOk = true;
   /** True while uWS is told to stop reading the body ({@link HttpExchange.pauseBody}). */
   private bodyPaused = false;
 
@@ -449,12 +452,16 @@ export class HttpExchange {
     this.flushQueued = false;
     if (this.aborted || this.finished || this.blocked) return;
     if (!this.head && this.pending.length === 0) return;
-    let ok = true;
-    this.res.cork(() => {
-      ok = this.writePending();
-    });
+    // The exchange's own cork callback, made once (a flush per upstream read of a stream: no closure each).
+    this.corkedOk = true;
+    this.res.cork((this.corkFlush ??= corkFlushOf(this)));
     tracePhase(TracePhase.FirstFlush, this, "sse");
-    if (!ok) void this.block();
+    if (!this.corkedOk) void this.block();
+  }
+
+  /** Inside {@link HttpExchange.flushBatch}'s cork: writes what is pending, noting whether the socket took it all. */
+  corkedFlush(): void {
+    this.corkedOk = this.writePending();
   }
 
   /** Inside a cork: writes the pending head and text; false when the socket is full. */
@@ -543,6 +550,11 @@ class ClientAbort implements AbortSource {
     this.hooks = undefined;
     if (hooks) for (const h of hooks) h(reason);
   }
+}
+
+/** An exchange's flush cork callback (made by a function: an anonymous arrow, no `__name` under tsx). */
+function corkFlushOf(ex: HttpExchange): () => void {
+  return () => ex.corkedFlush();
 }
 
 /** The batched flush of an exchange (a module function taking it as argument: no closure per exchange). */

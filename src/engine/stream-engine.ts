@@ -488,6 +488,8 @@ class AttemptContext implements ProviderContext {
   readonly labels: Record<string, string> = {};
   /** The attempt's stream, once made (`alive` reaches it through this). */
   stream: ActiveStream | undefined = undefined;
+  /** An own property, as it was on the object literal (a spread of the context keeps it); every upstream reader takes it. */
+  readonly abortSource: AbortSource;
   private touch: (() => void) | undefined = undefined;
 
   constructor(
@@ -496,16 +498,16 @@ class AttemptContext implements ProviderContext {
     readonly streamId: string,
     readonly requestId: string,
     readonly session: ProviderSession | undefined,
-  ) {}
+  ) {
+    this.abortSource = controller.source;
+  }
 
+  /** Made when first read. A getter on the prototype: a spread of the context (`{ ...ctx }`) does not copy it — set `signal` in the copy, as the Deepgram session does. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
-  get abortSource(): AbortSource {
-    return this.controller.source;
-  }
-
+  /** Made when first read (a prototype getter, as `signal`). */
   get alive(): () => void {
     return (this.touch ??= touchOf(this));
   }

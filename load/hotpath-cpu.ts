@@ -146,5 +146,18 @@ for (const [key, xs] of samples) {
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   console.log(`median ${key.padEnd(14)} ${median.toFixed(1).padStart(6)} µs/req  (min ${sorted[0]!.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)}, n ${xs.length})`);
 }
+// Per-round ratios of each other target to this tree (host noise hits a round's turns alike), and their median.
+for (const mode of modes) {
+  const mine = samples.get(`${mode} after`);
+  if (!mine) continue;
+  for (const t of targets) {
+    const theirs = samples.get(`${mode} ${t.name}`);
+    if (t.name === "after" || !theirs) continue;
+    const ratios = mine.map((v, i) => v / theirs[i]!);
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    console.log(`after / ${t.name} ${mode}: median ${median.toFixed(2)}× (per round ${ratios.map((r) => r.toFixed(2)).join(" ")})`);
+  }
+}
 for (const t of targets) await t.stop();
 await mock.stop();

@@ -62,6 +62,11 @@ export interface EngineStream extends AsyncIterable<Chunk> {
   tryNext?(): IteratorResult<Chunk> | undefined;
 }
 
+/** Told once when a stream ends, however it ends (an object, not a closure per stream). */
+export interface StreamEndHook {
+  ended(summary: StreamSummary): void;
+}
+
 const enum Phase {
   Content,
   Usage,
@@ -80,7 +85,13 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly iterator: AsyncIterator<ChunkPayload>;
   /** Rejects the pull in progress (the call was aborted while waiting on the provider). */
-  private rejectPull: ((reason: unknown) => void) | undefined;
+  rejectPull: ((reason: unknown) => void) | undefined;
+  /** Resolves the pull in progress with the provider's result (see {@link ActiveStream.payloadIn}). */
+  resolvePull: ((r: IteratorResult<ChunkPayload>) => void) | undefined;
+  private onPulled: ((r: IteratorResult<ChunkPayload>) => IteratorResult<Chunk> | Promise<IteratorResult<Chunk>>) | undefined;
+  private onPullFailed: ((e: unknown) => IteratorResult<Chunk>) | undefined;
+  private onPayload: ((r: IteratorResult<ChunkPayload>) => void) | undefined;
+  private onPayloadFailed: ((e: unknown) => void) | undefined;
   private seq = 0;
   private phase = Phase.Content;
   private readonly usage = emptyUsage();
@@ -88,10 +99,19 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private stopSequence = "";
   private primed: Chunk | undefined;
   private waitingSince = 0;
+  /**
+   * The stream's one timer (see {@link ActiveStream.onWatchdog}): armed at
+   * the first pull for the first-chunk limit (or the deadline, if sooner),
+   * then for whichever of the idle limit and the deadline comes first. A
+   * stream that ends before either pays one timer, not one per limit.
+   */
   private watchdog: NodeJS.Timeout | undefined;
   /** When the watchdog fires (performance.now() time). */
   private watchdogDue = 0;
-  private readonly deadlineTimer: NodeJS.Timeout;
+  /** The stream's absolute deadline, as performance.now() time. */
+  private readonly deadlineAt: number;
+  /** The deadline's length when the stream started (ms), for its error message. */
+  private readonly deadlineMs: number;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
 
@@ -102,7 +122,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     source: AsyncIterable<ChunkPayload>,
     private readonly timeouts: StreamTimeouts,
     readonly labels: Readonly<Record<string, string>>,
-    private readonly onEnd: ((s: StreamSummary) => void) | undefined,
+    private readonly onEnd: StreamEndHook | undefined,
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     // The controller's own hook (no listener on its signal): a pull in progress is rejected with the reason.
@@ -115,15 +135,10 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       };
     }
     const left = Math.max(0, timeouts.deadline - Date.now());
-    this.deadlineTimer = setTimeout(() => {
-      controller.abort(
-        new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(left)} ms)`, {
-          httpStatus: 504,
-          reason: "timeout",
-        }),
-      );
-    }, left);
-    this.deadlineTimer.unref();
+    this.deadlineMs = left;
+    this.deadlineAt = this.startedAt + left;
+    // A deadline already passed: aborted from a timer as soon as possible, as a timer of 0 ms would.
+    if (left === 0) this.armWatchdog(0);
   }
 
   get signal(): AbortSignal {
@@ -202,20 +217,24 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   }
 
   /** Waits for the provider's next payload (content, or the end). */
-  private async nextPulled(): Promise<IteratorResult<Chunk>> {
-    for (;;) {
-      let r: IteratorResult<ChunkPayload>;
-      try {
-        r = await this.pull();
-      } catch (e) {
-        return this.fail(e);
-      }
-      const out = this.take(r);
-      if (out !== undefined) return out;
-      // Usage or finish held back: what the provider holds now needs no wait.
-      const ready = this.tryNext();
-      if (ready !== undefined) return ready;
-    }
+  private nextPulled(): Promise<IteratorResult<Chunk>> {
+    // A promise chain, not an async loop: no async frame and awaited promise per pull (a pull per chunk of a paced stream).
+    return this.pull().then((this.onPulled ??= pulledOf(this)), (this.onPullFailed ??= pullFailedOf(this)));
+  }
+
+  /** A pull's payload (see {@link pulledOf}): the chunk to hand on, or, for usage/finish held back, what comes next. */
+  afterPull(r: IteratorResult<ChunkPayload>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+    const out = this.take(r);
+    if (out !== undefined) return out;
+    // Usage or finish held back: what the provider holds now needs no wait.
+    const ready = this.tryNext();
+    if (ready !== undefined) return ready;
+    return this.nextPulled();
+  }
+
+  /** A pull that failed (see {@link pullFailedOf}): an in-band error chunk, or thrown before the first chunk. */
+  pullFailed(e: unknown): IteratorResult<Chunk> {
+    return this.fail(e);
   }
 
   /** One provider result: a chunk to hand on, or `undefined` for usage/finish held back to the end. */
@@ -280,8 +299,8 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     this.waitingSince = now;
     const limit = this.currentLimit();
     // Arm the watchdog only if it is not already due soon enough: with chunks
-    // flowing this is a no-op, so chunks cost no timer work.
-    if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(limit);
+    // flowing this is a no-op, so chunks cost no timer work. Never later than the deadline.
+    if (!this.watchdog || this.watchdogDue > now + limit) this.armWatchdog(Math.min(limit, this.deadlineAt - now));
     const next = this.iterator.next();
     if (this.controller.isAborted) {
       next.catch(() => undefined);
@@ -291,7 +310,18 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     }
     // A plain promise settled by whichever comes first, the provider's next
     // payload or the abort listener: unlike Promise.race against one abort
-    // promise per stream, nothing accumulates per chunk.
+    // promise per stream, nothing accumulates per chunk. Its settling
+    // functions are kept on the stream and the provider's promise handled by
+    // the stream's own two handlers (made once): no closure per pull.
+    if (this.resolvePull === undefined) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- read by capturePull during the Promise constructor, then cleared
+      capturing = this;
+      const pulled = new Promise<IteratorResult<ChunkPayload>>(capturePull);
+      capturing = undefined;
+      next.then((this.onPayload ??= payloadOf(this)), (this.onPayloadFailed ??= payloadFailedOf(this)));
+      return pulled;
+    }
+    // A second pull while one waits (a consumer that does not await each next()): closures of its own, as before.
     return new Promise<IteratorResult<ChunkPayload>>((resolve, reject) => {
       this.rejectPull = reject;
       next.then(
@@ -311,22 +341,64 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     });
   }
 
+  /** The provider's result for the pull in progress (see {@link payloadOf}); a no-op for a pull an abort already rejected. */
+  payloadIn(r: IteratorResult<ChunkPayload>): void {
+    const resolve = this.resolvePull;
+    this.resolvePull = undefined;
+    this.rejectPull = undefined;
+    this.waitingSince = 0;
+    resolve?.(r);
+  }
+
+  /** The provider's rejection of the pull in progress, passed on as it is (as Promise.race did). */
+  payloadFailedIn(e: unknown): void {
+    const reject = this.rejectPull;
+    this.resolvePull = undefined;
+    this.rejectPull = undefined;
+    this.waitingSince = 0;
+    reject?.(e);
+  }
+
   private currentLimit(): number {
     return this.seq === 0 ? this.timeouts.firstChunkMs : this.timeouts.idleMs;
   }
 
-  private armWatchdog(ms: number): void {
+  private armWatchdog(ms: number, unref = false): void {
     if (this.watchdog) clearTimeout(this.watchdog);
-    this.watchdogDue = performance.now() + ms;
-    this.watchdog = setTimeout(fireWatchdog, ms, this);
+    // Within what a Node timer can wait (longer fires at once): a far deadline is re-armed when this fires early.
+    const at = Math.min(Math.max(0, ms), MAX_TIMER_MS);
+    this.watchdogDue = performance.now() + at;
+    this.watchdog = setTimeout(fireWatchdog, at, this);
+    // Armed for the deadline alone (no pull waiting): it does not keep the process alive, as the deadline never did.
+    if (unref) this.watchdog.unref();
   }
 
-  /** One lazy timer per stream: re-armed only when it fires while a pull is pending (called by {@link fireWatchdog}). */
+  /**
+   * One lazy timer per stream (called by {@link fireWatchdog}): past the
+   * deadline it aborts the stream (`timeout`); with a pull waiting past the
+   * first-chunk or idle limit it aborts it (`upstream_timeout`); else it is
+   * re-armed for what comes first — the rest of the limit while a pull waits,
+   * the deadline while none does.
+   */
   onWatchdog(): void {
     this.watchdog = undefined;
-    if (this.phase === Phase.Done || this.waitingSince === 0) return;
+    if (this.phase === Phase.Done) return;
+    const now = performance.now();
+    if (now >= this.deadlineAt) {
+      this.controller.abort(
+        new SpillwayError(Code.DeadlineExceeded, `the stream exceeded its deadline (${Math.round(this.deadlineMs)} ms)`, {
+          httpStatus: 504,
+          reason: "timeout",
+        }),
+      );
+      return;
+    }
+    if (this.waitingSince === 0) {
+      this.armWatchdog(this.deadlineAt - now, true);
+      return;
+    }
     const limit = this.currentLimit();
-    const waited = performance.now() - this.waitingSince;
+    const waited = now - this.waitingSince;
     if (waited >= limit) {
       const what =
         this.seq === 0
@@ -340,15 +412,14 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       );
       return;
     }
-    this.armWatchdog(limit - waited);
+    this.armWatchdog(Math.min(limit - waited, this.deadlineAt - now));
   }
 
   private end(outcome: "ok" | SpillwayError): void {
-    clearTimeout(this.deadlineTimer);
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.controller.cleanup();
-    this.onEnd?.({
+    this.onEnd?.ended({
       id: this.id,
       route: this.route,
       labels: this.labels,
@@ -362,6 +433,32 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     });
   }
 }
+
+/** The stream whose pull promise is being made (read by {@link capturePull}, synchronously). */
+let capturing: ActiveStream | undefined;
+
+/** A pull promise's executor: its settling functions kept on the stream (a module function: no closure per pull). */
+function capturePull(resolve: (r: IteratorResult<ChunkPayload>) => void, reject: (e: unknown) => void): void {
+  capturing!.resolvePull = resolve;
+  capturing!.rejectPull = reject;
+}
+
+// The stream's handlers, made once per stream by functions (anonymous arrows: no `__name` under tsx).
+function pulledOf(s: ActiveStream): (r: IteratorResult<ChunkPayload>) => IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+  return (r) => s.afterPull(r);
+}
+function pullFailedOf(s: ActiveStream): (e: unknown) => IteratorResult<Chunk> {
+  return (e) => s.pullFailed(e);
+}
+function payloadOf(s: ActiveStream): (r: IteratorResult<ChunkPayload>) => void {
+  return (r) => s.payloadIn(r);
+}
+function payloadFailedOf(s: ActiveStream): (e: unknown) => void {
+  return (e) => s.payloadFailedIn(e);
+}
+
+/** The longest a Node timer waits (2^31 - 1 ms); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The watchdog timer's callback, with the stream as the timer's argument: a

@@ -397,11 +397,54 @@ export class Admission {
    * stream cap is still checked); without one, or with a spent one, it goes
    * through {@link enter}'s checks here.
    */
-  async admit(principal: Principal | undefined, models: readonly string[], ticket?: Ticket): Promise<Lease> {
+  admit(principal: Principal | undefined, models: readonly string[], ticket?: Ticket): Promise<Lease> {
+    try {
+      const now = this.admitNow(principal, models, ticket);
+      return now !== undefined ? Promise.resolve(now) : this.admitLater(principal ?? ANONYMOUS, models, ticket);
+    } catch (e) {
+      // What was thrown, as the async function this replaces would reject with it.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * {@link admit} when it needs no wait: the lease at once, or the refusal
+   * thrown; `undefined` when admission must wait (the adaptive queue, or a
+   * key with rpm / tpm / stream limits, checked in the limit store) — then
+   * call {@link admit}, which does the same checks again. Nothing is taken
+   * when it returns `undefined`. The engine's hot path: no promise per call.
+   */
+  admitNow(principal: Principal | undefined, models: readonly string[], ticket?: Ticket): Lease | undefined {
     const p = principal ?? ANONYMOUS;
     if (this.required && p.index < 0) {
       throw new SpillwayError(Code.Unauthenticated, "You didn't provide an API key.", { reason: "missing_api_key" });
     }
+    const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
+    if (cfg && (cfg.rpm !== undefined || cfg.tpm !== undefined || cfg.maxConcurrentStreams !== undefined)) return undefined;
+    let slot: Release | undefined;
+    if (ticket?.holding) {
+      if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
+      slot = ticket.take();
+    } else {
+      // Past capacity, refused before anything is counted (the key's limits included).
+      const t = this.enter();
+      if (!t.holding && this.opts.concurrency) return undefined;
+      slot = t.holding ? t.take() : undefined;
+    }
+    try {
+      if (cfg) checkModels(cfg, models);
+    } catch (e) {
+      slot?.();
+      throw e;
+    }
+    this.streams++;
+    this.openByKey.set(p.name, (this.openByKey.get(p.name) ?? 0) + 1);
+    return new KeyLease(this, p.name, slot);
+  }
+
+  /** {@link admit} that waits: in the adaptive queue, or on the limit store. */
+  private async admitLater(p: Principal, models: readonly string[], ticket: Ticket | undefined): Promise<Lease> {
     let slot: Release | undefined;
     if (ticket?.holding) {
       if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
@@ -418,6 +461,13 @@ export class Admission {
       slot?.();
       throw e;
     }
+  }
+
+  /** A {@link KeyLease}'s release (an unlimited key's stream ended). */
+  releaseKey(name: string, slot: Release | undefined): void {
+    this.streams--;
+    slot?.();
+    this.openByKey.set(name, (this.openByKey.get(name) ?? 1) - 1);
   }
 
   private async admitKey(p: Principal, models: readonly string[], slot: Release | undefined): Promise<Lease> {
@@ -462,6 +512,23 @@ export class Admission {
         if (state && counted) this.store.release(state.cfg.name, leaseId, tokens).catch((e: unknown) => this.opts.onStoreError?.(e));
       },
     };
+  }
+}
+
+/** The lease of a stream admitted at once ({@link Admission.admitNow}): a key without limits to tell the store of. Released once. */
+class KeyLease implements Lease {
+  private released = false;
+
+  constructor(
+    private readonly admission: Admission,
+    private readonly name: string,
+    private readonly slot: Release | undefined,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.admission.releaseKey(this.name, this.slot);
   }
 }
 

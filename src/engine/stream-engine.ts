@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
   GenerateRequest,
@@ -16,7 +15,8 @@ import type { Provider, ProviderContext } from "./provider.js";
 import type { ProviderSession } from "./provider-session.js";
 import { canFallBack, retryDelay, type RetryOptions } from "./retry.js";
 import type { Route, Router } from "./router.js";
-import { createAbortGroup, type AbortSource } from "./signals.js";
+import { createAbortGroup, type AbortSource, type LinkedAbortController } from "./signals.js";
+import { streamIdHex } from "./stream-id.js";
 import { DurableStreams } from "./durable/durable-streams.js";
 import { MemoryStreamLog } from "./durable/memory-stream-log.js";
 import { Phase, publishPhase } from "./phase-channel.js";
@@ -243,27 +243,13 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
   }
 
   /** Opens one attempt on one route: resolves once the first chunk is there. */
-  async function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
+  function attempt(route: Route, opts: CallOptions, lease: Lease, start: Start, capability: Capability, n: number, cached = false): Promise<EngineStream> {
     publishPhase(Phase.AttemptStarted);
-    const id = opts.streamId ?? randomUUID().replaceAll("-", "");
+    const id = opts.streamId ?? streamIdHex();
     const controller = shutdown.linkWith(opts.abortSource, opts.signal);
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxStreamMs);
-    const labels: Record<string, string> = {};
-    // The provider gets its context before the stream exists: `alive` reaches the stream through this.
-    const ref: { stream?: ActiveStream } = {};
-    // `signal` is made when a provider first reads it: one that takes `abortSource` makes none.
-    const ctx: ProviderContext = {
-      get signal() {
-        return controller.signal;
-      },
-      abortSource: controller.source,
-      deadline,
-      streamId: id,
-      requestId: opts.requestId ?? id,
-      labels,
-      alive: touchOf(ref),
-      session: opts.session,
-    };
+    // The provider gets its context before the stream exists: `alive` reaches the stream through it.
+    const ctx = new AttemptContext(controller, deadline, id, opts.requestId ?? id, opts.session);
     const observed = options.onAttempt?.({ capability, route, call: opts, ctx, attempt: n, cached });
     let source: AsyncIterable<ChunkPayload>;
     try {
@@ -273,9 +259,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       const err = SpillwayError.from(e);
       if (observed) {
         const now = performance.now();
-        observed({ id, route, labels, outcome: err, finishReason: undefined, usage: emptyUsage(), chunks: 0, startedAt: now, firstChunkAt: undefined, endedAt: now });
+        observed({ id, route, labels: ctx.labels, outcome: err, finishReason: undefined, usage: emptyUsage(), chunks: 0, startedAt: now, firstChunkAt: undefined, endedAt: now });
       }
-      throw err;
+      return Promise.reject(err);
     }
     const stream = new ActiveStream(
       id,
@@ -283,19 +269,11 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
       controller,
       source,
       { firstChunkMs: route.provider.timeoutMs ?? timeoutMs, idleMs: idleTimeoutMs, deadline },
-      labels,
-      (summary) => {
-        observed?.(summary);
-        // A failed attempt that will be retried is not the end of the call.
-        if (summary.firstChunkAt === undefined && summary.outcome !== "ok") return;
-        lease.release(summary.usage.totalTokens);
-        options.onStreamEnd?.(summary);
-        opts.onStreamEnd?.(summary);
-      },
+      ctx.labels,
+      new AttemptEnd(observed, lease, options.onStreamEnd, opts.onStreamEnd),
     );
-    ref.stream = stream;
-    await stream.prime();
-    return stream;
+    ctx.stream = stream;
+    return stream.prime().then(() => stream);
   }
 
   /** Resolves every candidate: a bad primary model is the client's error, a bad fallback is skipped. */
@@ -317,8 +295,8 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
    * client never sees two streams mixed.
    */
   async function openWithFailover(models: readonly string[], capability: Capability, opts: CallOptions, start: Start, replayable: boolean): Promise<EngineStream> {
-    // Admission first: a key learns nothing about models it may not use.
-    const lease = await admission.admit(opts.principal, models, opts.ticket);
+    // Admission first: a key learns nothing about models it may not use. At once when nothing needs a wait (no promise to await).
+    const lease = admission.admitNow(opts.principal, models, opts.ticket) ?? (await admission.admit(opts.principal, models, opts.ticket));
     let routes: Array<Route | undefined>;
     try {
       routes = resolveAll(models, capability);
@@ -377,7 +355,9 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 
   function candidates(model: string, opts: CallOptions): string[] {
     const configured = routing && Object.hasOwn(routing.fallbacks, model) ? routing.fallbacks[model] : undefined;
-    return [model, ...(opts.fallbacks ?? configured ?? [])];
+    const more = opts.fallbacks ?? configured;
+    // No fallbacks (the common case): a one-element array, not a spread of an empty one.
+    return more === undefined || more.length === 0 ? [model] : [model, ...more];
   }
 
   /**
@@ -388,11 +368,33 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
    * model share entries. A hit is admitted like any call (allow-list, rpm,
    * streams) and charges no tokens.
    */
-  async function throughCache(capability: "generate" | "synthesize", req: GenerateRequest | SynthesizeRequest, opts: CallOptions, start: Start): Promise<EngineStream> {
+  function throughCache(capability: "generate" | "synthesize", req: GenerateRequest | SynthesizeRequest, opts: CallOptions, start: Start): Promise<EngineStream> {
     const cache = options.cache;
-    const models = candidates(req.model, opts);
-    const mode = opts.cache ?? (options.cacheByDefault && !options.cacheByDefault(opts.principal) ? "bypass" : "use");
+    let models: string[];
+    let mode: CacheMode;
+    try {
+      models = candidates(req.model, opts);
+      mode = opts.cache ?? (options.cacheByDefault && !options.cacheByDefault(opts.principal) ? "bypass" : "use");
+    } catch (e) {
+      // What was thrown, as the async function this replaces would reject with it.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(e);
+    }
+    // No cache: the live call's own promise, not one more async frame around it (the common case, per request).
     if (!cache || mode === "bypass") return openWithFailover(models, capability, opts, start, true);
+    return cachedCall(cache, mode, models, capability, req, opts, start);
+  }
+
+  /** {@link throughCache} with a cache in use (`use` or `refresh`). */
+  async function cachedCall(
+    cache: EngineCache,
+    mode: CacheMode,
+    models: string[],
+    capability: "generate" | "synthesize",
+    req: GenerateRequest | SynthesizeRequest,
+    opts: CallOptions,
+    start: Start,
+  ): Promise<EngineStream> {
     let key: string;
     try {
       key = cache.keyOf(capability, req, router.resolve(req.model).id);
@@ -473,7 +475,70 @@ export function createStreamEngine(options: StreamEngineOptions): StreamEngine {
 export type { EngineStream, StreamSummary };
 export type { Provider };
 
+/**
+ * One attempt's {@link ProviderContext}: a class, not an object literal — a
+ * literal with a getter is made in dictionary mode with its own accessor
+ * pair and closure per attempt (the attempt was the largest allocator of a
+ * non-streamed request). `signal` is made when a provider first reads it (one
+ * that takes `abortSource` makes none); `alive` when first read (a whole
+ * answer never reads it).
+ */
+class AttemptContext implements ProviderContext {
+  /** Labels the provider sets (`key`). */
+  readonly labels: Record<string, string> = {};
+  /** The attempt's stream, once made (`alive` reaches it through this). */
+  stream: ActiveStream | undefined = undefined;
+  /** An own property, as it was on the object literal (a spread of the context keeps it); every upstream reader takes it. */
+  readonly abortSource: AbortSource;
+  private touch: (() => void) | undefined = undefined;
+
+  constructor(
+    private readonly controller: LinkedAbortController,
+    readonly deadline: number,
+    readonly streamId: string,
+    readonly requestId: string,
+    readonly session: ProviderSession | undefined,
+  ) {
+    this.abortSource = controller.source;
+  }
+
+  /** Made when first read. A getter on the prototype: a spread of the context (`{ ...ctx }`) does not copy it — set `signal` in the copy, as the Deepgram session does. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Made when first read (a prototype getter, as `signal`). */
+  get alive(): () => void {
+    return (this.touch ??= touchOf(this));
+  }
+}
+
 /** `ProviderContext.alive` of an attempt: made by a function so that it is an anonymous arrow (no `__name` under tsx). */
-function touchOf(ref: { stream?: ActiveStream }): () => void {
-  return () => ref.stream?.touch();
+function touchOf(ctx: AttemptContext): () => void {
+  return () => ctx.stream?.touch();
+}
+
+/**
+ * What runs when an attempt's stream ends (the {@link ActiveStream}'s
+ * `onEnd`), as an object rather than a closure per attempt: the attempt's
+ * observer (tracing), then — unless it failed before its first chunk, when
+ * the call may try again — the lease's release and the engine's and the
+ * call's `onStreamEnd`.
+ */
+class AttemptEnd {
+  constructor(
+    private readonly observed: ((summary: StreamSummary) => void) | undefined,
+    private readonly lease: Lease,
+    private readonly engineEnd: ((summary: StreamSummary) => void) | undefined,
+    private readonly callEnd: ((summary: StreamSummary) => void) | undefined,
+  ) {}
+
+  ended(summary: StreamSummary): void {
+    this.observed?.(summary);
+    // A failed attempt that will be retried is not the end of the call.
+    if (summary.firstChunkAt === undefined && summary.outcome !== "ok") return;
+    this.lease.release(summary.usage.totalTokens);
+    this.engineEnd?.(summary);
+    this.callEnd?.(summary);
+  }
 }

@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { AbortSource } from "../../engine/signals.js";
+import { uuidV4 } from "../../engine/stream-id.js";
 import { statusLine } from "./status.js";
 import type { RequestHeaders, Shape } from "./shapes/shape.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
@@ -32,10 +32,21 @@ const LINGER_MAX_BYTES = 64 * 1024 * 1024;
 
 type BodyState = "unread" | "reading" | "read" | "discarding";
 
-/** One body read in progress ({@link HttpExchange.consumeBody}). */
+/**
+ * One body read in progress ({@link HttpExchange.consumeBody}): its state,
+ * its promise's settling functions and what it does with each piece — one
+ * object per read, no closure (under tsx each named arrow made per request
+ * costs an `Object.defineProperty`, and every closure is garbage).
+ */
 interface BodyRead {
   size: number;
   settled: boolean;
+  readonly limit: number;
+  /** Each piece copied (streamBody), or undefined to gather the body (readBodyText). */
+  readonly onChunk: ((chunk: Buffer) => void) | undefined;
+  /** readBodyText: the pieces so far, copied (a body in several pieces is decoded once whole). */
+  parts: Buffer[] | undefined;
+  readonly resolve: (text: string | undefined) => void;
   readonly reject: (e: SpillwayError) => void;
 }
 
@@ -80,8 +91,6 @@ export class HttpExchange {
   bytesOut = 0;
   /** The engine stream's summary, once the stream this request opened has ended. */
   summary: StreamSummary | undefined;
-  /** Its signal is made only when someone reads {@link HttpExchange.signal} (or at abort). */
-  private readonly controller = new AbortController();
   private onWritableWaiter: (() => void) | undefined;
   private writableRegistered = false;
   /** Status and headers of a started response, until the first flush sends them. */
@@ -91,16 +100,20 @@ export class HttpExchange {
   private flushQueued = false;
   /** While the socket is full: resolves when it can take more. */
   private blocked: Promise<void> | undefined;
-  /** Headers added once a stream is open (`x-spillway-*`), sent with the head. */
-  private extraHeaders: Array<readonly [string, string]> = [];
+  /** Headers added once a stream is open (`x-spillway-*`), sent with the head: the first list added as it is (often a shared one), copied if more come. */
+  private extraHeaders: Headers | undefined;
+  private extraOwned = false;
   private bodyState: BodyState;
-  /** The body consumer while reading: gets each piece (valid only during the call). */
-  private onBody: ((ab: ArrayBuffer, isLast: boolean) => void) | undefined;
+  /** The body read in progress: gets each piece (valid only during the uWS callback). */
+  private bodyRead: BodyRead | undefined;
   private bodyRegistered = false;
-  /** Fails the body read in progress when the client goes away. */
-  private onBodyAborted: (() => void) | undefined;
+  /** Bytes of a refused body read and dropped (lingering close). */
+  private discarded = 0;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
+  /** The cork callback of {@link HttpExchange.flushBatch} (made on its first flush) and what it saw. */
+  private corkFlush: (() => void) | undefined;
+  private corkedOk = true;
   /** True while uWS is told to stop reading the body ({@link HttpExchange.pauseBody}). */
   private bodyPaused = false;
 
@@ -110,11 +123,11 @@ export class HttpExchange {
     shape: Shape,
   ) {
     tracePhase(TracePhase.Arrived, this, "sse");
-    this.abortSource = new ClientAbort(this.controller);
+    this.abortSource = new ClientAbort();
     this.method = req.getMethod();
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
-    this.requestId = req.getHeader("x-request-id").slice(0, 128) || randomUUID();
+    this.requestId = req.getHeader("x-request-id").slice(0, 128) || uuidV4();
     this.rawContentType = req.getHeader("content-type");
     this.contentType = this.rawContentType.toLowerCase();
     const cl = req.getHeader("content-length");
@@ -130,24 +143,37 @@ export class HttpExchange {
     res.onAborted(() => {
       this.aborted = true;
       this.abortSource.abort(new SpillwayError(Code.Canceled, "the client closed the connection"));
-      this.onBodyAborted?.();
+      // A body read in progress fails with the reason (no listener on the signal per body read).
+      const read = this.bodyRead;
+      if (read && !read.settled) this.failBody(read, SpillwayError.from(this.abortSource.abortReason));
       this.wake();
     });
   }
 
   /** Aborts when the client goes away (made on first use; prefer {@link HttpExchange.abortSource} on hot paths). */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.abortSource.signal;
   }
 
   /** Reads the whole request body, up to `limit` bytes; larger bodies fail with 413 at once. */
   readBody(limit: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let size = 0;
-    return this.consumeBody(limit, (chunk) => {
+    return this.streamBody(limit, (chunk) => {
       size += chunk.length;
       parts.push(chunk);
     }).then(() => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
+  }
+
+  /**
+   * Reads the whole request body as UTF-8 text (as `readBody(limit)` then
+   * `toString("utf8")`: a body in several pieces is decoded once whole, so a
+   * character split between pieces is read as one), up to `limit` bytes;
+   * larger bodies fail with 413 at once. A body that arrives in one piece
+   * (the usual JSON request) is decoded straight from uWS's buffer: no copy.
+   */
+  readBodyText(limit: number): Promise<string> {
+    return this.consumeBody(limit, undefined) as Promise<string>;
   }
 
   /**
@@ -156,46 +182,52 @@ export class HttpExchange {
    * Returns a promise that resolves at the end of the body.
    */
   streamBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
-    return this.consumeBody(limit, onChunk);
+    return this.consumeBody(limit, onChunk) as Promise<unknown> as Promise<void>;
   }
 
-  private consumeBody(limit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+  /** Reads the body: each piece to `onChunk` (resolves with undefined), or gathered as text (resolves with it; "" for none). */
+  private consumeBody(limit: number, onChunk: ((chunk: Buffer) => void) | undefined): Promise<string | undefined> {
     if (this.contentLength !== undefined && this.contentLength > limit) {
       return Promise.reject(tooLarge(limit));
     }
-    if (this.bodyState === "read") return Promise.resolve();
+    if (this.bodyState === "read") return Promise.resolve(onChunk ? undefined : "");
     this.bodyState = "reading";
     return new Promise((resolve, reject) => {
-      // The read's state in one object and its failure a method: no named arrow (under tsx each costs an `Object.defineProperty` per request).
-      const read: BodyRead = { size: 0, settled: false, reject };
-      // Called from onAborted (no listener on the signal per body read).
-      this.onBodyAborted = () => read.settled || this.failBody(read, SpillwayError.from(this.abortSource.abortReason));
-      this.onBody = (ab, isLast) => {
-        if (read.settled) return;
-        read.size += ab.byteLength;
-        if (read.size > limit) return this.failBody(read, tooLarge(limit));
-        try {
-          // The ArrayBuffer is only valid during this callback: copy it.
-          onChunk(Buffer.from(new Uint8Array(ab)));
-        } catch (e) {
-          return this.failBody(read, SpillwayError.from(e));
-        }
-        if (isLast) {
-          read.settled = true;
-          this.onBody = undefined;
-          this.onBodyAborted = undefined;
-          resolve();
-        }
-      };
+      this.bodyRead = { size: 0, settled: false, limit, onChunk, parts: undefined, resolve, reject };
       this.registerBody();
     });
+  }
+
+  /** One piece of the body for the read in progress (the ArrayBuffer is only valid during this call). */
+  private bodyPiece(read: BodyRead, ab: ArrayBuffer, isLast: boolean): void {
+    if (read.settled) return;
+    read.size += ab.byteLength;
+    if (read.size > read.limit) return this.failBody(read, tooLarge(read.limit));
+    let text: string | undefined;
+    try {
+      if (read.onChunk) read.onChunk(Buffer.from(new Uint8Array(ab)));
+      else if (isLast && read.parts === undefined) text = Buffer.from(ab).toString("utf8");
+      else {
+        // The ArrayBuffer is only valid during this callback: copy it.
+        (read.parts ??= []).push(Buffer.from(new Uint8Array(ab)));
+        if (isLast) text = (read.parts.length === 1 ? read.parts[0]! : Buffer.concat(read.parts, read.size)).toString("utf8");
+      }
+    } catch (e) {
+      return this.failBody(read, SpillwayError.from(e));
+    }
+    if (isLast) {
+      read.settled = true;
+      read.parts = undefined;
+      this.bodyRead = undefined;
+      read.resolve(text);
+    }
   }
 
   /** Ends a body read with `e`: the consumer is detached and its promise rejected. */
   private failBody(read: BodyRead, e: SpillwayError): void {
     read.settled = true;
-    this.onBody = undefined;
-    this.onBodyAborted = undefined;
+    read.parts = undefined;
+    this.bodyRead = undefined;
     read.reject(e);
   }
 
@@ -234,17 +266,19 @@ export class HttpExchange {
   private registerBody(): void {
     if (this.bodyRegistered) return;
     this.bodyRegistered = true;
-    let discarded = 0;
-    this.res.onData((ab, isLast) => {
-      const discarding = this.bodyState === "discarding";
-      if (isLast) this.bodyState = "read";
-      const consumer = this.onBody;
-      if (consumer) return consumer(ab, isLast);
-      if (!discarding) return;
-      discarded += ab.byteLength;
-      if (isLast) this.answerDeferred(false);
-      else if (discarded > LINGER_MAX_BYTES) this.stopLingering();
-    });
+    this.res.onData((ab, isLast) => this.dataIn(ab, isLast));
+  }
+
+  /** uWS's body callback: the piece to the read in progress, or dropped while lingering. */
+  private dataIn(ab: ArrayBuffer, isLast: boolean): void {
+    const discarding = this.bodyState === "discarding";
+    if (isLast) this.bodyState = "read";
+    const read = this.bodyRead;
+    if (read) return this.bodyPiece(read, ab, isLast);
+    if (!discarding) return;
+    this.discarded += ab.byteLength;
+    if (isLast) this.answerDeferred(false);
+    else if (this.discarded > LINGER_MAX_BYTES) this.stopLingering();
   }
 
   /**
@@ -259,7 +293,7 @@ export class HttpExchange {
   private linger(answer: (close: boolean) => void): void {
     this.resumeBody();
     this.bodyState = "discarding";
-    this.onBody = undefined;
+    this.bodyRead = undefined;
     this.registerBody();
     setTimeout(() => {
       if (this.bodyState === "discarding") this.stopLingering();
@@ -289,7 +323,17 @@ export class HttpExchange {
 
   /** Adds response headers sent with the head (before it is written). */
   addHeaders(headers: Headers): void {
-    for (const h of headers) this.extraHeaders.push(h);
+    if (headers.length === 0) return;
+    const had = this.extraHeaders;
+    if (had === undefined) {
+      // Not copied: the caller's list may be shared (see routeHeaders), so it is copied before anything is added to it.
+      this.extraHeaders = headers;
+      return;
+    }
+    const mine: Array<readonly [string, string]> = this.extraOwned ? (had as Array<readonly [string, string]>) : [...had];
+    for (const h of headers) mine.push(h);
+    this.extraHeaders = mine;
+    this.extraOwned = true;
   }
 
   /** Sends a complete response. No-op once the client is gone or a response was sent. */
@@ -408,12 +452,16 @@ export class HttpExchange {
     this.flushQueued = false;
     if (this.aborted || this.finished || this.blocked) return;
     if (!this.head && this.pending.length === 0) return;
-    let ok = true;
-    this.res.cork(() => {
-      ok = this.writePending();
-    });
+    // The exchange's own cork callback, made once (a flush per upstream read of a stream: no closure each).
+    this.corkedOk = true;
+    this.res.cork((this.corkFlush ??= corkFlushOf(this)));
     tracePhase(TracePhase.FirstFlush, this, "sse");
-    if (!ok) void this.block();
+    if (!this.corkedOk) void this.block();
+  }
+
+  /** Inside {@link HttpExchange.flushBatch}'s cork: writes what is pending, noting whether the socket took it all. */
+  corkedFlush(): void {
+    this.corkedOk = this.writePending();
   }
 
   /** Inside a cork: writes the pending head and text; false when the socket is full. */
@@ -454,7 +502,7 @@ export class HttpExchange {
     if (this.shape.requestIdHeader) this.res.writeHeader(this.shape.requestIdHeader, this.requestId);
     for (const [k, v] of COMMON_HEADERS) this.res.writeHeader(k, v);
     for (const [k, v] of headers) this.res.writeHeader(k, v);
-    for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
+    if (this.extraHeaders) for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
   }
 
   private wake(): void {
@@ -466,18 +514,25 @@ export class HttpExchange {
   }
 }
 
-/** The exchange's {@link AbortSource}: callbacks run when the client goes away; the signal is the exchange's, made on demand. */
+/**
+ * The exchange's {@link AbortSource}: callbacks run when the client goes
+ * away; the signal (and its controller) is made on demand — most requests
+ * never read it — aborted at once with the reason when made after the abort.
+ */
 class ClientAbort implements AbortSource {
   abortReason: SpillwayError | undefined;
   private hooks: Array<(reason: unknown) => void> | undefined;
-
-  constructor(private readonly controller: AbortController) {}
+  private controller: AbortController | undefined;
 
   get aborted(): boolean {
     return this.abortReason !== undefined;
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -490,11 +545,16 @@ class ClientAbort implements AbortSource {
   abort(reason: SpillwayError): void {
     if (this.abortReason !== undefined) return;
     this.abortReason = reason;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     const hooks = this.hooks;
     this.hooks = undefined;
     if (hooks) for (const h of hooks) h(reason);
   }
+}
+
+/** An exchange's flush cork callback (made by a function: an anonymous arrow, no `__name` under tsx). */
+function corkFlushOf(ex: HttpExchange): () => void {
+  return () => ex.corkedFlush();
 }
 
 /** The batched flush of an exchange (a module function taking it as argument: no closure per exchange). */

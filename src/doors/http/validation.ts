@@ -33,8 +33,13 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.outpu
 
 /** Parses a JSON body; malformed JSON is a 400 naming the problem. */
 export function parseJson(body: Buffer): unknown {
+  return parseJsonText(body.toString("utf8"));
+}
+
+/** {@link parseJson} for a body already decoded as UTF-8 text (`HttpExchange.readBodyText`). */
+export function parseJsonText(text: string): unknown {
   try {
-    return JSON.parse(body.toString("utf8")) as unknown;
+    return JSON.parse(text) as unknown;
   } catch (e) {
     throw new SpillwayError(
       Code.InvalidArgument,

@@ -1,7 +1,8 @@
 import type { UpstreamProviderOptions } from "../shared/upstream-options.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import type { ModelInfo } from "../../gen/spillway/v1/request.js";
-import type { Provider } from "../../engine/provider.js";
+import type { Provider, ProviderContext } from "../../engine/provider.js";
+import type { ChunkPayload } from "../../engine/payload.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
 import { getJson, postJson, postJsonStream, postJsonWhole } from "../shared/upstream-http.js";
@@ -69,6 +70,19 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     unavailableReason: "",
   });
 
+  /** A streamed answer's payloads: the native Responses API's, or a chat's SSE read straight from undici's dispatcher. */
+  async function openStreamed(native: boolean, legacy: boolean, body: unknown, url: string, h: Record<string, string>, ctx: ProviderContext): Promise<AsyncIterator<ChunkPayload>> {
+    if (native) {
+      const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
+      return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
+    }
+    // A streamed chat: its body from undici's dispatcher straight to the SSE reader (see postJsonStream).
+    const abort = ctx.abortSource ?? ctx.signal;
+    const json = JSON.stringify(body);
+    const res = await keys.withKey(ctx.labels, h, (hs) => postJsonStream(opts.name, url, json, hs, abort), dialect.authHeader);
+    return openAiStreamPayloads(res.body, opts.name, abort, legacy, ctx.alive, opts.chunkHook?.());
+  }
+
   return {
     name: opts.name,
     timeoutMs: opts.timeoutMs,
@@ -95,32 +109,32 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     },
     generate(model, req, ctx) {
       // Opened on the engine's first pull; then every pull goes straight to the payload stream.
-      return new LazyStream(async () => {
-        publishPhase(Phase.ProviderOpened);
-        const legacy = req.messages.length === 0;
-        // A host with its own per-chunk fields (Azure's content filter) keeps streaming: its hook reads chunks.
-        const native = opts.responsesApi === true && fitsResponsesApi(req);
-        if (opts.chunkHook && req.stream === false) req = { ...req, stream: true };
-        const body = native ? responsesBody(model, req) : legacy ? completionsBody(model, req) : chatCompletionsBody(model, req);
-        const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
-        // Not `{ ...headers, "x-request-id": id }`: a spread followed by more properties is a slow path in Node 20.
-        const h = Object.assign({}, headers);
-        h["x-request-id"] = ctx.streamId;
-        if (req.stream === false && !native) {
-          // A whole answer: read to its end on undici's dispatcher, no Readable per response (see postJsonWhole).
-          const json = JSON.stringify(body);
-          const whole = await keys.withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.abortSource ?? ctx.signal), dialect.authHeader);
-          return wholeCompletion(whole, opts.name, legacy);
+      return new LazyStream(() => {
+        try {
+          publishPhase(Phase.ProviderOpened);
+          const legacy = req.messages.length === 0;
+          // A host with its own per-chunk fields (Azure's content filter) keeps streaming: its hook reads chunks.
+          const native = opts.responsesApi === true && fitsResponsesApi(req);
+          const r = opts.chunkHook && req.stream === false ? { ...req, stream: true } : req;
+          const body = native ? responsesBody(model, r) : legacy ? completionsBody(model, r) : chatCompletionsBody(model, r);
+          const url = dialect.url(native ? "/responses" : legacy ? "/completions" : "/chat/completions", model);
+          // Not `{ ...headers, "x-request-id": id }`: a spread followed by more properties is a slow path in Node 20.
+          const h = Object.assign({}, headers);
+          h["x-request-id"] = ctx.streamId;
+          if (r.stream === false && !native) {
+            // A whole answer: read to its end on undici's dispatcher, no Readable per response (see postJsonWhole);
+            // a promise chain, not an async function (one frame fewer per request).
+            const json = JSON.stringify(body);
+            return keys
+              .withKey(ctx.labels, h, (hs) => postJsonWhole(opts.name, url, json, hs, ctx.abortSource ?? ctx.signal), dialect.authHeader)
+              .then((whole) => wholeCompletion(whole, opts.name, legacy));
+          }
+          return openStreamed(native, legacy, body, url, h, ctx);
+        } catch (e) {
+          // What was thrown, as the async function this replaces would reject with it.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          return Promise.reject(e);
         }
-        if (native) {
-          const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
-          return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-        }
-        // A streamed chat: its body from undici's dispatcher straight to the SSE reader (see postJsonStream).
-        const abort = ctx.abortSource ?? ctx.signal;
-        const json = JSON.stringify(body);
-        const res = await keys.withKey(ctx.labels, h, (hs) => postJsonStream(opts.name, url, json, hs, abort), dialect.authHeader);
-        return openAiStreamPayloads(res.body, opts.name, abort, legacy, ctx.alive, opts.chunkHook?.());
       });
     },
   };

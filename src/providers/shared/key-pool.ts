@@ -79,25 +79,42 @@ export class KeyPool {
    * pool has several; a 401/403/429 from the upstream rests the key (see
    * {@link KeyPool.refused}).
    */
-  async withKey<T>(
+  withKey<T>(
     labels: Record<string, string>,
     headers: Readonly<Record<string, string>>,
     run: (headers: Record<string, string>) => Promise<T>,
-    authHeader: (key: string) => readonly [string, string] = (k) => ["authorization", `Bearer ${k}`],
+    authHeader: (key: string) => readonly [string, string] = bearer,
   ): Promise<T> {
-    const key = this.pick();
-    const h: Record<string, string> = { ...headers };
-    if (key) {
-      const [name, value] = authHeader(key.key);
-      h[name] = value;
-      if (this.size > 1) labels["key"] = key.name;
-    }
+    let key: UpstreamKey | undefined;
+    let running: Promise<T>;
     try {
-      return await run(h);
+      key = this.pick();
+      const h: Record<string, string> = { ...headers };
+      if (key) {
+        const [name, value] = authHeader(key.key);
+        h[name] = value;
+        if (this.size > 1) labels["key"] = key.name;
+      }
+      running = run(h);
     } catch (e) {
-      const status = e instanceof SpillwayError ? e.httpStatus : undefined;
-      if (key && e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) throw this.refused(key, e);
-      throw e;
+      return Promise.reject(key ? this.refusal(key, e) : (e as Error));
     }
+    // One key or none: nothing to rest it for (`pick` has no other to turn to) and the error stays as it is (see
+    // `refused`): the request's own promise, with no async frame or handler around it (per request on the hot path).
+    if (!key || this.keys.length <= 1) return running;
+    const k = key;
+    return running.catch((e: unknown) => Promise.reject(this.refusal(k, e)));
   }
+
+  /** What `withKey` rejects with when its request fails with `e`: a 401/403/429 rests `key` ({@link KeyPool.refused}). */
+  private refusal(key: UpstreamKey, e: unknown): Error {
+    const status = e instanceof SpillwayError ? e.httpStatus : undefined;
+    if (e instanceof SpillwayError && (status === 401 || status === 403 || status === 429)) return this.refused(key, e);
+    return e as Error;
+  }
+}
+
+/** The default key header: `authorization: Bearer <key>`. */
+function bearer(k: string): readonly [string, string] {
+  return ["authorization", `Bearer ${k}`];
 }

@@ -27,14 +27,40 @@ export interface CollectedText {
 /**
  * Reads a stream to its end for a non-streaming response. An in-band error
  * is thrown, so the client gets an error status rather than partial text.
+ * A whole answer's chunks are all ready at once: then the result is
+ * returned as it is, with no promise (await it either way); a stream that
+ * must be waited for gives a promise.
  */
-export async function collectText(stream: EngineStream): Promise<CollectedText> {
+export function collectText(stream: EngineStream): CollectedText | Promise<CollectedText> {
   const out: CollectedText = { text: "", reasoning: [], toolCalls: [], stopSequence: "", usage: emptyUsage(), finishReason: Finish_Reason.REASON_STOP };
   const it = stream[Symbol.asyncIterator]();
   let ended = false;
+  let handedOver = false;
   try {
     for (;;) {
       // A whole answer's chunks are all ready at once: taken without a promise each.
+      const r = stream.tryNext?.();
+      if (r === undefined) {
+        handedOver = true;
+        return collectRest(stream, it, out);
+      }
+      if (r.done) {
+        ended = true;
+        return finished(out);
+      }
+      take(out, r.value);
+    }
+  } finally {
+    // As `for await` did: leaving early (an in-band error) closes the stream. (Not when the rest is awaited: collectRest closes it.)
+    if (!ended && !handedOver) void it.return?.()?.catch(() => undefined);
+  }
+}
+
+/** {@link collectText}'s rest, awaiting the chunks that are not ready. */
+async function collectRest(stream: EngineStream, it: AsyncIterator<Chunk>, out: CollectedText): Promise<CollectedText> {
+  let ended = false;
+  try {
+    for (;;) {
       const r = stream.tryNext?.() ?? (await it.next());
       if (r.done) {
         ended = true;
@@ -43,9 +69,13 @@ export async function collectText(stream: EngineStream): Promise<CollectedText> 
       take(out, r.value);
     }
   } finally {
-    // As `for await` did: leaving early (an in-band error) closes the stream.
     if (!ended) void it.return?.()?.catch(() => undefined);
   }
+  return finished(out);
+}
+
+/** The collection with its sparse lists compacted. */
+function finished(out: CollectedText): CollectedText {
   out.toolCalls = out.toolCalls.filter(Boolean);
   out.reasoning = out.reasoning.filter(Boolean);
   return out;

@@ -41,6 +41,48 @@ export interface AbortSource {
 }
 
 /**
+ * An {@link AbortSource} its owner aborts (`abort(reason)`, once): callbacks
+ * are kept in an array made at the first `onAbort`, and the signal (its
+ * AbortController) is made on demand — most calls never read it — aborted
+ * at once with the reason when made after the abort. At abort the signal's
+ * listeners run first, then the callbacks in the order they were added.
+ * The HTTP exchange's and the gRPC call scope's source (one object per
+ * request, no closure).
+ */
+export class OnDemandAbortSource implements AbortSource {
+  abortReason: unknown = undefined;
+  private hooks: Array<(reason: unknown) => void> | undefined;
+  private controller: AbortController | undefined;
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  onAbort(fn: (reason: unknown) => void): void {
+    if (this.abortReason !== undefined) fn(this.abortReason);
+    else (this.hooks ??= []).push(fn);
+  }
+
+  /** Aborts with `reason` (not undefined): the signal, if made, then the callbacks; later calls do nothing. */
+  abort(reason: unknown): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    const hooks = this.hooks;
+    this.hooks = undefined;
+    if (hooks) for (const h of hooks) h(reason);
+  }
+}
+
+/**
  * The controller itself is the listener on its parents (`handleEvent`), and
  * `abort()` detaches it: per call that is no closure and no listener on its
  * own signal (this runs once per request on the hot path).

@@ -9,6 +9,19 @@ const HEX = "0123456789abcdef";
 /** Where an id's characters are written before they become one string. */
 const text = Buffer.allocUnsafe(36);
 
+/** Takes the pool's next 16 bytes (refilling it when spent), marked as a v4 UUID's (version 4, variant 10); returns where they start. */
+function nextUuidBytes(): number {
+  if (at + 16 > POOL_BYTES) {
+    randomFillSync(pool);
+    at = 0;
+  }
+  const i = at;
+  at += 16;
+  pool[i + 6] = (pool[i + 6]! & 0x0f) | 0x40;
+  pool[i + 8] = (pool[i + 8]! & 0x3f) | 0x80;
+  return i;
+}
+
 /**
  * A new stream id: 32 lower-case hex digits of a random version-4 UUID, the
  * same form as `randomUUID().replaceAll("-", "")` (version nibble `4`,
@@ -18,14 +31,7 @@ const text = Buffer.allocUnsafe(36);
  * Cryptographically random, as `randomUUID` is.
  */
 export function streamIdHex(): string {
-  if (at + 16 > POOL_BYTES) {
-    randomFillSync(pool);
-    at = 0;
-  }
-  const i = at;
-  at += 16;
-  pool[i + 6] = (pool[i + 6]! & 0x0f) | 0x40;
-  pool[i + 8] = (pool[i + 8]! & 0x3f) | 0x80;
+  const i = nextUuidBytes();
   for (let b = 0; b < 16; b++) {
     const v = pool[i + b]!;
     text[2 * b] = HEX.charCodeAt(v >> 4);
@@ -45,14 +51,7 @@ const DASHES = [8, 13, 18, 23];
  * is flattened again when written). Cryptographically random.
  */
 export function uuidV4(): string {
-  if (at + 16 > POOL_BYTES) {
-    randomFillSync(pool);
-    at = 0;
-  }
-  const i = at;
-  at += 16;
-  pool[i + 6] = (pool[i + 6]! & 0x0f) | 0x40;
-  pool[i + 8] = (pool[i + 8]! & 0x3f) | 0x80;
+  const i = nextUuidBytes();
   let o = 0;
   for (let b = 0; b < 16; b++) {
     if (o === DASHES[0] || o === DASHES[1] || o === DASHES[2] || o === DASHES[3]) text[o++] = 0x2d;

@@ -1,7 +1,7 @@
 import type { Deadline } from "@grpc/grpc-js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import type { AbortSource } from "../../engine/signals.js";
+import { OnDemandAbortSource, type AbortSource } from "../../engine/signals.js";
 
 /** The parts of a grpc-js server call (any kind) that carry cancellation and the deadline. */
 export interface SurfaceCall {
@@ -57,16 +57,15 @@ export function deadlineOf(call: Pick<SurfaceCall, "getDeadline">): number | und
  * the signal, once made, fire once, in that order (signal listeners first,
  * as the engine's linked controller expects of a parent).
  */
-class Scope implements CallScope, AbortSource {
-  abortReason: SpillwayError | undefined;
-  private hooks: Array<(reason: unknown) => void> | undefined;
-  private controller: AbortController | undefined;
+class Scope extends OnDemandAbortSource implements CallScope {
+  declare abortReason: SpillwayError | undefined;
   private readonly onCancelled = (): void => this.cancel();
 
   constructor(
     private readonly call: SurfaceCall,
     readonly deadline: number | undefined,
   ) {
+    super();
     if (call.cancelled) this.cancel();
     else call.once("cancelled", this.onCancelled);
   }
@@ -75,33 +74,14 @@ class Scope implements CallScope, AbortSource {
     return this;
   }
 
-  get aborted(): boolean {
-    return this.abortReason !== undefined;
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
-  }
-
-  onAbort(fn: (reason: unknown) => void): void {
-    if (this.abortReason !== undefined) fn(this.abortReason);
-    else (this.hooks ??= []).push(fn);
-  }
-
   private cancel(): void {
     if (this.abortReason !== undefined) return;
     const expired = this.deadline !== undefined && Date.now() >= this.deadline - DEADLINE_SLACK_MS;
-    this.abortReason = expired
-      ? new SpillwayError(Code.DeadlineExceeded, "the call exceeded the client's deadline", { reason: "timeout" })
-      : new SpillwayError(Code.Canceled, "the client cancelled the call");
-    this.controller?.abort(this.abortReason);
-    const hooks = this.hooks;
-    this.hooks = undefined;
-    if (hooks) for (const h of hooks) h(this.abortReason);
+    this.abort(
+      expired
+        ? new SpillwayError(Code.DeadlineExceeded, "the call exceeded the client's deadline", { reason: "timeout" })
+        : new SpillwayError(Code.Canceled, "the client cancelled the call"),
+    );
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@ import type { StreamSummary } from "../../engine/active-stream.js";
 import type { Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import type { AbortSource } from "../../engine/signals.js";
+import { OnDemandAbortSource } from "../../engine/signals.js";
 import { uuidV4 } from "../../engine/stream-id.js";
 import { statusLine } from "./status.js";
 import type { RequestHeaders, Shape } from "./shapes/shape.js";
@@ -68,7 +68,7 @@ export class HttpExchange {
    * (see {@link AbortSource}): a signal and a listener on it cost about 3 µs
    * per request in Node 20, the callbacks nearly nothing.
    */
-  readonly abortSource: ClientAbort;
+  readonly abortSource: OnDemandAbortSource;
   readonly method: string;
   readonly url: string;
   readonly query: string;
@@ -123,7 +123,7 @@ export class HttpExchange {
     shape: Shape,
   ) {
     tracePhase(TracePhase.Arrived, this, "sse");
-    this.abortSource = new ClientAbort();
+    this.abortSource = new OnDemandAbortSource();
     this.method = req.getMethod();
     this.url = req.getUrl();
     this.query = req.getQuery() ?? "";
@@ -511,44 +511,6 @@ export class HttpExchange {
     this.blocked = undefined;
     if (this.pending.length > 0) this.scheduleFlush();
     w?.();
-  }
-}
-
-/**
- * The exchange's {@link AbortSource}: callbacks run when the client goes
- * away; the signal (and its controller) is made on demand — most requests
- * never read it — aborted at once with the reason when made after the abort.
- */
-class ClientAbort implements AbortSource {
-  abortReason: SpillwayError | undefined;
-  private hooks: Array<(reason: unknown) => void> | undefined;
-  private controller: AbortController | undefined;
-
-  get aborted(): boolean {
-    return this.abortReason !== undefined;
-  }
-
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
-  }
-
-  onAbort(fn: (reason: unknown) => void): void {
-    if (this.abortReason !== undefined) fn(this.abortReason);
-    else (this.hooks ??= []).push(fn);
-  }
-
-  /** The client went away: aborts the signal (if made, its listeners run), then the callbacks, once. */
-  abort(reason: SpillwayError): void {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-    const hooks = this.hooks;
-    this.hooks = undefined;
-    if (hooks) for (const h of hooks) h(reason);
   }
 }
 

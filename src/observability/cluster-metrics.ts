@@ -15,8 +15,8 @@
  * series (`spillway_concurrency_limit{worker="1"} -1`), never a sum such as
  * -2 for two unlimited workers.
  */
-import cluster from "node:cluster";
 import { AggregatorRegistry, Gauge, type Registry } from "prom-client";
+import { answerCollect, collectAll, type Collected, type CollectFromWorkers } from "../workers/collect.js";
 
 /**
  * The gauges whose workers' values are summed under `--workers N` (counts
@@ -58,76 +58,33 @@ export function perWorkerGauge(o: PerWorkerGaugeOptions): Gauge {
   });
 }
 
-const REQUEST = "spillway:metrics-request";
-const RESPONSE = "spillway:metrics-response";
-
-interface MetricsRequest {
-  readonly type: typeof REQUEST;
-  readonly id: number;
-}
-
-interface MetricsResponse {
-  readonly type: typeof RESPONSE;
-  readonly id: number;
-  readonly text?: string;
-  readonly error?: string;
-}
-
 /** Prometheus' text content type, as prom-client writes it. */
 export const PROMETHEUS_CONTENT_TYPE = AggregatorRegistry.PROMETHEUS_CONTENT_TYPE;
 
-function isMessage<T extends { type: string }>(m: unknown, type: string): m is T {
-  return typeof m === "object" && m !== null && (m as { type?: unknown }).type === type;
+/** The text of the workers' registries (each `registry.getMetricsAsJSON()`), aggregated; rejects when a ready worker did not answer. */
+function aggregate({ parts, missing }: Collected): Promise<string> {
+  // A partial sum would look like a counter reset to Prometheus: no answer rather than a wrong one.
+  if (missing > 0) throw new Error(`${missing} worker${missing === 1 ? "" : "s"} did not answer the metrics request`);
+  return AggregatorRegistry.aggregate(parts as object[]).metrics();
 }
 
 /**
- * In a worker: lets the primary read `registry`, and returns a scrape that
- * resolves with the metrics of every worker, summed (rejects after 5 s
- * without an answer).
+ * In a worker: lets the primary read `registry` (workers/collect.ts), and
+ * returns a scrape that resolves with the metrics of every worker that is
+ * up, aggregated. A worker still starting is not waited for; the scrape
+ * rejects when a running worker does not answer within 3 s.
  */
 export function workerScrape(registry: Registry): () => Promise<string> {
-  AggregatorRegistry.setRegistries([registry]);
-  // Constructing one in a worker installs prom-client's answer to the primary's collection requests.
-  new AggregatorRegistry();
-  let next = 0;
-  const waiting = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
-  process.on("message", (m: unknown) => {
-    if (!isMessage<MetricsResponse>(m, RESPONSE)) return;
-    const w = waiting.get(m.id);
-    if (!w) return;
-    waiting.delete(m.id);
-    if (m.text !== undefined) w.resolve(m.text);
-    else w.reject(new Error(m.error ?? "no metrics"));
-  });
-  return () =>
-    new Promise<string>((resolve, reject) => {
-      const id = next++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new Error("the primary did not answer the metrics request"));
-      }, 5_000);
-      waiting.set(id, {
-        resolve: (t) => (clearTimeout(timer), resolve(t)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      });
-      const req: MetricsRequest = { type: REQUEST, id };
-      process.send?.(req);
-    });
+  answerCollect(METRICS, () => registry.getMetricsAsJSON());
+  return () => collectAll(METRICS, () => registry.getMetricsAsJSON()).then(aggregate);
 }
 
 /**
- * In the primary: answers the workers' scrapes with every worker's metrics
- * summed, and returns the same scrape for a metrics port the primary serves.
+ * In the primary: the same scrape over `collect` (the primary's
+ * {@link relayCollect}), for a metrics port the primary serves.
  */
-export function primaryScrape(): () => Promise<string> {
-  const aggregator = new AggregatorRegistry();
-  const scrape = (): Promise<string> => aggregator.clusterMetrics();
-  cluster.on("message", (worker, m: unknown) => {
-    if (!isMessage<MetricsRequest>(m, REQUEST)) return;
-    scrape().then(
-      (text) => worker.isConnected() && worker.send({ type: RESPONSE, id: m.id, text } satisfies MetricsResponse),
-      (e: unknown) => worker.isConnected() && worker.send({ type: RESPONSE, id: m.id, error: (e as Error).message } satisfies MetricsResponse),
-    );
-  });
-  return scrape;
+export function primaryScrape(collect: CollectFromWorkers): () => Promise<string> {
+  return () => collect(METRICS).then(aggregate);
 }
+
+const METRICS = "metrics";

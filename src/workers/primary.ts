@@ -94,9 +94,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   if (opts.streams) serveStreamLog(new MemoryStreamLog(opts.streams));
   const env = { [WORKER_HTTP_PORT_ENV]: String(opts.port === 0 ? await freePort(opts.host) : opts.port) };
   // Workers' /metrics scrapes come here and are answered with every worker's metrics summed.
-  const scrape = primaryScrape();
-  // The console asks every worker for its part through here.
-  relayCollect();
+  // The console and /metrics ask every worker for its part through here.
+  const scrape = primaryScrape(relayCollect());
   let metricsServer: MetricsServer | undefined;
   if (opts.metrics?.port !== undefined) {
     metricsServer = await startMetricsServer({ host: opts.metrics.host, port: opts.metrics.port, key: opts.metrics.key, contentType: PROMETHEUS_CONTENT_TYPE, scrape });

@@ -16,7 +16,7 @@ export const consoleRoute: HttpRoute = {
   shape: openAiShape,
   async handle(ex, _call, _body, { obs }) {
     const feed = obs.console;
-    const parts = (await collectAll("console", () => (feed ? feed.snapshot() : Promise.resolve(null)))) as Array<ConsoleSnapshot | null>;
+    const parts = (await collectAll("console", () => (feed ? feed.snapshot() : Promise.resolve(null)))).parts as Array<ConsoleSnapshot | null>;
     const snapshots = parts.filter((p): p is ConsoleSnapshot => p !== null);
     ex.json(200, snapshots.length > 0 ? mergeConsole(snapshots) : { requests: [], series: [], providers: [], keys: [] }, [["cache-control", "no-store"]]);
   },

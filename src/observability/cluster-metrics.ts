@@ -16,6 +16,8 @@
  * -2 for two unlimited workers.
  */
 import { AggregatorRegistry, Gauge, type Registry } from "prom-client";
+import { Code } from "../engine/code.js";
+import { SpillwayError } from "../engine/errors.js";
 import { answerCollect, collectAll, type Collected, type CollectFromWorkers } from "../workers/collect.js";
 
 /**
@@ -64,7 +66,12 @@ export const PROMETHEUS_CONTENT_TYPE = AggregatorRegistry.PROMETHEUS_CONTENT_TYP
 /** The text of the workers' registries (each `registry.getMetricsAsJSON()`), aggregated; rejects when a ready worker did not answer. */
 function aggregate({ parts, missing }: Collected): Promise<string> {
   // A partial sum would look like a counter reset to Prometheus: no answer rather than a wrong one.
-  if (missing > 0) throw new Error(`${missing} worker${missing === 1 ? "" : "s"} did not answer the metrics request`);
+  if (missing > 0) {
+    throw new SpillwayError(Code.Unavailable, `${missing} worker${missing === 1 ? "" : "s"} did not answer the metrics request`, {
+      reason: "metrics_unavailable",
+      retryAfterMs: 1_000,
+    });
+  }
   return AggregatorRegistry.aggregate(parts as object[]).metrics();
 }
 

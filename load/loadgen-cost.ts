@@ -48,6 +48,7 @@ async function main(): Promise<void> {
             const row = `| ${door} | ${rate} | ${client} | ${r.started} | ${r.ok} | ${r.refused ?? 0} | ${r.errors} | ${us} | ${Math.round((r.lateStarts / Math.max(1, r.started)) * 100)}% | ${r.maxLateMs ?? "–"} | ${r.loadgenDelay?.p99 ?? "–"} |`;
             rows.push(row);
             process.stdout.write(`${row}${r.errorSamples.length ? `  errors: ${r.errorSamples.slice(0, 2).join("; ")}` : ""}\n`);
+            if (g.child.exitCode !== null || g.child.signalCode !== null) throw new Error(`the gateway exited (${g.child.exitCode ?? g.child.signalCode})`);
             await new Promise((res) => setTimeout(res, 1500));
           }
         }

@@ -17,12 +17,24 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createGrpcClient } from "./clients/grpc.js";
 import { createHttpClient } from "./clients/http.js";
 import type { Held, LoadClient, Outcome } from "./clients/types.js";
+import { createLeanGrpcClient } from "./clients/lean-grpc.js";
+import { createLeanHttpClient } from "./clients/lean-http.js";
+import { createLeanWsClient } from "./clients/lean-ws.js";
 import { createWsClient } from "./clients/ws.js";
 import { summarize, type Summary } from "./stats.js";
 import { assertLoopback, isMain, sleep } from "./util.js";
 
 /** Which door a job talks to. */
 export type Door = "sse" | "json" | "grpc" | "ws";
+
+/**
+ * Which client implementation a job uses: `lean` (load/clients/lean-*.ts:
+ * raw sockets for HTTP and realtime, node:http2 for gRPC, pre-rendered
+ * requests; the default) or `classic` (node:http, the generated grpc-js
+ * client, the `ws` package: what the generator used before, kept to compare
+ * with, load/loadgen-cost.ts).
+ */
+export type ClientKind = "lean" | "classic";
 
 /** One job for the load generator. */
 export interface Job {
@@ -41,6 +53,8 @@ export interface Job {
   readonly drainMs?: number;
   /** Realtime door: count latency from the scheduled start, session setup included (see load/clients/ws.ts). */
   readonly fromSchedule?: boolean;
+  /** Client implementation (default `lean`). */
+  readonly client?: ClientKind;
 }
 
 /** What a `rate` or `closed` job measured. */
@@ -96,14 +110,15 @@ function hostOf(target: string): string {
 /** The client for `job`. */
 export function clientFor(job: Job): LoadClient {
   assertLoopback(hostOf(job.target));
+  const lean = (job.client ?? "lean") === "lean";
   switch (job.door) {
     case "sse":
     case "json":
-      return createHttpClient({ origin: job.target, model: job.model, stream: job.door === "sse", expectChunks: job.expectChunks, ...(job.headers ? { headers: job.headers } : {}) });
+      return (lean ? createLeanHttpClient : createHttpClient)({ origin: job.target, model: job.model, stream: job.door === "sse", expectChunks: job.expectChunks, ...(job.headers ? { headers: job.headers } : {}) });
     case "grpc":
-      return createGrpcClient({ address: job.target, model: job.model, expectChunks: job.expectChunks });
+      return (lean ? createLeanGrpcClient : createGrpcClient)({ address: job.target, model: job.model, expectChunks: job.expectChunks });
     case "ws":
-      return createWsClient({ url: job.target, expectChunks: job.expectChunks, ...(job.fromSchedule ? { fromSchedule: true } : {}) });
+      return (lean ? createLeanWsClient : createWsClient)({ url: job.target, expectChunks: job.expectChunks, ...(job.fromSchedule ? { fromSchedule: true } : {}) });
   }
 }
 

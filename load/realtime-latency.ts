@@ -49,6 +49,8 @@ const SETUP = values.setup;
  * once that came and the whole utterance was sent (load/voice-ladder.ts).
  */
 const UNTIL = values.until;
+/** `REALTIME_EVENTS=1` (debugging a harness): server event types received, counted, printed to stderr at the end. */
+const eventCounts = process.env["REALTIME_EVENTS"] ? new Map<string, number>() : undefined;
 /** Appends sent, all turns. */
 let appendsSent = 0;
 
@@ -110,6 +112,7 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
     ws.on("message", (data: Buffer) => {
       const e = JSON.parse(data.toString("utf8")) as Record<string, any>;
       const now = performance.now();
+      eventCounts?.set(String(e["type"]), (eventCounts.get(String(e["type"])) ?? 0) + 1);
       switch (e["type"]) {
         case "session.created":
           if (SETUP) ws.send(SETUP);
@@ -248,6 +251,7 @@ async function main(): Promise<void> {
     console.log(line("speech_stopped → response.created", created));
     console.log(line("speech_stopped → first text delta", firstText));
     console.log(line("speech_stopped → first response.output_audio.delta", firstAudio));
+    if (eventCounts) console.error(`events: ${JSON.stringify(Object.fromEntries(eventCounts))}`);
     if (values.json) {
       const utteranceS = pcm.length / 2 / RATE;
       console.log(`RESULT ${JSON.stringify({ callers, turns: turns.length, errors: errors.length, errorSamples: [...new Set(errors)].slice(0, 3), utteranceS, transcribed, created, firstText, firstAudio, appendsPerTurn: turns.length > 0 ? appendsSent / turns.length : undefined })}`);

@@ -1,5 +1,5 @@
 /**
- * `npx tsx load/voice-ladder.ts [--rounds 2] [--callers 20] [--turns 3] [--warm 3] [--only a,f] [--root DIR]`:
+ * `npx tsx load/voice-ladder.ts [--rounds 2] [--callers 20] [--turns 3] [--warm 3] [--only a,f] [--root DIR] [--node-arg FLAG]`:
  * where a voice turn's CPU goes (issue 17), as an ablation ladder in one
  * harness. Every rung runs the same client (load/realtime-latency.ts, a
  * fresh session per turn, the same utterance in 20 ms pieces of 24 kHz pcm16
@@ -9,18 +9,25 @@
  * - `floor-drop`: a bare uWebSockets.js server (load/voice-floor.ts) that drops the frames;
  * - `floor-parse`: the same, `JSON.parse` and a base64 decode of each;
  * - `a appends`: the gateway, `turn_detection: null` — each append parsed, decoded, buffered;
- * - `c energy`: + server VAD (energy), no recognizer (a profile without `stt`), `create_response: false`;
+ * - `c energy`: + server VAD (energy), `create_response: false`, the profile's `stt` an OpenAI-type
+ *   model of the fake text provider (`fake/no-such-stt`). **Not VAD alone**: the door streams each
+ *   turn's audio as a WAV upload over HTTP to that provider as it arrives (undici, one write per
+ *   append; the fake answers at the end), which the profile showed as most of this rung's cost;
+ *   a realtime profile needs an `stt`, and no configured model fails without a socket;
  * - `c silero`: the same with Silero (the 24 → 16 kHz converter and the model);
  * - `d recognizer`: + the fake Deepgram socket (the bench's profile), `create_response: false`, until the transcript;
  * - `e text`: + the response, text only (`output_modalities: ["text"]`), until the first text delta;
- * - `f cascade`: + synthesis (fake ElevenLabs) and audio deltas out — the bench's turn, until the first audio.
+ * - `f cascade`: + synthesis (fake ElevenLabs) and audio deltas out — the bench's turn, until the first audio;
+ * - `f energy`: the cascade with the energy VAD instead of Silero (Silero's share with the rest in place).
  *
  * The fakes are the bench's (load/speech-fakes.ts, own process). Each rung
  * gets a fresh server, `--warm` turns of one caller, then `--callers` ×
  * `--turns` measured; the order of the rungs flips every round. CPU per turn
  * is the server process's, per thread (/proc/PID/task/*\/stat, as
  * load/hotpath-threads.ts): the main thread and the rest (V8's GC and
- * compiler helpers, libuv's pool, onnxruntime) by name.
+ * compiler helpers, libuv's pool, onnxruntime) by name. `--only` picks rungs
+ * by name prefix; `--root` runs another tree's gateway; `--node-arg` passes
+ * a node flag to the gateways (e.g. `--node-arg=--cpu-prof`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -37,6 +44,7 @@ const { values } = parseArgs({
     warm: { type: "string", default: "3" },
     only: { type: "string" },
     root: { type: "string" },
+    "node-arg": { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -59,6 +67,8 @@ const RUNGS: readonly Rung[] = [
   { name: "d recognizer", server: { vad: "silero" }, model: "bench/phone", session: noResponse, until: "transcribed" },
   { name: "e text", server: { vad: "silero" }, model: "bench/phone", session: { output_modalities: ["text"] }, until: "text" },
   { name: "f cascade", server: { vad: "silero" }, model: "bench/phone", session: {}, until: "audio" },
+  // The cascade with the energy VAD: Silero's share with everything else in place.
+  { name: "f energy", server: { vad: "energy" }, model: "bench/phone", session: {}, until: "audio" },
 ];
 
 const TICK_MS = 10; // USER_HZ 100
@@ -149,6 +159,7 @@ const gateway = (vad: "energy" | "silero"): ReturnType<typeof startSpillway> =>
     workers: 1,
     realtime: {},
     ...(values.root ? { root: values.root } : {}),
+    nodeArgs: values["node-arg"],
     extra: {
       providers: {
         fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },
@@ -157,7 +168,7 @@ const gateway = (vad: "energy" | "silero"): ReturnType<typeof startSpillway> =>
       },
       profiles: {
         "bench/phone": { stt: "deepgram/nova-3", text: "fake/gpt-fake", tts: "elevenlabs/eleven_flash_v2_5", voice: "alloy" },
-        // A speech-to-text model the provider does not list: the VAD's turns are committed, their transcription fails at once (no socket).
+        // The fake text provider as speech-to-text: each turn's audio goes up as a streamed WAV over HTTP (see the file comment).
         "bench/vad": { stt: "fake/no-such-stt", text: "fake/gpt-fake", tts: "elevenlabs/eleven_flash_v2_5", voice: "alloy" },
       },
       vad: { engine: vad },

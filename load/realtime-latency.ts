@@ -1,4 +1,4 @@
-// Usage: npx tsx load/realtime-latency.ts [--turns N] [--concurrency C] [--session-turns K] [--fast] [--json] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
+// Usage: npx tsx load/realtime-latency.ts [--turns N] [--concurrency C] [--session-turns K] [--fast] [--json] [--setup JSON] [--until audio|text|transcribed|sent] [--pcm FILE] [--url ws://HOST:PORT/v1/realtime?model=local/realtime]
 /**
  * Voice latency of the realtime door: for each turn, a spoken utterance
  * (made with local/tts) is streamed in 20 ms frames at real-time pace
@@ -15,6 +15,7 @@
  * the client sends `response.cancel` and waits for `response.done` (the
  * turn's work stays what it is with a fresh session), then speaks again.
  */
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -33,8 +34,25 @@ const { values } = parseArgs({
     url: { type: "string" },
     text: { type: "string", default: "Hello there. What is the weather like today?" },
     "session-turns": { type: "string", default: "1" },
+    setup: { type: "string" },
+    until: { type: "string", default: "audio" },
+    pcm: { type: "string" },
   },
 });
+
+/** `--setup JSON`: a client event (a `session.update`) sent at `session.created`, before the audio. */
+const SETUP = values.setup;
+/**
+ * `--until`: what ends a turn (fresh sessions only). `audio` (default): the first
+ * audio delta, which also stops the audio loop (the bench). `text` (first text
+ * delta), `transcribed` (the transcript), `sent` (nothing): the session closes
+ * once that came and the whole utterance was sent (load/voice-ladder.ts).
+ */
+const UNTIL = values.until;
+/** `REALTIME_EVENTS=1` (debugging a harness): server event types received, counted, printed to stderr at the end. */
+const eventCounts = process.env["REALTIME_EVENTS"] ? new Map<string, number>() : undefined;
+/** Appends sent, all turns. */
+let appendsSent = 0;
 
 const RATE = 24_000;
 const FRAME_BYTES = (RATE / 50) * 2;
@@ -94,8 +112,10 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
     ws.on("message", (data: Buffer) => {
       const e = JSON.parse(data.toString("utf8")) as Record<string, any>;
       const now = performance.now();
+      eventCounts?.set(String(e["type"]), (eventCounts.get(String(e["type"])) ?? 0) + 1);
       switch (e["type"]) {
         case "session.created":
+          if (SETUP) ws.send(SETUP);
           void stream();
           break;
         case "input_audio_buffer.speech_stopped":
@@ -104,16 +124,19 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
         case "conversation.item.input_audio_transcription.completed":
           t.transcribed = now - stopped;
           t.transcript = String(e["transcript"]);
+          if (UNTIL === "transcribed") ended(now);
           break;
         case "response.created":
           t.created = now - stopped;
           break;
         case "response.output_audio_transcript.delta":
+        case "response.output_text.delta":
           t.firstText ??= now - stopped;
+          if (UNTIL === "text") ended(now);
           break;
         case "response.output_audio.delta":
           // Only the first audio of this turn's response (not a cancelled one's last deltas).
-          if (t.firstAudio === undefined && !cancelled && (count === 1 || t.created !== undefined)) {
+          if (UNTIL === "audio" && t.firstAudio === undefined && !cancelled && (count === 1 || t.created !== undefined)) {
             t.firstAudio = now - stopped;
             done.push(t as Turn);
             t = {};
@@ -139,6 +162,20 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
           break;
       }
     });
+    /** `--until` other than `audio`: the turn's event came (`at`), or the audio was all sent (`at` undefined). */
+    let until: number | undefined;
+    let sentAll = false;
+    function ended(at: number | undefined): void {
+      if (at !== undefined) until ??= at;
+      else sentAll = true;
+      if ((until === undefined && UNTIL !== "sent") || !sentAll || done.length > 0) return;
+      t.firstAudio = (until ?? performance.now()) - stopped;
+      t.transcript ??= "";
+      done.push(t as Turn);
+      clearTimeout(timer);
+      ws.close();
+      resolve(done);
+    }
     /** The next turn, once the last one's audio loop has stopped. */
     async function next(): Promise<void> {
       while (streaming) await sleep(5);
@@ -151,12 +188,14 @@ function oneSession(url: string, pcm: Buffer, fast: boolean, count: number): Pro
       const turn = done.length;
       for (let i = 0, n = 0; i < audio.length && ws.readyState === WebSocket.OPEN && done.length === turn; i += FRAME_BYTES, n++) {
         ws.send(JSON.stringify({ type: "input_audio_buffer.append", audio: audio.subarray(i, i + FRAME_BYTES).toString("base64") }));
+        appendsSent++;
         if (!fast) {
           const due = start + (n + 1) * 20 - performance.now();
           if (due > 0) await sleep(due);
         }
       }
       streaming = false;
+      if (UNTIL !== "audio") ended(undefined);
     }
   });
 }
@@ -176,7 +215,7 @@ async function main(): Promise<void> {
     url = `ws://127.0.0.1:${gateway.httpPort}/v1/realtime?model=local/realtime`;
   }
   try {
-    const pcm = await speech(gateway, url, values.text);
+    const pcm = values.pcm ? readFileSync(values.pcm) : await speech(gateway, url, values.text);
     // The utterance is made: what the gateway does from here on is the turns' work.
     if (values.json) console.log("READY");
     const turns: Turn[] = [];
@@ -212,9 +251,10 @@ async function main(): Promise<void> {
     console.log(line("speech_stopped → response.created", created));
     console.log(line("speech_stopped → first text delta", firstText));
     console.log(line("speech_stopped → first response.output_audio.delta", firstAudio));
+    if (eventCounts) console.error(`events: ${JSON.stringify(Object.fromEntries(eventCounts))}`);
     if (values.json) {
       const utteranceS = pcm.length / 2 / RATE;
-      console.log(`RESULT ${JSON.stringify({ callers, turns: turns.length, errors: errors.length, errorSamples: [...new Set(errors)].slice(0, 3), utteranceS, transcribed, created, firstText, firstAudio })}`);
+      console.log(`RESULT ${JSON.stringify({ callers, turns: turns.length, errors: errors.length, errorSamples: [...new Set(errors)].slice(0, 3), utteranceS, transcribed, created, firstText, firstAudio, appendsPerTurn: turns.length > 0 ? appendsSent / turns.length : undefined })}`);
     }
   } finally {
     await gateway?.close();

@@ -40,6 +40,8 @@
  *   --built              run every Spillway tree compiled (tsc → dist/, `node dist/main.js`, as `npm start`),
  *                        each built first; default: `tsx src/main.ts`
  *   --no-floor           no node-floor target in the CPU turns (load/node-floor.ts; --quick skips it too)
+ *   --floor-client C     how the node-floor reads the upstream: request (default), dispatch (undici's
+ *                        raw handler, as Spillway's streamed POSTs do), dispatch-nt, net (a lower bound)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -58,7 +60,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
-import { spawnNodeFloor } from "./node-floor.js";
+import { spawnNodeFloor, type FloorClient } from "./node-floor.js";
 import { fillWith, idleWait, overloadDoor, refusalCost, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
@@ -81,6 +83,7 @@ const { values } = parseArgs({
     "adaptive-queue": { type: "string" },
     "cpu-modes": { type: "string" },
     "no-floor": { type: "boolean", default: false },
+    "floor-client": { type: "string", default: "request" },
     built: { type: "boolean", default: false },
   },
 });
@@ -357,10 +360,10 @@ async function main(): Promise<void> {
       // The Node floor: uWS in, undici out, nothing else (load/node-floor.ts); a full run only.
       let floor: (Proc & { port: number }) | undefined;
       if (!quick && !values["no-floor"]) {
-        floor = await spawnNodeFloor(mock.port);
+        floor = await spawnNodeFloor(mock.port, values["floor-client"] as FloorClient);
         procs.push(floor);
         cpuTargets.push({ name: "node-floor", pid: floor.child.pid!, http: `http://127.0.0.1:${floor.port}`, model: mockModel });
-        cpuNotes.push("node-floor: load/node-floor.ts, one Node process, uWebSockets.js in and undici `request` out (Spillway's own parts): a whole answer read and sent in one `end`, a streamed one written chunk by chunk as undici hands it over, no parsing, no logs or metrics.");
+        cpuNotes.push(`node-floor: load/node-floor.ts --client ${values["floor-client"]}, one Node process, uWebSockets.js in and undici out (${values["floor-client"] === "request" ? "`request()` and its Readable" : values["floor-client"] === "net" ? "no: a hand-cut net.Socket client, a lower bound" : "`dispatch()` with a raw handler"}; Spillway's own parts): a whole answer read and sent in one \`end\`, a streamed one written chunk by chunk as it is read, no parsing, no logs or metrics.`);
       }
       cpuTargets.push(...otherTrees, {
         name: "spillway",

@@ -1,8 +1,9 @@
 /**
- * `tsx load/hotpath-profile.ts ROOT MODE SECONDS`: CPU profile of one gateway tree (ROOT) under
+ * `tsx load/hotpath-profile.ts ROOT MODE SECONDS [CHUNKS=20]`: CPU profile of one gateway tree (ROOT) under
  * autocannon (32 connections; MODE json, sse or sseN as in hotpath-cpu.ts); prints self time, a
  * by-file aggregate and inclusive time per function (issue 16 hot path work). ROOT `floor`:
- * profiles load/node-floor.ts (the Node floor: uWS in, undici out) instead, with model ids
+ * profiles load/node-floor.ts (the Node floor: uWS in, undici out; `floor:dispatch`, `floor:net`: its
+ * `--client`) instead, with model ids
  * without the `mock/` prefix.
  */
 import { spawn } from "node:child_process";
@@ -12,20 +13,20 @@ import { join } from "node:path";
 import { autocannon } from "./hotpath-autocannon.js";
 import { startMock } from "./procs.js";
 
-const [root, mode, secs] = [process.argv[2]!, process.argv[3] ?? "json", Number(process.argv[4] ?? "8")];
+const [root, mode, secs, chunks] = [process.argv[2]!, process.argv[3] ?? "json", Number(process.argv[4] ?? "8"), Number(process.argv[5] ?? "20")];
 const mock = await startMock();
 const dir = mkdtempSync(join(tmpdir(), "hp-prof-"));
 const cfg = join(dir, "c.json");
 writeFileSync(cfg, JSON.stringify({ http: { host: "127.0.0.1", port: 0 }, grpc: { host: "127.0.0.1", port: 0 }, limits: { maxConcurrentStreams: 100000, idleTimeoutMs: 120000, adaptiveConcurrency: { enabled: false } }, routing: { maxAttempts: 1 }, shutdown: { graceMs: 0 }, providers: { mock: { type: "openai", baseUrl: `http://127.0.0.1:${mock.port}/v1`, models: ["m"] } } }));
-const floor = root === "floor";
+const floor = root === "floor" || root.startsWith("floor:");
 const prof = ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-interval", "200", "--import", "tsx"];
 const gw = floor
-  ? spawn(process.execPath, [...prof, "load/node-floor.ts", "--upstream", `http://127.0.0.1:${mock.port}`], { stdio: ["ignore", "pipe", "inherit"] })
+  ? spawn(process.execPath, [...prof, "load/node-floor.ts", "--upstream", `http://127.0.0.1:${mock.port}`, "--client", root.slice("floor:".length) || "request"], { stdio: ["ignore", "pipe", "inherit"] })
   : spawn(process.execPath, [...prof, "src/main.ts", "--config", cfg, "--workers", "1"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "info" } });
 let out = "";
 const port = await new Promise<number>((resolve) => gw.stdout.on("data", (d: Buffer) => { out += d.toString(); const l = out.split("\n").find((x) => x.includes("listening") || x.startsWith('{"port"')); if (l && out.length < 1e6) { const j = JSON.parse(l) as { http?: number; port?: number }; resolve(j.http ?? j.port!); out = "x".repeat(1e6); } }));
 const delay = mode.startsWith("sse") ? Number(mode.slice(3) || "0") : 0;
-const b: Record<string, unknown> = { model: `${floor ? "" : "mock/"}m-c20-b16-d${delay}-f0`, messages: [{ role: "user", content: "hi" }] };
+const b: Record<string, unknown> = { model: `${floor ? "" : "mock/"}m-c${chunks}-b16-d${delay}-f0`, messages: [{ role: "user", content: "hi" }] };
 if (mode.startsWith("sse")) b["stream"] = true;
 const r = await autocannon({ url: `http://127.0.0.1:${port}/v1/chat/completions`, connections: 32, duration: secs, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
 console.log(`${r["2xx"]} ok, ${r.non2xx} non2xx`);

@@ -17,13 +17,27 @@
  * as the `node-floor` target next to nginx and Spillway: Spillway / node-floor
  * is what Spillway's own code costs, node-floor / nginx what the runtime does.
  *
- * Run: `tsx load/node-floor.ts --upstream http://127.0.0.1:PORT [--port 0]`.
+ * `--client` picks how the upstream is read (issue 16, what Node can do):
+ * - `request` (default): undici's `request()`, the body a Readable read by
+ *   its `data` events;
+ * - `dispatch`: undici's `Dispatcher.dispatch(opts, handler)` with a raw
+ *   handler (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`, the
+ *   API undici's HTTP/1.1 client calls directly), no Readable: backpressure
+ *   by returning false from `onData` and calling `resume` once uWS drained;
+ * - `dispatch-nt`: the same with `bodyTimeout: 0` (no body timer refreshed
+ *   per read);
+ * - `net`: a lower bound, not a client to ship — `net.Socket`s kept alive
+ *   to the upstream, read with `onread` into one static buffer, the
+ *   response head and chunked framing cut by hand (enough for the mock).
+ *
+ * Run: `tsx load/node-floor.ts --upstream http://127.0.0.1:PORT [--port 0] [--client request|dispatch|dispatch-nt|net]`.
  * Prints `{"port":N}` on stdout once listening.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { request } from "undici";
+import { connect, type Socket } from "node:net";
+import { getGlobalDispatcher, request, type Dispatcher } from "undici";
 import uWS from "uWebSockets.js";
 import { ROOT, TSX, type Proc } from "./procs.js";
 import { isMain, sleep } from "./util.js";
@@ -44,8 +58,10 @@ function statusLine(code: number): string {
  * `upstream` (`http://host:port`, no trailing slash). Rejects when it cannot
  * listen.
  */
-export function startNodeFloor(upstream: string, port = 0): Promise<NodeFloor> {
+export function startNodeFloor(upstream: string, port = 0, client: FloorClient = "request"): Promise<NodeFloor> {
   const app = uWS.App();
+  const origin = upstream;
+  const pool = client === "net" ? new NetPool(new URL(upstream)) : undefined;
   app.any("/*", (res, req) => {
     const method = req.getCaseSensitiveMethod();
     const url = req.getUrl();
@@ -62,6 +78,24 @@ export function startNodeFloor(upstream: string, port = 0): Promise<NodeFloor> {
       parts.push(Buffer.from(chunk.slice(0)));
       if (!last) return;
       const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (client === "dispatch" || client === "dispatch-nt") {
+        const h = new RelayHandler(res, () => done, () => (done = true));
+        res.onAborted(() => {
+          done = true;
+          h.abort();
+        });
+        getGlobalDispatcher().dispatch({ origin, path: url, method: method, headers: contentType ? { "content-type": contentType } : {}, body: method === "GET" ? null : body, ...(client === "dispatch-nt" ? { bodyTimeout: 0 } : {}) }, h);
+        return;
+      }
+      if (pool) {
+        pool.send(res, method, url, contentType, method === "GET" ? undefined : body, () => done, () => (done = true), (abort) =>
+          res.onAborted(() => {
+            done = true;
+            abort();
+          }),
+        );
+        return;
+      }
       request(upstream + url, { method: method as "POST", headers: contentType ? { "content-type": contentType } : {}, body: method === "GET" ? null : body, signal: ac.signal }).then(
         (up) => relay(res, up, () => done, () => (done = true)),
         () => {
@@ -85,6 +119,274 @@ export function startNodeFloor(upstream: string, port = 0): Promise<NodeFloor> {
 }
 
 type Answer = Awaited<ReturnType<typeof request>>;
+
+/** How the floor reads the upstream (see the file's comment). */
+export type FloorClient = "request" | "dispatch" | "dispatch-nt" | "net";
+
+/** The content type in undici's raw headers (`[name, value, …]` Buffers). */
+function rawContentType(raw: Buffer[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 12 && n.toString("latin1").toLowerCase() === "content-type") return raw[i + 1]!.toString("latin1");
+  }
+  return "application/octet-stream";
+}
+
+/** `--client dispatch`: undici's raw handler, relaying each `onData` to uWS. */
+class RelayHandler implements Dispatcher.DispatchHandler {
+  private abortFn: ((e?: Error) => void) | undefined;
+  private resumeFn: (() => void) | undefined;
+  private status = 200;
+  private type = "";
+  private streaming = false;
+  private parts: Buffer[] = [];
+  private readonly onWritable = (): boolean => {
+    this.resumeFn?.();
+    return true;
+  };
+
+  constructor(
+    private readonly res: uWS.HttpResponse,
+    private readonly aborted: () => boolean,
+    private readonly finish: () => void,
+  ) {}
+
+  abort(): void {
+    this.abortFn?.(new Error("client left"));
+  }
+
+  onConnect(abort: (e?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.aborted()) abort(new Error("client left"));
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    this.status = statusCode;
+    this.resumeFn = resume;
+    this.type = rawContentType(raw);
+    if (this.type.startsWith("text/event-stream") && !this.aborted()) {
+      this.streaming = true;
+      this.res.cork(() => this.res.writeStatus(statusLine(statusCode)).writeHeader("content-type", this.type));
+    }
+    return true;
+  }
+
+  onData(d: Buffer): boolean {
+    if (!this.streaming) {
+      this.parts.push(d);
+      return true;
+    }
+    if (this.aborted()) return true;
+    let ok = true;
+    this.res.cork(() => (ok = this.res.write(d)));
+    if (ok) return true;
+    // Backpressure: undici stops reading the socket until resume().
+    this.res.onWritable(this.onWritable);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.aborted()) return;
+    this.finish();
+    if (this.streaming) {
+      this.res.cork(() => this.res.end());
+      return;
+    }
+    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.res.cork(() => this.res.writeStatus(statusLine(this.status)).writeHeader("content-type", this.type).end(all));
+  }
+
+  onError(): void {
+    if (this.aborted()) return;
+    this.finish();
+    if (this.streaming) this.res.cork(() => this.res.close());
+    else this.res.cork(() => this.res.writeStatus("502 Bad Gateway").end("upstream unreachable"));
+  }
+}
+
+const CRLF2 = Buffer.from("\r\n\r\n");
+
+/**
+ * `--client net`: a lower bound — keep-alive sockets to the upstream read
+ * with `onread` into one static buffer, the head and chunked framing cut by
+ * hand. Enough for the mock (a status line, `content-type`, a body framed
+ * by `content-length` or chunked), not a general HTTP client.
+ */
+class NetPool {
+  private readonly idle: NetConn[] = [];
+  constructor(private readonly url: URL) {}
+
+  send(res: uWS.HttpResponse, method: string, path: string, contentType: string, body: Buffer | undefined, aborted: () => boolean, finish: () => void, onAbort: (abort: () => void) => void): void {
+    const c = this.idle.pop() ?? new NetConn(this.url, this);
+    c.start(res, aborted, finish);
+    onAbort(() => c.kill());
+    const head = `${method} ${path} HTTP/1.1\r\nhost: ${this.url.host}\r\n${contentType ? `content-type: ${contentType}\r\n` : ""}content-length: ${body?.length ?? 0}\r\n\r\n`;
+    c.socket.cork();
+    c.socket.write(head);
+    if (body) c.socket.write(body);
+    c.socket.uncork();
+  }
+
+  release(c: NetConn): void {
+    this.idle.push(c);
+  }
+
+  drop(c: NetConn): void {
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+}
+
+/** One static read buffer for every `--client net` socket (reads are handled before the next). */
+const READ_BUF = Buffer.allocUnsafe(64 * 1024);
+
+class NetConn {
+  readonly socket: Socket;
+  private res: uWS.HttpResponse | undefined;
+  private aborted: () => boolean = () => true;
+  private finish: () => void = () => undefined;
+  /** 0 head, 1 chunk size line, 2 chunk data, 3 chunk CRLF, 4 content-length body. */
+  private state = 0;
+  private head: Buffer | undefined;
+  private left = 0;
+  private sizeLine = "";
+  private status = 200;
+  private type = "";
+  private streaming = false;
+  private parts: Buffer[] = [];
+  private readonly resumeOnWritable = (): boolean => {
+    this.socket.resume();
+    return true;
+  };
+
+  constructor(url: URL, private readonly pool: NetPool) {
+    this.socket = connect({ host: url.hostname, port: Number(url.port), onread: { buffer: READ_BUF, callback: (n: number, buf: Uint8Array) => this.onRead(buf as Buffer, n) } });
+    this.socket.setNoDelay(true);
+    this.socket.on("error", () => this.fail());
+    this.socket.on("close", () => {
+      this.pool.drop(this);
+      this.fail();
+    });
+  }
+
+  start(res: uWS.HttpResponse, aborted: () => boolean, finish: () => void): void {
+    this.res = res;
+    this.aborted = aborted;
+    this.finish = finish;
+    this.state = 0;
+    this.head = undefined;
+    this.parts = [];
+    this.streaming = false;
+  }
+
+  kill(): void {
+    this.res = undefined;
+    this.socket.destroy();
+  }
+
+  private fail(): void {
+    const res = this.res;
+    this.res = undefined;
+    if (!res || this.aborted()) return;
+    this.finish();
+    res.cork(() => (this.streaming ? res.close() : res.writeStatus("502 Bad Gateway").end("upstream unreachable")));
+  }
+
+  private onRead(buf: Buffer, n: number): boolean {
+    let off = 0;
+    let ok = true;
+    while (off < n && this.res) {
+      if (this.state === 0) {
+        const chunk = this.head ? Buffer.concat([this.head, buf.subarray(off, n)]) : buf.subarray(off, n);
+        const end = chunk.indexOf(CRLF2);
+        if (end < 0) {
+          this.head = Buffer.from(chunk);
+          return true;
+        }
+        const text = chunk.toString("latin1", 0, end);
+        this.head = undefined;
+        this.status = Number(text.slice(9, 12));
+        this.type = /\r\ncontent-type: *([^\r]*)/i.exec(text)?.[1] ?? "application/octet-stream";
+        const len = /\r\ncontent-length: *(\d+)/i.exec(text);
+        const consumed = end + 4 - (chunk.length - (n - off));
+        off += consumed;
+        if (len) {
+          this.state = 4;
+          this.left = Number(len[1]);
+        } else this.state = 1;
+        if (this.type.startsWith("text/event-stream")) {
+          this.streaming = true;
+          const res = this.res;
+          res.cork(() => res.writeStatus(statusLine(this.status)).writeHeader("content-type", this.type));
+        }
+        if (this.state === 4 && this.left === 0) this.complete();
+        continue;
+      }
+      if (this.state === 1) {
+        const nl = buf.indexOf(10, off);
+        if (nl < 0 || nl >= n) {
+          this.sizeLine += buf.toString("latin1", off, n);
+          return true;
+        }
+        const line = this.sizeLine + buf.toString("latin1", off, nl);
+        this.sizeLine = "";
+        off = nl + 1;
+        this.left = parseInt(line, 16);
+        this.state = this.left === 0 ? 5 : 2;
+        continue;
+      }
+      if (this.state === 5) {
+        // The last chunk's CRLF (no trailers from the mock).
+        const nl = buf.indexOf(10, off);
+        if (nl < 0 || nl >= n) return true;
+        off = nl + 1;
+        this.complete();
+        continue;
+      }
+      if (this.state === 3) {
+        const nl = buf.indexOf(10, off);
+        if (nl < 0 || nl >= n) return true;
+        off = nl + 1;
+        this.state = 1;
+        continue;
+      }
+      // 2 or 4: body bytes.
+      const take = Math.min(this.left, n - off);
+      const piece = buf.subarray(off, off + take);
+      off += take;
+      this.left -= take;
+      if (this.streaming) {
+        if (!this.aborted()) {
+          const res = this.res;
+          res.cork(() => (ok = res.write(piece) && ok));
+        }
+      } else this.parts.push(Buffer.from(piece));
+      if (this.left === 0) {
+        if (this.state === 2) this.state = 3;
+        else this.complete();
+      }
+    }
+    if (!ok && this.res) {
+      this.res.onWritable(this.resumeOnWritable);
+      return false;
+    }
+    return true;
+  }
+
+  private complete(): void {
+    const res = this.res;
+    this.res = undefined;
+    this.state = 0;
+    this.pool.release(this);
+    if (!res || this.aborted()) return;
+    this.finish();
+    if (this.streaming) res.cork(() => res.end());
+    else {
+      const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+      res.cork(() => res.writeStatus(statusLine(this.status)).writeHeader("content-type", this.type).end(all));
+    }
+  }
+}
 
 /** Sends the upstream's answer on: whole, or chunk by chunk for an event stream. */
 function relay(res: uWS.HttpResponse, up: Answer, aborted: () => boolean, finish: () => void): void {
@@ -134,8 +436,8 @@ function relay(res: uWS.HttpResponse, up: Answer, aborted: () => boolean, finish
  * in front of the mock on `upstreamPort`; resolves once it listens. Fails
  * the run when it exits or is not ready within 30 s; `stop()` sends SIGTERM.
  */
-export function spawnNodeFloor(upstreamPort: number): Promise<Proc & { port: number }> {
-  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/node-floor.ts"), "--upstream", `http://127.0.0.1:${upstreamPort}`], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+export function spawnNodeFloor(upstreamPort: number, client: FloorClient = "request"): Promise<Proc & { port: number }> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, "load/node-floor.ts"), "--upstream", `http://127.0.0.1:${upstreamPort}`, "--client", client], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null) child.kill("SIGTERM");
@@ -163,9 +465,9 @@ export function spawnNodeFloor(upstreamPort: number): Promise<Proc & { port: num
 }
 
 if (isMain(import.meta.url)) {
-  const { values } = parseArgs({ options: { upstream: { type: "string" }, port: { type: "string", default: "0" } } });
+  const { values } = parseArgs({ options: { upstream: { type: "string" }, port: { type: "string", default: "0" }, client: { type: "string", default: "request" } } });
   if (!values.upstream) throw new Error("node-floor: --upstream http://127.0.0.1:PORT is required");
-  const floor = await startNodeFloor(values.upstream.replace(/\/+$/, ""), Number(values.port));
+  const floor = await startNodeFloor(values.upstream.replace(/\/+$/, ""), Number(values.port), values.client as FloorClient);
   process.stdout.write(`${JSON.stringify({ port: floor.port })}\n`);
   const stop = (): void => {
     floor.close();

@@ -1,14 +1,21 @@
 /**
  * SsePushStream, the upstream SSE hot path, over a real socket: a node:http
- * server on loopback and undici's `request()`, as the providers use it.
+ * server on loopback, read through both bodies the push reader takes —
+ * undici's `request()` and its Readable (Gemini, Bedrock, audio), and the raw
+ * dispatcher body of `postJsonStream` (every streamed JSON POST: OpenAI chat
+ * and Responses, Anthropic) — with the same contract: split events,
+ * keep-alive reuse after the end marker, a body that goes on after it
+ * closed, the socket paused while nobody pulls, `return()` closing the
+ * request, failures after what came before.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { Agent, request } from "undici";
+import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from "undici";
 import { SpillwayError } from "../src/engine/errors.js";
 import { SsePushStream, type SseMapper } from "../src/providers/shared/sse-push.js";
+import { postJsonStream } from "../src/providers/shared/upstream-http.js";
 
 type Handler = (res: ServerResponse) => void;
 
@@ -34,7 +41,7 @@ async function drain(s: AsyncIterable<string>): Promise<string[]> {
   return out;
 }
 
-describe("SsePushStream over undici", () => {
+for (const via of ["request", "dispatch"] as const) describe(`SsePushStream over undici (${via === "request" ? "request() and its Readable" : "postJsonStream's dispatcher body"})`, () => {
   let server: Server;
   let base: string;
   let handler: Handler = (res) => res.end();
@@ -58,9 +65,20 @@ describe("SsePushStream over undici", () => {
     await new Promise((r) => server.close(r));
   });
 
-  async function open(maxEventBytes?: number, dispatcher = agent): Promise<SsePushStream<string>> {
-    const res = await request(`${base}/`, { dispatcher });
-    return new SsePushStream(res.body, "up", mapper(), maxEventBytes);
+  async function open(maxEventBytes?: number, dispatcher: Dispatcher = agent): Promise<SsePushStream<string>> {
+    if (via === "request") {
+      const res = await request(`${base}/`, { dispatcher });
+      return new SsePushStream(res.body, "up", mapper(), maxEventBytes);
+    }
+    // postJsonStream sends on the global dispatcher: this test's agent for the call.
+    const was = getGlobalDispatcher();
+    setGlobalDispatcher(dispatcher);
+    try {
+      const res = await postJsonStream("up", `${base}/`, "{}", {}, new AbortController().signal);
+      return new SsePushStream(res.body, "up", mapper(), maxEventBytes);
+    } finally {
+      setGlobalDispatcher(was);
+    }
   }
 
   it("parses events split anywhere, a multi-byte character across two reads included", async () => {

@@ -5,7 +5,7 @@ import { LazyStream } from "../shared/lazy-stream.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { Phase, publishPhase } from "../../engine/phase-channel.js";
-import { getJson, upstreamRequest } from "../shared/upstream-http.js";
+import { getJson, postJsonStream, upstreamRequest } from "../shared/upstream-http.js";
 import { anthropicHttpError } from "./errors.js";
 import { messagesBody } from "./messages-request.js";
 import { wholeMessage } from "./messages-whole.js";
@@ -102,18 +102,24 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): Provide
         const body = messagesBody(model, req, opts.maxTokens);
         const whole = req.stream === false;
         const reqHeaders = { "content-type": "application/json", accept: whole ? "application/json" : "text/event-stream", ...anthropicHeaders(headers, req.upstreamHeaders) };
+        const json = JSON.stringify(body);
+        if (!whole) {
+          // Streamed: the body from undici's dispatcher straight to the SSE reader (see postJsonStream).
+          const abort = ctx.abortSource ?? ctx.signal;
+          const res = await keys.withKey(ctx.labels, reqHeaders, (h) => postJsonStream(opts.name, `${base}/v1/messages`, json, h, abort, anthropicHttpError), (k) => ["x-api-key", k]);
+          return anthropicStreamPayloads(res.body, opts.name, abort, ctx.alive);
+        }
         const res = await keys.withKey(
           ctx.labels,
           reqHeaders,
           async (h) => {
-            const r = await upstreamRequest(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: JSON.stringify(body), signal: ctx.signal });
+            const r = await upstreamRequest(opts.name, `${base}/v1/messages`, { method: "POST", headers: h, body: json, signal: ctx.signal });
             if (!r.ok) throw await anthropicHttpError(opts.name, r);
             return r;
           },
           (k) => ["x-api-key", k],
         );
-        if (whole) return wholeMessage(res, opts.name);
-        return anthropicStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
+        return wholeMessage(res, opts.name);
       });
     },
   };

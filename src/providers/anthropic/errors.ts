@@ -1,7 +1,7 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-http.js";
-import type { UpstreamResponse } from "../shared/upstream-http.js";
+import type { UpstreamAnswer } from "../shared/upstream-http.js";
 
 /** Most bytes of an Anthropic error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -64,7 +64,7 @@ export function anthropicError(
  * Turns Anthropic's non-2xx answer (`{"type":"error","error":{"type","message"}}`)
  * into a SpillwayError, see {@link anthropicError}.
  */
-export async function anthropicHttpError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
+export async function anthropicHttpError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
   let text = "";
   try {
     text = (await res.text()).slice(0, MAX_ERROR_BODY);

@@ -7,7 +7,8 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import type { Readable } from "node:stream";
+import type { AbortSource } from "../../engine/signals.js";
+import type { PushBody } from "../shared/push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { anthropicError } from "./errors.js";
@@ -70,7 +71,7 @@ interface ToolBlock {
  * socket delivers them ({@link SsePushStream}); `ping`s call `alive`, so a
  * long wait with pings is not a timeout.
  */
-export function anthropicStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
+export function anthropicStreamPayloads(body: PushBody, provider: string, signal: AbortSignal | AbortSource, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const tools = new Map<number, ToolBlock>();
   /** Anthropic block index → reasoning block index. */
   const thinking = new Map<number, number>();

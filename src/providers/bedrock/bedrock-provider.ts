@@ -1,6 +1,6 @@
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { upstreamRequest } from "../shared/upstream-http.js";
+import { postJsonStream, upstreamRequest } from "../shared/upstream-http.js";
 import { converseBody } from "./converse-request.js";
 import { converseAnswerPayloads, converseStreamPayloads } from "./converse-stream.js";
 import { bedrockHttpError } from "./errors.js";
@@ -89,9 +89,14 @@ export function createBedrockProvider(opts: BedrockProviderOptions): Provider {
           },
           text,
         );
+        if (streamed) {
+          // The binary event stream from undici's dispatcher straight to the push reader (see postJsonStream).
+          const abort = ctx.abortSource ?? ctx.signal;
+          const s = await postJsonStream(opts.name, url.href, text, headers, abort, bedrockHttpError);
+          return converseStreamPayloads(s.body, opts.name, abort, jsonTool, ctx.alive);
+        }
         const res = await upstreamRequest(opts.name, url.href, { method: "POST", headers, body: text, signal: ctx.signal });
         if (!res.ok) throw await bedrockHttpError(opts.name, res);
-        if (streamed) return converseStreamPayloads(res.stream, opts.name, ctx.signal, jsonTool, ctx.alive);
         return fromArray(converseAnswerPayloads(opts.name, await res.json(), jsonTool));
       });
     },

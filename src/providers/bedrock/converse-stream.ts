@@ -1,4 +1,5 @@
-import type { Readable } from "node:stream";
+import type { AbortSource } from "../../engine/signals.js";
+import type { PushBody } from "../shared/push-queue.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import {
@@ -186,9 +187,9 @@ export class ConverseStreamMapper {
  * `metadata`), mapped by {@link ConverseStreamMapper}.
  */
 export function converseStreamPayloads(
-  body: Readable,
+  body: PushBody,
   provider: string,
-  signal: AbortSignal,
+  signal: AbortSignal | AbortSource,
   jsonTool: string | undefined,
   alive?: () => void,
 ): AsyncIterableIterator<ChunkPayload> {

@@ -1,6 +1,6 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, parseRetryAfter, type UpstreamResponse } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, parseRetryAfter, type UpstreamAnswer } from "../shared/upstream-http.js";
 
 /** Most bytes of a Bedrock error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -79,7 +79,7 @@ export function bedrockError(provider: string, errorType: string, message: strin
  * the `x-amzn-ErrorType` header or the body's `__type`) into a
  * SpillwayError, see {@link bedrockError}; `Retry-After` is kept.
  */
-export async function bedrockHttpError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
+export async function bedrockHttpError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
   let text = "";
   try {
     text = (await res.text()).slice(0, MAX_ERROR_BODY);

@@ -5,7 +5,7 @@ import type { Provider, ProviderContext } from "../../engine/provider.js";
 import type { ChunkPayload } from "../../engine/payload.js";
 import { KeyPool } from "../shared/key-pool.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { getJson, postJson, postJsonStream, postJsonWhole } from "../shared/upstream-http.js";
+import { getJson, postJsonStream, postJsonWhole } from "../shared/upstream-http.js";
 import { chatCompletionsBody, completionsBody } from "./chat-request.js";
 import { openAiAudioMethods, openAiModelKinds } from "./openai-audio.js";
 import { openAiStreamPayloads, type ChatChunkHook } from "./chat-stream.js";
@@ -70,16 +70,12 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): Provider {
     unavailableReason: "",
   });
 
-  /** A streamed answer's payloads: the native Responses API's, or a chat's SSE read straight from undici's dispatcher. */
+  /** A streamed answer's payloads (the native Responses API's, or a chat's): its SSE read straight from undici's dispatcher (see postJsonStream). */
   async function openStreamed(native: boolean, legacy: boolean, body: unknown, url: string, h: Record<string, string>, ctx: ProviderContext): Promise<AsyncIterator<ChunkPayload>> {
-    if (native) {
-      const res = await keys.withKey(ctx.labels, h, (hs) => postJson(opts.name, url, body, hs, ctx.signal), dialect.authHeader);
-      return responsesStreamPayloads(res.stream, opts.name, ctx.signal, ctx.alive);
-    }
-    // A streamed chat: its body from undici's dispatcher straight to the SSE reader (see postJsonStream).
     const abort = ctx.abortSource ?? ctx.signal;
     const json = JSON.stringify(body);
     const res = await keys.withKey(ctx.labels, h, (hs) => postJsonStream(opts.name, url, json, hs, abort), dialect.authHeader);
+    if (native) return responsesStreamPayloads(res.body, opts.name, abort, ctx.alive);
     return openAiStreamPayloads(res.body, opts.name, abort, legacy, ctx.alive, opts.chunkHook?.());
   }
 

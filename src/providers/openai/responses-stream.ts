@@ -9,7 +9,8 @@ import {
   usagePayload,
   type ChunkPayload,
 } from "../../engine/payload.js";
-import type { Readable } from "node:stream";
+import type { AbortSource } from "../../engine/signals.js";
+import type { PushBody } from "../shared/push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num, obj } from "../shared/json.js";
@@ -67,7 +68,7 @@ interface ReasoningItem {
  * delta brought it). `error` and `response.failed` fail the stream; a body that ends
  * without a terminal event is a truncation and fails too.
  */
-export function responsesStreamPayloads(body: Readable, provider: string, signal: AbortSignal, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
+export function responsesStreamPayloads(body: PushBody, provider: string, signal: AbortSignal | AbortSource, alive?: () => void): AsyncIterableIterator<ChunkPayload> {
   const calls = new Map<string, Call>();
   let nextIndex = 0;
   const reasoning = new Map<string, ReasoningItem>();

@@ -1,9 +1,8 @@
-import type { Readable } from "node:stream";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { PushQueue, type PushFraming, type PushSink } from "./push-queue.js";
+import { PushQueue, type PushBody, type PushFraming, type PushSink } from "./push-queue.js";
 
 /** One decoded event-stream message: its headers as plain values, its payload bytes. */
 export interface EventStreamMessage {
@@ -111,7 +110,7 @@ class EventStreamFraming<T> implements PushFraming<T> {
  * `maxMessageBytes` or one with a bad CRC fails the stream (502).
  */
 export class EventStreamPushStream<T> extends PushQueue<T> {
-  constructor(body: Readable, provider: string, mapper: EventStreamMapper<T>, alive?: () => void, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {
+  constructor(body: PushBody, provider: string, mapper: EventStreamMapper<T>, alive?: () => void, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {
     super(body, new EventStreamFraming(provider, mapper, maxMessageBytes), alive);
   }
 }

@@ -143,6 +143,30 @@ describe("one Deepgram socket per realtime session", () => {
     }
   });
 
+  it("an Error message or one that is not JSON fails the turn's transcription without a reconnect, and the session goes on", async () => {
+    const cases = [
+      { message: JSON.stringify({ type: "Error", description: "Failed to process audio.", variant: "DATA-0001" }), says: /Failed to process audio\./ },
+      { message: "not json at all", says: /not JSON/ },
+    ];
+    for (const k of cases) {
+      deepgram.script = { sendOnFirstAudio: k.message };
+      try {
+        const c = await open(tg);
+        const opened = deepgram.sessions.length;
+        appendAudio(c, Buffer.concat([silence(200), tone(500), silence(600)]));
+        const failed = await c.next("conversation.item.input_audio_transcription.failed");
+        assert.match(failed.error.message, k.says);
+        assert.equal(c.all("conversation.item.input_audio_transcription.completed").length, 0);
+        assert.equal(deepgram.sessions.length, opened + 1, "a broken stream is not reopened to send the same audio again");
+        deepgram.script = {};
+        assert.equal((await turn(c, 1)).transcript, "Hello from Deepgram.", "the next turn is transcribed over a new socket");
+        await c.close();
+      } finally {
+        deepgram.script = {};
+      }
+    }
+  });
+
   it("when the reconnect fails too, the turn's transcription fails (an error object naming the close) and the session goes on", async () => {
     deepgram.script = { closeAfterResults: 1 };
     try {

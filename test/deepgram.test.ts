@@ -259,6 +259,26 @@ describe("deepgram: live WebSocket for gRPC Transcribe", () => {
     }
   });
 
+  it("an Error message fails the call with Deepgram's description, and a message that is not JSON is a malformed upstream", async () => {
+    const cases = [
+      { message: JSON.stringify({ type: "Error", description: "Failed to process audio.", message: "bad audio", variant: "DATA-0001" }), code: GrpcStatus.UNAVAILABLE, details: /Failed to process audio\./ },
+      { message: "<html>proxy error</html>", code: GrpcStatus.DATA_LOSS, details: /upstream sent a message that is not JSON/ },
+    ];
+    for (const c of cases) {
+      fake.script = { sendOnFirstAudio: c.message };
+      try {
+        const { chunks, error } = await transcribeGrpc(tone(400));
+        const failure = error ?? (chunks.at(-1)?.payload?.$case === "error" ? chunks.at(-1)!.payload.value : undefined);
+        assert.ok(failure, `the call fails for ${c.message}`);
+        if (error) assert.equal(error.code, c.code);
+        assert.match(error ? error.details : (failure as { message: string }).message, c.details);
+        assert.equal(chunks.filter((x) => x.payload?.$case === "transcript").length, 0);
+      } finally {
+        fake.script = {};
+      }
+    }
+  });
+
   it("a slow first message still arrives: audio sent counts as life for the first-chunk timeout", async () => {
     const slow = await startTestGateway({
       http: {},

@@ -18,7 +18,8 @@
  * - the pre-recorded REST API `POST /v1/listen` (utterances, duration);
  *
  * with injectable faults: a refused handshake, a close mid-stream, a close
- * with an error reason, a slow first message, a slow recognizer.
+ * with an error reason, an `Error` message or one that is not JSON, a slow
+ * first message, a slow recognizer.
  *
  * A live stream opened without `encoding` carries a container (WAV, MP3,
  * Ogg, WebM…) that Deepgram reads itself: the fake decodes it as it arrives
@@ -49,6 +50,8 @@ export interface DeepgramScript {
   errorClose?: { code: number; reason: string };
   /** Close with 1011 `NET-0001` when neither audio nor a text message came for this long (ms). Default 10 000, Deepgram's. */
   idleTimeoutMs?: number;
+  /** Send this text message (an `Error` message, or text that is not JSON) after the first audio frame, and nothing more. */
+  sendOnFirstAudio?: string;
 }
 
 /** One live stream the fake served. */
@@ -269,6 +272,11 @@ export async function startFakeDeepgram(script: DeepgramScript = {}): Promise<Fa
         failed = true;
         serverClosed = true;
         ws.close(s.errorClose.code, s.errorClose.reason);
+        return;
+      }
+      if (s.sendOnFirstAudio !== undefined) {
+        if (!failed) ws.send(s.sendOnFirstAudio);
+        failed = true;
         return;
       }
       if (decoder) decoder.stdin.write(bytes);

@@ -8,7 +8,7 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-http.js";
-import { isObj } from "../shared/json.js";
+import { isObj, str } from "../shared/json.js";
 
 /** The request field a Deepgram 400 message is about, when it names one. */
 function paramOf(message: string): string | undefined {
@@ -52,4 +52,13 @@ export function deepgramError(provider: string, status: number, body: string, re
 /** An upstream message that is not what Deepgram's API promises. */
 export function deepgramMalformed(provider: string, what: string): SpillwayError {
   return new SpillwayError(Code.DataLoss, `${provider}: upstream sent ${what}`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
+}
+
+/** A live stream's `{"type":"Error","description"|"message","variant"}` message: the stream is broken (502, the variant as reason). */
+export function deepgramSocketError(provider: string, j: Record<string, unknown>): SpillwayError {
+  return new SpillwayError(Code.Unavailable, `${provider}: ${str(j["description"]) || str(j["message"]) || "upstream error"}`, {
+    httpStatus: 502,
+    reason: str(j["variant"]) || "upstream_error",
+    fromUpstream: true,
+  });
 }

@@ -41,9 +41,9 @@ import { SpillwayError } from "../../engine/errors.js";
 import type { ProviderContext } from "../../engine/provider.js";
 import type { ProviderSession, SessionResource } from "../../engine/provider-session.js";
 import { speechActivityOf, type SpeechActivity } from "../../audio/speech-activity.js";
-import { isObj, str, type Obj } from "../shared/json.js";
-import { socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
-import { deepgramMalformed } from "./errors.js";
+import type { Obj } from "../shared/json.js";
+import { jsonMessages, socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
+import { deepgramMalformed, deepgramSocketError } from "./errors.js";
 import { LiveTurn } from "./live-turn.js";
 import type { DeepgramUpstream } from "./upstream.js";
 
@@ -275,29 +275,18 @@ export class LiveConnection implements SessionResource {
     /** An `Error` message or a malformed one: the stream is broken, not just closed; no reconnect. */
     let fatal: SpillwayError | undefined;
     let lost: SpillwayError | undefined;
+    const malformed = deepgramMalformed(this.up.name, "a message that is not JSON");
     try {
-      for await (const m of socket) {
-        if (m.text === undefined) continue;
-        let j: unknown;
-        try {
-          j = JSON.parse(m.text);
-        } catch {
-          fatal = deepgramMalformed(this.up.name, "a message that is not JSON");
-          break;
-        }
-        if (!isObj(j)) continue;
+      for await (const j of jsonMessages(socket, malformed)) {
         if (j["type"] === "Error") {
-          fatal = new SpillwayError(Code.Unavailable, `${this.up.name}: ${str(j["description"]) || str(j["message"]) || "upstream error"}`, {
-            httpStatus: 502,
-            reason: str(j["variant"]) || "upstream_error",
-            fromUpstream: true,
-          });
+          fatal = deepgramSocketError(this.up.name, j);
           break;
         }
         this.route(j);
       }
     } catch (e) {
-      lost = SpillwayError.from(e);
+      if (e === malformed) fatal = malformed;
+      else lost = SpillwayError.from(e);
     }
     if (this.socket !== socket || this.finished) return;
     this.socket = undefined;

@@ -15,13 +15,11 @@
  * `Error` message fails the stream; aborting the call closes the socket.
  */
 import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
-import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
-import { isObj, str } from "../shared/json.js";
-import { socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
-import { deepgramMalformed } from "./errors.js";
+import { jsonMessages, socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
+import { deepgramMalformed, deepgramSocketError } from "./errors.js";
 import { openLiveAudio, type LiveAudio } from "./live-audio.js";
 import { LiveResults } from "./live-results.js";
 import type { DeepgramUpstream } from "./upstream.js";
@@ -60,22 +58,8 @@ export async function* deepgramLive(
   /** Metadata came after CloseStream: Deepgram's last message, so the stream is complete without waiting for its close. */
   let complete = false;
   try {
-    for await (const m of socket) {
-      if (m.text === undefined) continue;
-      let j: unknown;
-      try {
-        j = JSON.parse(m.text);
-      } catch {
-        throw deepgramMalformed(up.name, "a message that is not JSON");
-      }
-      if (!isObj(j)) continue;
-      if (j["type"] === "Error") {
-        throw new SpillwayError(Code.Unavailable, `${up.name}: ${str(j["description"]) || str(j["message"]) || "upstream error"}`, {
-          httpStatus: 502,
-          reason: str(j["variant"]) || "upstream_error",
-          fromUpstream: true,
-        });
-      }
+    for await (const j of jsonMessages(socket, deepgramMalformed(up.name, "a message that is not JSON"))) {
+      if (j["type"] === "Error") throw deepgramSocketError(up.name, j);
       yield* results.map(j);
       if (j["type"] === "Metadata" && pump.closeSent) {
         complete = true;

@@ -18,8 +18,7 @@ import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
-import { isObj } from "../shared/json.js";
-import { socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
+import { jsonMessages, socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
 import { elevenLabsSocketError } from "./errors.js";
 import { AudioChunker, outputFormatOf } from "./formats.js";
 import { voiceSettingsOf } from "./speech-http.js";
@@ -53,15 +52,8 @@ export async function* elevenLabsSpeechFromText(
   const chunker = new AudioChunker(outputFormatOf(req));
   let final = false;
   try {
-    for await (const m of socket) {
-      if (m.text === undefined) continue;
-      let j: unknown;
-      try {
-        j = JSON.parse(m.text);
-      } catch {
-        throw new SpillwayError(Code.DataLoss, `${up.name}: upstream sent a message that is not JSON`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
-      }
-      if (!isObj(j)) continue;
+    const notJson = new SpillwayError(Code.DataLoss, `${up.name}: upstream sent a message that is not JSON`, { httpStatus: 502, reason: "upstream_error", fromUpstream: true });
+    for await (const j of jsonMessages(socket, notJson)) {
       if (j["error"] !== undefined && j["error"] !== null) throw elevenLabsSocketError(up.name, j);
       if (typeof j["audio"] === "string" && j["audio"]) {
         const p = chunker.chunk(Buffer.from(j["audio"], "base64"));

@@ -194,6 +194,26 @@ class OpenSocket implements UpstreamSocket {
   }
 }
 
+/**
+ * The socket's text messages parsed as JSON objects, for the upstreams that
+ * speak JSON over a WebSocket (Deepgram, ElevenLabs): binary messages and
+ * JSON that is not an object are skipped; a text message that is not JSON
+ * throws `notJson` (and closes the socket, as leaving the loop does). The
+ * socket's own errors pass through as they are.
+ */
+export async function* jsonMessages(socket: UpstreamSocket, notJson: Error): AsyncGenerator<Record<string, unknown>, void, undefined> {
+  for await (const m of socket) {
+    if (m.text === undefined) continue;
+    let j: unknown;
+    try {
+      j = JSON.parse(m.text);
+    } catch {
+      throw notJson;
+    }
+    if (typeof j === "object" && j !== null && !Array.isArray(j)) yield j as Record<string, unknown>;
+  }
+}
+
 /** The error for an upstream socket that closed abnormally (`reason` is the upstream's close reason). */
 export function socketClosedError(provider: string, close: SocketClose | undefined, what: string): SpillwayError {
   const code = close?.code ?? 1006;

@@ -422,16 +422,9 @@ export class Admission {
     }
     const cfg = p.index >= 0 ? (p.key ?? this.keys[p.index]?.cfg) : undefined;
     if (cfg && (cfg.rpm !== undefined || cfg.tpm !== undefined || cfg.maxConcurrentStreams !== undefined)) return undefined;
-    let slot: Release | undefined;
-    if (ticket?.holding) {
-      if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
-      slot = ticket.take();
-    } else {
-      // Past capacity, refused before anything is counted (the key's limits included).
-      const t = this.enter();
-      if (!t.holding && this.opts.concurrency) return undefined;
-      slot = t.holding ? t.take() : undefined;
-    }
+    const t = this.entry(ticket);
+    if (!t.holding && this.opts.concurrency) return undefined;
+    const slot = t.holding ? t.take() : undefined;
     try {
       if (cfg) checkModels(cfg, models);
     } catch (e) {
@@ -445,22 +438,26 @@ export class Admission {
 
   /** {@link admit} that waits: in the adaptive queue, or on the limit store. */
   private async admitLater(p: Principal, models: readonly string[], ticket: Ticket | undefined): Promise<Lease> {
-    let slot: Release | undefined;
-    if (ticket?.holding) {
-      if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
-      slot = ticket.take();
-    } else {
-      // Past capacity, refused before anything is counted (the key's limits included).
-      const t = this.enter();
-      const c = this.opts.concurrency;
-      slot = t.holding ? t.take() : c ? await this.queued(c.acquire()) : undefined;
-    }
+    const t = this.entry(ticket);
+    const c = this.opts.concurrency;
+    const slot = t.holding ? t.take() : c ? await this.queued(c.acquire()) : undefined;
     try {
       return await this.admitKey(p, models, slot);
     } catch (e) {
       slot?.();
       throw e;
     }
+  }
+
+  /**
+   * Where an admission starts: a ticket already holding a slot (checked
+   * against the stream cap), or a new entry — past capacity refused here,
+   * before anything is counted (the key's limits included).
+   */
+  private entry(ticket: Ticket | undefined): Ticket {
+    if (!ticket?.holding) return this.enter();
+    if (this.streams >= this.maxStreams) throw this.refused(STREAM_CAP);
+    return ticket;
   }
 
   /** A {@link KeyLease}'s release (an unlimited key's stream ended). */

@@ -52,7 +52,7 @@ import type { Door } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
 import { buildSpillway, portkeyVersion, ROOT, setPinning, startGrpcFloor, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { GRPC_FLOOR, markdown, overFloor, type BenchResults, type TtftRow } from "./report.js";
-import { fixedRates, log, maxRate, memory, throughput, wsUrl, type Target } from "./scenarios.js";
+import { fixedRates, log, maxRate, memory, MEMORY_SETTLE, throughput, wsUrl, type MemorySettle, type Target } from "./scenarios.js";
 import { voiceTurns } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
@@ -117,8 +117,11 @@ const BULK_SHAPE: MockShape = { chunks: 200, bytes: 16, delayMs: 0, firstMs: 0 }
 /** Slow streams for memory: a chunk every 5 s. */
 const SLOW_SHAPE: MockShape = { chunks: 1000, bytes: 16, delayMs: 5000, firstMs: 0 };
 
+/** A smoke run's memory rows: shorter settling (its figures are not for quoting). */
+const QUICK_MEMORY_SETTLE: MemorySettle = { beforeMs: 300, heldMs: 500, sampleMs: 100, afterMs: 0 };
+
 const plan = quick
-  ? { rates: [500], rateSeconds: 2, maxRates: [100, 250, 500], maxSeconds: 2, conc: 50, tputSeconds: 2, memory: [500], compareSeconds: 2, voice: [[1, 1]] as Array<[number, number]>, voiceProviders: [] as Array<[number, number]> }
+  ? { rates: [500], rateSeconds: 1, maxRates: [100, 500], maxSeconds: 2, conc: 50, tputSeconds: 1, memory: [500], compareSeconds: 2, voice: [[1, 1]] as Array<[number, number]>, voiceProviders: [] as Array<[number, number]> }
   : { rates: [500, 1000, 2000], rateSeconds: 10, maxRates: [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000], maxSeconds: 5, conc: 100, tputSeconds: 5, memory: [1000, 10000], compareSeconds: 5, voice: [[1, 3], [4, 3], [8, 3]] as Array<[number, number]>, voiceProviders: [[1, 5], [20, 3]] as Array<[number, number]> };
 
 if (values.rates) plan.rates = values.rates.split(",").map(Number);
@@ -477,7 +480,7 @@ async function main(): Promise<void> {
           const g = await startSpillway({ mockPort: mock2.port, workers: w, realtime: door === "ws" ? realtimeProfiles : {} });
           const t = spillwayTargets("spillway", g.httpPort, g.grpcPort, g.child.pid).find((x) => x.door === door)!;
           try {
-            results.memory.push(await memory(forShape(t, SLOW_SHAPE), g.child.pid!, n, w, SLOW_SHAPE));
+            results.memory.push(await memory(forShape(t, SLOW_SHAPE), g.child.pid!, n, w, SLOW_SHAPE, quick ? QUICK_MEMORY_SETTLE : MEMORY_SETTLE));
           } finally {
             await g.stop();
           }

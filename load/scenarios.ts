@@ -146,25 +146,36 @@ export interface MemoryRow {
 
 const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
 
+/** How long {@link memory} lets RSS settle (ms): before the baseline, once the streams are held, between the 3 samples, after release. */
+export interface MemorySettle {
+  readonly beforeMs: number;
+  readonly heldMs: number;
+  readonly sampleMs: number;
+  readonly afterMs: number;
+}
+
+/** The settle times of a measured run. */
+export const MEMORY_SETTLE: MemorySettle = { beforeMs: 1_000, heldMs: 1_500, sampleMs: 300, afterMs: 1_000 };
+
 /**
  * Opens `streams` slow streams (one chunk every few seconds), and compares
  * the gateway's resident memory (every process of it) with them open to
  * before. `pid` is the gateway's main process.
  */
-export async function memory(t: Target, pid: number, streams: number, workers: number, shape: MockShape): Promise<MemoryRow> {
+export async function memory(t: Target, pid: number, streams: number, workers: number, shape: MockShape, settle: MemorySettle = MEMORY_SETTLE): Promise<MemoryRow> {
   // Warm up (JIT, pools) so the baseline is a serving process, not a fresh one.
   await runJob(job(t, { ...shape, delayMs: 0, chunks: 4 }, { mode: "closed", concurrency: 50, seconds: 1 }));
-  await sleep(1_000);
+  await sleep(settle.beforeMs);
   const base = rssTree(pid);
   const h = await holdStreams(job(t, shape, { mode: "hold", count: streams }));
-  await sleep(1_500);
+  await sleep(settle.heldMs);
   let held = 0;
   for (let i = 0; i < 3; i++) {
     held = Math.max(held, rssTree(pid));
-    await sleep(300);
+    await sleep(settle.sampleMs);
   }
   await h.release();
-  await sleep(1_000);
+  await sleep(settle.afterMs);
   const row: MemoryRow = {
     target: t.name,
     door: t.door,

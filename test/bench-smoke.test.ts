@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,10 +17,12 @@ import { cpuMarkdown } from "../load/cpu-report.js";
 import { mockModel } from "../load/mock-upstream.js";
 import { nginxAvailable, nginxConfig, startNginx } from "../load/nginx.js";
 import { cpuTree, holdStreams, ROOT, runJob, startMock, startSpillway, type Proc } from "../load/procs.js";
-import { job, memory, wsUrl, type Target } from "../load/scenarios.js";
+import { job, memory, wsUrl, type MemorySettle, type Target } from "../load/scenarios.js";
 
 const SHAPE = { chunks: 5, bytes: 8, delayMs: 2, firstMs: 0 };
 const SLOW = { chunks: 100, bytes: 8, delayMs: 3000, firstMs: 0 };
+/** Memory rows are checked for being there, not for their figures: no settling between the readings. */
+const NO_SETTLE: MemorySettle = { beforeMs: 0, heldMs: 0, sampleMs: 0, afterMs: 0 };
 
 describe("benchmark harness", () => {
   let mock: Proc & { port: number };
@@ -73,7 +75,9 @@ describe("benchmark harness", () => {
     try {
       const r = await runJob({ door: "sse", target: `http://127.0.0.1:${traced.httpPort}`, model, expectChunks: SHAPE.chunks, mode: "rate", rate: 20, seconds: 1 });
       assert.equal(r.ok, 20);
-      await new Promise((res) => setTimeout(res, 1500));
+      // The probe rewrites the file every second: wait for a write made after the last request ended.
+      const ended = Date.now();
+      while (!existsSync(file) || statSync(file).mtimeMs < ended) await new Promise((res) => setTimeout(res, 50));
       const t = JSON.parse(readFileSync(file, "utf8")) as { requests: number; gaps: Array<{ from: string; to: string; p50Ms: number }>; totalP50Ms: number };
       assert.ok(t.requests >= 10, `only ${t.requests} of 20 requests fully stamped`);
       assert.equal(t.gaps.length, 8);
@@ -92,7 +96,7 @@ describe("benchmark harness", () => {
       { name: "spillway", door: "ws", url: wsUrl(gw.httpPort, "mock/rt-slow"), model: () => "" },
     ];
     for (const t of targets) {
-      const row = await memory(t, gw.child.pid!, 30, 1, SLOW);
+      const row = await memory(t, gw.child.pid!, 30, 1, SLOW, NO_SETTLE);
       assert.equal(row.held, 30, `${t.door}: ${row.errorSamples.join("; ")}`);
       assert.ok(row.rssHeldMiB > 0 && row.kibPerStream !== undefined);
     }

@@ -213,7 +213,7 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
     const first = new AbortController();
     const res = await postJson(
       `${gw.baseUrl}/chat/completions`,
-      { model: "local/echo", messages: [{ role: "user", content: WORDS(400) }], stream: true },
+      { model: "local/echo", messages: [{ role: "user", content: WORDS(200) }], stream: true },
       { headers: { "x-spillway-resumable": "true" }, signal: first.signal },
     );
     assert.equal(res.status, 200);
@@ -230,7 +230,7 @@ describe("HTTP: followers of the durable log and count_tokens hold one slot, beh
     resume.abort();
     await until(async () => (await chatStatus(gw)) === 200, "the resume's slot freed when its client left");
     first.abort();
-    // The generation runs on detached (~8 s): wait for its end, then both slots are free.
+    // The generation runs on detached (~4 s: 200 tokens at 20 ms; long enough that the resume below joins it while it runs): wait for its end, then both slots are free.
     for (let i = 0; i < 600 && gw.gateway.engine.admission.openStreams > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(gw.gateway.engine.admission.openStreams, 0, "the detached generation ended");
     const a = await slowStream(gw);

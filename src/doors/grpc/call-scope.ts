@@ -35,8 +35,14 @@ export interface CallScope {
   /** The client's deadline (epoch ms); `undefined` when it set none. */
   readonly deadline: number | undefined;
   /**
-   * Detaches from the call. Call it once the handler is done: grpc-js also
-   * reports a call that ended normally as cancelled, which must not count.
+   * Aborts the call's work with `reason` (the door's forced shutdown: the
+   * handler then ends the call with that status). No-op once aborted.
+   */
+  end(reason: SpillwayError): void;
+  /**
+   * Detaches from the call (and from the door's set of calls in flight).
+   * Call it once the handler is done: grpc-js also reports a call that
+   * ended normally as cancelled, which must not count.
    */
   dispose(): void;
 }
@@ -64,10 +70,12 @@ class Scope extends OnDemandAbortSource implements CallScope {
   constructor(
     private readonly call: SurfaceCall,
     readonly deadline: number | undefined,
+    private readonly inFlight: Set<CallScope> | undefined,
   ) {
     super();
     if (call.cancelled) this.cancel();
     else call.once("cancelled", this.onCancelled);
+    inFlight?.add(this);
   }
 
   get abortSource(): AbortSource {
@@ -84,12 +92,20 @@ class Scope extends OnDemandAbortSource implements CallScope {
     );
   }
 
+  end(reason: SpillwayError): void {
+    if (this.abortReason === undefined) this.abort(reason);
+  }
+
   dispose(): void {
     this.call.removeListener("cancelled", this.onCancelled);
+    this.inFlight?.delete(this);
   }
 }
 
-/** Adapts `call` into a {@link CallScope}. */
-export function createCallScope(call: SurfaceCall): CallScope {
-  return new Scope(call, deadlineOf(call));
+/**
+ * Adapts `call` into a {@link CallScope}. With `inFlight` (the door's set),
+ * the scope is in it until disposed, so a forced shutdown can end it.
+ */
+export function createCallScope(call: SurfaceCall, inFlight?: Set<CallScope>): CallScope {
+  return new Scope(call, deadlineOf(call), inFlight);
 }

@@ -1,6 +1,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import type { CallOptions, StreamEngine } from "../../engine/stream-engine.js";
 import type { Observability } from "../../observability/observability.js";
+import type { CallScope } from "./call-scope.js";
 
 /**
  * Decides whether a call may proceed, from its request metadata (the
@@ -27,4 +28,9 @@ export interface GrpcDoorContext {
   readonly obs?: Observability | undefined;
   /** Calls in flight (for the active-streams gauge). */
   readonly active: { calls: number };
+  /**
+   * The scopes of the calls in flight, which the door's forced shutdown
+   * ends (grpc-js's `forceShutdown` does not cancel them with channelz off).
+   */
+  readonly inFlight?: Set<CallScope> | undefined;
 }

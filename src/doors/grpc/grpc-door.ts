@@ -11,6 +11,9 @@ import { addReflection } from "./reflection.js";
 import { createEarlyCheck } from "./early-admission.js";
 import { doorInterceptor } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
+import { Code } from "../../engine/code.js";
+import { SpillwayError } from "../../engine/errors.js";
+import type { CallScope } from "./call-scope.js";
 
 /** The fully-qualified name of the Spillway service, as health checks and reflection name it. */
 export const SPILLWAY_SERVICE_NAME = "spillway.v1.SpillwayService";
@@ -59,8 +62,9 @@ export interface GrpcDoor extends Door {
   listen(host: string, port: number): Promise<number>;
   /**
    * Drains, stops accepting connections and waits up to `graceMs`
-   * for calls in flight to end (`tryShutdown`), then cancels the rest
-   * (`forceShutdown`). Never rejects.
+   * for calls in flight to end (`tryShutdown`), then ends the rest: their
+   * work is aborted with `Unavailable` (`server_shutting_down`), so each
+   * ends with `UNAVAILABLE`, and `forceShutdown` runs. Never rejects.
    */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -82,6 +86,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
   });
   let draining = false;
   const active = { calls: 0 };
+  const inFlight = new Set<CallScope>();
   server.addService(
     spillwayServiceDefinition,
     createSpillwayService({
@@ -90,6 +95,7 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
       draining: () => draining,
       obs: options.obs,
       active,
+      inFlight,
     }),
   );
   const health = new HealthImplementation({ "": "SERVING", [SPILLWAY_SERVICE_NAME]: "SERVING" });
@@ -131,6 +137,9 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
       shutdown ??= new Promise<void>((resolve) => {
         drain();
         const force = setTimeout(() => {
+          // grpc-js's forceShutdown destroys only the sessions channelz tracked, none with channelz
+          // off: the door ends its calls itself (each handler then sends UNAVAILABLE).
+          for (const scope of inFlight) scope.end(new SpillwayError(Code.Unavailable, "the server is shutting down", { reason: "server_shutting_down" }));
           server.forceShutdown();
           resolve();
         }, graceMs);

@@ -93,7 +93,7 @@ export async function serveStream(
   // Past capacity, refused first: before the call scope, tracing and auth (by the interceptor: before the message is decoded).
   const ticket = admitEarly(call, ctx);
   if (ticket === undefined) return;
-  const scope = createCallScope(call);
+  const scope = createCallScope(call, ctx.inFlight);
   let summary: StreamSummary | undefined;
   let error: unknown;
   const span = ctx.obs?.tracing?.startRequest({

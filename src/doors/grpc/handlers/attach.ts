@@ -33,7 +33,7 @@ export function attachHandler(ctx: GrpcDoorContext): handleServerStreamingCall<A
     if (early === undefined) return;
     let ticket = early;
     void (async () => {
-      const scope = createCallScope(call);
+      const scope = createCallScope(call, ctx.inFlight);
       ctx.active.calls++;
       try {
         const granted = await admitCall(ctx, call.metadata, call.getPath());
@@ -75,7 +75,7 @@ export function serveResumableGenerate(call: Parameters<handleServerStreamingCal
   const ticket = admitEarly(call, ctx);
   if (ticket === undefined) return;
   void (async () => {
-    const scope = createCallScope(call);
+    const scope = createCallScope(call, ctx.inFlight);
     ctx.active.calls++;
     try {
       const granted = await admitCall(ctx, call.metadata, call.getPath());

@@ -8,7 +8,7 @@ import { toGrpcError } from "../status.js";
 /** `ListModels` (unary): every model of every provider, with what it can do and whether it is available. */
 export function listModelsHandler(ctx: GrpcDoorContext): handleUnaryCall<ListModelsRequest, ListModelsResponse> {
   return (call, callback) => {
-    const scope = createCallScope(call);
+    const scope = createCallScope(call, ctx.inFlight);
     void (async () => {
       try {
         await admitCall(ctx, call.metadata, call.getPath());

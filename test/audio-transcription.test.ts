@@ -204,24 +204,40 @@ describe("upload limit", () => {
 
   /**
    * Sends a request head, then body bytes 16 KiB at a time until the server
-   * answers; returns the answer and how much of the body was sent.
+   * answers (or, with `finish`, the whole declared body); resolves when the
+   * server closes the connection or, `waitMs` after the sending stopped,
+   * when it has not.
    */
-  function upload(head: string, declared: number, chunked: boolean): Promise<{ response: string; sent: number; closed: boolean }> {
+  function upload(
+    head: string,
+    declared: number,
+    chunked: boolean,
+    { finish = false, waitMs = 5000 }: { finish?: boolean; waitMs?: number } = {},
+  ): Promise<{ response: string; sent: number; closedByServer: boolean; error: string | undefined }> {
     return new Promise((resolve, reject) => {
       const sock = connect(gw.gateway.httpPort, "127.0.0.1");
       let response = "";
       let sent = 0;
-      let closed = false;
+      let error: string | undefined;
+      let gaveUp = false;
       const piece = Buffer.alloc(16 * 1024, 0x61);
+      const stopped = (): void => {
+        setTimeout(() => {
+          gaveUp = true;
+          sock.destroy();
+        }, waitMs).unref();
+      };
       const pump = (): void => {
-        if (response || sock.destroyed) return;
+        if (sock.destroyed) return;
+        if (response && !finish) return stopped();
         if (sent >= declared) {
           // A chunked body ends with its last-chunk marker.
           if (chunked) sock.write("0\r\n\r\n");
-          return;
+          return stopped();
         }
-        const data = chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]) : piece;
-        sent += piece.length;
+        const n = Math.min(piece.length, declared - sent);
+        const data = chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), piece.subarray(0, n), Buffer.from("\r\n")]) : piece.subarray(0, n);
+        sent += n;
         if (sock.write(data)) setImmediate(pump);
         else sock.once("drain", pump);
       };
@@ -232,26 +248,38 @@ describe("upload limit", () => {
       sock.on("data", (d) => {
         response += d.toString("latin1");
       });
-      sock.on("error", () => undefined);
-      sock.on("close", () => {
-        closed = true;
-        if (!response) reject(new Error("closed without an answer"));
-        else resolve({ response, sent, closed });
+      sock.on("error", (e) => {
+        error = e.message;
       });
-      setTimeout(() => {
-        sock.destroy();
-      }, 5000).unref();
+      sock.on("close", () => {
+        if (!response) reject(new Error(`closed without an answer (${error ?? "no error"})`));
+        else resolve({ response, sent, closedByServer: !gaveUp, error });
+      });
     });
   }
 
-  it("refuses a declared over-limit upload with 413 at once, without reading the body, and closes the connection", async () => {
+  it("refuses a declared over-limit upload with 413 at once, without reading the body, then drains the declared rest without a reset", async () => {
     const size = 5_000_000;
     const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ${size}\r\n\r\n`;
-    const r = await upload(head, size, false);
+    const early = await upload(head, size, false, { waitMs: 200 });
+    assert.match(early.response, /^HTTP\/1\.1 413 /);
+    assert.match(early.response, /larger than the limit of 100000 bytes/);
+    assert.match(early.response, /connection: close/i);
+    assert.ok(early.sent < size / 4, `only ${early.sent} of ${size} bytes were sent before the answer`);
+    // A client that keeps sending after the answer is read to its end, not reset (lingering close).
+    const full = await upload(head, size, false, { finish: true, waitMs: 200 });
+    assert.match(full.response, /^HTTP\/1\.1 413 /);
+    assert.equal(full.sent, size);
+    assert.equal(full.error, undefined);
+  });
+
+  it("answers a declared upload whose rest is past the lingering bound (64 MiB) with 413 and closes the connection at once", async () => {
+    const size = 200 * 1024 * 1024;
+    const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ${size}\r\n\r\n`;
+    const r = await upload(head, size, false, { finish: true, waitMs: 5000 });
     assert.match(r.response, /^HTTP\/1\.1 413 /);
-    assert.match(r.response, /larger than the limit of 100000 bytes/);
-    assert.ok(r.sent < size / 4, `only ${r.sent} of ${size} bytes were sent before the answer`);
-    assert.ok(r.closed);
+    assert.ok(r.closedByServer, "the server closed the connection");
+    assert.ok(r.sent < 64 * 1024 * 1024, `${r.sent} bytes were sent: the body was read past the bound`);
   });
 
   it("answers an undeclared (chunked) upload over the limit with 413 after draining it (lingering close)", async () => {
@@ -259,7 +287,7 @@ describe("upload limit", () => {
     // would lose the answer: the rest is read and dropped (bounded), then answered.
     const size = 5_000_000;
     const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n`;
-    const r = await upload(head, size, true);
+    const r = await upload(head, size, true, { waitMs: 200 });
     assert.match(r.response, /^HTTP\/1\.1 413 /);
     assert.match(r.response, /connection: close/i);
   });

@@ -22,12 +22,13 @@ const POLICY_HEADERS = ["traceparent", "tracestate", "x-spillway-cache"] as cons
 export type Headers = ReadonlyArray<readonly [string, string]>;
 
 /**
- * After refusing a body it has not read (413, 415, 401…), the exchange keeps
- * reading and discarding it for up to this long, as nginx's lingering close
- * does, so a client still sending reads its answer instead of `EPIPE`.
+ * After refusing a chunked body it has not read (413, 415, 401…), the
+ * exchange keeps reading and discarding it for up to this long, as nginx's
+ * lingering close does, so a client still sending reads its answer instead
+ * of `EPIPE` (a declared length: see `linger`).
  */
 const LINGER_MS = 5_000;
-/** …and for at most this many bytes; then the connection is closed. */
+/** …and for at most this many bytes (of a declared length: its unread rest); then the connection is closed. */
 const LINGER_MAX_BYTES = 64 * 1024 * 1024;
 
 type BodyState = "unread" | "reading" | "read" | "discarding";
@@ -109,6 +110,8 @@ export class HttpExchange {
   private bodyRegistered = false;
   /** Bytes of a refused body read and dropped (lingering close). */
   private discarded = 0;
+  /** Bytes of the body uWS has handed over so far, read or dropped. */
+  private received = 0;
   /** An answer held back until a refused chunked body has been drained. */
   private deferred: ((close: boolean) => void) | undefined;
   /** The cork callback of {@link HttpExchange.flushBatch} (made on its first flush) and what it saw. */
@@ -272,6 +275,7 @@ export class HttpExchange {
   /** uWS's body callback: the piece to the read in progress, or dropped while lingering. */
   private dataIn(ab: ArrayBuffer, isLast: boolean): void {
     const discarding = this.bodyState === "discarding";
+    this.received += ab.byteLength;
     if (isLast) this.bodyState = "read";
     const read = this.bodyRead;
     if (read) return this.bodyPiece(read, ab, isLast);
@@ -282,24 +286,33 @@ export class HttpExchange {
   }
 
   /**
-   * After refusing the body: reads and drops what the client still sends
-   * (bounded by {@link LINGER_MS} and {@link LINGER_MAX_BYTES}, then the
-   * connection is closed), so its answer is not lost to a reset connection.
-   * With a declared length the answer goes out at once and uWS keeps reading
-   * the body it knows the end of; a chunked body is drained first and
-   * answered at its end (`answer`), since uWS drops a connection whose
-   * chunked body outlives its response.
+   * After refusing the body: reads and drops what the client still sends,
+   * so its answer is not lost to a reset connection.
+   * - A chunked body is drained first and answered at its end (`answer`),
+   *   since uWS drops a connection whose chunked body outlives its response;
+   *   bounded by {@link LINGER_MS} and {@link LINGER_MAX_BYTES}, then the
+   *   answer goes out and the connection is closed.
+   * - With a declared length the answer goes out at once. If the rest of the
+   *   declared body is within {@link LINGER_MAX_BYTES}, uWS keeps reading
+   *   (and this drops) the body it knows the end of, and its idle timeout
+   *   (10 s without a byte) closes a client that stops sending; the
+   *   connection can no longer be closed from here once the answer has
+   *   ended (uWS refuses access to a finished response). A longer rest is not
+   *   read: the answer goes out with the connection closed behind it.
    */
   private linger(answer: (close: boolean) => void): void {
     this.resumeBody();
     this.bodyState = "discarding";
     this.bodyRead = undefined;
     this.registerBody();
+    if (this.contentLength !== undefined) {
+      answer(this.contentLength - this.received > LINGER_MAX_BYTES);
+      return;
+    }
+    this.deferred = answer;
     setTimeout(() => {
       if (this.bodyState === "discarding") this.stopLingering();
     }, LINGER_MS).unref();
-    if (this.contentLength === undefined) this.deferred = answer;
-    else answer(false);
   }
 
   private answerDeferred(close: boolean): boolean {

@@ -17,6 +17,8 @@ import { extname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { makeGenerateRequest, makeMessage } from "../src/engine/requests.js";
+import { wavHeader } from "../src/audio/wav.js";
 import { AudioEncoding, TranscriptDelta_Kind, type Chunk } from "../src/gen/spillway/v1/chunk.js";
 import { SpillwayServiceClient } from "../src/gen/spillway/v1/service.js";
 
@@ -52,18 +54,7 @@ function done(stream: NodeJS.EventEmitter): Promise<void> {
 /** Streams a chat answer to stdout as it is generated. */
 async function chat(prompt: string): Promise<void> {
   const stream = client.generate(
-    {
-      model: values.model ?? "local/echo",
-      messages: [{ role: "user", content: prompt, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-      prompt: "",
-      tools: [],
-      toolChoice: "",
-      stop: [],
-      user: "",
-      metadata: {},
-      serviceTier: "",
-      upstreamHeaders: {},
-    },
+    makeGenerateRequest({ model: values.model ?? "local/echo", messages: [makeMessage({ role: "user", content: prompt })] }),
     metadata,
     { deadline: Date.now() + 60_000 },
   );
@@ -72,24 +63,6 @@ async function chat(prompt: string): Promise<void> {
     else printTerminal(c);
   });
   await done(stream);
-}
-
-/** A 44-byte WAV header for 16-bit PCM. */
-function wavHeader(dataBytes: number, sampleRate: number, channels: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write("RIFF", 0);
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write("WAVEfmt ", 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write("data", 36);
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
 }
 
 /** Synthesizes `text` as 16-bit PCM, streamed, and saves it as a WAV file. */
@@ -119,7 +92,7 @@ async function synthesize(text: string, out: string): Promise<void> {
   await done(stream);
   const pcm = Buffer.concat(parts);
   const isPcm = format.encoding === AudioEncoding.AUDIO_ENCODING_PCM_S16LE;
-  await writeFile(out, isPcm ? Buffer.concat([wavHeader(pcm.length, format.sampleRate, format.channels), pcm]) : pcm);
+  await writeFile(out, isPcm ? Buffer.concat([wavHeader(format.sampleRate, format.channels, pcm.length), pcm]) : pcm);
   console.error(`wrote ${out} (${pcm.length} bytes of audio, ${format.sampleRate} Hz)`);
 }
 

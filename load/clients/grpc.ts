@@ -5,7 +5,7 @@
  */
 import { credentials, status, type ServiceError } from "@grpc/grpc-js";
 import type { Chunk } from "../../src/gen/spillway/v1/chunk.js";
-import type { GenerateRequest } from "../../src/gen/spillway/v1/request.js";
+import { makeGenerateRequest, makeMessage } from "../../src/engine/requests.js";
 import { SpillwayServiceClient } from "../../src/gen/spillway/v1/service.js";
 import type { Held, LoadClient, Outcome } from "./types.js";
 
@@ -30,20 +30,7 @@ export function createGrpcClient(o: GrpcClientOptions): LoadClient {
       }),
   );
   let next = 0;
-  const req: GenerateRequest = {
-    model: o.model,
-    messages: [{ role: "user", content: "benchmark", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-    prompt: "",
-    tools: [],
-    toolChoice: "",
-    stop: [],
-    user: "",
-    metadata: {},
-    serviceTier: "",
-    upstreamHeaders: {},
-    parallelToolCalls: undefined,
-    extra: undefined,
-  };
+  const req = makeGenerateRequest({ model: o.model, messages: [makeMessage({ role: "user", content: "benchmark" })] });
   const pick = (): SpillwayServiceClient => clients[next++ % clients.length]!;
 
   return {

@@ -14,6 +14,7 @@
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
 import { Chunk } from "../../src/gen/spillway/v1/chunk.js";
+import { makeGenerateRequest, makeMessage } from "../../src/engine/requests.js";
 import { GenerateRequest } from "../../src/gen/spillway/v1/request.js";
 import type { GrpcClientOptions } from "./grpc.js";
 import type { Held, LoadClient, Outcome } from "./types.js";
@@ -56,20 +57,7 @@ function payloadField(m: Buffer): number {
 
 /** Creates a lean gRPC load client (the options and outcomes of load/clients/grpc.ts). */
 export function createLeanGrpcClient(o: GrpcClientOptions): LoadClient {
-  const req: GenerateRequest = {
-    model: o.model,
-    messages: [{ role: "user", content: "benchmark", parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false }],
-    prompt: "",
-    tools: [],
-    toolChoice: "",
-    stop: [],
-    user: "",
-    metadata: {},
-    serviceTier: "",
-    upstreamHeaders: {},
-    parallelToolCalls: undefined,
-    extra: undefined,
-  };
+  const req = makeGenerateRequest({ model: o.model, messages: [makeMessage({ role: "user", content: "benchmark" })] });
   const msg = GenerateRequest.encode(req).finish();
   const framed = Buffer.alloc(5 + msg.length);
   framed.writeUInt32BE(msg.length, 1);

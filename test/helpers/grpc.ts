@@ -20,6 +20,7 @@ import { service as healthService } from "grpc-health-check";
 import { AudioEncoding, type Chunk } from "../../src/gen/spillway/v1/chunk.js";
 import type { GenerateRequest, Message, SynthesizeRequest, TranscribeConfig } from "../../src/gen/spillway/v1/request.js";
 import { SpillwayServiceClient } from "../../src/gen/spillway/v1/service.js";
+import { makeGenerateRequest, makeMessage } from "../../src/engine/requests.js";
 
 /** A generated Spillway client on `address`, insecure. Close it with `client.close()`. */
 export function spillwayClient(address: string, options: Record<string, unknown> = {}): SpillwayServiceClient {
@@ -28,26 +29,12 @@ export function spillwayClient(address: string, options: Record<string, unknown>
 
 /** A chat message with every field set. */
 export function message(role: string, content: string): Message {
-  return { role, content, parts: [], toolCalls: [], toolCallId: "", name: "", contents: [], toolError: false };
+  return makeMessage({ role, content });
 }
 
 /** A GenerateRequest with every field set; `messages` defaults to one user message. */
 export function generateRequest(model: string, content = "hello there", extra: Partial<GenerateRequest> = {}): GenerateRequest {
-  return {
-    model,
-    messages: [message("user", content)],
-    prompt: "",
-    tools: [],
-    toolChoice: "",
-    stop: [],
-    user: "",
-    metadata: {},
-    serviceTier: "",
-    upstreamHeaders: {},
-    parallelToolCalls: undefined,
-    extra: undefined,
-    ...extra,
-  };
+  return makeGenerateRequest({ model, messages: [message("user", content)], parallelToolCalls: undefined, extra: undefined, ...extra });
 }
 
 /** A SynthesizeRequest with every field set. */

@@ -312,6 +312,22 @@ export class Admission {
   }
 
   /**
+   * The refusal {@link enter} would throw right now, counted as `enter`
+   * counts it, or undefined when `enter` would return a ticket (a slot, or a
+   * spent one that waits in the queue); nothing is taken. For a door that
+   * turns a call away before it has built anything to carry a ticket (the
+   * gRPC door at the HTTP/2 stream, `doors/grpc/stream-refusal.ts`) and calls
+   * `enter` in the same synchronous turn when this says yes, so the two agree.
+   */
+  entryRefusal(): SpillwayError | undefined {
+    if (this.streams >= this.maxStreams) return this.refused(STREAM_CAP);
+    if (this.opts.overloaded?.()) return this.refused(LOOP_SATURATED);
+    const c = this.opts.concurrency;
+    if (c && !c.hasRoom() && !c.canQueue()) return this.refused(OVERLOADED);
+    return undefined;
+  }
+
+  /**
    * A ticket that holds a slot, for a request that opens no engine stream
    * but does a stream's work for as long as it lasts (a follower of the
    * durable log: replay, then live): `ticket` itself while it holds its

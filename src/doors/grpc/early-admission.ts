@@ -1,4 +1,4 @@
-import type { Metadata, StatusObject } from "@grpc/grpc-js";
+import type { StatusObject } from "@grpc/grpc-js";
 import { randomUUID } from "node:crypto";
 import type { Admission, Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
@@ -19,8 +19,12 @@ export interface EarlyCheck {
   applies(path: string): boolean;
   /** `Admission.enter()`: a ticket, or throws the refusal (`server_overloaded`). */
   enter(): Ticket;
-  /** Records a refused call (metrics, the sampled log line), as the handler did before. */
-  refused(metadata: Metadata, path: string, reason: unknown, startedAt: number): void;
+  /**
+   * Records a refused call (metrics, the sampled log line), as the handler
+   * did before; `requestId` is the call's `x-request-id` (a new id when
+   * absent or empty).
+   */
+  refused(requestId: unknown, path: string, reason: unknown, startedAt: number): void;
 }
 
 /**
@@ -34,9 +38,8 @@ export function createEarlyCheck(admission: Admission, obs: Observability | unde
   return {
     applies: (path) => path.startsWith(SPILLWAY_PATH_PREFIX),
     enter: () => admission.enter(),
-    refused: (metadata, path, reason, startedAt) => {
+    refused: (id, path, reason, startedAt) => {
       if (!obs) return;
-      const id = metadata.get("x-request-id")[0];
       recordRequest(obs, {
         requestId: typeof id === "string" && id ? id.slice(0, 128) : randomUUID(),
         door: "grpc",

@@ -9,6 +9,8 @@ import { createSpillwayService } from "./handlers/index.js";
 import { spillwayServiceDefinition } from "./chunk-serializer.js";
 import { addReflection } from "./reflection.js";
 import { createEarlyCheck } from "./early-admission.js";
+import { installStreamGate } from "./stream-gate.js";
+import { createStreamRefusal, type StreamRefusal } from "./stream-refusal.js";
 import { doorInterceptor } from "./write-coalescing.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { Code } from "../../engine/code.js";
@@ -43,6 +45,14 @@ export interface GrpcDoorOptions {
    * chunk. Default true. Either way each chunk is its own message.
    */
   readonly frameBursts?: boolean | undefined;
+  /**
+   * Refuse streaming calls past capacity at the HTTP/2 stream, before grpc-js
+   * builds a call (stream-refusal.ts, through grpc-js's private
+   * `createHttp2Server`: stream-gate.ts); false: only the interceptor refuses
+   * (the fallback, which it also is when grpc-js is not shaped as expected).
+   * Default true.
+   */
+  readonly refuseAtStream?: boolean | undefined;
 }
 
 /** The gRPC door: `spillway.v1.SpillwayService`, `grpc.health.v1.Health` and server reflection. */
@@ -51,6 +61,12 @@ export interface GrpcDoor extends Door {
   readonly server: Server;
   /** Streaming calls in flight. */
   readonly activeCalls: number;
+  /**
+   * Calls refused at the HTTP/2 stream, before grpc-js saw them (the rest of
+   * the refusals come from the interceptor); undefined when that refusal is
+   * not installed (`refuseAtStream: false`, or grpc-js not shaped as expected).
+   */
+  readonly streamRefusals: number | undefined;
   /** The health service; `""` and the Spillway service report SERVING until shutdown. */
   readonly health: HealthImplementation;
   /**
@@ -69,6 +85,13 @@ export interface GrpcDoor extends Door {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** The paths of the Spillway service's streaming methods: the ones admitted early. */
+const streamingPaths: ReadonlySet<string> = new Set(
+  Object.values(spillwayServiceDefinition)
+    .filter((m) => m.responseStream)
+    .map((m) => m.path),
+);
+
 /** `host:port` for grpc-js, bracketing IPv6 literals. */
 function address(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -76,14 +99,22 @@ function address(host: string, port: number): string {
 
 /** Creates the gRPC door over the engine. Call `listen` to serve. */
 export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
+  const check = createEarlyCheck(options.engine.admission, options.obs);
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
     // channelz (per-call stats for grpcdebug) showed in the per-call profile and nothing here reads it.
     "grpc.enable_channelz": 0,
     // Streaming calls are admitted on their metadata, before the message is decoded; their
     // messages leave in one HTTP/2 write per batch, not one each (write-coalescing.ts).
-    interceptors: [doorInterceptor({ check: createEarlyCheck(options.engine.admission, options.obs), frame: options.frameBursts })],
+    interceptors: [doorInterceptor({ check, frame: options.frameBursts })],
   });
+  // Past capacity, a streaming call is refused on its HTTP/2 headers, before grpc-js builds the call.
+  let atStream: StreamRefusal | undefined;
+  if (options.refuseAtStream !== false) {
+    const gate = createStreamRefusal({ admission: options.engine.admission, check, paths: streamingPaths });
+    if (installStreamGate(server, gate)) atStream = gate;
+    else logger.warn("gRPC refusals at the HTTP/2 stream are off: grpc-js has no createHttp2Server (its interceptor refuses instead)");
+  }
   let draining = false;
   const active = { calls: 0 };
   const inFlight = new Set<CallScope>();
@@ -116,6 +147,9 @@ export function createGrpcDoor(options: GrpcDoorOptions): GrpcDoor {
     server,
     get activeCalls() {
       return active.calls;
+    },
+    get streamRefusals() {
+      return atStream?.refused;
     },
     get active() {
       return active.calls;

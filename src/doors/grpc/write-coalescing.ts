@@ -147,7 +147,7 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
               } catch (e) {
                 // Refused before the message is read: the handler never sees the call.
                 next.sendStatus(refusalStatus(e));
-                check.refused(metadata, options.path ?? "", e, startedAt);
+                check.refused(metadata.get("x-request-id")[0], options.path ?? "", e, startedAt);
                 return;
               }
             }

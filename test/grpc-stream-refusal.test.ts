@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { connect, constants, type IncomingHttpHeaders } from "node:http2";
 import { after, before, describe, it } from "node:test";
-import type { Metadata} from "@grpc/grpc-js";
 import { credentials, makeGenericClientConstructor, Server, ServerCredentials, status, type ServiceError, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { createGrpcDoor, type GrpcDoor } from "../src/doors/grpc/grpc-door.js";
 import { installStreamGate } from "../src/doors/grpc/stream-gate.js";
@@ -78,7 +77,7 @@ describe("the grpc-js hook (stream-gate.ts): fails if a grpc-js upgrade stops as
     const no = await unary(client, "refuse", Buffer.from("x"));
     assert.equal(no.error?.code, status.UNAVAILABLE);
     assert.equal(no.error?.details, "gated");
-    assert.equal((no.error?.metadata).get("x-gate")[0], "yes");
+    assert.equal(no.error?.metadata.get("x-gate")[0], "yes");
     assert.equal(handled, 1, "grpc-js never ran the handler of the answered stream");
 
     // The same connection goes on serving.

@@ -1,12 +1,12 @@
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import type { StreamSummary } from "../../engine/active-stream.js";
-import type { Principal } from "../../engine/admission.js";
+import { overloadCause, type Principal } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { OnDemandAbortSource } from "../../engine/signals.js";
 import { uuidV4 } from "../../engine/stream-id.js";
 import { statusLine } from "./status.js";
-import type { RequestHeaders, Shape } from "./shapes/shape.js";
+import type { RenderedError, RequestHeaders, Shape } from "./shapes/shape.js";
 import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 
 /** Headers sent on every response. */
@@ -30,6 +30,34 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
 const LINGER_MS = 5_000;
 /** …and for at most this many bytes (of a declared length: its unread rest); then the connection is closed. */
 const LINGER_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A refusal for overload of a request whose declared body is at most this
+ * long waits for the body (read and dropped) and keeps the connection open:
+ * a client turned away in a flood retries on the same connection instead of
+ * paying, and making the gateway pay, a TCP close and a new handshake per
+ * refusal. Longer or chunked bodies linger and close as every other refusal.
+ */
+const KEEP_ALIVE_REFUSAL_MAX_BODY = 64 * 1024;
+
+/** The shared refusals for overload (`overloadCause`), rendered once per shape: a flood of them renders no JSON. */
+type Rendered = { plain: RenderedError; closing: Headers };
+const renderedRefusals = new WeakMap<Shape, Map<SpillwayError, Rendered>>();
+
+/** `err` rendered in `shape`, and its headers with `connection: close`: cached for the shared refusals. */
+function rendered(shape: Shape, err: SpillwayError): Rendered {
+  const shared = overloadCause(err) !== undefined;
+  let byErr = shared ? renderedRefusals.get(shape) : undefined;
+  const hit = byErr?.get(err);
+  if (hit) return hit;
+  const plain = shape.renderError(err);
+  const r: Rendered = { plain, closing: [...plain.headers, ["connection", "close"]] };
+  if (shared) {
+    if (!byErr) renderedRefusals.set(shape, (byErr = new Map<SpillwayError, Rendered>()));
+    byErr.set(err, r);
+  }
+  return r;
+}
 
 type BodyState = "unread" | "reading" | "read" | "discarding";
 
@@ -299,13 +327,17 @@ export class HttpExchange {
    *   connection can no longer be closed from here once the answer has
    *   ended (uWS refuses access to a finished response). A longer rest is not
    *   read: the answer goes out with the connection closed behind it.
+   * - With `waitForEnd` (a small declared body refused for overload,
+   *   {@link KEEP_ALIVE_REFUSAL_MAX_BODY}) the declared body is drained first
+   *   too, as a chunked one, and `answer(false)` at its end may keep the
+   *   connection open.
    */
-  private linger(answer: (close: boolean) => void): void {
+  private linger(answer: (close: boolean) => void, waitForEnd = false): void {
     this.resumeBody();
     this.bodyState = "discarding";
     this.bodyRead = undefined;
     this.registerBody();
-    if (this.contentLength !== undefined) {
+    if (this.contentLength !== undefined && !waitForEnd) {
       answer(this.contentLength - this.received > LINGER_MAX_BYTES);
       return;
     }
@@ -379,9 +411,11 @@ export class HttpExchange {
       this.end();
       return;
     }
-    const r = this.shape.renderError(err);
+    const { plain: r, closing } = rendered(this.shape, err);
     if (this.bodyState !== "read" && !this.aborted && !this.finished) {
-      this.linger((close) => this.send(r.status, r.contentType, r.body, [...r.headers, ["connection", "close"]], close));
+      // A small declared body refused for overload: drained, then answered on a connection kept open.
+      const keepAlive = this.contentLength !== undefined && this.contentLength <= KEEP_ALIVE_REFUSAL_MAX_BODY && overloadCause(err) !== undefined;
+      this.linger((close) => this.send(r.status, r.contentType, r.body, keepAlive && !close ? r.headers : closing, close), keepAlive);
       return;
     }
     this.send(r.status, r.contentType, r.body, r.headers);

@@ -20,8 +20,7 @@
  *   --adaptive-target MS, --adaptive-queue MS
  *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
  *                        runs' gateway (default: the gateway's defaults), to try a tuning;
- *                        a list of targets (10,25) runs this tree once per target, in turns;
- *                        an item MS:U also sets cutUtilization U (5:0.9)
+ *                        a list of targets (10,25) runs this tree once per target, in turns
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -91,14 +90,9 @@ const { values } = parseArgs({
 
 const quick = values.quick;
 /** Overrides of the overload gateway's adaptive concurrency settings. */
-// Each item is `MS` or `MS:U` (targetDelayMs, and cutUtilization U: a sample under that loop utilization keeps up whatever its delay).
-const adaptiveTargets = values["adaptive-target"] === undefined ? [] : values["adaptive-target"].split(",").map((item) => {
-  const [ms, cut] = item.split(":");
-  return { targetDelayMs: Number(ms), ...(cut !== undefined ? { cutUtilization: Number(cut) } : {}) };
-});
-const adaptiveName = (t: { targetDelayMs: number; cutUtilization?: number }): string => `target ${t.targetDelayMs} ms${t.cutUtilization !== undefined ? `, cut at ELU ≥ ${t.cutUtilization}` : ""}`;
+const adaptiveTargets = values["adaptive-target"] === undefined ? [] : values["adaptive-target"].split(",").map(Number);
 const adaptiveSettings: Record<string, number> = {
-  ...(adaptiveTargets.length === 1 ? adaptiveTargets[0]! : {}),
+  ...(adaptiveTargets.length === 1 ? { targetDelayMs: adaptiveTargets[0]! } : {}),
   ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
 };
 const workers = Number(values.workers);
@@ -182,7 +176,7 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
   // This tree (once per --adaptive-target when several are given), then the compared trees.
   // The tuning knobs apply to this tree; a compared tree runs its own defaults.
   const variants: Array<{ name: string; root: string | undefined; settings: Record<string, number> }> =
-    adaptiveTargets.length > 1 ? adaptiveTargets.map((t) => ({ name: `spillway (${adaptiveName(t)})`, root: undefined, settings: { ...adaptiveSettings, ...t } })) : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
+    adaptiveTargets.length > 1 ? adaptiveTargets.map((t) => ({ name: `spillway (target ${t} ms)`, root: undefined, settings: { ...adaptiveSettings, targetDelayMs: t } })) : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
   const trees = [...variants, ...others.map((o) => ({ ...o, settings: {} }))];
   const rtOf = (root: string | undefined): Record<string, string> => (root === undefined || existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? realtimeProfiles : {});
   const started = async (o: Parameters<typeof startSpillway>[0]): ReturnType<typeof startSpillway> => {

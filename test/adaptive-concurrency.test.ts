@@ -178,32 +178,3 @@ describe("adaptive concurrency on every door", () => {
     }
   });
 });
-
-describe("adaptive concurrency, cutUtilization (unit)", () => {
-  it("a loop under cutUtilization keeps up whatever its delay: no cut, and a cut limit grows back; at or over it the delay decides as before", async () => {
-    const a = new AdaptiveLimit({ targetDelayMs: 5, minLimit: 2, queueMs: 0, sampleMs: 60_000, cutUtilization: 0.9 });
-    const plain = new AdaptiveLimit({ targetDelayMs: 5, minLimit: 2, queueMs: 0, sampleMs: 60_000 });
-    const held: Array<() => void> = [];
-    try {
-      for (let i = 0; i < 20; i++) {
-        held.push(await a.acquire());
-        held.push(await plain.acquire());
-      }
-      for (const l of [a, plain]) {
-        l.update(20, 0.8);
-        l.update(20, 0.8);
-      }
-      assert.equal(plain.limit, 18, "without it, 20 ms over a 5 ms target at 80% busy is a cut");
-      assert.equal(a.limit, Infinity, "with it, a loop 20% idle is not past its capacity");
-      a.update(20, 0.95);
-      a.update(20, 0.95);
-      assert.equal(a.limit, 18, "at or over cutUtilization the delay decides: a cut");
-      a.update(20, 0.8);
-      assert.ok(a.limit > 18, "a sample under it counts as keeping up: the limit grows back");
-    } finally {
-      for (const r of held) r();
-      a.stop();
-      plain.stop();
-    }
-  });
-});

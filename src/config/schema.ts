@@ -286,12 +286,6 @@ export const configSchema = z.strictObject({
            * JIT's warm-up reads as loop delay); 0 turns the warm-up off.
            */
           warmupMs: z.number().int().min(0).default(2_000),
-          /**
-           * Event-loop utilization (0..1) under which a sample counts as keeping
-           * up whatever its delay (no cut, room to grow): for a low
-           * `targetDelayMs` that must not under-admit. Off when absent.
-           */
-          cutUtilization: z.number().gt(0).lte(1).optional(),
         })
         .refine((a) => a.maxLimit === undefined || a.maxLimit >= a.minLimit, { message: "maxLimit must be at least minLimit", path: ["maxLimit"] })
         .prefault({}),

@@ -29,15 +29,6 @@ export interface AdaptiveLimitOptions {
    * gateway sets `limits.adaptiveConcurrency.warmupMs`, 2 s).
    */
   readonly warmupMs?: number | undefined;
-  /**
-   * Event-loop utilization (0..1) under which a sample counts as keeping up
-   * whatever its delay: not over the target (no cut) and room to grow. For a
-   * low `targetDelayMs` (short refusals) that must not under-admit: a loop
-   * with idle time left is not past its capacity, whatever one batch of
-   * arrivals made its delay. Default: none (the delay alone decides, past
-   * half busy).
-   */
-  readonly cutUtilization?: number | undefined;
   /** The clock (ms) the warm-up is measured with. Default `performance.now`. */
   readonly now?: (() => number) | undefined;
   /**
@@ -181,10 +172,7 @@ export class AdaptiveLimit {
     // A late loop that was mostly idle was not held back by its own work (the host
     // descheduled it): only a busy one counts as past its capacity.
     const busy = utilization === undefined || utilization >= BUSY_UTILIZATION;
-    // With cutUtilization, a loop with idle time left keeps up whatever its delay.
-    const cut = this.o.cutUtilization;
-    const within = delayMs <= this.o.targetDelayMs || (cut !== undefined && utilization !== undefined && utilization < cut);
-    this.over = !within && busy ? this.over + 1 : 0;
+    this.over = delayMs > this.o.targetDelayMs && busy ? this.over + 1 : 0;
     this.carried *= 0.99;
     // One slow sample is a burst (a thousand connections arriving at once) or a GC pause;
     // two in a row is a process past its capacity.
@@ -198,7 +186,7 @@ export class AdaptiveLimit {
       // The first cut after a surge: back to what the loop carried while it kept up.
       if (this.limit === Infinity && this.carried >= 1) next = Math.min(next, Math.floor(this.carried));
       this.limit = Math.min(this.ceiling, Math.max(this.o.minLimit, next));
-    } else if (within) {
+    } else if (delayMs <= this.o.targetDelayMs) {
       if (delayMs < this.o.targetDelayMs / 2) this.carried = Math.max(this.carried, this.inflight);
       // Growth under the target, not only under half of it: on a host whose scheduler makes the
       // delay noisy, a limit that grew only in quiet samples ratcheted down (2x in docs/PERFORMANCE.md).

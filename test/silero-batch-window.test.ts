@@ -2,7 +2,8 @@
  * Silero's batching window by urgency (issue 17, wave 8): a frame whose
  * result cannot start or end a turn is asked for as `"relaxed"` and may wait
  * for other streams' frames up to `relaxedWindowMs` (one frame, 32 ms),
- * instead of the 8 ms a frame that may start or end a turn waits. Proven
+ * instead of the 8 ms a frame that may start or end a turn waits; a frame of
+ * that kind that comes while a batch runs runs right after it. Proven
  * without wall-clock assertions: the model's timers are node:test's mocked
  * `setTimeout` (virtual time), and the detector's requests are recorded by a
  * stand-in model with scripted probabilities.
@@ -67,6 +68,42 @@ describe("Silero batch window by urgency", () => {
       assert.ok(settledC && settledD);
       assert.equal(model.stats.batches, b0 + 2, "the urgent frame's run took the relaxed one");
       assert.equal(model.stats.frames, f0 + 4);
+    } finally {
+      mock.timers.reset();
+      for (const x of detach) x();
+    }
+  });
+
+  it("a 'now' frame that comes while a batch runs runs right after it, without waiting for its window; a relaxed one waits", async (t) => {
+    let model: SileroModel;
+    try {
+      model = await loadSileroModel();
+    } catch {
+      t.skip("onnxruntime-node cannot load here");
+      return;
+    }
+    const detach = [model.attach(), model.attach(), model.attach()];
+    const states: SileroState[] = [model.newState(), model.newState(), model.newState()];
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const b0 = model.stats.batches;
+      const first = model.probability(frame(1), states[0]!);
+      mock.timers.tick(8); // the batch starts (its inference waits for a setImmediate)
+      let relaxedDone = false;
+      const relaxed = model.probability(frame(2), states[1]!, "relaxed").then(() => (relaxedDone = true));
+      await first;
+      await settle();
+      assert.equal(model.stats.batches, b0 + 1);
+      assert.equal(relaxedDone, false, "a relaxed frame that came during a run waits for its deadline");
+      // Now a "now" frame while a batch runs: start one by ticking to the relaxed frame's deadline.
+      mock.timers.tick(32);
+      let urgentDone = false;
+      const urgent = model.probability(frame(3), states[2]!).then(() => (urgentDone = true));
+      await relaxed;
+      await settle();
+      assert.equal(urgentDone, true, "the 'now' frame waited for its window (no timer was ticked)");
+      await urgent;
+      assert.equal(model.stats.batches, b0 + 3);
     } finally {
       mock.timers.reset();
       for (const x of detach) x();

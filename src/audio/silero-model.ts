@@ -234,6 +234,8 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   /** The earliest deadline of the frames waiting (Infinity when none). */
   let due = Infinity;
   let running = false;
+  /** A `"now"` frame came while a batch ran: the next batch runs right after it (as every frame did before relaxed frames). */
+  let urgentWaiting = false;
   const stats = { batches: 0, frames: 0 };
 
   /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
@@ -276,6 +278,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
     timer = undefined;
     timerAt = Infinity;
     if (running || pending.length === 0) return;
+    urgentWaiting = false;
     const items = pending.slice(0, maxBatch);
     pending = pending.slice(items.length);
     // Frames left over (more than maxBatch waited) run right after this batch.
@@ -287,8 +290,9 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
       })
       .finally(() => {
         running = false;
-        // Frames that came while the batch ran keep their deadlines.
-        if (pending.length > 0) schedule(due);
+        // A "now" frame that came while the batch ran has waited long enough; relaxed ones keep their deadlines.
+        if (urgentWaiting) flush();
+        else if (pending.length > 0) schedule(due);
       });
   }
 
@@ -315,6 +319,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
     probability(frame, state, urgency = "now") {
       return new Promise<number>((resolve, reject) => {
         pending.push({ frame, state, resolve, reject });
+        if (running && urgency === "now") urgentWaiting = true;
         schedule(nowMs() + (urgency === "now" ? windowMs : relaxedWindowMs));
       });
     },

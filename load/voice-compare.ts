@@ -1,9 +1,11 @@
 /**
- * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--session-turns 1] [--profile] [--node-arg FLAG]`:
+ * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--warm-callers 1] [--session-turns 1] [--profile] [--node-arg FLAG]`:
  * the voice rows of `npm run bench` through the fake speech providers
  * (load/voice-providers.ts), for this tree and another Spillway tree (a
  * worktree of an older commit) back to back, `--rounds` times, in one run
- * (each gateway first serves `--warm` turns of one caller, as in the bench) —
+ * (each gateway first serves `--warm` turns of one caller, as in the bench, or
+ * of `--warm-callers` callers: with 20 the measured turns no longer pay for
+ * V8 compiling the code the 20-caller load makes hot) —
  * the before/after figures of docs/PERFORMANCE.md. `--profile` runs this
  * tree's gateway with `--cpu-prof` (profiles in load/results/profiles/) and
  * prints its functions with the most self time. `--session-turns K` speaks
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     callers: { type: "string", default: "20" },
     turns: { type: "string", default: "3" },
     warm: { type: "string", default: "5" },
+    "warm-callers": { type: "string", default: "1" },
     profile: { type: "boolean", default: false },
     top: { type: "string", default: "30" },
     "session-turns": { type: "string", default: "1" },
@@ -68,7 +71,7 @@ const row = (name: string, r: VoiceProviderRow): string =>
 const mock = await startMock();
 // As in `npm run bench`: one caller's turns first (JIT, model load), on the same gateway.
 const plan: Array<[number, number]> = [[Number(values.callers), Number(values.turns)]];
-if (Number(values.warm) > 0) plan.unshift([1, Number(values.warm)]);
+if (Number(values.warm) > 0) plan.unshift([Number(values["warm-callers"]), Number(values.warm)]);
 const dir = join(ROOT, "load/results/profiles");
 try {
   for (let round = 1; round <= Number(values.rounds); round++) {

@@ -1,5 +1,5 @@
 /**
- * `npx tsx load/voice-ladder.ts [--rounds 2] [--callers 20] [--turns 3] [--warm 3] [--only a,f] [--root DIR] [--node-arg FLAG]`:
+ * `npx tsx load/voice-ladder.ts [--rounds 2] [--callers 20] [--turns 3] [--warm 3] [--warm-callers 1] [--only a,f] [--root DIR] [--node-arg FLAG] [--built] [--by-thread]`:
  * where a voice turn's CPU goes (issue 17), as an ablation ladder in one
  * harness. Every rung runs the same client (load/realtime-latency.ts, a
  * fresh session per turn, the same utterance in 20 ms pieces of 24 kHz pcm16
@@ -21,13 +21,16 @@
  * - `f energy`: the cascade with the energy VAD instead of Silero (Silero's share with the rest in place).
  *
  * The fakes are the bench's (load/speech-fakes.ts, own process). Each rung
- * gets a fresh server, `--warm` turns of one caller, then `--callers` ×
+ * gets a fresh server, `--warm` turns of `--warm-callers` callers (default 1), then `--callers` ×
  * `--turns` measured; the order of the rungs flips every round. CPU per turn
  * is the server process's, per thread (/proc/PID/task/*\/stat, as
  * load/hotpath-threads.ts): the main thread and the rest (V8's GC and
  * compiler helpers, libuv's pool, onnxruntime) by name. `--only` picks rungs
  * by name prefix; `--root` runs another tree's gateway; `--node-arg` passes
- * a node flag to the gateways (e.g. `--node-arg=--cpu-prof`).
+ * a node flag to the gateways (e.g. `--node-arg=--cpu-prof`); `--built` runs
+ * the compiled gateway (`node dist/main.js`; build it first with
+ * `npm run build`), without tsx's module-hooks thread; `--by-thread` reports
+ * each thread apart (named by tid − pid, its place in the creation order).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -42,9 +45,12 @@ const { values } = parseArgs({
     callers: { type: "string", default: "20" },
     turns: { type: "string", default: "3" },
     warm: { type: "string", default: "3" },
+    "warm-callers": { type: "string", default: "1" },
     only: { type: "string" },
     root: { type: "string" },
     "node-arg": { type: "string", multiple: true, default: [] },
+    built: { type: "boolean", default: false },
+    "by-thread": { type: "boolean", default: false },
   },
 });
 
@@ -79,7 +85,9 @@ function threads(pid: number): Map<string, { name: string; ms: number }> {
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const name = tid === String(pid) ? "main" : s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")).replace(/\d+$/, "N");
+      const comm = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")).replace(/\d+$/, "N");
+      // --by-thread: each thread apart, named by its place in the creation order (tid − pid).
+      const name = tid === String(pid) ? "main" : values["by-thread"] ? `${comm}+${Number(tid) - pid}` : comm;
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       m.set(tid, { name, ms: (Number(f[11]) + Number(f[12])) * TICK_MS });
     } catch {
@@ -160,6 +168,7 @@ const gateway = (vad: "energy" | "silero"): ReturnType<typeof startSpillway> =>
     realtime: {},
     ...(values.root ? { root: values.root } : {}),
     nodeArgs: values["node-arg"],
+    built: values.built,
     extra: {
       providers: {
         fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },
@@ -194,7 +203,7 @@ try {
       const port = "port" in srv ? srv.port : srv.httpPort;
       const url = `ws://127.0.0.1:${port}/v1/realtime?model=${rung.model}`;
       try {
-        if (Number(values.warm) > 0) await run(url, srv.child.pid!, pcmFile, rung, 1, Number(values.warm));
+        if (Number(values.warm) > 0) await run(url, srv.child.pid!, pcmFile, rung, Number(values["warm-callers"]), Number(values.warm));
         const m = await run(url, srv.child.pid!, pcmFile, rung, Number(values.callers), Number(values.turns));
         let total = 0;
         for (const v of m.threads.values()) total += v;

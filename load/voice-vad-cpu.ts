@@ -12,7 +12,11 @@
  * ran and its mean batch. `--idle` paces the same pieces without pushing
  * them: the harness's own CPU (its timers wake the process every ~1 ms, 5–11
  * ms per turn here), to subtract. Noisy on a shared host: the mean batch, and
- * with it the inference's CPU, moves with the timing. The first line says
+ * with it the inference's CPU, moves with the timing. Each round also prints
+ * how late `speech_stopped` came after its audio was pushed (p50, p90: the
+ * pacing's own lateness on a busy host is in it). `--noise A` adds white
+ * noise of amplitude A (e.g. 0.01) to the whole turn, so that no frame is
+ * digital silence and every frame, the stopping one too, is inferred. The first line says
  * which Silero graph runs (the file's, or the one specialized at load).
  */
 import { execFileSync } from "node:child_process";
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     text: { type: "string", default: "Hello there. What is the weather like today?" },
     idle: { type: "boolean", default: false },
+    noise: { type: "string", default: "0" },
   },
 });
 
@@ -62,15 +67,30 @@ function utterance(text: string): Int16Array {
 const speech = utterance(values.text);
 const turnAudio = new Int16Array(4800 + speech.length + 24_000);
 turnAudio.set(speech, 4800);
+// --noise A: white noise of amplitude A (of full scale) over the whole turn, so no frame is digital silence (a phone line).
+if (Number(values.noise) > 0) {
+  let seed = 1;
+  const amp = Number(values.noise) * 32767;
+  for (let i = 0; i < turnAudio.length; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    turnAudio[i] = Math.max(-32768, Math.min(32767, turnAudio[i]! + Math.round(((seed / 0x7fffffff) * 2 - 1) * amp)));
+  }
+}
 const model = await loadSileroModel();
 const settings = { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 };
 
-async function caller(offsetMs: number, turns: number, events: { n: number }): Promise<void> {
+async function caller(offsetMs: number, turns: number, events: { n: number; stopLagMs: number[] }): Promise<void> {
   await sleep(offsetMs);
   for (let t = 0; t < turns; t++) {
     // A fresh detector per turn, as a fresh session per turn in the voice rows.
-    const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent: () => events.n++ });
-    const start = performance.now();
+    let start = 0;
+    // speech_stopped's lag: when it came, after the moment its audio (audioEndMs) had been pushed.
+    const onEvent = (e: { type: string; audioEndMs?: number }): void => {
+      events.n++;
+      if (e.type === "speech_stopped" && e.audioEndMs !== undefined) events.stopLagMs.push(performance.now() - (start + e.audioEndMs));
+    };
+    const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent });
+    start = performance.now();
     for (let i = 0, n = 0; i < turnAudio.length; i += 480, n++) {
       if (!values.idle) vad.push(turnAudio.slice(i, i + 480));
       const due = start + (n + 1) * 20 - performance.now();
@@ -81,13 +101,14 @@ async function caller(offsetMs: number, turns: number, events: { n: number }): P
   }
 }
 
+const lag = (a: number[], q: number): string => (a.length === 0 ? "-" : [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * q))]!.toFixed(1));
 const callers = Number(values.callers);
 const turns = Number(values.turns);
 // `graph` (which Silero graph runs) exists from issue 17's wave 6 on; older trees print "file graph".
 const graphInfo = (model as { graph?: { specialized: boolean } }).graph;
 console.log(`VAD CPU: ${root}, ${callers} callers × ${turns} turns, utterance ${(speech.length / 24_000).toFixed(2)} s, ${graphInfo?.specialized ? "specialized graph" : "file graph"}`);
 for (let round = 0; round <= Number(values.rounds); round++) {
-  const events = { n: 0 };
+  const events = { n: 0, stopLagMs: [] as number[] };
   const s0 = { ...model.stats };
   const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: callers }, (_, i) => caller((i * 20) / callers, turns, events)));
@@ -97,6 +118,6 @@ for (let round = 0; round <= Number(values.rounds); round++) {
   const n = callers * turns;
   // Round 0 warms the JIT and the model.
   console.log(
-    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, batches)).toFixed(1)} | events ${events.n}`,
+    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, batches)).toFixed(1)} | events ${events.n} | speech_stopped lag p50 ${lag(events.stopLagMs, 0.5)} p90 ${lag(events.stopLagMs, 0.9)} ms`,
   );
 }

@@ -52,9 +52,10 @@ export interface SileroModel {
    * [-1, 1]; advances `state`. `frame` and `state` must not change until
    * the promise settles. Frames of different streams asked for at
    * about the same time run as one batched inference (see
-   * {@link SileroBatchOptions}). Rejects when the runtime fails.
+   * {@link SileroBatchOptions}); `urgency` (default `"now"`) says how long
+   * the frame may wait for others. Rejects when the runtime fails.
    */
-  probability(frame: Float32Array, state: SileroState): Promise<number>;
+  probability(frame: Float32Array, state: SileroState, urgency?: FrameUrgency): Promise<number>;
   /**
    * Counts a stream as running until the returned function is called: while
    * every running stream has a frame waiting, the batch runs at once instead
@@ -71,6 +72,16 @@ export interface SileroModel {
    */
   readonly graph?: SileroGraphInfo;
 }
+
+/**
+ * How long a frame may wait for frames of other streams before its batch
+ * runs: `"now"` within {@link SileroBatchOptions.windowMs} (its result may
+ * start or end a turn, so the event waits for it), `"relaxed"` within
+ * {@link SileroBatchOptions.relaxedWindowMs} (its result cannot change a
+ * turn: the detector asks so for frames that can only move its counts).
+ * A relaxed frame also runs in any batch that runs sooner.
+ */
+export type FrameUrgency = "now" | "relaxed";
 
 /** How the loaded graph differs from the file. */
 export interface SileroGraphInfo {
@@ -92,12 +103,23 @@ export interface SileroGraphInfo {
  */
 export interface SileroBatchOptions {
   /**
-   * Longest a frame waits for frames of other streams (ms). Default 8: a
-   * frame is 32 ms of audio, so events come at most that much later. A batch
+   * Longest a `"now"` frame (see {@link FrameUrgency}) waits for frames of
+   * other streams (ms). Default 8: a frame is 32 ms of audio, so turn events
+   * come at most that much later. A batch
    * runs before that when it is full or when every attached stream has a
    * frame waiting (so one session alone never waits).
    */
   readonly windowMs?: number;
+  /**
+   * Longest a `"relaxed"` frame (see {@link FrameUrgency}) waits (ms).
+   * Default 32, one frame of audio: a stream's next frame comes about then,
+   * so with many streams speaking most of their frames share one run. Each
+   * run has a fixed cost that a lone, cache-cold run pays three to four times
+   * over (~0.6 ms of CPU against ~0.05 ms per frame on this project's
+   * machine: docs/PERFORMANCE.md, "voicecpu2"), so fewer, larger runs are
+   * most of what batching saves. Never below `windowMs`.
+   */
+  readonly relaxedWindowMs?: number;
   /** Most frames per inference. Default 32. */
   readonly maxBatch?: number;
   /**
@@ -153,6 +175,9 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+/** Milliseconds on a monotonic clock. */
+const nowMs = (): number => performance.now();
+
 const STATE = 2 * 64;
 
 const SESSION_OPTIONS: InferenceSession.SessionOptions = {
@@ -178,6 +203,7 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
     throw new Error(`${file} is not a Silero VAD v4 model (inputs ${session.inputNames.join(", ")}; outputs ${session.outputNames.join(", ")})`);
   }
   const windowMs = batch.windowMs ?? 8;
+  const relaxedWindowMs = Math.max(windowMs, batch.relaxedWindowMs ?? 32);
   const maxBatch = batch.maxBatch ?? 32;
   let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0 };
   if (batch.specialize !== false) {
@@ -203,7 +229,13 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   let pending: Pending[] = [];
   let attached = 0;
   let timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (monotonic ms): the earliest deadline of a waiting frame. */
+  let timerAt = Infinity;
+  /** The earliest deadline of the frames waiting (Infinity when none). */
+  let due = Infinity;
   let running = false;
+  /** A `"now"` frame came while a batch ran: the next batch runs right after it (as every frame did before relaxed frames). */
+  let urgentWaiting = false;
   const stats = { batches: 0, frames: 0 };
 
   /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
@@ -244,9 +276,13 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   function flush(): void {
     clearTimeout(timer);
     timer = undefined;
+    timerAt = Infinity;
     if (running || pending.length === 0) return;
+    urgentWaiting = false;
     const items = pending.slice(0, maxBatch);
     pending = pending.slice(items.length);
+    // Frames left over (more than maxBatch waited) run right after this batch.
+    due = pending.length > 0 ? -Infinity : Infinity;
     running = true;
     runBatch(items)
       .catch((e: unknown) => {
@@ -254,25 +290,37 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
       })
       .finally(() => {
         running = false;
-        // Frames that came while the batch ran have waited long enough.
-        if (pending.length > 0) flush();
+        // A "now" frame that came while the batch ran has waited long enough; relaxed ones keep their deadlines.
+        if (urgentWaiting) flush();
+        else if (pending.length > 0) schedule(due);
       });
   }
 
-  function schedule(): void {
+  /**
+   * Runs the batch now when it is full, every attached stream has a frame
+   * waiting, or a frame's deadline has passed; else arms the timer for the
+   * earliest deadline.
+   */
+  function schedule(deadline: number): void {
+    if (deadline < due) due = deadline;
     if (running) return;
-    if (pending.length >= maxBatch || pending.length >= attached) flush();
-    else timer ??= setTimeout(flush, windowMs);
+    if (pending.length >= maxBatch || pending.length >= attached || due <= nowMs()) return flush();
+    if (due < timerAt) {
+      clearTimeout(timer);
+      timerAt = due;
+      timer = setTimeout(flush, due - nowMs());
+    }
   }
 
   return {
     stats,
     graph,
     newState: () => ({ h: new Float32Array(STATE), c: new Float32Array(STATE) }),
-    probability(frame, state) {
+    probability(frame, state, urgency = "now") {
       return new Promise<number>((resolve, reject) => {
         pending.push({ frame, state, resolve, reject });
-        schedule();
+        if (running && urgency === "now") urgentWaiting = true;
+        schedule(nowMs() + (urgency === "now" ? windowMs : relaxedWindowMs));
       });
     },
     attach() {

@@ -21,7 +21,7 @@
  */
 import { RationalResampler } from "../../audio/rational-resample.js";
 import { Resampler } from "../../audio/resample.js";
-import { SILERO_FRAME, SILERO_FRAME_MS, SILERO_RATE, type SileroModel, type SileroState } from "../../audio/silero-model.js";
+import { SILERO_FRAME, SILERO_FRAME_MS, SILERO_RATE, type FrameUrgency, type SileroModel, type SileroState } from "../../audio/silero-model.js";
 import { logger } from "../../observability/logger.js";
 import type { TurnDetector, TurnDetectorOptions, VadEngine } from "./turn-detector.js";
 import { EnergyVad, type VadEvent, type VadSettings } from "./vad.js";
@@ -268,7 +268,7 @@ export class SileroVad implements TurnDetector {
         } else {
           this.silentRun = 0;
           try {
-            p = await this.model.probability(frame, this.state!);
+            p = await this.model.probability(frame, this.state!, this.urgency());
           } catch (e) {
             this.fallBack(e);
             return;
@@ -287,6 +287,20 @@ export class SileroVad implements TurnDetector {
       this.running = false;
       this.wakeIdle();
     }
+  }
+
+  /**
+   * Whether the next frame's result can start or end a turn (`"now"`: its
+   * event waits for the batch) or only move the counts (`"relaxed"`: the
+   * model may hold it longer to batch it with other streams' frames). Out of
+   * speech a frame starts speech only after {@link MIN_SPEECH_FRAMES} − 1
+   * voiced ones; in speech it ends it only when the quiet heard so far plus
+   * this frame reaches `silenceDurationMs`. A relaxed frame's `onVoice` report
+   * may come up to a frame later (Deepgram's framing follows it).
+   */
+  private urgency(): FrameUrgency {
+    if (!this.speaking) return this.runFrames + 1 >= MIN_SPEECH_FRAMES ? "now" : "relaxed";
+    return this.quietMs + SILERO_FRAME_MS >= this.settings.silenceDurationMs ? "now" : "relaxed";
   }
 
   private step(p: number): void {

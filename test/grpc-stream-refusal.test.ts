@@ -211,3 +211,34 @@ describe("gRPC door at its stream cap, refusing at the HTTP/2 stream (a gateway)
     }
   });
 });
+
+describe("the stream refusal and a stream the client already reset", () => {
+  it("does not answer (nor throw) on a destroyed stream, still drains and records it", async () => {
+    const { createStreamRefusal } = await import("../src/doors/grpc/stream-refusal.js");
+    const { SpillwayError } = await import("../src/engine/errors.js");
+    const { Code } = await import("../src/engine/code.js");
+    const recorded: string[] = [];
+    const refusal = createStreamRefusal({
+      admission: { entryRefusal: () => new SpillwayError(Code.Unavailable, "full") } as unknown as Admission,
+      check: { applies: () => true, enter: () => { throw new Error("not called"); }, refused: (_id: unknown, path: string) => void recorded.push(path) },
+      paths: new Set(["/spillway.v1.SpillwayService/Generate"]),
+    });
+    let resumed = false;
+    const stream = {
+      destroyed: true,
+      closed: true,
+      once: () => stream,
+      respond: () => {
+        throw Object.assign(new Error("The stream has been destroyed"), { code: "ERR_HTTP2_INVALID_STREAM" });
+      },
+      resume: () => {
+        resumed = true;
+      },
+    };
+    const headers = { [constants.HTTP2_HEADER_PATH]: "/spillway.v1.SpillwayService/Generate", [constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc" };
+    assert.equal(refusal(stream as never, headers), true);
+    assert.ok(resumed);
+    assert.deepEqual(recorded, ["/spillway.v1.SpillwayService/Generate"]);
+    assert.equal(refusal.refused, 1);
+  });
+});

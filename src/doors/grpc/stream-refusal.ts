@@ -75,7 +75,8 @@ export function createStreamRefusal(options: StreamRefusalOptions): StreamRefusa
     refused++;
     // As grpc-js: an 'error' handler (a reset stream must not throw), then the status, then the request's bytes drained.
     stream.once("error", noop);
-    stream.respond(refusalHeaders(reason), { endStream: true });
+    // A stream the client already reset has nobody to answer (respond() would throw in the 'stream' listener).
+    if (!stream.destroyed && !stream.closed) stream.respond(refusalHeaders(reason), { endStream: true });
     stream.resume();
     check.refused(headers["x-request-id"], path, reason, startedAt);
     return true;

@@ -16,12 +16,13 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 import { RationalResampler } from "../src/audio/rational-resample.js";
-import { loadSileroModel, SILERO_FRAME, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
+import { SILERO_FRAME, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
 import { decodeBase64Strict } from "../src/doors/ws/audio/base64.js";
 import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
 import type { VadEvent } from "../src/doors/ws/vad.js";
 import { noisySpeech } from "./helpers/noisy-speech.js";
+import { sileroOrSkip } from "./helpers/silero.js";
 
 /** Noisy speech as the VAD tests make it (espeak-ng in pink noise after a white-noise burst), 24 kHz samples. */
 async function speechSamples(): Promise<Int16Array> {
@@ -120,13 +121,8 @@ describe("24 → 16 kHz unrolled loop", () => {
 
 describe("Silero skips digital silence", () => {
   it("runs the model on the frames with sound only", async (t) => {
-    let model;
-    try {
-      model = await loadSileroModel();
-    } catch {
-      t.skip("onnxruntime-node cannot load here");
-      return;
-    }
+    const model = await sileroOrSkip(t);
+    if (!model) return;
     const before = model.stats.frames;
     const vad = new SileroVad(Promise.resolve(model), {
       settings: { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },
@@ -147,13 +143,8 @@ describe("Silero skips digital silence", () => {
 
 describe("Silero batches", () => {
   it("gives each frame, batched with others or alone, the probability a batch of its own gives", async (t) => {
-    let model: SileroModel;
-    try {
-      model = await loadSileroModel();
-    } catch {
-      t.skip("onnxruntime-node cannot load here");
-      return;
-    }
+    const model = await sileroOrSkip(t);
+    if (!model) return;
     const x = await speechSamples();
     const r = new RationalResampler(24_000, 16_000);
     const pcm = r.push(x).slice();
@@ -182,13 +173,8 @@ describe("Silero batches", () => {
   });
 
   it("a detector changes no frame before the model has settled it; pieces of 20 ms or 1 s give the same turn", async (t) => {
-    let model: SileroModel;
-    try {
-      model = await loadSileroModel();
-    } catch {
-      t.skip("onnxruntime-node cannot load here");
-      return;
-    }
+    const model = await sileroOrSkip(t);
+    if (!model) return;
     const x = await speechSamples();
     let changed = 0;
     let calls = 0;

@@ -10,9 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it, mock } from "node:test";
-import { loadSileroModel, SILERO_FRAME, type FrameUrgency, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
+import { SILERO_FRAME, type FrameUrgency, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
 import type { VadEvent } from "../src/doors/ws/vad.js";
+import { sileroOrSkip } from "./helpers/silero.js";
 
 const frame = (k: number): Float32Array => new Float32Array(SILERO_FRAME).map((_, i) => 0.2 * Math.sin(i / (5 + k)) + 0.01 * Math.sin(i * 7.3 + k));
 
@@ -25,13 +26,8 @@ describe("Silero batch window by urgency", () => {
   afterEach(() => mock.timers.reset());
 
   it("a relaxed frame waits past the 8 ms window and runs with a later stream's frame; a frame that may end a turn runs at 8 ms", async (t) => {
-    let model: SileroModel;
-    try {
-      model = await loadSileroModel();
-    } catch {
-      t.skip("onnxruntime-node cannot load here");
-      return;
-    }
+    const model = await sileroOrSkip(t);
+    if (!model) return;
     // Three streams attached: a batch never runs because "every stream has a frame waiting".
     const detach = [model.attach(), model.attach(), model.attach()];
     const states: SileroState[] = [model.newState(), model.newState(), model.newState()];
@@ -75,13 +71,8 @@ describe("Silero batch window by urgency", () => {
   });
 
   it("a 'now' frame that comes while a batch runs runs right after it, without waiting for its window; a relaxed one waits", async (t) => {
-    let model: SileroModel;
-    try {
-      model = await loadSileroModel();
-    } catch {
-      t.skip("onnxruntime-node cannot load here");
-      return;
-    }
+    const model = await sileroOrSkip(t);
+    if (!model) return;
     const detach = [model.attach(), model.attach(), model.attach()];
     const states: SileroState[] = [model.newState(), model.newState(), model.newState()];
     mock.timers.enable({ apis: ["setTimeout"] });

@@ -93,6 +93,8 @@ export interface GatewayOptions {
    * primary, which tells every worker. Default: this gateway's own `reload()`.
    */
   readonly requestReload?: () => Promise<ReloadOutcome>;
+  /** How long a realtime session holds the slot reserved for its first response (ms; default 1000, `SETUP_RESERVATION_MS`). For tests. */
+  readonly realtimeSetupReservationMs?: number | undefined;
 }
 
 /**
@@ -275,7 +277,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     reload: options.requestReload ?? (() => Promise.resolve(reload())),
   });
   // The realtime door shares the HTTP port; it is a Door of its own (drain: 503 on the upgrade).
-  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs });
+  const realtime = attachRealtimeDoor(http.app, { engine, settings: config.realtime, providers: config.providers, obs, setupReservationMs: options.realtimeSetupReservationMs });
   const httpPort = await http.listen(config.http.host, config.http.port);
   metrics.trackActive("http", () => http.active);
   metrics.trackActive("ws", () => realtime.active);

@@ -167,10 +167,13 @@ describe("early refusal with --workers 2", () => {
       assert.equal(created.status, 200, created.body);
       const id = (JSON.parse(created.body) as { id: string }).id;
       await until(async () => (JSON.parse((await send(port, first.agent, "GET", `/v1/responses/${id}`)).body) as { status: string }).status === "completed", "the stored response completed");
-      // Realtime sessions opened before: they hold no slot while idle.
+      // Realtime sessions opened before: between responses (the clear gives back the slot
+      // reserved at the upgrade for a first response) they hold no slot while idle.
       for (let i = 0; i < 2; i++) {
         const s = await RealtimeTestClient.connect(realtimeUrl(`http://127.0.0.1:${port}`));
         await s.next("session.created");
+        s.send({ type: "input_audio_buffer.clear" });
+        await s.next("input_audio_buffer.cleared");
         sessions.push(s);
       }
       // gRPC is served on every connection before.

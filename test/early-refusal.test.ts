@@ -164,6 +164,9 @@ describe("early refusals on every door under saturation", () => {
     const rt = await RealtimeTestClient.connect(realtimeUrl(gw.origin));
     try {
       await rt.next("session.created");
+      // Between responses: the slot reserved at the upgrade for a first response goes back.
+      rt.send({ type: "input_audio_buffer.clear" });
+      await rt.next("input_audio_buffer.cleared");
       // Four slow streams stay open through the saturation (the limit drops below them).
       const words = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ");
       const open = Array.from({ length: 4 }, () =>

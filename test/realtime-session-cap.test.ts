@@ -225,6 +225,9 @@ describe("every door says the real reason of a refusal, in the same words", () =
       const rt = await RealtimeTestClient.connect(realtimeUrl(gw.origin));
       try {
         await rt.next("session.created");
+        // Between responses: the slot reserved at the upgrade for a first response goes back.
+        rt.send({ type: "input_audio_buffer.clear" });
+        await rt.next("input_audio_buffer.cleared");
         const slow = await slowStream(gw);
         try {
           const http = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "x" }] });

@@ -112,6 +112,14 @@ export function overloadCause(err: unknown): OverloadCause | undefined {
   return undefined;
 }
 
+/** A realtime session let in at the upgrade ({@link Admission.openReservedSession}). */
+export interface ReservedSession {
+  /** Frees the session's place under the session cap (once, at close; idempotent). */
+  readonly end: Release;
+  /** The slot held for the session's first response. */
+  readonly reservation: Ticket;
+}
+
 /** The ticket of a request that must wait for its slot: holds nothing. */
 const SPENT = new Ticket(undefined);
 SPENT.take();
@@ -375,9 +383,14 @@ export class Admission {
    * be admitted; nothing is taken. For a door that refuses without taking a
    * slot ({@link wouldAdmit}) and must still say the real reason: the
    * shared, stackless errors, rendered by the door as any other error.
+   * With a `reservation` that still holds its slot (a realtime session's
+   * first response, {@link openReservedSession}) only the stream cap is
+   * checked: the stream will take that slot over.
    */
-  refusal(): SpillwayError | undefined {
+  refusal(reservation?: Ticket): SpillwayError | undefined {
     if (this.streams >= this.maxStreams) return this.refused(STREAM_CAP);
+    // A stream that will take a held ticket's slot over asks for no other: only the hard cap applies (as in `admit`).
+    if (reservation?.holding) return undefined;
     if (this.opts.overloaded?.()) return this.refused(LOOP_SATURATED);
     if (this.opts.concurrency && !this.opts.concurrency.hasRoom()) return this.refused(OVERLOADED);
     return undefined;
@@ -403,6 +416,25 @@ export class Admission {
       open = false;
       this.sessions--;
     };
+  }
+
+  /**
+   * {@link openSession}, and one adaptive slot taken at once for the
+   * session's first response: the realtime upgrade's rule, "a session let
+   * in holds one slot for its first response". Refused exactly when
+   * `openSession` refuses (its checks found room, so the slot is taken in
+   * the same synchronous turn; the upgrade never waits in the queue). The
+   * `reservation` is a {@link Ticket}: the first response's stream takes it
+   * over (`CallOptions.ticket`; the stream cap is still checked then), and
+   * the session calls `reservation.release()` when it gives it back unused
+   * (idempotent; a no-op once taken). Without an adaptive limit the ticket
+   * holds no slot but still marks the first response as reserved. Call
+   * `end` once when the session ends, as for `openSession`.
+   */
+  openReservedSession(): ReservedSession {
+    const end = this.openSession();
+    const c = this.opts.concurrency;
+    return { end, reservation: new Ticket(c ? (c.enter() as Release) : undefined) };
   }
 
   /**

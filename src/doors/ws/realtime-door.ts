@@ -5,8 +5,11 @@
  * header or `openai-insecure-api-key.<key>` subprotocol) against the
  * gateway keys and the profile's models against the key's model list (401 /
  * 403 on the handshake; 503 + Retry-After while draining, past the process's
- * realtime session cap or past its capacity — `Admission.openSession`, the
- * error rendered as the HTTP door renders it), echoes one of the offered
+ * realtime session cap or past its capacity — `Admission.openReservedSession`,
+ * the error rendered as the HTTP door renders it, upgrade-refusal.ts; with no
+ * gateway keys checked before the handshake is parsed), reserves one
+ * admission slot for the session's first response (the rule is in
+ * session.ts, `RealtimeSession`), echoes one of the offered
  * subprotocols, and hands the socket to a {@link RealtimeSession} (a
  * cascade) or an {@link UpstreamRealtimeSession} (a profile naming an
  * upstream Realtime model). Frames over `maxFrameBytes` get an `error`
@@ -19,19 +22,18 @@ import { Counter } from "prom-client";
 import type uWS from "uWebSockets.js";
 import { loadSileroModel } from "../../audio/silero-model.js";
 import type { ProviderConfig } from "../../config/schema.js";
-import type { Principal } from "../../engine/admission.js";
+import type { Principal, ReservedSession, Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { logger } from "../../observability/logger.js";
 import { recordRequest, type Observability } from "../../observability/observability.js";
 import type { Door } from "../door.js";
-import { openAiShape } from "../http/shapes/openai/shape.js";
-import { statusLine } from "../http/status.js";
 import type { RequestSpan } from "../../observability/tracing.js";
 import { parseHandshake, type Handshake } from "./handshake.js";
 import { createProfileRegistry, profileModels, type ProfileConfig, type ProfileRegistry } from "./profiles.js";
 import { RealtimeSession } from "./session.js";
+import { refuseUpgrade } from "./upgrade-refusal.js";
 import type { VadEngine } from "./turn-detector.js";
 import { resolveUpstreamProfiles } from "./upstream/upstream-profiles.js";
 import { UpstreamRealtimeSession } from "./upstream/upstream-session.js";
@@ -61,6 +63,12 @@ export interface RealtimeDoorOptions {
   readonly observe?: (event: Record<string, unknown>) => void;
   /** Metrics and logs: one record per response (door `ws`). */
   readonly obs?: Observability | undefined;
+  /**
+   * How long a session holds the slot reserved at the upgrade for its first
+   * response, after `session.created` (ms; default `SETUP_RESERVATION_MS`,
+   * 1000, in session.ts). Tests shorten it.
+   */
+  readonly setupReservationMs?: number | undefined;
 }
 
 /**
@@ -116,6 +124,8 @@ interface SocketData {
   readonly principal: Principal | undefined;
   /** Frees the session's place under `limits.maxRealtimeSessions` (at close; idempotent). */
   readonly endSession: () => void;
+  /** The slot held for the session's first response (handed to the session; released at close if still held). */
+  readonly reservation: Ticket;
   /** The upgrade request's W3C trace context (tracing on). */
   readonly traceparent?: string;
   readonly tracestate?: string;
@@ -132,22 +142,6 @@ function tracedEngine(engine: StreamEngine, traceparent: string): StreamEngine {
     synthesize: (req, o = {}) => engine.synthesize(req, { ...o, traceparent }),
     transcribe: (config, audio, o = {}) => engine.transcribe(config, audio, { ...o, traceparent }),
   };
-}
-
-/**
- * Answers an upgrade request with an HTTP error instead of a WebSocket (no
- * 101), rendered by the OpenAI shape exactly as the HTTP door renders the
- * same error (status from the one table, `{"error":…}` body with the error's
- * own message — the stream cap's, the session cap's, the drain's or the
- * adaptive limit's —, `Retry-After`).
- */
-function reject(res: uWS.HttpResponse, err: SpillwayError): void {
-  const r = openAiShape.renderError(err);
-  res.cork(() => {
-    res.writeStatus(statusLine(r.status)).writeHeader("content-type", r.contentType);
-    for (const [name, value] of r.headers ?? []) res.writeHeader(name, value);
-    res.end(r.body);
-  });
 }
 
 function shuttingDown(): SpillwayError {
@@ -190,6 +184,18 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
     sendPingsAutomatically: true,
     maxLifetime: settings.maxSessionMinutes,
     upgrade(res, req, context) {
+      let admitted: ReservedSession | undefined;
+      // An open gateway (no keys: nothing to say 401 first) checks capacity before any
+      // handshake work: a refused upgrade in a flood costs a lookup and cached bytes.
+      if (!engine.admission.required) {
+        try {
+          if (draining) throw shuttingDown();
+          admitted = engine.admission.openReservedSession();
+        } catch (e) {
+          refuseUpgrade(res, SpillwayError.from(e));
+          return;
+        }
+      }
       const handshake = parseHandshake({
         authorization: req.getHeader("authorization"),
         openAiBeta: req.getHeader("openai-beta"),
@@ -199,25 +205,28 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       const key = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
       let principal: Principal | undefined;
-      let endSession: (() => void) | undefined;
       try {
         if (draining) throw shuttingDown();
         principal = engine.admission.authenticate(handshake.apiKey === undefined ? undefined : `Bearer ${handshake.apiKey}`);
         // Past the session cap or past capacity, refused at the upgrade (503 + Retry-After, the
-        // real reason), before the WebSocket is accepted; the session's place is freed at close.
-        endSession = engine.admission.openSession();
+        // real reason), before the WebSocket is accepted. Let in, the session holds one slot
+        // for its first response (see `RealtimeSession`); its place is freed at close.
+        admitted ??= engine.admission.openReservedSession();
         admitProfile(engine, profiles, principal, handshake);
       } catch (e) {
-        endSession?.();
-        reject(res, SpillwayError.from(e));
+        admitted?.reservation.release();
+        admitted?.end();
+        refuseUpgrade(res, SpillwayError.from(e));
         return;
       }
+      const { end: endSession, reservation } = admitted;
       const data: SocketData = opts.obs?.tracing
-        ? { handshake, principal, endSession, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
-        : { handshake, principal, endSession };
+        ? { handshake, principal, endSession, reservation, traceparent: req.getHeader("traceparent"), tracestate: req.getHeader("tracestate") }
+        : { handshake, principal, endSession, reservation };
       try {
         res.upgrade(data, key, handshake.protocol, extensions, context);
       } catch (e) {
+        reservation.release();
         endSession();
         throw e;
       }
@@ -253,6 +262,8 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           observe: opts.observe,
           obs: opts.obs,
         });
+        // The relay admits each upstream response as it starts (upstream-session.ts): it keeps no reservation.
+        data.reservation.release();
         data.session = relay;
         relay.start();
         return;
@@ -270,6 +281,8 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
           idleMs: settings.idleTimeoutSeconds * 1000,
         },
         vad: { engine: vadEngine, model: vadModel },
+        reservation: data.reservation,
+        ...(opts.setupReservationMs !== undefined ? { setupReservationMs: opts.setupReservationMs } : {}),
         ...(opts.observe ? { observe: opts.observe } : {}),
         onResponseEnd: (end, closed) => {
           if (!opts.obs) return;
@@ -311,6 +324,7 @@ export function attachRealtimeDoor(app: uWS.TemplatedApp, opts: RealtimeDoorOpti
       sockets.delete(ws);
       const data = ws.getUserData();
       data.endSession();
+      data.reservation.release();
       data.session?.close();
       data.span?.end({ status: "closed", outcome: "ok" });
       if (data.openedAt !== undefined) {

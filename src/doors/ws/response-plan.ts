@@ -7,7 +7,7 @@ import type { ResponsePlan } from "./response.js";
 import type { SessionSettings } from "./session-config.js";
 
 /** The session-wide parts of a plan (engine, outbox, conversation, callbacks). */
-export type PlanContext = Pick<ResponsePlan, "engine" | "outbox" | "conversation" | "beta" | "principal" | "onEnd">;
+export type PlanContext = Pick<ResponsePlan, "engine" | "outbox" | "conversation" | "beta" | "principal" | "ticket" | "onEnd">;
 
 /** `tool_choice` as the engine takes it: a mode, or the function's name. */
 function toolChoiceName(c: ToolChoice): string {

@@ -21,7 +21,8 @@ import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors
  */
 import { Finish_Reason } from "../../gen/spillway/v1/chunk.js";
 import type { GenerateRequest, SynthesizeRequest, Tool } from "../../gen/spillway/v1/request.js";
-import type { Principal } from "../../engine/admission.js";
+import type { Principal, Ticket } from "../../engine/admission.js";
+import { stackless } from "../../engine/adaptive-limit.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
@@ -45,6 +46,12 @@ export interface ResponsePlan {
   readonly beta: boolean;
   /** Who is calling (gateway key), for admission. */
   readonly principal: Principal | undefined;
+  /**
+   * The slot reserved at the upgrade, for the session's first response: the
+   * text stream takes it over (`CallOptions.ticket`); freed when the
+   * response ends if it was not taken.
+   */
+  readonly ticket?: Ticket | undefined;
   readonly textModel: string;
   readonly ttsModel: string;
   readonly audio: boolean;
@@ -105,10 +112,19 @@ function sentenceSink(sentences: AsyncQueue<string>): TextSink {
 
 type Status = "completed" | "cancelled" | "failed" | "incomplete";
 
+/** The abort reason of a response's streams, per status: built once, stackless (every response ends with one). */
+const ENDED: Readonly<Record<Status, SpillwayError>> = stackless(() => ({
+  completed: new SpillwayError(Code.Canceled, "the response ended (completed)"),
+  cancelled: new SpillwayError(Code.Canceled, "the response ended (cancelled)"),
+  failed: new SpillwayError(Code.Canceled, "the response ended (failed)"),
+  incomplete: new SpillwayError(Code.Canceled, "the response ended (incomplete)"),
+}));
+
 /** A response, from `response.created` to `response.done`. */
 export class RealtimeResponse {
   readonly id = newId("resp");
-  private readonly controller = new AbortController();
+  /** The response's scope for its engine streams: made when it runs (one cancelled while queued never needs one). */
+  private controller: AbortController | undefined;
   private readonly outputs: ResponseOutputs;
   private readonly streams = new Set<EngineStream>();
   private finished = false;
@@ -150,6 +166,7 @@ export class RealtimeResponse {
     this.started = true;
     this.startedAt = performance.now();
     const { plan } = this;
+    const controller = (this.controller = new AbortController());
     plan.outbox.send({ type: "response.created", response: this.responseJson("in_progress") });
     try {
       const req: GenerateRequest = {
@@ -167,13 +184,13 @@ export class RealtimeResponse {
       if (plan.maxOutputTokens !== "inf") req.maxTokens = plan.maxOutputTokens;
       if (plan.temperature !== undefined) req.temperature = plan.temperature;
       const text = await this.open(() =>
-        plan.engine.generate(req, { signal: this.controller.signal, principal: plan.principal, onStreamEnd: (s) => (this.textSummary = s) }),
+        plan.engine.generate(req, { signal: controller.signal, principal: plan.principal, ticket: plan.ticket, onStreamEnd: (s) => (this.textSummary = s) }),
       );
       if (!text) return;
       const speech = speechPlan(plan.engine, plan.ttsModel, plan.outputFormat);
       const queue = new AsyncQueue<string>();
       const sink: TextSink = speech.streamed ? { push: (t) => queue.push(t), end: () => queue.close(), fail: (e) => queue.fail(e) } : sentenceSink(queue);
-      const speak = !plan.audio ? Promise.resolve() : speech.streamed ? this.pumpStreamedSpeech(queue, speech) : this.pumpSpeech(queue, speech);
+      const speak = !plan.audio ? Promise.resolve() : speech.streamed ? this.pumpStreamedSpeech(queue, speech, controller.signal) : this.pumpSpeech(queue, speech, controller.signal);
       await Promise.all([this.pumpText(text, sink), speak]);
       this.complete();
     } catch (e) {
@@ -250,21 +267,21 @@ export class RealtimeResponse {
   }
 
   /** Sentence by sentence: one speech stream per sentence, in order. */
-  private async pumpSpeech(sentences: AsyncQueue<string>, speech: SpeechPlan): Promise<void> {
+  private async pumpSpeech(sentences: AsyncQueue<string>, speech: SpeechPlan, signal: AbortSignal): Promise<void> {
     const { plan } = this;
     for await (const sentence of sentences) {
       if (this.finished) return;
-      const stream = await this.open(() => plan.engine.synthesize(this.speechRequest(sentence, speech), { signal: this.controller.signal, principal: plan.principal }));
+      const stream = await this.open(() => plan.engine.synthesize(this.speechRequest(sentence, speech), { signal, principal: plan.principal }));
       if (!stream) return;
       if (!(await this.sendAudio(stream))) return;
     }
   }
 
   /** As written: one speech stream fed the text as it comes (opened now, while the text model thinks). */
-  private async pumpStreamedSpeech(text: AsyncQueue<string>, speech: SpeechPlan): Promise<void> {
+  private async pumpStreamedSpeech(text: AsyncQueue<string>, speech: SpeechPlan, signal: AbortSignal): Promise<void> {
     const { plan } = this;
     const stream = await this.open(() =>
-      plan.engine.synthesizeStream(this.speechRequest("", speech), text, { signal: this.controller.signal, principal: plan.principal }),
+      plan.engine.synthesizeStream(this.speechRequest("", speech), text, { signal, principal: plan.principal }),
     );
     if (stream) await this.sendAudio(stream);
   }
@@ -331,7 +348,9 @@ export class RealtimeResponse {
   private finish(status: Status, details: Record<string, unknown> | null): void {
     if (this.finished) return;
     this.finished = true;
-    this.controller.abort(new SpillwayError(Code.Canceled, `the response ended (${status})`));
+    this.controller?.abort(ENDED[status]);
+    // A reservation no stream took (the response failed or was cancelled before its text stream) goes back.
+    this.plan.ticket?.release();
     for (const s of this.streams) s.cancel();
     this.streams.clear();
     this.outputs.close(status === "completed");

@@ -8,7 +8,8 @@
  * Bad input gets an `error` event naming the problem; the session goes on.
  */
 import { SpeechEvent_Type, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
-import { isOverloadRefusal, type Principal } from "../../engine/admission.js";
+import { isOverloadRefusal, type Principal, type Ticket } from "../../engine/admission.js";
+import { stackless } from "../../engine/adaptive-limit.js";
 import { closeForOverload, refuseForOverload } from "./overload-close.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -65,12 +66,50 @@ export interface SessionOptions {
   readonly onResponseEnd?: (end: ResponseEnd, closed: boolean) => void;
   /** The turn detector: Silero over the shared `model` (default), or the energy VAD. */
   readonly vad?: { readonly engine: VadEngine; readonly model: Promise<SileroModel> | undefined } | undefined;
+  /**
+   * The admission slot the upgrade reserved for the first response
+   * (`Admission.openReservedSession`); the session gives it to its first
+   * response or back (see {@link RealtimeSession}). None: the first response
+   * is admitted as any other.
+   */
+  readonly reservation?: Ticket | undefined;
+  /** How long after `session.created` the reservation is held for the first response (ms; default {@link SETUP_RESERVATION_MS}). */
+  readonly setupReservationMs?: number | undefined;
 }
+
+/**
+ * How long a session holds the slot reserved at the upgrade for its first
+ * response, counted from `session.created` (ms): setup (a `session.update`,
+ * a first item) takes a client a few round trips; a client that has not
+ * started its first response by then is treated as between responses.
+ */
+export const SETUP_RESERVATION_MS = 1000;
+
+/** The abort reason of a closed session's work: built once, stackless (a flood of closes captures no stacks). */
+const SESSION_CLOSED = stackless(() => new SpillwayError(Code.Canceled, "the realtime session closed"));
 
 /** Below this, a commit is refused (OpenAI's rule). */
 const MIN_COMMIT_MS = 100;
 
-/** One realtime session. */
+/**
+ * One realtime session.
+ *
+ * Admission: a session let in at the upgrade holds one slot for its first
+ * response (for up to {@link SETUP_RESERVATION_MS}, 1 s, after
+ * `session.created`, or until its first response starts); between responses
+ * it holds none. Precisely, the reservation (`SessionOptions.reservation`)
+ * is taken over by the first response created while it is held — a
+ * `response.create`, or a server-VAD turn that answers — which then checks
+ * only the stream cap (`limits.maxConcurrentStreams`), not the adaptive
+ * limit, and whose text stream takes the slot for its life (an unused one is
+ * freed when that response ends). It is given back unused, at the first of:
+ * the timer (1 s after `session.created`), `input_audio_buffer.clear` (the
+ * client says it is between responses), the session being (or becoming, by
+ * `session.update`) a transcription session, which has no responses, a
+ * start that fails (unknown model), and the socket closing. Audio appended
+ * or a user turn spoken does not extend the timer: a first utterance longer
+ * than the window has its response admitted as any later one.
+ */
 export class RealtimeSession {
   private readonly outbox: Outbox;
   private settings!: SessionSettings;
@@ -97,10 +136,14 @@ export class RealtimeSession {
   );
   private lastActivity = performance.now();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The slot reserved for the first response while it is held (see the class comment), and its timer. */
+  private reservation: Ticket | undefined;
+  private reservationTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     this.outbox = new Outbox(opts.socket, opts.beta, opts.limits.highWaterBytes, opts.observe, true);
     this.upstreams.set(SPEECH_ACTIVITY_KEY, this.activity);
+    this.reservation = opts.reservation?.holding ? opts.reservation : undefined;
   }
 
   /**
@@ -116,6 +159,7 @@ export class RealtimeSession {
       const err = SpillwayError.from(e);
       this.error({ code: err.reason ?? "model_not_found", message: err.message, param: "model", eventId: null });
       this.outbox.flush();
+      this.releaseReservation();
       this.opts.socket.end(1008, "unknown realtime model");
       return;
     }
@@ -125,6 +169,29 @@ export class RealtimeSession {
     this.configureVad();
     this.outbox.send({ type: "session.created", session: sessionJson(this.settings, this.opts.beta) });
     this.armIdle(this.opts.limits.idleMs);
+    if (transcription) this.releaseReservation();
+    else if (this.reservation) {
+      this.reservationTimer = setTimeout(() => this.releaseReservation(), this.opts.setupReservationMs ?? SETUP_RESERVATION_MS);
+      this.reservationTimer.unref();
+    }
+  }
+
+  /** Gives the slot reserved for the first response back, unused (idempotent). */
+  private releaseReservation(): void {
+    clearTimeout(this.reservationTimer);
+    this.reservationTimer = undefined;
+    this.reservation?.release();
+    this.reservation = undefined;
+  }
+
+  /** The reservation for the response being created now (the first, within the window), handed over once. */
+  private takeReservation(): Ticket | undefined {
+    const t = this.reservation;
+    if (!t) return undefined;
+    clearTimeout(this.reservationTimer);
+    this.reservationTimer = undefined;
+    this.reservation = undefined;
+    return t.holding ? t : undefined;
   }
 
   /** One lazy timer: re-armed only when it fires early (activity since, or a response running). */
@@ -208,10 +275,11 @@ export class RealtimeSession {
   /** The socket closed: cancel every transcription and response, send nothing more. */
   close(): void {
     clearTimeout(this.idleTimer);
+    this.releaseReservation();
     this.idleTurn.disarm();
     this.vad?.close();
     this.outbox.onClose();
-    this.lifetime.abort(new SpillwayError(Code.Canceled, "the realtime session closed"));
+    this.lifetime.abort(SESSION_CLOSED);
     this.live?.transcription.cancel();
     this.live = undefined;
     for (const r of this.responses) r.cancel("client_cancelled");
@@ -247,6 +315,7 @@ export class RealtimeSession {
         applySessionUpdate(this.settings, ev.session);
         if (this.settings.inputFormat !== before) this.inputFormatChanged(before);
         this.configureVad();
+        if (this.settings.type === "transcription") this.releaseReservation();
         this.outbox.send({ type: "session.updated", session: sessionJson(this.settings, this.opts.beta) });
         return;
       }
@@ -257,6 +326,8 @@ export class RealtimeSession {
         this.commit(eventId);
         return;
       case "input_audio_buffer.clear":
+        // The client is between responses: the first response's slot goes back.
+        this.releaseReservation();
         this.buffer.clear();
         this.vad?.reset();
         this.live?.transcription.cancel();
@@ -504,6 +575,7 @@ export class RealtimeSession {
       conversation: this.conversation,
       beta: this.opts.beta,
       principal: this.opts.principal,
+      ticket: this.takeReservation(),
       onEnd: (end) => {
         this.opts.onResponseEnd?.(end, this.outbox.isClosed);
         // Refused by admission when it ran (the check at response.create raced): close, as above.
@@ -528,7 +600,8 @@ export class RealtimeSession {
       return;
     }
     // Past capacity: refused before the response is set up, and the session closed (see overload-close.ts).
-    const refused = this.opts.engine.admission.refusal();
+    // The first response, with the reservation still held, is checked against the stream cap only.
+    const refused = this.opts.engine.admission.refusal(this.reservation);
     if (refused) {
       refuseForOverload(this.outbox, this.opts.socket, eventId, refused);
       return;

@@ -26,7 +26,7 @@ import type { MockShape } from "./mock-upstream.js";
 import type { TurnWorker } from "./cannon.js";
 import { cpuTree, holdStreams, rssTree, runJob } from "./procs.js";
 import { job, log, throughput, type Target, type ThroughputRow } from "./scenarios.js";
-import { latencyBoundCapacity, limitGaugeValues, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
 
 /** Settings of the overload runs. */
 export interface OverloadPlan {
@@ -115,7 +115,8 @@ export function searchStep(rate: number, r: JobResult): SearchStep {
  * The baseline of door `t` on a gateway with the limit **off**: the unloaded
  * run (plan's low rate), the latency-bound capacity search (open loop,
  * {@link SEARCH_RATES} of `searchSeconds` each, up to the first step past
- * 3× the unloaded p99 or with a stream not served; `idle()` between steps)
+ * 3× the unloaded p99 or with a stream not served — a failing step is
+ * offered once more first, {@link betterAttempt}; `idle()` between steps)
  * and/or the closed-loop capacity, as `mode` asks.
  */
 export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait): Promise<DoorBaseline> {
@@ -125,12 +126,18 @@ export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPl
   let latencyCapacity: number | undefined;
   const search: SearchStep[] = [];
   if (mode !== "closed" && p99 !== undefined) {
-    for (const rate of SEARCH_RATES) {
+    const attempt = async (rate: number): Promise<SearchStep> => {
       const r = await runJob(job(t, shape, { mode: "rate", rate, seconds: searchSeconds, drainMs: plan.drainMs }));
-      search.push(searchStep(rate, r));
       await idle();
-      log(`capacity search ${t.door} ${rate}/s: served ${r.ok}/${r.started}, errors ${r.errors}, p99 ${r.ttft.p99} ms (bound ${3 * p99} ms)`);
-      if (latencyBoundCapacity(search, p99) !== rate) break;
+      log(`capacity search ${t.door} ${rate}/s: served ${r.ok}/${r.started}, errors ${r.errors}, p99 ${r.ttft.p99} ms (bound ${Math.round(3 * p99 * 10) / 10} ms)`);
+      return searchStep(rate, r);
+    };
+    for (const rate of SEARCH_RATES) {
+      let s = await attempt(rate);
+      // A failing step is offered once more before the search stops: one p99 on a shared host is noisy.
+      if (!stepWithinBound(s, p99)) s = betterAttempt(s, await attempt(rate), p99);
+      search.push(s);
+      if (!stepWithinBound(s, p99)) break;
     }
     latencyCapacity = latencyBoundCapacity(search, p99);
   }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, type SearchStep } from "../load/overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, type SearchStep } from "../load/overload-capacity.js";
 
 const step = (rate: number, p99: number, extra: Partial<SearchStep> = {}): SearchStep => ({ rate, started: rate * 5, ok: rate * 5, errors: 0, refused: 0, p99, ...extra });
 
@@ -35,6 +35,17 @@ describe("latency-bound capacity search", () => {
 
   it("the bound is inclusive: p99 exactly 3× unloaded passes", () => {
     assert.equal(stepWithinBound(step(200, 36), 12), true);
+  });
+});
+
+describe("a failing search step offered twice", () => {
+  it("keeps a pass over a failure, else the lower p99", () => {
+    const fail = step(300, 90);
+    const pass = step(300, 30);
+    assert.equal(betterAttempt(fail, pass, 12), pass);
+    assert.equal(betterAttempt(pass, fail, 12), pass);
+    assert.equal(betterAttempt(step(300, 90), step(300, 60), 12).p99, 60);
+    assert.equal(betterAttempt(step(300, 10, { ok: 1, errors: 1 }), step(300, 50), 12).p99, 10, "both fail: the lower p99");
   });
 });
 

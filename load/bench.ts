@@ -17,10 +17,17 @@
  *   --shed U             the gateway sheds new streams while its event loop is ≥ U busy (limits.maxEventLoopUtilization)
  *   --adaptive           keep the gateway's adaptive concurrency on (its default; off in the benchmark otherwise,
  *                        so a refusal does not count as a failed stream while capacity is measured)
- *   --adaptive-target MS, --adaptive-queue MS
- *                        limits.adaptiveConcurrency.targetDelayMs / queueMs of the overload
- *                        runs' gateway (default: the gateway's defaults), to try a tuning;
- *                        a list of targets (10,25) runs this tree once per target, in turns
+ *   --adaptive-target MS[:SIGNAL], --adaptive-queue MS
+ *                        limits.adaptiveConcurrency.targetDelayMs[/signal max|mean] / queueMs of the
+ *                        overload runs' gateway (default: the gateway's defaults), to try a tuning;
+ *                        a list of targets (5:max,25:max,10:mean) runs this tree once per target, in turns
+ *   --capacity MODE      latency|closed|both (default both): which capacity the overload steps multiply —
+ *                        latency-bound (limit off, open loop stepped up, highest rate with TTFT p99 ≤ 3×
+ *                        the unloaded p99 and all served; used when measured) and/or closed loop
+ *   --probe RATE         a quiet probe process beside each overload step, RATE streams/s (default 40; 0 off)
+ *   --overload-seconds S length of each overload step (default 20)
+ *   --search-seconds S   length of each latency-bound capacity search step (default 5)
+ *   --no-refusal-cost    skip the overload runs' refusal-cost measurement
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
  *   --rates LIST         fixed rates in streams/s (default 500,1000,2000; quick: 500)
  *   --doors LIST         sse,grpc,ws (default: all; ws only if src/doors/ws exists)
@@ -61,7 +68,8 @@ import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
 import { spawnNodeFloor, type FloorClient } from "./node-floor.js";
-import { fillWith, idleWait, overloadDoor, refusalCost, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
+import { baselineCapacity, doorBaseline, fillWith, idleWait, overloadDoor, refusalCost, type DoorBaseline, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
+import { parseAdaptiveTargets, type CapacityMode } from "./overload-capacity.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
 const sinks: Server[] = [];
@@ -81,6 +89,11 @@ const { values } = parseArgs({
     adaptive: { type: "boolean" },
     "adaptive-target": { type: "string" },
     "adaptive-queue": { type: "string" },
+    capacity: { type: "string", default: "both" },
+    probe: { type: "string", default: "40" },
+    "overload-seconds": { type: "string" },
+    "search-seconds": { type: "string", default: "5" },
+    "no-refusal-cost": { type: "boolean", default: false },
     "cpu-modes": { type: "string" },
     "no-floor": { type: "boolean", default: false },
     "floor-client": { type: "string", default: "request" },
@@ -90,12 +103,19 @@ const { values } = parseArgs({
 
 const quick = values.quick;
 /** Overrides of the overload gateway's adaptive concurrency settings. */
-const adaptiveTargets = values["adaptive-target"] === undefined ? [] : values["adaptive-target"].split(",").map(Number);
-const adaptiveSettings: Record<string, number> = {
-  ...(adaptiveTargets.length === 1 ? { targetDelayMs: adaptiveTargets[0]! } : {}),
+const adaptiveTargets = values["adaptive-target"] === undefined ? [] : parseAdaptiveTargets(values["adaptive-target"]);
+const adaptiveSettings: Record<string, number | string> = {
+  ...(adaptiveTargets.length === 1 ? { ...adaptiveTargets[0]! } : {}),
   ...(values["adaptive-queue"] !== undefined ? { queueMs: Number(values["adaptive-queue"]) } : {}),
 };
 const workers = Number(values.workers);
+if (!["latency", "closed", "both"].includes(values.capacity)) throw new Error(`--capacity: latency, closed or both, not ${values.capacity}`);
+/** `--capacity`: which capacity the overload steps multiply (both: the latency-bound one, the closed loop shown). */
+const capacityMode = values.capacity as CapacityMode;
+/** `--probe`: streams/s of the quiet probe beside each overload step (0: none). */
+const probeRate = Number(values.probe);
+/** `--search-seconds`: length of each step of the latency-bound capacity search. */
+const searchSeconds = Number(values["search-seconds"]);
 const boundMs = Number(values.bound);
 const wsExists = existsSync(join(ROOT, "src/doors/ws/realtime-door.ts"));
 const doors = new Set((values.doors ?? (wsExists ? "sse,grpc,ws" : "sse,grpc")).split(",") as Door[]);
@@ -136,7 +156,7 @@ const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3
 /** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
 const overloadPlan: OverloadPlan = quick
   ? { unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, drainMs: 5_000, capacityConcurrency: 100, capacitySeconds: 2 }
-  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
+  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: values["overload-seconds"] ? Number(values["overload-seconds"]) : 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [
@@ -175,8 +195,10 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
   procs.push(mock);
   // This tree (once per --adaptive-target when several are given), then the compared trees.
   // The tuning knobs apply to this tree; a compared tree runs its own defaults.
-  const variants: Array<{ name: string; root: string | undefined; settings: Record<string, number> }> =
-    adaptiveTargets.length > 1 ? adaptiveTargets.map((t) => ({ name: `spillway (target ${t} ms)`, root: undefined, settings: { ...adaptiveSettings, targetDelayMs: t } })) : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
+  const variants: Array<{ name: string; root: string | undefined; settings: Record<string, number | string> }> =
+    adaptiveTargets.length > 1
+      ? adaptiveTargets.map((t) => ({ name: `spillway (${t.targetDelayMs} ms ${t.signal})`, root: undefined, settings: { ...adaptiveSettings, ...t } }))
+      : [{ name: "spillway", root: undefined, settings: adaptiveSettings }];
   const trees = [...variants, ...others.map((o) => ({ ...o, settings: {} }))];
   const rtOf = (root: string | undefined): Record<string, string> => (root === undefined || existsSync(join(root, "src/doors/ws/realtime-door.ts")) ? realtimeProfiles : {});
   const started = async (o: Parameters<typeof startSpillway>[0]): ReturnType<typeof startSpillway> => {
@@ -193,7 +215,7 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
   };
   const costs: RefusalCostRow[] = [];
   // The refusal cost does not depend on the limit's settings: once per tree of code.
-  for (const tree of [variants[0]!, ...trees.slice(variants.length)]) {
+  for (const tree of values["no-refusal-cost"] ? [] : [variants[0]!, ...trees.slice(variants.length)]) {
     // What a refusal costs (CPU time: sound on a shared host), on a gateway whose stream cap is filled.
     const capped = await started({ mockPort: mock.port, workers, realtime: rtOf(tree.root), adaptive: true, adaptiveSettings: tree.settings, maxConcurrentStreams: 32, ...(tree.root ? { root: tree.root } : {}) });
     const ct = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, capped.httpPort, capped.grpcPort, capped.child.pid).map((t) => forShape(t, RATE_SHAPE));
@@ -209,39 +231,41 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
   }
   // Capacity: one gateway with the limit off per tree of code (the settings do not change its hot path).
   const code = (root: string | undefined): string => root ?? ".";
-  const plains = new Map<string, Target[]>();
+  const plains = new Map<string, { ts: Target[]; idle: ReturnType<typeof idleWait> }>();
   const gws = [];
   for (const tree of trees) {
     const base = { mockPort: mock.port, workers, realtime: rtOf(tree.root), ...(tree.root ? { root: tree.root } : {}) };
     if (!plains.has(code(tree.root))) {
       const plain = await started({ ...base, adaptive: false });
-      const ts = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, plain.httpPort, plain.grpcPort, plain.child.pid);
+      // Latency from the schedule, as on the limit-on gateway: the unloaded p99 divides its figures.
+      const ts = spillwayTargets(tree.root === undefined ? "spillway" : tree.name, plain.httpPort, plain.grpcPort, plain.child.pid).map((t) => ({ ...t, fromSchedule: true }));
       await warm(ts);
-      plains.set(code(tree.root), ts);
+      plains.set(code(tree.root), { ts, idle: idleWait(plain.httpPort) });
     }
     const on = await started({ ...base, adaptive: true, adaptiveSettings: tree.settings });
     const onTargets = spillwayTargets(tree.name, on.httpPort, on.grpcPort, on.child.pid).map((t) => ({ ...t, fromSchedule: true }));
     await warm(onTargets);
-    gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort) });
+    gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort), httpPort: on.httpPort });
   }
   const rows: OverloadRow[] = [];
   let flip = false;
   for (const door of doors) {
     const order = flip ? [...gws].reverse() : gws;
     flip = !flip;
-    const caps = new Map<string, Awaited<ReturnType<typeof throughput>>>();
-    for (const [key, ts] of flip ? [...plains].reverse() : plains) {
-      const t = ts.find((p) => p.door === door);
-      if (t) caps.set(key, await throughput(forShape(t, RATE_SHAPE), overloadPlan.capacityConcurrency, overloadPlan.capacitySeconds, RATE_SHAPE));
+    // Each tree of code's baseline, limit off: the one unloaded p99 of the door, the capacities.
+    const caps = new Map<string, DoorBaseline>();
+    for (const [key, p] of flip ? [...plains].reverse() : plains) {
+      const t = p.ts.find((q) => q.door === door);
+      if (t) caps.set(key, await doorBaseline(forShape(t, RATE_SHAPE), RATE_SHAPE, overloadPlan, capacityMode, quick ? 1 : searchSeconds, p.idle));
     }
     // The same offered rates for every tree (their hot paths are compared at the same load): the mean capacity.
-    const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + c.streamsPerS, 0) / caps.size) : 0;
+    const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + baselineCapacity(c, capacityMode), 0) / caps.size) : 0;
     for (const x of order) {
       const t = x.on.find((p) => p.door === door);
       const cap = caps.get(code(x.tree.root));
       if (!t || !cap) continue;
       const alive = (): boolean => x.g.child.exitCode === null && x.g.child.signalCode === null;
-      rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap, shared));
+      rows.push(await overloadDoor(forShape(t, RATE_SHAPE), x.tree.name, x.g.child.pid!, alive, x.idle, RATE_SHAPE, overloadPlan, cap, shared, probeRate, x.httpPort));
     }
   }
   return { rows, refusalCost: costs, adaptiveSettings, loadAverage: { start: loadStart, end: load3() } };

@@ -25,8 +25,8 @@ import type { Door, JobResult } from "./loadgen.js";
 import type { MockShape } from "./mock-upstream.js";
 import type { TurnWorker } from "./cannon.js";
 import { cpuTree, holdStreams, rssTree, runJob } from "./procs.js";
-import { job, log, type Target, type ThroughputRow } from "./scenarios.js";
-import { ratio } from "./stats.js";
+import { job, log, throughput, type Target, type ThroughputRow } from "./scenarios.js";
+import { betterAttempt, latencyBoundCapacity, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
 
 /** Settings of the overload runs. */
 export interface OverloadPlan {
@@ -70,6 +70,10 @@ export interface OverloadStep {
    * that took seconds.
    */
   readonly listenOverflows?: number | undefined;
+  /** The quiet probe beside the step (its own process, `--probe` streams/s to the same door). */
+  readonly probe?: JobResult | undefined;
+  /** The adaptive limit during the step (`spillway_concurrency_limit` from /metrics). */
+  readonly limit?: LimitTrace | undefined;
 }
 
 /** Everything measured for one door of one gateway. */
@@ -79,10 +83,96 @@ export interface OverloadRow {
   readonly door: Door;
   /** The capacity the steps multiply: the closed-loop streams/s with adaptive concurrency off (of this tree, or the trees' mean when they are compared). */
   readonly capacity: number;
-  readonly closedLoop: ThroughputRow;
+  /** Closed loop with the limit off (absent with `--capacity latency`). */
+  readonly closedLoop?: ThroughputRow | undefined;
+  /** Latency-bound capacity (limit off, open loop): the highest rate with TTFT p99 ≤ 3× unloaded and every stream served. */
+  readonly latencyCapacity?: number | undefined;
+  /** The steps of that search. */
+  readonly search?: readonly SearchStep[] | undefined;
+  /** The one unloaded run of the door (limit off, low rate): the divisor of every p99 ratio. */
   readonly unloaded: JobResult;
   readonly unloadedRate: number;
+  /** Streams/s of the probe beside each step (0: none). */
+  readonly probeRate?: number | undefined;
   readonly steps: OverloadStep[];
+}
+
+/** A door's baseline, measured on a gateway with the limit off: the one unloaded p99 and the capacities. */
+export interface DoorBaseline {
+  readonly unloaded: JobResult;
+  readonly unloadedRate: number;
+  readonly closedLoop?: ThroughputRow | undefined;
+  readonly latencyCapacity?: number | undefined;
+  readonly search?: readonly SearchStep[] | undefined;
+}
+
+/** A search step's figures from a job's result. */
+export function searchStep(rate: number, r: JobResult): SearchStep {
+  return { rate, started: r.started, ok: r.ok, errors: r.errors, refused: r.refused, skipped: r.skipped, p99: r.ttft.p99 };
+}
+
+/**
+ * The baseline of door `t` on a gateway with the limit **off**: the unloaded
+ * run (plan's low rate), the latency-bound capacity search (open loop,
+ * {@link SEARCH_RATES} of `searchSeconds` each, up to the first step past
+ * 3× the unloaded p99 or with a stream not served — a failing step is
+ * offered once more first, {@link betterAttempt}; `idle()` between steps)
+ * and/or the closed-loop capacity, as `mode` asks.
+ */
+export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait): Promise<DoorBaseline> {
+  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
+  await idle();
+  const p99 = unloaded.ttft.p99;
+  let latencyCapacity: number | undefined;
+  const search: SearchStep[] = [];
+  if (mode !== "closed" && p99 !== undefined) {
+    const attempt = async (rate: number): Promise<SearchStep> => {
+      const r = await runJob(job(t, shape, { mode: "rate", rate, seconds: searchSeconds, drainMs: plan.drainMs }));
+      await idle();
+      log(`capacity search ${t.door} ${rate}/s: served ${r.ok}/${r.started}, errors ${r.errors}, p99 ${r.ttft.p99} ms (bound ${Math.round(3 * p99 * 10) / 10} ms)`);
+      return searchStep(rate, r);
+    };
+    for (const rate of SEARCH_RATES) {
+      let s = await attempt(rate);
+      // A failing step is offered once more before the search stops: one p99 on a shared host is noisy.
+      if (!stepWithinBound(s, p99)) s = betterAttempt(s, await attempt(rate), p99);
+      search.push(s);
+      if (!stepWithinBound(s, p99)) break;
+    }
+    latencyCapacity = latencyBoundCapacity(search, p99);
+  }
+  const closedLoop = mode === "latency" ? undefined : await throughput(t, plan.capacityConcurrency, plan.capacitySeconds, shape);
+  if (closedLoop) await idle();
+  log(`baseline ${t.door} (limit off): unloaded (${plan.unloadedRate}/s) p99 ${p99} ms; capacity latency-bound ${latencyCapacity ?? "–"}/s, closed loop ×${plan.capacityConcurrency} ${closedLoop?.streamsPerS ?? "–"}/s`);
+  return { unloaded, unloadedRate: plan.unloadedRate, closedLoop, latencyCapacity, search };
+}
+
+/** The capacity a baseline gives the steps ({@link stepCapacity}). */
+export function baselineCapacity(b: DoorBaseline, mode: CapacityMode): number {
+  return stepCapacity(mode, b.latencyCapacity, b.closedLoop?.streamsPerS);
+}
+
+/** Reads the adaptive limit gauge from the gateway's /metrics every `everyMs` until stopped. */
+export function traceLimit(httpPort: number, everyMs = 250): { stop(): Promise<LimitTrace> } {
+  const values: number[] = [];
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      try {
+        values.push(...limitGaugeValues(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()));
+      } catch {
+        // A busy gateway may not answer in time: no sample.
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      on = false;
+      await loop;
+      return limitTrace(values);
+    },
+  };
 }
 
 const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
@@ -129,48 +219,54 @@ export function idleWait(httpPort: number, maxMs = 15_000): IdleWait {
 }
 
 /**
- * Runs the unloaded run and the overload steps against `t` (a door of a
- * gateway with adaptive concurrency on), multiplying `capacity` (measured
- * beforehand on the same tree with the limit off); `pid` is the gateway's
- * main process, `alive()` whether it still runs, `idle()` waits until it has
- * no stream open (after every step, before the next).
+ * Runs the overload steps against `t` (a door of a gateway with adaptive
+ * concurrency on, whose /metrics is on `httpPort`), multiplying `capacity`
+ * and dividing every p99 by the baseline's one unloaded p99 (both measured
+ * beforehand with the limit off); `pid` is the gateway's main process,
+ * `alive()` whether it still runs, `idle()` waits until it has no stream
+ * open (after every step, before the next). Beside each step a quiet probe
+ * (its own load generator process, `probeRate` streams/s; 0: none) sends to
+ * the same door, and the limit gauge is traced.
  */
-export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, closedLoop: ThroughputRow, capacity = closedLoop.streamsPerS): Promise<OverloadRow> {
-  // Unloaded: the plan's light rate, or a quarter of a lower capacity (a busy host).
-  const unloadedRate = Math.max(10, Math.min(plan.unloadedRate, Math.floor(capacity / 4)));
-  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: unloadedRate, seconds: plan.unloadedSeconds }));
-  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (this tree's closed loop ×${closedLoop.concurrency}, limit off: ${closedLoop.streamsPerS}/s), unloaded (${unloadedRate}/s) p99 ${unloaded.ttft.p99} ms`);
+export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, base: DoorBaseline, capacity: number, probeRate: number, httpPort: number): Promise<OverloadRow> {
+  const unloaded = base.unloaded;
+  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (latency-bound ${base.latencyCapacity ?? "–"}/s, closed loop ${base.closedLoop?.streamsPerS ?? "–"}/s), unloaded (${base.unloadedRate}/s, limit off) p99 ${unloaded.ttft.p99} ms`);
   const steps: OverloadStep[] = [];
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
     const rssBefore = rssTree(pid);
     const drops0 = listenOverflows();
-    const result = await runJob(job(t, shape, { mode: "rate", rate, seconds: plan.seconds, drainMs: plan.drainMs }));
+    const trace = traceLimit(httpPort);
+    const [result, probe] = await Promise.all([
+      runJob(job(t, shape, { mode: "rate", rate, seconds: plan.seconds, drainMs: plan.drainMs })),
+      probeRate > 0 ? runJob(job(t, shape, { mode: "rate", rate: probeRate, seconds: plan.seconds, drainMs: plan.drainMs })) : Promise.resolve(undefined),
+    ]);
+    const limit = await trace.stop();
     const drops1 = listenOverflows();
     const rssAfter = rssTree(pid);
     const idleAfterS = await idle();
-    const servedPerS = Math.round(result.ok / plan.seconds);
+    const r = stepRatios(result.ok, plan.seconds, result.ttft.p99, capacity, unloaded.ttft.p99);
     const step: OverloadStep = {
       multiple,
       rate,
       result,
-      servedPerS,
-      servedShare: ratio(servedPerS, capacity),
-      p99VsUnloaded: ratio(result.ttft.p99, unloaded.ttft.p99),
+      ...r,
       rssBeforeMiB: mib(rssBefore),
       rssAfterMiB: mib(rssAfter),
       idleAfterS,
       alive: alive(),
       listenOverflows: drops0 === undefined || drops1 === undefined ? undefined : drops1 - drops0,
+      probe,
+      limit,
     };
     steps.push(step);
     log(
-      `overload ${tree}/${t.door} ${multiple}× (${rate}/s): served ${servedPerS}/s (${step.servedShare} of capacity), p50/p99 ${result.ttft.p50}/${result.ttft.p99} ms (${step.p99VsUnloaded}× unloaded; after 1 s ${result.ttftSteady?.p99}), refused ${result.refused ?? 0} (p50 ${result.refusal?.p50} ms, p99 ${result.refusal?.p99} ms), errors ${result.errors} (unfinished ${result.unfinished ?? "?"}), late ${result.lateStarts} (max ${result.maxLateMs} ms), load generator loop p99 ${result.loadgenDelay?.p99} ms, CPU ${result.loadgenCpuMs} ms, SYN drops ${step.listenOverflows}, RSS ${step.rssBeforeMiB} → ${step.rssAfterMiB} MiB, idle after ${idleAfterS ?? "> 15"} s`,
+      `overload ${tree}/${t.door} ${multiple}× (${rate}/s): served ${r.servedPerS}/s (${step.servedShare} of capacity), p50/p99 ${result.ttft.p50}/${result.ttft.p99} ms (${step.p99VsUnloaded}× unloaded; after 1 s ${result.ttftSteady?.p99}), refused ${result.refused ?? 0} (p50 ${result.refusal?.p50} ms, p99 ${result.refusal?.p99} ms), probe refused ${probe?.refused ?? "–"} (p50/p99 ${probe?.refusal?.p50}/${probe?.refusal?.p99} ms) served TTFT p50/p99 ${probe?.ttft.p50}/${probe?.ttft.p99} ms, limit min/median/max ${limit.min}/${limit.median}/${limit.max} (${limit.samples} samples), errors ${result.errors} (unfinished ${result.unfinished ?? "?"}), late ${result.lateStarts} (max ${result.maxLateMs} ms), load generator loop p99 ${result.loadgenDelay?.p99} ms, SYN drops ${step.listenOverflows}, RSS ${step.rssBeforeMiB} → ${step.rssAfterMiB} MiB, idle after ${idleAfterS ?? "> 15"} s`,
     );
     // The limit recovers before the next step.
     await new Promise((r) => setTimeout(r, 1_000));
   }
-  return { tree, door: t.door, capacity, closedLoop, unloaded, unloadedRate, steps };
+  return { tree, door: t.door, capacity, closedLoop: base.closedLoop, latencyCapacity: base.latencyCapacity, search: base.search, unloaded, unloadedRate: base.unloadedRate, probeRate, steps };
 }
 
 /** What a refusal costs the gateway against what a served stream costs, for one door. */
@@ -285,38 +381,41 @@ export function stepAims(s: OverloadStep): { served: boolean; p99: boolean; refu
 }
 
 /** The overload tables as markdown, with the issue's aims read off. */
-export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record<string, number>): string {
+export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record<string, number | string>): string {
   const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
-  const conc = rows[0]?.closedLoop.concurrency;
+  const conc = rows[0]?.closedLoop?.concurrency;
   out.push(
-    `Capacity: the closed-loop throughput with adaptive concurrency **off** (${conc} streams in flight, so the gateway, not the loop, is the bound; with several trees, each tree's is measured in turn and the steps offer all of them the same rate, from the mean, so they are compared at the same load — "own" is the tree's own figure). Then, on the same tree with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults)"}: an unloaded run, then open loop at each multiple of the capacity. TTFT counts from each stream's **scheduled** start (realtime: session setup included), so a generator or gateway that falls behind shows; a refusal is timed from the refused request's actual send (realtime: the upgrade or its \`response.create\`). Served/s = streams completed / seconds of the schedule. "late" = streams the load generator started > 5 ms after their time (and the worst); "lg loop p99" = the load generator's own event-loop delay: when these are high the step measures the generator as much as the gateway. "p99 after 1st s" = served streams scheduled after the step's first second (the limit has reacted to the surge by then). "SYN drops" = connections dropped on a full listen queue during the step (host-wide counter; the client retries after 1 s, 3 s, so a refusal or first chunk then takes seconds). "skipped" = streams the generator did not start because it already had 18,000 open (its file limit is 20,000 here). "unfinished" = streams still open at the drain limit (counted in errors). "idle after" = seconds until the gateway had no stream open after the step (the next step starts after it).`,
+    `Baseline per door on a gateway with adaptive concurrency **off**: one unloaded run at a low rate (its TTFT p99 is the divisor of every "p99 / unloaded"), the latency-bound capacity (open loop, rates stepped up: the highest whose TTFT p99 ≤ 3× unloaded with every stream served) and the closed-loop capacity (${conc ?? "–"} streams in flight); the steps multiply the latency-bound one when it was measured. Then, on a gateway with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults, or the row's target)"}: open loop at each multiple of the capacity, a quiet probe (its own process, the row's rate) beside it on the same door, the limit gauge read from /metrics every 250 ms. TTFT counts from each stream's **scheduled** start (realtime: session setup included); a refusal is timed from the refused request's actual send. Served/s = streams completed / seconds of the schedule. "limit" = spillway_concurrency_limit min / median / max over the step (∞ = unlimited). "late" = streams the generator started > 5 ms late (and the worst); "lg loop p99" = the generator's own loop delay. "unfinished" = streams still open at the drain limit (counted in errors).`,
     "",
   );
-  const head = ["gateway", "door", "capacity /s (own)", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "p99 after 1st s ms", "refused", "refusal p50 / p99 ms", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "SYN drops", "RSS before → after MiB", "idle after s", "up"];
+  const head = ["gateway", "door", "capacity /s latency-bound / closed", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "refused", "refusal p50 / p99 ms", "probe /s: refusal p50 / p99 ms", "probe served TTFT p50 / p99 ms (served/started)", "limit min / med / max", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "up"];
+  const lim = (v: number | undefined): string => (v === undefined ? "–" : v < 0 ? "∞" : String(v));
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
-    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${r.capacity} (${r.closedLoop.streamsPerS}) | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
+    const cap = `${r.latencyCapacity ?? "–"} / ${r.closedLoop?.streamsPerS ?? "–"}`;
+    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${cap} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
     for (const s of r.steps) {
       const x = s.result;
+      const p = s.probe;
       lines.push(
         `| ${[
           r.tree ?? "spillway",
           r.door,
-          `${r.capacity} (${r.closedLoop.streamsPerS})`,
+          cap,
           `${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`,
           `${s.multiple}× = ${s.rate}/s`,
           `${s.servedPerS} (${f(s.servedShare, 2)})`,
           `${f(x.ttft.p50)} / ${f(x.ttft.p99)}`,
           s.p99VsUnloaded === undefined ? "–" : `${s.p99VsUnloaded.toFixed(1)}×`,
-          f(x.ttftSteady?.p99),
           `${x.refused ?? 0} / ${x.started}${x.skipped ? ` (+${x.skipped} skipped)` : ""}`,
           `${f(x.refusal?.p50, 1)} / ${f(x.refusal?.p99, 1)}`,
+          p ? `${r.probeRate}: ${f(p.refusal?.p50, 1)} / ${f(p.refusal?.p99, 1)} (${p.refused ?? 0} refused)` : "–",
+          p ? `${f(p.ttft.p50)} / ${f(p.ttft.p99)} (${p.ok}/${p.started})` : "–",
+          s.limit ? `${lim(s.limit.min)} / ${lim(s.limit.median)} / ${lim(s.limit.max)}` : "–",
           `${x.errors} (${x.unfinished ?? "?"})`,
           `${pct(x.lateStarts, x.started)} (${f(x.maxLateMs)})`,
           f(x.loadgenDelay?.p99),
-          s.listenOverflows === undefined ? "–" : String(s.listenOverflows),
           `${f(s.rssBeforeMiB)} → ${f(s.rssAfterMiB)}`,
-          s.idleAfterS === undefined ? "> 15" : f(s.idleAfterS),
           s.alive ? "yes" : "**no**",
         ].join(" | ")} |`,
       );

@@ -155,7 +155,7 @@ export interface SpillwayOptions {
    */
   readonly adaptive?: boolean | undefined;
   /** Overrides of `limits.adaptiveConcurrency` (targetDelayMs, minLimit, queueMs) when it is on. */
-  readonly adaptiveSettings?: Readonly<Record<string, number>> | undefined;
+  readonly adaptiveSettings?: Readonly<Record<string, number | string>> | undefined;
   /** `limits.maxConcurrentStreams`, the hard cap (default here 100 000: the benchmark measures the process, not the cap). */
   readonly maxConcurrentStreams?: number | undefined;
   /** More providers and realtime profiles (e.g. the fake speech providers of the voice benchmark), merged into the config. */

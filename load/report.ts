@@ -31,7 +31,7 @@ export interface BenchResults {
   /** CPU per request in turns (issue 16); absent in older runs and when not measured. */
   cpu?: CpuResults | undefined;
   /** Overload runs with adaptive concurrency on (issue 16); absent when not measured. */
-  overload?: { readonly boundMs?: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number> | undefined; loadAverage?: { start: number[]; end: number[] } | undefined } | undefined;
+  overload?: { readonly boundMs?: number; readonly rows: OverloadRow[]; refusalCost?: RefusalCostRow[] | undefined; adaptiveSettings?: Record<string, number | string> | undefined; loadAverage?: { start: number[]; end: number[] } | undefined } | undefined;
   readonly notes: string[];
 }
 

@@ -158,7 +158,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const router = createRouter(createProviders(config), config.aliases);
   const load = config.limits.maxEventLoopUtilization === undefined ? undefined : new LoadMonitor(config.limits.maxEventLoopUtilization);
   const ac = config.limits.adaptiveConcurrency;
-  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, maxLimit: ac.maxLimit, queueMs: ac.queueMs, warmupMs: ac.warmupMs }) : undefined;
+  const concurrency = ac.enabled ? new AdaptiveLimit({ targetDelayMs: ac.targetDelayMs, minLimit: ac.minLimit, maxLimit: ac.maxLimit, queueMs: ac.queueMs, warmupMs: ac.warmupMs, signal: ac.signal }) : undefined;
   // Per-process state: one series per worker under --workers N (cluster-metrics.ts), never summed.
   if (concurrency) {
     perWorkerGauge({

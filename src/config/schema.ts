@@ -286,6 +286,11 @@ export const configSchema = z.strictObject({
            * JIT's warm-up reads as loop delay); 0 turns the warm-up off.
            */
           warmupMs: z.number().int().min(0).default(2_000),
+          /**
+           * Which loop-delay statistic of a 25 ms sample is held to `targetDelayMs`: `max`
+           * (default: the worst delay of the sample) or `mean` (its mean delay).
+           */
+          signal: z.enum(["max", "mean"]).default("max"),
         })
         .refine((a) => a.maxLimit === undefined || a.maxLimit >= a.minLimit, { message: "maxLimit must be at least minLimit", path: ["maxLimit"] })
         .prefault({}),

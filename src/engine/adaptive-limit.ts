@@ -37,6 +37,23 @@ export interface AdaptiveLimitOptions {
    * AdaptiveLimit.update} calls, e.g. a test's own samples).
    */
   readonly sampler?: "timer" | "manual" | undefined;
+  /**
+   * Which loop-delay statistic of a sample is compared with `targetDelayMs`:
+   * `"max"` (default: the worst delay of the sample) or `"mean"` (its mean
+   * delay: one long pause, a GC or a burst of arrivals, weighs less).
+   */
+  readonly signal?: LoopDelaySignal | undefined;
+}
+
+/** The loop-delay statistic that drives {@link AdaptiveLimit}: the worst of a sample, or its mean. */
+export type LoopDelaySignal = "max" | "mean";
+
+/** One sample's loop delay (ms), both statistics: {@link AdaptiveLimit.sample} picks the configured one. */
+export interface LoopDelaySample {
+  /** Worst delay of the sample (ms). */
+  readonly maxMs: number;
+  /** Mean delay of the sample (ms). */
+  readonly meanMs: number;
 }
 
 /** A slot: release it once when the stream ends. */
@@ -120,8 +137,12 @@ export class AdaptiveLimit {
   /** {@link AdaptiveLimitOptions.maxLimit}, Infinity when none. */
   private readonly ceiling: number;
 
+  /** {@link AdaptiveLimitOptions.signal}: which statistic of a sample drives the limit. */
+  readonly signal: LoopDelaySignal;
+
   constructor(private readonly o: AdaptiveLimitOptions) {
     this.ceiling = o.maxLimit ?? Infinity;
+    this.signal = o.signal ?? "max";
     this.limit = this.ceiling;
     const sampleMs = o.sampleMs ?? SAMPLE_MS;
     // 25% per 250 ms, at any sampling period (at most doubling per sample).
@@ -143,7 +164,10 @@ export class AdaptiveLimit {
       const u = performance.eventLoopUtilization(e, elu).utilization;
       elu = e;
       // The histogram records whole intervals between its timer's runs: the delay is the excess over them.
-      this.update(Math.max(0, histogram.max / 1e6 - RESOLUTION_MS, late), u);
+      // A loop blocked for the whole sample leaves the histogram empty: its lateness is then the mean too.
+      const maxMs = Math.max(0, histogram.max / 1e6 - RESOLUTION_MS, late);
+      const meanMs = histogram.count > 0 ? Math.max(0, histogram.mean / 1e6 - RESOLUTION_MS) : Math.max(0, late);
+      this.sample({ maxMs, meanMs }, u);
       histogram.reset();
     }, sampleMs);
     this.timer.unref();
@@ -160,7 +184,15 @@ export class AdaptiveLimit {
   }
 
   /**
-   * Applies one sample: the loop's worst delay (ms) and its utilization
+   * Applies one sample given both statistics of its loop delay: the one
+   * {@link signal} names (`max` or `mean`) is passed to {@link update}.
+   */
+  sample(delay: LoopDelaySample, utilization?: number): void {
+    this.update(this.signal === "mean" ? delay.meanMs : delay.maxMs, utilization);
+  }
+
+  /**
+   * Applies one sample: the loop's delay (the statistic {@link signal} names) (ms) and its utilization
    * (0..1; when unknown, the loop counts as busy when late and as having
    * room when not). The timer's work, callable from tests.
    */

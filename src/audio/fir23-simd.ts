@@ -133,22 +133,34 @@ function moduleBytes(): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
+/** The few WebAssembly API parts used here (the project's `lib` has no WebAssembly types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: unknown };
+}
+const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
 interface Fir23Exports {
   readonly fir: (t: number, limit: number, buf: number, out: number) => number;
-  readonly mem: WebAssembly.Memory;
+  readonly mem: WasmMemory;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+let compiled: object | null | undefined;
 
 /** Whether this runtime has WebAssembly SIMD (it validates the module). */
 export function simdAvailable(): boolean {
   return module() !== null;
 }
 
-function module(): WebAssembly.Module | null {
+function module(): object | null {
   if (compiled === undefined) {
     const bytes = moduleBytes();
-    compiled = typeof WebAssembly === "object" && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    compiled = wasm && wasm.validate(bytes) ? new wasm.Module(bytes) : null;
   }
   return compiled;
 }
@@ -171,7 +183,7 @@ export class Fir23Simd {
     if (p0.length !== SIMD_TAPS || p1.length !== SIMD_TAPS) throw new Error(`Fir23Simd: ${SIMD_TAPS} taps per phase, not ${p0.length}`);
     const m = module();
     if (!m) throw new Error("Fir23Simd: this runtime has no WebAssembly SIMD");
-    if (!shared) shared = { exports: new WebAssembly.Instance(m).exports as unknown as Fir23Exports, p0: undefined, p1: undefined };
+    if (!shared) shared = { exports: new wasm!.Instance(m).exports as Fir23Exports, p0: undefined, p1: undefined };
     this.ex = shared.exports;
   }
 

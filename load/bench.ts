@@ -49,6 +49,14 @@
  *   --no-floor           no node-floor target in the CPU turns (load/node-floor.ts; --quick skips it too)
  *   --floor-client C     how the node-floor reads the upstream: request (default), dispatch (undici's
  *                        raw handler, as Spillway's streamed POSTs do), dispatch-nt, net (a lower bound)
+ *   --voice-warmup W     the voice rows' unmeasured warm-up, just before each row on its gateway:
+ *                        `measured` (default: as many callers as the row, so its turns no longer pay
+ *                        for V8 compiling what that load makes hot) or `one` (one caller, as before)
+ *   --warm-callers LIST  the warm-up's callers explicitly, e.g. `1` (the old behaviour) or `1,20`
+ *                        (each voice-provider row measured on a fresh gateway per warm-up, in one run);
+ *                        overrides --voice-warmup. Warm-up turns per caller: 3 (--quick: 1)
+ *   --voice-rounds N     the voice-provider rows N times (default 1); with --compare spillway@DIR
+ *                        each round runs this tree and the other trees in turns (order flips)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -60,7 +68,7 @@ import { mockModel, type MockShape } from "./mock-upstream.js";
 import { buildSpillway, portkeyVersion, ROOT, setPinning, startGrpcFloor, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { GRPC_FLOOR, markdown, overFloor, type BenchResults, type TtftRow } from "./report.js";
 import { fixedRates, log, maxRate, memory, MEMORY_SETTLE, throughput, wsUrl, type MemorySettle, type Target } from "./scenarios.js";
-import { voiceTurns } from "./voice.js";
+import { warmedVoiceRows, warmupLabel, type VoiceWarmupPlan } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
 import { createServer as createHttpServer, type Server } from "node:http";
@@ -98,10 +106,20 @@ const { values } = parseArgs({
     "no-floor": { type: "boolean", default: false },
     "floor-client": { type: "string", default: "request" },
     built: { type: "boolean", default: false },
+    "voice-warmup": { type: "string", default: "measured" },
+    "warm-callers": { type: "string" },
+    "voice-rounds": { type: "string", default: "1" },
   },
 });
 
 const quick = values.quick;
+if (values["voice-warmup"] !== "measured" && values["voice-warmup"] !== "one") throw new Error(`--voice-warmup: measured or one, not ${values["voice-warmup"]}`);
+/** The voice rows' warm-ups (one gateway per entry for the provider rows): `--warm-callers`, else `--voice-warmup`. */
+const voiceWarmups: VoiceWarmupPlan[] = (values["warm-callers"] !== undefined ? values["warm-callers"].split(",").map(Number) : [values["voice-warmup"] === "one" ? 1 : ("measured" as const)]).map((callers) => {
+  if (callers !== "measured" && !(Number.isInteger(callers) && callers > 0)) throw new Error(`--warm-callers: positive integers, not ${values["warm-callers"]}`);
+  return { callers, turns: quick ? 1 : 3 };
+});
+const voiceRounds = Number(values["voice-rounds"]);
 /** Overrides of the overload gateway's adaptive concurrency settings. */
 const adaptiveTargets = values["adaptive-target"] === undefined ? [] : parseAdaptiveTargets(values["adaptive-target"]);
 const adaptiveSettings: Record<string, number | string> = {
@@ -447,18 +465,28 @@ async function main(): Promise<void> {
       for (const t of [direct, ...mine, ...others]) results.throughput.push(await throughput(forShape(t, BULK_SHAPE), plan.conc, plan.tputSeconds, BULK_SHAPE));
     }
     if (only.has("voice") && doors.has("ws")) {
-      // Realtime sessions streaming microphone audio (the text `ws` rows above skip the speech engines).
+      // Realtime sessions streaming microphone audio (the text `ws` rows above skip the speech engines),
+      // each row after its warm-up (the first --warm-callers entry: this gateway serves every row).
       const url = wsUrl(gw.httpPort, `mock/rt-${mockModel(RATE_SHAPE)}`);
-      for (const [callers, turns] of plan.voice) {
-        const row = await voiceTurns(url, gw.child.pid!, callers, turns);
-        results.voice.push(row);
-        log(`voice ×${callers}: ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms, ${row.cpuMsPerTurn} ms CPU/turn`);
+      for (const row of await warmedVoiceRows(url, gw.child.pid!, plan.voice, voiceWarmups[0])) {
+        results.voice.push({ ...row, target: "spillway" });
+        log(`voice ×${row.callers} (warm-up ${warmupLabel(row.warmup)}): ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms, ${row.cpuMsPerTurn} ms CPU/turn`);
       }
       // The same turns through streaming speech providers (fakes at realistic latencies): what the gateway adds.
+      // A fresh gateway per tree, warm-up and round; the trees take turns (the order flips every round).
       // Not in --quick: it starts two more processes, and CI's smoke run has a time budget.
-      for (const row of plan.voiceProviders.length > 0 ? await voiceProviderTurns(mock.port, plan.voiceProviders) : []) {
-        results.voiceProviders.push(row);
-        log(`voice (deepgram → text → elevenlabs) ×${row.callers}: ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms (providers ${FLOOR_MS} ms, gateway +${row.addedP50} ms), ${row.cpuMsPerTurn} ms CPU/turn`);
+      const voiceTrees: Array<{ name: string; root: string | undefined }> = [{ name: "spillway", root: undefined }, ...compareTrees.filter((t) => existsSync(join(t.root, "src/doors/ws/realtime-door.ts")))];
+      for (let round = 1; plan.voiceProviders.length > 0 && round <= voiceRounds; round++) {
+        for (const tree of round % 2 === 0 ? [...voiceTrees].reverse() : voiceTrees) {
+          for (const warmup of voiceWarmups) {
+            for (const row of await voiceProviderTurns(mock.port, plan.voiceProviders, { root: tree.root, warmup })) {
+              results.voiceProviders.push({ ...row, target: tree.name, round });
+              log(
+                `voice (deepgram → text → elevenlabs) ${tree.name} round ${round} ×${row.callers} (warm-up ${warmupLabel(row.warmup)}): ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms (providers ${FLOOR_MS} ms, gateway +${row.addedP50} ms), ${row.cpuMsPerTurn} ms CPU/turn`,
+              );
+            }
+          }
+        }
       }
     }
     if (only.has("compare") && compare.includes("portkey")) {

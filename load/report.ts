@@ -1,6 +1,6 @@
 /** The benchmark's markdown tables, from the JSON it writes. */
 import type { MaxRateRow, MemoryRow, RateRow, ThroughputRow } from "./scenarios.js";
-import type { VoiceRow } from "./voice.js";
+import { warmupLabel, type VoiceRow } from "./voice.js";
 import type { VoiceProviderRow } from "./voice-providers.js";
 import { minus, ratio } from "./stats.js";
 import { cpuMarkdown, type CpuResults } from "./cpu-report.js";
@@ -74,6 +74,9 @@ function ttftTable(rows: readonly TtftRow[]): string {
     ]),
   );
 }
+
+/** What the voice tables' warm-up column means. */
+const WARMUP_NOTE = "Warm-up: unmeasured turns just before the row on the same gateway, callers at once × turns each; \"(measured)\" = as many callers as the row (the default, `--voice-warmup measured`), otherwise `--warm-callers` or `--voice-warmup one`; \"–\" = a result from before the column existed (one caller's turns came first).";
 
 const f = (v: number | undefined, digits = 2): string => (v === undefined ? "–" : v.toFixed(digits));
 
@@ -149,11 +152,11 @@ export function markdown(b: BenchResults): string {
     out.push(
       "## Voice turns through the realtime door",
       "",
-      "Each turn: a fresh session, speech streamed in 20 ms frames at real-time pace, server VAD, local/stt → mock text → local/tts. Times from `input_audio_buffer.speech_stopped`.",
+      `Each turn: a fresh session, speech streamed in 20 ms frames at real-time pace, server VAD, local/stt → mock text → local/tts. Times from \`input_audio_buffer.speech_stopped\`. ${WARMUP_NOTE}`,
       "",
       table(
-        ["callers at once", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "→ first audio max ms", "gateway CPU ms / turn"],
-        b.voice.map((v) => [String(v.callers), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.firstAudio.max, 1), f(v.cpuMsPerTurn, 1)]),
+        ["callers at once", "warm-up (callers × turns)", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "→ first audio max ms", "gateway CPU ms / turn"],
+        b.voice.map((v) => [String(v.callers), warmupLabel(v.warmup), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.firstAudio.max, 1), f(v.cpuMsPerTurn, 1)]),
       ),
       "",
     );
@@ -163,11 +166,11 @@ export function markdown(b: BenchResults): string {
     out.push(
       "## Voice turns through streaming speech providers",
       "",
-      `As above, through a profile of fake Deepgram → fake text model → fake ElevenLabs (load/speech-fakes.ts, another process): recognizer final 150 ms after the end of input, text model 300 ms to a first token that ends a sentence, synthesis 150 ms to its first byte — ${floor} ms from \`speech_stopped\` for the providers alone. "Added" is the first audio p50 minus that.`,
+      `As above, through a profile of fake Deepgram → fake text model → fake ElevenLabs (load/speech-fakes.ts, another process): recognizer final 150 ms after the end of input, text model 300 ms to a first token that ends a sentence, synthesis 150 ms to its first byte — ${floor} ms from \`speech_stopped\` for the providers alone. "Added" is the first audio p50 minus that. A fresh gateway per tree, warm-up and round. ${WARMUP_NOTE}`,
       "",
       table(
-        ["callers at once", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "added p50 ms", "gateway CPU ms / turn"],
-        b.voiceProviders.map((v) => [String(v.callers), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.addedP50, 1), f(v.cpuMsPerTurn, 1)]),
+        ["tree", "round", "callers at once", "warm-up (callers × turns)", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "added p50 ms", "gateway CPU ms / turn"],
+        b.voiceProviders.map((v) => [v.target ?? "spillway", v.round === undefined ? "–" : String(v.round), String(v.callers), warmupLabel(v.warmup), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.addedP50, 1), f(v.cpuMsPerTurn, 1)]),
       ),
       "",
     );

@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { startSpillway, ROOT, TSX, type Proc } from "./procs.js";
 import { FAKE_LATENCY } from "./speech-latency.js";
-import { voiceTurns, type VoiceRow } from "./voice.js";
+import { warmedVoiceRows, type VoiceRow, type VoiceWarmupPlan } from "./voice.js";
 
 /** The providers' own time from the end of the turn to the first audio (ms). */
 export const FLOOR_MS = FAKE_LATENCY.recognizerFinal + FAKE_LATENCY.textFirstToken + FAKE_LATENCY.speechFirstByte;
@@ -64,6 +64,8 @@ export interface VoiceGatewayOptions {
   readonly sileroModel?: string | undefined;
   /** The fake Deepgram provider's `speechChunkMs` (default: the provider's). */
   readonly speechChunkMs?: number | undefined;
+  /** An unmeasured warm-up before each plan row (load/voice.ts `warmedVoiceRows`; default none: the caller's plan warms). */
+  readonly warmup?: VoiceWarmupPlan | undefined;
 }
 
 /** Runs `turns` turns for each of `callers` concurrent callers per plan row through the fake speech providers. */
@@ -90,12 +92,8 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
       },
     });
     const url = `ws://127.0.0.1:${gw.httpPort}/v1/realtime?model=bench/phone`;
-    const rows: VoiceProviderRow[] = [];
-    for (const [callers, turns] of plan) {
-      const row = await voiceTurns(url, gw.child.pid!, callers, turns, gateway.sessionTurns ?? 1);
-      rows.push({ ...row, floorMs: FLOOR_MS, addedP50: row.firstAudio.p50 === undefined ? undefined : Math.round((row.firstAudio.p50 - FLOOR_MS) * 10) / 10 });
-    }
-    return rows;
+    const rows = await warmedVoiceRows(url, gw.child.pid!, plan, gateway.warmup, gateway.sessionTurns ?? 1);
+    return rows.map((row) => ({ ...row, floorMs: FLOOR_MS, addedP50: row.firstAudio.p50 === undefined ? undefined : Math.round((row.firstAudio.p50 - FLOOR_MS) * 10) / 10 }));
   } finally {
     await gw?.stop();
     await fakes.stop();

@@ -12,6 +12,51 @@ import { join } from "node:path";
 import { cpuTree, pinOthers, ROOT, TSX } from "./procs.js";
 import type { Summary } from "./stats.js";
 
+/**
+ * The warm-up a voice row had on its gateway just before it: `callers` at
+ * once, `turns` each, not measured. `measured` (the bench's default) means as
+ * many callers as the row: with one caller, a 20-caller row paid for V8
+ * compiling the code that load makes hot (~10–17 ms per turn, wave 8).
+ */
+export interface VoiceWarmup {
+  readonly callers: number;
+  readonly turns: number;
+  /** How the caller count was chosen: `measured` (= the row's callers) or `explicit` (`--warm-callers`). */
+  readonly mode: "measured" | "explicit";
+}
+
+/** A warm-up plan: `measured` (the row's own caller count) or a fixed count; turns per caller. */
+export interface VoiceWarmupPlan {
+  readonly callers: number | "measured";
+  readonly turns: number;
+}
+
+/** The warm-up of a row of `callers` under `plan`. */
+export function warmupFor(plan: VoiceWarmupPlan, callers: number): VoiceWarmup {
+  return plan.callers === "measured" ? { callers, turns: plan.turns, mode: "measured" } : { callers: plan.callers, turns: plan.turns, mode: "explicit" };
+}
+
+/** How a row was warmed up, for tables: `20 × 3 (measured)`, `none`, `–` (older results). */
+export function warmupLabel(w: VoiceWarmup | undefined): string {
+  if (!w) return "–";
+  if (w.turns <= 0) return "none";
+  return `${w.callers} × ${w.turns}${w.mode === "measured" ? " (measured)" : ""}`;
+}
+
+/**
+ * Runs each plan row (callers, turns) on `url`, each after its warm-up
+ * (`warm`, unmeasured; none when absent or 0 turns); rows carry their warm-up.
+ */
+export async function warmedVoiceRows(url: string, pid: number, plan: ReadonlyArray<readonly [number, number]>, warm: VoiceWarmupPlan | undefined, sessionTurns = 1): Promise<VoiceRow[]> {
+  const rows: VoiceRow[] = [];
+  for (const [callers, turns] of plan) {
+    const w = warm ? warmupFor(warm, callers) : undefined;
+    if (w && w.turns > 0) await voiceTurns(url, pid, w.callers, w.turns, sessionTurns);
+    rows.push({ ...(await voiceTurns(url, pid, callers, turns, sessionTurns)), ...(w ? { warmup: w } : {}) });
+  }
+  return rows;
+}
+
 /** One concurrency level of voice turns. */
 export interface VoiceRow {
   readonly callers: number;
@@ -28,6 +73,12 @@ export interface VoiceRow {
   readonly firstText?: Summary | undefined;
   /** Gateway CPU (its processes and the speech engines they ran) per completed turn, ms. */
   readonly cpuMsPerTurn: number | undefined;
+  /** The unmeasured warm-up just before this row (absent in older results and when the caller ran none). */
+  readonly warmup?: VoiceWarmup | undefined;
+  /** The tree measured (`spillway`, or `spillway@DIR` with `--compare`; absent in older results). */
+  readonly target?: string | undefined;
+  /** The round of `--voice-rounds` (1-based; absent in older results). */
+  readonly round?: number | undefined;
 }
 
 /**

@@ -5,7 +5,7 @@
  * gives (and anything else still goes through the parser), base64 checked
  * without a regular expression refuses what the expression refused, the
  * 24 → 16 kHz converter's silence shortcut gives the filter's output, its
- * unrolled loop gives the general loop's floats bit for bit (on noisy
+ * unrolled loop (`loop: "unrolled"`; the default is SIMD, test/fir23-simd.test.ts) gives the general loop's floats bit for bit (on noisy
  * espeak-ng speech), Silero skips the inference of digital silence but not
  * of sound, batched frames get the probability a batch of one gives, a
  * detector never changes a frame the model has not finished with, and `ws`
@@ -100,8 +100,8 @@ describe("24 → 16 kHz unrolled loop", () => {
   it("gives the general loop's floats bit for bit on noisy speech, whatever the pieces", async () => {
     const x = await speechSamples();
     for (const sizes of [[480], [1], [333, 7, 960], [x.length]]) {
-      const fast = convert(new RationalResampler(24_000, 16_000), x, sizes);
-      const slow = convert(new RationalResampler(24_000, 16_000, true), x, sizes);
+      const fast = convert(new RationalResampler(24_000, 16_000, { loop: "unrolled" }), x, sizes);
+      const slow = convert(new RationalResampler(24_000, 16_000, { loop: "general" }), x, sizes);
       assert.equal(fast.length, slow.length);
       assert.equal(fast.length, Math.floor((x.length * 2) / 3) + (x.length % 3 === 0 ? 0 : 1));
       assert.ok(Buffer.from(fast.buffer).equals(Buffer.from(slow.buffer)), `pieces ${sizes.join(",")}: the bytes differ`);

@@ -1,6 +1,6 @@
 import { Finish_Reason, type Chunk, type Usage } from "../gen/spillway/v1/chunk.js";
 import { Code } from "./code.js";
-import { SpillwayError } from "./errors.js";
+import { SpillwayError, stackless } from "./errors.js";
 import type { LinkedAbortController } from "./signals.js";
 import { emptyUsage, maxUsage, type ChunkPayload } from "./payload.js";
 import type { Route } from "./router.js";
@@ -269,7 +269,7 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
     const err =
       reason instanceof SpillwayError
         ? reason
-        : new SpillwayError(Code.Canceled, "the client cancelled the request", { cause: reason });
+        : stackless(() => new SpillwayError(Code.Canceled, "the client cancelled the request", { cause: reason }));
     this.controller.abort(err);
     this.phase = Phase.Done;
     this.primed = undefined;

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from "node:perf_hooks";
 import { Code } from "./code.js";
-import { SpillwayError } from "./errors.js";
+import { SpillwayError, stackless } from "./errors.js";
 
 /** Settings of {@link AdaptiveLimit}. */
 export interface AdaptiveLimitOptions {
@@ -299,20 +299,6 @@ export class AdaptiveLimit {
       this.inflight++;
       this.waiters.shift()!();
     }
-  }
-}
-
-/**
- * Builds an error without capturing a stack: for refusals, which are
- * expected, frequent under overload, and whose stack says nothing.
- */
-export function stackless<T>(make: () => T): T {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
   }
 }
 

@@ -1,9 +1,9 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { Code } from "./code.js";
-import { SpillwayError } from "./errors.js";
+import { SpillwayError, stackless } from "./errors.js";
 import type { LimitRejection, LimitStore } from "./limits/limit-store.js";
 import { MemoryLimitStore } from "./limits/memory-limit-store.js";
-import { OVERLOADED, stackless, type AdaptiveLimit, type Release } from "./adaptive-limit.js";
+import { OVERLOADED, type AdaptiveLimit, type Release } from "./adaptive-limit.js";
 
 /** One gateway API key and its limits. */
 export interface GatewayKey {

@@ -1,7 +1,6 @@
 import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
 import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
-import { stackless } from "../../engine/adaptive-limit.js";
+import { SpillwayError, stackless } from "../../engine/errors.js";
 
 /**
  * The gRPC status for each code: the one table the gRPC door maps errors

@@ -22,9 +22,8 @@ import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors
 import { Finish_Reason } from "../../gen/spillway/v1/chunk.js";
 import type { GenerateRequest, SynthesizeRequest, Tool } from "../../gen/spillway/v1/request.js";
 import type { Principal, Ticket } from "../../engine/admission.js";
-import { stackless } from "../../engine/adaptive-limit.js";
 import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
+import { SpillwayError, stackless } from "../../engine/errors.js";
 import type { EngineStream, StreamEngine } from "../../engine/stream-engine.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { RealtimeAudioFormat } from "./audio/formats.js";

@@ -9,10 +9,9 @@
  */
 import { SpeechEvent_Type, type SpeechEvent } from "../../gen/spillway/v1/chunk.js";
 import { isOverloadRefusal, type Principal, type Ticket } from "../../engine/admission.js";
-import { stackless } from "../../engine/adaptive-limit.js";
 import { closeForOverload, refuseForOverload } from "./overload-close.js";
 import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
+import { SpillwayError, stackless } from "../../engine/errors.js";
 import type { StreamEngine } from "../../engine/stream-engine.js";
 import { ProviderSessionStore } from "../../engine/provider-session.js";
 import { logger } from "../../observability/logger.js";

@@ -37,7 +37,7 @@
  * {@link MAX_RECONNECTS} of them within the turn.
  */
 import { Code } from "../../engine/code.js";
-import { SpillwayError } from "../../engine/errors.js";
+import { SpillwayError, stackless } from "../../engine/errors.js";
 import type { ProviderContext } from "../../engine/provider.js";
 import type { ProviderSession, SessionResource } from "../../engine/provider-session.js";
 import { speechActivityOf, type SpeechActivity } from "../../audio/speech-activity.js";
@@ -275,7 +275,8 @@ export class LiveConnection implements SessionResource {
     /** An `Error` message or a malformed one: the stream is broken, not just closed; no reconnect. */
     let fatal: SpillwayError | undefined;
     let lost: SpillwayError | undefined;
-    const malformed = deepgramMalformed(this.up.name, "a message that is not JSON");
+    // A sentinel made per connection, thrown (and reported) only if a message is not JSON: no stack to capture.
+    const malformed = stackless(() => deepgramMalformed(this.up.name, "a message that is not JSON"));
     try {
       for await (const j of jsonMessages(socket, malformed)) {
         if (j["type"] === "Error") {

@@ -460,16 +460,22 @@ describe("timeouts while the upload arrives (provider timeoutMs 1500)", () => {
   it("an upload slower than the first-chunk timeout succeeds: each piece the upstream takes counts as life", { timeout: 30_000 }, async () => {
     const u = quickUpload([field("model", "openai/whisper-1"), file()]);
     const next = fake.nextUpload();
-    const pieces = 12;
+    // An answer before the upload ends (the 504 of a timeout that fired) fails the wait at once, with its body.
+    const early = u.done.then((r) => Promise.reject(new Error(`the gateway answered mid-upload: ${r.status} ${r.body}`)));
+    early.catch(() => undefined);
+    const pieces = 30;
     const size = Math.ceil(AUDIO.length / pieces);
     let up: TranscriptionUpload | undefined;
     for (let i = 0; i < pieces; i++) {
       const piece = AUDIO.subarray(i * size, (i + 1) * size);
       u.send(piece);
-      up ??= await next;
-      // Each piece reaches the upstream before the next is sent; 12 x 250 ms is twice the timeout.
-      await up.waitForFileBytes(Math.min(AUDIO.length, (i + 1) * size));
-      await sleep(250);
+      up ??= await Promise.race([next, early]);
+      // Each piece reaches the upstream before the next is sent; 30 gaps of 100 ms are twice the
+      // 1500 ms timeout, and each gap leaves 1.4 s of margin for a loaded machine.
+      // Less a delimiter's length: a multipart parser holds back the bytes at the end of what it
+      // has that could start the boundary, until more come (waiting for all of them hung here).
+      await Promise.race([up.waitForFileBytes(Math.min(AUDIO.length, (i + 1) * size) - 100), early]);
+      await sleep(100);
     }
     u.end(u.tail);
     const r = await u.done;

@@ -3,7 +3,8 @@
  * loopback that watches each upload as it arrives: the file's bytes are
  * recorded piece by piece, in order, with the number of file bytes it had
  * when each form field arrived (so a test can see fields sent after the
- * file), and `waitForFileBytes(n)` resolves once `n` file bytes are in —
+ * file), and `waitForFileBytes(n)` resolves once `n` file bytes are in (and
+ * rejects if the upload closes first) —
  * before the body has ended, when the gateway streams. It answers like
  * OpenAI only once the body has ended: SSE `transcript.text.delta` events
  * with `stream=true`, else `json`/`verbose_json`. Faults (`script`): close
@@ -103,7 +104,7 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const script = { ...fake.script };
     let resolveClosed!: (v: { complete: boolean }) => void;
-    const byteWaiters: Array<{ n: number; resolve: () => void }> = [];
+    const byteWaiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
     const up: TranscriptionUpload = {
       url: req.url ?? "",
       headers: req.headers,
@@ -114,7 +115,8 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
       fileBytes: 0,
       complete: false,
       closed: new Promise((r) => (resolveClosed = r)),
-      waitForFileBytes: (n) => (up.fileBytes >= n ? Promise.resolve() : new Promise((resolve) => byteWaiters.push({ n, resolve }))),
+      waitForFileBytes: (n) =>
+        up.fileBytes >= n ? Promise.resolve() : new Promise((resolve, reject) => byteWaiters.push({ n, resolve, reject })),
       body: () => {
         const out: Record<string, string> = {};
         for (const f of up.fields) out[f.name] ??= f.value;
@@ -124,8 +126,13 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
     uploads.push(up);
     for (const w of waiters.splice(0)) w(up);
     // The socket too: a request paused mid-body does not emit its own close.
-    req.on("close", () => resolveClosed({ complete: up.complete }));
-    req.socket.once("close", () => resolveClosed({ complete: up.complete }));
+    // A wait for bytes that can no longer come fails with what did come, instead of hanging.
+    const onClose = (): void => {
+      resolveClosed({ complete: up.complete });
+      for (const w of byteWaiters.splice(0)) w.reject(new Error(`the upload closed after ${up.fileBytes} of ${w.n} file bytes`));
+    };
+    req.on("close", onClose);
+    req.socket.once("close", onClose);
     if (script.statusAtOnce && fake.script.statusAtOnceTimes !== undefined) {
       if (fake.script.statusAtOnceTimes <= 0) delete script.statusAtOnce;
       else fake.script.statusAtOnceTimes--;

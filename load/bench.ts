@@ -26,6 +26,8 @@
  *                        the unloaded p99 and all served; used when measured) and/or closed loop
  *   --probe RATE         a quiet probe process beside each overload step, RATE streams/s (default 40; 0 off)
  *   --overload-seconds S length of each overload step (default 20)
+ *   --unloaded-seconds S length of each door's one unloaded run, whose p99 divides every ratio (default 20:
+ *                        a 5 s run's p99 rests on its 5 slowest streams and moved 24→42 ms between runs)
  *   --search-seconds S   length of each latency-bound capacity search step (default 5)
  *   --no-refusal-cost    skip the overload runs' refusal-cost measurement
  *   --bound MS           p99 TTFT bound of the max-rate search (default 50)
@@ -100,6 +102,7 @@ const { values } = parseArgs({
     capacity: { type: "string", default: "both" },
     probe: { type: "string", default: "40" },
     "overload-seconds": { type: "string" },
+    "unloaded-seconds": { type: "string" },
     "search-seconds": { type: "string", default: "5" },
     "no-refusal-cost": { type: "boolean", default: false },
     "cpu-modes": { type: "string" },
@@ -174,7 +177,7 @@ const cpuPlan = quick ? { rounds: 1, seconds: 1, connections: 32 } : { rounds: 3
 /** Overload: capacity search, unloaded run, then 2× and 4× for 20 s (quick: a smoke of it). */
 const overloadPlan: OverloadPlan = quick
   ? { unloadedRate: 50, unloadedSeconds: 2, multiples: [2], seconds: 3, drainMs: 5_000, capacityConcurrency: 100, capacitySeconds: 2 }
-  : { unloadedRate: 100, unloadedSeconds: 5, multiples: [2, 4], seconds: values["overload-seconds"] ? Number(values["overload-seconds"]) : 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
+  : { unloadedRate: 100, unloadedSeconds: values["unloaded-seconds"] ? Number(values["unloaded-seconds"]) : 20, multiples: [2, 4], seconds: values["overload-seconds"] ? Number(values["overload-seconds"]) : 20, drainMs: 15_000, capacityConcurrency: 400, capacitySeconds: 5 };
 
 function spillwayTargets(name: string, httpPort: number, grpcPort: number, pid: number | undefined): Target[] {
   const all: Target[] = [

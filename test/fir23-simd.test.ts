@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { simdAvailable } from "../src/audio/fir23-simd.js";
 import { RationalResampler, type ResampleLoop } from "../src/audio/rational-resample.js";
+import { convertInPieces } from "./helpers/resample.js";
 
 /** Largest difference allowed between SIMD and the general loop on outputs in [-1, 1]. */
 const TOLERANCE = 2e-6;
@@ -28,14 +29,7 @@ function rng(seed: number): () => number {
 
 /** Pushes `x` through a fresh converter with `loop` in pieces of `sizes` (cycled), collecting every output. */
 function convert(loop: ResampleLoop, x: Int16Array, sizes: readonly number[]): Float32Array {
-  const r = new RationalResampler(24_000, 16_000, { loop });
-  const out: number[] = [];
-  for (let i = 0, k = 0; i < x.length; k++) {
-    const n = sizes[k % sizes.length]!;
-    for (const v of r.push(x.subarray(i, i + n))) out.push(v);
-    i += n;
-  }
-  return Float32Array.from(out);
+  return convertInPieces(new RationalResampler(24_000, 16_000, { loop }), x, sizes);
 }
 
 function maxDiff(a: Float32Array, b: Float32Array): number {

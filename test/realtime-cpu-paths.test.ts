@@ -22,6 +22,7 @@ import { isProblem, parseClientEvent } from "../src/doors/ws/client-events.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
 import type { VadEvent } from "../src/doors/ws/vad.js";
 import { noisySpeech } from "./helpers/noisy-speech.js";
+import { convertInPieces } from "./helpers/resample.js";
 import { sileroOrSkip } from "./helpers/silero.js";
 
 /** Noisy speech as the VAD tests make it (espeak-ng in pink noise after a white-noise burst), 24 kHz samples. */
@@ -36,17 +37,6 @@ async function speechSamples(): Promise<Int16Array> {
     tailMs: 800,
   });
   return new Int16Array(a.pcm.buffer.slice(a.pcm.byteOffset, a.pcm.byteOffset + a.pcm.length));
-}
-
-/** Pushes `x` through `r` in pieces of the given sizes (cycled), collecting every output sample. */
-function convert(r: RationalResampler, x: Int16Array, sizes: readonly number[]): Float32Array {
-  const out: number[] = [];
-  for (let i = 0, k = 0; i < x.length; k++) {
-    const n = sizes[k % sizes.length]!;
-    for (const v of r.push(x.subarray(i, i + n))) out.push(v);
-    i += n;
-  }
-  return Float32Array.from(out);
 }
 
 describe("append fast path", () => {
@@ -100,8 +90,8 @@ describe("24 → 16 kHz unrolled loop", () => {
   it("gives the general loop's floats bit for bit on noisy speech, whatever the pieces", async () => {
     const x = await speechSamples();
     for (const sizes of [[480], [1], [333, 7, 960], [x.length]]) {
-      const fast = convert(new RationalResampler(24_000, 16_000, { loop: "unrolled" }), x, sizes);
-      const slow = convert(new RationalResampler(24_000, 16_000, { loop: "general" }), x, sizes);
+      const fast = convertInPieces(new RationalResampler(24_000, 16_000, { loop: "unrolled" }), x, sizes);
+      const slow = convertInPieces(new RationalResampler(24_000, 16_000, { loop: "general" }), x, sizes);
       assert.equal(fast.length, slow.length);
       assert.equal(fast.length, Math.floor((x.length * 2) / 3) + (x.length % 3 === 0 ? 0 : 1));
       assert.ok(Buffer.from(fast.buffer).equals(Buffer.from(slow.buffer)), `pieces ${sizes.join(",")}: the bytes differ`);

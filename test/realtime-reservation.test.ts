@@ -9,37 +9,16 @@
  * here depends on timing; the timer's length is an option.
  */
 import assert from "node:assert/strict";
-import { request as httpRequest } from "node:http";
 import { describe, it } from "node:test";
 import { AdaptiveLimit } from "../src/engine/adaptive-limit.js";
 import { Admission } from "../src/engine/admission.js";
 import { renderUpgradeRefusal } from "../src/doors/ws/upgrade-refusal.js";
 import { OVERLOADED } from "../src/engine/adaptive-limit.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { rawUpgrade } from "./helpers/realtime-upgrade.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { until } from "./helpers/saturate.js";
 import { postJson } from "./helpers/sse.js";
-
-/** A raw upgrade request: the status, Retry-After and body of a refusal, or 101. */
-function upgrade(gw: TestGateway): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${gw.origin}/v1/realtime?model=local/realtime`, {
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" },
-    });
-    req.on("upgrade", (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, retryAfter: undefined, body: "" });
-    });
-    req.on("response", (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"], body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** The adaptive limit pinned at `n` slots. */
 const pinned = (n: number): Record<string, unknown> => ({ adaptiveConcurrency: { targetDelayMs: 1000, minLimit: n, maxLimit: n, queueMs: 0 } });
@@ -89,7 +68,7 @@ describe("the realtime upgrade reserves the first response's slot", () => {
       const http = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "x" }] });
       assert.equal(http.status, 503, "the limit is full for other work");
       await http.arrayBuffer();
-      const up = await upgrade(gw);
+      const up = await rawUpgrade(gw);
       assert.equal(up.status, 503);
       assert.equal(up.retryAfter, "1");
       assert.match(JSON.parse(up.body).error.message, /adaptive concurrency limit/);
@@ -101,7 +80,7 @@ describe("the realtime upgrade reserves the first response's slot", () => {
       ask(rt, "again");
       const again = await rt.next("response.done", () => true, 20_000, rt.events.indexOf(done) + 1);
       assert.equal(again["response"].status, "completed");
-      assert.equal((await upgrade(gw)).status, 101, "nothing reserved any more");
+      assert.equal((await rawUpgrade(gw)).status, 101, "nothing reserved any more");
     } finally {
       await rt.close();
       await gw.close();
@@ -117,7 +96,7 @@ describe("the realtime upgrade reserves the first response's slot", () => {
       rt.send({ type: "input_audio_buffer.clear" });
       await rt.next("input_audio_buffer.cleared");
       assert.equal(slots(gw), 0, "released at the clear");
-      assert.equal((await upgrade(gw)).status, 101, "the slot is free for another session");
+      assert.equal((await rawUpgrade(gw)).status, 101, "the slot is free for another session");
       await freed(gw, "the probe session's reservation released at its close");
       ask(rt, "hello");
       assert.equal((await rt.next("response.done"))["response"].status, "completed");
@@ -162,7 +141,7 @@ describe("the realtime upgrade reserves the first response's slot", () => {
     try {
       await rt.next("session.created");
       assert.equal(slots(gw), 0);
-      assert.equal((await upgrade(gw)).status, 101);
+      assert.equal((await rawUpgrade(gw)).status, 101);
     } finally {
       await rt.close();
       await gw.close();

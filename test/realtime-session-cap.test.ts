@@ -11,7 +11,6 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
 import { parseConfig } from "../src/config/load.js";
@@ -19,31 +18,11 @@ import { AdaptiveLimit, OVERLOADED } from "../src/engine/adaptive-limit.js";
 import { Admission, overloadCause } from "../src/engine/admission.js";
 import { defaultConcurrentStreams, defaultRealtimeSessions, FDS_PER_SESSION, FDS_PER_STREAM, parseProcLimits, readOpenFileLimit } from "../src/engine/limits/descriptor-budget.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { rawUpgrade } from "./helpers/realtime-upgrade.js";
 import { generateRequest, readAll, spillwayClient } from "./helpers/grpc.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 import { until } from "./helpers/saturate.js";
 import { postJson } from "./helpers/sse.js";
-
-/** A WebSocket upgrade: its status, Retry-After and body (101 and no body when it opened). */
-function upgrade(gw: TestGateway): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${gw.origin}/v1/realtime?model=local/realtime`, {
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" },
-    });
-    req.on("upgrade", (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, retryAfter: undefined, body: "" });
-    });
-    req.on("response", (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"], body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 const errorOf = (body: string): { code: string; message: string; type: string } => (JSON.parse(body) as { error: { code: string; message: string; type: string } }).error;
 
@@ -168,7 +147,7 @@ describe("the realtime session cap at the upgrade", () => {
         await s.next("session.created");
         sessions.push(s);
       }
-      const up = await upgrade(gw);
+      const up = await rawUpgrade(gw);
       assert.equal(up.status, 503);
       assert.equal(up.retryAfter, "1");
       const err = errorOf(up.body);
@@ -188,7 +167,7 @@ describe("the realtime session cap at the upgrade", () => {
       const again = await RealtimeTestClient.connect(realtimeUrl(gw.origin));
       await again.next("session.created");
       sessions.push(again);
-      assert.equal((await upgrade(gw)).status, 503, "full again: the place was freed once");
+      assert.equal((await rawUpgrade(gw)).status, 503, "full again: the place was freed once");
     } finally {
       for (const s of sessions) await s.close();
       await gw.close();
@@ -238,7 +217,7 @@ describe("every door says the real reason of a refusal, in the same words", () =
           const g = await readAll(grpc.generate(generateRequest("local/echo", "x")));
           assert.equal(g.error?.code, status.UNAVAILABLE);
           assert.equal(g.error?.details, httpErr.message, "gRPC: the same message");
-          const up = await upgrade(gw);
+          const up = await rawUpgrade(gw);
           assert.equal(up.status, 503);
           assert.equal(up.retryAfter, "1");
           assert.deepEqual(errorOf(up.body), httpErr, "the upgrade: the HTTP door's body, byte for byte in meaning");
@@ -265,7 +244,7 @@ describe("every door says the real reason of a refusal, in the same words", () =
       const http = await postJson(`${gw.baseUrl}/chat/completions`, { model: "local/echo", messages: [{ role: "user", content: "x" }] });
       assert.equal(http.status, 503);
       const httpErr = ((await http.json()) as { error: { code: string; message: string } }).error;
-      const up = await upgrade(gw);
+      const up = await rawUpgrade(gw);
       assert.equal(up.status, 503);
       assert.equal(up.retryAfter, "1");
       const err = errorOf(up.body);

@@ -131,8 +131,13 @@ export async function startFakeOpenAiTranscription(): Promise<FakeOpenAiTranscri
       resolveClosed({ complete: up.complete });
       for (const w of byteWaiters.splice(0)) w.reject(new Error(`the upload closed after ${up.fileBytes} of ${w.n} file bytes`));
     };
-    req.on("close", onClose);
-    req.socket.once("close", onClose);
+    const socket = req.socket;
+    socket.once("close", onClose);
+    // A kept-alive socket serves the next request: this one's socket listener goes with it.
+    req.on("close", () => {
+      socket.off("close", onClose);
+      onClose();
+    });
     if (script.statusAtOnce && fake.script.statusAtOnceTimes !== undefined) {
       if (fake.script.statusAtOnceTimes <= 0) delete script.statusAtOnce;
       else fake.script.statusAtOnceTimes--;

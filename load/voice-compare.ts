@@ -1,11 +1,12 @@
 /**
- * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--warm-callers 1] [--session-turns 1] [--profile] [--node-arg FLAG]`:
+ * `npx tsx load/voice-compare.ts [--before DIR] [--rounds 2] [--callers 20] [--turns 3] [--warm 5] [--warm-callers N (default: --callers)] [--session-turns 1] [--profile] [--node-arg FLAG]`:
  * the voice rows of `npm run bench` through the fake speech providers
  * (load/voice-providers.ts), for this tree and another Spillway tree (a
  * worktree of an older commit) back to back, `--rounds` times, in one run
- * (each gateway first serves `--warm` turns of one caller, as in the bench, or
- * of `--warm-callers` callers: with 20 the measured turns no longer pay for
- * V8 compiling the code the 20-caller load makes hot) —
+ * (each gateway first serves `--warm` turns of `--warm-callers` callers, by
+ * default as many as are measured, as in the bench: then the measured turns
+ * no longer pay for V8 compiling the code the 20-caller load makes hot; 1 is
+ * the old behaviour) —
  * the before/after figures of docs/PERFORMANCE.md. `--profile` runs this
  * tree's gateway with `--cpu-prof` (profiles in load/results/profiles/) and
  * prints its functions with the most self time. `--session-turns K` speaks
@@ -32,7 +33,7 @@ const { values } = parseArgs({
     callers: { type: "string", default: "20" },
     turns: { type: "string", default: "3" },
     warm: { type: "string", default: "5" },
-    "warm-callers": { type: "string", default: "1" },
+    "warm-callers": { type: "string" },
     profile: { type: "boolean", default: false },
     top: { type: "string", default: "30" },
     "session-turns": { type: "string", default: "1" },
@@ -69,9 +70,9 @@ const row = (name: string, r: VoiceProviderRow): string =>
   `${name.padEnd(10)} ×${r.callers} ${r.turns} turns ${r.errors} errors | transcribed p50 ${r.transcribed.p50?.toFixed(1)} | created p50 ${r.created?.p50?.toFixed(1)} | first text p50 ${r.firstText?.p50?.toFixed(1)} | first audio p50 ${r.firstAudio.p50?.toFixed(1)} p90 ${r.firstAudio.p90?.toFixed(1)} | added p50 ${r.addedP50} | CPU/turn ${r.cpuMsPerTurn} ms`;
 
 const mock = await startMock();
-// As in `npm run bench`: one caller's turns first (JIT, model load), on the same gateway.
+// As in `npm run bench`: warm-up turns first (JIT, model load) at the measured caller count, on the same gateway.
 const plan: Array<[number, number]> = [[Number(values.callers), Number(values.turns)]];
-if (Number(values.warm) > 0) plan.unshift([Number(values["warm-callers"]), Number(values.warm)]);
+if (Number(values.warm) > 0) plan.unshift([Number(values["warm-callers"] ?? values.callers), Number(values.warm)]);
 const dir = join(ROOT, "load/results/profiles");
 try {
   for (let round = 1; round <= Number(values.rounds); round++) {

@@ -42,7 +42,9 @@ function byStatus(status: number): Mapping {
 /**
  * A SpillwayError for an Anthropic error of type `errorType` (falling back
  * on the HTTP `status` for types this table does not know), carrying the
- * upstream's message prefixed with the provider name.
+ * upstream's message prefixed with the provider name. It is marked as the
+ * upstream's answer, so a refused key or unknown model may fall back to
+ * another provider and counts as a server error, not the client's.
  */
 export function anthropicError(
   provider: string,
@@ -57,6 +59,7 @@ export function anthropicError(
     reason: m.reason,
     retryable: m.retryable,
     retryAfterMs,
+    fromUpstream: true,
   });
 }
 

@@ -2,7 +2,7 @@ import type { GenerateRequest, Message, ReasoningConfig } from "../../gen/spillw
 import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { makeMessage } from "../../engine/requests.js";
-import { familyExtra } from "../shared/request-fields.js";
+import { familyExtra, toolCallObjects } from "../shared/request-fields.js";
 import { type Block, cacheControl, contentBlocks } from "./content-blocks.js";
 
 /** An Anthropic message: a role and its content blocks. */
@@ -12,21 +12,7 @@ interface AnthropicMessage {
 }
 
 function toolUseBlocks(m: Message, i: number): Block[] {
-  return m.toolCalls.map((c, j) => {
-    let input: unknown = {};
-    if (c.arguments.trim()) {
-      try {
-        input = JSON.parse(c.arguments);
-      } catch {
-        input = undefined;
-      }
-    }
-    if (typeof input !== "object" || input === null || Array.isArray(input)) {
-      const at = `messages[${i}].tool_calls[${j}].function.arguments`;
-      throw invalidArgument(`Invalid '${at}': Anthropic models need tool call arguments as a JSON object.`, at);
-    }
-    return { type: "tool_use", id: c.id, name: c.name, input };
-  });
+  return toolCallObjects(m, i, "Anthropic").map(({ id, name, input }) => ({ type: "tool_use", id, name, input }));
 }
 
 /**

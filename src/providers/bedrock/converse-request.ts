@@ -2,6 +2,7 @@ import type { ContentPart, GenerateRequest, Message, ResponseFormat } from "../.
 import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { makeMessage } from "../../engine/requests.js";
+import { toolCallObjects } from "../shared/request-fields.js";
 
 /** A Converse content block, system block or tool as sent upstream. */
 type Block = Record<string, unknown>;
@@ -106,21 +107,7 @@ function contentBlocks(m: Message, i: number): Block[] {
 }
 
 function toolUseBlocks(m: Message, i: number): Block[] {
-  return m.toolCalls.map((c, j) => {
-    let input: unknown = {};
-    if (c.arguments.trim()) {
-      try {
-        input = JSON.parse(c.arguments);
-      } catch {
-        input = undefined;
-      }
-    }
-    if (typeof input !== "object" || input === null || Array.isArray(input)) {
-      const at = `messages[${i}].tool_calls[${j}].function.arguments`;
-      throw invalidArgument(`Invalid '${at}': Bedrock models need tool call arguments as a JSON object.`, at);
-    }
-    return { toolUse: { toolUseId: c.id, name: c.name, input } };
-  });
+  return toolCallObjects(m, i, "Bedrock").map(({ id, name, input }) => ({ toolUse: { toolUseId: id, name, input } }));
 }
 
 function toolResultBlock(m: Message, i: number): Block {

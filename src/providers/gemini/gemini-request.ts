@@ -1,6 +1,7 @@
 import { ResponseFormat_Type, type ContentPart, type GenerateRequest, type Message } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import type { Obj } from "../shared/json.js";
+import { toolCallObjects } from "../shared/request-fields.js";
 import { toGeminiParameters, toGeminiSchema } from "./gemini-schema.js";
 
 /** A Gemini `Part` as sent upstream. */
@@ -116,21 +117,7 @@ function systemText(m: Message): string {
 }
 
 function parseArgs(m: Message, i: number): Part[] {
-  return m.toolCalls.map((c, j) => {
-    let args: unknown = {};
-    if (c.arguments.trim()) {
-      try {
-        args = JSON.parse(c.arguments);
-      } catch {
-        args = undefined;
-      }
-    }
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
-      const at = `messages[${i}].tool_calls[${j}].function.arguments`;
-      throw invalidArgument(`Invalid '${at}': Gemini models need tool call arguments as a JSON object.`, at);
-    }
-    return { functionCall: { name: c.name, args } };
-  });
+  return toolCallObjects(m, i, "Gemini").map(({ name, input }) => ({ functionCall: { name, args: input } }));
 }
 
 /**

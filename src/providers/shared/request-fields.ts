@@ -1,4 +1,5 @@
-import type { GenerateRequest } from "../../gen/spillway/v1/request.js";
+import type { GenerateRequest, Message } from "../../gen/spillway/v1/request.js";
+import { invalidArgument } from "../../engine/errors.js";
 import { isObj } from "./json.js";
 
 /** The wire families `GenerateRequest.extra` is keyed by. */
@@ -30,4 +31,28 @@ export function dataUrl(mediaType: string, bytes: Uint8Array): string {
 /** `bytes` as base64 text. */
 export function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+/**
+ * The arguments of each of `m`'s tool calls as a JSON object (`{}` when
+ * empty), for vendors whose wire format carries them parsed (Anthropic,
+ * Bedrock, Gemini); anything else is a 400 naming `messages[i].tool_calls[j]`
+ * and `vendor`.
+ */
+export function toolCallObjects(m: Message, i: number, vendor: string): Array<{ id: string; name: string; input: Record<string, unknown> }> {
+  return m.toolCalls.map((c, j) => {
+    let input: unknown = {};
+    if (c.arguments.trim()) {
+      try {
+        input = JSON.parse(c.arguments);
+      } catch {
+        input = undefined;
+      }
+    }
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      const at = `messages[${i}].tool_calls[${j}].function.arguments`;
+      throw invalidArgument(`Invalid '${at}': ${vendor} models need tool call arguments as a JSON object.`, at);
+    }
+    return { id: c.id, name: c.name, input: input as Record<string, unknown> };
+  });
 }

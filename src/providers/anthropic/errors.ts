@@ -1,10 +1,8 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage } from "../shared/upstream-http.js";
 import type { UpstreamAnswer } from "../shared/upstream-http.js";
 
-/** Most bytes of an Anthropic error body that are read. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 interface Mapping {
   readonly code: Code;
@@ -68,14 +66,9 @@ export function anthropicError(
  * into a SpillwayError, see {@link anthropicError}.
  */
 export async function anthropicHttpError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
-  let text = "";
-  try {
-    text = (await res.text()).slice(0, MAX_ERROR_BODY);
-  } catch {
-    // The body is best effort: the status alone still says what happened.
-  }
+  const text = await errorBodyText(res);
   let errorType = "";
-  let message = text.trim() || res.statusText;
+  let message = rawErrorMessage(text, res.statusText);
   try {
     const err = (JSON.parse(text) as { error?: { type?: unknown; message?: unknown } }).error;
     if (typeof err?.type === "string") errorType = err.type;

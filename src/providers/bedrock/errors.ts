@@ -1,9 +1,7 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, parseRetryAfter, type UpstreamAnswer } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage, type UpstreamAnswer } from "../shared/upstream-http.js";
 
-/** Most bytes of a Bedrock error body that are read. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 interface Mapping {
   readonly code: Code;
@@ -80,14 +78,9 @@ export function bedrockError(provider: string, errorType: string, message: strin
  * SpillwayError, see {@link bedrockError}; `Retry-After` is kept.
  */
 export async function bedrockHttpError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
-  let text = "";
-  try {
-    text = (await res.text()).slice(0, MAX_ERROR_BODY);
-  } catch {
-    // The body is best effort: the status alone still says what happened.
-  }
+  const text = await errorBodyText(res);
   let errorType = res.headers.get("x-amzn-errortype") ?? "";
-  let message = text.trim() || res.statusText;
+  let message = rawErrorMessage(text, res.statusText);
   try {
     const j = JSON.parse(text) as { message?: unknown; Message?: unknown; __type?: unknown };
     const msg = j.message ?? j.Message;

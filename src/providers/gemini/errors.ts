@@ -1,10 +1,8 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { isObj, str } from "../shared/json.js";
-import { codeForUpstreamStatus, parseRetryAfter, type UpstreamResponse } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage, type UpstreamAnswer } from "../shared/upstream-http.js";
 
-/** Most bytes of a Google error body that are read. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 interface Mapping {
   readonly code: Code;
@@ -90,14 +88,9 @@ export function googleError(provider: string, error: unknown, httpStatus?: numbe
  * an array holding one; a body that is not JSON keeps its text as the message.
  * `Retry-After` is honoured when the upstream sends it.
  */
-export async function googleHttpError(provider: string, res: UpstreamResponse): Promise<SpillwayError> {
-  let text = "";
-  try {
-    text = (await res.text()).slice(0, MAX_ERROR_BODY);
-  } catch {
-    // The body is best effort: the status alone still says what happened.
-  }
-  let error: unknown = { message: text.trim() || res.statusText };
+export async function googleHttpError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
+  const text = await errorBodyText(res);
+  let error: unknown = { message: rawErrorMessage(text, res.statusText) };
   try {
     let j: unknown = JSON.parse(text);
     if (Array.isArray(j)) j = j[0];

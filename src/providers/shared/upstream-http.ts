@@ -12,6 +12,9 @@ import { upstreamTraceparent, upstreamTraceparentOf } from "../../observability/
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/** Most characters of an error body that is not JSON kept as the error's message. */
+const MAX_RAW_MESSAGE = 2000;
+
 /** What an upstream request sends. */
 export interface UpstreamRequest {
   readonly method?: "GET" | "POST";
@@ -69,6 +72,19 @@ export class UpstreamResponse {
 
   text(): Promise<string> {
     return this.data.body.text();
+  }
+
+  /** The body's first `max` bytes as UTF-8 text; the rest is not read (the request is closed). */
+  async textUpTo(max: number): Promise<string> {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const b of this.data.body as AsyncIterable<Buffer>) {
+      parts.push(b);
+      size += b.length;
+      if (size >= max) break;
+    }
+    this.data.body.destroy();
+    return Buffer.concat(parts, size).toString("utf8", 0, Math.min(size, max));
   }
 
   json(): Promise<unknown> {
@@ -192,18 +208,39 @@ export function parseRetryAfter(value: string | null): number | undefined {
 }
 
 /**
+ * A non-2xx answer's body as text, at most {@link MAX_ERROR_BODY} bytes of
+ * it read (an upstream or proxy that sends megabytes, or never ends its
+ * error body, costs no more). Best effort: "" when the body fails, for the
+ * status alone still says what happened.
+ */
+export async function errorBodyText(res: UpstreamAnswer): Promise<string> {
+  try {
+    if (res instanceof UpstreamResponse) return await res.textUpTo(MAX_ERROR_BODY);
+    return (await res.text()).slice(0, MAX_ERROR_BODY);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The message of an error body that is not the vendor's JSON (a proxy's
+ * HTML page, plain text): its text trimmed to {@link MAX_RAW_MESSAGE}
+ * characters, or the status text when empty.
+ */
+export function rawErrorMessage(text: string, statusText: string): string {
+  const t = text.trim();
+  if (!t) return statusText;
+  return t.length > MAX_RAW_MESSAGE ? `${t.slice(0, MAX_RAW_MESSAGE)}…` : t;
+}
+
+/**
  * Turns an upstream's non-2xx response into a SpillwayError carrying the
  * upstream's message. 4xx statuses pass through (the client sent something
  * the upstream refused); 5xx become 502 (`upstream_error`), retryable.
  */
 export async function upstreamError(provider: string, res: UpstreamAnswer): Promise<SpillwayError> {
-  let text = "";
-  try {
-    text = (await res.text()).slice(0, MAX_ERROR_BODY);
-  } catch {
-    // The body is best effort: the status alone still says what happened.
-  }
-  let message = text.trim() || res.statusText;
+  const text = await errorBodyText(res);
+  let message = rawErrorMessage(text, res.statusText);
   let param: string | undefined;
   let code: string | undefined;
   try {
@@ -367,6 +404,8 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   private size = 0;
   private abortFn: ((reason?: Error) => void) | undefined;
   private listening = false;
+  /** Resolved or rejected (a cut error body is answered before undici reports the abort). */
+  private settled = false;
 
   constructor(
     abort: AbortSignal | AbortSource,
@@ -413,17 +452,30 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     this.parts.push(chunk);
     this.size += chunk.length;
+    if (this.size >= MAX_ERROR_BODY && (this.status < 200 || this.status >= 300)) this.cutErrorBody();
     return true;
   }
 
+  /** A non-2xx answer past {@link MAX_ERROR_BODY}: answered with what is in, the rest not read (the request is closed). */
+  private cutErrorBody(): void {
+    const abort = this.abortFn;
+    this.onComplete();
+    abort?.(new Error("the upstream's error body is longer than the gateway reads"));
+  }
+
   onComplete(): void {
+    if (this.settled) return;
+    this.settled = true;
     this.detach();
-    const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    let body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    if (body.length > MAX_ERROR_BODY && (this.status < 200 || this.status >= 300)) body = body.subarray(0, MAX_ERROR_BODY);
     this.resolve(new WholeUpstreamResponse(this.status, this.rawHeaders, body));
   }
 
   onError(err: Error): void {
     this.detach();
+    if (this.settled) return;
+    this.settled = true;
     this.reject(err);
   }
 
@@ -545,8 +597,9 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
   private destroyed = false;
   /** Settles once the head is in: with this body (2xx), or its error. */
   private head: { resolve: (r: StreamedUpstreamResponse) => void; reject: (e: unknown) => void } | undefined;
-  /** A non-2xx answer's body, gathered for its error. */
+  /** A non-2xx answer's body, gathered for its error (at most {@link MAX_ERROR_BODY} bytes of it). */
   private errorParts: Buffer[] | undefined;
+  private errorSize = 0;
 
   constructor(
     private readonly link: AbortLink,
@@ -580,9 +633,11 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.errorParts) {
       this.errorParts.push(chunk);
+      this.errorSize += chunk.length;
+      if (this.errorSize >= MAX_ERROR_BODY) this.cutErrorBody();
       return true;
     }
-    if (this.destroyed) return true;
+    if (this.destroyed || this.over) return true;
     const fn = this.onDataFn;
     if (fn && !this.early) fn(chunk);
     else this.early!.push(chunk);
@@ -632,6 +687,14 @@ class DispatchBody implements PushBody, Dispatcher.DispatchHandler {
     this.over = true;
     if (!this.destroyed) this.onErrorFn(err);
     this.closed();
+  }
+
+  /** A non-2xx answer past {@link MAX_ERROR_BODY}: its error from what is in; the rest is not read (the request is closed). */
+  private cutErrorBody(): void {
+    const res = new WholeUpstreamResponse(this.status, this.rawHeaders, Buffer.concat(this.errorParts!, this.errorSize).subarray(0, MAX_ERROR_BODY));
+    this.errorParts = undefined;
+    this.finishHead(res);
+    this.link.now(new Error("the upstream's error body is longer than the gateway reads"));
   }
 
   /** A non-2xx answer: read to its end, then the error with the upstream's message. */

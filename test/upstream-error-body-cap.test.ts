@@ -1,0 +1,114 @@
+/**
+ * An upstream (or a proxy in front of it) whose error body is huge or never
+ * ends: the gateway reads at most 64 KiB of it, answers the client with the
+ * mapped error at once, keeps a short message, and closes the upstream
+ * request — for every HTTP provider type, streamed and whole, on each of the
+ * three upstream readers (undici's dispatcher for streams, for whole
+ * answers, and `request()`).
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import OpenAI from "openai";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+
+/** A server that answers every request with a 500 whose body starts with a message and then never ends. */
+async function startEndlessErrorServer(): Promise<{ baseUrl: string; closedEarly: () => number; requests: () => number; close(): Promise<void> }> {
+  let requests = 0;
+  let closedEarly = 0;
+  const open = new Set<ServerResponse>();
+  const server: Server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    open.add(res);
+    res.writeHead(500, { "content-type": "text/plain" });
+    res.write("upstream proxy error: the backend is gone ");
+    const pad = Buffer.alloc(16 * 1024, "x");
+    const timer = setInterval(() => res.write(pad), 2);
+    res.on("close", () => {
+      clearInterval(timer);
+      open.delete(res);
+      if (!res.writableEnded) closedEarly++;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    closedEarly: () => closedEarly,
+    requests: () => requests,
+    close: async () => {
+      for (const res of open) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const MODELS: ReadonlyArray<readonly [string, string]> = [
+  ["openai", "oa/gpt-fake"],
+  ["anthropic", "an/claude-fake-1"],
+  ["gemini", "ge/gemini-fake-1"],
+  ["bedrock", "br/anthropic.claude-3-5-sonnet-20240620-v1:0"],
+];
+
+describe("an upstream error body that never ends", () => {
+  let up: Awaited<ReturnType<typeof startEndlessErrorServer>>;
+  let gw: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startEndlessErrorServer();
+    gw = await startTestGateway({
+      routing: { maxAttempts: 1, breakerThreshold: 1000 },
+      providers: {
+        oa: { type: "openai", baseUrl: `${up.baseUrl}/v1`, apiKey: "k" },
+        an: { type: "anthropic", baseUrl: up.baseUrl, apiKey: "k" },
+        ge: { type: "gemini", baseUrl: up.baseUrl, apiKey: "k" },
+        br: { type: "bedrock", region: "us-east-1", baseUrl: up.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret" },
+      },
+    });
+    client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, timeout: 10_000 });
+  });
+
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  for (const [type, model] of MODELS) {
+    for (const stream of [true, false]) {
+      it(`${type}, ${stream ? "streamed" : "whole"}: a 502 at once with a short message, the upstream request closed`, async () => {
+        const closedBefore = up.closedEarly();
+        const requestsBefore = up.requests();
+        const err = await client.chat.completions.create({ model, messages: [{ role: "user", content: "x" }], stream }).then(
+          () => assert.fail("expected an error"),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof OpenAI.APIError, String(err));
+        assert.equal(err.status, 502);
+        assert.match(err.message, /upstream proxy error: the backend is gone/);
+        assert.ok(err.message.length < 3000, `message of ${err.message.length} chars`);
+        assert.equal(up.requests() - requestsBefore, 1);
+        // The gateway stopped reading: the upstream sees its response closed before it ended.
+        const deadline = Date.now() + 5000;
+        while (up.closedEarly() === closedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(up.closedEarly() - closedBefore, 1, "the upstream request was closed");
+      });
+    }
+  }
+
+  it("text-to-speech (request() reader): the same 502", async () => {
+    const res = await fetch(`${gw.baseUrl}/audio/speech`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "oa/tts-1", input: "hi", voice: "alloy" }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const j = (await res.json()) as { error: { message: string } };
+    assert.equal(res.status, 502);
+    assert.match(j.error.message, /upstream proxy error/);
+    assert.ok(j.error.message.length < 3000);
+  });
+});

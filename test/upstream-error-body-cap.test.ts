@@ -67,6 +67,8 @@ describe("an upstream error body that never ends", () => {
         an: { type: "anthropic", baseUrl: up.baseUrl, apiKey: "k" },
         ge: { type: "gemini", baseUrl: up.baseUrl, apiKey: "k" },
         br: { type: "bedrock", region: "us-east-1", baseUrl: up.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret" },
+        dg: { type: "deepgram", baseUrl: up.baseUrl, apiKey: "k" },
+        el: { type: "elevenlabs", baseUrl: up.baseUrl, apiKey: "k" },
       },
     });
     client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, timeout: 10_000 });
@@ -99,15 +101,28 @@ describe("an upstream error body that never ends", () => {
     }
   }
 
-  it("text-to-speech (request() reader): the same 502", async () => {
-    const res = await fetch(`${gw.baseUrl}/audio/speech`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "oa/tts-1", input: "hi", voice: "alloy" }),
-      signal: AbortSignal.timeout(10_000),
+  for (const model of ["oa/tts-1", "el/eleven_flash_v2_5"]) {
+    it(`speech, ${model} (request() reader): the same 502`, async () => {
+      const res = await fetch(`${gw.baseUrl}/audio/speech`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, input: "hi", voice: "alloy" }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const j = (await res.json()) as { error: { message: string } };
+      assert.equal(res.status, 502);
+      assert.match(j.error.message, /upstream proxy error/);
+      assert.ok(j.error.message.length < 3000);
     });
+  }
+
+  it("transcription, deepgram/nova-3 (request() reader): the same 502", async () => {
+    const form = new FormData();
+    form.append("model", "dg/nova-3");
+    form.append("file", new Blob([new Uint8Array(3200)], { type: "audio/wav" }), "a.wav");
+    const res = await fetch(`${gw.baseUrl}/audio/transcriptions`, { method: "POST", body: form, signal: AbortSignal.timeout(10_000) });
     const j = (await res.json()) as { error: { message: string } };
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 502, JSON.stringify(j));
     assert.match(j.error.message, /upstream proxy error/);
     assert.ok(j.error.message.length < 3000);
   });

@@ -11,7 +11,7 @@ import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
 import { amount, isObj, obj, str } from "../shared/json.js";
-import { upstreamRequest } from "../shared/upstream-http.js";
+import { errorBodyText, upstreamRequest } from "../shared/upstream-http.js";
 import { deepgramError, deepgramMalformed } from "./errors.js";
 import type { DeepgramUpstream } from "./upstream.js";
 
@@ -39,7 +39,7 @@ export async function* deepgramPrerecorded(
   const res = await up.send(ctx, { "content-type": mediaType }, async (headers) => {
     const r = await upstreamRequest(up.name, `${up.base}/v1/listen?${q.toString()}`, { method: "POST", headers, body: audio, signal: ctx.signal });
     if (!r.ok) {
-      const body = await r.text().catch(() => "");
+      const body = await errorBodyText(r);
       throw deepgramError(up.name, r.status, body, r.headers.get("retry-after") ?? undefined);
     }
     return r;

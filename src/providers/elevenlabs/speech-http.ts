@@ -8,7 +8,7 @@
 import type { SynthesizeRequest } from "../../gen/spillway/v1/request.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
-import { streamReadError, upstreamRequest } from "../shared/upstream-http.js";
+import { errorBodyText, streamReadError, upstreamRequest } from "../shared/upstream-http.js";
 import { elevenLabsError } from "./errors.js";
 import { AudioChunker, outputFormatOf } from "./formats.js";
 import type { ElevenLabsUpstream } from "./upstream.js";
@@ -36,7 +36,7 @@ export async function* elevenLabsSpeech(up: ElevenLabsUpstream, model: string, r
       signal: ctx.signal,
     });
     if (!r.ok) {
-      const text = await r.text().catch(() => "");
+      const text = await errorBodyText(r);
       throw elevenLabsError(up.name, r.status, text, r.headers.get("retry-after") ?? undefined);
     }
     return r;

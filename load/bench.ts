@@ -206,9 +206,10 @@ function typeErrorOf(log: string): string {
 /**
  * The overload runs (load/overload.ts) on a fresh mock: for this tree and each
  * `--compare spillway@DIR` tree, what a refusal costs (a gateway whose stream
- * cap is full), then door by door: each tree's capacity on a gateway with
- * adaptive concurrency off, then the unloaded run and the 2×/4× steps on a
- * gateway with it on, the trees taking turns (the order flips every door).
+ * cap is full), then every door's baseline on a gateway with adaptive
+ * concurrency off (the unloaded run and the capacities), then door by door
+ * the 2×/4× steps on a gateway with it on, the trees taking turns (the order
+ * flips every door).
  */
 async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }>, procs: Proc[]): Promise<NonNullable<BenchResults["overload"]>> {
   const loadStart = load3();
@@ -268,17 +269,26 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
     await warm(onTargets);
     gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort), httpPort: on.httpPort });
   }
-  const rows: OverloadRow[] = [];
+  // Every door's baseline (limit off: the unloaded divisor, the capacities) before any overload
+  // step, so no door's divisor follows another door's 4x step on the same core (in earlier runs the
+  // first door's divisor was the lowest four times of four; docs/PERFORMANCE.md "overload6").
+  const baselines = new Map<Door, Map<string, DoorBaseline>>();
   let flip = false;
   for (const door of doors) {
-    const order = flip ? [...gws].reverse() : gws;
     flip = !flip;
-    // Each tree of code's baseline, limit off: the one unloaded p99 of the door, the capacities.
     const caps = new Map<string, DoorBaseline>();
     for (const [key, p] of flip ? [...plains].reverse() : plains) {
       const t = p.ts.find((q) => q.door === door);
       if (t) caps.set(key, await doorBaseline(forShape(t, RATE_SHAPE), RATE_SHAPE, overloadPlan, capacityMode, quick ? 1 : searchSeconds, p.idle));
     }
+    baselines.set(door, caps);
+  }
+  const rows: OverloadRow[] = [];
+  flip = false;
+  for (const door of doors) {
+    const order = flip ? [...gws].reverse() : gws;
+    flip = !flip;
+    const caps = baselines.get(door)!;
     // The same offered rates for every tree (their hot paths are compared at the same load): the mean capacity.
     const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + baselineCapacity(c, capacityMode), 0) / caps.size) : 0;
     for (const x of order) {

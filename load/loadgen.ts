@@ -94,6 +94,13 @@ export interface JobResult {
    */
   readonly ttftSteady?: Summary;
   /**
+   * TTFT p99 of the `rate` job's served streams per {@link WINDOW_MS} window
+   * of the schedule (by scheduled start; a last window shorter than half of
+   * one is left out): the unloaded run's divisor is their median
+   * (load/overload-capacity.ts `unloadedDivisor`). Absent in older results.
+   */
+  readonly ttftWindowP99?: readonly number[];
+  /**
    * Streams of a `rate` job not started because the generator already had
    * {@link MAX_OPEN} streams open (its open-file limit would have failed them
    * with EMFILE): the target was that far behind. Absent in older results.
@@ -122,9 +129,14 @@ export function clientFor(job: Job): LoadClient {
   }
 }
 
+/** Length of one window of {@link JobResult.ttftWindowP99} (ms of the schedule). */
+export const WINDOW_MS = 5_000;
+
 class Recorder {
   readonly ttfts: number[] = [];
   readonly steady: number[] = [];
+  /** Served TTFTs per window of the schedule (index: scheduled start / {@link WINDOW_MS}). */
+  readonly windows: number[][] = [];
   readonly refusals: number[] = [];
   refused = 0;
   ok = 0;
@@ -137,14 +149,15 @@ class Recorder {
   firstStart = 0;
   lastEnd = 0;
 
-  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job. */
-  add(o: Outcome, steady = false): void {
+  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job; `window`: its window of the schedule (rate jobs). */
+  add(o: Outcome, steady = false, window?: number): void {
     this.lastEnd = performance.now();
     this.chunks += o.chunks;
     if (o.ok) {
       this.ok++;
       if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
       if (steady && o.ttftMs !== undefined) this.steady.push(o.ttftMs);
+      if (window !== undefined && o.ttftMs !== undefined) (this.windows[window] ??= []).push(o.ttftMs);
     } else if (o.refused) {
       this.refused++;
       if (o.refusalMs !== undefined) this.refusals.push(o.refusalMs);
@@ -235,8 +248,9 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
       if (lateBy > rec.maxLate) rec.maxLate = lateBy;
       rec.started++;
       const steady = t0 - start >= 1000;
+      const window = Math.floor((t0 - start) / WINDOW_MS);
       const p: Promise<void> = client.run(t0).then((o) => {
-        rec.add(o, steady);
+        rec.add(o, steady, window);
         pending.delete(p);
       });
       pending.add(p);
@@ -248,7 +262,10 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  return { ...r, skipped, ttftSteady: summarize(rec.steady), loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
+  // A last window shorter than half of one has too few streams for its own p99.
+  const full = Math.floor(((job.seconds ?? 5) * 1000) / WINDOW_MS + 0.5);
+  const ttftWindowP99 = rec.windows.slice(0, Math.max(1, full)).flatMap((w) => (w.length > 0 ? [summarize(w).p99!] : []));
+  return { ...r, skipped, ttftSteady: summarize(rec.steady), ttftWindowP99, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 
 /** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */

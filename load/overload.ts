@@ -26,7 +26,7 @@ import type { MockShape } from "./mock-upstream.js";
 import type { TurnWorker } from "./cannon.js";
 import { cpuTree, holdStreams, rssTree, runJob } from "./procs.js";
 import { job, log, throughput, type Target, type ThroughputRow } from "./scenarios.js";
-import { betterAttempt, latencyBoundCapacity, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, unloadedDivisor, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
 
 /** Settings of the overload runs. */
 export interface OverloadPlan {
@@ -122,7 +122,7 @@ export function searchStep(rate: number, r: JobResult): SearchStep {
 export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait): Promise<DoorBaseline> {
   const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
   await idle();
-  const p99 = unloaded.ttft.p99;
+  const p99 = unloadedDivisor(unloaded);
   let latencyCapacity: number | undefined;
   const search: SearchStep[] = [];
   if (mode !== "closed" && p99 !== undefined) {
@@ -143,7 +143,7 @@ export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPl
   }
   const closedLoop = mode === "latency" ? undefined : await throughput(t, plan.capacityConcurrency, plan.capacitySeconds, shape);
   if (closedLoop) await idle();
-  log(`baseline ${t.door} (limit off): unloaded (${plan.unloadedRate}/s) p99 ${p99} ms; capacity latency-bound ${latencyCapacity ?? "–"}/s, closed loop ×${plan.capacityConcurrency} ${closedLoop?.streamsPerS ?? "–"}/s`);
+  log(`baseline ${t.door} (limit off): unloaded (${plan.unloadedRate}/s) divisor ${p99} ms (window p99s ${unloaded.ttftWindowP99?.join(", ") ?? "–"}, whole run ${unloaded.ttft.p99}); capacity latency-bound ${latencyCapacity ?? "–"}/s, closed loop ×${plan.capacityConcurrency} ${closedLoop?.streamsPerS ?? "–"}/s`);
   return { unloaded, unloadedRate: plan.unloadedRate, closedLoop, latencyCapacity, search };
 }
 
@@ -230,7 +230,7 @@ export function idleWait(httpPort: number, maxMs = 15_000): IdleWait {
  */
 export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, base: DoorBaseline, capacity: number, probeRate: number, httpPort: number): Promise<OverloadRow> {
   const unloaded = base.unloaded;
-  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (latency-bound ${base.latencyCapacity ?? "–"}/s, closed loop ${base.closedLoop?.streamsPerS ?? "–"}/s), unloaded (${base.unloadedRate}/s, limit off) p99 ${unloaded.ttft.p99} ms`);
+  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (latency-bound ${base.latencyCapacity ?? "–"}/s, closed loop ${base.closedLoop?.streamsPerS ?? "–"}/s), unloaded (${base.unloadedRate}/s, limit off) divisor ${unloadedDivisor(unloaded)} ms (whole run p99 ${unloaded.ttft.p99})`);
   const steps: OverloadStep[] = [];
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
@@ -245,7 +245,7 @@ export async function overloadDoor(t: Target, tree: string, pid: number, alive: 
     const drops1 = listenOverflows();
     const rssAfter = rssTree(pid);
     const idleAfterS = await idle();
-    const r = stepRatios(result.ok, plan.seconds, result.ttft.p99, capacity, unloaded.ttft.p99);
+    const r = stepRatios(result.ok, plan.seconds, result.ttft.p99, capacity, unloadedDivisor(unloaded));
     const step: OverloadStep = {
       multiple,
       rate,
@@ -385,15 +385,16 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
   const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
   const conc = rows[0]?.closedLoop?.concurrency;
   out.push(
-    `Baseline per door on a gateway with adaptive concurrency **off**: one unloaded run at a low rate (its TTFT p99 is the divisor of every "p99 / unloaded"), the latency-bound capacity (open loop, rates stepped up: the highest whose TTFT p99 ≤ 3× unloaded with every stream served) and the closed-loop capacity (${conc ?? "–"} streams in flight); the steps multiply the latency-bound one when it was measured. Then, on a gateway with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults, or the row's target)"}: open loop at each multiple of the capacity, a quiet probe (its own process, the row's rate) beside it on the same door, the limit gauge read from /metrics every 250 ms. TTFT counts from each stream's **scheduled** start (realtime: session setup included); a refusal is timed from the refused request's actual send. Served/s = streams completed / seconds of the schedule. "limit" = spillway_concurrency_limit min / median / max over the step (∞ = unlimited). "late" = streams the generator started > 5 ms late (and the worst); "lg loop p99" = the generator's own loop delay. "unfinished" = streams still open at the drain limit (counted in errors).`,
+    `Baseline per door on a gateway with adaptive concurrency **off**: one unloaded run at a low rate (the divisor of every "p99 / unloaded" is the median of its 5 s windows' TTFT p99s, or its whole p99 with fewer than 3 windows), the latency-bound capacity (open loop, rates stepped up: the highest whose TTFT p99 ≤ 3× unloaded with every stream served) and the closed-loop capacity (${conc ?? "–"} streams in flight); the steps multiply the latency-bound one when it was measured. Then, on a gateway with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults, or the row's target)"}: open loop at each multiple of the capacity, a quiet probe (its own process, the row's rate) beside it on the same door, the limit gauge read from /metrics every 250 ms. TTFT counts from each stream's **scheduled** start (realtime: session setup included); a refusal is timed from the refused request's actual send. Served/s = streams completed / seconds of the schedule. "limit" = spillway_concurrency_limit min / median / max over the step (∞ = unlimited). "late" = streams the generator started > 5 ms late (and the worst); "lg loop p99" = the generator's own loop delay. "unfinished" = streams still open at the drain limit (counted in errors).`,
     "",
   );
-  const head = ["gateway", "door", "capacity /s latency-bound / closed", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "refused", "refusal p50 / p99 ms", "probe /s: refusal p50 / p99 ms", "probe served TTFT p50 / p99 ms (served/started)", "limit min / med / max", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "up"];
+  const head = ["gateway", "door", "capacity /s latency-bound / closed", "unloaded divisor / whole-run p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "refused", "refusal p50 / p99 ms", "probe /s: refusal p50 / p99 ms", "probe served TTFT p50 / p99 ms (served/started)", "limit min / med / max", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "up"];
   const lim = (v: number | undefined): string => (v === undefined ? "–" : v < 0 ? "∞" : String(v));
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
     const cap = `${r.latencyCapacity ?? "–"} / ${r.closedLoop?.streamsPerS ?? "–"}`;
-    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${cap} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
+    const div = `${f(unloadedDivisor(r.unloaded))} / ${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`;
+    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${cap} | ${div} | ${head.slice(4).map(() => "–").join(" | ")} |`);
     for (const s of r.steps) {
       const x = s.result;
       const p = s.probe;
@@ -402,7 +403,7 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
           r.tree ?? "spillway",
           r.door,
           cap,
-          `${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`,
+          div,
           `${s.multiple}× = ${s.rate}/s`,
           `${s.servedPerS} (${f(s.servedShare, 2)})`,
           `${f(x.ttft.p50)} / ${f(x.ttft.p99)}`,

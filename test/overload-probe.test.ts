@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, type SearchStep } from "../load/overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, unloadedDivisor, type SearchStep } from "../load/overload-capacity.js";
 
 const step = (rate: number, p99: number, extra: Partial<SearchStep> = {}): SearchStep => ({ rate, started: rate * 5, ok: rate * 5, errors: 0, refused: 0, p99, ...extra });
 
@@ -75,6 +75,23 @@ describe("step ratios against one unloaded divisor", () => {
     assert.equal(stepRatios(100, 20, 30, 0, 12).servedShare, undefined);
     assert.equal(stepRatios(100, 20, 30, 500, undefined).p99VsUnloaded, undefined);
     assert.equal(stepRatios(100, 20, undefined, 500, 12).p99VsUnloaded, undefined);
+  });
+});
+
+describe("the unloaded divisor", () => {
+  it("the median of the windows' p99s: one window hit by a host stall does not set it", () => {
+    assert.equal(unloadedDivisor({ ttft: { p99: 52 }, ttftWindowP99: [11, 96, 13, 12] }), 12.5);
+    assert.equal(unloadedDivisor({ ttft: { p99: 52 }, ttftWindowP99: [11, 96, 13] }), 13);
+  });
+
+  it("a pause that recurs in most windows stays in it", () => {
+    assert.equal(unloadedDivisor({ ttft: { p99: 30 }, ttftWindowP99: [25, 28, 9, 30] }), 26.5);
+  });
+
+  it("the whole run's p99 with fewer than 3 windows, or none (older results)", () => {
+    assert.equal(unloadedDivisor({ ttft: { p99: 40 }, ttftWindowP99: [10, 90] }), 40);
+    assert.equal(unloadedDivisor({ ttft: { p99: 40 } }), 40);
+    assert.equal(unloadedDivisor({ ttft: { p99: undefined }, ttftWindowP99: [] }), undefined);
   });
 });
 

@@ -132,6 +132,17 @@ export function clientFor(job: Job): LoadClient {
 /** Length of one window of {@link JobResult.ttftWindowP99} (ms of the schedule). */
 export const WINDOW_MS = 5_000;
 
+/**
+ * The TTFT p99 of each {@link WINDOW_MS} window of a `seconds`-long
+ * schedule (`windows[i]`: the served TTFTs of streams scheduled in window
+ * i): a last window shorter than half of one is left out (too few streams
+ * for its own p99), and so is a window with none served.
+ */
+export function windowP99s(windows: ReadonlyArray<number[] | undefined>, seconds: number): number[] {
+  const full = Math.max(1, Math.floor((seconds * 1000) / WINDOW_MS + 0.5));
+  return windows.slice(0, full).flatMap((w) => (w && w.length > 0 ? [summarize(w).p99!] : []));
+}
+
 class Recorder {
   readonly ttfts: number[] = [];
   readonly steady: number[] = [];
@@ -262,9 +273,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  // A last window shorter than half of one has too few streams for its own p99.
-  const full = Math.floor(((job.seconds ?? 5) * 1000) / WINDOW_MS + 0.5);
-  const ttftWindowP99 = rec.windows.slice(0, Math.max(1, full)).flatMap((w) => (w.length > 0 ? [summarize(w).p99!] : []));
+  const ttftWindowP99 = windowP99s(rec.windows, job.seconds ?? 5);
   return { ...r, skipped, ttftSteady: summarize(rec.steady), ttftWindowP99, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, unloadedDivisor, type SearchStep } from "../load/overload-capacity.js";
+import { windowP99s } from "../load/loadgen.js";
 
 const step = (rate: number, p99: number, extra: Partial<SearchStep> = {}): SearchStep => ({ rate, started: rate * 5, ok: rate * 5, errors: 0, refused: 0, p99, ...extra });
 
@@ -86,6 +87,15 @@ describe("the unloaded divisor", () => {
 
   it("a pause that recurs in most windows stays in it", () => {
     assert.equal(unloadedDivisor({ ttft: { p99: 30 }, ttftWindowP99: [25, 28, 9, 30] }), 26.5);
+  });
+
+  it("per-window p99s of the load generator: a last window under half of one is left out", () => {
+    // n streams, the slowest 2% at `worst`: the window's p99 is `worst`.
+    const w = (n: number, worst: number): number[] => Array.from({ length: n }, (_, i) => (i >= n * 0.98 ? worst : 1));
+    assert.deepEqual(windowP99s([w(500, 9), w(500, 90), w(500, 12), w(500, 11), w(50, 400)], 20.5), [9, 90, 12, 11]);
+    assert.deepEqual(windowP99s([w(500, 9), w(500, 90), w(300, 12)], 13), [9, 90, 12], "13 s: the third window has 3 of 5 s");
+    assert.deepEqual(windowP99s([w(200, 7)], 2), [7], "a run shorter than a window has one");
+    assert.deepEqual(windowP99s([undefined, w(500, 8)], 10), [8], "a window with nothing served is left out");
   });
 
   it("the whole run's p99 with fewer than 3 windows, or none (older results)", () => {

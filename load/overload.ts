@@ -111,17 +111,23 @@ export function searchStep(rate: number, r: JobResult): SearchStep {
   return { rate, started: r.started, ok: r.ok, errors: r.errors, refused: r.refused, skipped: r.skipped, p99: r.ttft.p99 };
 }
 
+/** The unloaded run of door `t` (the plan's low rate and length; limit off), then `idle()`. */
+export async function unloadedRun(t: Target, shape: MockShape, plan: OverloadPlan, idle: IdleWait): Promise<JobResult> {
+  const r = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
+  await idle();
+  return r;
+}
+
 /**
  * The baseline of door `t` on a gateway with the limit **off**: the unloaded
- * run (plan's low rate), the latency-bound capacity search (open loop,
+ * run (plan's low rate; `measured` when it was run beforehand), the latency-bound capacity search (open loop,
  * {@link SEARCH_RATES} of `searchSeconds` each, up to the first step past
  * 3× the unloaded p99 or with a stream not served — a failing step is
  * offered once more first, {@link betterAttempt}; `idle()` between steps)
  * and/or the closed-loop capacity, as `mode` asks.
  */
-export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait): Promise<DoorBaseline> {
-  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
-  await idle();
+export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait, measured?: JobResult): Promise<DoorBaseline> {
+  const unloaded = measured ?? (await unloadedRun(t, shape, plan, idle));
   const p99 = unloadedDivisor(unloaded);
   let latencyCapacity: number | undefined;
   const search: SearchStep[] = [];

@@ -55,6 +55,8 @@ export interface Job {
   readonly fromSchedule?: boolean;
   /** Client implementation (default `lean`). */
   readonly client?: ClientKind;
+  /** Length of a window of {@link JobResult.ttftWindowP99} (ms; default {@link WINDOW_MS}). */
+  readonly windowMs?: number;
 }
 
 /** What a `rate` or `closed` job measured. */
@@ -94,7 +96,7 @@ export interface JobResult {
    */
   readonly ttftSteady?: Summary;
   /**
-   * TTFT p99 of the `rate` job's served streams per {@link WINDOW_MS} window
+   * TTFT p99 of the `rate` job's served streams per window ({@link Job.windowMs}, default {@link WINDOW_MS})
    * of the schedule (by scheduled start; a last window shorter than half of
    * one is left out): the unloaded run's divisor is their median
    * (load/overload-capacity.ts `unloadedDivisor`). Absent in older results.
@@ -129,24 +131,24 @@ export function clientFor(job: Job): LoadClient {
   }
 }
 
-/** Length of one window of {@link JobResult.ttftWindowP99} (ms of the schedule). */
+/** Default length of one window of {@link JobResult.ttftWindowP99} (ms of the schedule). */
 export const WINDOW_MS = 5_000;
 
 /**
- * The TTFT p99 of each {@link WINDOW_MS} window of a `seconds`-long
+ * The TTFT p99 of each `windowMs` window of a `seconds`-long
  * schedule (`windows[i]`: the served TTFTs of streams scheduled in window
  * i): a last window shorter than half of one is left out (too few streams
  * for its own p99), and so is a window with none served.
  */
-export function windowP99s(windows: ReadonlyArray<number[] | undefined>, seconds: number): number[] {
-  const full = Math.max(1, Math.floor((seconds * 1000) / WINDOW_MS + 0.5));
+export function windowP99s(windows: ReadonlyArray<number[] | undefined>, seconds: number, windowMs = WINDOW_MS): number[] {
+  const full = Math.max(1, Math.floor((seconds * 1000) / windowMs + 0.5));
   return windows.slice(0, full).flatMap((w) => (w && w.length > 0 ? [summarize(w).p99!] : []));
 }
 
 class Recorder {
   readonly ttfts: number[] = [];
   readonly steady: number[] = [];
-  /** Served TTFTs per window of the schedule (index: scheduled start / {@link WINDOW_MS}). */
+  /** Served TTFTs per window of the schedule (index: scheduled start / the window's length). */
   readonly windows: number[][] = [];
   readonly refusals: number[] = [];
   refused = 0;
@@ -238,6 +240,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const rate = job.rate ?? 100;
+  const windowMs = job.windowMs ?? WINDOW_MS;
   const total = Math.max(1, Math.round(rate * (job.seconds ?? 5)));
   const rec = new Recorder();
   const pending = new Set<Promise<void>>();
@@ -259,7 +262,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
       if (lateBy > rec.maxLate) rec.maxLate = lateBy;
       rec.started++;
       const steady = t0 - start >= 1000;
-      const window = Math.floor((t0 - start) / WINDOW_MS);
+      const window = Math.floor((t0 - start) / windowMs);
       const p: Promise<void> = client.run(t0).then((o) => {
         rec.add(o, steady, window);
         pending.delete(p);
@@ -273,7 +276,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  const ttftWindowP99 = windowP99s(rec.windows, job.seconds ?? 5);
+  const ttftWindowP99 = windowP99s(rec.windows, job.seconds ?? 5, windowMs);
   return { ...r, skipped, ttftSteady: summarize(rec.steady), ttftWindowP99, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 

@@ -45,28 +45,31 @@ export function latencyBoundCapacity(steps: readonly SearchStep[], unloadedP99: 
   return best;
 }
 
-/** What {@link unloadedDivisor} reads of the unloaded run (a load generator's `JobResult`). */
-export interface UnloadedRun {
+/** What {@link windowedP99} reads of a run (a load generator's `JobResult`). */
+export interface WindowedRun {
   readonly ttft: { readonly p99: number | undefined };
-  /** TTFT p99 per 5 s window of the schedule (absent in older results). */
+  /** TTFT p99 per window of the schedule (absent in older results). */
   readonly ttftWindowP99?: readonly number[] | undefined;
 }
 
-/** Fewest windows whose median {@link unloadedDivisor} trusts; with fewer, the whole run's p99. */
+/** Fewest windows whose median {@link windowedP99} trusts; with fewer, the whole run's p99. */
 export const MIN_WINDOWS = 3;
 
 /**
- * The divisor of every "p99 / unloaded": the **median of the unloaded run's
- * per-window TTFT p99s** (5 s windows of its schedule; a 20 s run has four),
- * or the whole run's p99 when it has fewer than {@link MIN_WINDOWS}. Why the
- * median: on a shared host a stall of the whole machine (every process, on
- * both cores, late at once: docs/PERFORMANCE.md "overload6") lands in one
- * window and sets the whole run's p99 by itself — a 20 s run at 100/s has
- * its p99 in the 20 worst of 2,000 streams, so two such stalls decide it —
- * while the gateway's own recurring pauses (a major GC every ~10 s) show in
- * most windows and stay in the median.
+ * A run's TTFT p99 as the overload bench judges it: the **median of its
+ * per-window p99s** (the load generator's `ttftWindowP99`), or the whole
+ * run's p99 when it has fewer than {@link MIN_WINDOWS}. The unloaded run's
+ * (5 s windows; a 20 s run has four) is the divisor of every "p99 /
+ * unloaded"; a capacity-search step's (1 s windows of a 5 s step) and an
+ * overload step's (5 s windows) are compared with it, the same estimator on
+ * both sides. Why the median: on a shared host a stall of the whole machine
+ * (every process, on both cores, late at once: docs/PERFORMANCE.md
+ * "overload6") lands in one window and sets the whole run's p99 by itself —
+ * a 20 s run at 100/s has its p99 in the 20 worst of 2,000 streams, so two
+ * such stalls decide it — while the gateway's own recurring pauses (a major
+ * GC every ~10 s) show in most windows and stay in the median.
  */
-export function unloadedDivisor(r: UnloadedRun): number | undefined {
+export function windowedP99(r: WindowedRun): number | undefined {
   const w = r.ttftWindowP99;
   if (!w || w.length < MIN_WINDOWS) return r.ttft.p99;
   const s = [...w].sort((a, b) => a - b);

@@ -65,7 +65,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { Door } from "./loadgen.js";
+import type { Door, JobResult } from "./loadgen.js";
 import { mockModel, type MockShape } from "./mock-upstream.js";
 import { buildSpillway, portkeyVersion, ROOT, setPinning, startGrpcFloor, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { GRPC_FLOOR, markdown, overFloor, type BenchResults, type TtftRow } from "./report.js";
@@ -78,7 +78,7 @@ import { startTurnWorker } from "./cannon.js";
 import { cpuModes, cpuPerRequest, cpuRealtimeProfiles, type CpuTarget } from "./cpu.js";
 import { freePort, nginxAvailable, NGINX_BIN, startNginx } from "./nginx.js";
 import { spawnNodeFloor, type FloorClient } from "./node-floor.js";
-import { baselineCapacity, doorBaseline, fillWith, idleWait, overloadDoor, refusalCost, type DoorBaseline, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
+import { baselineCapacity, doorBaseline, fillWith, idleWait, overloadDoor, refusalCost, unloadedRun, type DoorBaseline, type OverloadPlan, type OverloadRow, type RefusalCostRow } from "./overload.js";
 import { parseAdaptiveTargets, type CapacityMode } from "./overload-capacity.js";
 
 /** OTLP sinks of `--compare tracing`, closed at the end. */
@@ -206,9 +206,10 @@ function typeErrorOf(log: string): string {
 /**
  * The overload runs (load/overload.ts) on a fresh mock: for this tree and each
  * `--compare spillway@DIR` tree, what a refusal costs (a gateway whose stream
- * cap is full), then door by door: each tree's capacity on a gateway with
- * adaptive concurrency off, then the unloaded run and the 2×/4× steps on a
- * gateway with it on, the trees taking turns (the order flips every door).
+ * cap is full), then on a gateway with adaptive concurrency off every door's
+ * unloaded run, then every door's capacities, then door by door
+ * the 2×/4× steps on a gateway with it on, the trees taking turns (the order
+ * flips every door).
  */
 async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }>, procs: Proc[]): Promise<NonNullable<BenchResults["overload"]>> {
   const loadStart = load3();
@@ -268,17 +269,37 @@ async function overloadRuns(others: ReadonlyArray<{ name: string; root: string }
     await warm(onTargets);
     gws.push({ tree, on: onTargets, g: on, idle: idleWait(on.httpPort), httpPort: on.httpPort });
   }
-  const rows: OverloadRow[] = [];
+  // Every door's unloaded run first, then every door's capacities (limit off), then the overload
+  // steps: no door's divisor follows another door's capacity search, closed loop or 4x step (in
+  // earlier runs the first door's divisor was the lowest four times of four; docs/PERFORMANCE.md
+  // "overload6").
+  const key = (door: Door, code: string): string => `${door} ${code}`;
+  const unloaded = new Map<string, JobResult>();
   let flip = false;
+  for (const door of doors) {
+    flip = !flip;
+    for (const [k, p] of flip ? [...plains].reverse() : plains) {
+      const t = p.ts.find((q) => q.door === door);
+      if (t) unloaded.set(key(door, k), await unloadedRun(forShape(t, RATE_SHAPE), RATE_SHAPE, overloadPlan, p.idle));
+    }
+  }
+  const baselines = new Map<Door, Map<string, DoorBaseline>>();
+  flip = false;
+  for (const door of doors) {
+    flip = !flip;
+    const caps = new Map<string, DoorBaseline>();
+    for (const [k, p] of flip ? [...plains].reverse() : plains) {
+      const t = p.ts.find((q) => q.door === door);
+      if (t) caps.set(k, await doorBaseline(forShape(t, RATE_SHAPE), RATE_SHAPE, overloadPlan, capacityMode, quick ? 1 : searchSeconds, p.idle, unloaded.get(key(door, k))));
+    }
+    baselines.set(door, caps);
+  }
+  const rows: OverloadRow[] = [];
+  flip = false;
   for (const door of doors) {
     const order = flip ? [...gws].reverse() : gws;
     flip = !flip;
-    // Each tree of code's baseline, limit off: the one unloaded p99 of the door, the capacities.
-    const caps = new Map<string, DoorBaseline>();
-    for (const [key, p] of flip ? [...plains].reverse() : plains) {
-      const t = p.ts.find((q) => q.door === door);
-      if (t) caps.set(key, await doorBaseline(forShape(t, RATE_SHAPE), RATE_SHAPE, overloadPlan, capacityMode, quick ? 1 : searchSeconds, p.idle));
-    }
+    const caps = baselines.get(door)!;
     // The same offered rates for every tree (their hot paths are compared at the same load): the mean capacity.
     const shared = caps.size > 0 ? Math.round([...caps.values()].reduce((a, c) => a + baselineCapacity(c, capacityMode), 0) / caps.size) : 0;
     for (const x of order) {

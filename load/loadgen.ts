@@ -55,6 +55,8 @@ export interface Job {
   readonly fromSchedule?: boolean;
   /** Client implementation (default `lean`). */
   readonly client?: ClientKind;
+  /** Length of a window of {@link JobResult.ttftWindowP99} (ms; default {@link WINDOW_MS}). */
+  readonly windowMs?: number;
 }
 
 /** What a `rate` or `closed` job measured. */
@@ -94,6 +96,13 @@ export interface JobResult {
    */
   readonly ttftSteady?: Summary;
   /**
+   * TTFT p99 of the `rate` job's served streams per window ({@link Job.windowMs}, default {@link WINDOW_MS})
+   * of the schedule (by scheduled start; a last window shorter than half of
+   * one is left out): the unloaded run's divisor is their median
+   * (load/overload-capacity.ts `unloadedDivisor`). Absent in older results.
+   */
+  readonly ttftWindowP99?: readonly number[];
+  /**
    * Streams of a `rate` job not started because the generator already had
    * {@link MAX_OPEN} streams open (its open-file limit would have failed them
    * with EMFILE): the target was that far behind. Absent in older results.
@@ -122,9 +131,25 @@ export function clientFor(job: Job): LoadClient {
   }
 }
 
+/** Default length of one window of {@link JobResult.ttftWindowP99} (ms of the schedule). */
+export const WINDOW_MS = 5_000;
+
+/**
+ * The TTFT p99 of each `windowMs` window of a `seconds`-long
+ * schedule (`windows[i]`: the served TTFTs of streams scheduled in window
+ * i): a last window shorter than half of one is left out (too few streams
+ * for its own p99), and so is a window with none served.
+ */
+export function windowP99s(windows: ReadonlyArray<number[] | undefined>, seconds: number, windowMs = WINDOW_MS): number[] {
+  const full = Math.max(1, Math.floor((seconds * 1000) / windowMs + 0.5));
+  return windows.slice(0, full).flatMap((w) => (w && w.length > 0 ? [summarize(w).p99!] : []));
+}
+
 class Recorder {
   readonly ttfts: number[] = [];
   readonly steady: number[] = [];
+  /** Served TTFTs per window of the schedule (index: scheduled start / the window's length). */
+  readonly windows: number[][] = [];
   readonly refusals: number[] = [];
   refused = 0;
   ok = 0;
@@ -137,14 +162,15 @@ class Recorder {
   firstStart = 0;
   lastEnd = 0;
 
-  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job. */
-  add(o: Outcome, steady = false): void {
+  /** Records one outcome; `steady`: the stream was scheduled after the first second of a rate job; `window`: its window of the schedule (rate jobs). */
+  add(o: Outcome, steady = false, window?: number): void {
     this.lastEnd = performance.now();
     this.chunks += o.chunks;
     if (o.ok) {
       this.ok++;
       if (o.ttftMs !== undefined) this.ttfts.push(o.ttftMs);
       if (steady && o.ttftMs !== undefined) this.steady.push(o.ttftMs);
+      if (window !== undefined && o.ttftMs !== undefined) (this.windows[window] ??= []).push(o.ttftMs);
     } else if (o.refused) {
       this.refused++;
       if (o.refusalMs !== undefined) this.refusals.push(o.refusalMs);
@@ -214,6 +240,7 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const rate = job.rate ?? 100;
+  const windowMs = job.windowMs ?? WINDOW_MS;
   const total = Math.max(1, Math.round(rate * (job.seconds ?? 5)));
   const rec = new Recorder();
   const pending = new Set<Promise<void>>();
@@ -235,8 +262,9 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
       if (lateBy > rec.maxLate) rec.maxLate = lateBy;
       rec.started++;
       const steady = t0 - start >= 1000;
+      const window = Math.floor((t0 - start) / windowMs);
       const p: Promise<void> = client.run(t0).then((o) => {
-        rec.add(o, steady);
+        rec.add(o, steady, window);
         pending.delete(p);
       });
       pending.add(p);
@@ -248,7 +276,8 @@ export async function runRate(client: LoadClient, job: Job): Promise<JobResult> 
   const loadgenDelay = { p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 };
   const r = rec.result(await settle(pending, job.drainMs ?? 10_000));
   const cpu = process.cpuUsage(cpu0);
-  return { ...r, skipped, ttftSteady: summarize(rec.steady), loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
+  const ttftWindowP99 = windowP99s(rec.windows, job.seconds ?? 5, windowMs);
+  return { ...r, skipped, ttftSteady: summarize(rec.steady), ttftWindowP99, loadgenCpuMs: Math.round((cpu.user + cpu.system) / 1000), loadgenDelay };
 }
 
 /** Runs a `closed` job: `concurrency` streams back to back for `seconds`. */

@@ -26,7 +26,7 @@ import type { MockShape } from "./mock-upstream.js";
 import type { TurnWorker } from "./cannon.js";
 import { cpuTree, holdStreams, rssTree, runJob } from "./procs.js";
 import { job, log, throughput, type Target, type ThroughputRow } from "./scenarios.js";
-import { betterAttempt, latencyBoundCapacity, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, windowedP99, limitGaugeValues, stepWithinBound, limitTrace, SEARCH_RATES, stepCapacity, stepRatios, type CapacityMode, type LimitTrace, type SearchStep } from "./overload-capacity.js";
 
 /** Settings of the overload runs. */
 export interface OverloadPlan {
@@ -106,30 +106,40 @@ export interface DoorBaseline {
   readonly search?: readonly SearchStep[] | undefined;
 }
 
-/** A search step's figures from a job's result. */
+/** Window length of a capacity-search step (ms): a 5 s step has five, so {@link windowedP99} is their median. */
+export const SEARCH_WINDOW_MS = 1_000;
+
+/** A search step's figures from a job's result (its p99: {@link windowedP99}). */
 export function searchStep(rate: number, r: JobResult): SearchStep {
-  return { rate, started: r.started, ok: r.ok, errors: r.errors, refused: r.refused, skipped: r.skipped, p99: r.ttft.p99 };
+  return { rate, started: r.started, ok: r.ok, errors: r.errors, refused: r.refused, skipped: r.skipped, p99: windowedP99(r) };
+}
+
+/** The unloaded run of door `t` (the plan's low rate and length; limit off), then `idle()`. */
+export async function unloadedRun(t: Target, shape: MockShape, plan: OverloadPlan, idle: IdleWait): Promise<JobResult> {
+  const r = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
+  await idle();
+  return r;
 }
 
 /**
  * The baseline of door `t` on a gateway with the limit **off**: the unloaded
- * run (plan's low rate), the latency-bound capacity search (open loop,
+ * run (plan's low rate; `measured` when it was run beforehand), the latency-bound capacity search (open loop,
  * {@link SEARCH_RATES} of `searchSeconds` each, up to the first step past
  * 3× the unloaded p99 or with a stream not served — a failing step is
  * offered once more first, {@link betterAttempt}; `idle()` between steps)
  * and/or the closed-loop capacity, as `mode` asks.
  */
-export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait): Promise<DoorBaseline> {
-  const unloaded = await runJob(job(t, shape, { mode: "rate", rate: plan.unloadedRate, seconds: plan.unloadedSeconds }));
-  await idle();
-  const p99 = unloaded.ttft.p99;
+export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPlan, mode: CapacityMode, searchSeconds: number, idle: IdleWait, measured?: JobResult): Promise<DoorBaseline> {
+  const unloaded = measured ?? (await unloadedRun(t, shape, plan, idle));
+  const p99 = windowedP99(unloaded);
   let latencyCapacity: number | undefined;
   const search: SearchStep[] = [];
   if (mode !== "closed" && p99 !== undefined) {
     const attempt = async (rate: number): Promise<SearchStep> => {
-      const r = await runJob(job(t, shape, { mode: "rate", rate, seconds: searchSeconds, drainMs: plan.drainMs }));
+      // 1 s windows: the step's p99 is judged as the divisor is, the median of its windows' p99s.
+      const r = await runJob(job(t, shape, { mode: "rate", rate, seconds: searchSeconds, drainMs: plan.drainMs, windowMs: SEARCH_WINDOW_MS }));
       await idle();
-      log(`capacity search ${t.door} ${rate}/s: served ${r.ok}/${r.started}, errors ${r.errors}, p99 ${r.ttft.p99} ms (bound ${Math.round(3 * p99 * 10) / 10} ms)`);
+      log(`capacity search ${t.door} ${rate}/s: served ${r.ok}/${r.started}, errors ${r.errors}, p99 ${windowedP99(r)} ms (windows ${r.ttftWindowP99?.join(", ") ?? "–"}, whole ${r.ttft.p99}) (bound ${Math.round(3 * p99 * 10) / 10} ms)`);
       return searchStep(rate, r);
     };
     for (const rate of SEARCH_RATES) {
@@ -143,7 +153,7 @@ export async function doorBaseline(t: Target, shape: MockShape, plan: OverloadPl
   }
   const closedLoop = mode === "latency" ? undefined : await throughput(t, plan.capacityConcurrency, plan.capacitySeconds, shape);
   if (closedLoop) await idle();
-  log(`baseline ${t.door} (limit off): unloaded (${plan.unloadedRate}/s) p99 ${p99} ms; capacity latency-bound ${latencyCapacity ?? "–"}/s, closed loop ×${plan.capacityConcurrency} ${closedLoop?.streamsPerS ?? "–"}/s`);
+  log(`baseline ${t.door} (limit off): unloaded (${plan.unloadedRate}/s) divisor ${p99} ms (window p99s ${unloaded.ttftWindowP99?.join(", ") ?? "–"}, whole run ${unloaded.ttft.p99}); capacity latency-bound ${latencyCapacity ?? "–"}/s, closed loop ×${plan.capacityConcurrency} ${closedLoop?.streamsPerS ?? "–"}/s`);
   return { unloaded, unloadedRate: plan.unloadedRate, closedLoop, latencyCapacity, search };
 }
 
@@ -230,7 +240,7 @@ export function idleWait(httpPort: number, maxMs = 15_000): IdleWait {
  */
 export async function overloadDoor(t: Target, tree: string, pid: number, alive: () => boolean, idle: IdleWait, shape: MockShape, plan: OverloadPlan, base: DoorBaseline, capacity: number, probeRate: number, httpPort: number): Promise<OverloadRow> {
   const unloaded = base.unloaded;
-  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (latency-bound ${base.latencyCapacity ?? "–"}/s, closed loop ${base.closedLoop?.streamsPerS ?? "–"}/s), unloaded (${base.unloadedRate}/s, limit off) p99 ${unloaded.ttft.p99} ms`);
+  log(`overload ${tree}/${t.door}: capacity ${capacity}/s (latency-bound ${base.latencyCapacity ?? "–"}/s, closed loop ${base.closedLoop?.streamsPerS ?? "–"}/s), unloaded (${base.unloadedRate}/s, limit off) divisor ${windowedP99(unloaded)} ms (whole run p99 ${unloaded.ttft.p99})`);
   const steps: OverloadStep[] = [];
   for (const multiple of capacity > 0 ? plan.multiples : []) {
     const rate = capacity * multiple;
@@ -245,7 +255,7 @@ export async function overloadDoor(t: Target, tree: string, pid: number, alive: 
     const drops1 = listenOverflows();
     const rssAfter = rssTree(pid);
     const idleAfterS = await idle();
-    const r = stepRatios(result.ok, plan.seconds, result.ttft.p99, capacity, unloaded.ttft.p99);
+    const r = stepRatios(result.ok, plan.seconds, windowedP99(result), capacity, windowedP99(unloaded));
     const step: OverloadStep = {
       multiple,
       rate,
@@ -385,15 +395,16 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
   const out: string[] = ["## Overload with adaptive concurrency (on: the gateway's default)", ""];
   const conc = rows[0]?.closedLoop?.concurrency;
   out.push(
-    `Baseline per door on a gateway with adaptive concurrency **off**: one unloaded run at a low rate (its TTFT p99 is the divisor of every "p99 / unloaded"), the latency-bound capacity (open loop, rates stepped up: the highest whose TTFT p99 ≤ 3× unloaded with every stream served) and the closed-loop capacity (${conc ?? "–"} streams in flight); the steps multiply the latency-bound one when it was measured. Then, on a gateway with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults, or the row's target)"}: open loop at each multiple of the capacity, a quiet probe (its own process, the row's rate) beside it on the same door, the limit gauge read from /metrics every 250 ms. TTFT counts from each stream's **scheduled** start (realtime: session setup included); a refusal is timed from the refused request's actual send. Served/s = streams completed / seconds of the schedule. "limit" = spillway_concurrency_limit min / median / max over the step (∞ = unlimited). "late" = streams the generator started > 5 ms late (and the worst); "lg loop p99" = the generator's own loop delay. "unfinished" = streams still open at the drain limit (counted in errors).`,
+    `Baseline per door on a gateway with adaptive concurrency **off**: one unloaded run at a low rate (the divisor of every "p99 / unloaded" is the median of its 5 s windows' TTFT p99s, or its whole p99 with fewer than 3 windows; a step's p99 in that ratio, and a search step's against its bound, is taken the same way — 5 s windows of a step, 1 s windows of a search step), the latency-bound capacity (open loop, rates stepped up: the highest whose TTFT p99 ≤ 3× unloaded with every stream served) and the closed-loop capacity (${conc ?? "–"} streams in flight); the steps multiply the latency-bound one when it was measured. Then, on a gateway with it **on**${settings && Object.keys(settings).length > 0 ? ` (${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(", ")})` : " (its defaults, or the row's target)"}: open loop at each multiple of the capacity, a quiet probe (its own process, the row's rate) beside it on the same door, the limit gauge read from /metrics every 250 ms. TTFT counts from each stream's **scheduled** start (realtime: session setup included); a refusal is timed from the refused request's actual send. Served/s = streams completed / seconds of the schedule. "limit" = spillway_concurrency_limit min / median / max over the step (∞ = unlimited). "late" = streams the generator started > 5 ms late (and the worst); "lg loop p99" = the generator's own loop delay. "unfinished" = streams still open at the drain limit (counted in errors).`,
     "",
   );
-  const head = ["gateway", "door", "capacity /s latency-bound / closed", "unloaded p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded", "refused", "refusal p50 / p99 ms", "probe /s: refusal p50 / p99 ms", "probe served TTFT p50 / p99 ms (served/started)", "limit min / med / max", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "up"];
+  const head = ["gateway", "door", "capacity /s latency-bound / closed", "unloaded divisor / whole-run p99 ms (at /s)", "offered", "served /s (of capacity)", "served TTFT p50 / p99 ms", "p99 / unloaded (windowed p99 ms)", "refused", "refusal p50 / p99 ms", "probe /s: refusal p50 / p99 ms", "probe served TTFT p50 / p99 ms (served/started)", "limit min / med / max", "errors (unfinished)", "late starts (max ms)", "lg loop p99 ms", "RSS before → after MiB", "up"];
   const lim = (v: number | undefined): string => (v === undefined ? "–" : v < 0 ? "∞" : String(v));
   const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
   for (const r of rows) {
     const cap = `${r.latencyCapacity ?? "–"} / ${r.closedLoop?.streamsPerS ?? "–"}`;
-    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${cap} | ${f(r.unloaded.ttft.p99)} (${r.unloadedRate}) | ${head.slice(4).map(() => "–").join(" | ")} |`);
+    const div = `${f(windowedP99(r.unloaded))} / ${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`;
+    if (r.steps.length === 0) lines.push(`| ${r.tree ?? "spillway"} | ${r.door} | ${cap} | ${div} | ${head.slice(4).map(() => "–").join(" | ")} |`);
     for (const s of r.steps) {
       const x = s.result;
       const p = s.probe;
@@ -402,11 +413,11 @@ export function overloadMarkdown(rows: readonly OverloadRow[], settings?: Record
           r.tree ?? "spillway",
           r.door,
           cap,
-          `${f(r.unloaded.ttft.p99)} (${r.unloadedRate})`,
+          div,
           `${s.multiple}× = ${s.rate}/s`,
           `${s.servedPerS} (${f(s.servedShare, 2)})`,
           `${f(x.ttft.p50)} / ${f(x.ttft.p99)}`,
-          s.p99VsUnloaded === undefined ? "–" : `${s.p99VsUnloaded.toFixed(1)}×`,
+          s.p99VsUnloaded === undefined ? "–" : `${s.p99VsUnloaded.toFixed(1)}× (${f(windowedP99(x))})`,
           `${x.refused ?? 0} / ${x.started}${x.skipped ? ` (+${x.skipped} skipped)` : ""}`,
           `${f(x.refusal?.p50, 1)} / ${f(x.refusal?.p99, 1)}`,
           p ? `${r.probeRate}: ${f(p.refusal?.p50, 1)} / ${f(p.refusal?.p99, 1)} (${p.refused ?? 0} refused)` : "–",

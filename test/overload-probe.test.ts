@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, type SearchStep } from "../load/overload-capacity.js";
+import { betterAttempt, latencyBoundCapacity, limitGaugeValues, limitTrace, parseAdaptiveTargets, stepCapacity, stepRatios, stepWithinBound, windowedP99, type SearchStep } from "../load/overload-capacity.js";
+import { windowP99s, type JobResult } from "../load/loadgen.js";
+import { searchStep } from "../load/overload.js";
 
 const step = (rate: number, p99: number, extra: Partial<SearchStep> = {}): SearchStep => ({ rate, started: rate * 5, ok: rate * 5, errors: 0, refused: 0, p99, ...extra });
 
@@ -75,6 +77,38 @@ describe("step ratios against one unloaded divisor", () => {
     assert.equal(stepRatios(100, 20, 30, 0, 12).servedShare, undefined);
     assert.equal(stepRatios(100, 20, 30, 500, undefined).p99VsUnloaded, undefined);
     assert.equal(stepRatios(100, 20, undefined, 500, 12).p99VsUnloaded, undefined);
+  });
+});
+
+describe("the unloaded divisor", () => {
+  it("the median of the windows' p99s: one window hit by a host stall does not set it", () => {
+    assert.equal(windowedP99({ ttft: { p99: 52 }, ttftWindowP99: [11, 96, 13, 12] }), 12.5);
+    assert.equal(windowedP99({ ttft: { p99: 52 }, ttftWindowP99: [11, 96, 13] }), 13);
+  });
+
+  it("a pause that recurs in most windows stays in it", () => {
+    assert.equal(windowedP99({ ttft: { p99: 30 }, ttftWindowP99: [25, 28, 9, 30] }), 26.5);
+  });
+
+  it("per-window p99s of the load generator: a last window under half of one is left out", () => {
+    // n streams, the slowest 2% at `worst`: the window's p99 is `worst`.
+    const w = (n: number, worst: number): number[] => Array.from({ length: n }, (_, i) => (i >= n * 0.98 ? worst : 1));
+    assert.deepEqual(windowP99s([w(500, 9), w(500, 90), w(500, 12), w(500, 11), w(50, 400)], 20.5), [9, 90, 12, 11]);
+    assert.deepEqual(windowP99s([w(500, 9), w(500, 90), w(300, 12)], 13), [9, 90, 12], "13 s: the third window has 3 of 5 s");
+    assert.deepEqual(windowP99s([w(200, 7)], 2), [7], "a run shorter than a window has one");
+    assert.deepEqual(windowP99s([undefined, w(500, 8)], 10), [8], "a window with nothing served is left out");
+  });
+
+  it("a capacity-search step is judged the same way: the median of its windows", () => {
+    const r = { started: 1000, ok: 1000, errors: 0, refused: 0, ttft: { p99: 88 }, ttftWindowP99: [9, 90, 10, 11, 12] } as unknown as JobResult;
+    assert.equal(searchStep(200, r).p99, 11);
+    assert.equal(stepWithinBound(searchStep(200, r), 4), true, "within 3x of a 4 ms divisor, though its whole p99 is 88");
+  });
+
+  it("the whole run's p99 with fewer than 3 windows, or none (older results)", () => {
+    assert.equal(windowedP99({ ttft: { p99: 40 }, ttftWindowP99: [10, 90] }), 40);
+    assert.equal(windowedP99({ ttft: { p99: 40 } }), 40);
+    assert.equal(windowedP99({ ttft: { p99: undefined }, ttftWindowP99: [] }), undefined);
   });
 });
 

@@ -3,7 +3,7 @@
  * URL only: the Vercel AI SDK (`ai` with `@ai-sdk/openai` on the Responses API
  * and on chat completions, `@ai-sdk/anthropic` on the Messages API) and the
  * OpenAI Agents SDK (`@openai/agents`, on the Responses API and on chat
- * completions). Each runs its own agent loop — the model asks for a tool, the
+ * completions; its `RealtimeSession` on the realtime door). Each runs its own agent loop — the model asks for a tool, the
  * SDK runs it and sends the result, the model answers — streamed and whole,
  * against fake OpenAI and Anthropic upstreams speaking their real wire
  * formats, and reads usage the way its users do.
@@ -13,12 +13,14 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled, tool as agentTool } from "@openai/agents";
+import { RealtimeAgent, RealtimeSession } from "@openai/agents-realtime";
 import { generateText, stepCountIs, streamText, tool } from "ai";
 import OpenAI from "openai";
 import { z } from "zod";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { realtimeUrl } from "./helpers/realtime.js";
 import { anthropicConversation, openAiConversation } from "./helpers/tool-conversations.js";
 
 const PIECES = ['{"ci', 'ty": "Pa', 'ris"}'];
@@ -41,6 +43,7 @@ describe("third-party SDKs through the gateway", () => {
         up: { type: "openai", baseUrl: openai.baseUrl, apiKey: "k1" },
         an: { type: "anthropic", baseUrl: anthropic.baseUrl, apiKey: "k2" },
       },
+      realtime: { profiles: { "agent/voice": { stt: "local/stt", text: OPENAI_MODEL, tts: "local/tts" } } },
     });
     setTracingDisabled(true);
   });
@@ -135,6 +138,46 @@ describe("third-party SDKs through the gateway", () => {
 
     before(() => setDefaultOpenAIClient(new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 })));
     after(() => setOpenAIAPI("responses"));
+
+    it("RealtimeSession over the realtime door (local cascade): text in, the answer's audio and transcript out", async () => {
+      const session = new RealtimeSession(new RealtimeAgent({ name: "Echo", instructions: "Repeat." }), { transport: "websocket", model: "local/realtime" });
+      let audioBytes = 0;
+      session.on("audio", (e) => (audioBytes += e.data.byteLength));
+      const done = new Promise<string>((resolve) => session.on("agent_end", (_ctx, _agent, text) => resolve(text)));
+      await session.connect({ apiKey: "unused", url: realtimeUrl(gw.origin) });
+      try {
+        session.sendMessage("hello realtime world");
+        assert.equal(await done, "hello realtime world");
+        assert.ok(audioBytes > 0, "speech came back");
+        const roles = session.history.filter((h) => h.type === "message").map((h) => (h as { role: string }).role);
+        assert.deepEqual(roles, ["user", "assistant"]);
+      } finally {
+        session.close();
+      }
+    });
+
+    it("RealtimeSession with a tool (cascade over an OpenAI upstream): the SDK runs it from the door's function call and the answer quotes it", async () => {
+      const rtAgent = new RealtimeAgent({
+        name: "Weather",
+        instructions: "Answer with the weather.",
+        tools: [agentTool({ name: "get_weather", description: "Weather for a city", parameters: z.object({ city: z.string() }), execute: ({ city }) => weather(city) })],
+      });
+      const session = new RealtimeSession(rtAgent, { transport: "websocket", model: "agent/voice" });
+      const transcripts: string[] = [];
+      session.on("agent_end", (_ctx, _agent, text) => transcripts.push(text));
+      const answered = new Promise<void>((resolve) => session.on("agent_end", (_ctx, _agent, text) => text.includes("sunny") && resolve()));
+      await session.connect({ apiKey: "unused", url: realtimeUrl(gw.origin, "agent/voice") });
+      try {
+        session.sendMessage("Weather in Paris?");
+        await answered;
+        assert.equal(transcripts.at(-1), "It is sunny in Paris");
+        assertToolRoundTrip(openai);
+        // The upstream's tool was declared from the SDK's session config.
+        assert.equal(openai.requests[0]!.body.tools[0].function.name, "get_weather");
+      } finally {
+        session.close();
+      }
+    });
 
     for (const api of ["responses", "chat_completions"] as const) {
       it(`${api}: run() calls the tool and answers`, async () => {

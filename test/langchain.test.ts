@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ChatOpenAI } from "@langchain/openai";
-import { HumanMessage, ToolMessage, type AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
+import type { ToolMessage} from "@langchain/core/messages";
+import { HumanMessage, type AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { z } from "zod";
 import { startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
@@ -77,9 +78,9 @@ describe("LangChain ChatOpenAI tool calls through the gateway", () => {
       const messages: BaseMessage[] = [new HumanMessage("Weather in Oslo?")];
       const first = await ask(messages);
       assert.equal(first.tool_calls?.length, 1);
-      assert.deepEqual({ name: first.tool_calls![0]!.name, args: first.tool_calls![0]!.args, id: first.tool_calls![0]!.id }, { name: "get_weather", args: { city: "Oslo" }, id: "call_lc" });
+      assert.deepEqual({ name: first.tool_calls[0]!.name, args: first.tool_calls[0]!.args, id: first.tool_calls[0]!.id }, { name: "get_weather", args: { city: "Oslo" }, id: "call_lc" });
       messages.push(first);
-      const result = (await weather.invoke(first.tool_calls![0]!)) as ToolMessage;
+      const result: ToolMessage = await weather.invoke(first.tool_calls[0]!);
       messages.push(result);
       const answer = await ask(messages);
       assert.equal(answer.content, "It is rainy in Oslo");

@@ -36,7 +36,7 @@ const HEAD = (type: string, extra: string[], key?: string) =>
     `content-type: ${type}`,
     "x-request-id: fixed-id",
     "access-control-allow-origin: *",
-    "access-control-expose-headers: x-request-id, request-id, x-spillway-provider, x-spillway-model, x-spillway-key, x-spillway-cache, retry-after",
+    "access-control-expose-headers: x-request-id, request-id, x-spillway-provider, x-spillway-model, x-spillway-key, x-spillway-cache, retry-after, x-should-retry",
     ...extra,
     "x-spillway-provider: up",
     "x-spillway-model: up/m",

@@ -102,6 +102,8 @@ describe("one policy over every route and door", () => {
       it(`HTTP ${route.method.toUpperCase()} ${route.pattern}: ${c.name} (in the route's shape)`, async () => {
         const res = await send(route, c.key);
         assert.equal(res.status, c.expect, await res.clone().text());
+        // A refusal trying again cannot fix: the SDKs (and Claude Code, which retries a 401) are told not to.
+        assert.equal(res.headers.get("x-should-retry"), "false");
         const body = (await res.json()) as { error?: unknown; type?: string };
         assert.ok(body.error, "an error body in the route's shape");
       });
@@ -124,6 +126,7 @@ describe("one policy over every route and door", () => {
         }
         assert.equal(res.status, 429);
         assert.ok(Number(res.headers.get("retry-after")) >= 1);
+        assert.equal(res.headers.get("x-should-retry"), null, "a 429 may be tried again");
         await res.arrayBuffer();
       });
     }
@@ -256,6 +259,7 @@ describe("past capacity, every engine route and door refuses first (503 + Retry-
       assert.equal(res.status, route.shape.renderError(OVERLOADED).status, await res.clone().text());
       assert.ok([503, 529].includes(res.status));
       assert.equal(res.headers.get("retry-after"), "1");
+      assert.equal(res.headers.get("x-should-retry"), null, "an overload refusal may be tried again");
       const body = (await res.json()) as { error?: { message?: string } };
       assert.ok(body.error, "an error body in the route's shape");
       assert.match(body.error.message ?? "", /limits\.maxConcurrentStreams/, "the real reason: the stream cap");

@@ -10,8 +10,9 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
-import { messageEnd, messageStart, startFakeAnthropic, textBlock, toolUseBlock, type FakeAnthropic } from "./helpers/fake-anthropic.js";
-import { chatChunk, chatEvents, startFakeOpenAi, usageChunk, type FakeUpstream } from "./helpers/fake-openai.js";
+import { messageEnd, messageStart, startFakeAnthropic, toolUseBlock, type FakeAnthropic } from "./helpers/fake-anthropic.js";
+import { startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { anthropicConversation, openAiConversation } from "./helpers/tool-conversations.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { assertSchema } from "./helpers/openapi.js";
 import { outputText, streamResponses } from "./helpers/responses.js";
@@ -32,47 +33,6 @@ const weatherTool = {
 };
 const responsesTool = { type: "function" as const, name: "get_weather", description: "Weather for a city", parameters: weatherTool.function.parameters, strict: false };
 
-/** OpenAI chat chunks asking for tool calls; `interleave` mixes the argument pieces of the calls. */
-function openAiToolCalls(calls: Array<{ id: string; name: string; pieces: string[] }>, interleave = false): unknown[] {
-  const delta = (index: number, fields: Record<string, unknown>): unknown => chatChunk(null, { tool_calls: [{ index, ...fields }] });
-  const events: unknown[] = [chatChunk(null, { role: "assistant", content: null })];
-  const starts = calls.map((c, i) => delta(i, { id: c.id, type: "function", function: { name: c.name, arguments: "" } }));
-  const pieces = calls.map((c, i) => c.pieces.map((p) => delta(i, { function: { arguments: p } })));
-  if (interleave) {
-    events.push(...starts);
-    const longest = Math.max(...pieces.map((p) => p.length));
-    for (let k = 0; k < longest; k++) for (const p of pieces) if (p[k]) events.push(p[k]);
-  } else calls.forEach((_, i) => events.push(starts[i], ...pieces[i]!));
-  events.push(chatChunk(null, {}, "tool_calls"), usageChunk(20, 9));
-  return events;
-}
-
-/** The fake OpenAI: tool calls while no tool result came back, then a text answer quoting the result. */
-function openAiConversation(calls: Array<{ id: string; name: string; pieces: string[] }>, interleave = false) {
-  return (req: { body: any }) => {
-    const tool = (req.body.messages as any[]).filter((m) => m.role === "tool");
-    if (tool.length === 0) return { events: openAiToolCalls(calls, interleave) };
-    return { events: chatEvents(["It is ", tool.map((m) => m.content).join(" & ")]) };
-  };
-}
-
-/** The fake Anthropic: text then tool_use blocks, then a text answer once tool results came back. */
-function anthropicConversation(calls: Array<{ id: string; name: string; pieces: string[] }>) {
-  return (req: { body: any }) => {
-    const results = (req.body.messages as any[]).flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((b: any) => b.type === "tool_result");
-    if (results.length === 0) {
-      return {
-        events: [
-          messageStart(30),
-          ...textBlock(0, ["Let me check."]),
-          ...calls.flatMap((c, i) => toolUseBlock(i + 1, c.id, c.name, c.pieces)),
-          ...messageEnd("tool_use", 12),
-        ],
-      };
-    }
-    return { events: [messageStart(40), ...textBlock(0, ["It is ", results.map((r: any) => r.content).join(" & ")]), ...messageEnd("end_turn", 4)] };
-  };
-}
 
 describe("tool calling end to end", () => {
   let openai: FakeUpstream;

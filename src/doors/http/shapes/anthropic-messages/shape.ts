@@ -1,7 +1,7 @@
 import { STAINLESS_HEADERS } from "../sdk-headers.js";
 import type { SpillwayError } from "../../../../engine/errors.js";
 import { sseEvent } from "../../sse.js";
-import { bearerKey, retryHeaders } from "../openai/shape.js";
+import { bearerKey, errorHeaders } from "../openai/shape.js";
 import type { RenderedError, RequestHeaders, Shape } from "../shape.js";
 import { anthropicErrorBody, anthropicErrorObject, anthropicStatusAndType } from "./errors.js";
 
@@ -46,7 +46,8 @@ export const anthropicShape: Shape = {
   key: anthropicKey,
   claims: (url, h) => url.startsWith("/anthropic/") || url === "/v1/messages" || url.startsWith("/v1/messages/") || (h["anthropic-version"] ?? "") !== "",
   renderError(err: SpillwayError): RenderedError {
-    return { status: anthropicStatusAndType(err).status, contentType: "application/json", body: anthropicErrorBody(err), headers: retryHeaders(err) };
+    const status = anthropicStatusAndType(err).status;
+    return { status, contentType: "application/json", body: anthropicErrorBody(err), headers: errorHeaders(err, status) };
   },
   streamError(err) {
     return sseEvent("error", JSON.stringify({ type: "error", error: anthropicErrorObject(err) }));

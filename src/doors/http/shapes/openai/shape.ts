@@ -10,9 +10,21 @@ export function bearerKey(authorization: string): string {
   return authorization.replace(/^bearer\s+/i, "").trim();
 }
 
-/** The headers an error response carries whatever the shape: Retry-After when known. */
-export function retryHeaders(err: SpillwayError): Array<readonly [string, string]> {
-  return err.retryAfterMs === undefined ? [] : [["retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)))]];
+/** Client-error statuses a client may still try again (OpenAI's and Anthropic's SDKs retry these). */
+const RETRYABLE_4XX: ReadonlySet<number> = new Set([408, 409, 429]);
+
+/**
+ * The headers an error response carries whatever the shape: `Retry-After`
+ * when known, and `x-should-retry: false` on a client error that trying
+ * again cannot fix (400, 401, 403, 404, 413, 415 …). The Stainless-built
+ * SDKs (`openai`, `@anthropic-ai/sdk`) read that header before their own
+ * rules; Claude Code retries a 401 ten times unless told not to.
+ */
+export function errorHeaders(err: SpillwayError, status: number): Array<readonly [string, string]> {
+  const h: Array<readonly [string, string]> = [];
+  if (err.retryAfterMs !== undefined) h.push(["retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)))]);
+  if (status >= 400 && status < 500 && !RETRYABLE_4XX.has(status)) h.push(["x-should-retry", "false"]);
+  return h;
 }
 
 /**
@@ -28,7 +40,8 @@ export const openAiShape: Shape = {
   corsHeaders: ["authorization", "content-type", "x-request-id", "openai-beta", ...STAINLESS_HEADERS, "last-event-id", "x-spillway-resumable"],
   key: (h: RequestHeaders) => bearerKey(h["authorization"] ?? ""),
   renderError(err): RenderedError {
-    return { status: httpStatusOf(err), contentType: "application/json", body: openAiErrorBody(err), headers: retryHeaders(err) };
+    const status = httpStatusOf(err);
+    return { status, contentType: "application/json", body: openAiErrorBody(err), headers: errorHeaders(err, status) };
   },
   streamError(err) {
     return sseData(JSON.stringify({ error: openAiErrorObject(err) }));

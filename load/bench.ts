@@ -57,6 +57,10 @@
  *   --warm-callers LIST  the warm-up's callers explicitly, e.g. `1` (the old behaviour) or `1,20`
  *                        (each voice-provider row measured on a fresh gateway per warm-up, in one run);
  *                        overrides --voice-warmup. Warm-up turns per caller: 3 (--quick: 1)
+ *   --session-turns LIST turns per realtime session in the voice-provider rows, e.g. `1,5` (default 1:
+ *                        a fresh session per turn, so every turn pays its upstream connects; 5: calls
+ *                        of five turns, the Deepgram socket kept across them); each entry is measured
+ *                        on a fresh gateway, its rows' turns per caller rounded up to a multiple of it
  *   --voice-rounds N     the voice-provider rows N times (default 1); with --compare spillway@DIR
  *                        each round runs this tree and the other trees in turns (order flips)
  *   --out DIR            where to write bench-*.json / .md (default load/results)
@@ -70,7 +74,7 @@ import { mockModel, type MockShape } from "./mock-upstream.js";
 import { buildSpillway, portkeyVersion, ROOT, setPinning, startGrpcFloor, startMock, startPortkey, startSpillway, type Proc } from "./procs.js";
 import { GRPC_FLOOR, markdown, overFloor, type BenchResults, type TtftRow } from "./report.js";
 import { fixedRates, log, maxRate, memory, MEMORY_SETTLE, throughput, wsUrl, type MemorySettle, type Target } from "./scenarios.js";
-import { warmedVoiceRows, warmupLabel, type VoiceWarmupPlan } from "./voice.js";
+import { sessionPlan, warmedVoiceRows, warmupLabel, type VoiceWarmupPlan } from "./voice.js";
 import { FLOOR_MS, voiceProviderTurns } from "./voice-providers.js";
 import { assertLoopback } from "./util.js";
 import { createServer as createHttpServer, type Server } from "node:http";
@@ -112,6 +116,7 @@ const { values } = parseArgs({
     "voice-warmup": { type: "string", default: "measured" },
     "warm-callers": { type: "string" },
     "voice-rounds": { type: "string", default: "1" },
+    "session-turns": { type: "string", default: "1" },
   },
 });
 
@@ -123,6 +128,12 @@ const voiceWarmups: VoiceWarmupPlan[] = (values["warm-callers"] !== undefined ? 
   return { callers, turns: quick ? 1 : 3 };
 });
 const voiceRounds = Number(values["voice-rounds"]);
+/** Turns per realtime session of the voice-provider rows, one gateway per entry (`--session-turns`). */
+const sessionTurnsList = values["session-turns"].split(",").map((v) => {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`--session-turns: positive integers, not ${values["session-turns"]}`);
+  return n;
+});
 /** Overrides of the overload gateway's adaptive concurrency settings. */
 const adaptiveTargets = values["adaptive-target"] === undefined ? [] : parseAdaptiveTargets(values["adaptive-target"]);
 const adaptiveSettings: Record<string, number | string> = {
@@ -502,12 +513,14 @@ async function main(): Promise<void> {
       const voiceTrees: Array<{ name: string; root: string | undefined }> = [{ name: "spillway", root: undefined }, ...compareTrees.filter((t) => existsSync(join(t.root, "src/doors/ws/realtime-door.ts")))];
       for (let round = 1; plan.voiceProviders.length > 0 && round <= voiceRounds; round++) {
         for (const tree of round % 2 === 0 ? [...voiceTrees].reverse() : voiceTrees) {
-          for (const warmup of voiceWarmups) {
-            for (const row of await voiceProviderTurns(mock.port, plan.voiceProviders, { root: tree.root, warmup })) {
-              results.voiceProviders.push({ ...row, target: tree.name, round });
-              log(
-                `voice (deepgram → text → elevenlabs) ${tree.name} round ${round} ×${row.callers} (warm-up ${warmupLabel(row.warmup)}): ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms (providers ${FLOOR_MS} ms, gateway +${row.addedP50} ms), ${row.cpuMsPerTurn} ms CPU/turn`,
-              );
+          for (const sessionTurns of sessionTurnsList) {
+            for (const warmup of voiceWarmups) {
+              for (const row of await voiceProviderTurns(mock.port, sessionPlan(plan.voiceProviders, sessionTurns), { root: tree.root, warmup, sessionTurns })) {
+                results.voiceProviders.push({ ...row, target: tree.name, round });
+                log(
+                  `voice (deepgram → text → elevenlabs) ${tree.name} round ${round} ×${row.callers} (warm-up ${warmupLabel(row.warmup)}, ${sessionTurns} turns/session): ${row.turns} turns, ${row.errors} errors, first audio p50 ${row.firstAudio.p50} ms (providers ${FLOOR_MS} ms, gateway +${row.addedP50} ms), ${row.cpuMsPerTurn} ms CPU/turn`,
+                );
+              }
             }
           }
         }

@@ -166,11 +166,11 @@ export function markdown(b: BenchResults): string {
     out.push(
       "## Voice turns through streaming speech providers",
       "",
-      `As above, through a profile of fake Deepgram → fake text model → fake ElevenLabs (load/speech-fakes.ts, another process): recognizer final 150 ms after the end of input, text model 300 ms to a first token that ends a sentence, synthesis 150 ms to its first byte — ${floor} ms from \`speech_stopped\` for the providers alone. "Added" is the first audio p50 minus that. A fresh gateway per tree, warm-up and round. ${WARMUP_NOTE}`,
+      `As above, through a profile of fake Deepgram → fake text model → fake ElevenLabs (load/speech-fakes.ts, another process): recognizer final 150 ms after the end of input, text model 300 ms to a first token that ends a sentence, synthesis 150 ms to its first byte — ${floor} ms from \`speech_stopped\` for the providers alone. "Added" is the first audio p50 minus that. A fresh gateway per tree, turns per session, warm-up and round. Turns / session (\`--session-turns\`): 1 = a fresh session per turn, which pays its upstream connects every turn; more = calls of that many turns (after each first audio a \`response.cancel\`, then the next turn). ${WARMUP_NOTE}`,
       "",
       table(
-        ["tree", "round", "callers at once", "warm-up (callers × turns)", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "added p50 ms", "gateway CPU ms / turn"],
-        b.voiceProviders.map((v) => [v.target ?? "spillway", v.round === undefined ? "–" : String(v.round), String(v.callers), warmupLabel(v.warmup), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.addedP50, 1), f(v.cpuMsPerTurn, 1)]),
+        ["tree", "round", "callers at once", "turns / session", "warm-up (callers × turns)", "turns ok", "errors", "→ transcription p50 ms", "→ first audio p50 ms", "→ first audio p90 ms", "added p50 ms", "gateway CPU ms / turn"],
+        b.voiceProviders.map((v) => [v.target ?? "spillway", v.round === undefined ? "–" : String(v.round), String(v.callers), String(v.sessionTurns ?? 1), warmupLabel(v.warmup), String(v.turns), String(v.errors), f(v.transcribed.p50, 1), f(v.firstAudio.p50, 1), f(v.firstAudio.p90, 1), f(v.addedP50, 1), f(v.cpuMsPerTurn, 1)]),
       ),
       "",
     );

@@ -57,6 +57,11 @@ export async function warmedVoiceRows(url: string, pid: number, plan: ReadonlyAr
   return rows;
 }
 
+/** `plan` (callers, turns per caller) for sessions of `sessionTurns` turns: each row's turns rounded up to a multiple of it, so every session has them all. */
+export function sessionPlan(plan: ReadonlyArray<readonly [number, number]>, sessionTurns: number): Array<[number, number]> {
+  return plan.map(([callers, turns]) => [callers, Math.ceil(turns / sessionTurns) * sessionTurns]);
+}
+
 /** One concurrency level of voice turns. */
 export interface VoiceRow {
   readonly callers: number;
@@ -79,6 +84,8 @@ export interface VoiceRow {
   readonly target?: string | undefined;
   /** The round of `--voice-rounds` (1-based; absent in older results). */
   readonly round?: number | undefined;
+  /** Turns per realtime session (absent in older results: 1, a fresh session per turn). */
+  readonly sessionTurns?: number | undefined;
 }
 
 /**
@@ -106,5 +113,5 @@ export async function voiceTurns(url: string, pid: number, callers: number, turn
   if (!line) throw new Error(`realtime-latency exited ${code} without a result:\n${out.slice(-2000)}`);
   const r = JSON.parse(line.slice("RESULT ".length)) as Omit<VoiceRow, "cpuMsPerTurn">;
   const cpu = cpuTree(pid) - before;
-  return { ...r, cpuMsPerTurn: r.turns > 0 ? Math.round((cpu / r.turns) * 10) / 10 : undefined };
+  return { ...r, cpuMsPerTurn: r.turns > 0 ? Math.round((cpu / r.turns) * 10) / 10 : undefined, sessionTurns };
 }

@@ -113,6 +113,66 @@ describe("input audio buffer", () => {
   });
 });
 
+describe("input audio buffer: base64 decoded into its store", () => {
+  const b64 = (bytes: Buffer) => bytes.toString("base64");
+  const pcm = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+
+  it("stages exactly what decodeBase64Strict decodes, and refuses what it refuses, leaving the buffer as it was", () => {
+    for (const good of ["AAEC", "QQ==", "QUI", "", "-_-_", b64(pcm(960, 1))]) {
+      const b = new InputAudioBuffer(24_000, 1);
+      const staged = b.stageBase64(good);
+      assert.deepEqual(staged, decodeBase64Strict(good), JSON.stringify(good));
+      b.append(staged!);
+      assert.deepEqual(b.peek(), decodeBase64Strict(good));
+    }
+    const b = new InputAudioBuffer(24_000);
+    b.append(b.stageBase64(b64(pcm(480, 2)))!);
+    for (const bad of ["not base64!", "Q", "QU=D", "QU$D", "QUJD\n", "QQ=", "Q Q=", "====", "QU==QUJD", "QUJDRA="]) {
+      assert.equal(b.stageBase64(bad), undefined, JSON.stringify(bad));
+    }
+    // A refused (or never appended) stage leaves nothing behind: the next append is what counts.
+    b.stageBase64(b64(pcm(100, 9)));
+    b.append(pcm(96, 3));
+    assert.deepEqual(b.peek(), Buffer.concat([pcm(480, 2), pcm(96, 3)]));
+    assert.equal(b.length, (480 + 96) / 2);
+  });
+
+  it("adds a staged view without copying, across growth of the store", () => {
+    const b = new InputAudioBuffer(24_000);
+    const all: Buffer[] = [];
+    for (let i = 0; i < 200; i++) {
+      const chunk = pcm(960, i);
+      all.push(chunk);
+      const staged = b.stageBase64(b64(chunk))!;
+      b.append(staged);
+      // The staged bytes are the stored bytes: the view's memory is the store's.
+      const view = b.peek();
+      assert.equal(staged.buffer, view.buffer);
+      assert.equal(staged.byteOffset, view.byteOffset + view.length - 960);
+    }
+    assert.deepEqual(b.take(), Buffer.concat(all));
+  });
+
+  it("never writes over audio it handed out: earlier peeks and takes stay as they were", () => {
+    const b = new InputAudioBuffer(24_000);
+    b.append(b.stageBase64(b64(pcm(4800, 1)))!);
+    const peeked = b.peek();
+    const peekedCopy = Buffer.from(peeked);
+    b.dropBefore(50);
+    const taken = b.take();
+    const takenCopy = Buffer.from(taken);
+    // Binary and base64 appends after a take and a clear, enough to grow the store twice over.
+    for (let i = 0; i < 100; i++) {
+      b.append(b.stageBase64(b64(pcm(960, 7 + i)))!);
+      b.append(pcm(960, 100 + i));
+      if (i % 10 === 0) b.clear();
+    }
+    assert.deepEqual(peeked, peekedCopy);
+    assert.deepEqual(taken, takenCopy);
+    assert.deepEqual(taken, pcm(4800, 1).subarray(2400));
+  });
+});
+
 describe("sentence splitter", () => {
   it("cuts streamed text into sentences as soon as they end", () => {
     const s = new SentenceSplitter();

@@ -59,6 +59,14 @@ describe("realtime voice (local engines)", () => {
     const text = c.all("response.output_audio_transcript.delta").map((e) => e.delta).join("");
     assert.ok(text.length > 0, "text deltas");
     assert.ok(audioOf(c, done.response.id).length > 0, "audio deltas");
+    // Every audio delta names the reply's message part and has its own event id (the deltas share one serialized prefix).
+    const message = done.response.output.find((o: { type: string }) => o.type === "message");
+    const audio = c.all("response.output_audio.delta");
+    for (const e of audio) {
+      assert.deepEqual(Object.keys(e), ["type", "response_id", "item_id", "output_index", "content_index", "delta", "event_id"]);
+      assert.deepEqual([e.response_id, e.item_id, e.output_index, e.content_index], [done.response.id, message.id, done.response.output.indexOf(message), 0]);
+    }
+    assert.equal(new Set(audio.map((e) => e.event_id)).size, audio.length);
     const t = c.types();
     const order = [
       "input_audio_buffer.speech_started",

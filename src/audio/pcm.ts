@@ -70,3 +70,21 @@ export class SampleAligner {
     return buf;
   }
 }
+
+/**
+ * `pieces` (of `total` bytes) as one buffer: a view when they lie one after
+ * the other in the same memory (as the pieces a realtime session's input
+ * buffer decoded into its store do), else a concatenated copy.
+ */
+export function joinPieces(pieces: readonly Uint8Array[], total: number): Uint8Array {
+  const first = pieces[0];
+  if (!first) return new Uint8Array(0);
+  if (pieces.length === 1) return first;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < pieces.length; i++) {
+    const p = pieces[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(pieces, total);
+    end += p.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}

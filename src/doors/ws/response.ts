@@ -131,6 +131,8 @@ export class RealtimeResponse {
   private usage = { input: 0, output: 0 };
   private incomplete = false;
   private startedAt = performance.now();
+  /** The message's audio deltas (made at the first one): the fields around `delta` never change within a response. */
+  private sendAudioDelta: ((delta: string) => void) | undefined;
   private audioBytes = 0;
   private audioMs = 0;
   private firstAudioAt = 0;
@@ -305,7 +307,8 @@ export class RealtimeResponse {
           this.audioMs += ms;
           if (this.firstAudioAt === 0) this.firstAudioAt = performance.now();
           this.audioBytes += piece.length;
-          plan.outbox.send({ type: "response.output_audio.delta", ...this.outputs.where(), delta: piece.toString("base64") });
+          this.sendAudioDelta ??= plan.outbox.deltaSender("response.output_audio.delta", this.outputs.where());
+          this.sendAudioDelta(piece.toString("base64"));
         }
       }
       return !this.finished;

@@ -16,7 +16,6 @@ import type { StreamEngine } from "../../engine/stream-engine.js";
 import { ProviderSessionStore } from "../../engine/provider-session.js";
 import { logger } from "../../observability/logger.js";
 import { convertWire, decodeWire, formatBytesPerSample, formatRate, SESSION_RATE } from "./audio/formats.js";
-import { decodeBase64Strict } from "./audio/base64.js";
 import { isProblem, parseClientEvent, type ClientEvent, type ClientItem, type RealtimeProblem } from "./client-events.js";
 import { Conversation, itemJson, type ConversationItem, type ItemContent } from "./conversation.js";
 import { buildItem, truncateItem } from "./item-events.js";
@@ -396,7 +395,8 @@ export class RealtimeSession {
   }
 
   private append(audio: string, eventId: string | null): void {
-    const bytes = decodeBase64Strict(audio);
+    // Decoded into the buffer's own store; appendBytes adds it there without a copy.
+    const bytes = this.buffer.stageBase64(audio);
     if (!bytes) {
       this.error({ code: "invalid_value", message: "Invalid 'audio': it must be base64-encoded audio.", param: "audio", eventId });
       return;

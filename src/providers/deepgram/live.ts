@@ -16,6 +16,7 @@
  */
 import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { joinPieces } from "../../audio/pcm.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
 import { jsonMessages, socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
@@ -147,7 +148,7 @@ class AudioPump {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pendingBytes === 0 || this.stopped || !this.socket.isOpen) return;
-    const frame = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const frame = joinPieces(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
     this.socket.send(frame);

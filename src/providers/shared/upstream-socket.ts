@@ -7,6 +7,7 @@
  * frame, then the TCP connection goes).
  */
 import type { ClientRequest, IncomingMessage } from "node:http";
+import { isIPv4 } from "node:net";
 import WebSocket from "ws";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
@@ -18,6 +19,35 @@ const MAX_ERROR_BODY = 64 * 1024;
 const HIGH_WATER = 64;
 /** How long a closing socket may take to answer the close frame before it is destroyed. */
 const CLOSE_GRACE_MS = 500;
+
+/** Hosts of a loopback WebSocket URL (`URL.hostname` spellings). */
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * True when the gateway's frames to `url` may go with an all-zero mask key.
+ * A client's frames must be masked (RFC 6455 §5.3) so that a page's script
+ * cannot make a plaintext frame's bytes look like an HTTP request to an
+ * intermediary (cache poisoning); no intermediary reads a `wss://`
+ * connection or a loopback one, so there the mask protects nobody, and
+ * with a zero key `ws` sends the payload as it is instead of copying it
+ * into a new buffer to mask it (every audio frame to Deepgram, every text
+ * message to ElevenLabs). The frames stay valid: the mask bit is set, the
+ * key is 0.
+ */
+export function zeroMaskAllowed(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  return u.protocol === "wss:" || (u.protocol === "ws:" && (LOOPBACK.has(u.hostname) || (isIPv4(u.hostname) && u.hostname.startsWith("127."))));
+}
+
+/** The all-zero mask key (see {@link zeroMaskAllowed}). */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
 
 /** A message from the upstream. */
 export type SocketMessage = { readonly text: string; readonly binary?: undefined } | { readonly binary: Buffer; readonly text?: undefined };
@@ -65,7 +95,7 @@ export interface UpstreamSocket extends AsyncIterable<SocketMessage> {
  */
 export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<UpstreamSocket> {
   if (o.signal.aborted) return Promise.reject(SpillwayError.from(o.signal.reason));
-  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false });
+  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false, ...(zeroMaskAllowed(o.url) ? { generateMask: zeroMask } : {}) });
   return new Promise<UpstreamSocket>((resolve, reject) => {
     let settled = false;
     const fail = (e: SpillwayError): void => {

@@ -29,7 +29,7 @@ let tracks: NoisySpeech[];
 let fileGraph: SileroModel;
 /** The default: exact rewrites plus the STFT as a MatMul (within {@link SILERO_SPECIALIZED_TOLERANCE}). */
 let specialized: SileroModel;
-/** `stftAsMatMul: false`: only the rewrites that keep every float. */
+/** `matMuls: false`: only the rewrites that keep every float. */
 let exact: SileroModel;
 let dir: string;
 
@@ -40,7 +40,7 @@ before(async () => {
   ];
   fileGraph = await loadSileroModel(undefined, { specialize: false });
   specialized = await loadSileroModel();
-  exact = await loadSileroModel(undefined, { stftAsMatMul: false });
+  exact = await loadSileroModel(undefined, { matMuls: false });
   dir = mkdtempSync(join(tmpdir(), "spillway-silero-graph-"));
 });
 
@@ -74,12 +74,15 @@ async function turns(model: SileroModel, track: NoisySpeech): Promise<VadEvent[]
 
 describe("the specialized Silero graph", () => {
   it("is what the loader runs by default: no sr input, every If inlined, the four depthwise convolutions rewritten", async () => {
-    assert.deepEqual(fileGraph.graph, { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0 });
+    assert.deepEqual(fileGraph.graph, { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0, pointwiseMatMuls: 0 });
     assert.equal(specialized.graph?.specialized, true, JSON.stringify(specialized.graph));
     assert.equal(specialized.graph?.depthwiseConvs, 4);
     assert.equal(specialized.graph?.stftMatMuls, 1);
+    // 12 1×1 convolutions: the encoder's 4 pointwise, 3 projections and 4 after them, and the decoder's.
+    assert.equal(specialized.graph?.pointwiseMatMuls, 12, JSON.stringify(specialized.graph));
     assert.equal(exact.graph?.specialized, true, JSON.stringify(exact.graph));
     assert.equal(exact.graph?.stftMatMuls, 0);
+    assert.equal(exact.graph?.pointwiseMatMuls, 0);
     assert.ok((specialized.graph?.inlinedIfs ?? 0) >= 5);
     const spec = await specializeSileroGraph(ort, readFileSync(defaultSileroModelPath()), SILERO_RATE, SILERO_FRAME);
     const g = readModel(spec.bytes).graph;
@@ -93,9 +96,11 @@ describe("the specialized Silero graph", () => {
     const strided = g.nodes.filter((n) => n.op === "Conv" && n.attributes.some((a) => a.name === "strides" && (a.ints ?? []).some((v) => v > 2n)));
     assert.deepEqual(strided.map((n) => n.name), []);
     assert.equal(g.nodes.filter((n) => n.op === "MatMul" && n.name.startsWith("spillway_stft")).length, 1);
+    // No Conv is left but the adaptive normalization's 7-tap filter over one channel.
+    assert.deepEqual(g.nodes.filter((n) => n.op === "Conv").map((n) => n.inputs[1]), ["model.adaptive_normalization.filter_"]);
     // The depthwise rewrites read their windows without a Pad.
     assert.deepEqual(g.nodes.filter((n) => n.op === "Pad" && n.name.startsWith("spillway_dw")).map((n) => n.name), []);
-    const exactGraph = readModel((await specializeSileroGraph(ort, readFileSync(defaultSileroModelPath()), SILERO_RATE, SILERO_FRAME, { stftAsMatMul: false })).bytes).graph;
+    const exactGraph = readModel((await specializeSileroGraph(ort, readFileSync(defaultSileroModelPath()), SILERO_RATE, SILERO_FRAME, { matMuls: false })).bytes).graph;
     assert.equal(exactGraph.nodes.filter((n) => n.op === "MatMul").length, 0);
     // The 8 kHz half of the model is gone.
     assert.equal([...g.initializers.keys()].filter((k) => k.startsWith("model_8k.")).length, 0);
@@ -104,7 +109,7 @@ describe("the specialized Silero graph", () => {
     await session.release();
   });
 
-  it("with stftAsMatMul: false, gives bit-identical speech probabilities over noisy espeak-ng speech, frame by frame", async (t) => {
+  it("with matMuls: false, gives bit-identical speech probabilities over noisy espeak-ng speech, frame by frame", async (t) => {
     for (const track of tracks) {
       const fs = frames(track);
       const a = await probabilities(fileGraph, fs);
@@ -117,7 +122,7 @@ describe("the specialized Silero graph", () => {
     }
   });
 
-  it("by default (the STFT as a MatMul), gives probabilities within the tolerance of the file's over the whole tracks, state carried", async (t) => {
+  it("by default (the STFT and the 1×1 convolutions as MatMuls), gives probabilities within the tolerance of the file's over the whole tracks, state carried", async (t) => {
     for (const track of tracks) {
       const fs = frames(track);
       const a = await probabilities(fileGraph, fs);
@@ -132,7 +137,7 @@ describe("the specialized Silero graph", () => {
   });
 
   for (const [name, model] of [
-    ["stftAsMatMul: false", (): SileroModel => exact],
+    ["matMuls: false", (): SileroModel => exact],
     ["the default", (): SileroModel => specialized],
   ] as const) {
     it(`${name}: batched, three streams at once, each with its own state, gives the file's graph's probabilities one by one${name === "the default" ? " (within the tolerance)" : ""}`, async () => {

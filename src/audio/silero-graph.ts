@@ -67,20 +67,24 @@ export interface SileroGraphSpecialization {
   readonly keptIfs: number;
   /** Depthwise convolutions rewritten. */
   readonly depthwiseConvs: number;
-  /** Strided one-channel convolutions (the STFT) rewritten as one MatMul (0 with `stftAsMatMul: false`). */
+  /** Strided one-channel convolutions (the STFT) rewritten as one MatMul (0 with `matMuls: false`). */
   readonly stftMatMuls: number;
+  /** 1×1 convolutions rewritten as one MatMul (0 with `matMuls: false`). */
+  readonly pointwiseMatMuls: number;
 }
 
 /** Which rewrites {@link specializeSileroGraph} makes beyond the exact ones. */
 export interface SileroGraphEdits {
   /**
-   * The STFT (a one-channel `Conv`, stride < taps, no padding) as frames
-   * gathered from the signal times the filters in one MatMul over every
-   * frame of the batch, instead of one im2col + GEMM per batch row. Not bit
-   * for bit: MLAS sums that GEMM in another order (probabilities within
-   * ~2e-6 of the file's here; test/silero-graph.test.ts). Default true.
+   * Convolutions that onnxruntime runs as one im2col + GEMM per batch row
+   * as one MatMul over every row of the batch: the STFT (a one-channel
+   * `Conv` whose stride divides its taps, no padding: frames gathered from
+   * the signal times the filters) and the 1×1 convolutions (channels last,
+   * times the weights, plus the bias). Not bit for bit: MLAS sums those
+   * GEMMs in another order (probabilities within ~4e-6 of the file's here;
+   * test/silero-graph.test.ts). Default true.
    */
-  readonly stftAsMatMul?: boolean;
+  readonly matMuls?: boolean;
 }
 
 /** Most rounds of If inlining (each exposes the Ifs nested one level deeper). */
@@ -136,7 +140,7 @@ export async function specializeSileroGraph(
     const c = depthwiseConv(graph, n);
     return c ? [{ index: i, ...c }] : [];
   });
-  const stfts = edits.stftAsMatMul === false ? [] : graph.nodes.flatMap((n, i) => {
+  const stfts = edits.matMuls === false ? [] : graph.nodes.flatMap((n, i) => {
     const c = stridedConv(graph, n);
     return c ? [{ index: i, ...c }] : [];
   });
@@ -174,7 +178,17 @@ export async function specializeSileroGraph(
     graph = pruned(graph);
   }
   const depthwiseConvs = convs.length - graph.nodes.filter((n) => depthwiseConv(graph, n)).length;
-  return { bytes: writeModel({ ...m, graph }), inlinedIfs, keptIfs, depthwiseConvs, stftMatMuls };
+  let pointwiseMatMuls = 0;
+  if (edits.matMuls !== false) {
+    const pointwise = graph.nodes.flatMap((n, i) => {
+      const c = pointwiseConv(graph, n);
+      return c ? [{ index: i, ...c }] : [];
+    });
+    for (let j = pointwise.length - 1; j >= 0; j--) graph = pointwiseAsMatMul(graph, pointwise[j]!.index, pointwise[j]!, `spillway_pw${j}`);
+    graph = pruned(graph);
+    pointwiseMatMuls = pointwise.length;
+  }
+  return { bytes: writeModel({ ...m, graph }), inlinedIfs, keptIfs, depthwiseConvs, stftMatMuls, pointwiseMatMuls };
 }
 
 /** Pseudo-random floats in [-amp, amp] (a fixed sequence per seed). */
@@ -381,6 +395,78 @@ function stridedAsMatMul(graph: OnnxGraph, index: number, c: StridedConvInfo, le
     node("MatMul", v("matmul"), [v("frames"), v("filters")], [v("y")]),
     node("Transpose", v("out"), [v("y")], [c.node.outputs[0]!], [intsAttribute("perm", [0, 2, 1])]),
   ];
+  return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...nodes, ...graph.nodes.slice(index + 1)] };
+}
+
+interface PointwiseConvInfo {
+  readonly node: OnnxNode;
+  readonly out: number;
+  readonly in: number;
+  readonly stride: number;
+  /** [out × in], as in the Conv's weight. */
+  readonly weight: Float32Array;
+  readonly bias?: Float32Array;
+}
+
+/** `n` when it is a 1-D 1×1 Conv (group 1, no padding, any stride) with constant weights and bias. */
+function pointwiseConv(graph: OnnxGraph, n: OnnxNode): PointwiseConvInfo | undefined {
+  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1) return undefined;
+  const read = (name: string | undefined): { dims: number[]; data: Float32Array } | undefined => {
+    const b = graph.initializers.get(name ?? "");
+    if (!b) return undefined;
+    try {
+      return floatTensor(b);
+    } catch {
+      return undefined;
+    }
+  };
+  const w = read(n.inputs[1]);
+  if (!w || w.dims.length !== 3 || w.dims[2] !== 1 || !w.dims[0] || !w.dims[1]) return undefined;
+  const bias = n.inputs[2] ? read(n.inputs[2]) : undefined;
+  if (n.inputs[2] && (!bias || bias.data.length !== w.dims[0])) return undefined;
+  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  if ((attr.get("group")?.int ?? 1n) !== 1n) return undefined;
+  const strides = attr.get("strides")?.ints ?? [1n];
+  if (strides.length !== 1 || strides[0]! < 1n) return undefined;
+  if (!(attr.get("dilations")?.ints ?? [1n]).every((v) => v === 1n) || !(attr.get("pads")?.ints ?? [0n]).every((v) => v === 0n)) return undefined;
+  const kernel = attr.get("kernel_shape")?.ints;
+  if (kernel && (kernel.length !== 1 || kernel[0] !== 1n)) return undefined;
+  const autoPad = attr.get("auto_pad")?.string;
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
+  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
+  return { node: n, out: w.dims[0], in: w.dims[1], stride: Number(strides[0]), weight: w.data, ...(bias ? { bias: bias.data } : {}) };
+}
+
+/**
+ * The 1×1 Conv at `index` (input [B, I, T]) as Slice (every stride-th step,
+ * when strided) → Transpose [B, T, I] → MatMul by the weights transposed
+ * ([I, O]: one GEMM of B·T rows) → Add (bias) → Transpose back to
+ * [B, O, T]. onnxruntime's transpose optimizer cancels the transposes that
+ * meet one of a neighbouring rewrite.
+ */
+function pointwiseAsMatMul(graph: OnnxGraph, index: number, c: PointwiseConvInfo, prefix: string): OnnxGraph {
+  const v = (s: string): string => `${prefix}/${s}`;
+  const ours = (name: string): boolean => name.startsWith(`${prefix}/`);
+  if ([...graph.initializers.keys()].some(ours) || graph.nodes.some((n) => n.outputs.some(ours))) throw new Error(`names ${prefix}/… are taken`);
+  const initializers = new Map(graph.initializers);
+  initializers.set(v("weight"), tensor(v("weight"), [c.in, c.out], Float32Array.from({ length: c.in * c.out }, (_, i) => c.weight[(i % c.out) * c.in + Math.floor(i / c.out)]!)));
+  const nodes: OnnxNode[] = [];
+  let x = c.node.inputs[0]!;
+  if (c.stride > 1) {
+    initializers.set(v("starts"), int64Tensor(v("starts"), [1], [0]));
+    initializers.set(v("ends"), int64Tensor(v("ends"), [1], [2 ** 53]));
+    initializers.set(v("axes"), int64Tensor(v("axes"), [1], [2]));
+    initializers.set(v("steps"), int64Tensor(v("steps"), [1], [c.stride]));
+    nodes.push(node("Slice", v("slice"), [x, v("starts"), v("ends"), v("axes"), v("steps")], [v("xs")]));
+    x = v("xs");
+  }
+  nodes.push(node("Transpose", v("in"), [x], [v("xt")], [intsAttribute("perm", [0, 2, 1])]));
+  nodes.push(node("MatMul", v("matmul"), [v("xt"), v("weight")], [c.bias ? v("m") : v("yt")]));
+  if (c.bias) {
+    initializers.set(v("bias"), tensor(v("bias"), [c.out], c.bias));
+    nodes.push(node("Add", v("add"), [v("m"), v("bias")], [v("yt")]));
+  }
+  nodes.push(node("Transpose", v("out"), [v("yt")], [c.node.outputs[0]!], [intsAttribute("perm", [0, 2, 1])]));
   return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...nodes, ...graph.nodes.slice(index + 1)] };
 }
 

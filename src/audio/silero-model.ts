@@ -10,9 +10,9 @@
  *
  * The file's graph is not what runs: at load it is specialized for 16 kHz
  * (`audio/silero-graph.ts`: `sr` fixed, its `If` nodes inlined, its
- * depthwise convolutions rewritten as vector work, the STFT as one MatMul)
- * and checked against the file's graph, whose outputs it matches within
- * ~1.5e-5 here (bit for bit with `stftAsMatMul: false`); if it does not
+ * depthwise convolutions rewritten as vector work, the STFT and the 1×1
+ * convolutions as MatMuls) and checked against the file's graph, whose
+ * outputs it matches within ~1.6e-5 here (bit for bit with `matMuls: false`); if it does not
  * match within {@link SILERO_SPECIALIZED_TOLERANCE}, or the rewrite fails,
  * the file's graph runs (see {@link SileroBatchOptions.specialize}).
  *
@@ -90,10 +90,11 @@ export interface SileroGraphInfo {
   readonly specialized: boolean;
   /** Why the file's graph runs (specialization off, failed, or its outputs differed); absent when specialized. */
   readonly reason?: string;
-  /** `If` nodes inlined, depthwise convolutions rewritten, STFTs run as one MatMul (0 when not specialized). */
+  /** `If` nodes inlined, depthwise convolutions rewritten, STFTs and 1×1 convolutions run as one MatMul (0 when not specialized). */
   readonly inlinedIfs: number;
   readonly depthwiseConvs: number;
   readonly stftMatMuls: number;
+  readonly pointwiseMatMuls: number;
 }
 
 /**
@@ -135,13 +136,14 @@ export interface SileroBatchOptions {
    */
   readonly specialize?: boolean;
   /**
-   * In the specialized graph, run the STFT as one MatMul over the batch's
-   * frames (`audio/silero-graph.ts`, `SileroGraphEdits.stftAsMatMul`):
-   * 15–35% less CPU per inference at 5–32 frames, but not bit for bit
-   * (probabilities within ~1e-5 of the file's). Default true; false keeps
-   * the graph bit-identical to the file's.
+   * In the specialized graph, run the STFT and the 1×1 convolutions as one
+   * MatMul each over the whole batch (`audio/silero-graph.ts`,
+   * `SileroGraphEdits.matMuls`): less CPU per inference from ~5 frames up
+   * (docs/PERFORMANCE.md, "silero5"), but not bit for bit (probabilities
+   * within ~4e-6 of the file's here, state ~1.6e-5). Default true; false
+   * keeps the graph bit-identical to the file's.
    */
-  readonly stftAsMatMul?: boolean;
+  readonly matMuls?: boolean;
 }
 
 /**
@@ -174,7 +176,7 @@ export function loadSileroModel(path?: string, batch: SileroBatchOptions = {}): 
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
-  const key = `${batch.specialize === false ? "file" : batch.stftAsMatMul === false ? "exact" : "specialized"}:${file}`;
+  const key = `${batch.specialize === false ? "file" : batch.matMuls === false ? "exact" : "specialized"}:${file}`;
   let p = loaded.get(key);
   if (!p) {
     p = open(file, batch);
@@ -220,22 +222,22 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   const windowMs = batch.windowMs ?? 8;
   const relaxedWindowMs = Math.max(windowMs, batch.relaxedWindowMs ?? 32);
   const maxBatch = batch.maxBatch ?? 32;
-  let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0 };
+  let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0, pointwiseMatMuls: 0 };
   if (batch.specialize !== false) {
     let fast: InferenceSession | undefined;
     try {
-      const spec = await specializeSileroGraph(ort, bytes, SILERO_RATE, SILERO_FRAME, { stftAsMatMul: batch.stftAsMatMul !== false });
+      const spec = await specializeSileroGraph(ort, bytes, SILERO_RATE, SILERO_FRAME, { matMuls: batch.matMuls !== false });
       fast = await ort.InferenceSession.create(spec.bytes, SESSION_OPTIONS);
       const diff = await maxOutputDifference(ort, session, fast, SILERO_RATE, SILERO_FRAME, [...new Set([1, 2, 3, maxBatch])]);
       if (diff > SILERO_SPECIALIZED_TOLERANCE) throw new Error(`its outputs differ from the file's by ${diff}`);
       await session.release();
       session = fast;
       fast = undefined;
-      graph = { specialized: true, inlinedIfs: spec.inlinedIfs, depthwiseConvs: spec.depthwiseConvs, stftMatMuls: spec.stftMatMuls };
+      graph = { specialized: true, inlinedIfs: spec.inlinedIfs, depthwiseConvs: spec.depthwiseConvs, stftMatMuls: spec.stftMatMuls, pointwiseMatMuls: spec.pointwiseMatMuls };
     } catch (e) {
       await fast?.release();
       const reason = e instanceof Error ? e.message : String(e);
-      graph = { specialized: false, reason, inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0 };
+      graph = { specialized: false, reason, inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0, pointwiseMatMuls: 0 };
       logger.warn({ file, err: reason }, "Silero VAD: the specialized graph is not used; running the model file's graph");
     }
   }

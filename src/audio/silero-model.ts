@@ -10,16 +10,17 @@
  *
  * The file's graph is not what runs: at load it is specialized for 16 kHz
  * (`audio/silero-graph.ts`: `sr` fixed, its `If` nodes inlined, its
- * depthwise convolutions rewritten as vector work) and checked against the
- * file's graph, whose outputs it matches bit for bit here; if it does not
- * match, or the rewrite fails, the file's graph runs (see
- * {@link SileroBatchOptions.specialize}).
+ * depthwise convolutions rewritten as vector work, the STFT and the 1×1
+ * convolutions as MatMuls) and checked against the file's graph, whose
+ * outputs it matches within ~1.6e-5 here (bit for bit with `matMuls: false`); if it does not
+ * match within {@link SILERO_SPECIALIZED_TOLERANCE}, or the rewrite fails,
+ * the file's graph runs (see {@link SileroBatchOptions.specialize}).
  *
  * onnxruntime-node's `run()` executes synchronously inside a `setImmediate`,
  * so each batch blocks the event loop for the time of one inference (CPU per
- * run through this module, specialized graph: about 0.10–0.12 ms for one
- * frame, 0.21 ms for 5, 0.64–0.66 ms for 20; the file's graph 0.12–0.14,
- * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost");
+ * run through this module, specialized graph: about 0.13 ms for one
+ * frame, 0.17 ms for 5, 0.38 ms for 20; the file's graph 0.12–0.14,
+ * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost", "silero5");
  * frames of one stream are run one after the other, so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
@@ -89,16 +90,18 @@ export interface SileroGraphInfo {
   readonly specialized: boolean;
   /** Why the file's graph runs (specialization off, failed, or its outputs differed); absent when specialized. */
   readonly reason?: string;
-  /** `If` nodes inlined and depthwise convolutions rewritten (0 when not specialized). */
+  /** `If` nodes inlined, depthwise convolutions rewritten, STFTs and 1×1 convolutions run as one MatMul (0 when not specialized). */
   readonly inlinedIfs: number;
   readonly depthwiseConvs: number;
+  readonly stftMatMuls: number;
+  readonly pointwiseMatMuls: number;
 }
 
 /**
  * How frames of different streams are batched. One inference of B frames
- * costs far less than B inferences of one (specialized graph: about 105 µs
- * for one frame, ~28 µs more per frame, 33 µs per frame at B = 20, measured
- * on this project's machine), so with many sessions at once the model runs
+ * costs far less than B inferences of one (specialized graph: about 130 µs
+ * for one frame, ~19 µs per frame at B = 20, measured on this project's
+ * machine), so with many sessions at once the model runs
  * on batches.
  */
 export interface SileroBatchOptions {
@@ -132,10 +135,24 @@ export interface SileroBatchOptions {
    * as a warning) — never an error.
    */
   readonly specialize?: boolean;
+  /**
+   * In the specialized graph, run the STFT and the 1×1 convolutions as one
+   * MatMul each over the whole batch (`audio/silero-graph.ts`,
+   * `SileroGraphEdits.matMuls`): less CPU per inference from ~5 frames up
+   * (docs/PERFORMANCE.md, "silero5"), but not bit for bit (probabilities
+   * within ~4e-6 of the file's here, state ~1.6e-5). Default true; false
+   * keeps the graph bit-identical to the file's.
+   */
+  readonly matMuls?: boolean;
 }
 
-/** Largest difference allowed between the specialized graph's outputs and the file's (probabilities and state). */
-export const SILERO_SPECIALIZED_TOLERANCE = 1e-6;
+/**
+ * Largest difference allowed between the specialized graph's outputs and
+ * the file's (probabilities and state), checked at load. The STFT as a
+ * MatMul differs by ~1.5e-5 (state) here; turn decisions compare
+ * probabilities with thresholds at steps of 0.01 or more.
+ */
+export const SILERO_SPECIALIZED_TOLERANCE = 1e-4;
 
 const require = createRequire(import.meta.url);
 
@@ -159,7 +176,7 @@ export function loadSileroModel(path?: string, batch: SileroBatchOptions = {}): 
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
-  const key = `${batch.specialize === false ? "file" : "specialized"}:${file}`;
+  const key = `${batch.specialize === false ? "file" : batch.matMuls === false ? "exact" : "specialized"}:${file}`;
   let p = loaded.get(key);
   if (!p) {
     p = open(file, batch);
@@ -205,22 +222,22 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   const windowMs = batch.windowMs ?? 8;
   const relaxedWindowMs = Math.max(windowMs, batch.relaxedWindowMs ?? 32);
   const maxBatch = batch.maxBatch ?? 32;
-  let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0 };
+  let graph: SileroGraphInfo = { specialized: false, reason: "specialize: false", inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0, pointwiseMatMuls: 0 };
   if (batch.specialize !== false) {
     let fast: InferenceSession | undefined;
     try {
-      const spec = await specializeSileroGraph(ort, bytes, SILERO_RATE, SILERO_FRAME);
+      const spec = await specializeSileroGraph(ort, bytes, SILERO_RATE, SILERO_FRAME, { matMuls: batch.matMuls !== false });
       fast = await ort.InferenceSession.create(spec.bytes, SESSION_OPTIONS);
       const diff = await maxOutputDifference(ort, session, fast, SILERO_RATE, SILERO_FRAME, [...new Set([1, 2, 3, maxBatch])]);
       if (diff > SILERO_SPECIALIZED_TOLERANCE) throw new Error(`its outputs differ from the file's by ${diff}`);
       await session.release();
       session = fast;
       fast = undefined;
-      graph = { specialized: true, inlinedIfs: spec.inlinedIfs, depthwiseConvs: spec.depthwiseConvs };
+      graph = { specialized: true, inlinedIfs: spec.inlinedIfs, depthwiseConvs: spec.depthwiseConvs, stftMatMuls: spec.stftMatMuls, pointwiseMatMuls: spec.pointwiseMatMuls };
     } catch (e) {
       await fast?.release();
       const reason = e instanceof Error ? e.message : String(e);
-      graph = { specialized: false, reason, inlinedIfs: 0, depthwiseConvs: 0 };
+      graph = { specialized: false, reason, inlinedIfs: 0, depthwiseConvs: 0, stftMatMuls: 0, pointwiseMatMuls: 0 };
       logger.warn({ file, err: reason }, "Silero VAD: the specialized graph is not used; running the model file's graph");
     }
   }

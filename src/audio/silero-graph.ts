@@ -230,6 +230,43 @@ async function probeRuns(ort: OrtModule, model: OnnxModel, frame: number): Promi
   }
 }
 
+/** A float initializer's dims and values, or undefined when `name` is not one. */
+function constFloat(graph: OnnxGraph, name: string | undefined): { dims: number[]; data: Float32Array } | undefined {
+  const bytes = graph.initializers.get(name ?? "");
+  if (!bytes) return undefined;
+  try {
+    return floatTensor(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the Conv matchers read of a 1-D Conv node: its constant weight and its attributes by name. */
+interface ConvHead {
+  readonly weight: { dims: number[]; data: Float32Array };
+  readonly attr: ReadonlyMap<string, OnnxNode["attributes"][number]>;
+}
+
+/**
+ * `n` as a 1-D Conv with a constant [·, ·, taps] weight whose attributes are
+ * among group/strides/dilations/pads/kernel_shape/auto_pad, `kernel_shape`
+ * (if given) is `[taps]` and `auto_pad` is NOTSET — else undefined. The
+ * callers check the rest (group, strides, pads) for their own rewrite.
+ */
+function convHead(graph: OnnxGraph, n: OnnxNode): ConvHead | undefined {
+  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1) return undefined;
+  const weight = constFloat(graph, n.inputs[1]);
+  const taps = weight?.dims[2];
+  if (!weight || weight.dims.length !== 3 || !taps) return undefined;
+  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
+  const kernel = attr.get("kernel_shape")?.ints;
+  if (kernel && (kernel.length !== 1 || kernel[0] !== BigInt(taps))) return undefined;
+  const autoPad = attr.get("auto_pad")?.string;
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
+  return { weight, attr };
+}
+
 interface DepthwiseConvInfo {
   readonly node: OnnxNode;
   readonly channels: number;
@@ -242,37 +279,20 @@ interface DepthwiseConvInfo {
 
 /** `n` when it is a 1-D depthwise Conv whose output is as long as its input (stride and dilation 1, `pad` each side = (taps − 1) / 2), with constant weights. */
 function depthwiseConv(graph: OnnxGraph, n: OnnxNode): DepthwiseConvInfo | undefined {
-  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1) return undefined;
-  const wBytes = graph.initializers.get(n.inputs[1] ?? "");
-  if (!wBytes) return undefined;
-  let w: { dims: number[]; data: Float32Array };
-  try {
-    w = floatTensor(wBytes);
-  } catch {
-    return undefined;
-  }
+  const head = convHead(graph, n);
+  if (!head) return undefined;
+  const { weight: w, attr } = head;
   const [channels, perGroup, taps] = w.dims;
-  if (w.dims.length !== 3 || perGroup !== 1 || !channels || channels < 2 || !taps || taps % 2 === 0) return undefined;
-  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  if (perGroup !== 1 || !channels || channels < 2 || !taps || taps % 2 === 0) return undefined;
   const ones = (name: string): boolean => (attr.get(name)?.ints ?? [1n]).every((v) => v === 1n);
   const pads = attr.get("pads")?.ints ?? [];
   const pad = (taps - 1) / 2;
   if (attr.get("group")?.int !== BigInt(channels) || !ones("strides") || !ones("dilations")) return undefined;
   if (pads.length !== 2 || pads.some((p) => p !== BigInt(pad))) return undefined;
-  const kernel = attr.get("kernel_shape")?.ints;
-  if (kernel && (kernel.length !== 1 || kernel[0] !== BigInt(taps))) return undefined;
-  const autoPad = attr.get("auto_pad")?.string;
-  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
-  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
   let bias: Float32Array | undefined;
   if (n.inputs[2]) {
-    const b = graph.initializers.get(n.inputs[2]);
-    if (!b) return undefined;
-    try {
-      bias = floatTensor(b).data;
-    } catch {
-      return undefined;
-    }
+    bias = constFloat(graph, n.inputs[2])?.data;
+    if (!bias) return undefined;
     if (bias.length !== channels) return undefined;
   }
   return { node: n, channels, taps, pad, weight: w.data, ...(bias ? { bias } : {}) };
@@ -344,28 +364,16 @@ interface StridedConvInfo {
 
 /** `n` when it is a 1-D Conv of one input channel with constant weights, no bias, no padding, dilation 1 and a stride of 2 or more that divides its taps (the STFT). */
 function stridedConv(graph: OnnxGraph, n: OnnxNode): StridedConvInfo | undefined {
-  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1 || n.inputs.length !== 2) return undefined;
-  const wBytes = graph.initializers.get(n.inputs[1] ?? "");
-  if (!wBytes) return undefined;
-  let w: { dims: number[]; data: Float32Array };
-  try {
-    w = floatTensor(wBytes);
-  } catch {
-    return undefined;
-  }
+  const head = n.inputs.length === 2 ? convHead(graph, n) : undefined;
+  if (!head) return undefined;
+  const { weight: w, attr } = head;
   const [filters, inChannels, taps] = w.dims;
-  if (w.dims.length !== 3 || inChannels !== 1 || !filters || !taps) return undefined;
-  const attr = new Map(n.attributes.map((a) => [a.name, a]));
+  if (inChannels !== 1 || !filters || !taps) return undefined;
   const strides = attr.get("strides")?.ints ?? [];
   // Windows of whole stride-long blocks (the framing is then a copy of blocks, not of single samples).
   if (strides.length !== 1 || strides[0]! < 2n || taps % Number(strides[0]) !== 0) return undefined;
   if ((attr.get("group")?.int ?? 1n) !== 1n) return undefined;
   if (!(attr.get("dilations")?.ints ?? [1n]).every((v) => v === 1n) || !(attr.get("pads")?.ints ?? [0n]).every((v) => v === 0n)) return undefined;
-  const kernel = attr.get("kernel_shape")?.ints;
-  if (kernel && (kernel.length !== 1 || kernel[0] !== BigInt(taps))) return undefined;
-  const autoPad = attr.get("auto_pad")?.string;
-  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
-  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
   return { node: n, filters, taps, stride: Number(strides[0]), weight: w.data };
 }
 
@@ -410,30 +418,16 @@ interface PointwiseConvInfo {
 
 /** `n` when it is a 1-D 1×1 Conv (group 1, no padding, any stride) with constant weights and bias. */
 function pointwiseConv(graph: OnnxGraph, n: OnnxNode): PointwiseConvInfo | undefined {
-  if (n.op !== "Conv" || n.domain !== "" || n.outputs.length !== 1) return undefined;
-  const read = (name: string | undefined): { dims: number[]; data: Float32Array } | undefined => {
-    const b = graph.initializers.get(name ?? "");
-    if (!b) return undefined;
-    try {
-      return floatTensor(b);
-    } catch {
-      return undefined;
-    }
-  };
-  const w = read(n.inputs[1]);
-  if (!w || w.dims.length !== 3 || w.dims[2] !== 1 || !w.dims[0] || !w.dims[1]) return undefined;
-  const bias = n.inputs[2] ? read(n.inputs[2]) : undefined;
+  const head = convHead(graph, n);
+  if (!head) return undefined;
+  const { weight: w, attr } = head;
+  if (w.dims[2] !== 1 || !w.dims[0] || !w.dims[1]) return undefined;
+  const bias = n.inputs[2] ? constFloat(graph, n.inputs[2]) : undefined;
   if (n.inputs[2] && (!bias || bias.data.length !== w.dims[0])) return undefined;
-  const attr = new Map(n.attributes.map((a) => [a.name, a]));
   if ((attr.get("group")?.int ?? 1n) !== 1n) return undefined;
   const strides = attr.get("strides")?.ints ?? [1n];
   if (strides.length !== 1 || strides[0]! < 1n) return undefined;
   if (!(attr.get("dilations")?.ints ?? [1n]).every((v) => v === 1n) || !(attr.get("pads")?.ints ?? [0n]).every((v) => v === 0n)) return undefined;
-  const kernel = attr.get("kernel_shape")?.ints;
-  if (kernel && (kernel.length !== 1 || kernel[0] !== 1n)) return undefined;
-  const autoPad = attr.get("auto_pad")?.string;
-  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
-  for (const a of attr.keys()) if (!["group", "strides", "dilations", "pads", "kernel_shape", "auto_pad"].includes(a)) return undefined;
   return { node: n, out: w.dims[0], in: w.dims[1], stride: Number(strides[0]), weight: w.data, ...(bias ? { bias: bias.data } : {}) };
 }
 

@@ -4,7 +4,8 @@
  * mapped error at once, keeps a short message, and closes the upstream
  * request — for every HTTP provider type, streamed and whole, on each of the
  * three upstream readers (undici's dispatcher for streams, for whole
- * answers, and `request()`).
+ * answers, and `request()`). And a 2xx whole answer that never ends is
+ * read to 64 MiB at most, then a 502: memory stays bounded.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server, type ServerResponse } from "node:http";
@@ -126,4 +127,78 @@ describe("an upstream error body that never ends", () => {
     assert.match(j.error.message, /upstream proxy error/);
     assert.ok(j.error.message.length < 3000);
   });
+});
+
+/** A server that answers every request with a 200 JSON body that never ends, written as fast as the reader takes it. */
+async function startEndlessAnswerServer(): Promise<{ baseUrl: string; closedEarly: () => number; close(): Promise<void> }> {
+  let closedEarly = 0;
+  const open = new Set<ServerResponse>();
+  const chunk = Buffer.alloc(256 * 1024, "a");
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    open.add(res);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"id":"x","text":"');
+    const pump = (): void => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once("drain", pump);
+    };
+    pump();
+    res.on("close", () => {
+      open.delete(res);
+      if (!res.writableEnded) closedEarly++;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    closedEarly: () => closedEarly,
+    close: async () => {
+      for (const res of open) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe("a whole (non-streamed) upstream answer that never ends", () => {
+  let up: Awaited<ReturnType<typeof startEndlessAnswerServer>>;
+  let gw: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startEndlessAnswerServer();
+    gw = await startTestGateway({
+      routing: { maxAttempts: 1, breakerThreshold: 1000 },
+      providers: {
+        oa: { type: "openai", baseUrl: `${up.baseUrl}/v1`, apiKey: "k" },
+        an: { type: "anthropic", baseUrl: up.baseUrl, apiKey: "k" },
+        ge: { type: "gemini", baseUrl: up.baseUrl, apiKey: "k" },
+        br: { type: "bedrock", region: "us-east-1", baseUrl: up.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret", stream: false },
+      },
+    });
+    client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  for (const [type, model] of MODELS) {
+    it(`${type}: a 502 past 64 MiB, the upstream request closed`, async () => {
+      const closedBefore = up.closedEarly();
+      const err = await client.chat.completions.create({ model, messages: [{ role: "user", content: "x" }] }).then(
+        () => assert.fail("expected an error"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof OpenAI.APIError, String(err));
+      assert.equal(err.status, 502);
+      assert.match(err.message, /larger than 64 MiB/);
+      const deadline = Date.now() + 5000;
+      while (up.closedEarly() === closedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(up.closedEarly() - closedBefore, 1, "the upstream request was closed");
+    });
+  }
 });

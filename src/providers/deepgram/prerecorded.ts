@@ -10,6 +10,7 @@ import { AudioEncoding, TranscriptDelta_Kind } from "../../gen/spillway/v1/chunk
 import type { TranscribeConfig } from "../../gen/spillway/v1/request.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
+import { SpillwayError } from "../../engine/errors.js";
 import { amount, isObj, obj, str } from "../shared/json.js";
 import { errorBodyText, upstreamRequest } from "../shared/upstream-http.js";
 import { deepgramError, deepgramMalformed } from "./errors.js";
@@ -47,8 +48,8 @@ export async function* deepgramPrerecorded(
   let j: unknown;
   try {
     j = await res.json();
-  } catch {
-    throw deepgramMalformed(up.name, "a transcription that is not JSON");
+  } catch (e) {
+    throw e instanceof SpillwayError ? e : deepgramMalformed(up.name, "a transcription that is not JSON");
   }
   if (!isObj(j) || !isObj(j["results"])) throw deepgramMalformed(up.name, "a transcription without results");
   const results = j["results"];

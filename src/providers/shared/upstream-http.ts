@@ -12,6 +12,9 @@ import { upstreamTraceparent, upstreamTraceparentOf } from "../../observability/
 /** Most bytes of an upstream error body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/** Most bytes of a whole (non-streamed) 2xx answer that are gathered: past it the answer is an error, not memory. */
+const MAX_WHOLE_ANSWER = 64 * 1024 * 1024;
+
 /** Most characters of an error body that is not JSON kept as the error's message. */
 const MAX_RAW_MESSAGE = 2000;
 
@@ -38,7 +41,10 @@ export interface UpstreamAnswer {
  * benchmark showed fetch among the largest per-stream costs).
  */
 export class UpstreamResponse {
-  constructor(private readonly data: Dispatcher.ResponseData) {}
+  constructor(
+    private readonly data: Dispatcher.ResponseData,
+    private readonly provider = "upstream",
+  ) {}
 
   get status(): number {
     return this.data.statusCode;
@@ -70,8 +76,19 @@ export class UpstreamResponse {
     return this.data.body;
   }
 
-  text(): Promise<string> {
-    return this.data.body.text();
+  /** The whole body as UTF-8 text (a leading byte order mark dropped); past {@link MAX_WHOLE_ANSWER} bytes, a 502 and the request closed. */
+  async text(): Promise<string> {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const b of this.data.body as AsyncIterable<Buffer>) {
+      size += b.length;
+      if (size > MAX_WHOLE_ANSWER) {
+        this.data.body.destroy();
+        throw answerTooLarge(this.provider);
+      }
+      parts.push(b);
+    }
+    return UTF8.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
   }
 
   /** The body's first `max` bytes as UTF-8 text; the rest is not read (the request is closed). */
@@ -87,8 +104,9 @@ export class UpstreamResponse {
     return Buffer.concat(parts, size).toString("utf8", 0, Math.min(size, max));
   }
 
-  json(): Promise<unknown> {
-    return this.data.body.json();
+  /** The whole body parsed as JSON (see {@link text} for its bound); a SyntaxError for a body that is not. */
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text()) as unknown;
   }
 
   /** Discards the rest of the body, freeing the connection. */
@@ -111,7 +129,7 @@ export async function upstreamRequest(provider: string, url: string, init: Upstr
     const headers = traceparent ? { ...init.headers, traceparent } : init.headers;
     const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers, body: body ?? null, signal: init.signal });
     publishPhase(Phase.UpstreamHeaders);
-    return new UpstreamResponse(data);
+    return new UpstreamResponse(data, provider);
   } catch (e) {
     throw connectionError(provider, e, init.signal);
   }
@@ -143,7 +161,7 @@ export async function upstreamJson(provider: string, res: { json(): unknown }): 
   try {
     return await res.json();
   } catch (e) {
-    throw notJson(provider, e);
+    throw e instanceof SpillwayError ? e : notJson(provider, e);
   }
 }
 
@@ -176,6 +194,7 @@ export { gatewayOutOfDescriptors, outOfDescriptors } from "../../engine/limits/o
 /** Maps a fetch failure: the call's abort reason when aborted (a signal, or an {@link AbortSource}), else `Unavailable`. */
 export function connectionError(provider: string, e: unknown, signal: AbortSignal | AbortSource): SpillwayError {
   if (signal.aborted) return SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason);
+  if (e instanceof SpillwayError) return e;
   if (outOfDescriptors(e)) return gatewayOutOfDescriptors(provider);
   const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
   return new SpillwayError(Code.Unavailable, `${provider}: upstream unreachable (${detail})`, {
@@ -205,6 +224,18 @@ export function parseRetryAfter(value: string | null): number | undefined {
   if (Number.isFinite(s)) return Math.max(0, s * 1000);
   const t = Date.parse(value);
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+}
+
+/** Decodes a whole answer's bytes (a leading byte order mark dropped, as undici's `text()`). */
+const UTF8 = new TextDecoder();
+
+/** The error for a whole answer longer than {@link MAX_WHOLE_ANSWER}: the upstream's fault, a 502. */
+export function answerTooLarge(provider: string): SpillwayError {
+  return new SpillwayError(Code.Unavailable, `${provider}: the upstream's answer is larger than ${MAX_WHOLE_ANSWER / (1024 * 1024)} MiB, the most the gateway reads`, {
+    httpStatus: 502,
+    reason: "upstream_error",
+    fromUpstream: true,
+  });
 }
 
 /**
@@ -408,6 +439,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   private settled = false;
 
   constructor(
+    private readonly provider: string,
     abort: AbortSignal | AbortSource,
     private readonly resolve: (r: WholeUpstreamResponse) => void,
     private readonly reject: (e: unknown) => void,
@@ -450,10 +482,22 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.settled) return true;
     this.parts.push(chunk);
     this.size += chunk.length;
     if (this.size >= MAX_ERROR_BODY && (this.status < 200 || this.status >= 300)) this.cutErrorBody();
+    else if (this.size > MAX_WHOLE_ANSWER) this.tooLarge();
     return true;
+  }
+
+  /** A 2xx answer past {@link MAX_WHOLE_ANSWER}: a 502, what was gathered dropped, the request closed. */
+  private tooLarge(): void {
+    const abort = this.abortFn;
+    this.settled = true;
+    this.detach();
+    this.parts.length = 0;
+    this.reject(answerTooLarge(this.provider));
+    abort?.(new Error("the upstream's answer is longer than the gateway reads"));
   }
 
   /** A non-2xx answer past {@link MAX_ERROR_BODY}: answered with what is in, the rest not read (the request is closed). */
@@ -519,7 +563,7 @@ export function postJsonWhole(provider: string, url: string, body: string, heade
       reject(SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason));
       return;
     }
-    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(signal, resolve, reject));
+    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(provider, signal, resolve, reject));
   }).then(okOrThrow(provider), (e: unknown) => {
     throw connectionError(provider, e, signal);
   });

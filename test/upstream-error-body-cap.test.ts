@@ -14,19 +14,36 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 
-/** A server that answers every request with a 500 whose body starts with a message and then never ends. */
-async function startEndlessErrorServer(): Promise<{ baseUrl: string; closedEarly: () => number; requests: () => number; close(): Promise<void> }> {
+/** A fake upstream whose every answer has `status` and a body that starts with `head` and then never ends. */
+interface EndlessServer {
+  readonly baseUrl: string;
+  /** Answers the client closed before they ended (all of them: none ends). */
+  closedEarly(): number;
+  requests(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an {@link EndlessServer}: after `head`, 16 KiB of padding every 2 ms
+ * (`paced`), or 256 KiB pieces as fast as the reader takes them.
+ */
+async function startEndlessServer(status: number, contentType: string, head: string, paced: boolean): Promise<EndlessServer> {
   let requests = 0;
   let closedEarly = 0;
   const open = new Set<ServerResponse>();
+  const pad = Buffer.alloc(paced ? 16 * 1024 : 256 * 1024, paced ? "x" : "a");
   const server: Server = createServer((req, res) => {
     requests++;
     req.resume();
     open.add(res);
-    res.writeHead(500, { "content-type": "text/plain" });
-    res.write("upstream proxy error: the backend is gone ");
-    const pad = Buffer.alloc(16 * 1024, "x");
-    const timer = setInterval(() => res.write(pad), 2);
+    res.writeHead(status, { "content-type": contentType });
+    res.write(head);
+    const pump = (): void => {
+      while (!res.destroyed && res.write(pad));
+      if (!res.destroyed) res.once("drain", pump);
+    };
+    const timer = paced ? setInterval(() => res.write(pad), 2) : undefined;
+    if (!paced) pump();
     res.on("close", () => {
       clearInterval(timer);
       open.delete(res);
@@ -54,24 +71,26 @@ const MODELS: ReadonlyArray<readonly [string, string]> = [
   ["bedrock", "br/anthropic.claude-3-5-sonnet-20240620-v1:0"],
 ];
 
+/** Every HTTP provider type the tests name (`MODELS`, plus Deepgram and ElevenLabs), pointed at one server. */
+function providersAt(baseUrl: string, o: { bedrockStream?: boolean } = {}): Record<string, Record<string, unknown>> {
+  return {
+    oa: { type: "openai", baseUrl: `${baseUrl}/v1`, apiKey: "k" },
+    an: { type: "anthropic", baseUrl, apiKey: "k" },
+    ge: { type: "gemini", baseUrl, apiKey: "k" },
+    br: { type: "bedrock", region: "us-east-1", baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret", ...(o.bedrockStream === false ? { stream: false } : {}) },
+    dg: { type: "deepgram", baseUrl, apiKey: "k" },
+    el: { type: "elevenlabs", baseUrl, apiKey: "k" },
+  };
+}
+
 describe("an upstream error body that never ends", () => {
-  let up: Awaited<ReturnType<typeof startEndlessErrorServer>>;
+  let up: EndlessServer;
   let gw: TestGateway;
   let client: OpenAI;
 
   before(async () => {
-    up = await startEndlessErrorServer();
-    gw = await startTestGateway({
-      routing: { maxAttempts: 1, breakerThreshold: 1000 },
-      providers: {
-        oa: { type: "openai", baseUrl: `${up.baseUrl}/v1`, apiKey: "k" },
-        an: { type: "anthropic", baseUrl: up.baseUrl, apiKey: "k" },
-        ge: { type: "gemini", baseUrl: up.baseUrl, apiKey: "k" },
-        br: { type: "bedrock", region: "us-east-1", baseUrl: up.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret" },
-        dg: { type: "deepgram", baseUrl: up.baseUrl, apiKey: "k" },
-        el: { type: "elevenlabs", baseUrl: up.baseUrl, apiKey: "k" },
-      },
-    });
+    up = await startEndlessServer(500, "text/plain", "upstream proxy error: the backend is gone ", true);
+    gw = await startTestGateway({ routing: { maxAttempts: 1, breakerThreshold: 1000 }, providers: providersAt(up.baseUrl) });
     client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, timeout: 10_000 });
   });
 
@@ -129,55 +148,15 @@ describe("an upstream error body that never ends", () => {
   });
 });
 
-/** A server that answers every request with a 200 JSON body that never ends, written as fast as the reader takes it. */
-async function startEndlessAnswerServer(): Promise<{ baseUrl: string; closedEarly: () => number; close(): Promise<void> }> {
-  let closedEarly = 0;
-  const open = new Set<ServerResponse>();
-  const chunk = Buffer.alloc(256 * 1024, "a");
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    open.add(res);
-    res.writeHead(200, { "content-type": "application/json" });
-    res.write('{"id":"x","text":"');
-    const pump = (): void => {
-      while (!res.destroyed && res.write(chunk));
-      if (!res.destroyed) res.once("drain", pump);
-    };
-    pump();
-    res.on("close", () => {
-      open.delete(res);
-      if (!res.writableEnded) closedEarly++;
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    closedEarly: () => closedEarly,
-    close: async () => {
-      for (const res of open) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 describe("a whole (non-streamed) upstream answer that never ends", () => {
-  let up: Awaited<ReturnType<typeof startEndlessAnswerServer>>;
+  let up: EndlessServer;
   let gw: TestGateway;
   let client: OpenAI;
 
   before(async () => {
-    up = await startEndlessAnswerServer();
-    gw = await startTestGateway({
-      routing: { maxAttempts: 1, breakerThreshold: 1000 },
-      providers: {
-        oa: { type: "openai", baseUrl: `${up.baseUrl}/v1`, apiKey: "k" },
-        an: { type: "anthropic", baseUrl: up.baseUrl, apiKey: "k" },
-        ge: { type: "gemini", baseUrl: up.baseUrl, apiKey: "k" },
-        br: { type: "bedrock", region: "us-east-1", baseUrl: up.baseUrl, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret", stream: false },
-      },
-    });
+    up = await startEndlessServer(200, "application/json", '{"id":"x","text":"', false);
+    // Bedrock's non-streamed path is its `stream: false` setting (/converse).
+    gw = await startTestGateway({ routing: { maxAttempts: 1, breakerThreshold: 1000 }, providers: providersAt(up.baseUrl, { bedrockStream: false }) });
     client = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0, timeout: 30_000 });
   });
 

@@ -16,8 +16,19 @@ const apiKeys = z
   .min(1)
   .optional();
 
+/**
+ * How a provider's upstream connections are made (src/providers/shared/upstream-transport.ts):
+ * `http2` offers HTTP/2 to HTTPS upstreams (a cancelled stream is reset alone, its connection
+ * kept); `caFile` is a PEM file of certificates trusted for its TLS instead of Node's roots.
+ */
+const transport = {
+  http2: z.boolean().optional(),
+  caFile: z.string().min(1).optional(),
+};
+
 const openAiProvider = z.strictObject({
   type: z.literal("openai"),
+  ...transport,
   baseUrl: z.url(),
   apiKey: z.string().optional(),
   apiKeys,
@@ -30,6 +41,7 @@ const openAiProvider = z.strictObject({
 
 const anthropicProvider = z.strictObject({
   type: z.literal("anthropic"),
+  ...transport,
   baseUrl: z.url().default("https://api.anthropic.com"),
   apiKey: z.string().optional(),
   apiKeys,
@@ -47,6 +59,7 @@ const anthropicProvider = z.strictObject({
 const geminiProvider = z
   .strictObject({
     type: z.literal("gemini"),
+    ...transport,
     baseUrl: z.url().optional(),
     apiKey: z.string().min(1).optional(),
     apiKeys,
@@ -85,6 +98,7 @@ const geminiProvider = z
 const bedrockProvider = z
   .strictObject({
     type: z.literal("bedrock"),
+    ...transport,
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as us-east-1 (or set AWS_REGION)"),
     /** Endpoint override; `https://bedrock-runtime.{region}.amazonaws.com` when absent. */
     baseUrl: z.url().optional(),
@@ -111,6 +125,7 @@ const bedrockProvider = z
 const azureProvider = z
   .strictObject({
     type: z.literal("azure"),
+    ...transport,
     /** `https://<resource>.openai.azure.com`. */
     baseUrl: z.url(),
     apiKey: z.string().min(1).optional(),
@@ -141,6 +156,7 @@ const localProvider = z.strictObject({
 /** Deepgram speech recognition (live WebSocket + pre-recorded REST). */
 const deepgramProvider = z.strictObject({
   type: z.literal("deepgram"),
+  ...transport,
   /** `https://api.deepgram.com`; the live socket is the same host as wss://. */
   baseUrl: z.url().default("https://api.deepgram.com"),
   apiKey: z.string().optional(),
@@ -168,6 +184,7 @@ const deepgramProvider = z.strictObject({
 /** ElevenLabs speech synthesis (streaming HTTP + input-streaming WebSocket). */
 const elevenLabsProvider = z.strictObject({
   type: z.literal("elevenlabs"),
+  ...transport,
   /** `https://api.elevenlabs.io`; the input-streaming socket is the same host as wss://. */
   baseUrl: z.url().default("https://api.elevenlabs.io"),
   apiKey: z.string().optional(),

@@ -8,8 +8,13 @@ import { createElevenLabsProvider } from "./elevenlabs/elevenlabs-provider.js";
 import { createGeminiProvider } from "./gemini/gemini-provider.js";
 import { createLocalProvider } from "./local/local-provider.js";
 import { createOpenAiProvider } from "./openai/openai-provider.js";
+import { configureUpstreamTransports } from "./shared/upstream-transport.js";
 
-/** Builds every configured provider, in configuration order. */
+/**
+ * Builds every configured provider, in configuration order, then sets their
+ * upstream transports (`http2`, `caFile`: upstream-transport.ts) — last, so a
+ * provider that refuses its settings leaves the transports in force as they were.
+ */
 export function createProviders(config: Config): Provider[] {
   const out: Provider[] = [];
   for (const [name, p] of Object.entries(config.providers)) {
@@ -54,5 +59,6 @@ export function createProviders(config: Config): Provider[] {
       }
     }
   }
+  configureUpstreamTransports(config.providers);
   return out;
 }

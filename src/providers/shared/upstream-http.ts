@@ -1,6 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import { Readable } from "node:stream";
-import { getGlobalDispatcher, request, util as undiciUtil, type Dispatcher } from "undici";
+import { request, util as undiciUtil, type Dispatcher } from "undici";
+import { dispatcherFor } from "./upstream-transport.js";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { gatewayOutOfDescriptors, outOfDescriptors } from "../../engine/limits/out-of-descriptors.js";
@@ -127,7 +128,7 @@ export async function upstreamRequest(provider: string, url: string, init: Upstr
     // Tracing on: the attempt's span continues upstream (W3C trace context).
     const traceparent = upstreamTraceparent(init.signal);
     const headers = traceparent ? { ...init.headers, traceparent } : init.headers;
-    const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers, body: body ?? null, signal: init.signal });
+    const data = await request(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers, body: body ?? null, signal: init.signal, dispatcher: dispatcherFor(provider) });
     publishPhase(Phase.UpstreamHeaders);
     return new UpstreamResponse(data, provider);
   } catch (e) {
@@ -563,7 +564,7 @@ export function postJsonWhole(provider: string, url: string, body: string, heade
       reject(SpillwayError.from(signal instanceof AbortSignal ? signal.reason : signal.abortReason));
       return;
     }
-    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(provider, signal, resolve, reject));
+    dispatcherFor(provider).dispatch({ origin, path, method: "POST", headers: h, body }, new WholeHandler(provider, signal, resolve, reject));
   }).then(okOrThrow(provider), (e: unknown) => {
     throw connectionError(provider, e, signal);
   });
@@ -874,7 +875,7 @@ export function postJsonStream(
       reject(SpillwayError.from(why));
       return;
     }
-    getGlobalDispatcher().dispatch({ origin, path, method: "POST", headers: h, body }, new DispatchBody(link, resolve, reject));
+    dispatcherFor(provider).dispatch({ origin, path, method: "POST", headers: h, body }, new DispatchBody(link, resolve, reject));
   }).then(okOrThrow(provider, mapError), (e: unknown) => {
     throw connectionError(provider, e, signal);
   });

@@ -12,6 +12,7 @@ import WebSocket from "ws";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { connectionError } from "./upstream-http.js";
+import { socketTlsOptions } from "./upstream-transport.js";
 
 /** Most bytes of a refused handshake's body that are read. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -95,7 +96,7 @@ export interface UpstreamSocket extends AsyncIterable<SocketMessage> {
  */
 export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<UpstreamSocket> {
   if (o.signal.aborted) return Promise.reject(SpillwayError.from(o.signal.reason));
-  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false, ...(zeroMaskAllowed(o.url) ? { generateMask: zeroMask } : {}) });
+  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false, ...socketTlsOptions(o.provider), ...(zeroMaskAllowed(o.url) ? { generateMask: zeroMask } : {}) });
   return new Promise<UpstreamSocket>((resolve, reject) => {
     let settled = false;
     const fail = (e: SpillwayError): void => {

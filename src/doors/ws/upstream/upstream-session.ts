@@ -46,6 +46,7 @@ import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
 import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
 import { gatewayOutOfDescriptors, outOfDescriptors } from "../../../providers/shared/upstream-http.js";
+import { socketTlsOptions } from "../../../providers/shared/upstream-transport.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";
 import { newId, Outbox } from "../outbox.js";
@@ -135,7 +136,7 @@ export class UpstreamRealtimeSession {
     const url = this.opts.transcription ? `${target.url}&intent=transcription` : target.url;
     const headers: Record<string, string> = { ...target.headers };
     if (this.opts.beta) headers["openai-beta"] = "realtime=v1";
-    const ws = new WebSocket(url, { headers, maxPayload: limits.maxFrameBytes * 2, handshakeTimeout: limits.connectTimeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, { headers, maxPayload: limits.maxFrameBytes * 2, handshakeTimeout: limits.connectTimeoutMs, perMessageDeflate: false, ...socketTlsOptions(target.provider) });
     this.upstream = ws;
     this.connectTimer = setTimeout(() => {
       this.fail("upstream_timeout", `The upstream realtime model '${target.id}' did not open its session within ${limits.connectTimeoutMs} ms.`, 1011);

@@ -18,12 +18,14 @@
  * `realtime.vad.modelPath`), e.g. a pristine copy from the npm tarball.
  * `--after-speech-chunk-ms N` sets this tree's Deepgram `speechChunkMs`
  * only (with `--before` naming this same tree: the framing's effect alone).
+ * `--built` compiles each tree first and runs its gateway as `npm start`
+ * does (`node dist/main.js`) instead of under tsx.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, startMock } from "./procs.js";
+import { buildSpillway, ROOT, startMock } from "./procs.js";
 import { voiceProviderTurns, type VoiceProviderRow } from "./voice-providers.js";
 
 const { values } = parseArgs({
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     "after-node-arg": { type: "string", multiple: true, default: [] },
     "silero-model": { type: "string" },
     "after-speech-chunk-ms": { type: "string" },
+    built: { type: "boolean", default: false },
   },
 });
 
@@ -74,6 +77,7 @@ const mock = await startMock();
 const plan: Array<[number, number]> = [[Number(values.callers), Number(values.turns)]];
 if (Number(values.warm) > 0) plan.unshift([Number(values["warm-callers"] ?? values.callers), Number(values.warm)]);
 const dir = join(ROOT, "load/results/profiles");
+if (values.built) for (const root of [ROOT, ...(values.before ? [values.before] : [])]) buildSpillway(root);
 try {
   for (let round = 1; round <= Number(values.rounds); round++) {
     const trees: Array<[string, string | undefined]> = [["after", undefined]];
@@ -84,7 +88,7 @@ try {
       const had = new Set(readdirSync(dir));
       const profileArgs = values.profile && !root ? ["--cpu-prof", "--cpu-prof-dir", dir] : undefined;
       const nodeArgs = [...values["node-arg"], ...(root ? [] : values["after-node-arg"]), ...(profileArgs ?? [])];
-      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, sessionTurns: Number(values["session-turns"]), sileroModel: values["silero-model"], speechChunkMs: root || values["after-speech-chunk-ms"] === undefined ? undefined : Number(values["after-speech-chunk-ms"]) })) {
+      for (const r of await voiceProviderTurns(mock.port, plan, { root, nodeArgs, built: values.built, sessionTurns: Number(values["session-turns"]), sileroModel: values["silero-model"], speechChunkMs: root || values["after-speech-chunk-ms"] === undefined ? undefined : Number(values["after-speech-chunk-ms"]) })) {
         console.log(`round ${round} ${row(name, r)} | load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
       }
       if (profileArgs) {

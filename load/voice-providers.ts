@@ -64,6 +64,8 @@ export interface VoiceGatewayOptions {
   readonly sileroModel?: string | undefined;
   /** The fake Deepgram provider's `speechChunkMs` (default: the provider's). */
   readonly speechChunkMs?: number | undefined;
+  /** Run the compiled gateway (`node dist/main.js`, built beforehand; see load/procs.ts `buildSpillway`). */
+  readonly built?: boolean | undefined;
   /** An unmeasured warm-up before each plan row (load/voice.ts `warmedVoiceRows`; default none: the caller's plan warms). */
   readonly warmup?: VoiceWarmupPlan | undefined;
 }
@@ -80,6 +82,7 @@ export async function voiceProviderTurns(mockPort: number, plan: ReadonlyArray<r
       ...(gateway.root ? { root: gateway.root } : {}),
       ...(gateway.env ? { env: gateway.env } : {}),
       nodeArgs: gateway.nodeArgs,
+      built: gateway.built,
       extra: {
         providers: {
           fake: { type: "openai", baseUrl: fakes.urls.openai, models: ["gpt-fake"] },

@@ -25,15 +25,18 @@ const CLOSE_GRACE_MS = 500;
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /**
- * True when the gateway's frames to `url` may go with an all-zero mask key.
- * A client's frames must be masked (RFC 6455 §5.3) so that a page's script
- * cannot make a plaintext frame's bytes look like an HTTP request to an
- * intermediary (cache poisoning); no intermediary reads a `wss://`
- * connection or a loopback one, so there the mask protects nobody, and
- * with a zero key `ws` sends the payload as it is instead of copying it
- * into a new buffer to mask it (every audio frame to Deepgram, every text
- * message to ElevenLabs). The frames stay valid: the mask bit is set, the
- * key is 0.
+ * True when the gateway's frames to `url` may go with an all-zero mask key:
+ * a loopback host only (`ws://` or `wss://`). A client's frames must be
+ * masked with an unpredictable key (RFC 6455 §5.3) so that bytes a caller
+ * chose — here a realtime client's audio, passed on to Deepgram — cannot
+ * be made to look like an HTTP request to an intermediary that reads the
+ * frames (cache poisoning). Over the network that includes a TLS-
+ * intercepting egress proxy, which decrypts `wss://` (a gateway told to
+ * trust its CA through `caFile` or `NODE_EXTRA_CA_CERTS`), so real
+ * providers get random keys. On loopback nothing sits in between, and with
+ * a zero key `ws` sends the payload as it is instead of copying it into a
+ * masked buffer (a fake provider in tests and benchmarks, a sidecar). The
+ * frames stay valid: the mask bit is set, the key is 0.
  */
 export function zeroMaskAllowed(url: string): boolean {
   let u: URL;
@@ -42,7 +45,7 @@ export function zeroMaskAllowed(url: string): boolean {
   } catch {
     return false;
   }
-  return u.protocol === "wss:" || (u.protocol === "ws:" && (LOOPBACK.has(u.hostname) || (isIPv4(u.hostname) && u.hostname.startsWith("127."))));
+  return (u.protocol === "wss:" || u.protocol === "ws:") && (LOOPBACK.has(u.hostname) || (isIPv4(u.hostname) && u.hostname.startsWith("127.")));
 }
 
 /** The all-zero mask key (see {@link zeroMaskAllowed}). */

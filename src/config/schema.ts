@@ -19,11 +19,14 @@ const apiKeys = z
 /**
  * How a provider's upstream connections are made (src/providers/shared/upstream-transport.ts):
  * `http2` offers HTTP/2 to HTTPS upstreams (a cancelled stream is reset alone, its connection
- * kept); `caFile` is a PEM file of certificates trusted for its TLS instead of Node's roots.
+ * kept); `caFile` is a PEM file of certificates trusted for its TLS instead of Node's roots;
+ * `proxy` a forward proxy (or false: direct, whatever the environment says).
  */
 const transport = {
   http2: z.boolean().optional(),
   caFile: z.string().min(1).optional(),
+  /** A forward proxy URL for every call, or false for none; unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY. */
+  proxy: z.union([z.url(), z.literal(false)]).optional(),
 };
 
 const openAiProvider = z.strictObject({

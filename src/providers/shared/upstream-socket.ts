@@ -99,7 +99,7 @@ export interface UpstreamSocket extends AsyncIterable<SocketMessage> {
  */
 export function connectUpstreamSocket(o: UpstreamSocketOptions): Promise<UpstreamSocket> {
   if (o.signal.aborted) return Promise.reject(SpillwayError.from(o.signal.reason));
-  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false, ...socketTlsOptions(o.provider), ...(zeroMaskAllowed(o.url) ? { generateMask: zeroMask } : {}) });
+  const ws = new WebSocket(o.url, { headers: { ...o.headers }, perMessageDeflate: false, ...socketTlsOptions(o.provider, o.url), ...(zeroMaskAllowed(o.url) ? { generateMask: zeroMask } : {}) });
   return new Promise<UpstreamSocket>((resolve, reject) => {
     let settled = false;
     const fail = (e: SpillwayError): void => {

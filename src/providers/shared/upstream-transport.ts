@@ -1,6 +1,7 @@
 /**
  * How each provider's upstream connections are made, set once from its
- * config (`http2`, `caFile`) and read by every HTTP and WebSocket call to it.
+ * config (`http2`, `caFile`, `proxy`) and the process's proxy environment,
+ * and read by every HTTP and WebSocket call to it.
  *
  * - `http2: true`: HTTPS requests go out over HTTP/2 when the upstream offers
  *   it (ALPN; HTTP/1.1 otherwise). One connection carries many streams, and a
@@ -8,14 +9,25 @@
  *   being destroyed: over HTTP/1.1 aborting a response mid-body can only close
  *   its connection, so the next call pays a new TCP and TLS handshake — the
  *   price of every barge-in and every client that goes away. Plain `http://`
- *   upstreams stay HTTP/1.1 (undici speaks HTTP/2 over TLS only).
+ *   upstreams stay HTTP/1.1 (undici speaks HTTP/2 over TLS only). Direct
+ *   connections only: through a proxy the calls stay HTTP/1.1.
  * - `caFile`: PEM certificates trusted for this provider's TLS, instead of
  *   Node's bundled roots (an internal CA in front of a self-hosted model).
+ * - `proxy`: a forward proxy URL for all of this provider's calls (HTTP
+ *   through undici's ProxyAgent — CONNECT for `https://`, absolute-form for
+ *   `http://`, as proxies that allow CONNECT to port 443 only expect — and
+ *   WebSockets through a CONNECT tunnel), or `false` for
+ *   direct connections whatever the environment says. Unset, the process's
+ *   `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (either case) apply, as curl
+ *   reads them, except that loopback hosts are never sent to an environment
+ *   proxy (a sidecar, a local model server, the tests' fakes).
  *
- * A provider with neither setting uses undici's global dispatcher, as before.
+ * A provider with none of this uses undici's global dispatcher, as before.
  */
 import { readFileSync } from "node:fs";
-import { Agent, getGlobalDispatcher, type Dispatcher } from "undici";
+import type { Agent as HttpAgent } from "node:http";
+import { HttpsProxyAgent } from "https-proxy-agent";
+import { Agent, EnvHttpProxyAgent, getGlobalDispatcher, ProxyAgent, type Dispatcher } from "undici";
 
 /** A provider's transport settings, as configured. */
 export interface UpstreamTransportSettings {
@@ -23,33 +35,101 @@ export interface UpstreamTransportSettings {
   readonly http2?: boolean | undefined;
   /** PEM file of the certificates to trust for this provider's TLS. */
   readonly caFile?: string | undefined;
+  /** A forward proxy for every call, or false for none (default: the environment's). */
+  readonly proxy?: string | false | undefined;
+}
+
+/** The process's proxy settings (from the environment). */
+interface EnvProxy {
+  readonly http: string | undefined;
+  readonly https: string | undefined;
+  /** NO_PROXY entries plus the loopback hosts. */
+  readonly noProxy: string;
 }
 
 interface Transport {
   readonly dispatcher: Dispatcher;
   readonly ca: Buffer | undefined;
+  /** The proxy for a WebSocket URL, if it goes through one. */
+  readonly socketProxy: (url: URL) => string | undefined;
 }
 
+const LOOPBACK_NO_PROXY = "localhost,127.0.0.1,[::1]";
 const transports = new Map<string, Transport>();
+const proxyAgents = new Map<string, HttpAgent>();
+
+/** Reads `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (upper case first, as undici does). */
+export function envProxy(env: NodeJS.ProcessEnv = process.env): EnvProxy {
+  const pick = (name: string): string | undefined => (env[name] || env[name.toLowerCase()]) ?? undefined;
+  const noProxy = pick("NO_PROXY");
+  return { http: pick("HTTP_PROXY"), https: pick("HTTPS_PROXY"), noProxy: noProxy ? `${noProxy},${LOOPBACK_NO_PROXY}` : LOOPBACK_NO_PROXY };
+}
 
 /**
- * Sets the transport of every provider in `providers` from its settings
- * (replacing what an earlier config set for that name; a replaced
- * dispatcher finishes its calls in flight, then closes). Names not in
- * `providers` are left as they are (one process may run several gateways,
- * as the tests do; a provider removed by a reload is simply no longer
- * called). Throws, naming the field, when a `caFile` cannot be read;
+ * Whether `url` skips the proxy under `noProxy` (comma- or space-separated
+ * entries: `*`, a host, `.domain` or `domain` for it and its subdomains,
+ * optionally `:port`) — the rules undici's EnvHttpProxyAgent applies to HTTP
+ * calls, here for WebSockets.
+ */
+export function bypassesProxy(url: URL, noProxy: string): boolean {
+  const port = url.port || (url.protocol === "https:" || url.protocol === "wss:" ? "443" : "80");
+  const host = url.hostname.toLowerCase();
+  for (const raw of noProxy.split(/[,\s]/)) {
+    const e = raw.trim().toLowerCase();
+    if (!e) continue;
+    if (e === "*") return true;
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(e);
+    if (!m) continue;
+    if (m[2] && m[2] !== port) continue;
+    const name = m[1]!.replace(/^\*?\./, "");
+    if (host === name || host.endsWith(`.${name}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * Sets the transport of every provider in `providers` from its settings and
+ * the proxy environment `env` (replacing what an earlier config set for that
+ * name; a replaced dispatcher finishes its calls in flight, then closes).
+ * Names not in `providers` are left as they are (one process may run several
+ * gateways, as the tests do; a provider removed by a reload is simply no
+ * longer called). Throws, naming the field, when a `caFile` cannot be read;
  * nothing is changed then.
  */
-export function configureUpstreamTransports(providers: Readonly<Record<string, UpstreamTransportSettings & { readonly type: string }>>): void {
+export function configureUpstreamTransports(providers: Readonly<Record<string, UpstreamTransportSettings & { readonly type: string }>>, env: EnvProxy = envProxy()): void {
   const next = new Map<string, Transport | undefined>();
+  const fromEnv = env.http !== undefined || env.https !== undefined;
   for (const [name, p] of Object.entries(providers)) {
-    if (p.http2 !== true && p.caFile === undefined) {
+    if (p.type === "local") continue;
+    const explicit = typeof p.proxy === "string" ? p.proxy : undefined;
+    const viaEnv = p.proxy === undefined && fromEnv;
+    if (p.http2 !== true && p.caFile === undefined && explicit === undefined && !viaEnv) {
       next.set(name, undefined);
       continue;
     }
     const ca = p.caFile === undefined ? undefined : readCa(name, p.caFile);
-    next.set(name, { dispatcher: new Agent({ allowH2: p.http2 === true, ...(ca ? { connect: { ca } } : {}) }), ca });
+    const tls = ca ? { ca } : {};
+    let dispatcher: Dispatcher;
+    let socketProxy: (url: URL) => string | undefined;
+    if (explicit !== undefined) {
+      dispatcher = new ProxyAgent({ uri: explicit, requestTls: tls, proxyTunnel: false });
+      socketProxy = () => explicit;
+    } else if (viaEnv) {
+      dispatcher = new EnvHttpProxyAgent({
+        ...(env.http ? { httpProxy: env.http } : {}),
+        ...(env.https ? { httpsProxy: env.https } : {}),
+        noProxy: env.noProxy,
+        allowH2: p.http2 === true,
+        connect: tls,
+        // Handed to its ProxyAgents: plain http:// goes as absolute-form requests, not CONNECT.
+        proxyTunnel: false,
+      });
+      socketProxy = (url) => (bypassesProxy(url, env.noProxy) ? undefined : url.protocol === "wss:" ? (env.https ?? env.http) : env.http);
+    } else {
+      dispatcher = new Agent({ allowH2: p.http2 === true, connect: tls });
+      socketProxy = () => undefined;
+    }
+    next.set(name, { dispatcher, ca, socketProxy });
   }
   for (const [name, t] of next) {
     const old = transports.get(name);
@@ -72,8 +152,24 @@ export function dispatcherFor(provider: string): Dispatcher {
   return transports.get(provider)?.dispatcher ?? getGlobalDispatcher();
 }
 
-/** TLS options for `provider`'s WebSocket connections (`ws`'s `ca`), empty when it trusts Node's roots. */
-export function socketTlsOptions(provider: string): { ca?: Buffer } {
-  const ca = transports.get(provider)?.ca;
-  return ca ? { ca } : {};
+/**
+ * Options for `ws` when `provider` opens `url`: its `ca`, and an `agent`
+ * that tunnels through the provider's proxy (CONNECT) when it has one for
+ * that URL; empty when it connects directly and trusts Node's roots.
+ */
+export function socketTlsOptions(provider: string, url: string): { ca?: Buffer; agent?: HttpAgent } {
+  const t = transports.get(provider);
+  if (!t) return {};
+  const proxy = t.socketProxy(new URL(url));
+  return { ...(t.ca ? { ca: t.ca } : {}), ...(proxy ? { agent: proxyAgentFor(proxy) } : {}) };
+}
+
+/** One tunnelling agent per proxy URL (the target's TLS, `ca` included, is set up per connection from ws's options). */
+function proxyAgentFor(proxy: string): HttpAgent {
+  let a = proxyAgents.get(proxy);
+  if (!a) {
+    a = new HttpsProxyAgent(proxy);
+    proxyAgents.set(proxy, a);
+  }
+  return a;
 }

@@ -136,7 +136,7 @@ export class UpstreamRealtimeSession {
     const url = this.opts.transcription ? `${target.url}&intent=transcription` : target.url;
     const headers: Record<string, string> = { ...target.headers };
     if (this.opts.beta) headers["openai-beta"] = "realtime=v1";
-    const ws = new WebSocket(url, { headers, maxPayload: limits.maxFrameBytes * 2, handshakeTimeout: limits.connectTimeoutMs, perMessageDeflate: false, ...socketTlsOptions(target.provider) });
+    const ws = new WebSocket(url, { headers, maxPayload: limits.maxFrameBytes * 2, handshakeTimeout: limits.connectTimeoutMs, perMessageDeflate: false, ...socketTlsOptions(target.provider, url) });
     this.upstream = ws;
     this.connectTimer = setTimeout(() => {
       this.fail("upstream_timeout", `The upstream realtime model '${target.id}' did not open its session within ${limits.connectTimeoutMs} ms.`, 1011);

@@ -1,0 +1,212 @@
+/**
+ * Upstream calls through a forward proxy (src/providers/shared/upstream-transport.ts):
+ * a provider's `proxy` setting, or the process's HTTP_PROXY / HTTPS_PROXY /
+ * NO_PROXY when it has none, for HTTP (absolute-form requests to the proxy
+ * for http://) and WebSockets (a CONNECT tunnel); loopback hosts never go to
+ * an environment proxy, and `proxy: false` goes direct whatever the
+ * environment says. Against a real forward proxy on loopback that resolves
+ * the name `upstream.test` (unknown to DNS) to the fakes, driven with the
+ * openai SDK and a realtime client.
+ */
+import assert from "node:assert/strict";
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import OpenAI from "openai";
+import { bypassesProxy, envProxy } from "../src/providers/shared/upstream-transport.js";
+import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
+import { startFakeOpenAiRealtime, type FakeOpenAiRealtime } from "./helpers/fake-openai-realtime.js";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
+
+const KEY = "sk-gateway-proxy";
+/** A host name only the proxy knows (it maps it to 127.0.0.1). */
+const NAMED = "upstream.test";
+
+interface FakeProxy {
+  readonly url: string;
+  /** What went through: `GET http://host:port/path` for absolute-form requests, `CONNECT host:port` for tunnels. */
+  readonly log: string[];
+  close(): Promise<void>;
+}
+
+/** A forward proxy: absolute-form HTTP requests are forwarded, CONNECT is tunnelled; `upstream.test` resolves to 127.0.0.1. */
+async function startFakeProxy(): Promise<FakeProxy> {
+  const log: string[] = [];
+  const sockets = new Set<Socket>();
+  const hostOf = (h: string): string => (h === NAMED ? "127.0.0.1" : h);
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    log.push(`${req.method} ${req.url}`);
+    const u = new URL(req.url!);
+    const up = httpRequest({ host: hostOf(u.hostname), port: u.port, method: req.method, path: `${u.pathname}${u.search}`, headers: { ...req.headers, host: u.host } }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    res.on("close", () => up.destroy());
+    req.pipe(up);
+  });
+  server.on("connect", (req: IncomingMessage, client: Socket, head: Buffer) => {
+    log.push(`CONNECT ${req.url}`);
+    const [host, port] = req.url!.split(":");
+    const up = connect(Number(port), hostOf(host!), () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length) up.write(head);
+      up.pipe(client);
+      client.pipe(up);
+    });
+    const done = (): void => {
+      up.destroy();
+      client.destroy();
+    };
+    up.on("error", done);
+    client.on("error", done);
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+  });
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    log,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+let proxy: FakeProxy;
+let fake: FakeUpstream;
+let rt: FakeOpenAiRealtime;
+let explicit: TestGateway;
+let fromEnv: TestGateway;
+const client = (tg: TestGateway): OpenAI => new OpenAI({ apiKey: KEY, baseURL: `${tg.origin}/v1`, maxRetries: 0 });
+
+before(async () => {
+  proxy = await startFakeProxy();
+  fake = await startFakeOpenAi(() => ({ events: chatEvents(["through ", "the ", "proxy"]) }));
+  rt = await startFakeOpenAiRealtime();
+  const port = new URL(fake.baseUrl).port;
+  const rtPort = new URL(rt.baseUrl).port;
+  const common = { routing: { maxAttempts: 1 }, auth: { keys: [{ key: KEY, name: "t" }] } };
+  explicit = await startTestGateway({
+    ...common,
+    providers: {
+      px: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-up", models: ["m"], proxy: proxy.url },
+      pxrt: { type: "openai", baseUrl: `http://${NAMED}:${rtPort}/v1`, apiKey: "sk-up", proxy: proxy.url },
+    },
+    realtime: { profiles: { "voice/proxied": { upstream: "pxrt/gpt-realtime" } } },
+  });
+  // The environment is read when the providers are built: set it for this gateway's start only.
+  const saved = { HTTP_PROXY: process.env["HTTP_PROXY"], NO_PROXY: process.env["NO_PROXY"] };
+  process.env["HTTP_PROXY"] = proxy.url;
+  delete process.env["NO_PROXY"];
+  try {
+    fromEnv = await startTestGateway({
+      ...common,
+      providers: {
+        named: { type: "openai", baseUrl: `http://${NAMED}:${port}/v1`, apiKey: "sk-up", models: ["m"] },
+        loop: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-up", models: ["m"] },
+        direct: { type: "openai", baseUrl: `http://${NAMED}:${port}/v1`, apiKey: "sk-up", models: ["m"], proxy: false },
+      },
+    });
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+after(async () => {
+  await explicit.close();
+  await fromEnv.close();
+  await fake.close();
+  await rt.close();
+  await proxy.close();
+});
+
+async function chat(tg: TestGateway, model: string): Promise<string> {
+  const stream = await client(tg).chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], stream: true });
+  let text = "";
+  for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
+  return text;
+}
+
+describe("upstream proxy: a provider's proxy setting", () => {
+  it("sends its HTTP calls through the proxy (absolute-form for http://), streamed and whole", async () => {
+    const before = proxy.log.length;
+    assert.equal(await chat(explicit, "px/m"), "through the proxy");
+    const whole = await client(explicit).chat.completions.create({ model: "px/m", messages: [{ role: "user", content: "hi" }] });
+    assert.equal(whole.choices[0]!.message.content, "through the proxy");
+    const seen = proxy.log.slice(before);
+    assert.deepEqual(seen, [`POST ${fake.baseUrl}/chat/completions`, `POST ${fake.baseUrl}/chat/completions`]);
+  });
+
+  it("opens a realtime upstream WebSocket through a CONNECT tunnel (to a name only the proxy resolves)", async () => {
+    const before = proxy.log.length;
+    const c = await RealtimeTestClient.connect(realtimeUrl(explicit.origin, "voice/proxied"), { headers: { Authorization: `Bearer ${KEY}` } });
+    await c.next("session.created");
+    c.ws.close();
+    assert.deepEqual(proxy.log.slice(before), [`CONNECT ${NAMED}:${new URL(rt.baseUrl).port}`]);
+  });
+});
+
+describe("upstream proxy: the environment (HTTP_PROXY, NO_PROXY)", () => {
+  it("a provider without a proxy setting follows HTTP_PROXY: a host only the proxy can resolve is reached through it", async () => {
+    const before = proxy.log.length;
+    assert.equal(await chat(fromEnv, "named/m"), "through the proxy");
+    assert.deepEqual(proxy.log.slice(before), [`POST http://${NAMED}:${new URL(fake.baseUrl).port}/v1/chat/completions`]);
+  });
+
+  it("a loopback upstream is never sent to the environment's proxy", async () => {
+    const before = proxy.log.length;
+    const requests = fake.requests.length;
+    assert.equal(await chat(fromEnv, "loop/m"), "through the proxy");
+    assert.equal(fake.requests.length, requests + 1);
+    assert.deepEqual(proxy.log.slice(before), []);
+  });
+
+  it("proxy: false goes direct whatever the environment says (here: a name DNS does not know, so 502)", async () => {
+    const before = proxy.log.length;
+    await assert.rejects(client(fromEnv).chat.completions.create({ model: "direct/m", messages: [{ role: "user", content: "hi" }] }), (e: unknown) => {
+      assert.ok(e instanceof OpenAI.APIError);
+      assert.equal(e.status, 502);
+      return true;
+    });
+    assert.deepEqual(proxy.log.slice(before), []);
+  });
+
+  it("reads the variables in either case, upper first, and always adds the loopback hosts to NO_PROXY", () => {
+    assert.deepEqual(envProxy({ https_proxy: "http://p:1", HTTP_PROXY: "http://q:2", no_proxy: "internal.example" }), {
+      http: "http://q:2",
+      https: "http://p:1",
+      noProxy: "internal.example,localhost,127.0.0.1,[::1]",
+    });
+    assert.deepEqual(envProxy({}), { http: undefined, https: undefined, noProxy: "localhost,127.0.0.1,[::1]" });
+  });
+
+  it("NO_PROXY entries: *, hosts, domains with or without a leading dot, ports", () => {
+    const no = "corp.example, .svc.local api.test:8443 [::1]";
+    const cases: Array<[string, boolean]> = [
+      ["wss://corp.example/x", true],
+      ["wss://a.corp.example/x", true],
+      ["wss://notcorp.example/x", false],
+      ["ws://b.svc.local:9/x", true],
+      ["wss://api.test:8443/x", true],
+      ["wss://api.test/x", false],
+      ["ws://[::1]:80/x", true],
+      ["wss://api.deepgram.com/v1/listen", false],
+    ];
+    for (const [url, want] of cases) assert.equal(bypassesProxy(new URL(url), no), want, url);
+    assert.equal(bypassesProxy(new URL("wss://anything.example"), "*"), true);
+  });
+
+  it("rejects a proxy that is not a URL, naming the field", async () => {
+    await assert.rejects(startTestGateway({ providers: { x: { type: "openai", baseUrl: fake.baseUrl, proxy: "not a url" } } }), /providers\.x\.proxy/);
+  });
+});

@@ -6,14 +6,22 @@
  * an environment proxy, and `proxy: false` goes direct whatever the
  * environment says. Against a real forward proxy on loopback that resolves
  * the name `upstream.test` (unknown to DNS) to the fakes, driven with the
- * openai SDK and a realtime client.
+ * openai SDK and a realtime client. One table runs the setting over every
+ * provider type that calls out: a provider type added later belongs in it.
  */
 import assert from "node:assert/strict";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
+import { wavHeader } from "../src/audio/wav.js";
 import { bypassesProxy, envProxy } from "../src/providers/shared/upstream-transport.js";
+import { startFakeAnthropic } from "./helpers/fake-anthropic.js";
+import { startFakeAzure } from "./helpers/fake-azure.js";
+import { startFakeBedrock } from "./helpers/fake-bedrock.js";
+import { DEEPGRAM_KEY, startFakeDeepgram } from "./helpers/fake-deepgram.js";
+import { ELEVENLABS_KEY, startFakeElevenLabs } from "./helpers/fake-elevenlabs.js";
+import { startFakeGemini } from "./helpers/fake-gemini.js";
 import { chatEvents, startFakeOpenAi, type FakeUpstream } from "./helpers/fake-openai.js";
 import { startFakeOpenAiRealtime, type FakeOpenAiRealtime } from "./helpers/fake-openai-realtime.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
@@ -209,4 +217,77 @@ describe("upstream proxy: the environment (HTTP_PROXY, NO_PROXY)", () => {
   it("rejects a proxy that is not a URL, naming the field", async () => {
     await assert.rejects(startTestGateway({ providers: { x: { type: "openai", baseUrl: fake.baseUrl, proxy: "not a url" } } }), /providers\.x\.proxy/);
   });
+});
+
+/** One provider type: a fake of its vendor, its config pointed at the fake, and one call through the gateway. */
+interface ProviderRow {
+  readonly type: string;
+  start(): Promise<{ readonly origin: string; close(): Promise<void> }>;
+  config(origin: string): Record<string, unknown>;
+  call(client: OpenAI): Promise<void>;
+}
+
+const chatOnce = (model: string) => async (c: OpenAI): Promise<void> => {
+  const r = await c.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
+  assert.equal(typeof r.choices[0]!.message.content, "string");
+};
+const originOf = (f: { baseUrl: string; close(): Promise<void> }): { origin: string; close(): Promise<void> } => ({ origin: new URL(f.baseUrl).origin, close: () => f.close() });
+const SILENCE = Buffer.concat([wavHeader(16_000, 1, 3200), Buffer.alloc(3200)]);
+
+const PROVIDERS: readonly ProviderRow[] = [
+  { type: "openai", start: async () => originOf(await startFakeOpenAi(() => ({ events: chatEvents(["hi"]) }))), config: (o) => ({ type: "openai", baseUrl: `${o}/v1`, apiKey: "k", models: ["m"] }), call: chatOnce("up/m") },
+  { type: "anthropic", start: async () => originOf(await startFakeAnthropic()), config: (o) => ({ type: "anthropic", baseUrl: o, apiKey: "k", models: ["claude-fake-1"] }), call: chatOnce("up/claude-fake-1") },
+  { type: "gemini", start: async () => originOf(await startFakeGemini()), config: (o) => ({ type: "gemini", baseUrl: o, apiKey: "k", models: ["gemini-fake-1"] }), call: chatOnce("up/gemini-fake-1") },
+  {
+    type: "bedrock",
+    start: async () => originOf(await startFakeBedrock()),
+    config: (o) => ({ type: "bedrock", region: "us-east-1", baseUrl: o, accessKeyId: "AKIDFAKE", secretAccessKey: "fake-secret", models: ["anthropic.claude-3-5-sonnet-20240620-v1:0"] }),
+    call: chatOnce("up/anthropic.claude-3-5-sonnet-20240620-v1:0"),
+  },
+  {
+    type: "azure",
+    start: async () => {
+      const f = await startFakeAzure();
+      return { origin: new URL(f.endpoint).origin, close: () => f.close() };
+    },
+    config: (o) => ({ type: "azure", baseUrl: o, apiKey: "azure-key-1", apiVersion: "2024-10-21", models: ["gpt4o-prod"] }),
+    call: chatOnce("up/gpt4o-prod"),
+  },
+  {
+    type: "deepgram",
+    start: async () => originOf(await startFakeDeepgram()),
+    config: (o) => ({ type: "deepgram", baseUrl: o, apiKey: DEEPGRAM_KEY }),
+    call: async (c) => {
+      const r = await c.audio.transcriptions.create({ model: "up/nova-3", file: await toFile(SILENCE, "a.wav", { type: "audio/wav" }) });
+      assert.equal(typeof r.text, "string");
+    },
+  },
+  {
+    type: "elevenlabs",
+    start: async () => originOf(await startFakeElevenLabs()),
+    config: (o) => ({ type: "elevenlabs", baseUrl: o, apiKey: ELEVENLABS_KEY, voices: { alloy: "21m00Tcm4TlvDq8ikWAM" } }),
+    call: async (c) => {
+      const r = await c.audio.speech.create({ model: "up/eleven_flash_v2_5", input: "Hello.", voice: "alloy", response_format: "pcm" });
+      assert.ok((await r.arrayBuffer()).byteLength > 0);
+    },
+  },
+];
+
+describe("upstream proxy: every provider type sends through its proxy setting", () => {
+  for (const p of PROVIDERS) {
+    it(`${p.type}: the call reaches its fake through the proxy`, async () => {
+      const fakeUp = await p.start();
+      const gw = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { up: { ...p.config(fakeUp.origin), proxy: proxy.url } } });
+      try {
+        const before = proxy.log.length;
+        await p.call(new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 }));
+        const seen = proxy.log.slice(before);
+        assert.ok(seen.length > 0, "the proxy carried the call");
+        assert.ok(seen.every((l) => l.includes(fakeUp.origin)), seen.join("\n"));
+      } finally {
+        await gw.close();
+        await fakeUp.close();
+      }
+    });
+  }
 });

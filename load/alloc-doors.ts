@@ -63,6 +63,21 @@ function jobFor(mode: string, g: (typeof gws)[number], secs: number): TurnJob {
   return { kind: "closed", job: { door: "ws", target: wsUrl(g.gw.httpPort, `mock/rt-${model}`), model: "", expectChunks: STREAM_SHAPE.chunks, mode: "closed", concurrency: 32, seconds: secs } };
 }
 
+/** Stops what this run started (also when a turn failed). */
+async function stopAll(): Promise<void> {
+  await worker.stop();
+  for (const g of gws) await g.gw.stop();
+  await mock.stop();
+}
+process.once("uncaughtException", (e) => {
+  console.error(e);
+  void stopAll().finally(() => process.exit(1));
+});
+process.once("unhandledRejection", (e) => {
+  console.error(e);
+  void stopAll().finally(() => process.exit(1));
+});
+
 const results: { round: number; mode: string; tree: string; ok: number; failed: number; bytesPerRequest: number; self: [string, number][]; src: [string, number][] }[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const mode of modes) {
@@ -109,6 +124,4 @@ for (const mode of modes) {
   console.log(`| ${mode} | ` + gws.map((g) => results.filter((x) => x.mode === mode && x.tree === g.name).map((x) => x.bytesPerRequest).join(", ")).join(" | ") + " |");
 }
 console.log(`(JSON: ${outJson})`);
-await worker.stop();
-for (const g of gws) await g.gw.stop();
-await mock.stop();
+await stopAll();

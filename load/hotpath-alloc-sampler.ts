@@ -4,7 +4,8 @@
  * pays for, not only what stays live); `ALLOC_SURVIVORS=1`: only what outlived a scavenge
  * (promoted to the old generation, where it costs a mark-compact to free). The first SIGUSR2
  * starts it, the second stops it and writes the profile to `ALLOC_OUT` (JSON), so the driver's
- * exact request count covers the window. Issue 16.
+ * exact request count covers the window; a third starts it again, a fourth writes the next window's
+ * profile to the same file (load/alloc-doors.ts deletes it first and waits for it). Issue 16.
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -26,6 +27,7 @@ process.on("SIGUSR2", () => {
     );
     return;
   }
+  running = false;
   void post("HeapProfiler.stopSampling").then((r) => {
     writeFileSync(process.env["ALLOC_OUT"] ?? "alloc.json", JSON.stringify((r as { profile: unknown }).profile));
   });

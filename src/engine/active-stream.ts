@@ -86,6 +86,14 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   private readonly iterator: AsyncIterator<ChunkPayload>;
   /** Rejects the pull in progress (the call was aborted while waiting on the provider). */
   rejectPull: ((reason: unknown) => void) | undefined;
+  /**
+   * Whether the pull in progress settles with the chunk itself (made by
+   * {@link ActiveStream.nextPulled} with no other pull waiting): its promise
+   * is the one `next()` returned, so the provider's result is mapped
+   * ({@link ActiveStream.afterPull} / {@link ActiveStream.pullFailed}) before
+   * it is settled.
+   */
+  private direct = false;
   /** Resolves the pull in progress with the provider's result (see {@link ActiveStream.payloadIn}). */
   resolvePull: ((r: IteratorResult<ChunkPayload>) => void) | undefined;
   private onPulled: ((r: IteratorResult<ChunkPayload>) => IteratorResult<Chunk> | Promise<IteratorResult<Chunk>>) | undefined;
@@ -131,6 +139,14 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
         const reject = this.rejectPull;
         this.rejectPull = undefined;
         this.waitingSince = 0;
+        if (this.direct && reject) {
+          // Mapped a microtask later, as the `.then` it replaces did (not inside the abort that called this).
+          const resolve = this.resolvePull!;
+          this.direct = false;
+          this.resolvePull = undefined;
+          queueMicrotask(() => settleWith(resolve, reject, this, reason));
+          return;
+        }
         reject?.(reason);
       };
     }
@@ -218,8 +234,17 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
 
   /** Waits for the provider's next payload (content, or the end). */
   private nextPulled(): Promise<IteratorResult<Chunk>> {
+    // One pull at a time (the usual case): the pull's own promise settles with the chunk (see payloadIn), no `.then` promise per chunk.
+    let pulled: Promise<IteratorResult<ChunkPayload>>;
+    if (this.resolvePull === undefined) {
+      this.direct = true;
+      pulled = this.pull();
+      if (this.resolvePull !== undefined) return pulled as Promise<unknown> as Promise<IteratorResult<Chunk>>;
+      // Rejected at once (the call was aborted): mapped below.
+      this.direct = false;
+    } else pulled = this.pull();
     // A promise chain, not an async loop: no async frame and awaited promise per pull (a pull per chunk of a paced stream).
-    return this.pull().then((this.onPulled ??= pulledOf(this)), (this.onPullFailed ??= pullFailedOf(this)));
+    return pulled.then((this.onPulled ??= pulledOf(this)), (this.onPullFailed ??= pullFailedOf(this)));
   }
 
   /** A pull's payload (see {@link pulledOf}): the chunk to hand on, or, for usage/finish held back, what comes next. */
@@ -344,18 +369,38 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
   /** The provider's result for the pull in progress (see {@link payloadOf}); a no-op for a pull an abort already rejected. */
   payloadIn(r: IteratorResult<ChunkPayload>): void {
     const resolve = this.resolvePull;
+    const reject = this.rejectPull;
     this.resolvePull = undefined;
     this.rejectPull = undefined;
     this.waitingSince = 0;
+    if (this.direct) {
+      this.direct = false;
+      if (!resolve || !reject) return;
+      let out: IteratorResult<Chunk> | Promise<IteratorResult<Chunk>>;
+      try {
+        out = this.afterPull(r);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      (resolve as (v: unknown) => void)(out);
+      return;
+    }
     resolve?.(r);
   }
 
   /** The provider's rejection of the pull in progress, passed on as it is (as Promise.race did). */
   payloadFailedIn(e: unknown): void {
+    const resolve = this.resolvePull;
     const reject = this.rejectPull;
     this.resolvePull = undefined;
     this.rejectPull = undefined;
     this.waitingSince = 0;
+    if (this.direct) {
+      this.direct = false;
+      if (resolve && reject) settleWith(resolve, reject, this, e);
+      return;
+    }
     reject?.(e);
   }
 
@@ -432,6 +477,18 @@ export class ActiveStream implements EngineStream, AsyncIterator<Chunk> {
       endedAt: performance.now(),
     });
   }
+}
+
+/** Settles a direct pull ({@link ActiveStream.nextPulled}) that failed with what `pullFailed` makes of `e`: an error chunk, or its throw. */
+function settleWith(resolve: (r: IteratorResult<ChunkPayload>) => void, reject: (e: unknown) => void, s: ActiveStream, e: unknown): void {
+  let out: IteratorResult<Chunk>;
+  try {
+    out = s.pullFailed(e);
+  } catch (err) {
+    reject(err);
+    return;
+  }
+  (resolve as (v: unknown) => void)(out);
 }
 
 /** The stream whose pull promise is being made (read by {@link capturePull}, synchronously). */

@@ -28,9 +28,15 @@ export interface ProviderSession {
 /** The door's side of a {@link ProviderSession}: close it when the session ends. */
 export class ProviderSessionStore implements ProviderSession {
   private readonly resources = new Map<string, SessionResource>();
-  private readonly controller = new AbortController();
+  /** Made when the signal is first read: a session whose providers keep nothing (text only) never needs one. */
+  private controller: AbortController | undefined;
+  private closed = false;
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.closed) this.controller.abort();
+    }
     return this.controller.signal;
   }
 
@@ -39,7 +45,7 @@ export class ProviderSessionStore implements ProviderSession {
   }
 
   set(key: string, resource: SessionResource): void {
-    if (this.controller.signal.aborted) {
+    if (this.closed) {
       resource.close();
       return;
     }
@@ -59,10 +65,11 @@ export class ProviderSessionStore implements ProviderSession {
 
   /** Ends the session: closes every resource (each may still send its goodbye), then aborts the signal. Safe to call twice. */
   close(): void {
-    if (this.controller.signal.aborted) return;
+    if (this.closed) return;
     const all = [...this.resources.values()];
     this.resources.clear();
     for (const r of all) r.close();
-    this.controller.abort();
+    this.closed = true;
+    this.controller?.abort();
   }
 }

@@ -128,6 +128,11 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
   private admitted: Ticket | undefined;
   /** Whether a write has completed yet (the first one is published as a trace phase). */
   private flushed = false;
+  /** Framed batches written and not yet called back: message count and bytes, in pairs, oldest at {@link framedHead}. */
+  private readonly framed: number[] = [];
+  private framedHead = 0;
+  /** The framed writes' callback (made on the first one). */
+  private onFramed: ((err?: Error | null) => void) | undefined;
 
   constructor(next: ServerInterceptingCallInterface, options: CoalescingOptions = {}) {
     const self: { call?: CoalescingCall } = {};
@@ -226,18 +231,31 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
     this.inFlight += n;
     this.bytesInFlight += size;
     t.maybeSendMetadata();
-    t.stream.write(bytes, (err) => {
-      if (err) {
-        // As grpc-js's own sendMessage: the call ends INTERNAL, the messages are never acknowledged.
-        t.sendStatus({ code: grpcStatus.INTERNAL, details: "Internal server error", metadata: null });
-        return;
-      }
-      const tracker = t.callEventTracker;
-      if (tracker) for (let i = 0; i < n; i++) tracker.addMessageSent();
-      this.bytesInFlight -= size;
-      this.settle(n);
-    });
+    // The batch's count and size wait in a FIFO for the write's callback (HTTP/2 calls them in write order): one callback per call, not a closure per batch.
+    this.framed.push(n, size);
+    t.stream.write(bytes, (this.onFramed ??= framedOf(this)));
     return this.room();
+  }
+
+  /** A framed batch's write completed (the oldest one in {@link framed}; see {@link writeMany}). */
+  framedWritten(err: Error | null | undefined): void {
+    const t = this.target!;
+    const n = this.framed[this.framedHead]!;
+    const size = this.framed[this.framedHead + 1]!;
+    this.framedHead += 2;
+    if (this.framedHead === this.framed.length) {
+      this.framed.length = 0;
+      this.framedHead = 0;
+    }
+    if (err) {
+      // As grpc-js's own sendMessage: the call ends INTERNAL, the messages are never acknowledged.
+      t.sendStatus({ code: grpcStatus.INTERNAL, details: "Internal server error", metadata: null });
+      return;
+    }
+    const tracker = t.callEventTracker;
+    if (tracker) for (let i = 0; i < n; i++) tracker.addMessageSent();
+    this.bytesInFlight -= size;
+    this.settle(n);
   }
 
   private writeEach(chunks: readonly Chunk[]): boolean {
@@ -277,6 +295,11 @@ export class CoalescingCall extends ServerInterceptingCall implements ChunkSink 
       for (const w of waiters) w();
     }
   }
+}
+
+/** A call's framed-write callback (a function making an anonymous arrow: no `__name` under tsx). */
+function framedOf(call: CoalescingCall): (err?: Error | null) => void {
+  return (err) => call.framedWritten(err);
 }
 
 const byMetadata = new WeakMap<Metadata, CoalescingCall>();

@@ -50,6 +50,9 @@ export class Outbox {
   private queue: string[] = [];
   private queuedBytes = 0;
   private flushQueued = false;
+  /** Unbatched mode: the event being sent inside the cork ({@link Outbox.sendCorkedText}), and the cork's callback. */
+  private corkedText = "";
+  private sendCorked: (() => void) | undefined;
 
   /**
    * `batch`: queue events and send them together at `process.nextTick`
@@ -101,7 +104,10 @@ export class Outbox {
 
   private sendText(text: string): void {
     if (!this.batch) {
-      this.socket.cork(() => this.socket.send(text));
+      // One cork callback per outbox (made on the first send), the text handed over in a field: no closure per event.
+      this.corkedText = text;
+      this.socket.cork((this.sendCorked ??= sendCorkedOf(this)));
+      this.corkedText = "";
       return;
     }
     this.queue.push(text);
@@ -110,6 +116,11 @@ export class Outbox {
     this.flushQueued = true;
     // After the microtask queue has drained, like the HTTP door's batching (exchange.ts).
     process.nextTick(this.flushNow);
+  }
+
+  /** Inside the cork of an unbatched send: sends the event's text. */
+  sendCorkedText(): void {
+    this.socket.send(this.corkedText);
   }
 
   /** Hands queued events to the socket now, in one cork (batched mode; a no-op otherwise or when none are queued). */
@@ -173,4 +184,9 @@ export class Outbox {
     this.waiters = [];
     for (const f of w) f();
   }
+}
+
+/** An outbox's unbatched cork callback (a function making an anonymous arrow: no `__name` under tsx). */
+function sendCorkedOf(o: Outbox): () => void {
+  return () => o.sendCorkedText();
 }

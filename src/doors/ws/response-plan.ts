@@ -22,8 +22,15 @@ export function responsePlan(
 ): ResponsePlan {
   const r = ev?.response;
   const mods = r?.output_modalities ?? r?.modalities ?? s.outputModalities;
+  // The context's fields one by one, not `...ctx`: an object spread followed by more fields made a new map per added field each time (~7 KB a response).
   return {
-    ...ctx,
+    engine: ctx.engine,
+    outbox: ctx.outbox,
+    conversation: ctx.conversation,
+    beta: ctx.beta,
+    principal: ctx.principal,
+    ticket: ctx.ticket,
+    onEnd: ctx.onEnd,
     textModel: s.profile.text,
     ttsModel: s.profile.tts,
     audio: mods.includes("audio"),

@@ -19,7 +19,7 @@ import { openAiErrorObject, openAiErrorType } from "../http/shapes/openai/errors
  * — and sends `response.done` with status `cancelled`; nothing of the
  * response is sent after its `response.done`.
  */
-import { Finish_Reason } from "../../gen/spillway/v1/chunk.js";
+import { Finish_Reason, type Chunk } from "../../gen/spillway/v1/chunk.js";
 import type { GenerateRequest, SynthesizeRequest, Tool } from "../../gen/spillway/v1/request.js";
 import type { Principal, Ticket } from "../../engine/admission.js";
 import { Code } from "../../engine/code.js";
@@ -224,33 +224,52 @@ export class RealtimeResponse {
     const { outbox } = this.plan;
     /** The message's text deltas (made with the message, on the first text): the fields around `delta` never change. */
     let sendDelta: ((delta: string) => void) | undefined;
+    const it = stream[Symbol.asyncIterator]();
+    /** Whether the stream ended or failed by itself (else, as `for await` did, a loop left early closes it). */
+    let over = false;
     try {
-      for await (const chunk of stream) {
-        if (this.finished) return;
-        const p = chunk.payload;
-        if (!p) continue;
-        switch (p.$case) {
-          case "text": {
-            this.outputs.addText(p.value.text);
-            sendDelta ??= outbox.deltaSender(this.plan.audio ? "response.output_audio_transcript.delta" : "response.output_text.delta", this.outputs.where());
-            sendDelta(p.value.text);
-            if (this.plan.audio) sink.push(p.value.text);
+      try {
+        for (;;) {
+          // What the engine already holds is taken without a promise per chunk (as the SSE door's pipeStream does).
+          let r: IteratorResult<Chunk>;
+          try {
+            r = stream.tryNext?.() ?? (await it.next());
+          } catch (e) {
+            over = true;
+            throw e;
+          }
+          if (r.done) {
+            over = true;
             break;
           }
-          case "toolCall":
-            this.outputs.toolCall(p.value);
-            break;
-          case "usage":
-            this.usage = { input: p.value.inputTokens, output: p.value.outputTokens };
-            break;
-          case "finish":
-            if (p.value.reason === Finish_Reason.REASON_LENGTH) this.incomplete = true;
-            break;
-          case "error":
-            throw SpillwayError.fromChunkError(p.value);
-          default:
-            break;
+          if (this.finished) return;
+          const p = r.value.payload;
+          if (!p) continue;
+          switch (p.$case) {
+            case "text": {
+              this.outputs.addText(p.value.text);
+              sendDelta ??= outbox.deltaSender(this.plan.audio ? "response.output_audio_transcript.delta" : "response.output_text.delta", this.outputs.where());
+              sendDelta(p.value.text);
+              if (this.plan.audio) sink.push(p.value.text);
+              break;
+            }
+            case "toolCall":
+              this.outputs.toolCall(p.value);
+              break;
+            case "usage":
+              this.usage = { input: p.value.inputTokens, output: p.value.outputTokens };
+              break;
+            case "finish":
+              if (p.value.reason === Finish_Reason.REASON_LENGTH) this.incomplete = true;
+              break;
+            case "error":
+              throw SpillwayError.fromChunkError(p.value);
+            default:
+              break;
+          }
         }
+      } finally {
+        if (!over) await it.return?.();
       }
       sink.end();
     } catch (e) {

@@ -80,7 +80,9 @@ export interface PushFraming<T> {
 export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
   private readonly queue: T[] = [];
   private head = 0;
-  private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
+  /** The settling functions of the `next()` promise waiting for an item (kept here, not in an object per wait). */
+  waitResolve: ((r: IteratorResult<T>) => void) | undefined;
+  waitReject: ((e: unknown) => void) | undefined;
   private error: Error | undefined;
   private isFinished = false;
   private bodyEnded = false;
@@ -145,9 +147,11 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
     }
     if (ready) return Promise.resolve(ready);
     if (this.paused) this.resume();
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+    // A module function as executor (no closure per wait): it keeps the settling functions on the queue.
+    capturing = this as PushQueue<unknown>;
+    const p = new Promise<IteratorResult<T>>(captureWait);
+    capturing = undefined;
+    return p;
   }
 
   /** The consumer stopped early: nothing more is read, the upstream request is closed. */
@@ -166,10 +170,11 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
   private push(item: T): void {
     if (this.isFinished) return;
     this.emitted = true;
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w.resolve({ done: false, value: item });
+    const resolve = this.waitResolve;
+    if (resolve) {
+      this.waitResolve = undefined;
+      this.waitReject = undefined;
+      resolve({ done: false, value: item });
       return;
     }
     this.queue.push(item);
@@ -235,18 +240,30 @@ export class PushQueue<T> implements AsyncIterableIterator<T>, PushSink<T> {
 
   /** Wakes a waiting consumer once nothing is queued and no more will come. */
   private settle(): void {
-    const w = this.waiter;
-    if (!w || this.head < this.queue.length) return;
-    this.waiter = undefined;
+    const resolve = this.waitResolve;
+    const reject = this.waitReject;
+    if (!resolve || !reject || this.head < this.queue.length) return;
+    this.waitResolve = undefined;
+    this.waitReject = undefined;
     const err = this.error;
     if (err) {
       this.error = undefined;
-      w.reject(err);
-    } else w.resolve({ done: true, value: undefined });
+      reject(err);
+    } else resolve({ done: true, value: undefined });
   }
 
   private resume(): void {
     this.paused = false;
     this.body.resume();
   }
+}
+
+/** The queue whose `next()` promise is being made (read by {@link captureWait}, synchronously). */
+let capturing: PushQueue<unknown> | undefined;
+
+/** A waiting `next()` promise's executor: its settling functions kept on the queue (a module function: no closure per wait). */
+function captureWait<T>(resolve: (r: IteratorResult<T>) => void, reject: (e: unknown) => void): void {
+  const q = capturing as PushQueue<T>;
+  q.waitResolve = resolve;
+  q.waitReject = reject;
 }

@@ -50,7 +50,8 @@ export class ChatSseEncoder implements StreamEncoder {
     const p = chunk.payload;
     switch (p?.$case) {
       case "text":
-        return sseData(`${this.head}${this.role()}"content":${JSON.stringify(p.value.text)}},"logprobs":null,"finish_reason":null}]}`);
+        // The frame in one template (`sseData` inlined): one string less per chunk.
+        return `data: ${this.head}${this.role()}"content":${JSON.stringify(p.value.text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
       case "reasoning":
         if (!p.value.text) return "";
         return sseData(`${this.head}${this.role()}"reasoning_content":${JSON.stringify(p.value.text)}},"logprobs":null,"finish_reason":null}]}`);

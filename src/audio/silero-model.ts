@@ -21,7 +21,8 @@
  * run through this module, specialized graph: about 0.13 ms for one
  * frame, 0.17 ms for 5, 0.38 ms for 20; the file's graph 0.12–0.14,
  * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost", "silero5");
- * frames of one stream are run one after the other, so other work interleaves.
+ * frames of one stream are run one after the other (a pair of them as two runs
+ * back to back in one wake-up: {@link SileroModel.pair}), so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
  */

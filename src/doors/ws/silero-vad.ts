@@ -15,7 +15,9 @@
  *   speech itself ended about `silenceDurationMs` before it (as with OpenAI).
  *
  * Frames run one at a time per session (inference is asynchronous), so
- * events come a few ms after the audio that caused them, in order. If the
+ * events come a few ms after the audio that caused them, in order; in
+ * speech, away from a possible end, a frame is held and run with the next
+ * one as a pair, two steps of one model wake-up (`holds`). If the
  * model fails to load, or inference fails, the detector says so once in the
  * log and goes on with the energy VAD over the same audio.
  */

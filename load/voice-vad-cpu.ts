@@ -16,7 +16,13 @@
  * how late `speech_stopped` came after its audio was pushed (p50, p90: the
  * pacing's own lateness on a busy host is in it). `--noise A` adds white
  * noise of amplitude A (e.g. 0.01) to the whole turn, so that no frame is
- * digital silence and every frame, the stopping one too, is inferred. The first line says
+ * digital silence and every frame, the stopping one too, is inferred. Also printed:
+ * runs (`session.run` calls) and wake-ups (batches: one or, with silero6's
+ * pairs, two runs back to back) per turn, the mean run ("mean batch"), when
+ * `speech_started` and the turn's last `onVoice(false)` came after the turn's
+ * first piece, and voice reports per turn. `--voice-heard` tells the detector
+ * its voice reports are acted on (as when Deepgram's framing listens), so it
+ * holds no frame after a voiced one. The first line says
  * which Silero graph runs (the file's, or the one specialized at load).
  */
 import { execFileSync } from "node:child_process";
@@ -40,6 +46,7 @@ const { values } = parseArgs({
     text: { type: "string", default: "Hello there. What is the weather like today?" },
     idle: { type: "boolean", default: false },
     noise: { type: "string", default: "0" },
+    "voice-heard": { type: "boolean", default: false },
   },
 });
 
@@ -79,17 +86,35 @@ if (Number(values.noise) > 0) {
 const model = await loadSileroModel();
 const settings = { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 };
 
-async function caller(offsetMs: number, turns: number, events: { n: number; stopLagMs: number[] }): Promise<void> {
+interface RoundEvents {
+  n: number;
+  stopLagMs: number[];
+  /** speech_started: when it came, after the turn's first piece was pushed. */
+  startAtMs: number[];
+  /** The turn's last `onVoice(false)` (the end of speech: Deepgram's framing flushes at it), after the turn's first piece. */
+  lastQuietAtMs: number[];
+  voiceReports: number;
+}
+
+async function caller(offsetMs: number, turns: number, events: RoundEvents): Promise<void> {
   await sleep(offsetMs);
   for (let t = 0; t < turns; t++) {
     // A fresh detector per turn, as a fresh session per turn in the voice rows.
     let start = 0;
     // speech_stopped's lag: when it came, after the moment its audio (audioEndMs) had been pushed.
+    let lastQuiet = -1;
     const onEvent = (e: { type: string; audioEndMs?: number }): void => {
       events.n++;
+      if (e.type === "speech_started") events.startAtMs.push(performance.now() - start);
       if (e.type === "speech_stopped" && e.audioEndMs !== undefined) events.stopLagMs.push(performance.now() - (start + e.audioEndMs));
     };
-    const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent });
+    const onVoice = (voiced: boolean): void => {
+      events.voiceReports++;
+      if (!voiced) lastQuiet = performance.now() - start;
+    };
+    // --voice-heard: the reports are acted on (as Deepgram's framing does): from silero6 on, no frame after a voiced one is held.
+    const voiceHeard = (): boolean => values["voice-heard"];
+    const vad = new SileroVad(Promise.resolve(model), { settings, sampleRate: 24_000, startMs: 0, onEvent, onVoice, voiceHeard });
     start = performance.now();
     for (let i = 0, n = 0; i < turnAudio.length; i += 480, n++) {
       if (!values.idle) vad.push(turnAudio.slice(i, i + 480));
@@ -98,6 +123,7 @@ async function caller(offsetMs: number, turns: number, events: { n: number; stop
     }
     await vad.whenIdle();
     vad.close();
+    if (lastQuiet >= 0) events.lastQuietAtMs.push(lastQuiet);
   }
 }
 
@@ -108,16 +134,18 @@ const turns = Number(values.turns);
 const graphInfo = (model as { graph?: { specialized: boolean } }).graph;
 console.log(`VAD CPU: ${root}, ${callers} callers × ${turns} turns, utterance ${(speech.length / 24_000).toFixed(2)} s, ${graphInfo?.specialized ? "specialized graph" : "file graph"}`);
 for (let round = 0; round <= Number(values.rounds); round++) {
-  const events = { n: 0, stopLagMs: [] as number[] };
+  const events: RoundEvents = { n: 0, stopLagMs: [], startAtMs: [], lastQuietAtMs: [], voiceReports: 0 };
   const s0 = { ...model.stats };
   const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: callers }, (_, i) => caller((i * 20) / callers, turns, events)));
   const c = process.cpuUsage(c0);
   const frames = model.stats.frames - s0.frames;
   const batches = model.stats.batches - s0.batches;
+  // `runs` (session.run calls) from silero6 on; before it one run per batch.
+  const runs = ((model.stats as { runs?: number }).runs ?? model.stats.batches) - ((s0 as { runs?: number }).runs ?? s0.batches);
   const n = callers * turns;
   // Round 0 warms the JIT and the model.
   console.log(
-    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, batches)).toFixed(1)} | events ${events.n} | speech_stopped lag p50 ${lag(events.stopLagMs, 0.5)} p90 ${lag(events.stopLagMs, 0.9)} ms`,
+    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, runs)).toFixed(1)} | runs/turn ${(runs / n).toFixed(2)} | wake-ups/turn ${(batches / n).toFixed(2)} | events ${events.n} | speech_stopped lag p50 ${lag(events.stopLagMs, 0.5)} p90 ${lag(events.stopLagMs, 0.9)} ms | speech_started at p50 ${lag(events.startAtMs, 0.5)} p90 ${lag(events.startAtMs, 0.9)} | last quiet report at p50 ${lag(events.lastQuietAtMs, 0.5)} p90 ${lag(events.lastQuietAtMs, 0.9)} | voice reports/turn ${(events.voiceReports / n).toFixed(1)}`,
   );
 }

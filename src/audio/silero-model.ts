@@ -21,7 +21,8 @@
  * run through this module, specialized graph: about 0.13 ms for one
  * frame, 0.17 ms for 5, 0.38 ms for 20; the file's graph 0.12–0.14,
  * 0.30, 0.97–1.0 ms — docs/PERFORMANCE.md, "Silero inference cost", "silero5");
- * frames of one stream are run one after the other, so other work interleaves.
+ * frames of one stream are run one after the other (a pair of them as two runs
+ * back to back in one wake-up: {@link SileroModel.pair}), so other work interleaves.
  * The runtime is imported on first use: a machine where its native binding
  * cannot load gets a rejected {@link loadSileroModel}, never a crash at start.
  */
@@ -58,14 +59,28 @@ export interface SileroModel {
    */
   probability(frame: Float32Array, state: SileroState, urgency?: FrameUrgency): Promise<number>;
   /**
+   * The probabilities of two consecutive frames of one stream, `first` then
+   * `second`, as two steps of the same batch: `first` runs with the other
+   * waiting frames, `second` in a run right after it (back to back, so the
+   * model's code and weights are still warm), from the state `first` left.
+   * The same numbers as two `probability` calls one after the other; one
+   * wake-up instead of two. Advances `state` by both. Optional: a stand-in
+   * model without it gets single frames only.
+   */
+  pair?(first: Float32Array, second: Float32Array, state: SileroState, urgency?: FrameUrgency): Promise<[number, number]>;
+  /**
    * Counts a stream as running until the returned function is called: while
    * every running stream has a frame waiting, the batch runs at once instead
    * of waiting out the window. Optional to call (a stream not counted only
    * makes batches wait their window).
    */
   attach(): () => void;
-  /** Inferences run and frames analysed so far (frames / batches is the mean batch). */
-  readonly stats: { batches: number; frames: number };
+  /**
+   * Batches (wake-ups: each one or, with pairs, two runs back to back),
+   * frames analysed, and `session.run` calls (`runs`; frames / runs is the
+   * mean run) so far. `runs` is optional so that stand-in models need not count it.
+   */
+  readonly stats: { batches: number; frames: number; runs?: number };
   /**
    * Which graph runs: the file's, or the specialized one (see
    * {@link SileroBatchOptions.specialize}). Always set by
@@ -187,8 +202,11 @@ export function loadSileroModel(path?: string, batch: SileroBatchOptions = {}): 
 
 interface Pending {
   readonly frame: Float32Array;
+  /** A pair's second frame: run in a second step right after the batch, from the state the first left. */
+  readonly second: Float32Array | undefined;
   readonly state: SileroState;
-  readonly resolve: (p: number) => void;
+  /** The probabilities: `first` alone, or `first` and `second` of a pair. */
+  readonly resolve: (first: number, second: number) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -253,22 +271,22 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   let running = false;
   /** A `"now"` frame came while a batch ran: the next batch runs right after it (as every frame did before relaxed frames). */
   let urgentWaiting = false;
-  const stats = { batches: 0, frames: 0 };
+  const stats = { batches: 0, frames: 0, runs: 0 };
 
-  /** Runs one batch: frames [B, 512]; h, c [2, B, 64] gathered from and scattered back to each stream's state. */
-  async function runBatch(items: Pending[]): Promise<void> {
+  /** One `session.run` over `frames` (one per item): input [B, 512]; h, c [2, B, 64] gathered from and scattered back to each item's state. */
+  async function runStep(items: readonly Pending[], frames: readonly Float32Array[]): Promise<Float32Array> {
     const b = items.length;
-    stats.batches++;
+    stats.runs++;
     stats.frames += b;
     const input = new Float32Array(b * SILERO_FRAME);
     const h = new Float32Array(b * STATE);
     const c = new Float32Array(b * STATE);
     for (let i = 0; i < b; i++) {
-      const it = items[i]!;
-      input.set(it.frame, i * SILERO_FRAME);
+      const st = items[i]!.state;
+      input.set(frames[i]!, i * SILERO_FRAME);
       for (let l = 0; l < 2; l++) {
-        h.set(it.state.h.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
-        c.set(it.state.c.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
+        h.set(st.h.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
+        c.set(st.c.subarray(l * 64, l * 64 + 64), (l * b + i) * 64);
       }
     }
     const out = await session.run({
@@ -277,16 +295,34 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
       h: new ort.Tensor("float32", h, [2, b, 64]),
       c: new ort.Tensor("float32", c, [2, b, 64]),
     });
-    const p = out["output"]!.data as Float32Array;
     const hn = out["hn"]!.data as Float32Array;
     const cn = out["cn"]!.data as Float32Array;
     for (let i = 0; i < b; i++) {
-      const it = items[i]!;
+      const st = items[i]!.state;
       for (let l = 0; l < 2; l++) {
-        it.state.h.set(hn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
-        it.state.c.set(cn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
+        st.h.set(hn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
+        st.c.set(cn.subarray((l * b + i) * 64, (l * b + i) * 64 + 64), l * 64);
       }
-      it.resolve(p[i]!);
+    }
+    return out["output"]!.data as Float32Array;
+  }
+
+  /**
+   * Runs one batch: every item's (first) frame in one run, then the pairs'
+   * second frames in a second run right after it (warm: the cold start of a
+   * run after the process slept is paid once — docs/PERFORMANCE.md, "silero6").
+   */
+  async function runBatch(items: Pending[]): Promise<void> {
+    stats.batches++;
+    const p = await runStep(
+      items,
+      items.map((it) => it.frame),
+    );
+    const pairs = items.filter((it) => it.second !== undefined);
+    const q = pairs.length > 0 ? await runStep(pairs, pairs.map((it) => it.second!)) : undefined;
+    for (let i = 0, j = 0; i < items.length; i++) {
+      const it = items[i]!;
+      it.resolve(p[i]!, it.second !== undefined ? q![j++]! : NaN);
     }
   }
 
@@ -335,7 +371,14 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
     newState: () => ({ h: new Float32Array(STATE), c: new Float32Array(STATE) }),
     probability(frame, state, urgency = "now") {
       return new Promise<number>((resolve, reject) => {
-        pending.push({ frame, state, resolve, reject });
+        pending.push({ frame, second: undefined, state, resolve: (p) => resolve(p), reject });
+        if (running && urgency === "now") urgentWaiting = true;
+        schedule(nowMs() + (urgency === "now" ? windowMs : relaxedWindowMs));
+      });
+    },
+    pair(first, second, state, urgency = "now") {
+      return new Promise<[number, number]>((resolve, reject) => {
+        pending.push({ frame: first, second, state, resolve: (p, q) => resolve([p, q]), reject });
         if (running && urgency === "now") urgentWaiting = true;
         schedule(nowMs() + (urgency === "now" ? windowMs : relaxedWindowMs));
       });

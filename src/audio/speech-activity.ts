@@ -32,6 +32,11 @@ export class SpeechActivity implements SessionResource {
     return this.now;
   }
 
+  /** True while a listener is subscribed (someone acts on the reports: the detector then reports the first quiet frame without holding it). */
+  get listened(): boolean {
+    return this.listeners.length > 0;
+  }
+
   /** Reports the detector's latest frame; listeners hear only changes, in order. A listener that throws is skipped (the others still hear it). */
   set(speaking: boolean): void {
     if (speaking === this.now) return;

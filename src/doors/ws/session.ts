@@ -391,6 +391,7 @@ export class RealtimeSession {
       startMs: this.buffer.positionMs,
       onEvent: (e) => this.onVadEvent(e),
       onVoice: (voiced) => this.activity.set(voiced),
+      voiceHeard: () => this.activity.listened,
     });
   }
 

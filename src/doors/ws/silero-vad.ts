@@ -15,7 +15,9 @@
  *   speech itself ended about `silenceDurationMs` before it (as with OpenAI).
  *
  * Frames run one at a time per session (inference is asynchronous), so
- * events come a few ms after the audio that caused them, in order. If the
+ * events come a few ms after the audio that caused them, in order; in
+ * speech, away from a possible end, a frame is held and run with the next
+ * one as a pair, two steps of one model wake-up (`holds`). If the
  * model fails to load, or inference fails, the detector says so once in the
  * log and goes on with the energy VAD over the same audio.
  */
@@ -43,6 +45,15 @@ export const NEGATIVE_MARGIN = 0.15;
 export const SILENT_PEAK = 0.001;
 /** Silent frames in a row after which the model's state starts fresh (320 ms). */
 export const SILENT_RESET_FRAMES = 10;
+
+/**
+ * Longest a held frame (see `SileroVad.holds`) waits for the stream's next
+ * frame before it runs alone (ms): two frames. A client appending in real
+ * time completes a 32 ms frame every 20–40 ms (20 ms pieces) or several at
+ * once (larger pieces), so only a client slower than real time, or one that
+ * stopped sending, lets it pass.
+ */
+export const HOLD_MS = 2 * SILERO_FRAME_MS;
 
 /** Spare frames a detector keeps (a queue longer than this is rare: the model keeps up). */
 const MAX_SPARE_FRAMES = 8;
@@ -96,6 +107,10 @@ export class SileroVad implements TurnDetector {
   private fillIn = 0;
   private detach: (() => void) | undefined;
   private running = false;
+  /** Armed while the queue's head is held for the next frame (see `holds`); runs it alone when it fires. */
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** The held head waited {@link HOLD_MS} (or `whenIdle` asked): it runs alone, without its pair. */
+  private holdOver = false;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   /** Bumped by `reset`: inference results of older audio are dropped. */
@@ -167,7 +182,8 @@ export class SileroVad implements TurnDetector {
     } else {
       this.cut(samples);
     }
-    if (!this.running) void this.run();
+    // A held head waits for a second frame (or its timer).
+    if (!this.running && (this.holdTimer === undefined || this.queue.length >= 2)) void this.run();
   }
 
   /** Resamples `samples` to 16 kHz and cuts them into whole frames on the queue (the rest waits for more). */
@@ -191,6 +207,7 @@ export class SileroVad implements TurnDetector {
 
   reset(): void {
     this.generation++;
+    this.endHold();
     this.clearSpeech();
     if (this.fallback) {
       this.fallback.reset();
@@ -214,6 +231,7 @@ export class SileroVad implements TurnDetector {
 
   close(): void {
     this.closed = true;
+    this.endHold();
     this.queue.length = 0;
     this.early = [];
     this.detach?.();
@@ -223,7 +241,23 @@ export class SileroVad implements TurnDetector {
   /** Resolves once every pushed frame has been analysed (at once when none waits). */
   whenIdle(): Promise<void> {
     if (!this.running && ((this.queue.length === 0 && this.early.length === 0) || this.closed || this.fallback)) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // A held frame runs now, alone (and none is held while someone waits): no more audio may come.
+    if (this.holdTimer !== undefined) this.releaseHold();
+    return idle;
+  }
+
+  /** The held head runs alone (its {@link HOLD_MS} passed, or `whenIdle`). */
+  private releaseHold(): void {
+    this.endHold();
+    this.holdOver = true;
+    if (!this.running) void this.run();
+  }
+
+  private endHold(): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.holdOver = false;
   }
 
   private wakeIdle(): void {
@@ -265,6 +299,38 @@ export class SileroVad implements TurnDetector {
         let p = 0;
         if (silent) {
           if (++this.silentRun === SILENT_RESET_FRAMES) this.state = this.model.newState();
+        } else if (this.model.pair && this.holds()) {
+          const next = this.queue[1];
+          // Not while `whenIdle` waits: no more audio may come.
+          if (!next && !this.holdOver && this.idleWaiters.length === 0) {
+            // Held: it runs with the stream's next frame, in one wake-up of the model (push restarts the loop).
+            this.holdTimer ??= setTimeout(() => this.releaseHold(), HOLD_MS).unref();
+            return;
+          }
+          this.endHold();
+          this.silentRun = 0;
+          let ps: [number, number] | number;
+          try {
+            // A silent next frame runs no inference: the head goes alone.
+            ps = next && !next.silent ? await this.model.pair(frame, next.frame, this.state!, "relaxed") : await this.model.probability(frame, this.state!, "relaxed");
+          } catch (e) {
+            this.fallBack(e);
+            return;
+          }
+          if (this.closed) return;
+          if (typeof ps === "number") {
+            p = ps;
+          } else {
+            this.done(frame);
+            this.done(next!.frame);
+            if (generation !== this.generation) continue;
+            this.queue.shift();
+            this.queue.shift();
+            this.consumedIn += inSamples + next!.inSamples;
+            this.step(ps[0]);
+            this.step(ps[1]);
+            continue;
+          }
         } else {
           this.silentRun = 0;
           try {
@@ -276,7 +342,7 @@ export class SileroVad implements TurnDetector {
         }
         if (this.closed) return;
         // The model is done with the frame (its inference settled, or it ran none).
-        if (this.spare.length < MAX_SPARE_FRAMES) this.spare.push(frame);
+        this.done(frame);
         // A reset while the frame ran: the queue was emptied, the frame is from before it.
         if (generation !== this.generation) continue;
         this.queue.shift();
@@ -285,8 +351,31 @@ export class SileroVad implements TurnDetector {
       }
     } finally {
       this.running = false;
-      this.wakeIdle();
+      if (this.holdTimer === undefined) this.wakeIdle();
     }
+  }
+
+  /** The model is done with `frame`: it may be filled again. */
+  private done(frame: Float32Array): void {
+    if (this.spare.length < MAX_SPARE_FRAMES) this.spare.push(frame);
+  }
+
+  /**
+   * Whether the next (non-silent) frame is held, to run with the stream's
+   * following frame as a pair (`SileroModel.pair`): only in speech while the
+   * quiet heard so far plus both frames stays under `silenceDurationMs`, so
+   * neither can end the turn (nor start one: speech has started; a barge-in
+   * is a `speech_started`). Out of speech, and in speech from two frames
+   * before a possible end, frames are never held. While someone acts on the
+   * voice reports (`voiceHeard`: Deepgram's framing flushes at the first quiet
+   * frame, and its endpointing hears the silence from then), a frame after a
+   * voiced one is not held either: it could be that first quiet frame. A
+   * held frame after a quiet one can only report voiced later, which makes
+   * Deepgram's frames smaller for as long, never later.
+   */
+  private holds(): boolean {
+    if (!this.speaking || this.quietMs + 2 * SILERO_FRAME_MS >= this.settings.silenceDurationMs) return false;
+    return !this.voiced || !(this.opts.voiceHeard ? this.opts.voiceHeard() : this.opts.onVoice !== undefined);
   }
 
   /**
@@ -349,6 +438,7 @@ export class SileroVad implements TurnDetector {
       logger.warn({ err: (e as Error)?.message ?? String(e) }, "Silero VAD unavailable; realtime turn detection uses the energy VAD");
     }
     this.detach?.();
+    this.endHold();
     this.clearSpeech();
     this.fallback = new EnergyVad(this.settings, this.opts.sampleRate, this.positionMs());
     // Audio cut into frames is gone as input samples; only what came before the model loaded (the usual case: it failed to load) is replayed.

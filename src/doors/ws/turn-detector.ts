@@ -50,6 +50,14 @@ export interface TurnDetectorOptions {
    * `silence_duration_ms`. Optional (the session's `SpeechActivity`).
    */
   readonly onVoice?: ((voiced: boolean) => void) | undefined;
+  /**
+   * Whether anyone acts on `onVoice` reports right now (the session: a
+   * provider listens to its `SpeechActivity`, e.g. Deepgram's framing, which
+   * flushes at the first quiet frame). While true Silero holds no frame
+   * whose report could be that first quiet frame (see `SileroVad`, pairs).
+   * Absent: true when `onVoice` is set.
+   */
+  readonly voiceHeard?: (() => boolean) | undefined;
 }
 
 /**

@@ -10,10 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it, mock } from "node:test";
-import { SILERO_FRAME, type FrameUrgency, type SileroModel, type SileroState } from "../src/audio/silero-model.js";
+import { SILERO_FRAME, type SileroState } from "../src/audio/silero-model.js";
 import { SileroVad } from "../src/doors/ws/silero-vad.js";
 import type { VadEvent } from "../src/doors/ws/vad.js";
-import { sileroOrSkip } from "./helpers/silero.js";
+import { scriptedSilero, sileroOrSkip } from "./helpers/silero.js";
 
 const frame = (k: number): Float32Array => new Float32Array(SILERO_FRAME).map((_, i) => 0.2 * Math.sin(i / (5 + k)) + 0.01 * Math.sin(i * 7.3 + k));
 
@@ -104,17 +104,7 @@ describe("Silero batch window by urgency", () => {
   it("the detector asks for 'now' exactly for frames that can start or end a turn, and the turn is the same", async () => {
     // 0.9 voiced, 0 quiet; threshold 0.5, silence 96 ms = 3 frames of 32 ms.
     const script = [0, 0.9, 0.9, 0.9, 0.9, 0, 0, 0.9, 0, 0, 0, 0, 0.9, 0];
-    const asked: FrameUrgency[] = [];
-    let i = 0;
-    const stand: SileroModel = {
-      stats: { batches: 0, frames: 0 },
-      newState: () => ({ h: new Float32Array(128), c: new Float32Array(128) }),
-      attach: () => () => {},
-      probability(_f: Float32Array, _s: SileroState, urgency: FrameUrgency = "now") {
-        asked.push(urgency);
-        return Promise.resolve(script[i++] ?? 0);
-      },
-    };
+    const { model: stand, asked } = scriptedSilero(script, false);
     const events: VadEvent[] = [];
     const vad = new SileroVad(Promise.resolve(stand), {
       settings: { threshold: 0.5, prefixPaddingMs: 0, silenceDurationMs: 96 },

@@ -22,6 +22,7 @@ import { loadSileroModel, SILERO_FRAME, SILERO_SPECIALIZED_TOLERANCE, type Frame
 import { HOLD_MS, SileroVad } from "../src/doors/ws/silero-vad.js";
 import type { VadEvent, VadSettings } from "../src/doors/ws/vad.js";
 import { noisySpeech, type NoisySpeech } from "./helpers/noisy-speech.js";
+import { scriptedSilero } from "./helpers/silero.js";
 
 const SETTINGS: VadSettings = { threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 };
 
@@ -156,31 +157,7 @@ describe("Silero frames held and run in pairs", () => {
     });
   }
 
-  /** A stand-in model with scripted probabilities that records how each frame was asked for; it answers at once. */
-  function scripted(script: readonly number[], pairs = true): { model: SileroModel; asked: string[]; answered: () => number } {
-    const asked: string[] = [];
-    let i = 0;
-    const model: SileroModel = {
-      stats: { batches: 0, frames: 0 },
-      newState: () => ({ h: new Float32Array(128), c: new Float32Array(128) }),
-      attach: () => () => {},
-      probability(_f: Float32Array, _s: SileroState, urgency: FrameUrgency = "now") {
-        asked.push(urgency);
-        return Promise.resolve(script[i++] ?? 0);
-      },
-      ...(pairs
-        ? {
-            pair(_a: Float32Array, _b: Float32Array, _s: SileroState, urgency: FrameUrgency = "now") {
-              asked.push(`held (${urgency})`, `pair (${urgency})`);
-              const r: [number, number] = [script[i] ?? 0, script[i + 1] ?? 0];
-              i += 2;
-              return Promise.resolve(r);
-            },
-          }
-        : {}),
-    };
-    return { model, asked, answered: () => asked.length };
-  }
+  const scripted = scriptedSilero;
 
   // 0.9 voiced, 0 quiet; threshold 0.5, silence 160 ms = 5 frames of 32 ms.
   const script = [0, 0.9, 0.9, 0.9, 0.9, 0, 0, 0.9, 0, 0, 0, 0, 0, 0.9, 0, 0.9];

@@ -214,6 +214,28 @@ describe("upstream proxy: the environment (HTTP_PROXY, NO_PROXY)", () => {
     assert.equal(bypassesProxy(new URL("wss://anything.example"), "*"), true);
   });
 
+  it("a proxy that is down is the upstream's failure: 502 streamed and whole, the gateway keeps serving", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const deadPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const gw = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { down: { type: "openai", baseUrl: fake.baseUrl, apiKey: "k", models: ["m"], proxy: `http://127.0.0.1:${deadPort}` } } });
+    try {
+      const c = new OpenAI({ baseURL: gw.baseUrl, apiKey: "unused", maxRetries: 0 });
+      for (const stream of [false, true]) {
+        await assert.rejects(c.chat.completions.create({ model: "down/m", messages: [{ role: "user", content: "hi" }], stream }), (e: unknown) => {
+          assert.ok(e instanceof OpenAI.APIError, String(e));
+          assert.equal(e.status, 502);
+          return true;
+        });
+      }
+      const ok = await c.chat.completions.create({ model: "local/echo", messages: [{ role: "user", content: "still here" }] });
+      assert.match(ok.choices[0]!.message.content ?? "", /still here/);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("rejects a proxy that is not a URL, naming the field", async () => {
     await assert.rejects(startTestGateway({ providers: { x: { type: "openai", baseUrl: fake.baseUrl, proxy: "not a url" } } }), /providers\.x\.proxy/);
   });

@@ -7,7 +7,8 @@
  * environment says. Against a real forward proxy on loopback that resolves
  * the name `upstream.test` (unknown to DNS) to the fakes, driven with the
  * openai SDK and a realtime client. One table runs the setting over every
- * provider type that calls out: a provider type added later belongs in it.
+ * provider type that calls out (Vertex's OAuth token fetch included): a
+ * provider type added later belongs in it.
  */
 import assert from "node:assert/strict";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -247,7 +248,12 @@ interface ProviderRow {
   start(): Promise<{ readonly origin: string; close(): Promise<void> }>;
   config(origin: string): Record<string, unknown>;
   call(client: OpenAI): Promise<void>;
+  /** Parts of URLs that must be among the proxy's lines (every call the row makes, not just one). */
+  readonly through?: readonly string[];
 }
+
+/** The Vertex row's service-account file (written when its fake starts). */
+let vertexCredentials = "";
 
 const chatOnce = (model: string) => async (c: OpenAI): Promise<void> => {
   const r = await c.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] });
@@ -260,6 +266,18 @@ const PROVIDERS: readonly ProviderRow[] = [
   { type: "openai", start: async () => originOf(await startFakeOpenAi(() => ({ events: chatEvents(["hi"]) }))), config: (o) => ({ type: "openai", baseUrl: `${o}/v1`, apiKey: "k", models: ["m"] }), call: chatOnce("up/m") },
   { type: "anthropic", start: async () => originOf(await startFakeAnthropic()), config: (o) => ({ type: "anthropic", baseUrl: o, apiKey: "k", models: ["claude-fake-1"] }), call: chatOnce("up/claude-fake-1") },
   { type: "gemini", start: async () => originOf(await startFakeGemini()), config: (o) => ({ type: "gemini", baseUrl: o, apiKey: "k", models: ["gemini-fake-1"] }), call: chatOnce("up/gemini-fake-1") },
+  {
+    // Vertex: the OAuth token fetch (google-auth-library's own HTTP client) goes through the proxy too.
+    type: "gemini (vertex)",
+    start: async () => {
+      const f = await startFakeGemini();
+      vertexCredentials = f.serviceAccountFile(f.tokenUrl);
+      return originOf(f);
+    },
+    config: (o) => ({ type: "gemini", vertex: { project: "fake-project", location: "us-central1" }, baseUrl: o, credentialsFile: vertexCredentials, models: ["gemini-fake-1"] }),
+    call: chatOnce("up/gemini-fake-1"),
+    through: ["/token", "generateContent"],
+  },
   {
     type: "bedrock",
     start: async () => originOf(await startFakeBedrock()),
@@ -306,6 +324,7 @@ describe("upstream proxy: every provider type sends through its proxy setting", 
         const seen = proxy.log.slice(before);
         assert.ok(seen.length > 0, "the proxy carried the call");
         assert.ok(seen.every((l) => l.includes(fakeUp.origin)), seen.join("\n"));
+        for (const part of p.through ?? []) assert.ok(seen.some((l) => l.includes(part)), `${part} went through the proxy:\n${seen.join("\n")}`);
       } finally {
         await gw.close();
         await fakeUp.close();

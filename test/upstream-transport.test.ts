@@ -6,7 +6,9 @@
  * `caFile` trusts a private CA for that provider's HTTP and WebSocket calls
  * and no other's. Against a fake OpenAI upstream on node:http2 with TLS
  * (HTTP/1.1 also offered), driven by the official openai SDK, and the fake
- * Azure realtime upstream over wss.
+ * Azure realtime upstream over wss. A reload that leaves a provider's
+ * transport as it was keeps its connections; one that changes it, or fails,
+ * is seen too.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -15,6 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
+import { applyEnv, parseConfig } from "../src/config/load.js";
+import type { Config } from "../src/config/schema.js";
+import { configureUpstreamTransports, dispatcherFor } from "../src/providers/shared/upstream-transport.js";
 import { startFakeAzureRealtime, type FakeAzureRealtime } from "./helpers/fake-azure-realtime.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
@@ -236,5 +241,56 @@ describe("upstream transport: caFile", () => {
   it("rejects http2 and caFile of the wrong type, naming the field", async () => {
     await assert.rejects(startTestGateway({ providers: { x: { type: "openai", baseUrl: `${fake.origin}/v1`, http2: "yes" } } }), /providers\.x\.http2/);
     await assert.rejects(startTestGateway({ providers: { x: { type: "anthropic", caFile: "" } } }), /providers\.x\.caFile/);
+  });
+});
+
+describe("upstream transport: reloads", () => {
+  const env = { http: undefined, https: undefined, noProxy: "localhost" };
+
+  it("settings that did not change keep their dispatcher; a change builds a new one; an unreadable caFile changes nothing and builds nothing", () => {
+    const settings = { type: "openai", http2: true, caFile: cert.certFile };
+    configureUpstreamTransports({ "t-keep": settings, "t-change": settings }, env);
+    const kept = dispatcherFor("t-keep");
+    const changed = dispatcherFor("t-change");
+    configureUpstreamTransports({ "t-keep": { ...settings }, "t-change": { ...settings, http2: false } }, env);
+    assert.equal(dispatcherFor("t-keep"), kept, "same settings: the same dispatcher, its connections kept");
+    assert.notEqual(dispatcherFor("t-change"), changed, "changed settings: a new dispatcher");
+    const current = dispatcherFor("t-change");
+    assert.throws(
+      () => configureUpstreamTransports({ "t-change": { ...settings, http2: true }, "t-bad": { type: "openai", caFile: join(tmpdir(), "no-such-ca.pem") } }, env),
+      /providers\.t-bad\.caFile: cannot read/,
+    );
+    assert.equal(dispatcherFor("t-change"), current, "a refused config leaves every provider as it was");
+  });
+
+  it("through a gateway: a reload that changes something else keeps the HTTP/2 connection; turning http2 off moves the provider to HTTP/1.1; a refused reload keeps serving", async () => {
+    const provider = (extra: Record<string, unknown>): Record<string, unknown> => ({ type: "openai", baseUrl: `${fake.origin}/v1`, apiKey: UPSTREAM_KEY, models: ["m"], caFile: cert.certFile, http2: true, ...extra });
+    const configOf = (p: Record<string, unknown>, models: string[] = ["m"]): Config =>
+      parseConfig(applyEnv({ http: { host: "127.0.0.1", port: 0 }, grpc: { host: "127.0.0.1", port: 0 }, routing: { maxAttempts: 1 }, providers: { local: { type: "local", tokenDelayMs: 0 }, rl: { ...p, models } } }, {}));
+    let next = configOf(provider({}));
+    const gw = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { rl: provider({}) } }, { loadConfig: () => next });
+    const c = new OpenAI({ apiKey: "unused", baseURL: gw.baseUrl, maxRetries: 0 });
+    const ask = async (): Promise<Seen> => {
+      const before = fake.seen.length;
+      const r = await c.chat.completions.create({ model: "rl/m", messages: [{ role: "user", content: "hi" }] });
+      assert.equal(r.choices[0]!.message.content, "whole answer");
+      return fake.seen[before]!;
+    };
+    try {
+      const first = await ask();
+      assert.equal(first.httpVersion, "2.0");
+      next = configOf(provider({}), ["m", "other"]);
+      assert.equal(gw.gateway.reload().ok, true);
+      assert.equal((await ask()).connection, first.connection, "the reload kept the connection");
+      next = configOf(provider({ http2: false }));
+      assert.equal(gw.gateway.reload().ok, true);
+      assert.equal((await ask()).httpVersion, "1.1");
+      next = configOf(provider({ caFile: join(tmpdir(), "no-such-ca.pem") }));
+      const refused = gw.gateway.reload();
+      assert.equal(refused.ok, false);
+      assert.equal((await ask()).httpVersion, "1.1", "the refused reload left the provider as it was");
+    } finally {
+      await gw.close();
+    }
   });
 });

@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
 import { GoogleAuth, type AuthClient } from "google-auth-library";
+import { fetch as undiciFetch } from "undici";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { isObj, str } from "../shared/json.js";
+import { dispatcherFor } from "../shared/upstream-transport.js";
 
 /** The scope Vertex AI needs. */
 const SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -75,13 +77,18 @@ function authError(provider: string, e: unknown, signal: AbortSignal): SpillwayE
  * tests and private token services) is put in place by a request
  * interceptor on the library's own HTTP client. Failures: the endpoint's
  * 4xx → `Unauthenticated` (401), anything else → `Unavailable` (502,
- * retryable).
+ * retryable). The library's requests go out on the provider's own
+ * dispatcher (`dispatcherFor`, read per request), so its `proxy`, `caFile`
+ * and the process's proxy environment apply to the token fetch as they do
+ * to the model calls.
  */
 export function createVertexTokens(opts: VertexAuthOptions): VertexTokens {
   const credentials = opts.credentialsFile ? readCredentials(opts.credentialsFile, `providers.${opts.provider}.credentialsFile`) : undefined;
   const fileUri = credentials ? str(credentials["token_uri"]) : "";
   const tokenUrl = opts.tokenUrl ?? (fileUri && fileUri !== GOOGLE_TOKEN_URL ? fileUri : undefined);
-  const auth = new GoogleAuth({ scopes: [SCOPE], ...(credentials ? { credentials } : {}) });
+  const viaTransport = ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+    undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: dispatcherFor(opts.provider) })) as unknown as typeof fetch;
+  const auth = new GoogleAuth({ scopes: [SCOPE], ...(credentials ? { credentials } : {}), clientOptions: { transporterOptions: { fetchImplementation: viaTransport } } });
   let client: Promise<AuthClient> | undefined;
 
   const getClient = (): Promise<AuthClient> =>

@@ -48,6 +48,8 @@ interface EnvProxy {
 }
 
 interface Transport {
+  /** What it was built from (see {@link Wanted}). */
+  readonly key: string;
   readonly dispatcher: Dispatcher;
   readonly ca: Buffer | undefined;
   /** The proxy for a WebSocket URL, if it goes through one. */
@@ -90,53 +92,69 @@ export function bypassesProxy(url: URL, noProxy: string): boolean {
 /**
  * Sets the transport of every provider in `providers` from its settings and
  * the proxy environment `env` (replacing what an earlier config set for that
- * name; a replaced dispatcher finishes its calls in flight, then closes).
- * Names not in `providers` are left as they are (one process may run several
- * gateways, as the tests do; a provider removed by a reload is simply no
- * longer called). Throws, naming the field, when a `caFile` cannot be read;
- * nothing is changed then.
+ * name; a replaced dispatcher finishes its calls in flight, then closes). A
+ * provider whose settings, CA bytes and proxy environment are what they were
+ * keeps its dispatcher and so its pooled connections: a reload that changes
+ * something else costs no reconnects. Names not in `providers` are left as
+ * they are (one process may run several gateways, as the tests do; a
+ * provider removed by a reload is simply no longer called). Throws, naming
+ * the field, when a `caFile` cannot be read; nothing is changed or created
+ * then.
  */
 export function configureUpstreamTransports(providers: Readonly<Record<string, UpstreamTransportSettings & { readonly type: string }>>, env: EnvProxy = envProxy()): void {
-  const next = new Map<string, Transport | undefined>();
   const fromEnv = env.http !== undefined || env.https !== undefined;
+  // First every setting and every CA file, so that a file that cannot be read throws before any dispatcher exists.
+  const wanted = new Map<string, Wanted | undefined>();
   for (const [name, p] of Object.entries(providers)) {
     if (p.type === "local") continue;
     const explicit = typeof p.proxy === "string" ? p.proxy : undefined;
     const viaEnv = p.proxy === undefined && fromEnv;
     if (p.http2 !== true && p.caFile === undefined && explicit === undefined && !viaEnv) {
-      next.set(name, undefined);
+      wanted.set(name, undefined);
       continue;
     }
     const ca = p.caFile === undefined ? undefined : readCa(name, p.caFile);
-    const tls = ca ? { ca } : {};
-    let dispatcher: Dispatcher;
-    let socketProxy: (url: URL) => string | undefined;
-    if (explicit !== undefined) {
-      dispatcher = new ProxyAgent({ uri: explicit, requestTls: tls, proxyTunnel: false });
-      socketProxy = () => explicit;
-    } else if (viaEnv) {
-      dispatcher = new EnvHttpProxyAgent({
-        ...(env.http ? { httpProxy: env.http } : {}),
-        ...(env.https ? { httpsProxy: env.https } : {}),
-        noProxy: env.noProxy,
-        allowH2: p.http2 === true,
-        connect: tls,
-        // Handed to its ProxyAgents: plain http:// goes as absolute-form requests, not CONNECT.
-        proxyTunnel: false,
-      });
-      socketProxy = (url) => (bypassesProxy(url, env.noProxy) ? undefined : url.protocol === "wss:" ? (env.https ?? env.http) : env.http);
-    } else {
-      dispatcher = new Agent({ allowH2: p.http2 === true, connect: tls });
-      socketProxy = () => undefined;
-    }
-    next.set(name, { dispatcher, ca, socketProxy });
+    const key = JSON.stringify([p.http2 === true, ca?.toString("base64") ?? null, explicit ?? null, viaEnv ? [env.http ?? null, env.https ?? null, env.noProxy] : null]);
+    wanted.set(name, { http2: p.http2 === true, ca, explicit, viaEnv, key });
   }
-  for (const [name, t] of next) {
+  for (const [name, w] of wanted) {
     const old = transports.get(name);
-    if (t) transports.set(name, t);
+    if (w && old?.key === w.key) continue;
+    if (w) transports.set(name, buildTransport(w, env));
     else transports.delete(name);
     if (old) void old.dispatcher.close().catch(() => undefined);
   }
+}
+
+/** One provider's wanted transport, its CA read. */
+interface Wanted {
+  readonly http2: boolean;
+  readonly ca: Buffer | undefined;
+  readonly explicit: string | undefined;
+  readonly viaEnv: boolean;
+  /** Equal keys make equal transports. */
+  readonly key: string;
+}
+
+function buildTransport(w: Wanted, env: EnvProxy): Transport {
+  const tls = w.ca ? { ca: w.ca } : {};
+  if (w.explicit !== undefined) {
+    const proxy = w.explicit;
+    return { key: w.key, ca: w.ca, dispatcher: new ProxyAgent({ uri: proxy, requestTls: tls, proxyTunnel: false }), socketProxy: () => proxy };
+  }
+  if (w.viaEnv) {
+    const dispatcher = new EnvHttpProxyAgent({
+      ...(env.http ? { httpProxy: env.http } : {}),
+      ...(env.https ? { httpsProxy: env.https } : {}),
+      noProxy: env.noProxy,
+      allowH2: w.http2,
+      connect: tls,
+      // Handed to its ProxyAgents: plain http:// goes as absolute-form requests, not CONNECT.
+      proxyTunnel: false,
+    });
+    return { key: w.key, ca: w.ca, dispatcher, socketProxy: (url) => (bypassesProxy(url, env.noProxy) ? undefined : url.protocol === "wss:" ? (env.https ?? env.http) : env.http) };
+  }
+  return { key: w.key, ca: w.ca, dispatcher: new Agent({ allowH2: w.http2, connect: tls }), socketProxy: () => undefined };
 }
 
 function readCa(provider: string, file: string): Buffer {

@@ -11,14 +11,14 @@
  * provider type added later belongs in it.
  */
 import assert from "node:assert/strict";
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect, type Socket } from "node:net";
+import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import OpenAI, { toFile } from "openai";
 import { wavHeader } from "../src/audio/wav.js";
 import { bypassesProxy, envProxy } from "../src/providers/shared/upstream-transport.js";
 import { startFakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeAzure } from "./helpers/fake-azure.js";
+import { NAMED, startFakeProxy, type FakeProxy } from "./helpers/fake-proxy.js";
 import { startFakeBedrock } from "./helpers/fake-bedrock.js";
 import { DEEPGRAM_KEY, startFakeDeepgram } from "./helpers/fake-deepgram.js";
 import { ELEVENLABS_KEY, startFakeElevenLabs } from "./helpers/fake-elevenlabs.js";
@@ -29,65 +29,6 @@ import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
 
 const KEY = "sk-gateway-proxy";
-/** A host name only the proxy knows (it maps it to 127.0.0.1). */
-const NAMED = "upstream.test";
-
-interface FakeProxy {
-  readonly url: string;
-  /** What went through: `GET http://host:port/path` for absolute-form requests, `CONNECT host:port` for tunnels. */
-  readonly log: string[];
-  close(): Promise<void>;
-}
-
-/** A forward proxy: absolute-form HTTP requests are forwarded, CONNECT is tunnelled; `upstream.test` resolves to 127.0.0.1. */
-async function startFakeProxy(): Promise<FakeProxy> {
-  const log: string[] = [];
-  const sockets = new Set<Socket>();
-  const hostOf = (h: string): string => (h === NAMED ? "127.0.0.1" : h);
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    log.push(`${req.method} ${req.url}`);
-    const u = new URL(req.url!);
-    const up = httpRequest({ host: hostOf(u.hostname), port: u.port, method: req.method, path: `${u.pathname}${u.search}`, headers: { ...req.headers, host: u.host } }, (r) => {
-      res.writeHead(r.statusCode!, r.headers);
-      r.pipe(res);
-    });
-    up.on("error", () => res.destroy());
-    res.on("close", () => up.destroy());
-    req.pipe(up);
-  });
-  server.on("connect", (req: IncomingMessage, client: Socket, head: Buffer) => {
-    log.push(`CONNECT ${req.url}`);
-    const [host, port] = req.url!.split(":");
-    const up = connect(Number(port), hostOf(host!), () => {
-      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-      if (head.length) up.write(head);
-      up.pipe(client);
-      client.pipe(up);
-    });
-    const done = (): void => {
-      up.destroy();
-      client.destroy();
-    };
-    up.on("error", done);
-    client.on("error", done);
-    sockets.add(client);
-    client.on("close", () => sockets.delete(client));
-  });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    log,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
 
 let proxy: FakeProxy;
 let fake: FakeUpstream;

@@ -6,7 +6,9 @@
  * `caFile` trusts a private CA for that provider's HTTP and WebSocket calls
  * and no other's. Against a fake OpenAI upstream on node:http2 with TLS
  * (HTTP/1.1 also offered), driven by the official openai SDK, and the fake
- * Azure realtime upstream over wss. A reload that leaves a provider's
+ * Azure realtime upstream over wss. Both settings hold through a forward
+ * proxy (a provider's `proxy` or HTTPS_PROXY): the tunnelled TLS trusts the
+ * `caFile` and offers HTTP/2. A reload that leaves a provider's
  * transport as it was keeps its connections; one that changes it, or fails,
  * is seen too.
  */
@@ -20,6 +22,7 @@ import OpenAI from "openai";
 import { applyEnv, parseConfig } from "../src/config/load.js";
 import type { Config } from "../src/config/schema.js";
 import { configureUpstreamTransports, dispatcherFor } from "../src/providers/shared/upstream-transport.js";
+import { NAMED, startFakeProxy } from "./helpers/fake-proxy.js";
 import { startFakeAzureRealtime, type FakeAzureRealtime } from "./helpers/fake-azure-realtime.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
@@ -291,6 +294,50 @@ describe("upstream transport: reloads", () => {
       assert.equal((await ask()).httpVersion, "1.1", "the refused reload left the provider as it was");
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe("upstream transport: http2 and caFile through a forward proxy", () => {
+  it("an explicit proxy and HTTPS_PROXY both tunnel with CONNECT, trust the caFile, and speak HTTP/2 when http2 is on", async () => {
+    const proxy = await startFakeProxy();
+    const port = new URL(fake.origin).port;
+    const named = (extra: Record<string, unknown>): Record<string, unknown> => ({ type: "openai", baseUrl: `https://${NAMED}:${port}/v1`, apiKey: UPSTREAM_KEY, models: ["m"], caFile: cert.certFile, ...extra });
+    const explicit = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { pxh2: { ...named({}), http2: true, proxy: proxy.url }, pxh1: { ...named({}), proxy: proxy.url } } });
+    // The environment is read when the providers are built: set it for this gateway's start only.
+    const saved = { HTTPS_PROXY: process.env["HTTPS_PROXY"], NO_PROXY: process.env["NO_PROXY"] };
+    process.env["HTTPS_PROXY"] = proxy.url;
+    delete process.env["NO_PROXY"];
+    let fromEnv: TestGateway;
+    try {
+      fromEnv = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { envh2: named({ http2: true }), envh1: named({}) } });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    try {
+      for (const [gw, model, version] of [
+        [explicit, "pxh2/m", "2.0"],
+        [explicit, "pxh1/m", "1.1"],
+        [fromEnv, "envh2/m", "2.0"],
+        [fromEnv, "envh1/m", "1.1"],
+      ] as const) {
+        const c = new OpenAI({ apiKey: "unused", baseURL: gw.baseUrl, maxRetries: 0 });
+        const logged = proxy.log.length;
+        const before = fake.seen.length;
+        const stream = await c.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], stream: true });
+        let text = "";
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+        assert.equal(text, Array.from({ length: CHUNKS }, (_, i) => `w${i} `).join(""), model);
+        assert.equal(fake.seen[before]!.httpVersion, version, model);
+        assert.deepEqual(proxy.log.slice(logged), [`CONNECT ${NAMED}:${port}`], `${model} was tunnelled`);
+      }
+    } finally {
+      await explicit.close();
+      await fromEnv.close();
+      await proxy.close();
     }
   });
 });

@@ -1,4 +1,4 @@
-/** A self-signed certificate for 127.0.0.1/localhost, made with openssl at test time. */
+/** A self-signed certificate for 127.0.0.1, localhost and upstream.test (the proxy fake's name), made with openssl at test time. */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 
@@ -17,7 +17,7 @@ export function makeSelfSignedCert(dir: string): TestCert {
     [
       "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
       "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:upstream.test",
       "-keyout", keyFile, "-out", certFile,
     ],
     { stdio: "ignore" },

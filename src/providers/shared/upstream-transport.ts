@@ -9,10 +9,11 @@
  *   being destroyed: over HTTP/1.1 aborting a response mid-body can only close
  *   its connection, so the next call pays a new TCP and TLS handshake — the
  *   price of every barge-in and every client that goes away. Plain `http://`
- *   upstreams stay HTTP/1.1 (undici speaks HTTP/2 over TLS only). Direct
- *   connections only: through a proxy the calls stay HTTP/1.1.
+ *   upstreams stay HTTP/1.1 (undici speaks HTTP/2 over TLS only). Through a
+ *   proxy too: the CONNECT tunnel's TLS offers h2.
  * - `caFile`: PEM certificates trusted for this provider's TLS, instead of
- *   Node's bundled roots (an internal CA in front of a self-hosted model).
+ *   Node's bundled roots (an internal CA in front of a self-hosted model),
+ *   directly and through a proxy's tunnel.
  * - `proxy`: a forward proxy URL for all of this provider's calls (HTTP
  *   through undici's ProxyAgent — CONNECT for `https://`, absolute-form for
  *   `http://`, as proxies that allow CONNECT to port 443 only expect — and
@@ -138,9 +139,11 @@ interface Wanted {
 
 function buildTransport(w: Wanted, env: EnvProxy): Transport {
   const tls = w.ca ? { ca: w.ca } : {};
+  // Through a proxy the upstream's TLS is set up on the tunnel by `requestTls`, not `connect`: the CA and the ALPN offer go there.
+  const requestTls = { ...tls, allowH2: w.http2 };
   if (w.explicit !== undefined) {
     const proxy = w.explicit;
-    return { key: w.key, ca: w.ca, dispatcher: new ProxyAgent({ uri: proxy, requestTls: tls, proxyTunnel: false }), socketProxy: () => proxy };
+    return { key: w.key, ca: w.ca, dispatcher: new ProxyAgent({ uri: proxy, allowH2: w.http2, requestTls, proxyTunnel: false }), socketProxy: () => proxy };
   }
   if (w.viaEnv) {
     const dispatcher = new EnvHttpProxyAgent({
@@ -149,6 +152,7 @@ function buildTransport(w: Wanted, env: EnvProxy): Transport {
       noProxy: env.noProxy,
       allowH2: w.http2,
       connect: tls,
+      requestTls,
       // Handed to its ProxyAgents: plain http:// goes as absolute-form requests, not CONNECT.
       proxyTunnel: false,
     });

@@ -340,4 +340,27 @@ describe("upstream transport: http2 and caFile through a forward proxy", () => {
       await proxy.close();
     }
   });
+
+  it("a realtime upstream over wss:// through the proxy: tunnelled, and the caFile trusted on the tunnel", async () => {
+    const proxy = await startFakeProxy();
+    const endpoint = new URL(azure.tlsEndpoint!);
+    endpoint.hostname = NAMED;
+    const az = { type: "azure", baseUrl: endpoint.origin, apiKey: UPSTREAM_KEY, apiVersion: "v1", realtimeApiVersion: "v1", models: ["rt-dep"], proxy: proxy.url };
+    const gw = await startTestGateway({
+      providers: { aztrusted: { ...az, caFile: cert.certFile }, azuntrusted: az },
+      realtime: { profiles: { "voice/trusted": { upstream: "aztrusted/rt-dep" }, "voice/untrusted": { upstream: "azuntrusted/rt-dep" } } },
+    });
+    try {
+      const ok = await RealtimeTestClient.connect(realtimeUrl(gw.origin, "voice/trusted"));
+      await ok.next("session.created");
+      ok.ws.close();
+      assert.deepEqual(proxy.log, [`CONNECT ${NAMED}:${endpoint.port}`]);
+      const bad = await RealtimeTestClient.connect(realtimeUrl(gw.origin, "voice/untrusted"));
+      assert.equal((await bad.closed).code, 1011, "without the CA the tunnelled TLS is refused");
+      assert.equal(bad.all("error").length, 1);
+    } finally {
+      await gw.close();
+      await proxy.close();
+    }
+  });
 });

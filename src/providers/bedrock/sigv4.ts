@@ -3,6 +3,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
+import { nodeAgentFor } from "../shared/upstream-transport.js";
 
 /** Static AWS credentials, as in the config file. */
 export interface AwsStaticCredentials {
@@ -30,7 +31,10 @@ export interface BedrockSigner {
  * `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, `AWS_PROFILE` or `profile`
  * in the shared config and credentials files, SSO, web identity, container
  * and instance metadata), which caches them and refreshes them before they
- * expire. The canonical URI is the request path encoded once more (a model
+ * expire. The chain's STS and SSO calls use the provider's transport
+ * (`proxy`, `caFile`, the proxy environment) through {@link nodeAgentFor};
+ * the instance and container metadata endpoints are link-local and keep
+ * their own direct connections. The canonical URI is the request path encoded once more (a model
  * id's `:` is `%3A` on the wire and `%253A` when signing), as AWS expects of
  * every service but S3.
  */
@@ -41,7 +45,10 @@ export function createBedrockSigner(opts: {
   readonly credentials?: AwsStaticCredentials | undefined;
   readonly profile?: string | undefined;
 }): BedrockSigner {
-  const chain = opts.credentials ? undefined : defaultProvider(opts.profile ? { profile: opts.profile } : {});
+  // The chain's own AWS calls (STS web identity and assume-role, SSO) go out on the provider's transport: its proxy and caFile.
+  const agent = nodeAgentFor(opts.provider);
+  const clientConfig = { requestHandler: { httpAgent: agent, httpsAgent: agent } };
+  const chain = opts.credentials ? undefined : defaultProvider({ ...(opts.profile ? { profile: opts.profile } : {}), clientConfig });
   const fixed = opts.credentials;
   const credentials = async (): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }> => {
     if (fixed) return { accessKeyId: fixed.accessKeyId, secretAccessKey: fixed.secretAccessKey, ...(fixed.sessionToken ? { sessionToken: fixed.sessionToken } : {}) };

@@ -24,9 +24,14 @@
  *   proxy (a sidecar, a local model server, the tests' fakes).
  *
  * A provider with none of this uses undici's global dispatcher, as before.
+ * Libraries with their own Node HTTP stack (the AWS credential chain) take
+ * the same settings through {@link nodeAgentFor}.
  */
 import { readFileSync } from "node:fs";
-import type { Agent as HttpAgent } from "node:http";
+import type { Agent as HttpAgent, ClientRequest } from "node:http";
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { Agent as AgentBase, type AgentConnectOpts } from "agent-base";
 import { HttpsProxyAgent } from "https-proxy-agent";
 import { Agent, EnvHttpProxyAgent, getGlobalDispatcher, ProxyAgent, type Dispatcher } from "undici";
 
@@ -194,4 +199,42 @@ function proxyAgentFor(proxy: string): HttpAgent {
     proxyAgents.set(proxy, a);
   }
   return a;
+}
+
+const nodeAgents = new Map<string, HttpAgent>();
+
+/**
+ * A Node `http.Agent` (for `http:` and `https:` alike) that connects as
+ * `provider`'s transport says at the time of each connection: through its
+ * proxy (a CONNECT tunnel, `NO_PROXY` applied) and trusting its `caFile`,
+ * or directly with Node's defaults when it has neither. For libraries that
+ * bring their own HTTP client (the AWS SDK's credential providers take it
+ * as `requestHandler: { httpAgent, httpsAgent }`). One per provider name.
+ */
+export function nodeAgentFor(provider: string): HttpAgent {
+  let a = nodeAgents.get(provider);
+  if (!a) {
+    a = new TransportAgent(provider);
+    nodeAgents.set(provider, a);
+  }
+  return a;
+}
+
+/** The agent {@link nodeAgentFor} gives: each connection looks its provider's transport up. */
+class TransportAgent extends AgentBase {
+  constructor(private readonly provider: string) {
+    super({ keepAlive: true });
+  }
+
+  override connect(req: ClientRequest, opts: AgentConnectOpts): Socket | HttpAgent {
+    const t = transports.get(this.provider);
+    const secure = opts.secureEndpoint;
+    // The options object is handed on to a proxy agent unchanged: the target's TLS (the CA) is set up from it there.
+    if (secure && t?.ca) Object.assign(opts, { ca: t.ca });
+    const proxy = t?.socketProxy(new URL(`${secure ? "wss" : "ws"}://${req.host}:${opts.port}/`));
+    if (proxy) return proxyAgentFor(proxy);
+    if (!secure) return netConnect(opts);
+    const servername = opts.servername ?? (isIP(req.host) ? undefined : req.host);
+    return tlsConnect({ ...opts, ...(servername ? { servername } : {}) });
+  }
 }

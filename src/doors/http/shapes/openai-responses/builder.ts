@@ -1,6 +1,7 @@
 import { Finish_Reason, type Chunk, type ReasoningDelta, type ToolCallDelta } from "../../../../gen/spillway/v1/chunk.js";
 import { SpillwayError } from "../../../../engine/errors.js";
 import { responseErrorCode, responseJson, type ResponseHead, type ResponseState } from "./json.js";
+import { reasoningContent } from "./reasoning-state.js";
 
 /**
  * Receives each Responses event as it is made, as wire JSON text: `type`
@@ -25,6 +26,10 @@ interface OpenReasoning {
   readonly outputIndex: number;
   readonly item: Item & { summary: Array<{ type: "summary_text"; text: string }>; content?: Array<{ type: "reasoning_text"; text: string }> };
   readonly where: string;
+  /** Whether the upstream named the item (OpenAI's `rs_…`), so its encrypted content is OpenAI's. */
+  readonly upstreamId: boolean;
+  signature: string;
+  encrypted: string;
 }
 
 interface OpenCall {
@@ -198,10 +203,11 @@ export class ResponsesBuilder {
       const item: OpenReasoning["item"] = { id, type: "reasoning", summary: [], status: "in_progress" };
       this.state.output.push(item);
       this.emitObject("response.output_item.added", { output_index: outputIndex, item });
-      this.reasoningItem = { index: d.index, outputIndex, item, where: `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}` };
+      this.reasoningItem = { index: d.index, outputIndex, item, where: `"item_id":${JSON.stringify(id)},"output_index":${outputIndex}`, upstreamId: d.id !== "", signature: "", encrypted: "" };
     }
     const r = this.reasoningItem;
-    if (d.encrypted) r.item["encrypted_content"] = `${(r.item["encrypted_content"] as string | undefined) ?? ""}${d.encrypted}`;
+    if (d.encrypted) r.encrypted += d.encrypted;
+    if (d.signature) r.signature += d.signature;
     if (!d.text) return;
     if (d.summary) {
       if (r.item.summary.length === 0) {
@@ -234,6 +240,8 @@ export class ResponsesBuilder {
       this.emit("response.reasoning_text.done", `${r.where},"content_index":0,"text":${JSON.stringify(content.text)},`);
       this.emit("response.content_part.done", `${r.where},"content_index":0,"part":${JSON.stringify(content)},`);
     }
+    const carried = reasoningContent(r, r.upstreamId);
+    if (carried !== undefined) r.item["encrypted_content"] = carried;
     r.item["status"] = status;
     this.emitObject("response.output_item.done", { output_index: r.outputIndex, item: r.item });
   }

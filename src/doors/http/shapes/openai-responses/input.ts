@@ -4,6 +4,7 @@ import { makeMessage } from "../../../../engine/requests.js";
 import { audioPart, filePart, imagePart, joinedText, textPart } from "../openai/content.js";
 import { invalidArgument } from "../../../../engine/errors.js";
 import { validateAt } from "../../validation.js";
+import { readReasoningContent } from "./reasoning-state.js";
 
 const part = z.looseObject({ type: z.string().min(1) });
 const messageItem = z.looseObject({
@@ -86,14 +87,21 @@ function message(role: string, content: string, contents: ContentPart[] = []): M
   return makeMessage({ role, content, contents });
 }
 
-/** A reasoning item carried back: its summary (or raw) text, id and encrypted content. */
+/**
+ * A reasoning item carried back: its summary (or raw) text, id and encrypted
+ * content — or, when the content is the gateway's envelope
+ * (`reasoning-state.ts`), the signature and data of another provider's block,
+ * without the id the gateway made up for it.
+ */
 function reasoningPart(r: z.output<typeof reasoningItem>): ContentPart {
   const summary = (r.summary ?? []).map((s) => s.text).join("\n\n");
   const raw = (r.content ?? []).map((c) => c.text).join("");
+  const carried = readReasoningContent(r.encrypted_content ?? "");
+  const state = carried ?? { signature: "", encrypted: r.encrypted_content ?? "" };
   return {
     part: {
       $case: "reasoning",
-      value: { text: raw || summary, signature: "", encrypted: r.encrypted_content ?? "", summary: !raw && summary !== "", id: r.id ?? "" },
+      value: { text: raw || summary, signature: state.signature, encrypted: state.encrypted, summary: !raw && summary !== "", id: carried ? "" : (r.id ?? "") },
     },
   };
 }

@@ -200,6 +200,23 @@ async function answer(res: ServerResponse, s: AnthropicScript, stream = true): P
 }
 
 /** Starts the fake on a free loopback port. */
+/**
+ * Anthropic's rule for extended thinking in a tool loop, as its API words the
+ * 400: with `thinking` enabled, the last assistant message, when tool results
+ * follow it, must start with a `thinking` or `redacted_thinking` block.
+ */
+function thinkingRefusal(body: unknown): string | undefined {
+  const b = body as { thinking?: { type?: string }; messages?: Array<{ role: string; content: unknown }> } | undefined;
+  if (b?.thinking?.type !== "enabled" || !Array.isArray(b.messages)) return undefined;
+  const at = b.messages.map((m) => m.role).lastIndexOf("assistant");
+  if (at < 0) return undefined;
+  const blocks = (m: { content: unknown }): Array<{ type?: string }> => (Array.isArray(m.content) ? (m.content as Array<{ type?: string }>) : [{ type: "text" }]);
+  if (!b.messages.slice(at + 1).some((m) => blocks(m).some((x) => x.type === "tool_result"))) return undefined;
+  const first = blocks(b.messages[at]!)[0]?.type;
+  if (first === "thinking" || first === "redacted_thinking") return undefined;
+  return `messages.${at}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`;
+}
+
 export async function startFakeAnthropic(script: FakeAnthropic["script"] = () => ({})): Promise<FakeAnthropic> {
   const server = await startRecordingServer((rec, res) => {
     if (rec.method === "GET" && rec.url.startsWith("/v1/models")) {
@@ -208,6 +225,11 @@ export async function startFakeAnthropic(script: FakeAnthropic["script"] = () =>
       return;
     }
     const body = rec.body as { stream?: unknown } | undefined;
+    const refusal = thinkingRefusal(rec.body);
+    if (refusal) {
+      res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: refusal } }));
+      return;
+    }
     void answer(res, fake.script(rec), typeof body !== "object" || body === null || body.stream === true).catch(() => undefined);
   });
   const fake: FakeAnthropic = {

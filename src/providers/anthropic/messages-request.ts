@@ -3,6 +3,7 @@ import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { makeMessage } from "../../engine/requests.js";
 import { familyExtra, toolCallObjects } from "../shared/request-fields.js";
+import { toolTurnLacksThinking } from "../shared/thinking-turns.js";
 import { type Block, cacheControl, contentBlocks } from "./content-blocks.js";
 
 /** An Anthropic message: a role and its content blocks. */
@@ -133,7 +134,9 @@ const SERVICE_TIERS = new Set(["auto", "standard_only"]);
  * the typed request: content as blocks (content-blocks.ts: images,
  * documents, thinking with signatures, cache markers), tools with their
  * cache markers, `tool_error` as `is_error`, reasoning as `thinking`
- * ({@link thinkingConfig}), `user` as `metadata.user_id`, `top_k`, stop
+ * ({@link thinkingConfig}; left off inside a tool loop whose last assistant
+ * turn has no thinking block to send back, {@link toolTurnLacksThinking}),
+ * `user` as `metadata.user_id`, `top_k`, stop
  * sequences, Anthropic's service tiers. A JSON schema `response_format`
  * becomes `output_config.format` (Anthropic's structured outputs); a bare
  * JSON-object format has no Anthropic counterpart and is not sent (no
@@ -149,7 +152,8 @@ export function messagesBody(model: string, req: GenerateRequest, defaultMaxToke
   // A client waiting for the whole answer gets a whole (non-streamed) upstream call.
   const body: Record<string, unknown> = { ...familyExtra(req, "anthropic"), model, max_tokens: maxTokens, messages, stream: req.stream !== false };
   if (system !== undefined) body["system"] = system;
-  if (thinking) body["thinking"] = thinking;
+  // Inside a tool loop whose last assistant turn lost its thinking block (a chat client), Anthropic refuses thinking: leave it off.
+  if (thinking && !(thinking["type"] === "enabled" && toolTurnLacksThinking(source, (r) => !!r.signature || (!!r.encrypted && !r.id)))) body["thinking"] = thinking;
   if (req.temperature !== undefined) body["temperature"] = req.temperature;
   if (req.topP !== undefined) body["top_p"] = req.topP;
   if (req.topK !== undefined) body["top_k"] = req.topK;

@@ -3,6 +3,7 @@ import { ResponseFormat_Type } from "../../gen/spillway/v1/request.js";
 import { invalidArgument } from "../../engine/errors.js";
 import { makeMessage } from "../../engine/requests.js";
 import { toolCallObjects } from "../shared/request-fields.js";
+import { toolTurnLacksThinking } from "../shared/thinking-turns.js";
 
 /** A Converse content block, system block or tool as sent upstream. */
 type Block = Record<string, unknown>;
@@ -186,7 +187,9 @@ function jsonToolOf(f: ResponseFormat | undefined): Block | undefined {
  * `cache_control` marks as `cachePoint` blocks (after the part, the tool or
  * the system prompt), a legacy prompt as one user turn, and for Claude
  * models `top_k` and extended thinking (`thinking.budget_tokens`, from the
- * request's budget or its effort) in `additionalModelRequestFields`.
+ * request's budget or its effort; left off inside a tool loop whose last
+ * assistant turn has no signed reasoning, {@link toolTurnLacksThinking}) in
+ * `additionalModelRequestFields`.
  * Throws `InvalidArgument` naming the field for what Converse cannot carry.
  */
 export function converseBody(model: string, req: GenerateRequest): ConverseRequest {
@@ -234,7 +237,8 @@ export function converseBody(model: string, req: GenerateRequest): ConverseReque
   if (isClaude(model)) {
     const r = req.reasoning;
     const budget = r && !r.disabled ? r.budgetTokens || EFFORT_BUDGET[r.effort] || 0 : 0;
-    if (budget > 0) additional["thinking"] = { type: "enabled", budget_tokens: budget };
+    // As on Anthropic's API: inside a tool loop whose last assistant turn has no signed reasoning, Claude refuses thinking.
+    if (budget > 0 && !toolTurnLacksThinking(req.messages, (r) => !!r.signature || !!r.encrypted)) additional["thinking"] = { type: "enabled", budget_tokens: budget };
     if (req.topK !== undefined) additional["top_k"] = req.topK;
   }
   if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional;

@@ -7,7 +7,8 @@
  * such clients send back as it came. A tool loop through the official
  * openai SDK, streamed and whole: the second request the fake Anthropic /
  * Gemini receives has the signed blocks back, exactly; OpenAI's own
- * encrypted content passes through unchanged.
+ * encrypted content passes through unchanged; a stored response named by
+ * `previous_response_id` carries them the same way.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -120,3 +121,24 @@ for (const stream of [true, false]) {
     });
   });
 }
+
+describe("Responses reasoning round trip through previous_response_id (stored)", () => {
+  it("Anthropic: the stored response's signed blocks are sent again when the next turn names it", async () => {
+    anthropic.script = (req) =>
+      (req.body as { messages: unknown[] }).messages.length === 1
+        ? { events: [messageStart(12), ...thinkingBlock(0, ["Look ", "it up."], "sig-stored"), ...toolUseBlock(1, "toolu_9", "lookup", ["{}"]), ...messageEnd("tool_use", 9)] }
+        : { events: textAnswer(["Done."]) };
+    const r1 = await client.responses.create({ model: "anthropic/claude-fake-1", input: "What is it?", tools: TOOLS, reasoning: { effort: "low" } });
+    const call = r1.output.find((o): o is OpenAI.Responses.ResponseFunctionToolCall => o.type === "function_call")!;
+    const r2 = await client.responses.create({ model: "anthropic/claude-fake-1", previous_response_id: r1.id, input: [{ type: "function_call_output", call_id: call.call_id, output: "42" }], tools: TOOLS, reasoning: { effort: "low" } });
+    assert.equal(r2.output_text, "Done.");
+    const sent = (anthropic.requests.at(-1)!.body as { messages: Array<{ role: string; content: unknown }> }).messages;
+    assert.deepEqual(sent[1], {
+      role: "assistant",
+      content: [
+        { type: "thinking", thinking: "Look it up.", signature: "sig-stored" },
+        { type: "tool_use", id: "toolu_9", name: "lookup", input: {} },
+      ],
+    });
+  });
+});

@@ -6,9 +6,10 @@
  * (src/doors/http/shapes/openai-responses/reasoning-state.ts), the field
  * such clients send back as it came. A tool loop through the official
  * openai SDK, streamed and whole: the second request the fake Anthropic /
- * Gemini receives has the signed blocks back, exactly; OpenAI's own
- * encrypted content passes through unchanged; a stored response named by
- * `previous_response_id` carries them the same way.
+ * Gemini receives has the signed blocks back, exactly; a stored response
+ * named by `previous_response_id` carries them the same way. (OpenAI's own
+ * encrypted content passing through unchanged is in responses-builder and
+ * provider-fields.)
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";

@@ -18,7 +18,7 @@ import { wavHeader } from "../src/audio/wav.js";
 import { bypassesProxy, envProxy } from "../src/providers/shared/upstream-transport.js";
 import { startFakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeAzure } from "./helpers/fake-azure.js";
-import { NAMED, startFakeProxy, type FakeProxy } from "./helpers/fake-proxy.js";
+import { NAMED, startFakeProxy, withEnv, type FakeProxy } from "./helpers/fake-proxy.js";
 import { startFakeBedrock } from "./helpers/fake-bedrock.js";
 import { DEEPGRAM_KEY, startFakeDeepgram } from "./helpers/fake-deepgram.js";
 import { ELEVENLABS_KEY, startFakeElevenLabs } from "./helpers/fake-elevenlabs.js";
@@ -53,24 +53,16 @@ before(async () => {
     realtime: { profiles: { "voice/proxied": { upstream: "pxrt/gpt-realtime" } } },
   });
   // The environment is read when the providers are built: set it for this gateway's start only.
-  const saved = { HTTP_PROXY: process.env["HTTP_PROXY"], NO_PROXY: process.env["NO_PROXY"] };
-  process.env["HTTP_PROXY"] = proxy.url;
-  delete process.env["NO_PROXY"];
-  try {
-    fromEnv = await startTestGateway({
+  fromEnv = await withEnv({ HTTP_PROXY: proxy.url, NO_PROXY: undefined }, () =>
+    startTestGateway({
       ...common,
       providers: {
         named: { type: "openai", baseUrl: `http://${NAMED}:${port}/v1`, apiKey: "sk-up", models: ["m"] },
         loop: { type: "openai", baseUrl: fake.baseUrl, apiKey: "sk-up", models: ["m"] },
         direct: { type: "openai", baseUrl: `http://${NAMED}:${port}/v1`, apiKey: "sk-up", models: ["m"], proxy: false },
       },
-    });
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+    }),
+  );
 });
 after(async () => {
   await explicit.close();

@@ -22,7 +22,7 @@ import OpenAI from "openai";
 import { applyEnv, parseConfig } from "../src/config/load.js";
 import type { Config } from "../src/config/schema.js";
 import { configureUpstreamTransports, dispatcherFor } from "../src/providers/shared/upstream-transport.js";
-import { NAMED, startFakeProxy } from "./helpers/fake-proxy.js";
+import { NAMED, startFakeProxy, withEnv } from "./helpers/fake-proxy.js";
 import { startFakeAzureRealtime, type FakeAzureRealtime } from "./helpers/fake-azure-realtime.js";
 import { startTestGateway, type TestGateway } from "./helpers/gateway.js";
 import { RealtimeTestClient, realtimeUrl } from "./helpers/realtime.js";
@@ -305,18 +305,7 @@ describe("upstream transport: http2 and caFile through a forward proxy", () => {
     const named = (extra: Record<string, unknown>): Record<string, unknown> => ({ type: "openai", baseUrl: `https://${NAMED}:${port}/v1`, apiKey: UPSTREAM_KEY, models: ["m"], caFile: cert.certFile, ...extra });
     const explicit = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { pxh2: { ...named({}), http2: true, proxy: proxy.url }, pxh1: { ...named({}), proxy: proxy.url } } });
     // The environment is read when the providers are built: set it for this gateway's start only.
-    const saved = { HTTPS_PROXY: process.env["HTTPS_PROXY"], NO_PROXY: process.env["NO_PROXY"] };
-    process.env["HTTPS_PROXY"] = proxy.url;
-    delete process.env["NO_PROXY"];
-    let fromEnv: TestGateway;
-    try {
-      fromEnv = await startTestGateway({ routing: { maxAttempts: 1 }, providers: { envh2: named({ http2: true }), envh1: named({}) } });
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    const fromEnv = await withEnv({ HTTPS_PROXY: proxy.url, NO_PROXY: undefined }, () => startTestGateway({ routing: { maxAttempts: 1 }, providers: { envh2: named({ http2: true }), envh1: named({}) } }));
     try {
       for (const [gw, model, version] of [
         [explicit, "pxh2/m", "2.0"],

@@ -68,3 +68,24 @@ export async function startFakeProxy(): Promise<FakeProxy> {
   };
 }
 
+
+/**
+ * Runs `fn` with the process environment changed by `vars` (undefined
+ * deletes), then puts it back: the proxy variables are read when a gateway
+ * builds its providers, so a test sets them for one gateway's start only.
+ */
+export async function withEnv<T>(vars: Readonly<Record<string, string | undefined>>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}

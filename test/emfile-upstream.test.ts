@@ -15,7 +15,8 @@ import { SpillwayError } from "../src/engine/errors.js";
 import type { Provider } from "../src/engine/provider.js";
 import { createRouter } from "../src/engine/router.js";
 import { createStreamEngine } from "../src/engine/stream-engine.js";
-import { connectionError, gatewayOutOfDescriptors } from "../src/providers/shared/upstream-http.js";
+import { connectionError } from "../src/providers/shared/upstream-errors.js";
+import { gatewayOutOfDescriptors } from "../src/engine/limits/out-of-descriptors.js";
 import { generateRequest } from "./helpers/generate-request.js";
 
 const req = generateRequest();

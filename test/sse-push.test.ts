@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from "undici";
 import { SpillwayError } from "../src/engine/errors.js";
 import { SsePushStream, type SseMapper } from "../src/providers/shared/sse-push.js";
-import { postJsonStream } from "../src/providers/shared/upstream-http.js";
+import { postJsonStream } from "../src/providers/shared/upstream-stream.js";
 
 type Handler = (res: ServerResponse) => void;
 

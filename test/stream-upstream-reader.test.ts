@@ -17,7 +17,8 @@ import { Code } from "../src/engine/code.js";
 import { SpillwayError } from "../src/engine/errors.js";
 import type { ChunkPayload } from "../src/engine/payload.js";
 import { openAiStreamPayloads } from "../src/providers/openai/chat-stream.js";
-import { postJson, postJsonStream } from "../src/providers/shared/upstream-http.js";
+import { postJson } from "../src/providers/shared/upstream-http.js";
+import { postJsonStream } from "../src/providers/shared/upstream-stream.js";
 import { startRecordingServer, type RecordingServer } from "./helpers/recording-server.js";
 
 const head = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":';

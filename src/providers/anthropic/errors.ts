@@ -1,7 +1,7 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage } from "../shared/upstream-http.js";
-import type { UpstreamAnswer } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage } from "../shared/upstream-errors.js";
+import type { UpstreamAnswer } from "../shared/upstream-errors.js";
 
 
 interface Mapping {

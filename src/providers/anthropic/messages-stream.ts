@@ -13,7 +13,7 @@ import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js
 import { SsePushStream } from "../shared/sse-push.js";
 import { anthropicError } from "./errors.js";
 import { type Obj, isObj, obj, str, count as num } from "../shared/json.js";
-import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-errors.js";
 
 /** Maps Anthropic's `stop_reason` to the engine's finish reason. */
 export function mapStopReason(reason: string): FinishReason {

@@ -1,6 +1,7 @@
 import type { Provider } from "../../engine/provider.js";
 import { LazyStream } from "../shared/lazy-stream.js";
-import { postJsonStream, upstreamRequest } from "../shared/upstream-http.js";
+import { postJsonStream } from "../shared/upstream-stream.js";
+import { upstreamRequest } from "../shared/upstream-http.js";
 import { converseBody } from "./converse-request.js";
 import { converseAnswerPayloads, converseStreamPayloads } from "./converse-stream.js";
 import { bedrockHttpError } from "./errors.js";

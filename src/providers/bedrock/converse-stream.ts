@@ -13,7 +13,7 @@ import {
 } from "../../engine/payload.js";
 import { EventStreamPushStream, type EventStreamMessage } from "../shared/event-stream-push.js";
 import { type Obj, count, isObj, obj, str } from "../shared/json.js";
-import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-errors.js";
 import { bedrockError } from "./errors.js";
 
 /** Maps Converse's `stopReason` to the engine's finish reason. */

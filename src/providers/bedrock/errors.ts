@@ -1,6 +1,6 @@
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage, type UpstreamAnswer } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, errorBodyText, parseRetryAfter, rawErrorMessage, type UpstreamAnswer } from "../shared/upstream-errors.js";
 
 
 interface Mapping {

@@ -7,7 +7,7 @@
  */
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-errors.js";
 import { isObj, str } from "../shared/json.js";
 
 /** The request field a Deepgram 400 message is about, when it names one. */

@@ -12,7 +12,8 @@ import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "..
 import type { ProviderContext } from "../../engine/provider.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { amount, isObj, obj, str } from "../shared/json.js";
-import { errorBodyText, upstreamRequest } from "../shared/upstream-http.js";
+import { errorBodyText } from "../shared/upstream-errors.js";
+import { upstreamRequest } from "../shared/upstream-http.js";
 import { deepgramError, deepgramMalformed } from "./errors.js";
 import type { DeepgramUpstream } from "./upstream.js";
 

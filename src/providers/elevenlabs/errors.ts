@@ -7,7 +7,7 @@
  */
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-http.js";
+import { codeForUpstreamStatus, parseRetryAfter } from "../shared/upstream-errors.js";
 import { isObj, str, type Obj } from "../shared/json.js";
 
 /** ElevenLabs body fields → the OpenAI speech request's names. */

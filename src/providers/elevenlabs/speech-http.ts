@@ -8,7 +8,8 @@
 import type { SynthesizeRequest } from "../../gen/spillway/v1/request.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
-import { errorBodyText, streamReadError, upstreamRequest } from "../shared/upstream-http.js";
+import { errorBodyText, streamReadError } from "../shared/upstream-errors.js";
+import { upstreamRequest } from "../shared/upstream-http.js";
 import { elevenLabsError } from "./errors.js";
 import { AudioChunker, outputFormatOf } from "./formats.js";
 import type { ElevenLabsUpstream } from "./upstream.js";

@@ -14,7 +14,7 @@ import {
 import { count, isObj, obj, str, type Obj } from "../shared/json.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
-import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-errors.js";
 import { googleError } from "./errors.js";
 
 /** Finish reasons that mean the output was blocked or withheld by a filter. */

@@ -14,7 +14,7 @@ import type { PushBody } from "../shared/push-queue.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
 import { type Obj, isObj, str, count as num } from "../shared/json.js";
-import { streamReadError, upstreamTruncated } from "../shared/upstream-http.js";
+import { streamReadError, upstreamTruncated } from "../shared/upstream-errors.js";
 import { ContentTemplate } from "./content-template.js";
 
 /** Maps OpenAI's `finish_reason` strings to the engine's enum. */

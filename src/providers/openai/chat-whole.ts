@@ -1,7 +1,7 @@
 import { finishPayload, reasoningPayload, textPayload, toolCallPayload, type ChunkPayload } from "../../engine/payload.js";
 import { SpillwayError } from "../../engine/errors.js";
 import { Code } from "../../engine/code.js";
-import { upstreamJsonSync, type WholeUpstreamResponse } from "../shared/upstream-http.js";
+import { upstreamJsonSync, type WholeUpstreamResponse } from "../shared/upstream-whole.js";
 import { count, isObj, str, type Obj } from "../shared/json.js";
 import { mapFinishReason, mapUsage } from "./chat-stream.js";
 import { ListIterator } from "../../engine/poll.js";

@@ -6,7 +6,8 @@ import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "..
 import type { Provider, ProviderContext } from "../../engine/provider.js";
 import { DEFAULT_MAX_EVENT_BYTES, parseEventJson } from "../shared/sse-events.js";
 import { SsePushStream } from "../shared/sse-push.js";
-import { postJson, streamReadError, upstreamError, upstreamRequest, type UpstreamResponse } from "../shared/upstream-http.js";
+import { postJson, upstreamRequest, type UpstreamResponse } from "../shared/upstream-http.js";
+import { streamReadError, upstreamError } from "../shared/upstream-errors.js";
 import { streamMultipart } from "./openai-multipart.js";
 import { type Obj, isObj, amount as num } from "../shared/json.js";
 

@@ -11,7 +11,7 @@ import { isIPv4 } from "node:net";
 import WebSocket from "ws";
 import { Code } from "../../engine/code.js";
 import { SpillwayError } from "../../engine/errors.js";
-import { connectionError } from "./upstream-http.js";
+import { connectionError } from "./upstream-errors.js";
 import { socketTlsOptions } from "./upstream-transport.js";
 
 /** Most bytes of a refused handshake's body that are read. */

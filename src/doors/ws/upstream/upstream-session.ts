@@ -45,7 +45,7 @@ import { Code } from "../../../engine/code.js";
 import { SpillwayError } from "../../../engine/errors.js";
 import type { Route } from "../../../engine/router.js";
 import { openAiErrorObject } from "../../http/shapes/openai/errors.js";
-import { gatewayOutOfDescriptors, outOfDescriptors } from "../../../providers/shared/upstream-http.js";
+import { gatewayOutOfDescriptors, outOfDescriptors } from "../../../engine/limits/out-of-descriptors.js";
 import { socketTlsOptions } from "../../../providers/shared/upstream-transport.js";
 import { recordRequest, type Observability } from "../../../observability/observability.js";
 import type { RealtimeProblem } from "../client-events.js";

@@ -283,8 +283,6 @@ export class RealtimeSession {
     for (const r of this.responses) r.cancel("client_cancelled");
     this.responses.clear();
     this.upstreams.close();
-    // Last: the detector and the transcriptions are done with the buffer's views (they copied what they keep).
-    this.buffer.release();
   }
 
   private dispatch(ev: ClientEvent): void {
@@ -460,8 +458,7 @@ export class RealtimeSession {
       this.buffer.dropBefore(e.audioStartMs);
       this.live?.transcription.cancel();
       this.live = { itemId, transcription: this.transcription(itemId) };
-      // Borrowed: the transcription copies what it is pushed.
-      this.live.transcription.push(this.buffer.borrow(), this.settings.inputFormat);
+      this.live.transcription.push(this.buffer.peek(), this.settings.inputFormat);
       this.idleTurn.disarm();
       this.outbox.send({ type: "input_audio_buffer.speech_started", audio_start_ms: e.audioStartMs, item_id: itemId });
       if (td.interruptResponse) this.cancelAll("turn_detected");
@@ -492,15 +489,13 @@ export class RealtimeSession {
   private commitTurn(itemId: string, respond: boolean): void {
     const live = this.live?.itemId === itemId ? this.live.transcription : undefined;
     this.live = undefined;
-    // Borrowed (not lent, as `take` would): clearing leaves the bytes where they are until the next append, and the transcription copies what it is pushed.
-    const audio = live ? undefined : this.buffer.borrow();
-    this.buffer.clear();
+    const audio = this.buffer.take();
     const part: ItemContent = { type: "input_audio" };
     const item: ConversationItem = { id: itemId, role: "user", status: "completed", content: [part], audioMs: 0 };
     const previous = this.conversation.add(item);
     this.outbox.send({ type: "input_audio_buffer.committed", previous_item_id: previous, item_id: itemId });
     this.outbox.itemAdded(previous, itemJson(item, this.opts.beta));
-    this.transcribeItem(part, live ?? this.transcription(itemId), audio);
+    this.transcribeItem(part, live ?? this.transcription(itemId), live ? undefined : audio);
     this.enqueue(() => Promise.resolve(this.outbox.itemDone(itemJson(item, this.opts.beta))));
     if (respond) this.queueResponse(this.plan(undefined));
   }

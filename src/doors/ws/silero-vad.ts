@@ -177,9 +177,8 @@ export class SileroVad implements TurnDetector {
       return;
     }
     if (!this.model) {
-      // Until the model is loaded, keep the input as it came (the fallback may need it): a copy, as
-      // `samples` may be a view of the session's input buffer, whose store is reused (input-buffer.ts).
-      this.early.push(samples.slice());
+      // Until the model is loaded, keep the input as it came (the fallback may need it).
+      this.early.push(samples);
     } else {
       this.cut(samples);
     }

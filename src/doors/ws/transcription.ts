@@ -104,22 +104,13 @@ export class TurnTranscription {
   /**
    * Feeds audio (whole samples) in the transcription's format, or in `format`
    * when the session's input format changed since it started (converted).
-   * What is queued is always the transcription's own copy: `bytes` may be a
-   * view of the session's input buffer, whose store is reused once the
-   * buffer moves on (input-buffer.ts), while the engine may keep the audio
-   * for as long as the turn lasts (Deepgram sends it again after a reconnect).
    */
   push(bytes: Uint8Array, format: RealtimeAudioFormat = this.format): void {
-    // Converted and decoded audio is new memory already; the rest is copied.
-    let own = false;
-    if (format !== this.format) {
-      bytes = convertWire(format, this.format, bytes);
-      own = true;
-    }
+    if (format !== this.format) bytes = convertWire(format, this.format, bytes);
     if (bytes.length === 0) return;
     this.bytes += bytes.length;
     const wavOfG711 = this.input.encoding === AudioEncoding.AUDIO_ENCODING_WAV && this.format !== "audio/pcm";
-    this.audio.push(wavOfG711 ? toBytes(decodeWire(this.format, bytes)) : own ? bytes : Buffer.from(bytes));
+    this.audio.push(wavOfG711 ? toBytes(decodeWire(this.format, bytes)) : bytes);
   }
 
   /** No more audio: the engine finishes the transcript. */

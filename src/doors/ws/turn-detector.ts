@@ -26,8 +26,6 @@ export interface TurnDetector {
   /**
    * Feeds session audio. Events go to the `onEvent` callback: at once (energy)
    * or when inference of the frames has run (Silero), always in order.
-   * `samples` may be a view of the session's input buffer, valid only during
-   * the call: a detector copies what it keeps (input-buffer.ts).
    */
   push(samples: Int16Array): void;
   /** Forgets the speech state and any audio not yet analysed (a commit or a clear). */

@@ -70,7 +70,7 @@ function topFunctions(file: string, n: number): string[] {
 }
 
 const row = (name: string, r: VoiceProviderRow): string =>
-  `${name.padEnd(10)} ×${r.callers} ${r.turns} turns ${r.errors} errors | transcribed p50 ${r.transcribed.p50?.toFixed(1)} | created p50 ${r.created?.p50?.toFixed(1)} | first text p50 ${r.firstText?.p50?.toFixed(1)} | first audio p50 ${r.firstAudio.p50?.toFixed(1)} p90 ${r.firstAudio.p90?.toFixed(1)} | added p50 ${r.addedP50} | CPU/turn ${r.cpuMsPerTurn} ms`;
+  `${name.padEnd(10)} ×${r.callers} ${r.turns} turns ${r.errors} errors | transcribed p50 ${r.transcribed.p50?.toFixed(1)} | created p50 ${r.created?.p50?.toFixed(1)} | first text p50 ${r.firstText?.p50?.toFixed(1)} | first audio p50 ${r.firstAudio.p50?.toFixed(1)} p90 ${r.firstAudio.p90?.toFixed(1)} | added p50 ${r.addedP50} | CPU/turn ${r.cpuMsPerTurn} ms | faults/turn ${r.minorFaultsPerTurn}`;
 
 const mock = await startMock();
 // As in `npm run bench`: warm-up turns first (JIT, model load) at the measured caller count, on the same gateway.

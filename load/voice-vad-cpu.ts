@@ -137,8 +137,10 @@ for (let round = 0; round <= Number(values.rounds); round++) {
   const events: RoundEvents = { n: 0, stopLagMs: [], startAtMs: [], lastQuietAtMs: [], voiceReports: 0 };
   const s0 = { ...model.stats };
   const c0 = process.cpuUsage();
+  const f0 = process.resourceUsage().minorPageFault;
   await Promise.all(Array.from({ length: callers }, (_, i) => caller((i * 20) / callers, turns, events)));
   const c = process.cpuUsage(c0);
+  const faults = process.resourceUsage().minorPageFault - f0;
   const frames = model.stats.frames - s0.frames;
   const batches = model.stats.batches - s0.batches;
   // `runs` (session.run calls) from silero6 on; before it one run per batch.
@@ -146,6 +148,6 @@ for (let round = 0; round <= Number(values.rounds); round++) {
   const n = callers * turns;
   // Round 0 warms the JIT and the model.
   console.log(
-    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, runs)).toFixed(1)} | runs/turn ${(runs / n).toFixed(2)} | wake-ups/turn ${(batches / n).toFixed(2)} | events ${events.n} | speech_stopped lag p50 ${lag(events.stopLagMs, 0.5)} p90 ${lag(events.stopLagMs, 0.9)} ms | speech_started at p50 ${lag(events.startAtMs, 0.5)} p90 ${lag(events.startAtMs, 0.9)} | last quiet report at p50 ${lag(events.lastQuietAtMs, 0.5)} p90 ${lag(events.lastQuietAtMs, 0.9)} | voice reports/turn ${(events.voiceReports / n).toFixed(1)}`,
+    `${round === 0 ? "warm-up" : `round ${round}`}: CPU/turn ${((c.user + c.system) / 1000 / n).toFixed(2)} ms (user ${(c.user / 1000 / n).toFixed(2)}) | faults/turn ${(faults / n).toFixed(0)} | frames/turn ${(frames / n).toFixed(1)} | mean batch ${(frames / Math.max(1, runs)).toFixed(1)} | runs/turn ${(runs / n).toFixed(2)} | wake-ups/turn ${(batches / n).toFixed(2)} | events ${events.n} | speech_stopped lag p50 ${lag(events.stopLagMs, 0.5)} p90 ${lag(events.stopLagMs, 0.9)} ms | speech_started at p50 ${lag(events.startAtMs, 0.5)} p90 ${lag(events.startAtMs, 0.9)} | last quiet report at p50 ${lag(events.lastQuietAtMs, 0.5)} p90 ${lag(events.lastQuietAtMs, 0.9)} | voice reports/turn ${(events.voiceReports / n).toFixed(1)}`,
   );
 }

@@ -9,7 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { cpuTree, pinOthers, ROOT, TSX } from "./procs.js";
+import { cpuTree, minorFaultsTree, pinOthers, ROOT, TSX } from "./procs.js";
 import type { Summary } from "./stats.js";
 
 /**
@@ -78,6 +78,8 @@ export interface VoiceRow {
   readonly firstText?: Summary | undefined;
   /** Gateway CPU (its processes and the speech engines they ran) per completed turn, ms. */
   readonly cpuMsPerTurn: number | undefined;
+  /** Gateway minor page faults (fresh pages touched) per completed turn (absent in older results). */
+  readonly minorFaultsPerTurn?: number | undefined;
   /** The unmeasured warm-up just before this row (absent in older results and when the caller ran none). */
   readonly warmup?: VoiceWarmup | undefined;
   /** The tree measured (`spillway`, or `spillway@DIR` with `--compare`; absent in older results). */
@@ -95,6 +97,7 @@ export interface VoiceRow {
  */
 export async function voiceTurns(url: string, pid: number, callers: number, turns: number, sessionTurns = 1): Promise<VoiceRow> {
   let before = cpuTree(pid);
+  let faultsBefore = minorFaultsTree(pid);
   const args = ["--url", url, "--turns", String(turns), "--concurrency", String(callers), "--session-turns", String(sessionTurns), "--json"];
   const child = spawn(process.execPath, [...TSX, join(ROOT, "load/realtime-latency.ts"), ...args], {
     cwd: ROOT,
@@ -106,12 +109,21 @@ export async function voiceTurns(url: string, pid: number, callers: number, turn
     const had = out.includes("READY\n");
     out += d.toString();
     // The utterance itself is synthesized through the gateway first: its CPU is not the turns'.
-    if (!had && out.includes("READY\n")) before = cpuTree(pid);
+    if (!had && out.includes("READY\n")) {
+      before = cpuTree(pid);
+      faultsBefore = minorFaultsTree(pid);
+    }
   });
   const code = await new Promise<number | null>((r) => child.once("exit", r));
   const line = out.split("\n").find((l) => l.startsWith("RESULT "));
   if (!line) throw new Error(`realtime-latency exited ${code} without a result:\n${out.slice(-2000)}`);
   const r = JSON.parse(line.slice("RESULT ".length)) as Omit<VoiceRow, "cpuMsPerTurn">;
   const cpu = cpuTree(pid) - before;
-  return { ...r, cpuMsPerTurn: r.turns > 0 ? Math.round((cpu / r.turns) * 10) / 10 : undefined, sessionTurns };
+  const faults = minorFaultsTree(pid) - faultsBefore;
+  return {
+    ...r,
+    cpuMsPerTurn: r.turns > 0 ? Math.round((cpu / r.turns) * 10) / 10 : undefined,
+    minorFaultsPerTurn: r.turns > 0 ? Math.round(faults / r.turns) : undefined,
+    sessionTurns,
+  };
 }

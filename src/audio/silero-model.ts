@@ -272,15 +272,25 @@ async function open(file: string, batch: SileroBatchOptions): Promise<SileroMode
   /** A `"now"` frame came while a batch ran: the next batch runs right after it (as every frame did before relaxed frames). */
   let urgentWaiting = false;
   const stats = { batches: 0, frames: 0, runs: 0 };
+  /**
+   * The input, h and c arrays of a run of B frames, kept per B and filled
+   * again by the next run of that size: a fresh set was zeroed, fresh memory
+   * per run (~40 KB at B = 20: a quarter of the gateway's page faults in a
+   * 20-caller voice turn, docs/PERFORMANCE.md "voicecpu6"). Safe because one
+   * run at a time ever holds them (`running`; a batch's two runs are
+   * awaited in turn) and onnxruntime reads its inputs only until the run
+   * settles; every element is written before each run.
+   */
+  const scratch = new Map<number, { readonly input: Float32Array; readonly h: Float32Array; readonly c: Float32Array }>();
 
   /** One `session.run` over `frames` (one per item): input [B, 512]; h, c [2, B, 64] gathered from and scattered back to each item's state. */
   async function runStep(items: readonly Pending[], frames: readonly Float32Array[]): Promise<Float32Array> {
     const b = items.length;
     stats.runs++;
     stats.frames += b;
-    const input = new Float32Array(b * SILERO_FRAME);
-    const h = new Float32Array(b * STATE);
-    const c = new Float32Array(b * STATE);
+    let arrays = scratch.get(b);
+    if (!arrays) scratch.set(b, (arrays = { input: new Float32Array(b * SILERO_FRAME), h: new Float32Array(b * STATE), c: new Float32Array(b * STATE) }));
+    const { input, h, c } = arrays;
     for (let i = 0; i < b; i++) {
       const st = items[i]!.state;
       input.set(frames[i]!, i * SILERO_FRAME);

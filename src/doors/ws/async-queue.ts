@@ -1,3 +1,5 @@
+import type { Pollable } from "../../engine/poll.js";
+
 /**
  * A push-to-pull bridge: producers `push()` values, one consumer iterates.
  * `close()` ends the iteration after what was pushed; `fail()` makes it
@@ -39,25 +41,50 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   /**
    * The consumer's iterator: a plain object rather than an async generator
    * (a generator costs a few promises and microtask turns per value, and the
-   * queue carries every 20 ms of a session's audio). `return()` (a `break`)
-   * stops this iterator; the queue itself stays as it is.
+   * queue carries every 20 ms of a session's audio). It is a
+   * {@link Pollable}: `tryNext()` hands over a value already queued (or the
+   * end, or throws the failure) without a promise, so a reader drains what
+   * is there in one turn; `next()` waiting for a push is resolved by that
+   * push with the value itself (one microtask to the reader). `return()`
+   * (a `break`) stops this iterator; the queue itself stays as it is.
    */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
+  [Symbol.asyncIterator](): Pollable<T> {
     let finished = false;
     const done = (): IteratorResult<T> => {
       finished = true;
       return { value: undefined, done: true };
     };
-    const next = (): Promise<IteratorResult<T>> => {
-      if (finished) return Promise.resolve({ value: undefined, done: true });
-      if (this.error !== undefined) {
-        finished = true;
-        return Promise.reject(this.error);
-      }
-      if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
-      if (this.closed) return Promise.resolve(done());
-      return new Promise<void>((resolve) => (this.wake = resolve)).then(next);
+    /** The queue's failure, once (then the iterator is finished). */
+    const failure = (): Error | undefined => {
+      if (finished || this.error === undefined) return undefined;
+      finished = true;
+      return this.error;
     };
-    return { next, return: () => Promise.resolve(done()) };
+    const ready = (): IteratorResult<T> | undefined => {
+      if (finished) return { value: undefined, done: true };
+      if (this.items.length > 0) return { value: this.items.shift()!, done: false };
+      if (this.closed) return done();
+      return undefined;
+    };
+    const tryNext = (): IteratorResult<T> | undefined => {
+      const e = failure();
+      if (e) throw e;
+      return ready();
+    };
+    const next = (): Promise<IteratorResult<T>> => {
+      const e = failure();
+      if (e) return Promise.reject(e);
+      const r = ready();
+      if (r) return Promise.resolve(r);
+      return new Promise<IteratorResult<T>>((resolve, reject) => {
+        // Called by push, close or fail: a value, the end or the failure is there now.
+        this.wake = () => {
+          const err = failure();
+          if (err) reject(err);
+          else resolve(ready() ?? done());
+        };
+      });
+    };
+    return { next, tryNext, return: () => Promise.resolve(done()) };
   }
 }

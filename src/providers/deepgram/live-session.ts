@@ -9,6 +9,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
 import type { ProviderSession } from "../../engine/provider-session.js";
+import { tryNext } from "../../engine/poll.js";
 import { openLiveAudio } from "./live-audio.js";
 import { liveUrl } from "./live.js";
 import { LiveConnection } from "./live-connection.js";
@@ -53,11 +54,16 @@ export async function* deepgramSessionLive(
   }
 }
 
+/**
+ * Pushes the source's audio to the turn as it comes. What the source holds
+ * ready (`tryNext`: the door's queue) is taken without a promise; only an
+ * empty source is awaited (one wake-up per append of a realtime client).
+ */
 async function feed(turn: LiveTurn, source: AsyncIterator<Uint8Array>, convert: (b: Uint8Array) => Uint8Array, first: readonly Uint8Array[], ctx: ProviderContext): Promise<void> {
   try {
     for (const b of first) turn.push(b);
     for (;;) {
-      const r = await source.next();
+      const r = tryNext(source) ?? (await source.next());
       if (turn.released || ctx.signal.aborted) return;
       if (r.done) break;
       turn.push(convert(r.value));

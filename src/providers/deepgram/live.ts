@@ -19,6 +19,7 @@ import { SpillwayError } from "../../engine/errors.js";
 import { joinPieces } from "../../audio/pcm.js";
 import { finishPayload, FinishReason, usagePayload, type ChunkPayload } from "../../engine/payload.js";
 import type { ProviderContext } from "../../engine/provider.js";
+import { tryNext } from "../../engine/poll.js";
 import { jsonMessages, socketClosedError, type UpstreamSocket } from "../shared/upstream-socket.js";
 import { deepgramMalformed, deepgramSocketError } from "./errors.js";
 import { openLiveAudio, type LiveAudio } from "./live-audio.js";
@@ -161,7 +162,8 @@ class AudioPump {
     for (const b of this.format.first) this.send(b);
     this.arm();
     for (;;) {
-      const r = await this.source.next();
+      // What the source holds ready is taken without a promise (tryNext); only an empty source is awaited.
+      const r = tryNext(this.source) ?? (await this.source.next());
       if (this.stopped || !this.socket.isOpen) return;
       if (r.done) break;
       this.send(this.format.convert(r.value));

@@ -13,7 +13,10 @@
  *   (keyed phases: valid at any rate);
  * - with gRPC, the gRPC floor's TTFT (load/grpc-floor.ts, a bare grpc-js
  *   server streaming the same answer), so the door's added time splits into
- *   the client and protocol's share and the gateway's.
+ *   the client and protocol's share and the gateway's;
+ * - per door, the path to the upstream and back, step by step (arrived →
+ *   handler → upstream dispatched → its headers written by undici → the
+ *   upstream's response headers → first chunk at the door), keyed too.
  *
  * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
  * `--floor-beside N`: the floor is run again while a second load generator
@@ -54,7 +57,7 @@ interface Trace {
   requests: number;
   gaps: Array<{ from: string; to: string; p50Ms: number }>;
   totalP50Ms: number;
-  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts }>;
+  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts; upstream?: { requests: number; steps: Array<Pcts & { name: string }> } }>;
 }
 const ms = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(3));
 const mock = await startMock();
@@ -126,6 +129,11 @@ try {
       ];
       for (const [name, p] of spans) {
         console.log(`| ${name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
+      }
+      if (d.upstream && d.upstream.requests > 0) {
+        console.log(`\nThe path to the upstream and back, per request (${d.upstream.requests} with every step in order):\n`);
+        console.log("| step | p50 ms | p90 ms | p99 ms |\n| --- | --- | --- | --- |");
+        for (const p of d.upstream.steps) console.log(`| ${p.name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
       }
     }
   }

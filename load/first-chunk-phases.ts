@@ -65,8 +65,17 @@ const gw = await startSpillway({ mockPort: mock.port, workers: 1, realtime: {}, 
 /** Reads the trace once the gateway has written what it gathered since the last reset. */
 async function readTrace(): Promise<Trace> {
   rmSync(file, { force: true });
-  for (let i = 0; i < 30 && !existsSync(file); i++) await sleep(100);
-  return JSON.parse(readFileSync(file, "utf8")) as Trace;
+  for (let i = 0; i < 30; i++) {
+    await sleep(100);
+    if (!existsSync(file)) continue;
+    // The gateway writes the file without a rename: a read can catch it half written.
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as Trace;
+    } catch {
+      continue;
+    }
+  }
+  throw new Error(`no phase trace in ${file}`);
 }
 try {
   const target = (door: Door): string => (door === "grpc" ? `127.0.0.1:${gw.grpcPort}` : `http://127.0.0.1:${gw.httpPort}`);

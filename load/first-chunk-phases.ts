@@ -57,7 +57,7 @@ interface Trace {
   requests: number;
   gaps: Array<{ from: string; to: string; p50Ms: number }>;
   totalP50Ms: number;
-  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts; upstream?: { requests: number; steps: Array<Pcts & { name: string }> } }>;
+  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts; arrivedWith?: Pcts; upstream?: { requests: number; steps: Array<Pcts & { name: string }> } }>;
 }
 const ms = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(3));
 const mock = await startMock();
@@ -139,6 +139,7 @@ try {
       for (const [name, p] of spans) {
         console.log(`| ${name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
       }
+      if (d.arrivedWith) console.log(`| requests arrived in the same loop turn (count, not ms) | ${d.arrivedWith.p50} | ${d.arrivedWith.p90} | ${d.arrivedWith.p99} |`);
       if (d.upstream && d.upstream.requests > 0) {
         console.log(`\nThe path to the upstream and back, per request (${d.upstream.requests} with every step in order):\n`);
         console.log("| step | p50 ms | p90 ms | p99 ms |\n| --- | --- | --- | --- |");

@@ -35,6 +35,10 @@ import { Phase, PHASE_CHANNEL, phaseChannelActive, publishPhase, type KeyedPhase
  *   dispatch is tied to the request whose handler ran last (the chain from
  *   handler to undici runs without a macrotask between); a request whose
  *   steps did not all come, in order, is left out.
+ * - `doors.*.arrivedWith`: per door, p50/p90/p99 over requests of how many
+ *   requests of that door arrived in the same turn of the event loop (up to
+ *   its check phase) as it did: HTTP/2 hands a door many calls from one
+ *   socket read, HTTP/1.1 one per connection.
  *
  * SIGUSR2 clears what was gathered (the script sends it after its warm-up).
  */
@@ -99,6 +103,27 @@ const awaitingWrite = new Map<object, Followed>();
 const upstreamRows = new Map<string, number[][]>();
 /** The request whose handler ran last and has not dispatched upstream yet. */
 let chain: Followed | undefined;
+/** Per door: for each request, how many of that door's requests arrived in its loop turn. */
+const arrivedWith = new Map<string, number[]>();
+/** Arrivals per door in the current loop turn; undefined until one comes (then an immediate closes the turn). */
+let turn: Map<string, number> | undefined;
+
+function countArrival(door: string): void {
+  if (turn === undefined) {
+    turn = new Map();
+    setImmediate(closeTurn);
+  }
+  turn.set(door, (turn.get(door) ?? 0) + 1);
+}
+
+function closeTurn(): void {
+  for (const [door, n] of turn ?? []) {
+    let list = arrivedWith.get(door);
+    if (!list) arrivedWith.set(door, (list = []));
+    for (let i = 0; i < n && list.length < MAX_ROWS; i++) list.push(n);
+  }
+  turn = undefined;
+}
 /** undici's request objects → the door's request that dispatched them. */
 const byUndici = new WeakMap<object, Followed>();
 
@@ -123,6 +148,7 @@ function recordWritten(door: string, ms: number): void {
 function stampKeyed(m: KeyedPhase, t: number): void {
   if (m.phase === Phase.Arrived) {
     if (followed.size >= MAX_ROWS) followed.clear();
+    countArrival(m.door);
     followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0, flushed: 0, handler: 0, dispatched: 0, upstreamWritten: 0, upstreamHeaders: 0 });
     return;
   }
@@ -215,6 +241,7 @@ if (file !== undefined) {
     written.clear();
     awaitingWrite.clear();
     upstreamRows.clear();
+    arrivedWith.clear();
     chain = undefined;
   });
   setInterval(() => {
@@ -230,6 +257,7 @@ if (file !== undefined) {
           firstChunkToFlush: percentiles(list.map((r) => r[1])),
           arrivedToFlush: percentiles(list.map((r) => r[2])),
           ...(written.has(door) ? { flushToWritten: percentiles(written.get(door)!) } : {}),
+          ...(arrivedWith.has(door) ? { arrivedWith: percentiles(arrivedWith.get(door)!) } : {}),
           upstream: { requests: upstreamRows.get(door)?.length ?? 0, steps: UPSTREAM_STEPS.map((name, i) => ({ name, ...percentiles((upstreamRows.get(door) ?? []).map((r) => r[i]!)) })) },
         },
       ]),

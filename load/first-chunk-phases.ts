@@ -13,7 +13,10 @@
  *   (keyed phases: valid at any rate);
  * - with gRPC, the gRPC floor's TTFT (load/grpc-floor.ts, a bare grpc-js
  *   server streaming the same answer), so the door's added time splits into
- *   the client and protocol's share and the gateway's.
+ *   the client and protocol's share and the gateway's;
+ * - per door, the path to the upstream and back, step by step (arrived →
+ *   handler → upstream dispatched → its headers written by undici → the
+ *   upstream's response headers → first chunk at the door), keyed too.
  *
  * `--pin`: gateway on CPU 0, mock and load generator on CPU 1, as `npm run bench -- --pin`.
  * `--floor-beside N`: the floor is run again while a second load generator
@@ -54,7 +57,7 @@ interface Trace {
   requests: number;
   gaps: Array<{ from: string; to: string; p50Ms: number }>;
   totalP50Ms: number;
-  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts }>;
+  doors: Record<string, { requests: number; arrivedToFirstChunk: Pcts; firstChunkToFlush: Pcts; arrivedToFlush: Pcts; flushToWritten?: Pcts; arrivedWith?: Pcts; upstream?: { requests: number; steps: Array<Pcts & { name: string }> } }>;
 }
 const ms = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(3));
 const mock = await startMock();
@@ -62,8 +65,17 @@ const gw = await startSpillway({ mockPort: mock.port, workers: 1, realtime: {}, 
 /** Reads the trace once the gateway has written what it gathered since the last reset. */
 async function readTrace(): Promise<Trace> {
   rmSync(file, { force: true });
-  for (let i = 0; i < 30 && !existsSync(file); i++) await sleep(100);
-  return JSON.parse(readFileSync(file, "utf8")) as Trace;
+  for (let i = 0; i < 30; i++) {
+    await sleep(100);
+    if (!existsSync(file)) continue;
+    // The gateway writes the file without a rename: a read can catch it half written.
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as Trace;
+    } catch {
+      continue;
+    }
+  }
+  throw new Error(`no phase trace in ${file}`);
 }
 try {
   const target = (door: Door): string => (door === "grpc" ? `127.0.0.1:${gw.grpcPort}` : `http://127.0.0.1:${gw.httpPort}`);
@@ -126,6 +138,12 @@ try {
       ];
       for (const [name, p] of spans) {
         console.log(`| ${name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
+      }
+      if (d.arrivedWith) console.log(`| requests arrived in the same loop turn (count, not ms) | ${d.arrivedWith.p50} | ${d.arrivedWith.p90} | ${d.arrivedWith.p99} |`);
+      if (d.upstream && d.upstream.requests > 0) {
+        console.log(`\nThe path to the upstream and back, per request (${d.upstream.requests} with every step in order):\n`);
+        console.log("| step | p50 ms | p90 ms | p99 ms |\n| --- | --- | --- | --- |");
+        for (const p of d.upstream.steps) console.log(`| ${p.name} | ${ms(p.p50)} | ${ms(p.p90)} | ${ms(p.p99)} |`);
       }
     }
   }

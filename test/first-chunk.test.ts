@@ -107,7 +107,7 @@ describe("first chunk out before the upstream's next event", () => {
     assert.deepEqual(texts, [...parts, " more"]);
   });
 
-  it("each door publishes its keyed phases in order, arrived → first chunk → first flush, with one key per request", HANG, async () => {
+  it("each door publishes its keyed phases in order, arrived → body read → first chunk → first flush, with one key per request", HANG, async () => {
     const seen: KeyedPhase[] = [];
     const listener = (m: unknown): void => {
       if (typeof m === "object" && m !== null) seen.push(m as KeyedPhase);
@@ -123,7 +123,7 @@ describe("first chunk out before the upstream's next event", () => {
     }
     for (const door of ["grpc", "sse"]) {
       const mine = seen.filter((m) => m.door === door);
-      const firsts = [Phase.Arrived, Phase.FirstChunk, Phase.FirstFlush].map((p) => mine.findIndex((m) => m.phase === p));
+      const firsts = [Phase.Arrived, Phase.BodyRead, Phase.FirstChunk, Phase.FirstFlush].map((p) => mine.findIndex((m) => m.phase === p));
       assert.ok(firsts.every((i) => i >= 0), `${door}: every door phase published (${JSON.stringify(seen.map((m) => [m.door, m.phase]))})`);
       assert.deepEqual([...firsts].sort((a, b) => a - b), firsts, `${door}: in order`);
       assert.equal(new Set(firsts.map((i) => mine[i]!.key)).size, 1, `${door}: one key for the request`);

@@ -25,6 +25,20 @@ import { Phase, PHASE_CHANNEL, phaseChannelActive, publishPhase, type KeyedPhase
  *   once). For gRPC, `flushToWritten` is the time from there to the write
  *   callback (0 when it came first; longer when the socket was full, e.g.
  *   a client slow to read).
+ * - `doors.*.upstream`: per door, the same requests' path to the upstream
+ *   and back, p50/p90/p99 of each step: arrived → the door's handler has
+ *   the request (`body read`, keyed by the door) → the upstream request is
+ *   dispatched (the provider calls undici) → undici writes its headers to
+ *   the socket (`undici:client:sendHeaders`; on a reused keep-alive socket
+ *   undici first waits for the check phase) → the upstream's response
+ *   headers (`undici:request:headers`) → first chunk at the door. The
+ *   dispatch is tied to the request whose handler ran last (the chain from
+ *   handler to undici runs without a macrotask between); a request whose
+ *   steps did not all come, in order, is left out.
+ * - `doors.*.arrivedWith`: per door, p50/p90/p99 over requests of how many
+ *   requests of that door arrived in the same turn of the event loop (up to
+ *   its check phase) as it did: HTTP/2 hands a door many calls from one
+ *   socket read, HTTP/1.1 one per connection.
  *
  * SIGUSR2 clears what was gathered (the script sends it after its warm-up).
  */
@@ -72,6 +86,11 @@ interface Followed {
   readonly arrived: number;
   firstChunk: number;
   flushed: number;
+  /** The door's handler had the request (keyed `body read`), the provider dispatched upstream, undici wrote the headers, the upstream's headers came: 0 until then. */
+  handler: number;
+  dispatched: number;
+  upstreamWritten: number;
+  upstreamHeaders: number;
 }
 const followed = new Map<object, Followed>();
 /** Per door: [arrived → first chunk, first chunk → flushed, arrived → flushed] in ms, one row per request. */
@@ -80,6 +99,33 @@ const keyed = new Map<string, Array<[number, number, number]>>();
 const written = new Map<string, number[]>();
 /** Flushed requests whose write callback is still to come (gRPC). */
 const awaitingWrite = new Map<object, Followed>();
+/** Per door: [arrived → handler, → dispatched, → upstream headers written, → upstream response headers, → first chunk at the door] in ms. */
+const upstreamRows = new Map<string, number[][]>();
+/** The request whose handler ran last and has not dispatched upstream yet. */
+let chain: Followed | undefined;
+/** Per door: for each request, how many of that door's requests arrived in its loop turn. */
+const arrivedWith = new Map<string, number[]>();
+/** Arrivals per door in the current loop turn; undefined until one comes (then an immediate closes the turn). */
+let turn: Map<string, number> | undefined;
+
+function countArrival(door: string): void {
+  if (turn === undefined) {
+    turn = new Map();
+    setImmediate(closeTurn);
+  }
+  turn.set(door, (turn.get(door) ?? 0) + 1);
+}
+
+function closeTurn(): void {
+  for (const [door, n] of turn ?? []) {
+    let list = arrivedWith.get(door);
+    if (!list) arrivedWith.set(door, (list = []));
+    for (let i = 0; i < n && list.length < MAX_ROWS; i++) list.push(n);
+  }
+  turn = undefined;
+}
+/** undici's request objects → the door's request that dispatched them. */
+const byUndici = new WeakMap<object, Followed>();
 
 function stamp(p: Phase, t: number): void {
   if (p === Phase.Arrived) {
@@ -102,7 +148,16 @@ function recordWritten(door: string, ms: number): void {
 function stampKeyed(m: KeyedPhase, t: number): void {
   if (m.phase === Phase.Arrived) {
     if (followed.size >= MAX_ROWS) followed.clear();
-    followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0, flushed: 0 });
+    countArrival(m.door);
+    followed.set(m.key, { door: m.door, arrived: t, firstChunk: 0, flushed: 0, handler: 0, dispatched: 0, upstreamWritten: 0, upstreamHeaders: 0 });
+    return;
+  }
+  if (m.phase === Phase.BodyRead) {
+    const f = followed.get(m.key);
+    if (f !== undefined && f.handler === 0) {
+      f.handler = t;
+      chain = f;
+    }
     return;
   }
   if (m.phase === Phase.FirstWritten) {
@@ -117,7 +172,10 @@ function stampKeyed(m: KeyedPhase, t: number): void {
   const f = followed.get(m.key);
   if (f === undefined) return;
   if (m.phase === Phase.FirstChunk) {
-    if (f.firstChunk === 0) f.firstChunk = t;
+    if (f.firstChunk === 0) {
+      f.firstChunk = t;
+      recordUpstream(f);
+    }
   } else if ((m.phase === Phase.FirstFlush || m.phase === Phase.FirstWritten) && f.firstChunk !== 0) {
     followed.delete(m.key);
     f.flushed = t;
@@ -132,6 +190,18 @@ function stampKeyed(m: KeyedPhase, t: number): void {
   }
 }
 
+/** Keeps `f`'s path to the upstream when every step came, in order. */
+function recordUpstream(f: Followed): void {
+  const steps = [f.arrived, f.handler, f.dispatched, f.upstreamWritten, f.upstreamHeaders, f.firstChunk];
+  for (let i = 1; i < steps.length; i++) if (steps[i]! === 0 || steps[i]! < steps[i - 1]!) return;
+  let list = upstreamRows.get(f.door);
+  if (!list) upstreamRows.set(f.door, (list = []));
+  if (list.length < MAX_ROWS) list.push(steps.slice(1).map((s, i) => s - steps[i]!));
+}
+
+/** Names of the steps in {@link upstreamRows}, as the output file names them. */
+const UPSTREAM_STEPS = ["arrived → handler", "handler → upstream dispatched", "dispatched → upstream request written", "written → upstream headers", "upstream headers → first chunk at the door"] as const;
+
 /** p50/p90/p99 of `xs` (sorted in place), ms to the µs. */
 function percentiles(xs: number[]): { p50: number; p90: number; p99: number } {
   xs.sort((a, b) => a - b);
@@ -142,10 +212,26 @@ function percentiles(xs: number[]): { p50: number; p90: number; p99: number } {
 if (file !== undefined) {
   subscribe(PHASE_CHANNEL, (message) => {
     const t = performance.now();
-    if (typeof message === "number") return stamp(message as Phase, t);
+    if (typeof message === "number") {
+      if (message === Phase.UpstreamSent && chain !== undefined && chain.dispatched === 0) chain.dispatched = t;
+      return stamp(message as Phase, t);
+    }
     const m = message as KeyedPhase;
     stamp(m.phase, t);
     stampKeyed(m, t);
+  });
+  subscribe("undici:request:create", (message) => {
+    if (chain === undefined || chain.dispatched === 0) return;
+    byUndici.set((message as { request: object }).request, chain);
+    chain = undefined;
+  });
+  subscribe("undici:client:sendHeaders", (message) => {
+    const f = byUndici.get((message as { request: object }).request);
+    if (f !== undefined && f.upstreamWritten === 0) f.upstreamWritten = performance.now();
+  });
+  subscribe("undici:request:headers", (message) => {
+    const f = byUndici.get((message as { request: object }).request);
+    if (f !== undefined && f.upstreamHeaders === 0) f.upstreamHeaders = performance.now();
   });
   process.on("SIGUSR2", () => {
     rows.length = 0;
@@ -154,6 +240,9 @@ if (file !== undefined) {
     keyed.clear();
     written.clear();
     awaitingWrite.clear();
+    upstreamRows.clear();
+    arrivedWith.clear();
+    chain = undefined;
   });
   setInterval(() => {
     const done = rows.filter((r) => r.length > Phase.FirstFlush);
@@ -168,6 +257,8 @@ if (file !== undefined) {
           firstChunkToFlush: percentiles(list.map((r) => r[1])),
           arrivedToFlush: percentiles(list.map((r) => r[2])),
           ...(written.has(door) ? { flushToWritten: percentiles(written.get(door)!) } : {}),
+          ...(arrivedWith.has(door) ? { arrivedWith: percentiles(arrivedWith.get(door)!) } : {}),
+          upstream: { requests: upstreamRows.get(door)?.length ?? 0, steps: UPSTREAM_STEPS.map((name, i) => ({ name, ...percentiles((upstreamRows.get(door) ?? []).map((r) => r[i]!)) })) },
         },
       ]),
     );

@@ -162,7 +162,7 @@ export async function runRoute(ex: HttpExchange, route: HttpRoute, ctx: HttpDoor
       }
       body = parseJsonText(await ex.readBodyText(ctx.config.http.maxBodyBytes));
     }
-    tracePhase(TracePhase.BodyRead);
+    tracePhase(TracePhase.BodyRead, ex, "sse");
     // A follower opens no engine stream to take the slot over: it holds the
     // slot itself for as long as it follows; one that would wait in the
     // adaptive queue waits here (its body, if any, is registered by now).

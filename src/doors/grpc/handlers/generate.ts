@@ -4,7 +4,8 @@ import type { GenerateRequest } from "../../../gen/spillway/v1/request.js";
 import type { GrpcDoorContext } from "../context.js";
 import { serveStream } from "../serve.js";
 import { validateGenerate } from "../validation.js";
-import { tracePhase, TracePhase } from "../../../observability/phase-trace.js";
+import { phaseTraceActive, tracePhase, TracePhase } from "../../../observability/phase-trace.js";
+import { directSink } from "../write-coalescing.js";
 import { RESUMABLE_METADATA, serveResumableGenerate } from "./attach.js";
 
 /**
@@ -14,7 +15,8 @@ import { RESUMABLE_METADATA, serveResumableGenerate } from "./attach.js";
  */
 export function generateHandler(ctx: GrpcDoorContext): handleServerStreamingCall<GenerateRequest, Chunk> {
   return (call) => {
-    tracePhase(TracePhase.BodyRead);
+    // Keyed by the door's call (as its arrival and first chunk) only while something listens: the lookup is not free.
+    tracePhase(TracePhase.BodyRead, phaseTraceActive() ? directSink(call.metadata) : undefined, "grpc");
     if (call.metadata.get(RESUMABLE_METADATA)[0] === "true") return serveResumableGenerate(call, ctx, () => validateGenerate(call.request));
     void serveStream(call, ctx, (opts) => {
       validateGenerate(call.request);

@@ -1,8 +1,9 @@
 /**
  * What the raw-handler clients (`upstream-whole.ts`, `upstream-stream.ts`)
  * share: an answer's status and undici's raw headers read like fetch's
- * `Response`, a JSON POST's headers, the 2xx check, and each URL split
- * once into undici's origin and path.
+ * `Response`, a JSON POST's headers, the 2xx check, each URL split once
+ * into undici's origin and path, and the link from the call's abort to the
+ * request's.
  */
 import { STATUS_CODES } from "node:http";
 import { util as undiciUtil } from "undici";
@@ -86,3 +87,57 @@ export function splitUrl(url: string): { origin: string; path: string } {
   return s;
 }
 
+/** An abort as undici's dispatcher wants it: from the call's signal or its cheap source, once. */
+export class AbortLink {
+  private abortFn: ((reason?: Error) => void) | undefined;
+  private listening = false;
+
+  constructor(private readonly abort: AbortSignal | AbortSource) {}
+
+  /** The abort's reason, or undefined while not aborted. */
+  reason(): unknown {
+    const a = this.abort;
+    if (!a.aborted) return undefined;
+    return (a instanceof AbortSignal ? a.reason : a.abortReason) ?? new Error("aborted");
+  }
+
+  /** undici's `onConnect`: aborts at once when the call already has, else when it does. */
+  connect(abort: (reason?: Error) => void): void {
+    const why = this.reason();
+    if (why !== undefined) {
+      abort(why as Error);
+      return;
+    }
+    this.abortFn = abort;
+    if (this.listening) return;
+    this.listening = true;
+    // A source's callback cannot be removed: once detached, `abortFn` is gone and it does nothing.
+    if (this.abort instanceof AbortSignal) this.abort.addEventListener("abort", this);
+    else this.abort.onAbort((r) => this.abortFn?.(r as Error));
+  }
+
+  handleEvent(): void {
+    this.abortFn?.((this.abort as AbortSignal).reason as Error);
+  }
+
+  /** Aborts the request now (the consumer left), if it is still going. */
+  now(err: Error): void {
+    this.abortFn?.(err);
+  }
+
+  /** Stops listening; returns the request's abort function if it is still going (to call after settling). */
+  release(): ((reason?: Error) => void) | undefined {
+    const abort = this.abortFn;
+    this.detach();
+    return abort;
+  }
+
+  /** Stops listening: an abort of the call no longer reaches the request. */
+  detach(): void {
+    this.abortFn = undefined;
+    if (this.listening && this.abort instanceof AbortSignal) {
+      this.listening = false;
+      this.abort.removeEventListener("abort", this);
+    }
+  }
+}

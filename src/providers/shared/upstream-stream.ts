@@ -7,57 +7,10 @@ import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { AbortSource } from "../../engine/signals.js";
 import type { PushBody } from "./push-queue.js";
-import { jsonHeaders, okOrThrow, RawUpstreamAnswer, splitUrl } from "./upstream-answer.js";
+import { AbortLink, jsonHeaders, okOrThrow, RawUpstreamAnswer, splitUrl } from "./upstream-answer.js";
 import { connectionError, MAX_ERROR_BODY, upstreamError, type UpstreamErrorMapper } from "./upstream-errors.js";
 import { dispatcherFor } from "./upstream-transport.js";
 import { WholeUpstreamResponse } from "./upstream-whole.js";
-
-/** An abort as undici's dispatcher wants it: from the call's signal or its cheap source, once. */
-class AbortLink {
-  private abortFn: ((reason?: Error) => void) | undefined;
-  private listening = false;
-
-  constructor(private readonly abort: AbortSignal | AbortSource) {}
-
-  /** The abort's reason, or undefined while not aborted. */
-  reason(): unknown {
-    const a = this.abort;
-    if (!a.aborted) return undefined;
-    return (a instanceof AbortSignal ? a.reason : a.abortReason) ?? new Error("aborted");
-  }
-
-  /** undici's `onConnect`: aborts at once when the call already has, else when it does. */
-  connect(abort: (reason?: Error) => void): void {
-    const why = this.reason();
-    if (why !== undefined) {
-      abort(why as Error);
-      return;
-    }
-    this.abortFn = abort;
-    if (this.listening) return;
-    this.listening = true;
-    // A source's callback cannot be removed: once detached, `abortFn` is gone and it does nothing.
-    if (this.abort instanceof AbortSignal) this.abort.addEventListener("abort", this);
-    else this.abort.onAbort((r) => this.abortFn?.(r as Error));
-  }
-
-  handleEvent(): void {
-    this.abortFn?.((this.abort as AbortSignal).reason as Error);
-  }
-
-  /** Aborts the request now (the consumer left), if it is still going. */
-  now(err: Error): void {
-    this.abortFn?.(err);
-  }
-
-  detach(): void {
-    this.abortFn = undefined;
-    if (this.listening && this.abort instanceof AbortSignal) {
-      this.listening = false;
-      this.abort.removeEventListener("abort", this);
-    }
-  }
-}
 
 /**
  * A streamed answer's body straight from undici's dispatcher (a raw

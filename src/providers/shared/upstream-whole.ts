@@ -6,7 +6,7 @@ import { Phase, publishPhase } from "../../engine/phase-channel.js";
 import { SpillwayError } from "../../engine/errors.js";
 import type { AbortSource } from "../../engine/signals.js";
 import type { Dispatcher } from "undici";
-import { jsonHeaders, okOrThrow, RawUpstreamAnswer, splitUrl } from "./upstream-answer.js";
+import { AbortLink, jsonHeaders, okOrThrow, RawUpstreamAnswer, splitUrl } from "./upstream-answer.js";
 import { answerNotJson, answerTooLarge, connectionError, MAX_ERROR_BODY, MAX_WHOLE_ANSWER } from "./upstream-errors.js";
 import { dispatcherFor } from "./upstream-transport.js";
 
@@ -45,17 +45,14 @@ export class WholeUpstreamResponse extends RawUpstreamAnswer {
  * undici's raw handler for {@link postJsonWhole}: the body's pieces are
  * gathered as the socket hands them over, with no Readable, no
  * AsyncResource and no promise per response (undici's `request` makes all
- * three). It is the abort listener on the call's signal itself.
+ * three); the call's abort reaches the request through an {@link AbortLink}.
  */
 class WholeHandler implements Dispatcher.DispatchHandler {
   private status = 0;
-  private readonly signal: AbortSignal | undefined;
-  private readonly source: AbortSource | undefined;
+  private readonly link: AbortLink;
   private rawHeaders: Buffer[] = [];
   private readonly parts: Buffer[] = [];
   private size = 0;
-  private abortFn: ((reason?: Error) => void) | undefined;
-  private listening = false;
   /** Resolved or rejected (a cut error body is answered before undici reports the abort). */
   private settled = false;
 
@@ -65,32 +62,11 @@ class WholeHandler implements Dispatcher.DispatchHandler {
     private readonly resolve: (r: WholeUpstreamResponse) => void,
     private readonly reject: (e: unknown) => void,
   ) {
-    if (abort instanceof AbortSignal) this.signal = abort;
-    else this.source = abort;
+    this.link = new AbortLink(abort);
   }
 
   onConnect(abort: (reason?: Error) => void): void {
-    const reason = this.abortedWith();
-    if (reason !== undefined) {
-      abort(reason as Error);
-      return;
-    }
-    this.abortFn = abort;
-    if (this.listening) return;
-    this.listening = true;
-    // A source's callback cannot be removed: once the answer is in, `abortFn` is gone and it does nothing.
-    if (this.signal) this.signal.addEventListener("abort", this);
-    else this.source!.onAbort((why) => this.abortFn?.(why as Error));
-  }
-
-  /** The abort's reason, or undefined while not aborted. */
-  private abortedWith(): unknown {
-    if (this.signal) return this.signal.aborted ? (this.signal.reason ?? new Error("aborted")) : undefined;
-    return this.source!.aborted ? (this.source!.abortReason ?? new Error("aborted")) : undefined;
-  }
-
-  handleEvent(): void {
-    this.abortFn?.(this.signal!.reason as Error);
+    this.link.connect(abort);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
@@ -113,9 +89,8 @@ class WholeHandler implements Dispatcher.DispatchHandler {
 
   /** A 2xx answer past {@link MAX_WHOLE_ANSWER}: a 502, what was gathered dropped, the request closed. */
   private tooLarge(): void {
-    const abort = this.abortFn;
+    const abort = this.link.release();
     this.settled = true;
-    this.detach();
     this.parts.length = 0;
     this.reject(answerTooLarge(this.provider));
     abort?.(new Error("the upstream's answer is longer than the gateway reads"));
@@ -123,7 +98,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
 
   /** A non-2xx answer past {@link MAX_ERROR_BODY}: answered with what is in, the rest not read (the request is closed). */
   private cutErrorBody(): void {
-    const abort = this.abortFn;
+    const abort = this.link.release();
     this.onComplete();
     abort?.(new Error("the upstream's error body is longer than the gateway reads"));
   }
@@ -131,28 +106,19 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     this.settled = true;
-    this.detach();
+    this.link.detach();
     let body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
     if (body.length > MAX_ERROR_BODY && (this.status < 200 || this.status >= 300)) body = body.subarray(0, MAX_ERROR_BODY);
     this.resolve(new WholeUpstreamResponse(this.status, this.rawHeaders, body));
   }
 
   onError(err: Error): void {
-    this.detach();
+    this.link.detach();
     if (this.settled) return;
     this.settled = true;
     this.reject(err);
   }
-
-  private detach(): void {
-    this.abortFn = undefined;
-    if (this.listening && this.signal) {
-      this.listening = false;
-      this.signal.removeEventListener("abort", this);
-    }
-  }
 }
-
 
 /**
  * POSTs JSON for a whole (non-streamed) answer and reads it to its end, as

@@ -261,14 +261,12 @@ export async function startPortkey(port: number): Promise<Proc & { output(): str
   return { ...own(child), output: () => out };
 }
 
-/** Resident memory (bytes) of `pid` and all its descendants (cluster workers). */
-export function rssTree(pid: number): number {
+/** Sums `read(p)` over `pid` and its live descendants (cluster workers, engine children), from /proc; a process gone meanwhile counts 0. */
+function sumTree(pid: number, read: (p: number) => number): number {
   let total = 0;
   const walk = (p: number): void => {
     try {
-      const status = readFileSync(`/proc/${p}/status`, "utf8");
-      const m = /VmRSS:\s+(\d+) kB/.exec(status);
-      if (m) total += Number(m[1]) * 1024;
+      total += read(p);
       for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
     } catch {
       // The process is gone.
@@ -278,41 +276,37 @@ export function rssTree(pid: number): number {
   return total;
 }
 
+/** The fields of /proc/<p>/stat after the command name (which may hold spaces): state is [0]. */
+function statFields(p: number): string[] {
+  const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** Resident memory (bytes) of `pid` and all its descendants (cluster workers). */
+export function rssTree(pid: number): number {
+  return sumTree(pid, (p) => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  });
+}
+
 /** CPU time (user + system, ms) used so far by `pid`, its live descendants and the children they reaped, from /proc. */
 export function cpuTree(pid: number): number {
-  let ticks = 0;
-  const walk = (p: number): void => {
-    try {
-      // Fields after the command name (which may hold spaces): utime, stime, then cutime and
-      // cstime (children that exited, e.g. the speech engines' processes) are the 12th to 15th.
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
-    } catch {
-      // The process is gone.
-    }
-  };
-  walk(pid);
+  // utime, stime, then cutime and cstime (children that exited, e.g. the speech engines' processes).
+  const ticks = sumTree(pid, (p) => {
+    const f = statFields(p);
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  });
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** Minor page faults so far of `pid` and its live descendants (and the children they reaped), from /proc: fresh pages the process touched. */
 export function minorFaultsTree(pid: number): number {
-  let faults = 0;
-  const walk = (p: number): void => {
-    try {
-      // Fields after the command name: minflt and cminflt are the 8th and 9th.
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      faults += Number(f[7]) + Number(f[8]);
-      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/)) if (t) walk(Number(t));
-    } catch {
-      // The process is gone.
-    }
-  };
-  walk(pid);
-  return faults;
+  // minflt and cminflt.
+  return sumTree(pid, (p) => {
+    const f = statFields(p);
+    return Number(f[7]) + Number(f[8]);
+  });
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
